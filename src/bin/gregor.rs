@@ -1,0 +1,170 @@
+//! The `gregor` command: parses flags and hands over to the library.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use gregor::config::{default_advertised, BrokerConfig};
+use gregor::log::dump::{dump, DumpOptions};
+
+#[derive(Parser)]
+#[command(name = "gregor", version, about = "A Kafka-compatible message broker")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the broker (defaults: 127.0.0.1:9092, data in ./gregor-data).
+    Serve(ServeArgs),
+    /// Print the batches of log segment files, like Kafka's DumpLogSegments.
+    DumpLog {
+        /// Segment files (.log, .index or .timeindex).
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// Also print every record's key, value and headers.
+        #[arg(long)]
+        print_data: bool,
+        /// Check .index and .timeindex against the log.
+        #[arg(long)]
+        verify_index: bool,
+    },
+}
+
+#[derive(clap::Args)]
+struct ServeArgs {
+    /// A Kafka-style server.properties file (Kafka's key names).
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// Address to listen on (overrides `listeners`).
+    #[arg(long)]
+    listen: Option<String>,
+    /// Address clients are told to connect to (overrides `advertised.listeners`).
+    #[arg(long)]
+    advertised: Option<String>,
+    /// Data directory (overrides `log.dirs`).
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+    /// This node's id (overrides `node.id`).
+    #[arg(long)]
+    node_id: Option<i32>,
+    /// fsync every append before acknowledging it (sets log.flush.interval.messages=1).
+    #[arg(long)]
+    durable: bool,
+    /// Extra `key=value` settings, as in server.properties (repeatable).
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    set: Vec<String>,
+}
+
+fn broker_config(args: &ServeArgs) -> anyhow::Result<BrokerConfig> {
+    let mut cfg = match &args.config {
+        Some(p) => BrokerConfig::from_properties_file(p)
+            .with_context(|| format!("reading {}", p.display()))?,
+        None => BrokerConfig::default(),
+    };
+    let pairs: Vec<(String, String)> = args
+        .set
+        .iter()
+        .map(|kv| {
+            kv.split_once('=')
+                .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
+                .context("--set takes KEY=VALUE")
+        })
+        .collect::<anyhow::Result<_>>()?;
+    let mut warnings = Vec::new();
+    cfg.apply_properties(&pairs, &mut warnings);
+    for w in warnings {
+        tracing::warn!("--set: {w}");
+    }
+    if let Some(l) = &args.listen {
+        cfg.listen = l.clone();
+        if args.advertised.is_none() && !cfg.properties.contains_key("advertised.listeners") {
+            cfg.advertised = default_advertised(l);
+        }
+    }
+    if let Some(a) = &args.advertised {
+        cfg.advertised = a.clone();
+    }
+    if let Some(d) = &args.data_dir {
+        cfg.data_dir = d.clone();
+    }
+    if let Some(n) = args.node_id {
+        cfg.node_id = n;
+    }
+    if args.durable {
+        cfg.set_log_default("flush.messages", "1");
+    }
+    Ok(cfg)
+}
+
+async fn shutdown_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = match signal(SignalKind::terminate()) {
+        Ok(s) => s,
+        Err(_) => {
+            let _ = tokio::signal::ctrl_c().await;
+            return;
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Serve(args) => serve(args),
+        Command::DumpLog {
+            files,
+            print_data,
+            verify_index,
+        } => {
+            let mut stdout = std::io::stdout().lock();
+            let mut code = ExitCode::SUCCESS;
+            for f in files {
+                match dump(
+                    &f,
+                    DumpOptions {
+                        print_data,
+                        verify_index,
+                    },
+                    &mut stdout,
+                ) {
+                    Ok(s) if s.index_errors > 0 => code = ExitCode::from(2),
+                    Ok(_) => {}
+                    Err(e) => {
+                        eprintln!("error: {e}");
+                        code = ExitCode::FAILURE;
+                    }
+                }
+            }
+            return code;
+        }
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    let cfg = broker_config(&args)?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    rt.block_on(gregor::server::run(cfg, shutdown_signal()))
+        .context("broker failed")
+}

@@ -1,0 +1,184 @@
+//! Fetch: reads each requested partition from its segment files and long-polls when fewer
+//! than `min_bytes` are available, woken by the partitions' high-watermark signals — no
+//! polling loop. Byte limits follow KIP-74: `max_bytes` for the response and
+//! `partition_max_bytes` per partition, except that the first batch found is always sent
+//! whole so a consumer can make progress past a batch larger than its limits.
+//!
+//! Fetch sessions (KIP-227) are not kept: every response carries session id 0, which tells
+//! clients to send full fetch requests.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_util::future::select_all;
+use kafka_protocol::messages::fetch_response::{FetchableTopicResponse, PartitionData};
+use kafka_protocol::messages::{FetchRequest, FetchResponse};
+use tokio::sync::watch;
+use tokio::time::Instant;
+
+use crate::error::{Error, ErrorCode};
+use crate::log::Partition;
+use crate::protocol::RequestContext;
+
+/// Longest wait honoured, whatever the client asks.
+const MAX_WAIT: Duration = Duration::from_secs(30);
+
+struct Wanted {
+    topic: usize,
+    index: i32,
+    partition: Option<Arc<Partition>>,
+    offset: i64,
+    max_bytes: usize,
+}
+
+fn partition_error(index: i32, e: &Error, hw: i64, start: i64) -> PartitionData {
+    PartitionData::default()
+        .with_partition_index(index)
+        .with_error_code(e.code().code())
+        .with_high_watermark(hw)
+        .with_last_stable_offset(hw)
+        .with_log_start_offset(start)
+        .with_aborted_transactions(Some(vec![]))
+        .with_records(Some(Default::default()))
+}
+
+/// One pass over all partitions: the response and the number of record bytes in it.
+async fn read_all(
+    wanted: &[Wanted],
+    topics: &[FetchableTopicResponse],
+    max_bytes: usize,
+) -> (Vec<FetchableTopicResponse>, usize, bool) {
+    let mut out: Vec<FetchableTopicResponse> = topics.to_vec();
+    let mut total = 0usize;
+    let mut any_error = false;
+    for w in wanted {
+        let data = match &w.partition {
+            None => {
+                any_error = true;
+                let e = Error::kafka(
+                    ErrorCode::UnknownTopicOrPartition,
+                    "This server does not host this topic-partition",
+                );
+                partition_error(w.index, &e, -1, -1)
+            }
+            Some(p) => {
+                let hw = p.high_watermark();
+                let start = p.log_start_offset();
+                let remaining = max_bytes.saturating_sub(total);
+                let result = if w.offset == hw && w.offset >= start {
+                    // Nothing new: answer without touching the log.
+                    Ok(None)
+                } else if remaining == 0 && total > 0 {
+                    Ok(None)
+                } else {
+                    // The first batch of the response is sent whole (KIP-74), so give the
+                    // first partition with data at least its partition limit.
+                    let limit = if total == 0 {
+                        w.max_bytes.max(1)
+                    } else {
+                        w.max_bytes.min(remaining)
+                    };
+                    p.read(w.offset, limit).await.map(Some)
+                };
+                match result {
+                    Ok(None) => PartitionData::default()
+                        .with_partition_index(w.index)
+                        .with_high_watermark(hw)
+                        .with_last_stable_offset(hw)
+                        .with_log_start_offset(start)
+                        .with_aborted_transactions(Some(vec![]))
+                        .with_records(Some(Default::default())),
+                    Ok(Some(r)) => {
+                        total += r.records.len();
+                        PartitionData::default()
+                            .with_partition_index(w.index)
+                            .with_high_watermark(r.high_watermark)
+                            .with_last_stable_offset(r.high_watermark)
+                            .with_log_start_offset(r.log_start_offset)
+                            .with_aborted_transactions(Some(vec![]))
+                            .with_records(Some(r.records))
+                    }
+                    Err(e) => {
+                        any_error = true;
+                        if e.code() == ErrorCode::KafkaStorageError {
+                            tracing::error!("fetch from {}-{} failed: {e}", p.topic(), p.index());
+                        }
+                        partition_error(w.index, &e, p.high_watermark(), p.log_start_offset())
+                    }
+                }
+            }
+        };
+        out[w.topic].partitions.push(data);
+    }
+    (out, total, any_error)
+}
+
+pub async fn handle(ctx: &RequestContext, req: FetchRequest) -> FetchResponse {
+    let b = &ctx.broker;
+    let max_bytes = if req.max_bytes <= 0 {
+        i32::MAX as usize
+    } else {
+        req.max_bytes as usize
+    };
+    let min_bytes = req.min_bytes.max(0) as usize;
+    let wait = Duration::from_millis(req.max_wait_ms.max(0) as u64).min(MAX_WAIT);
+    let deadline = Instant::now() + wait;
+
+    let mut topics = Vec::with_capacity(req.topics.len());
+    let mut wanted = Vec::new();
+    for (ti, t) in req.topics.into_iter().enumerate() {
+        let topic = b.metadata.topic(&t.topic);
+        for p in t.partitions {
+            let partition = topic.as_ref().and_then(|tp| {
+                usize::try_from(p.partition)
+                    .ok()
+                    .and_then(|i| tp.partitions.get(i).cloned())
+            });
+            wanted.push(Wanted {
+                topic: ti,
+                index: p.partition,
+                partition,
+                offset: p.fetch_offset,
+                max_bytes: p.partition_max_bytes.max(0) as usize,
+            });
+        }
+        topics.push(
+            FetchableTopicResponse::default()
+                .with_topic(t.topic)
+                .with_topic_id(t.topic_id),
+        );
+    }
+    let mut receivers: Vec<watch::Receiver<i64>> = wanted
+        .iter()
+        .filter_map(|w| w.partition.as_ref().map(|p| p.subscribe()))
+        .collect();
+
+    loop {
+        for r in receivers.iter_mut() {
+            r.borrow_and_update();
+        }
+        let (responses, total, any_error) = read_all(&wanted, &topics, max_bytes).await;
+        if total >= min_bytes
+            || total > 0 && min_bytes == 0
+            || any_error
+            || Instant::now() >= deadline
+            || receivers.is_empty()
+        {
+            return FetchResponse::default()
+                .with_responses(responses)
+                .with_session_id(0);
+        }
+        // Sleep until any partition's high watermark moves, or the deadline.
+        let changed = select_all(receivers.iter_mut().map(|r| Box::pin(r.changed())));
+        match tokio::time::timeout_at(deadline, changed).await {
+            Ok((Ok(()), _, _)) => continue,
+            // The deadline passed, or a partition went away (its topic was deleted).
+            Err(_) | Ok((Err(_), _, _)) => {
+                let (responses, _, _) = read_all(&wanted, &topics, max_bytes).await;
+                return FetchResponse::default()
+                    .with_responses(responses)
+                    .with_session_id(0);
+            }
+        }
+    }
+}

@@ -1,0 +1,22 @@
+//! Request handlers, one file per API family. Each takes the decoded request and returns the
+//! response; none of them touches sockets or framing.
+
+pub mod api_versions;
+pub mod cluster;
+pub mod configs;
+pub mod delete_records;
+pub mod fetch;
+pub mod list_offsets;
+pub mod metadata;
+pub mod produce;
+pub mod producer_id;
+pub mod topics;
+
+use kafka_protocol::protocol::StrBytes;
+
+use crate::error::Error;
+
+/// An error's message as Kafka's optional `error_message` field.
+pub(crate) fn message(e: &Error) -> Option<StrBytes> {
+    Some(StrBytes::from_string(e.message()))
+}

@@ -1,0 +1,121 @@
+//! Produce: validates and appends each partition's record batch, answering with its base
+//! offset. acks=0 gets no response; acks must be −1, 0 or 1. Partitions are appended
+//! concurrently, each on a blocking thread.
+
+use bytes::Bytes;
+use futures_util::future::join_all;
+use kafka_protocol::messages::produce_response::{PartitionProduceResponse, TopicProduceResponse};
+use kafka_protocol::messages::{ProduceRequest, ProduceResponse};
+
+use crate::error::{Error, ErrorCode};
+use crate::handlers::message;
+use crate::log::batch::BatchWalker;
+use crate::log::partition_log::AppendInfo;
+use crate::protocol::{Reply, RequestContext};
+
+fn failed(index: i32, e: &Error) -> PartitionProduceResponse {
+    PartitionProduceResponse::default()
+        .with_index(index)
+        .with_error_code(e.code().code())
+        .with_base_offset(-1)
+        .with_log_append_time_ms(-1)
+        .with_log_start_offset(-1)
+        .with_error_message(message(e))
+}
+
+/// Exactly one whole batch, as Produce v3+ requires.
+fn single_batch(records: Option<Bytes>) -> Result<Bytes, Error> {
+    let records = records
+        .filter(|r| !r.is_empty())
+        .ok_or_else(|| Error::kafka(ErrorCode::CorruptMessage, "no records"))?;
+    let mut walker = BatchWalker::new(&records);
+    let count = walker.by_ref().count();
+    if walker.position() != records.len() {
+        return Err(Error::kafka(
+            ErrorCode::CorruptMessage,
+            "records do not form whole record batches",
+        ));
+    }
+    if count != 1 {
+        return Err(Error::kafka(
+            ErrorCode::InvalidRecord,
+            "Produce requests with version 3 and above must contain exactly one record batch per partition",
+        ));
+    }
+    Ok(records)
+}
+
+async fn produce_partition(
+    ctx: &RequestContext,
+    topic: &str,
+    index: i32,
+    records: Option<Bytes>,
+) -> PartitionProduceResponse {
+    let result: Result<AppendInfo, Error> = async {
+        let batch = single_batch(records)?;
+        let t = ctx.broker.topic_or_create(topic, true).await?;
+        let p = usize::try_from(index)
+            .ok()
+            .and_then(|i| t.partitions.get(i))
+            .cloned()
+            .ok_or_else(|| {
+                Error::kafka(
+                    ErrorCode::UnknownTopicOrPartition,
+                    format!("This server does not host this topic-partition: {topic}-{index}"),
+                )
+            })?;
+        p.append(batch).await
+    }
+    .await;
+    match result {
+        Ok(info) => PartitionProduceResponse::default()
+            .with_index(index)
+            .with_base_offset(info.base_offset)
+            .with_log_append_time_ms(info.log_append_time)
+            .with_log_start_offset(info.log_start_offset),
+        Err(e) => {
+            if e.code() == ErrorCode::KafkaStorageError {
+                tracing::error!("append to {topic}-{index} failed: {e}");
+            } else {
+                tracing::debug!("{}: produce to {topic}-{index} refused: {e}", ctx.peer);
+            }
+            failed(index, &e)
+        }
+    }
+}
+
+pub async fn handle(ctx: &RequestContext, req: ProduceRequest) -> Reply<ProduceResponse> {
+    let acks = req.acks;
+    let mut responses = Vec::with_capacity(req.topic_data.len());
+    for topic in req.topic_data {
+        let name = topic.name.0.to_string();
+        let partitions = if !matches!(acks, -1..=1) {
+            let e = Error::kafka(
+                ErrorCode::InvalidRequiredAcks,
+                format!("acks must be -1, 0 or 1, not {acks}"),
+            );
+            topic
+                .partition_data
+                .iter()
+                .map(|p| failed(p.index, &e))
+                .collect()
+        } else {
+            join_all(
+                topic
+                    .partition_data
+                    .into_iter()
+                    .map(|p| produce_partition(ctx, &name, p.index, p.records)),
+            )
+            .await
+        };
+        responses.push(
+            TopicProduceResponse::default()
+                .with_name(topic.name)
+                .with_partition_responses(partitions),
+        );
+    }
+    if acks == 0 {
+        return Reply::Silent;
+    }
+    Reply::Send(ProduceResponse::default().with_responses(responses))
+}

@@ -1,0 +1,211 @@
+//! `gregor dump-log`: prints a segment's batches like Kafka's DumpLogSegments, optionally
+//! every record, and checks the `.index`/`.timeindex` against the log.
+//!
+//! It only reads: index files are read as plain bytes (never mapped or trimmed), so dumping
+//! a live or damaged partition changes nothing.
+
+use std::fs::File;
+use std::io::{self, BufReader, Read, Write};
+use std::path::{Path, PathBuf};
+
+use super::batch::{self, BatchHeader, HEADER_LEN, LOG_OVERHEAD};
+use super::layout;
+use super::records;
+
+/// What a dump found.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct DumpSummary {
+    pub batches: u64,
+    pub invalid_batches: u64,
+    /// Bytes after the last whole batch (a torn tail).
+    pub trailing_bytes: u64,
+    pub index_errors: u64,
+}
+
+/// Options of one dump.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct DumpOptions {
+    pub print_data: bool,
+    pub verify_index: bool,
+}
+
+struct BatchInfo {
+    pos: u64,
+    header: BatchHeader,
+}
+
+fn show_bytes(b: &Option<bytes::Bytes>) -> String {
+    match b {
+        None => "null".into(),
+        Some(b) => String::from_utf8_lossy(b).into_owned(),
+    }
+}
+
+/// Dumps one file; `.index`/`.timeindex` paths dump their segment's `.log` with verification.
+pub fn dump(path: &Path, opts: DumpOptions, out: &mut dyn Write) -> Result<DumpSummary, String> {
+    let name = path
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or_default();
+    let dir = path
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| PathBuf::from("."));
+    let (base, log_path, verify) = if let Some(b) = layout::parse_offset(name, layout::LOG_SUFFIX) {
+        (b, path.to_path_buf(), opts.verify_index)
+    } else if let Some(b) = layout::parse_offset(name, layout::INDEX_SUFFIX)
+        .or_else(|| layout::parse_offset(name, layout::TIME_INDEX_SUFFIX))
+    {
+        (b, layout::log_file(&dir, b), true)
+    } else {
+        return Err(format!(
+            "{}: not a log segment (expected <20-digit offset>.log, .index or .timeindex)",
+            path.display()
+        ));
+    };
+    let w = |out: &mut dyn Write, s: String| writeln!(out, "{s}").map_err(|e| e.to_string());
+    let file = File::open(&log_path).map_err(|e| format!("{}: {e}", log_path.display()))?;
+    let len = file.metadata().map_err(|e| e.to_string())?.len();
+    w(out, format!("Dumping {}", log_path.display()))?;
+    w(out, format!("Log starting offset: {base}"))?;
+    let mut reader = BufReader::with_capacity(1 << 20, file);
+    let mut summary = DumpSummary::default();
+    let mut batches = Vec::new();
+    let mut pos: u64 = 0;
+    let mut buf = Vec::new();
+    loop {
+        if pos + HEADER_LEN as u64 > len {
+            summary.trailing_bytes = len - pos;
+            break;
+        }
+        let mut header = [0u8; HEADER_LEN];
+        reader.read_exact(&mut header).map_err(|e| e.to_string())?;
+        let Some(h) = BatchHeader::parse(&header) else {
+            break;
+        };
+        if h.batch_length < (HEADER_LEN - LOG_OVERHEAD) as i32 || pos + h.total_size() as u64 > len
+        {
+            summary.trailing_bytes = len - pos;
+            break;
+        }
+        buf.clear();
+        buf.extend_from_slice(&header);
+        buf.resize(h.total_size(), 0);
+        reader
+            .read_exact(&mut buf[HEADER_LEN..])
+            .map_err(|e| e.to_string())?;
+        let valid = batch::compute_crc(&buf) == h.crc && h.magic == 2;
+        summary.batches += 1;
+        if !valid {
+            summary.invalid_batches += 1;
+        }
+        w(out, format!(
+            "baseOffset: {} lastOffset: {} count: {} baseSequence: {} lastSequence: {} producerId: {} producerEpoch: {} partitionLeaderEpoch: {} isTransactional: {} isControl: {} position: {} {}: {} size: {} magic: {} compresscodec: {} crc: {} isvalid: {}",
+            h.base_offset, h.last_offset(), h.record_count, h.base_sequence, h.last_sequence(), h.producer_id, h.producer_epoch,
+            h.partition_leader_epoch, h.is_transactional(), h.is_control(), pos,
+            if h.is_log_append_time() { "LogAppendTime" } else { "CreateTime" }, h.max_timestamp, h.total_size(), h.magic,
+            h.compression_name(), h.crc, valid
+        ))?;
+        if opts.print_data && valid {
+            match records::decode(&buf) {
+                Ok(recs) => {
+                    for r in recs {
+                        let headers: Vec<String> = r
+                            .headers
+                            .iter()
+                            .map(|(k, v)| format!("{}={}", k, show_bytes(v)))
+                            .collect();
+                        w(out, format!(
+                            "| offset: {} {}: {} keySize: {} valueSize: {} sequence: {} headerKeys: [{}] key: {} payload: {}",
+                            r.offset,
+                            if h.is_log_append_time() { "LogAppendTime" } else { "CreateTime" },
+                            r.timestamp,
+                            r.key.as_ref().map(|k| k.len() as i64).unwrap_or(-1),
+                            r.value.as_ref().map(|v| v.len() as i64).unwrap_or(-1),
+                            r.sequence,
+                            headers.join(","),
+                            show_bytes(&r.key),
+                            show_bytes(&r.value)
+                        ))?;
+                    }
+                }
+                Err(e) => w(out, format!("| records could not be decoded: {e}"))?,
+            }
+        }
+        batches.push(BatchInfo { pos, header: h });
+        pos += h.total_size() as u64;
+    }
+    if summary.trailing_bytes > 0 {
+        w(out, format!("Found {} invalid bytes at the end of {} (a torn or corrupt batch at position {pos})", summary.trailing_bytes, log_path.display()))?;
+    }
+    if verify {
+        summary.index_errors = verify_indexes(&dir, base, &batches, out)?;
+    }
+    Ok(summary)
+}
+
+fn read_entries(path: &Path, size: usize) -> Result<Vec<Vec<u8>>, String> {
+    match std::fs::read(path) {
+        Ok(bytes) => Ok(bytes.chunks_exact(size).map(<[u8]>::to_vec).collect()),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(Vec::new()),
+        Err(e) => Err(format!("{}: {e}", path.display())),
+    }
+}
+
+/// Checks every index entry against the batches read from the log; returns the mismatches.
+fn verify_indexes(
+    dir: &Path,
+    base: i64,
+    batches: &[BatchInfo],
+    out: &mut dyn Write,
+) -> Result<u64, String> {
+    let mut errors = 0u64;
+    let index_path = layout::index_file(dir, base);
+    let mut prev = None;
+    for e in read_entries(&index_path, 8)? {
+        let rel = u32::from_be_bytes([e[0], e[1], e[2], e[3]]) as i64;
+        let pos = u32::from_be_bytes([e[4], e[5], e[6], e[7]]) as u64;
+        if rel == 0 && pos == 0 && prev.is_some() {
+            // Preallocated space of an index that was not trimmed: the end of its entries.
+            break;
+        }
+        let offset = base + rel;
+        let ok = batches
+            .iter()
+            .any(|b| b.pos == pos && b.header.last_offset() == offset)
+            && prev.is_none_or(|(po, pp)| offset > po && pos > pp);
+        if !ok {
+            errors += 1;
+            writeln!(out, "Index mismatch in {}: offset {offset} position {pos} is not the last offset of a batch starting there", index_path.display()).map_err(|e| e.to_string())?;
+        }
+        prev = Some((offset, pos));
+    }
+    let time_path = layout::time_index_file(dir, base);
+    let mut prev_ts: Option<(i64, i64)> = None;
+    for e in read_entries(&time_path, 12)? {
+        let mut t = [0u8; 8];
+        t.copy_from_slice(&e[0..8]);
+        let ts = i64::from_be_bytes(t);
+        let offset = base + u32::from_be_bytes([e[8], e[9], e[10], e[11]]) as i64;
+        if ts == 0 && offset == base && prev_ts.is_some() {
+            break;
+        }
+        let ok = batches.iter().any(|b| {
+            b.header.base_offset <= offset
+                && offset <= b.header.last_offset()
+                && b.header.max_timestamp == ts
+        }) && prev_ts.is_none_or(|(pt, po)| ts > pt && offset >= po);
+        if !ok {
+            errors += 1;
+            writeln!(
+                out,
+                "Time index mismatch in {}: timestamp {ts} offset {offset} matches no batch",
+                time_path.display()
+            )
+            .map_err(|e| e.to_string())?;
+        }
+        prev_ts = Some((ts, offset));
+    }
+    writeln!(out, "Index verification: {} error(s)", errors).map_err(|e| e.to_string())?;
+    Ok(errors)
+}

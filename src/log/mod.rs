@@ -1,0 +1,26 @@
+//! Partition logs on disk, laid out as Kafka lays them out (see [`layout`]).
+//!
+//! One concept per file: [`batch`] (the record batch v2 header and its checks),
+//! [`index_file`], [`offset_index`] and [`time_index`] (the sparse memory-mapped indexes),
+//! [`segment`] (one `.log` + its indexes), [`producer_state`] (idempotence),
+//! [`partition_log`] (the ordered segments of one partition), [`partition`] (that log shared
+//! between tasks, with its high-watermark signal), [`manager`] (all partitions of the data
+//! directory, checkpoints and background work), [`records`] (record-level decoding for the
+//! rare paths that need it) and [`dump`] (the `dump-log` tool).
+
+pub mod batch;
+pub mod dump;
+pub mod index_file;
+pub mod layout;
+pub mod manager;
+pub mod offset;
+pub mod offset_index;
+pub mod partition;
+pub mod partition_log;
+pub mod producer_state;
+pub mod records;
+pub mod segment;
+pub mod time_index;
+
+pub use manager::LogManager;
+pub use partition::Partition;

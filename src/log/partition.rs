@@ -1,0 +1,146 @@
+//! A partition as the rest of the broker sees it: its log behind a mutex, plus a watch channel
+//! carrying the high watermark so long-polling fetches wake the moment data arrives.
+//!
+//! Thread-safety: `Partition` is `Send + Sync` and shared as `Arc<Partition>`. The log is only
+//! touched on tokio's blocking threads ([`Partition::run`]), never on async workers; reads plan
+//! a byte range under the lock and read the file after releasing it, so a slow reader never
+//! holds up producers.
+
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use bytes::Bytes;
+use tokio::sync::watch;
+
+use crate::error::{Error, Result};
+
+use super::partition_log::{AppendInfo, PartitionLog};
+
+/// What a fetch of one partition returns.
+#[derive(Debug, Clone)]
+pub struct ReadResult {
+    pub records: Bytes,
+    pub high_watermark: i64,
+    pub log_start_offset: i64,
+}
+
+/// One partition of a topic, shared between connections.
+pub struct Partition {
+    topic: String,
+    index: i32,
+    log: Mutex<PartitionLog>,
+    high_watermark: watch::Sender<i64>,
+    log_start: AtomicI64,
+}
+
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+impl Partition {
+    pub fn new(topic: &str, index: i32, log: PartitionLog) -> Partition {
+        let (tx, _) = watch::channel(log.log_end_offset());
+        let start = AtomicI64::new(log.log_start_offset());
+        Partition {
+            topic: topic.to_string(),
+            index,
+            log: Mutex::new(log),
+            high_watermark: tx,
+            log_start: start,
+        }
+    }
+
+    pub fn topic(&self) -> &str {
+        &self.topic
+    }
+
+    pub fn index(&self) -> i32 {
+        self.index
+    }
+
+    /// On a single node every appended record is committed: high watermark = log end offset.
+    pub fn high_watermark(&self) -> i64 {
+        *self.high_watermark.borrow()
+    }
+
+    pub fn log_start_offset(&self) -> i64 {
+        self.log_start.load(Ordering::Acquire)
+    }
+
+    /// A receiver that changes whenever the high watermark moves.
+    pub fn subscribe(&self) -> watch::Receiver<i64> {
+        self.high_watermark.subscribe()
+    }
+
+    /// Locks the log. Only for blocking contexts (see [`Partition::run`]).
+    pub fn lock(&self) -> Result<MutexGuard<'_, PartitionLog>> {
+        self.log.lock().map_err(|_| {
+            Error::Io(std::io::Error::other(
+                "partition log lock poisoned by an earlier failure",
+            ))
+        })
+    }
+
+    /// Publishes the log's offsets after a change made under the lock.
+    pub fn publish(&self, log: &PartitionLog) {
+        self.log_start
+            .store(log.log_start_offset(), Ordering::Release);
+        self.high_watermark.send_if_modified(|hw| {
+            let leo = log.log_end_offset();
+            let changed = *hw != leo;
+            *hw = leo;
+            changed
+        });
+    }
+
+    /// Runs `f` on the log on a blocking thread and publishes the offsets afterwards.
+    pub async fn run<T, F>(self: &Arc<Self>, f: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut PartitionLog) -> Result<T> + Send + 'static,
+    {
+        let me = self.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut log = me.lock()?;
+            let out = f(&mut log);
+            me.publish(&log);
+            out
+        })
+        .await
+        .map_err(|e| Error::Io(std::io::Error::other(format!("log task failed: {e}"))))?
+    }
+
+    /// Appends one producer batch.
+    pub async fn append(self: &Arc<Self>, batch: Bytes) -> Result<AppendInfo> {
+        self.run(move |log| log.append(&batch, now_ms())).await
+    }
+
+    /// Reads from `offset`, at most `max_bytes` but at least one whole batch.
+    pub async fn read(self: &Arc<Self>, offset: i64, max_bytes: usize) -> Result<ReadResult> {
+        let me = self.clone();
+        tokio::task::spawn_blocking(move || {
+            let (plan, hw, start) = {
+                let log = me.lock()?;
+                (
+                    log.read_plan(offset)?,
+                    log.log_end_offset(),
+                    log.log_start_offset(),
+                )
+            };
+            let records = match plan {
+                Some(p) => Bytes::from(p.read(max_bytes)?),
+                None => Bytes::new(),
+            };
+            Ok(ReadResult {
+                records,
+                high_watermark: hw,
+                log_start_offset: start,
+            })
+        })
+        .await
+        .map_err(|e| Error::Io(std::io::Error::other(format!("read task failed: {e}"))))?
+    }
+}

@@ -1,0 +1,577 @@
+//! One segment of a partition log: a `.log` file of record batches plus its offset and time
+//! indexes, all named by the segment's base offset.
+//!
+//! Format: the `.log` file is record batches v2 laid end to end, exactly as producers sent
+//! them except for the broker-assigned base offset and leader epoch. It never exceeds 2 GiB,
+//! so positions fit in `u32` ([`FilePos`]).
+//!
+//! Invariants: batches are in offset order; every offset in the segment is ≥ `base_offset`
+//! and < the next segment's base offset; `size` is the length of the valid prefix of the
+//! file; index entries point only into that prefix.
+//!
+//! Thread-safety: mutated only under its partition's lock; readers take a clone of the
+//! `Arc<File>` and a byte range under that lock and read outside it (a file is only ever
+//! appended to past the ranges handed out, or truncated during start-up recovery).
+
+use std::fs::{File, OpenOptions};
+use std::io;
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use super::batch::{self, BatchHeader, HEADER_LEN, LOG_OVERHEAD};
+use super::layout;
+use super::offset::FilePos;
+use super::offset_index::OffsetIndex;
+use super::time_index::TimeIndex;
+
+/// Settings a segment needs from its log's config.
+#[derive(Debug, Clone, Copy)]
+pub struct SegmentConfig {
+    pub index_interval_bytes: u32,
+    pub index_max_bytes: usize,
+}
+
+/// The result of recovering a segment.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Recovery {
+    pub valid_bytes: u32,
+    pub truncated_bytes: u64,
+    pub batches: u64,
+}
+
+/// A segment of a partition's log (see the module doc).
+pub struct LogSegment {
+    base_offset: i64,
+    log: Arc<File>,
+    log_path: PathBuf,
+    size: u32,
+    offset_index: OffsetIndex,
+    time_index: TimeIndex,
+    config: SegmentConfig,
+    bytes_since_last_index: u32,
+    /// Greatest batch maxTimestamp in the segment, −1 when empty.
+    max_timestamp: i64,
+    /// Base offset of the batch carrying `max_timestamp`.
+    offset_of_max_timestamp: i64,
+    /// One past the last offset in the segment (`base_offset` when empty).
+    next_offset: i64,
+    /// Wall-clock time the segment was created or opened, for `segment.ms`.
+    created_ms: i64,
+}
+
+fn open_log_file(path: &Path) -> io::Result<File> {
+    OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(path)
+}
+
+impl LogSegment {
+    /// Creates a new, empty, active segment.
+    pub fn create(
+        dir: &Path,
+        base_offset: i64,
+        config: SegmentConfig,
+        now_ms: i64,
+    ) -> io::Result<Self> {
+        let log_path = layout::log_file(dir, base_offset);
+        let log = open_log_file(&log_path)?;
+        log.set_len(0)?;
+        let offset_index = OffsetIndex::open(
+            &layout::index_file(dir, base_offset),
+            base_offset,
+            config.index_max_bytes,
+            true,
+        )?;
+        let time_index = TimeIndex::open(
+            &layout::time_index_file(dir, base_offset),
+            base_offset,
+            config.index_max_bytes,
+            true,
+        )?;
+        let mut seg = LogSegment {
+            base_offset,
+            log: Arc::new(log),
+            log_path,
+            size: 0,
+            offset_index,
+            time_index,
+            config,
+            bytes_since_last_index: 0,
+            max_timestamp: -1,
+            offset_of_max_timestamp: -1,
+            next_offset: base_offset,
+            created_ms: now_ms,
+        };
+        seg.offset_index.reset();
+        seg.time_index.reset();
+        Ok(seg)
+    }
+
+    /// Opens an existing segment, trusting its indexes: reads only the tail after the last
+    /// offset-index entry to find the next offset. Fails when the indexes are inconsistent,
+    /// so the caller can rebuild them.
+    pub fn open(
+        dir: &Path,
+        base_offset: i64,
+        config: SegmentConfig,
+        active: bool,
+        now_ms: i64,
+    ) -> io::Result<Self> {
+        let mut seg = Self::open_raw(dir, base_offset, config, active, now_ms)?;
+        seg.load_tail()?;
+        Ok(seg)
+    }
+
+    /// Opens a segment's files without looking at their contents; the caller must
+    /// [`recover`](Self::recover) it before use.
+    pub fn open_raw(
+        dir: &Path,
+        base_offset: i64,
+        config: SegmentConfig,
+        active: bool,
+        now_ms: i64,
+    ) -> io::Result<Self> {
+        let log_path = layout::log_file(dir, base_offset);
+        let log = open_log_file(&log_path)?;
+        let len = log.metadata()?.len();
+        if len > u32::MAX as u64 {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!("{} is larger than 4 GiB", log_path.display()),
+            ));
+        }
+        let offset_index = OffsetIndex::open(
+            &layout::index_file(dir, base_offset),
+            base_offset,
+            config.index_max_bytes,
+            active,
+        )?;
+        let time_index = TimeIndex::open(
+            &layout::time_index_file(dir, base_offset),
+            base_offset,
+            config.index_max_bytes,
+            active,
+        )?;
+        let seg = LogSegment {
+            base_offset,
+            log: Arc::new(log),
+            log_path,
+            size: len as u32,
+            offset_index,
+            time_index,
+            config,
+            bytes_since_last_index: 0,
+            max_timestamp: -1,
+            offset_of_max_timestamp: -1,
+            next_offset: base_offset,
+            created_ms: now_ms,
+        };
+        Ok(seg)
+    }
+
+    /// Scans from the last index entry to the end of the file to learn the next offset and
+    /// the timestamps the time index does not hold.
+    fn load_tail(&mut self) -> io::Result<()> {
+        self.offset_index.sanity_check(self.size).map_err(invalid)?;
+        let start = self
+            .offset_index
+            .last_entry()
+            .map(|(_, p)| p)
+            .unwrap_or_default();
+        if let Some((ts, off)) = self.time_index.last_entry() {
+            self.max_timestamp = ts;
+            self.offset_of_max_timestamp = off;
+        }
+        let mut end = start.0;
+        let log = self.log.clone();
+        for item in HeaderScan::new(&log, start.0, self.size) {
+            let (pos, h) = item?;
+            self.observe(&h);
+            end = pos + h.total_size() as u32;
+        }
+        if end != self.size {
+            return Err(invalid(format!(
+                "{} has {} bytes after its last whole batch",
+                self.log_path.display(),
+                self.size - end
+            )));
+        }
+        self.time_index
+            .sanity_check(self.next_offset)
+            .map_err(invalid)?;
+        Ok(())
+    }
+
+    fn observe(&mut self, h: &BatchHeader) {
+        self.next_offset = h.last_offset() + 1;
+        if h.max_timestamp > self.max_timestamp {
+            self.max_timestamp = h.max_timestamp;
+            self.offset_of_max_timestamp = h.base_offset;
+        }
+    }
+
+    pub fn base_offset(&self) -> i64 {
+        self.base_offset
+    }
+
+    pub fn size(&self) -> u32 {
+        self.size
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.size == 0
+    }
+
+    pub fn next_offset(&self) -> i64 {
+        self.next_offset
+    }
+
+    pub fn max_timestamp(&self) -> i64 {
+        self.max_timestamp
+    }
+
+    pub fn offset_of_max_timestamp(&self) -> i64 {
+        self.offset_of_max_timestamp
+    }
+
+    pub fn created_ms(&self) -> i64 {
+        self.created_ms
+    }
+
+    pub fn log_path(&self) -> &Path {
+        &self.log_path
+    }
+
+    pub fn file(&self) -> Arc<File> {
+        self.log.clone()
+    }
+
+    pub fn offset_index(&self) -> &OffsetIndex {
+        &self.offset_index
+    }
+
+    pub fn time_index(&self) -> &TimeIndex {
+        &self.time_index
+    }
+
+    /// True when either index has no room for another entry.
+    pub fn indexes_full(&self) -> bool {
+        self.offset_index.is_full() || self.time_index.is_full()
+    }
+
+    /// Appends one batch given as its (already stamped) header and the rest of its bytes;
+    /// `h` describes the batch as stored.
+    pub fn append(
+        &mut self,
+        header: &[u8; HEADER_LEN],
+        rest: &[u8],
+        h: &BatchHeader,
+    ) -> io::Result<()> {
+        let pos = self.size;
+        let total = (HEADER_LEN + rest.len()) as u32;
+        write_all_at(&self.log, &[header, rest], pos as u64)?;
+        self.size += total;
+        if self.bytes_since_last_index > self.config.index_interval_bytes {
+            self.offset_index.append(h.last_offset(), FilePos(pos));
+            let ts = self.max_timestamp.max(h.max_timestamp);
+            let off = if h.max_timestamp >= self.max_timestamp {
+                h.base_offset
+            } else {
+                self.offset_of_max_timestamp
+            };
+            self.time_index.maybe_append(ts, off);
+            self.bytes_since_last_index = 0;
+        }
+        self.bytes_since_last_index += total;
+        self.observe(h);
+        Ok(())
+    }
+
+    /// Position of the first batch whose last offset is ≥ `target`, or `None` when every
+    /// batch in the segment ends before it.
+    pub fn find_position(&self, target: i64) -> io::Result<Option<(FilePos, BatchHeader)>> {
+        let (_, start) = self.offset_index.lookup(target);
+        for item in HeaderScan::new(&self.log, start.0, self.size) {
+            let (pos, h) = item?;
+            if h.last_offset() >= target {
+                return Ok(Some((FilePos(pos), h)));
+            }
+        }
+        Ok(None)
+    }
+
+    /// The first batch whose maxTimestamp is ≥ `target`, if any.
+    pub fn find_by_timestamp(&self, target: i64) -> io::Result<Option<(FilePos, BatchHeader)>> {
+        let (_, from_offset) = self.time_index.lookup(target);
+        let (_, start) = self.offset_index.lookup(from_offset);
+        for item in HeaderScan::new(&self.log, start.0, self.size) {
+            let (pos, h) = item?;
+            if h.max_timestamp >= target {
+                return Ok(Some((FilePos(pos), h)));
+            }
+        }
+        Ok(None)
+    }
+
+    /// Re-validates every batch (length, magic, CRC), rebuilds both indexes, and truncates
+    /// the file at the first invalid or incomplete batch — Kafka's `LogSegment.recover`.
+    pub fn recover(&mut self) -> io::Result<Recovery> {
+        self.offset_index.reset();
+        self.time_index.reset();
+        self.bytes_since_last_index = 0;
+        self.max_timestamp = -1;
+        self.offset_of_max_timestamp = -1;
+        self.next_offset = self.base_offset;
+        let file_len = self.log.metadata()?.len().min(u32::MAX as u64) as u32;
+        let mut pos: u32 = 0;
+        let mut batches = 0;
+        let mut buf = Vec::new();
+        let mut header = [0u8; HEADER_LEN];
+        while (pos as u64 + HEADER_LEN as u64) <= file_len as u64 {
+            self.log.read_exact_at(&mut header, pos as u64)?;
+            let Some(h) = BatchHeader::parse(&header) else {
+                break;
+            };
+            if h.batch_length < (HEADER_LEN - LOG_OVERHEAD) as i32
+                || pos as u64 + h.total_size() as u64 > file_len as u64
+            {
+                break;
+            }
+            buf.resize(h.total_size(), 0);
+            self.log.read_exact_at(&mut buf, pos as u64)?;
+            let Ok(h) = batch::validate(&buf) else { break };
+            if h.base_offset < self.next_offset {
+                break;
+            }
+            if self.bytes_since_last_index > self.config.index_interval_bytes {
+                self.offset_index.append(h.last_offset(), FilePos(pos));
+                let ts = self.max_timestamp.max(h.max_timestamp);
+                let off = if h.max_timestamp >= self.max_timestamp {
+                    h.base_offset
+                } else {
+                    self.offset_of_max_timestamp
+                };
+                self.time_index.maybe_append(ts, off);
+                self.bytes_since_last_index = 0;
+            }
+            self.bytes_since_last_index += h.total_size() as u32;
+            self.observe(&h);
+            pos += h.total_size() as u32;
+            batches += 1;
+        }
+        let truncated = file_len as u64 - pos as u64;
+        if truncated > 0 || self.log.metadata()?.len() != pos as u64 {
+            self.log.set_len(pos as u64)?;
+        }
+        self.size = pos;
+        Ok(Recovery {
+            valid_bytes: pos,
+            truncated_bytes: truncated,
+            batches,
+        })
+    }
+
+    /// Removes every batch whose base offset is ≥ `offset`; returns the bytes removed.
+    pub fn truncate_to(&mut self, offset: i64) -> io::Result<u32> {
+        let Some((pos, h)) = self.find_position(offset)? else {
+            return Ok(0);
+        };
+        let cut = if h.base_offset >= offset {
+            pos.0
+        } else {
+            pos.0 + h.total_size() as u32
+        };
+        let removed = self.size - cut;
+        self.log.set_len(cut as u64)?;
+        self.size = cut;
+        self.offset_index.truncate_to_position(FilePos(cut));
+        self.time_index.truncate_to_offset(offset);
+        // Recompute what the tail scan knows.
+        self.next_offset = self.base_offset;
+        self.max_timestamp = -1;
+        self.offset_of_max_timestamp = -1;
+        if let Some((ts, off)) = self.time_index.last_entry() {
+            self.max_timestamp = ts;
+            self.offset_of_max_timestamp = off;
+        }
+        let start = self
+            .offset_index
+            .last_entry()
+            .map(|(_, p)| p)
+            .unwrap_or_default();
+        let log = self.log.clone();
+        for item in HeaderScan::new(&log, start.0, self.size) {
+            let (_, h) = item?;
+            self.observe(&h);
+        }
+        Ok(removed)
+    }
+
+    /// The segment stops being active: indexes are trimmed to their entries.
+    pub fn seal(&mut self) -> io::Result<()> {
+        self.offset_index.trim()?;
+        self.time_index.trim()
+    }
+
+    /// The segment becomes active again (after start-up): indexes get room to grow.
+    pub fn unseal(&mut self) -> io::Result<()> {
+        self.offset_index.expand(self.config.index_max_bytes)?;
+        self.time_index.expand(self.config.index_max_bytes)
+    }
+
+    /// fsyncs the log file and flushes the index maps.
+    pub fn flush(&self) -> io::Result<()> {
+        self.log.sync_data()?;
+        self.offset_index.flush()?;
+        self.time_index.flush()
+    }
+
+    /// Deletes the segment's three files.
+    pub fn delete_files(&self) -> io::Result<()> {
+        for p in [
+            self.log_path.clone(),
+            self.offset_index.path().to_path_buf(),
+            self.time_index.path().to_path_buf(),
+        ] {
+            match std::fs::remove_file(&p) {
+                Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+}
+
+fn invalid(msg: String) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidData, msg)
+}
+
+/// Writes all the slices at `pos`, looping over short writes.
+fn write_all_at(file: &File, parts: &[&[u8]], mut pos: u64) -> io::Result<()> {
+    for part in parts {
+        file.write_all_at(part, pos)?;
+        pos += part.len() as u64;
+    }
+    Ok(())
+}
+
+/// Iterates the batch headers of a file region `[start, end)` by reading it in chunks,
+/// stopping at the first incomplete or malformed header. Reads each header once; batch
+/// payloads larger than the chunk are skipped, not read.
+pub struct HeaderScan<'a> {
+    file: &'a File,
+    pos: u32,
+    end: u32,
+    buf: Vec<u8>,
+    buf_start: u32,
+    done: bool,
+}
+
+const SCAN_CHUNK: usize = 8 * 1024;
+
+impl<'a> HeaderScan<'a> {
+    pub fn new(file: &'a File, start: u32, end: u32) -> Self {
+        HeaderScan {
+            file,
+            pos: start,
+            end,
+            buf: Vec::new(),
+            buf_start: start,
+            done: false,
+        }
+    }
+}
+
+impl Iterator for HeaderScan<'_> {
+    type Item = io::Result<(u32, BatchHeader)>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.done || self.pos as u64 + HEADER_LEN as u64 > self.end as u64 {
+            return None;
+        }
+        let in_buf = self.pos >= self.buf_start
+            && (self.pos - self.buf_start) as usize + HEADER_LEN <= self.buf.len();
+        if !in_buf {
+            let len = SCAN_CHUNK.min((self.end - self.pos) as usize);
+            self.buf.resize(len, 0);
+            if let Err(e) = self.file.read_exact_at(&mut self.buf, self.pos as u64) {
+                self.done = true;
+                return Some(Err(e));
+            }
+            self.buf_start = self.pos;
+        }
+        let at = (self.pos - self.buf_start) as usize;
+        let h = BatchHeader::parse(&self.buf[at..])?;
+        if h.batch_length < (HEADER_LEN - LOG_OVERHEAD) as i32
+            || self.pos as u64 + h.total_size() as u64 > self.end as u64
+        {
+            self.done = true;
+            return None;
+        }
+        let pos = self.pos;
+        self.pos += h.total_size() as u32;
+        Some(Ok((pos, h)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::log::batch::tests::sample_batch;
+
+    const CFG: SegmentConfig = SegmentConfig {
+        index_interval_bytes: 100,
+        index_max_bytes: 1024,
+    };
+
+    fn append(seg: &mut LogSegment, base: i64, n: i32, ts: i64) {
+        let b = sample_batch(n, ts);
+        let mut header = [0u8; HEADER_LEN];
+        header.copy_from_slice(&b[..HEADER_LEN]);
+        batch::stamp_header(&mut header, base, 0, None);
+        let mut h = BatchHeader::parse(&header).unwrap();
+        h.base_offset = base;
+        seg.append(&header, &b[HEADER_LEN..], &h).unwrap();
+    }
+
+    #[test]
+    fn append_find_reopen_recover() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut seg = LogSegment::create(dir.path(), 100, CFG, 0).unwrap();
+        let mut next = 100;
+        for i in 0..50 {
+            append(&mut seg, next, 3, 1000 + i);
+            next += 3;
+        }
+        assert_eq!(seg.next_offset(), 250);
+        assert!(seg.offset_index().len() > 3);
+        for target in [100, 101, 150, 151, 249] {
+            let (_, h) = seg.find_position(target).unwrap().unwrap();
+            assert!(
+                h.base_offset <= target && h.last_offset() >= target,
+                "target {target}"
+            );
+        }
+        assert!(seg.find_position(250).unwrap().is_none());
+        let (_, h) = seg.find_by_timestamp(1020).unwrap().unwrap();
+        assert_eq!(h.max_timestamp, 1020);
+        seg.seal().unwrap();
+        let size = seg.size();
+        drop(seg);
+
+        let mut seg = LogSegment::open(dir.path(), 100, CFG, true, 0).unwrap();
+        assert_eq!(seg.next_offset(), 250);
+        assert_eq!(seg.size(), size);
+        // Tear the tail mid-batch: recovery cuts back to the last whole batch.
+        seg.file().set_len(size as u64 - 5).unwrap();
+        let r = seg.recover().unwrap();
+        assert_eq!(r.batches, 49);
+        assert_eq!(seg.next_offset(), 247);
+        assert!(seg.truncate_to(200).unwrap() > 0);
+        assert_eq!(seg.next_offset(), 202);
+    }
+}

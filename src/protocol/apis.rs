@@ -1,0 +1,90 @@
+//! The one table of served APIs: each api key with its handler and version range. The
+//! ApiVersions response is generated from [`APIS`], so what is advertised is what is served.
+//!
+//! `advertise` lowers the advertised minimum below what is served: Produce is advertised from
+//! v0 because librdkafka turns compression off otherwise, and v0–2 are answered with
+//! UNSUPPORTED_VERSION (see [`super::legacy`]), as Kafka 4 does.
+
+use bytes::{Bytes, BytesMut};
+use kafka_protocol::messages::*;
+use kafka_protocol::protocol::{Decodable, Request};
+
+use super::codec::{encode_response, DispatchError, Reply, RequestContext};
+use crate::handlers;
+
+/// One served API: the versions decoded and answered, and the lowest version advertised.
+#[derive(Debug, Clone, Copy)]
+pub struct ApiRange {
+    pub key: ApiKey,
+    pub min: i16,
+    pub max: i16,
+    pub advertised_min: i16,
+}
+
+macro_rules! api_table {
+    ($( $key:ident ( $req:ty ) $min:literal ..= $max:literal $(advertise $adv:literal)? => $handler:path; )*) => {
+        /// Every API gregor serves (see the module doc).
+        pub const APIS: &[ApiRange] = &[
+            $( ApiRange { key: ApiKey::$key, min: $min, max: $max, advertised_min: api_table!(@adv $min $(, $adv)?) }, )*
+        ];
+
+        /// Decodes the body of a request whose version was checked against [`APIS`], runs its
+        /// handler and encodes the response frame (`None` when no response is due).
+        pub async fn dispatch(ctx: &RequestContext, body: &mut Bytes) -> Result<Option<BytesMut>, DispatchError> {
+            let header_version = ctx.api_key.response_header_version(ctx.version);
+            match ctx.api_key {
+                $( ApiKey::$key => {
+                    let req = <$req as Decodable>::decode(body, ctx.version)
+                        .map_err(|e| DispatchError::Decode(e.to_string()))?;
+                    let reply: Reply<<$req as Request>::Response> = $handler(ctx, req).await.into();
+                    match reply {
+                        Reply::Send(resp) => encode_response(ctx.correlation_id, header_version, &resp, ctx.version).map(Some),
+                        Reply::Silent => Ok(None),
+                    }
+                } )*
+                other => Err(DispatchError::UnknownApi(other as i16)),
+            }
+        }
+    };
+    (@adv $min:literal) => { $min };
+    (@adv $min:literal, $adv:literal) => { $adv };
+}
+
+api_table! {
+    Produce(ProduceRequest) 3..=11 advertise 0 => handlers::produce::handle;
+    Fetch(FetchRequest) 4..=12 => handlers::fetch::handle;
+    ListOffsets(ListOffsetsRequest) 1..=7 => handlers::list_offsets::handle;
+    Metadata(MetadataRequest) 0..=12 => handlers::metadata::handle;
+    ApiVersions(ApiVersionsRequest) 0..=4 => handlers::api_versions::handle;
+    CreateTopics(CreateTopicsRequest) 2..=7 => handlers::topics::create_topics;
+    DeleteTopics(DeleteTopicsRequest) 1..=6 => handlers::topics::delete_topics;
+    DeleteRecords(DeleteRecordsRequest) 0..=2 => handlers::delete_records::handle;
+    InitProducerId(InitProducerIdRequest) 0..=4 => handlers::producer_id::handle;
+    DescribeConfigs(DescribeConfigsRequest) 1..=4 => handlers::configs::describe_configs;
+    CreatePartitions(CreatePartitionsRequest) 0..=3 => handlers::topics::create_partitions;
+    DescribeCluster(DescribeClusterRequest) 0..=1 => handlers::cluster::describe_cluster;
+}
+
+/// The served range of an api key, if gregor serves it.
+pub fn lookup(key: ApiKey) -> Option<&'static ApiRange> {
+    APIS.iter().find(|a| a.key == key)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn table_is_within_what_the_codec_knows() {
+        for api in APIS {
+            let known = api.key.valid_versions();
+            assert!(
+                api.min >= known.min && api.max <= known.max,
+                "{:?}",
+                api.key
+            );
+            assert!(api.advertised_min <= api.min);
+        }
+        assert_eq!(lookup(ApiKey::Produce).map(|a| a.advertised_min), Some(0));
+    }
+}

@@ -1,0 +1,94 @@
+//! Request header decoding and response encoding around the kafka-protocol crate.
+//!
+//! A response frame is `size: i32` + response header (correlation id, plus an empty tagged
+//! field section for flexible versions) + body, encoded at the request's version.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use bytes::{BufMut, BytesMut};
+use kafka_protocol::messages::{ApiKey, ResponseHeader};
+use kafka_protocol::protocol::{Encodable, StrBytes};
+
+use crate::broker::Broker;
+
+/// What a handler knows about the request it serves.
+pub struct RequestContext {
+    pub broker: Arc<Broker>,
+    pub api_key: ApiKey,
+    pub version: i16,
+    pub correlation_id: i32,
+    pub client_id: Option<StrBytes>,
+    pub peer: SocketAddr,
+}
+
+/// A handler's answer: a response, or nothing at all (Produce with acks=0).
+pub enum Reply<R> {
+    Send(R),
+    Silent,
+}
+
+impl<R> From<R> for Reply<R> {
+    fn from(r: R) -> Self {
+        Reply::Send(r)
+    }
+}
+
+/// Why a request could not be served; every variant closes the connection, as Kafka does.
+#[derive(Debug)]
+pub enum DispatchError {
+    /// An api key gregor does not serve.
+    UnknownApi(i16),
+    /// A version outside the served range (other than the cases answered with an error).
+    UnsupportedVersion(ApiKey, i16),
+    /// The request body did not decode.
+    Decode(String),
+    /// The response did not encode (a bug, logged loudly).
+    Encode(String),
+}
+
+impl std::fmt::Display for DispatchError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            DispatchError::UnknownApi(k) => write!(f, "unknown or unsupported api key {k}"),
+            DispatchError::UnsupportedVersion(k, v) => {
+                write!(f, "unsupported version {v} of {k:?}")
+            }
+            DispatchError::Decode(e) => write!(f, "undecodable request: {e}"),
+            DispatchError::Encode(e) => write!(f, "response encoding failed: {e}"),
+        }
+    }
+}
+
+/// The api key, version and correlation id at the start of every request header, read
+/// without decoding anything else. `None` when the frame is shorter than 8 bytes.
+pub fn peek_header(frame: &[u8]) -> Option<(i16, i16, i32)> {
+    if frame.len() < 8 {
+        return None;
+    }
+    Some((
+        i16::from_be_bytes([frame[0], frame[1]]),
+        i16::from_be_bytes([frame[2], frame[3]]),
+        i32::from_be_bytes([frame[4], frame[5], frame[6], frame[7]]),
+    ))
+}
+
+/// Encodes a whole response frame, size prefix included.
+pub fn encode_response<R: Encodable>(
+    correlation_id: i32,
+    header_version: i16,
+    body: &R,
+    version: i16,
+) -> Result<BytesMut, DispatchError> {
+    let header = ResponseHeader::default().with_correlation_id(correlation_id);
+    let mut buf = BytesMut::with_capacity(64);
+    buf.put_i32(0);
+    header
+        .encode(&mut buf, header_version)
+        .map_err(|e| DispatchError::Encode(e.to_string()))?;
+    body.encode(&mut buf, version)
+        .map_err(|e| DispatchError::Encode(e.to_string()))?;
+    let size = (buf.len() - 4) as i32;
+    buf[0..4].copy_from_slice(&size.to_be_bytes());
+    Ok(buf)
+}

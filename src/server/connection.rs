@@ -1,0 +1,186 @@
+//! One client connection: reads size-prefixed frames, serves them one at a time in arrival
+//! order (as Kafka does, so responses leave in request order), and writes the responses.
+//!
+//! Responses to pipelined requests already buffered are coalesced into one write. A frame
+//! whose size is below 8 or above `socket.request.max.bytes` closes the connection before
+//! anything is allocated for it; a partial frame never makes the buffer grow by more than
+//! what has actually arrived. A connection silent for `connections.max.idle.ms` is closed.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::{Buf, Bytes, BytesMut};
+use kafka_protocol::messages::{ApiKey, RequestHeader};
+use kafka_protocol::protocol::Decodable;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::sync::{broadcast, mpsc};
+
+use crate::broker::Broker;
+use crate::protocol::{self, legacy, DispatchError, RequestContext};
+
+/// Bytes read from the socket at a time at most.
+const READ_CHUNK: usize = 64 * 1024;
+
+/// The state of one connection (see the module doc).
+pub struct Connection {
+    stream: TcpStream,
+    peer: SocketAddr,
+    broker: Arc<Broker>,
+    shutdown: broadcast::Receiver<()>,
+    _done: mpsc::Sender<()>,
+}
+
+enum Framed {
+    Frame(Bytes),
+    NeedMore(usize),
+    Bad(i64),
+}
+
+fn next_frame(buf: &mut BytesMut, max: usize) -> Framed {
+    if buf.len() < 4 {
+        return Framed::NeedMore(4 - buf.len());
+    }
+    let size = i32::from_be_bytes([buf[0], buf[1], buf[2], buf[3]]) as i64;
+    if size < 8 || size as u64 > max as u64 {
+        return Framed::Bad(size);
+    }
+    let total = 4 + size as usize;
+    if buf.len() < total {
+        return Framed::NeedMore(total - buf.len());
+    }
+    buf.advance(4);
+    Framed::Frame(buf.split_to(size as usize).freeze())
+}
+
+impl Connection {
+    pub fn new(
+        stream: TcpStream,
+        peer: SocketAddr,
+        broker: Arc<Broker>,
+        shutdown: broadcast::Receiver<()>,
+        done: mpsc::Sender<()>,
+    ) -> Self {
+        Connection {
+            stream,
+            peer,
+            broker,
+            shutdown,
+            _done: done,
+        }
+    }
+
+    /// Serves the connection until the client leaves, errs, idles out, or shutdown.
+    pub async fn serve(mut self) {
+        let max = self.broker.config.socket_request_max_bytes;
+        let idle = Duration::from_millis(self.broker.config.connections_max_idle_ms);
+        let mut buf = BytesMut::with_capacity(4096);
+        let mut out = BytesMut::new();
+        loop {
+            let need = loop {
+                match next_frame(&mut buf, max) {
+                    Framed::Frame(frame) => {
+                        // A fetch may long-poll: send what is ready before waiting.
+                        if !out.is_empty()
+                            && frame.len() >= 2
+                            && i16::from_be_bytes([frame[0], frame[1]]) == ApiKey::Fetch as i16
+                        {
+                            if let Err(e) = self.stream.write_all(&out).await {
+                                tracing::debug!("{}: write failed: {e}", self.peer);
+                                return;
+                            }
+                            out.clear();
+                        }
+                        match handle_frame(&self.broker, self.peer, frame).await {
+                            Ok(Some(resp)) => out.extend_from_slice(&resp),
+                            Ok(None) => {}
+                            Err(e) => {
+                                if let DispatchError::Encode(_) = e {
+                                    tracing::error!("{}: {e}; closing connection", self.peer);
+                                } else {
+                                    tracing::warn!("{}: {e}; closing connection", self.peer);
+                                }
+                                let _ = self.stream.write_all(&out).await;
+                                return;
+                            }
+                        }
+                    }
+                    Framed::NeedMore(n) => break n,
+                    Framed::Bad(size) => {
+                        tracing::warn!(
+                            "{}: invalid request size {size} (limit {max}); closing connection",
+                            self.peer
+                        );
+                        let _ = self.stream.write_all(&out).await;
+                        return;
+                    }
+                }
+            };
+            if !out.is_empty() {
+                if let Err(e) = self.stream.write_all(&out).await {
+                    tracing::debug!("{}: write failed: {e}", self.peer);
+                    return;
+                }
+                out.clear();
+            }
+            buf.reserve(need.clamp(1, READ_CHUNK));
+            let read = tokio::select! {
+                r = tokio::time::timeout(idle, self.stream.read_buf(&mut buf)) => r,
+                _ = self.shutdown.recv() => return,
+            };
+            match read {
+                Ok(Ok(0)) => return,
+                Ok(Ok(_)) => {}
+                Ok(Err(e)) => {
+                    tracing::debug!("{}: read failed: {e}", self.peer);
+                    return;
+                }
+                Err(_) => {
+                    tracing::info!(
+                        "{}: idle for {} ms; closing connection",
+                        self.peer,
+                        idle.as_millis()
+                    );
+                    return;
+                }
+            }
+        }
+    }
+}
+
+/// Serves one request frame (size prefix removed). `Ok(None)`: no response is due.
+pub async fn handle_frame(
+    broker: &Arc<Broker>,
+    peer: SocketAddr,
+    frame: Bytes,
+) -> Result<Option<BytesMut>, DispatchError> {
+    let (raw_key, version, correlation_id) = protocol::codec::peek_header(&frame)
+        .ok_or_else(|| DispatchError::Decode("request shorter than its header".into()))?;
+    let key = ApiKey::try_from(raw_key).map_err(|_| DispatchError::UnknownApi(raw_key))?;
+    let api = protocol::lookup(key).ok_or(DispatchError::UnknownApi(raw_key))?;
+    if key == ApiKey::ApiVersions && version > api.max {
+        return legacy::api_versions_unsupported(correlation_id).map(Some);
+    }
+    let in_range = version >= api.min && version <= api.max;
+    let legacy_produce =
+        key == ApiKey::Produce && version >= api.advertised_min && version < api.min;
+    if !in_range && !legacy_produce {
+        return Err(DispatchError::UnsupportedVersion(key, version));
+    }
+    let mut body = frame;
+    let header = RequestHeader::decode(&mut body, key.request_header_version(version))
+        .map_err(|e| DispatchError::Decode(format!("header: {e}")))?;
+    if legacy_produce {
+        return legacy::produce_unsupported(body, version, correlation_id);
+    }
+    let ctx = RequestContext {
+        broker: broker.clone(),
+        api_key: key,
+        version,
+        correlation_id,
+        client_id: header.client_id,
+        peer,
+    };
+    protocol::dispatch(&ctx, &mut body).await
+}

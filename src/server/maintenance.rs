@@ -1,0 +1,49 @@
+//! Periodic log work: time-based flushes (`log.flush.interval.ms`), retention every
+//! `log.retention.check.interval.ms`, and checkpoints every
+//! `log.flush.offset.checkpoint.interval.ms`. It all runs on a blocking thread.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::sync::broadcast;
+
+use crate::broker::Broker;
+
+pub async fn run(broker: Arc<Broker>, mut stop: broadcast::Receiver<()>) {
+    let cfg = &broker.config;
+    let tick = Duration::from_millis(
+        cfg.flush_scheduler_interval_ms
+            .min(cfg.retention_check_interval_ms)
+            .max(10),
+    );
+    let retention_every = Duration::from_millis(cfg.retention_check_interval_ms);
+    let checkpoint_every = Duration::from_millis(cfg.flush_offset_checkpoint_interval_ms);
+    let (mut last_retention, mut last_checkpoint) = (Instant::now(), Instant::now());
+    let mut interval = tokio::time::interval(tick);
+    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = interval.tick() => {}
+            _ = stop.recv() => return,
+        }
+        let retention_due = last_retention.elapsed() >= retention_every;
+        let checkpoint_due = last_checkpoint.elapsed() >= checkpoint_every;
+        if retention_due {
+            last_retention = Instant::now();
+        }
+        if checkpoint_due {
+            last_checkpoint = Instant::now();
+        }
+        let b = broker.clone();
+        let _ = tokio::task::spawn_blocking(move || {
+            let partitions = b.metadata.all_partitions();
+            b.logs.maintain(&partitions, retention_due);
+            if checkpoint_due {
+                if let Err(e) = b.logs.write_checkpoints(&partitions) {
+                    tracing::error!("writing checkpoints failed: {e}");
+                }
+            }
+        })
+        .await;
+    }
+}
