@@ -165,15 +165,15 @@ fn verify_indexes(
     for e in read_entries(&index_path, 8)? {
         let rel = u32::from_be_bytes([e[0], e[1], e[2], e[3]]) as i64;
         let pos = u32::from_be_bytes([e[4], e[5], e[6], e[7]]) as u64;
-        if rel == 0 && pos == 0 && prev.is_some() {
-            // Preallocated space of an index that was not trimmed: the end of its entries.
-            break;
-        }
         let offset = base + rel;
         let ok = batches
             .iter()
             .any(|b| b.pos == pos && b.header.last_offset() == offset)
             && prev.is_none_or(|(po, pp)| offset > po && pos > pp);
+        if !ok && rel == 0 && pos == 0 {
+            // Zero-filled space preallocated for an active (untrimmed) index: no more entries.
+            break;
+        }
         if !ok {
             errors += 1;
             writeln!(out, "Index mismatch in {}: offset {offset} position {pos} is not the last offset of a batch starting there", index_path.display()).map_err(|e| e.to_string())?;
@@ -187,14 +187,15 @@ fn verify_indexes(
         t.copy_from_slice(&e[0..8]);
         let ts = i64::from_be_bytes(t);
         let offset = base + u32::from_be_bytes([e[8], e[9], e[10], e[11]]) as i64;
-        if ts == 0 && offset == base && prev_ts.is_some() {
-            break;
-        }
         let ok = batches.iter().any(|b| {
             b.header.base_offset <= offset
                 && offset <= b.header.last_offset()
                 && b.header.max_timestamp == ts
         }) && prev_ts.is_none_or(|(pt, po)| ts > pt && offset >= po);
+        if !ok && ts == 0 && offset == base {
+            // Zero-filled space preallocated for an active (untrimmed) index: no more entries.
+            break;
+        }
         if !ok {
             errors += 1;
             writeln!(

@@ -60,6 +60,7 @@ api_table! {
     DeleteTopics(DeleteTopicsRequest) 1..=6 => handlers::topics::delete_topics;
     DeleteRecords(DeleteRecordsRequest) 0..=2 => handlers::delete_records::handle;
     InitProducerId(InitProducerIdRequest) 0..=4 => handlers::producer_id::handle;
+    FindCoordinator(FindCoordinatorRequest) 0..=4 => handlers::coordinator::find_coordinator;
     DescribeConfigs(DescribeConfigsRequest) 1..=4 => handlers::configs::describe_configs;
     CreatePartitions(CreatePartitionsRequest) 0..=3 => handlers::topics::create_partitions;
     DescribeCluster(DescribeClusterRequest) 0..=1 => handlers::cluster::describe_cluster;

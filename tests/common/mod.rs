@@ -1,0 +1,415 @@
+//! Shared test harness: a real broker (in-process on its own runtime, or as a child process
+//! for kill -9 tests), a raw protocol client, rdkafka helpers, and deadline polling.
+#![allow(dead_code)]
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use bytes::{Buf, BufMut, Bytes, BytesMut};
+use gregor::config::BrokerConfig;
+use gregor::server::{self, ServerHandle};
+use kafka_protocol::messages::{ApiKey, RequestHeader, ResponseHeader};
+use kafka_protocol::protocol::{Decodable, Encodable, Request, StrBytes};
+
+/// Polls `f` until it returns `Some`, or panics with `what` at the deadline.
+pub fn wait_for<T>(what: &str, timeout: Duration, mut f: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// A broker running in this process on its own tokio runtime, bound to 127.0.0.1:0.
+pub struct TestBroker {
+    rt: Option<tokio::runtime::Runtime>,
+    handle: Option<ServerHandle>,
+    pub addr: SocketAddr,
+    pub dir: PathBuf,
+}
+
+impl TestBroker {
+    pub fn start(dir: &Path, props: &[(&str, &str)]) -> TestBroker {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .expect("runtime");
+        let mut cfg = BrokerConfig {
+            listen: "127.0.0.1:0".into(),
+            advertised: "127.0.0.1:0".into(),
+            data_dir: dir.to_path_buf(),
+            ..Default::default()
+        };
+        let pairs: Vec<(String, String)> = props
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        let mut warnings = Vec::new();
+        cfg.apply_properties(&pairs, &mut warnings);
+        assert!(warnings.is_empty(), "{warnings:?}");
+        let handle = rt.block_on(server::start(cfg)).expect("broker starts");
+        let addr = handle.local_addr();
+        TestBroker {
+            rt: Some(rt),
+            handle: Some(handle),
+            addr,
+            dir: dir.to_path_buf(),
+        }
+    }
+
+    pub fn bootstrap(&self) -> String {
+        self.addr.to_string()
+    }
+
+    /// Graceful shutdown: in-flight requests finish, logs are closed cleanly.
+    pub fn stop(mut self) {
+        self.shutdown();
+    }
+
+    fn shutdown(&mut self) {
+        if let (Some(rt), Some(h)) = (self.rt.take(), self.handle.take()) {
+            rt.block_on(h.shutdown()).expect("clean shutdown");
+            rt.shutdown_timeout(Duration::from_secs(5));
+        }
+    }
+}
+
+impl Drop for TestBroker {
+    fn drop(&mut self) {
+        if !std::thread::panicking() {
+            self.shutdown();
+        }
+    }
+}
+
+/// A free TCP port on 127.0.0.1 (bound and released; a tiny race is acceptable in tests).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("free port")
+}
+
+/// The `gregor` binary as a child process, for tests that kill it.
+pub struct BrokerProcess {
+    child: Child,
+    pub addr: String,
+    pub log: PathBuf,
+}
+
+impl BrokerProcess {
+    pub fn spawn(dir: &Path, extra: &[&str]) -> BrokerProcess {
+        let port = free_port();
+        let addr = format!("127.0.0.1:{port}");
+        let log = dir.with_extension(format!("{port}.log"));
+        let out = std::fs::File::create(&log).expect("log file");
+        let child = Command::new(env!("CARGO_BIN_EXE_gregor"))
+            .args(["serve", "--listen", &addr, "--data-dir"])
+            .arg(dir)
+            .args(extra)
+            .stdout(Stdio::null())
+            .stderr(out)
+            .spawn()
+            .expect("spawn gregor");
+        let p = BrokerProcess {
+            child,
+            addr: addr.clone(),
+            log,
+        };
+        wait_for(
+            "the broker to accept connections",
+            Duration::from_secs(20),
+            || TcpStream::connect(&addr).ok(),
+        );
+        p
+    }
+
+    /// SIGKILL, like a crash or power cut of the process.
+    pub fn kill9(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// SIGTERM and wait for a graceful exit.
+    pub fn terminate(mut self) {
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(self.child.id().to_string())
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                assert!(status.success(), "gregor exited with {status}");
+                return;
+            }
+            assert!(Instant::now() < deadline, "gregor did not stop on SIGTERM");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for BrokerProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A blocking client speaking the Kafka protocol directly.
+pub struct RawClient {
+    pub stream: TcpStream,
+    correlation: i32,
+}
+
+impl RawClient {
+    pub fn connect(addr: &str) -> RawClient {
+        let stream = TcpStream::connect(addr).expect("connect");
+        stream
+            .set_read_timeout(Some(Duration::from_secs(20)))
+            .expect("timeout");
+        RawClient {
+            stream,
+            correlation: 0,
+        }
+    }
+
+    /// Encodes a request frame (size prefix included).
+    pub fn frame<R: Request>(&mut self, req: &R, version: i16) -> Vec<u8> {
+        self.correlation += 1;
+        let key = ApiKey::try_from(R::KEY).expect("api key");
+        let header = RequestHeader::default()
+            .with_request_api_key(R::KEY)
+            .with_request_api_version(version)
+            .with_correlation_id(self.correlation)
+            .with_client_id(Some(StrBytes::from_static_str("raw-test")));
+        let mut buf = BytesMut::new();
+        buf.put_i32(0);
+        header
+            .encode(&mut buf, key.request_header_version(version))
+            .expect("header");
+        req.encode(&mut buf, version).expect("body");
+        let size = (buf.len() - 4) as i32;
+        buf[0..4].copy_from_slice(&size.to_be_bytes());
+        buf.to_vec()
+    }
+
+    pub fn send_raw(&mut self, bytes: &[u8]) {
+        self.stream.write_all(bytes).expect("write");
+    }
+
+    /// Reads one response frame; `None` when the broker closed the connection.
+    pub fn read_frame(&mut self) -> Option<Bytes> {
+        let mut size = [0u8; 4];
+        self.stream.read_exact(&mut size).ok()?;
+        let mut body = vec![0u8; i32::from_be_bytes(size) as usize];
+        self.stream.read_exact(&mut body).ok()?;
+        Some(Bytes::from(body))
+    }
+
+    /// Sends a request and decodes its response.
+    pub fn call<R: Request>(&mut self, req: &R, version: i16) -> R::Response {
+        let f = self.frame(req, version);
+        self.send_raw(&f);
+        let mut resp = self.read_frame().expect("response");
+        let key = ApiKey::try_from(R::KEY).expect("api key");
+        let header = ResponseHeader::decode(&mut resp, key.response_header_version(version))
+            .expect("response header");
+        assert_eq!(header.correlation_id, self.correlation);
+        let body = <R::Response as Decodable>::decode(&mut resp, version).expect("response body");
+        assert_eq!(resp.remaining(), 0, "trailing bytes in response");
+        body
+    }
+
+    /// True when the broker closed the connection (EOF or reset) within the read timeout.
+    pub fn is_closed(&mut self) -> bool {
+        let mut b = [0u8; 1];
+        matches!(self.stream.read(&mut b), Ok(0) | Err(_))
+    }
+}
+
+/// A record batch v2 built by the crate's encoder, as a producer would send it.
+pub fn encode_batch(
+    records: &[(Option<&str>, &str)],
+    producer: Option<(i64, i16, i32)>,
+    timestamp: i64,
+) -> Bytes {
+    use kafka_protocol::records::{
+        Compression, Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
+    };
+    let (pid, epoch, seq) = producer.unwrap_or((-1, -1, -1));
+    let recs: Vec<Record> = records
+        .iter()
+        .enumerate()
+        .map(|(i, (k, v))| Record {
+            transactional: false,
+            control: false,
+            partition_leader_epoch: -1,
+            producer_id: pid,
+            producer_epoch: epoch,
+            timestamp_type: TimestampType::Creation,
+            offset: i as i64,
+            // The encoder starts a new batch when offset − sequence changes; keep it constant.
+            sequence: if seq < 0 {
+                i as i32 - 1
+            } else {
+                seq + i as i32
+            },
+            timestamp,
+            key: k.map(|k| Bytes::copy_from_slice(k.as_bytes())),
+            value: Some(Bytes::copy_from_slice(v.as_bytes())),
+            headers: Default::default(),
+            delete_horizon: false,
+        })
+        .collect();
+    let mut buf = BytesMut::new();
+    RecordBatchEncoder::encode(
+        &mut buf,
+        &recs,
+        &RecordEncodeOptions {
+            version: 2,
+            compression: Compression::None,
+        },
+    )
+    .expect("encode batch");
+    buf.freeze()
+}
+
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+/// rdkafka helpers: producers, consumers and admin calls, all blocking.
+pub mod kafka {
+    use std::collections::BTreeMap;
+    use std::time::{Duration, Instant};
+
+    use futures::executor::block_on;
+    use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+    use rdkafka::client::DefaultClientContext;
+    use rdkafka::config::ClientConfig;
+    use rdkafka::consumer::{BaseConsumer, Consumer};
+    use rdkafka::message::{Headers, Message};
+    use rdkafka::producer::FutureProducer;
+    use rdkafka::{Offset, TopicPartitionList};
+
+    pub fn config(bootstrap: &str, extra: &[(&str, &str)]) -> ClientConfig {
+        let mut c = ClientConfig::new();
+        c.set("bootstrap.servers", bootstrap);
+        for (k, v) in extra {
+            c.set(*k, *v);
+        }
+        c
+    }
+
+    pub fn producer(bootstrap: &str, extra: &[(&str, &str)]) -> FutureProducer {
+        let mut base = vec![
+            ("message.timeout.ms", "30000"),
+            ("queue.buffering.max.messages", "1000000"),
+            ("linger.ms", "5"),
+        ];
+        base.extend_from_slice(extra);
+        config(bootstrap, &base).create().expect("producer")
+    }
+
+    pub fn consumer(bootstrap: &str) -> BaseConsumer {
+        config(
+            bootstrap,
+            &[
+                ("enable.auto.commit", "false"),
+                ("group.id", "gregor-test-unused"),
+            ],
+        )
+        .create()
+        .expect("consumer")
+    }
+
+    pub fn create_topic(bootstrap: &str, name: &str, partitions: i32, configs: &[(&str, &str)]) {
+        let admin: AdminClient<DefaultClientContext> =
+            config(bootstrap, &[]).create().expect("admin");
+        let mut t = NewTopic::new(name, partitions, TopicReplication::Fixed(1));
+        for (k, v) in configs {
+            t = t.set(k, v);
+        }
+        let res = block_on(admin.create_topics([&t], &AdminOptions::new())).expect("create_topics");
+        for r in res {
+            r.expect("topic created");
+        }
+    }
+
+    /// One consumed record: key, value, headers (name → value).
+    #[derive(Debug, Clone, PartialEq, Eq)]
+    pub struct Rec {
+        pub key: Option<Vec<u8>>,
+        pub value: Option<Vec<u8>>,
+        pub headers: Vec<(String, Option<Vec<u8>>)>,
+        pub timestamp: Option<i64>,
+    }
+
+    /// Reads every record of the given partitions from `start` until `expect` records have
+    /// arrived, keyed by (partition, offset).
+    pub fn consume(
+        bootstrap: &str,
+        topic: &str,
+        partitions: &[i32],
+        start: Offset,
+        expect: usize,
+    ) -> BTreeMap<(i32, i64), Rec> {
+        let c = consumer(bootstrap);
+        let mut tpl = TopicPartitionList::new();
+        for p in partitions {
+            tpl.add_partition_offset(topic, *p, start).expect("tpl");
+        }
+        c.assign(&tpl).expect("assign");
+        let mut out = BTreeMap::new();
+        let deadline = Instant::now() + Duration::from_secs(120);
+        while out.len() < expect {
+            assert!(
+                Instant::now() < deadline,
+                "consumed {} of {expect}",
+                out.len()
+            );
+            match c.poll(Duration::from_millis(200)) {
+                None => {}
+                Some(Err(e)) => panic!("consume error: {e}"),
+                Some(Ok(m)) => {
+                    let headers = m
+                        .headers()
+                        .map(|h| {
+                            h.iter()
+                                .map(|x| (x.key.to_string(), x.value.map(<[u8]>::to_vec)))
+                                .collect()
+                        })
+                        .unwrap_or_default();
+                    let rec = Rec {
+                        key: m.key().map(<[u8]>::to_vec),
+                        value: m.payload().map(<[u8]>::to_vec),
+                        headers,
+                        timestamp: m.timestamp().to_millis(),
+                    };
+                    assert!(
+                        out.insert((m.partition(), m.offset()), rec).is_none(),
+                        "record delivered twice"
+                    );
+                }
+            }
+        }
+        out
+    }
+
+    /// (low, high) watermarks of a partition.
+    pub fn watermarks(bootstrap: &str, topic: &str, partition: i32) -> (i64, i64) {
+        consumer(bootstrap)
+            .fetch_watermarks(topic, partition, Duration::from_secs(10))
+            .expect("watermarks")
+    }
+}
