@@ -1,0 +1,276 @@
+//! Hostile and malformed input: each gets a closed connection or a Kafka error code, nothing
+//! is appended, and the broker keeps serving everyone else. Also: KIP-511 ApiVersions,
+//! Produce v0–2, acks=0 and pipelined requests answered in order.
+
+mod common;
+
+use std::io::Write;
+
+use bytes::{Buf, BufMut, BytesMut};
+use common::raw;
+use common::{encode_batch, now_ms, RawClient, TestBroker};
+use kafka_protocol::messages::{
+    ApiVersionsRequest, ApiVersionsResponse, MetadataRequest, ResponseHeader,
+};
+use kafka_protocol::protocol::Decodable;
+
+fn still_serving(addr: &str) {
+    let mut c = RawClient::connect(addr);
+    let r = c.call(&ApiVersionsRequest::default(), 3);
+    assert_eq!(r.error_code, 0);
+    assert!(!r.api_keys.is_empty());
+}
+
+/// A frame with the given header fields and body, size computed.
+fn frame(api_key: i16, version: i16, correlation: i32, body: &[u8]) -> Vec<u8> {
+    let mut b = BytesMut::new();
+    b.put_i16(api_key);
+    b.put_i16(version);
+    b.put_i32(correlation);
+    b.put_i16(4);
+    b.put_slice(b"test");
+    b.put_slice(body);
+    let mut out = (b.len() as i32).to_be_bytes().to_vec();
+    out.extend_from_slice(&b);
+    out
+}
+
+#[test]
+fn bad_frame_sizes_close_the_connection() {
+    let dir = tempfile::tempdir().unwrap();
+    let broker = TestBroker::start(dir.path(), &[]);
+    let addr = broker.bootstrap();
+    for size in [i32::MAX, -1, i32::MIN, 0, 4, 104_857_601] {
+        let mut c = RawClient::connect(&addr);
+        c.send_raw(&size.to_be_bytes());
+        assert!(c.is_closed(), "size {size} must close the connection");
+    }
+    // A truncated frame followed by the client going away.
+    let mut c = RawClient::connect(&addr);
+    c.send_raw(&100i32.to_be_bytes());
+    c.send_raw(&[0, 3, 0, 1, 0, 0]);
+    drop(c);
+    still_serving(&addr);
+}
+
+#[test]
+fn unknown_apis_and_undecodable_bodies_close_the_connection() {
+    let dir = tempfile::tempdir().unwrap();
+    let broker = TestBroker::start(dir.path(), &[]);
+    let addr = broker.bootstrap();
+    let cases: Vec<(&str, Vec<u8>)> = vec![
+        ("unknown api key", frame(9999, 0, 1, &[])),
+        ("api key not served", frame(57, 0, 1, &[])),
+        ("unsupported version", frame(3, 99, 1, &[])),
+        // Metadata v4 declaring i32::MAX topics in a 21-byte request: must not allocate.
+        (
+            "i32::MAX array count",
+            frame(3, 4, 1, &[0x7f, 0xff, 0xff, 0xff, 1]),
+        ),
+        (
+            "string longer than the frame",
+            frame(3, 4, 1, &[0, 0, 0, 1, 0x7f, 0xff]),
+        ),
+        ("truncated body", frame(0, 9, 1, &[0xff, 0xff, 0, 1])),
+        (
+            "truncated header",
+            vec![0, 0, 0, 9, 0, 3, 0, 4, 0, 0, 0, 1, 0],
+        ),
+    ];
+    for (what, bytes) in cases {
+        let mut c = RawClient::connect(&addr);
+        c.send_raw(&bytes);
+        assert!(c.is_closed(), "{what}: connection closed");
+        still_serving(&addr);
+    }
+    // Huge counts in other request types with arrays.
+    for (key, version) in [
+        (0i16, 9i16),
+        (1, 12),
+        (2, 7),
+        (19, 7),
+        (20, 6),
+        (32, 4),
+        (37, 3),
+        (21, 2),
+    ] {
+        let mut c = RawClient::connect(&addr);
+        let mut body = vec![0u8; 16];
+        body.extend_from_slice(&[0x7f, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x07]);
+        c.send_raw(&frame(key, version, 1, &body));
+        assert!(
+            c.is_closed() || c.read_frame().is_some(),
+            "api {key}: closed or answered"
+        );
+        still_serving(&addr);
+    }
+}
+
+#[test]
+fn corrupt_batches_are_refused_and_nothing_is_appended() {
+    let dir = tempfile::tempdir().unwrap();
+    let broker = TestBroker::start(dir.path(), &[]);
+    let mut c = RawClient::connect(&broker.bootstrap());
+    assert_eq!(raw::create_topic(&mut c, "crc", 1, &[]), 0);
+    let good = encode_batch(&[(Some("k"), "v"), (None, "w")], None, now_ms());
+    assert_eq!(raw::produce(&mut c, "crc", 0, good.clone()).base_offset, 0);
+
+    let mut bad_crc = good.to_vec();
+    let n = bad_crc.len();
+    bad_crc[n - 1] ^= 1;
+    let mut bad_magic = good.to_vec();
+    bad_magic[16] = 1;
+    let mut lying_length = good.to_vec();
+    lying_length[8..12].copy_from_slice(&1_000_000i32.to_be_bytes());
+    let mut lying_count = good.to_vec();
+    lying_count[57..61].copy_from_slice(&i32::MAX.to_be_bytes());
+    let mut two = good.to_vec();
+    two.extend_from_slice(&good);
+    let cases: Vec<(&str, Vec<u8>, &[i16])> = vec![
+        ("bad CRC", bad_crc, &[2]),
+        ("wrong magic", bad_magic, &[87, 2]),
+        ("lying batchLength", lying_length, &[2]),
+        ("lying record count", lying_count, &[2, 87]),
+        ("half a batch", good[..30].to_vec(), &[2]),
+        ("two batches", two, &[87]),
+        ("empty", Vec::new(), &[2]),
+    ];
+    for (what, bytes, codes) in cases {
+        let r = raw::produce(&mut c, "crc", 0, bytes.into());
+        assert!(
+            codes.contains(&r.error_code),
+            "{what}: got error {}",
+            r.error_code
+        );
+        assert_eq!(r.base_offset, -1);
+    }
+    assert_eq!(
+        raw::list_offset(&mut c, "crc", 0, -1),
+        (0, 2),
+        "nothing appended"
+    );
+    let big = "x".repeat(1_100_000);
+    let r = raw::produce(
+        &mut c,
+        "crc",
+        0,
+        encode_batch(&[(None, &big)], None, now_ms()),
+    );
+    assert_eq!(r.error_code, 10, "MESSAGE_TOO_LARGE");
+    let ok = "y".repeat(900 * 1024);
+    assert_eq!(
+        raw::produce(
+            &mut c,
+            "crc",
+            0,
+            encode_batch(&[(None, &ok)], None, now_ms())
+        )
+        .base_offset,
+        2
+    );
+    assert_eq!(
+        raw::produce(&mut c, "nope-not-here", 7, good).error_code,
+        3,
+        "unknown partition of an auto-created topic"
+    );
+}
+
+#[test]
+fn api_versions_of_an_unknown_version_gets_kip511_answer() {
+    let dir = tempfile::tempdir().unwrap();
+    let broker = TestBroker::start(dir.path(), &[]);
+    let mut c = RawClient::connect(&broker.bootstrap());
+    c.send_raw(&frame(18, 9, 77, &[0, 0, 0]));
+    let mut resp = c.read_frame().expect("a response");
+    let header = ResponseHeader::decode(&mut resp, 0).unwrap();
+    assert_eq!(header.correlation_id, 77);
+    let body = ApiVersionsResponse::decode(&mut resp, 0).unwrap();
+    assert_eq!(body.error_code, 35);
+    let produce = body
+        .api_keys
+        .iter()
+        .find(|k| k.api_key == 0)
+        .expect("Produce listed");
+    assert_eq!((produce.min_version, produce.max_version), (0, 11));
+    assert!(body
+        .api_keys
+        .iter()
+        .any(|k| k.api_key == 18 && k.max_version == 4));
+}
+
+#[test]
+fn produce_v0_to_v2_get_unsupported_version() {
+    let dir = tempfile::tempdir().unwrap();
+    let broker = TestBroker::start(dir.path(), &[]);
+    let mut c = RawClient::connect(&broker.bootstrap());
+    for version in 0..=2i16 {
+        let mut body = BytesMut::new();
+        body.put_i16(1); // acks
+        body.put_i32(1000);
+        body.put_i32(1);
+        body.put_i16(1);
+        body.put_slice(b"t");
+        body.put_i32(1);
+        body.put_i32(0);
+        body.put_i32(0); // empty message set
+        c.send_raw(&frame(0, version, 5, &body));
+        let mut r = c.read_frame().expect("answered");
+        assert_eq!(r.get_i32(), 5);
+        assert_eq!(r.get_i32(), 1);
+        r.advance(2 + 1);
+        assert_eq!(r.get_i32(), 1);
+        assert_eq!(r.get_i32(), 0);
+        assert_eq!(r.get_i16(), 35, "v{version}: UNSUPPORTED_VERSION");
+    }
+    assert_eq!(
+        raw::list_offset(&mut c, "t", 0, -1).0,
+        3,
+        "nothing created or appended"
+    );
+}
+
+#[test]
+fn pipelined_requests_are_answered_in_order_and_acks0_gets_no_answer() {
+    let dir = tempfile::tempdir().unwrap();
+    let broker = TestBroker::start(dir.path(), &[]);
+    let mut c = RawClient::connect(&broker.bootstrap());
+    assert_eq!(raw::create_topic(&mut c, "pipe", 1, &[]), 0);
+    let mut all = Vec::new();
+    all.extend(c.frame(&MetadataRequest::default().with_topics(None), 12));
+    all.extend(c.frame(
+        &raw::produce_request(
+            "pipe",
+            0,
+            encode_batch(&[(None, "silent")], None, now_ms()),
+            0,
+        ),
+        9,
+    ));
+    all.extend(c.frame(&ApiVersionsRequest::default(), 3));
+    all.extend(c.frame(
+        &raw::produce_request(
+            "pipe",
+            0,
+            encode_batch(&[(None, "loud")], None, now_ms()),
+            1,
+        ),
+        9,
+    ));
+    c.stream.write_all(&all).unwrap();
+    let mut ids = Vec::new();
+    for _ in 0..3 {
+        let mut f = c.read_frame().expect("response");
+        ids.push(f.get_i32());
+    }
+    let first = ids[0];
+    assert_eq!(
+        ids,
+        vec![first, first + 2, first + 3],
+        "in order, none for acks=0"
+    );
+    assert_eq!(
+        raw::list_offset(&mut c, "pipe", 0, -1),
+        (0, 2),
+        "the acks=0 record was appended"
+    );
+}
