@@ -207,7 +207,7 @@ impl LogManager {
             match p
                 .lock()
                 .map_err(|e| io::Error::other(e.to_string()))
-                .and_then(|mut l| l.close(now).map_err(Into::into))
+                .and_then(|mut l| l.close(now))
             {
                 Ok(()) => {}
                 Err(e) => {
