@@ -93,7 +93,9 @@ fn main() -> Result<()> {
         if Instant::now() > deadline {
             bail!("consumed only {} of {} records", seen.len(), a.records);
         }
-        let Some(m) = consumer.poll(Duration::from_millis(500)) else { continue };
+        let Some(m) = consumer.poll(Duration::from_millis(500)) else {
+            continue;
+        };
         let m = m.context("consume")?;
         let key = m.key().context("key")?;
         let i = u64::from_be_bytes(key.try_into().context("8-byte key")?);
@@ -107,9 +109,22 @@ fn main() -> Result<()> {
     let consume_s = start.elapsed().as_secs_f64();
 
     let mb = bytes / 1e6;
-    println!("records: {} x {} B, all {} consumed back and equal", a.records, a.size, seen.len());
-    println!("produce: {:.1} MB/s ({:.0} records/s)", mb / produce_s, a.records as f64 / produce_s);
-    println!("consume: {:.1} MB/s ({:.0} records/s)", mb / consume_s, a.records as f64 / consume_s);
+    println!(
+        "records: {} x {} B, all {} consumed back and equal",
+        a.records,
+        a.size,
+        seen.len()
+    );
+    println!(
+        "produce: {:.1} MB/s ({:.0} records/s)",
+        mb / produce_s,
+        a.records as f64 / produce_s
+    );
+    println!(
+        "consume: {:.1} MB/s ({:.0} records/s)",
+        mb / consume_s,
+        a.records as f64 / consume_s
+    );
     if let Some(dir) = a.baseline_dir {
         let path = dir.join(format!("baseline-{}", std::process::id()));
         let chunk = vec![7u8; 64 * 1024];
@@ -123,7 +138,12 @@ fn main() -> Result<()> {
         drop(f);
         let base_s = start.elapsed().as_secs_f64();
         std::fs::remove_file(&path)?;
-        println!("baseline file write: {:.1} MB/s; produce = {:.2}x, consume = {:.2}x of it", mb / base_s, base_s / produce_s, base_s / consume_s);
+        println!(
+            "baseline file write: {:.1} MB/s; produce = {:.2}x, consume = {:.2}x of it",
+            mb / base_s,
+            base_s / produce_s,
+            base_s / consume_s
+        );
     }
     Ok(())
 }

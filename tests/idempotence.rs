@@ -116,7 +116,10 @@ fn retried_batches_get_their_original_offsets_and_gaps_are_refused() {
         (0, 5),
         "still a duplicate after restart"
     );
-    assert!(init_producer(&mut c, None).0 > pid2, "ids are not reused after restart");
+    assert!(
+        init_producer(&mut c, None).0 > pid2,
+        "ids are not reused after restart"
+    );
 
     // KIP-360 epoch bump fences the old epoch.
     let (same, bumped) = init_producer(&mut c, Some((pid, epoch)));

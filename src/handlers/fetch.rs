@@ -65,21 +65,17 @@ async fn read_all(
                 let hw = p.high_watermark();
                 let start = p.log_start_offset();
                 let remaining = max_bytes.saturating_sub(total);
-                let result = if w.offset == hw && w.offset >= start {
-                    // Nothing new: answer without touching the log.
-                    Ok(None)
-                } else if remaining == 0 && total > 0 {
-                    Ok(None)
-                } else {
-                    // The first batch of the response is sent whole (KIP-74), so give the
-                    // first partition with data at least its partition limit.
-                    let limit = if total == 0 {
-                        w.max_bytes.max(1)
+                let result =
+                    if (w.offset == hw && w.offset >= start) || (remaining == 0 && total > 0) {
+                        // Nothing new, or no room left: answer without touching the log.
+                        Ok(None)
                     } else {
-                        w.max_bytes.min(remaining)
+                        // KIP-74: the first batch of the first partition with data is sent whole
+                        // even above the limits, so a consumer always makes progress.
+                        p.read(w.offset, w.max_bytes.min(remaining), total == 0)
+                            .await
+                            .map(Some)
                     };
-                    p.read(w.offset, limit).await.map(Some)
-                };
                 match result {
                     Ok(None) => PartitionData::default()
                         .with_partition_index(w.index)

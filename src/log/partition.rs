@@ -118,8 +118,14 @@ impl Partition {
         self.run(move |log| log.append(&batch, now_ms())).await
     }
 
-    /// Reads from `offset`, at most `max_bytes` but at least one whole batch.
-    pub async fn read(self: &Arc<Self>, offset: i64, max_bytes: usize) -> Result<ReadResult> {
+    /// Reads whole batches from `offset`, at most `max_bytes`; with `whole_first` the first
+    /// batch is returned even when it alone is larger.
+    pub async fn read(
+        self: &Arc<Self>,
+        offset: i64,
+        max_bytes: usize,
+        whole_first: bool,
+    ) -> Result<ReadResult> {
         let me = self.clone();
         tokio::task::spawn_blocking(move || {
             let (plan, hw, start) = {
@@ -131,7 +137,7 @@ impl Partition {
                 )
             };
             let records = match plan {
-                Some(p) => Bytes::from(p.read(max_bytes)?),
+                Some(p) => Bytes::from(p.read(max_bytes, whole_first)?),
                 None => Bytes::new(),
             };
             Ok(ReadResult {

@@ -70,9 +70,13 @@ pub struct ReadPlan {
 }
 
 impl ReadPlan {
-    /// Reads at most `max_bytes` (but at least the first batch), cut back to whole batches.
-    pub fn read(&self, max_bytes: usize) -> io::Result<Vec<u8>> {
+    /// Reads at most `max_bytes`, cut back to whole batches. With `whole_first` the first
+    /// batch is returned even when it is larger (KIP-74); without it such a read is empty.
+    pub fn read(&self, max_bytes: usize, whole_first: bool) -> io::Result<Vec<u8>> {
         use std::os::unix::fs::FileExt;
+        if !whole_first && self.first_batch_size > max_bytes {
+            return Ok(Vec::new());
+        }
         let available = (self.end - self.start) as usize;
         let len = max_bytes.max(self.first_batch_size).min(available);
         let mut buf = vec![0u8; len];

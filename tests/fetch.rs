@@ -1,0 +1,149 @@
+//! Fetch semantics: KIP-74 byte limits (the first batch always whole, later partitions only
+//! what fits), long polls woken by an append rather than by their timeout, and errors for
+//! unknown partitions.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::raw::{self, batch_ranges};
+use common::{encode_batch, now_ms, RawClient, TestBroker};
+use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
+use kafka_protocol::messages::{BrokerId, FetchRequest, FetchResponse};
+
+fn request(
+    topic: &str,
+    parts: &[(i32, i64)],
+    max_bytes: i32,
+    part_max: i32,
+    wait_ms: i32,
+    min_bytes: i32,
+) -> FetchRequest {
+    FetchRequest::default()
+        .with_replica_id(BrokerId(-1))
+        .with_max_wait_ms(wait_ms)
+        .with_min_bytes(min_bytes)
+        .with_max_bytes(max_bytes)
+        .with_session_epoch(-1)
+        .with_topics(vec![FetchTopic::default()
+            .with_topic(raw::topic(topic))
+            .with_partitions(
+                parts
+                    .iter()
+                    .map(|(p, o)| {
+                        FetchPartition::default()
+                            .with_partition(*p)
+                            .with_fetch_offset(*o)
+                            .with_partition_max_bytes(part_max)
+                    })
+                    .collect(),
+            )])
+}
+
+fn records_len(r: &FetchResponse, i: usize) -> usize {
+    r.responses[0].partitions[i]
+        .records
+        .as_ref()
+        .map(|b| b.len())
+        .unwrap_or(0)
+}
+
+#[test]
+fn byte_limits_follow_kip74() {
+    let dir = tempfile::tempdir().unwrap();
+    let broker = TestBroker::start(dir.path(), &[]);
+    let mut c = RawClient::connect(&broker.bootstrap());
+    assert_eq!(raw::create_topic(&mut c, "lim", 2, &[]), 0);
+    let big = "b".repeat(1000);
+    for p in 0..2 {
+        for _ in 0..3 {
+            assert_eq!(
+                raw::produce(
+                    &mut c,
+                    "lim",
+                    p,
+                    encode_batch(&[(None, &big)], None, now_ms())
+                )
+                .error_code,
+                0
+            );
+        }
+    }
+    // A partition limit below one batch still returns that one whole batch.
+    let r = c.call(&request("lim", &[(0, 0)], 100_000, 100, 0, 0), 12);
+    let recs = r.responses[0].partitions[0].records.clone().unwrap();
+    assert_eq!(batch_ranges(&recs), vec![(0, 0)]);
+    // Room for two batches of the first partition; the second partition gets nothing because
+    // its first batch no longer fits in the response limit.
+    let one = recs.len();
+    let r = c.call(
+        &request(
+            "lim",
+            &[(0, 0), (1, 0)],
+            (2 * one + one / 2) as i32,
+            100_000,
+            0,
+            0,
+        ),
+        12,
+    );
+    assert_eq!(records_len(&r, 0), 2 * one);
+    assert_eq!(records_len(&r, 1), 0);
+    assert_eq!(r.responses[0].partitions[1].error_code, 0);
+    assert_eq!(r.responses[0].partitions[1].high_watermark, 3);
+    // Enough for everything.
+    let r = c.call(
+        &request("lim", &[(0, 0), (1, 1)], 1 << 20, 1 << 20, 0, 0),
+        12,
+    );
+    assert_eq!((records_len(&r, 0), records_len(&r, 1)), (3 * one, 2 * one));
+    // An unknown partition gets its own error; the known one is still served.
+    let r = c.call(
+        &request("lim", &[(0, 2), (9, 0)], 1 << 20, 1 << 20, 0, 0),
+        12,
+    );
+    assert_eq!(r.responses[0].partitions[0].error_code, 0);
+    assert_eq!(records_len(&r, 0), one);
+    assert_eq!(r.responses[0].partitions[1].error_code, 3);
+}
+
+#[test]
+fn long_poll_is_woken_by_an_append() {
+    let dir = tempfile::tempdir().unwrap();
+    let broker = TestBroker::start(dir.path(), &[]);
+    let addr = broker.bootstrap();
+    let mut c = RawClient::connect(&addr);
+    assert_eq!(raw::create_topic(&mut c, "poll", 1, &[]), 0);
+
+    // With no data the fetch waits out max_wait and answers empty.
+    let r = c.call(&request("poll", &[(0, 0)], 1 << 20, 1 << 20, 200, 1), 12);
+    assert_eq!(
+        (r.responses[0].partitions[0].error_code, records_len(&r, 0)),
+        (0, 0)
+    );
+
+    // A fetch waiting up to 15 s returns as soon as a record is appended.
+    let waiting = std::thread::spawn(move || {
+        let started = Instant::now();
+        let r = c.call(&request("poll", &[(0, 0)], 1 << 20, 1 << 20, 15_000, 1), 12);
+        (r, started.elapsed())
+    });
+    let mut p = RawClient::connect(&addr);
+    assert_eq!(
+        raw::produce(
+            &mut p,
+            "poll",
+            0,
+            encode_batch(&[(Some("k"), "wake up")], None, now_ms())
+        )
+        .base_offset,
+        0
+    );
+    let (r, waited) = waiting.join().unwrap();
+    let recs = r.responses[0].partitions[0].records.clone().unwrap();
+    assert_eq!(batch_ranges(&recs), vec![(0, 0)]);
+    assert!(
+        waited < Duration::from_secs(10),
+        "woken by the append, not the 15 s timeout (took {waited:?})"
+    );
+}
