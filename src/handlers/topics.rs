@@ -258,7 +258,7 @@ pub async fn create_partitions(
             if t.count == current {
                 return Err(Error::kafka(ErrorCode::InvalidPartitions, format!("Topic already has {current} partitions.")));
             }
-            if let Some(a) = &t.assignments {
+            if let Some(a) = t.assignments.as_ref().filter(|a| !a.is_empty()) {
                 if a.len() as i32 != t.count - current || a.iter().any(|x| x.broker_ids.iter().any(|id| id.0 != b.config.node_id)) {
                     return Err(Error::kafka(ErrorCode::InvalidReplicaAssignment, "Invalid replica assignment"));
                 }
