@@ -274,3 +274,34 @@ fn pipelined_requests_are_answered_in_order_and_acks0_gets_no_answer() {
         "the acks=0 record was appended"
     );
 }
+
+#[test]
+fn connections_past_the_limit_are_refused_and_idle_ones_reaped() {
+    let dir = tempfile::tempdir().unwrap();
+    let broker = TestBroker::start(
+        dir.path(),
+        &[("max.connections", "2"), ("connections.max.idle.ms", "300")],
+    );
+    let addr = broker.bootstrap();
+    let mut a = RawClient::connect(&addr);
+    let mut b = RawClient::connect(&addr);
+    assert_eq!(a.call(&ApiVersionsRequest::default(), 3).error_code, 0);
+    assert_eq!(b.call(&ApiVersionsRequest::default(), 3).error_code, 0);
+    let mut third = RawClient::connect(&addr);
+    assert!(third.is_closed(), "a third connection is refused");
+    // Existing connections are unharmed, until they idle past connections.max.idle.ms.
+    assert_eq!(a.call(&ApiVersionsRequest::default(), 3).error_code, 0);
+    assert!(b.is_closed(), "an idle connection is closed");
+    assert!(a.is_closed());
+    // Their slots are free again (once the broker has finished closing them).
+    common::wait_for(
+        "a free connection slot",
+        std::time::Duration::from_secs(10),
+        || {
+            let mut d = RawClient::connect(&addr);
+            let f = d.frame(&ApiVersionsRequest::default(), 3);
+            d.send_raw(&f);
+            d.read_frame()
+        },
+    );
+}

@@ -270,3 +270,24 @@ fn delete_records_moves_the_log_start_durably() {
         "log start survives a restart"
     );
 }
+
+#[test]
+fn segments_roll_by_age() {
+    let dir = tempfile::tempdir().unwrap();
+    let broker = TestBroker::start(dir.path(), &[]);
+    let mut c = RawClient::connect(&broker.bootstrap());
+    assert_eq!(
+        raw::create_topic(&mut c, "aged", 1, &[("segment.ms", "200")]),
+        0
+    );
+    fill(&mut c, "aged", 1, now_ms());
+    // Each append checks the active segment's age; keep appending until one rolls.
+    let segs = wait_for("a time-based roll", Duration::from_secs(20), || {
+        fill(&mut c, "aged", 1, now_ms());
+        let segs = segment_bases(dir.path(), "aged-0");
+        (segs.len() > 1).then_some(segs)
+    });
+    assert_eq!(segs[0], 0);
+    let (_, end) = raw::list_offset(&mut c, "aged", 0, -1);
+    assert!(segs[1] > 0 && segs[1] < end);
+}

@@ -57,6 +57,11 @@ pub struct AppendInfo {
     pub duplicate: bool,
 }
 
+/// Most bytes one partition read returns (beyond one whole first batch), whatever the client
+/// allows: reads are buffered in memory, so a huge `partition_max_bytes` must not mean a huge
+/// allocation. Clients simply fetch again for the rest.
+const MAX_READ: usize = 64 << 20;
+
 /// A byte range of one segment file to send to a consumer, decided under the lock and read
 /// outside it.
 #[derive(Debug, Clone)]
@@ -78,7 +83,10 @@ impl ReadPlan {
             return Ok(Vec::new());
         }
         let available = (self.end - self.start) as usize;
-        let len = max_bytes.max(self.first_batch_size).min(available);
+        let len = max_bytes
+            .min(MAX_READ)
+            .max(self.first_batch_size)
+            .min(available);
         let mut buf = vec![0u8; len];
         self.file.read_exact_at(&mut buf, self.start)?;
         let mut walker = batch::BatchWalker::new(&buf);
