@@ -8,7 +8,8 @@ use std::sync::Arc;
 
 use crate::config::BrokerConfig;
 use crate::error::{Error, ErrorCode, Result};
-use crate::log::LogManager;
+use crate::group::GroupCoordinator;
+use crate::log::{LogManager, Partition};
 use crate::metadata::{Metadata, Topic};
 use crate::producer_ids::ProducerIds;
 
@@ -18,6 +19,7 @@ pub struct Broker {
     pub logs: LogManager,
     pub metadata: Metadata,
     pub producer_ids: ProducerIds,
+    pub groups: GroupCoordinator,
     /// Host and port clients are told to connect to.
     pub advertised_host: String,
     pub advertised_port: i32,
@@ -29,6 +31,7 @@ impl Broker {
         let logs = LogManager::open(&config.data_dir)?;
         let metadata = Metadata::load(&config, &logs)?;
         let producer_ids = ProducerIds::open(&config.data_dir)?;
+        let groups = GroupCoordinator::open(&logs, &config)?;
         let (host, port) = config
             .advertised
             .rsplit_once(':')
@@ -41,6 +44,7 @@ impl Broker {
             logs,
             metadata,
             producer_ids,
+            groups,
             advertised_host: host,
             advertised_port: port,
         })
@@ -102,8 +106,15 @@ impl Broker {
             .map_err(|e| Error::Io(std::io::Error::other(e.to_string())))?
     }
 
+    /// Every partition log: the topics' and the group coordinator's.
+    pub fn all_logs(&self) -> Vec<Arc<Partition>> {
+        let mut all = self.metadata.all_partitions();
+        all.push(self.groups.log().clone());
+        all
+    }
+
     /// Closes every log cleanly and writes the clean-shutdown marker (blocking).
     pub fn shutdown(&self) -> std::io::Result<()> {
-        self.logs.shutdown(&self.metadata.all_partitions())
+        self.logs.shutdown(&self.all_logs())
     }
 }

@@ -207,6 +207,14 @@ pub struct BrokerConfig {
     pub retention_check_interval_ms: u64,
     pub flush_scheduler_interval_ms: u64,
     pub flush_offset_checkpoint_interval_ms: u64,
+    /// `group.initial.rebalance.delay.ms`: gregor's default is 0 (Kafka's is 3000), so a new
+    /// group's first consumer gets its partitions at once; raise it to batch joins.
+    pub group_initial_rebalance_delay_ms: u64,
+    pub group_min_session_timeout_ms: i32,
+    pub group_max_session_timeout_ms: i32,
+    pub offsets_retention_minutes: i64,
+    pub offsets_retention_check_interval_ms: u64,
+    pub offset_metadata_max_bytes: usize,
     /// Broker-level values of topic configs, keyed by the *topic* config name, for those set
     /// in the properties file (`log.retention.hours=1` lands here as `retention.ms`).
     pub log_overrides: BTreeMap<&'static str, String>,
@@ -231,6 +239,12 @@ impl Default for BrokerConfig {
             retention_check_interval_ms: 300_000,
             flush_scheduler_interval_ms: 1_000,
             flush_offset_checkpoint_interval_ms: 60_000,
+            group_initial_rebalance_delay_ms: 0,
+            group_min_session_timeout_ms: 6_000,
+            group_max_session_timeout_ms: 1_800_000,
+            offsets_retention_minutes: 10_080,
+            offsets_retention_check_interval_ms: 600_000,
+            offset_metadata_max_bytes: 4096,
             log_overrides: BTreeMap::new(),
             properties: BTreeMap::new(),
         }

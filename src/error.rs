@@ -39,6 +39,20 @@ pub enum ErrorCode {
     InvalidRecord = 87,
     TransactionalIdAuthorizationFailed = 53,
     ClusterAuthorizationFailed = 31,
+    OffsetMetadataTooLarge = 12,
+    CoordinatorNotAvailable = 15,
+    NotCoordinator = 16,
+    IllegalGeneration = 22,
+    InconsistentGroupProtocol = 23,
+    InvalidGroupId = 24,
+    UnknownMemberId = 25,
+    InvalidSessionTimeout = 26,
+    RebalanceInProgress = 27,
+    NonEmptyGroup = 68,
+    GroupIdNotFound = 69,
+    MemberIdRequired = 79,
+    FencedInstanceId = 82,
+    GroupSubscribedToTopic = 86,
 }
 
 impl ErrorCode {
@@ -81,6 +95,20 @@ impl ErrorCode {
             InvalidRecord => "INVALID_RECORD",
             TransactionalIdAuthorizationFailed => "TRANSACTIONAL_ID_AUTHORIZATION_FAILED",
             ClusterAuthorizationFailed => "CLUSTER_AUTHORIZATION_FAILED",
+            OffsetMetadataTooLarge => "OFFSET_METADATA_TOO_LARGE",
+            CoordinatorNotAvailable => "COORDINATOR_NOT_AVAILABLE",
+            NotCoordinator => "NOT_COORDINATOR",
+            IllegalGeneration => "ILLEGAL_GENERATION",
+            InconsistentGroupProtocol => "INCONSISTENT_GROUP_PROTOCOL",
+            InvalidGroupId => "INVALID_GROUP_ID",
+            UnknownMemberId => "UNKNOWN_MEMBER_ID",
+            InvalidSessionTimeout => "INVALID_SESSION_TIMEOUT",
+            RebalanceInProgress => "REBALANCE_IN_PROGRESS",
+            NonEmptyGroup => "NON_EMPTY_GROUP",
+            GroupIdNotFound => "GROUP_ID_NOT_FOUND",
+            MemberIdRequired => "MEMBER_ID_REQUIRED",
+            FencedInstanceId => "FENCED_INSTANCE_ID",
+            GroupSubscribedToTopic => "GROUP_SUBSCRIBED_TO_TOPIC",
         }
     }
 }

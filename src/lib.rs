@@ -6,6 +6,7 @@
 //! - [`handlers`]: one file per API family; request in, response out.
 //! - [`broker`]: the shared state handlers use.
 //! - [`metadata`]: topics, partitions, topic ids, cluster id.
+//! - [`group`]: the group coordinator: consumer groups and committed offsets.
 //! - [`log`]: partition logs on disk (segments, indexes, recovery, retention).
 //! - [`producer_ids`]: producer id allocation for idempotent producers.
 //! - [`config`]: Kafka-named broker and topic configuration.
@@ -14,6 +15,7 @@
 pub mod broker;
 pub mod config;
 pub mod error;
+pub mod group;
 pub mod handlers;
 pub mod log;
 pub mod metadata;

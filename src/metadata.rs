@@ -218,7 +218,7 @@ impl Metadata {
     ) -> Result<Arc<Topic>> {
         validate_topic_name(name).map_err(|m| Error::kafka(ErrorCode::InvalidTopicException, m))?;
         let mut topics = self.write();
-        if topics.contains_key(name) {
+        if topics.contains_key(name) || name == crate::group::store::OFFSETS_TOPIC {
             return Err(Error::kafka(
                 ErrorCode::TopicAlreadyExists,
                 format!("Topic '{name}' already exists."),

@@ -60,7 +60,17 @@ api_table! {
     DeleteTopics(DeleteTopicsRequest) 1..=6 => handlers::topics::delete_topics;
     DeleteRecords(DeleteRecordsRequest) 0..=2 => handlers::delete_records::handle;
     InitProducerId(InitProducerIdRequest) 0..=4 => handlers::producer_id::handle;
+    OffsetCommit(OffsetCommitRequest) 2..=8 => handlers::offsets::offset_commit;
+    OffsetFetch(OffsetFetchRequest) 1..=8 => handlers::offsets::offset_fetch;
     FindCoordinator(FindCoordinatorRequest) 0..=4 => handlers::coordinator::find_coordinator;
+    JoinGroup(JoinGroupRequest) 0..=9 => handlers::groups::join_group;
+    Heartbeat(HeartbeatRequest) 0..=4 => handlers::groups::heartbeat;
+    LeaveGroup(LeaveGroupRequest) 0..=5 => handlers::groups::leave_group;
+    SyncGroup(SyncGroupRequest) 0..=5 => handlers::groups::sync_group;
+    DescribeGroups(DescribeGroupsRequest) 0..=5 => handlers::group_admin::describe_groups;
+    ListGroups(ListGroupsRequest) 0..=4 => handlers::group_admin::list_groups;
+    DeleteGroups(DeleteGroupsRequest) 0..=2 => handlers::group_admin::delete_groups;
+    OffsetDelete(OffsetDeleteRequest) 0..=0 => handlers::offsets::offset_delete;
     DescribeConfigs(DescribeConfigsRequest) 1..=4 => handlers::configs::describe_configs;
     CreatePartitions(CreatePartitionsRequest) 0..=3 => handlers::topics::create_partitions;
     DescribeCluster(DescribeClusterRequest) 0..=1 => handlers::cluster::describe_cluster;

@@ -36,7 +36,7 @@ pub async fn run(broker: Arc<Broker>, mut stop: broadcast::Receiver<()>) {
         }
         let b = broker.clone();
         let _ = tokio::task::spawn_blocking(move || {
-            let partitions = b.metadata.all_partitions();
+            let partitions = b.all_logs();
             b.logs.maintain(&partitions, retention_due);
             if checkpoint_due {
                 if let Err(e) = b.logs.write_checkpoints(&partitions) {
@@ -45,5 +45,17 @@ pub async fn run(broker: Arc<Broker>, mut stop: broadcast::Receiver<()>) {
             }
         })
         .await;
+    }
+}
+
+/// Drives the group coordinator's timers (session expiry, rebalance deadlines, retention).
+pub async fn run_groups(broker: Arc<Broker>, mut stop: broadcast::Receiver<()>) {
+    let mut interval = tokio::time::interval(Duration::from_millis(50));
+    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = interval.tick() => broker.groups.tick().await,
+            _ = stop.recv() => return,
+        }
     }
 }

@@ -65,6 +65,10 @@ pub async fn start(config: BrokerConfig) -> io::Result<ServerHandle> {
         done_tx.clone(),
     );
     let maintenance = tokio::spawn(maintenance::run(broker.clone(), shutdown_tx.subscribe()));
+    let group_timers = tokio::spawn(maintenance::run_groups(
+        broker.clone(),
+        shutdown_tx.subscribe(),
+    ));
     let b = broker.clone();
     let task = tokio::spawn(async move {
         listener.run().await;
@@ -73,6 +77,7 @@ pub async fn start(config: BrokerConfig) -> io::Result<ServerHandle> {
         let mut done_rx = done_rx;
         let _ = done_rx.recv().await;
         let _ = maintenance.await;
+        let _ = group_timers.await;
         tokio::task::spawn_blocking(move || b.shutdown())
             .await
             .map_err(|e| io::Error::other(e.to_string()))??;

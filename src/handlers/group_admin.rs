@@ -1,0 +1,88 @@
+//! DescribeGroups, ListGroups (with the states filter) and DeleteGroups.
+
+use kafka_protocol::messages::delete_groups_response::DeletableGroupResult;
+use kafka_protocol::messages::describe_groups_response::{DescribedGroup, DescribedGroupMember};
+use kafka_protocol::messages::list_groups_response::ListedGroup;
+use kafka_protocol::messages::{
+    DeleteGroupsRequest, DeleteGroupsResponse, DescribeGroupsRequest, DescribeGroupsResponse,
+    GroupId, ListGroupsRequest, ListGroupsResponse,
+};
+use kafka_protocol::protocol::StrBytes;
+
+use crate::protocol::RequestContext;
+
+pub async fn describe_groups(
+    ctx: &RequestContext,
+    req: DescribeGroupsRequest,
+) -> DescribeGroupsResponse {
+    let groups = req
+        .groups
+        .into_iter()
+        .map(|id| match ctx.broker.groups.describe(&id) {
+            // Kafka (v0–5) describes an unknown group as Dead, without an error.
+            None => DescribedGroup::default()
+                .with_group_id(id)
+                .with_group_state(StrBytes::from_static_str("Dead")),
+            Some(d) => DescribedGroup::default()
+                .with_group_id(id)
+                .with_group_state(StrBytes::from_static_str(d.state.name()))
+                .with_protocol_type(StrBytes::from_string(d.protocol_type))
+                .with_protocol_data(StrBytes::from_string(d.protocol))
+                .with_members(
+                    d.members
+                        .into_iter()
+                        .map(|m| {
+                            let mut dm = DescribedGroupMember::default()
+                                .with_member_id(StrBytes::from_string(m.member_id))
+                                .with_client_id(StrBytes::from_string(m.client_id))
+                                .with_client_host(StrBytes::from_string(m.client_host))
+                                .with_member_metadata(m.metadata)
+                                .with_member_assignment(m.assignment);
+                            if ctx.version >= 4 {
+                                dm = dm.with_group_instance_id(
+                                    m.instance_id.map(StrBytes::from_string),
+                                );
+                            }
+                            dm
+                        })
+                        .collect(),
+                ),
+        })
+        .collect();
+    DescribeGroupsResponse::default().with_groups(groups)
+}
+
+pub async fn list_groups(ctx: &RequestContext, req: ListGroupsRequest) -> ListGroupsResponse {
+    let filter: Vec<String> = req.states_filter.iter().map(|s| s.to_lowercase()).collect();
+    let groups = ctx
+        .broker
+        .groups
+        .list()
+        .into_iter()
+        .filter(|(_, _, state)| filter.is_empty() || filter.contains(&state.name().to_lowercase()))
+        .map(|(id, protocol_type, state)| {
+            let g = ListedGroup::default()
+                .with_group_id(GroupId(StrBytes::from_string(id)))
+                .with_protocol_type(StrBytes::from_string(protocol_type));
+            if ctx.version >= 4 {
+                g.with_group_state(StrBytes::from_static_str(state.name()))
+            } else {
+                g
+            }
+        })
+        .collect();
+    ListGroupsResponse::default().with_groups(groups)
+}
+
+pub async fn delete_groups(ctx: &RequestContext, req: DeleteGroupsRequest) -> DeleteGroupsResponse {
+    let mut results = Vec::with_capacity(req.groups_names.len());
+    for id in req.groups_names {
+        let code = ctx.broker.groups.delete_group(&id).await;
+        results.push(
+            DeletableGroupResult::default()
+                .with_group_id(id)
+                .with_error_code(code.code()),
+        );
+    }
+    DeleteGroupsResponse::default().with_results(results)
+}
