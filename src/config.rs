@@ -353,8 +353,23 @@ impl BrokerConfig {
                     | "offsets.topic.replication.factor"
                     | "transaction.state.log.replication.factor"
                     | "transaction.state.log.min.isr"
-                    | "controller.quorum.bootstrap.servers"
-                    | "group.initial.rebalance.delay.ms" => {}
+                    | "controller.quorum.bootstrap.servers" => {}
+                    "group.initial.rebalance.delay.ms" => {
+                        self.group_initial_rebalance_delay_ms = num()?.max(0) as u64
+                    }
+                    "group.min.session.timeout.ms" => {
+                        self.group_min_session_timeout_ms = num()?.clamp(0, i32::MAX as i64) as i32
+                    }
+                    "group.max.session.timeout.ms" => {
+                        self.group_max_session_timeout_ms = num()?.clamp(0, i32::MAX as i64) as i32
+                    }
+                    "offsets.retention.minutes" => self.offsets_retention_minutes = num()?.max(1),
+                    "offsets.retention.check.interval.ms" => {
+                        self.offsets_retention_check_interval_ms = num()?.max(1) as u64
+                    }
+                    "offset.metadata.max.bytes" => {
+                        self.offset_metadata_max_bytes = num()?.max(0) as usize
+                    }
                     key => match TOPIC_CONFIGS.iter().find(|d| d.broker_key == key) {
                         Some(def) => {
                             validate_topic_config(def.name, v)?;

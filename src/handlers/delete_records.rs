@@ -40,11 +40,7 @@ pub async fn handle(ctx: &RequestContext, req: DeleteRecordsRequest) -> DeleteRe
         );
     }
     let saved = b
-        .blocking(|b| {
-            b.logs
-                .write_checkpoints(&b.metadata.all_partitions())
-                .map_err(Error::Io)
-        })
+        .blocking(|b| b.logs.write_checkpoints(&b.all_logs()).map_err(Error::Io))
         .await;
     if let Err(e) = saved {
         tracing::error!("checkpointing log start offsets failed: {e}");
