@@ -676,6 +676,13 @@ impl GroupCoordinator {
                 }
             }
         }
+        tracing::debug!(
+            "group {group_id}: commit by {member_id:?} generation {generation}: {:?}",
+            offsets
+                .iter()
+                .map(|(t, p, v)| format!("{t}-{p}@{}", v.offset))
+                .collect::<Vec<_>>()
+        );
         let records: Vec<GroupRecord> = offsets
             .into_iter()
             .map(|(topic, partition, value)| GroupRecord::Offset {

@@ -85,6 +85,14 @@ async fn read_all(
                         .with_aborted_transactions(Some(vec![]))
                         .with_records(Some(Default::default())),
                     Ok(Some(r)) => {
+                        tracing::debug!(
+                            "fetch {}-{} at {}: {} bytes, high watermark {}",
+                            p.topic(),
+                            p.index(),
+                            w.offset,
+                            r.records.len(),
+                            r.high_watermark
+                        );
                         total += r.records.len();
                         PartitionData::default()
                             .with_partition_index(w.index)

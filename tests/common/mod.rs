@@ -36,6 +36,11 @@ pub struct TestBroker {
 
 impl TestBroker {
     pub fn start(dir: &Path, props: &[(&str, &str)]) -> TestBroker {
+        // RUST_LOG=gregor=debug shows the broker's logs in failing tests.
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+            .with_test_writer()
+            .try_init();
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .enable_all()
