@@ -11,6 +11,7 @@
 //! - [`producer_ids`]: producer id allocation for idempotent producers.
 //! - [`config`]: Kafka-named broker and topic configuration.
 //! - [`error`]: Kafka error codes.
+//! - [`tools`]: command-line tools that talk to a running broker (`gregor groups`).
 
 pub mod broker;
 pub mod config;
@@ -22,3 +23,4 @@ pub mod metadata;
 pub mod producer_ids;
 pub mod protocol;
 pub mod server;
+pub mod tools;

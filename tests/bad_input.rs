@@ -4,8 +4,6 @@
 
 mod common;
 
-use std::io::Write;
-
 use bytes::{Buf, BufMut, BytesMut};
 use common::raw;
 use common::{encode_batch, now_ms, RawClient, TestBroker};
@@ -256,7 +254,7 @@ fn pipelined_requests_are_answered_in_order_and_acks0_gets_no_answer() {
         ),
         9,
     ));
-    c.stream.write_all(&all).unwrap();
+    c.send_raw(&all);
     let mut ids = Vec::new();
     for _ in 0..3 {
         let mut f = c.read_frame().expect("response");

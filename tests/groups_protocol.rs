@@ -519,3 +519,65 @@ fn silent_members_expire_after_their_session_timeout() {
         25
     );
 }
+
+#[test]
+fn groups_cli_reports_members_offsets_and_lag() {
+    let dir = tempfile::tempdir().unwrap();
+    let broker = TestBroker::start(dir.path(), &[]);
+    let mut c = RawClient::connect(&broker.bootstrap());
+    assert_eq!(raw::create_topic(&mut c, "lagging", 1, &[]), 0);
+    for i in 0..10 {
+        let v = format!("v{i}");
+        assert_eq!(
+            raw::produce(
+                &mut c,
+                "lagging",
+                0,
+                common::encode_batch(&[(None, &v)], None, common::now_ms())
+            )
+            .error_code,
+            0
+        );
+    }
+    assert_eq!(commit(&mut c, "watchers", -1, "", "lagging", 0, 4), 0);
+    let j = join(&mut c, "busy", "", Some("inst-1"), "range");
+    assert_eq!(
+        sync(
+            &mut c,
+            "busy",
+            &j.member_id,
+            Some("inst-1"),
+            j.generation_id,
+            &[(&j.member_id, "")]
+        )
+        .error_code,
+        0
+    );
+
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_gregor"))
+        .args(["groups", "-b", &broker.bootstrap()])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.contains("GROUP watchers  state Empty"), "{text}");
+    let lag_line = text
+        .lines()
+        .find(|l| l.trim_start().starts_with("lagging"))
+        .expect("a partition line");
+    assert_eq!(
+        lag_line.split_whitespace().collect::<Vec<_>>(),
+        vec!["lagging", "0", "4", "10", "6"]
+    );
+    assert!(
+        text.contains("GROUP busy  state Stable  protocol consumer/range  members 1"),
+        "{text}"
+    );
+    assert!(text.contains("instance inst-1"), "{text}");
+
+    let missing = std::process::Command::new(env!("CARGO_BIN_EXE_gregor"))
+        .args(["groups", "-b", &broker.bootstrap(), "nope"])
+        .output()
+        .unwrap();
+    assert!(!missing.status.success());
+}

@@ -19,6 +19,14 @@ struct Cli {
 enum Command {
     /// Run the broker (defaults: 127.0.0.1:9092, data in ./gregor-data).
     Serve(ServeArgs),
+    /// Show the consumer groups of a running broker: members, assignments, offsets and lag.
+    Groups {
+        /// The broker to ask.
+        #[arg(long, short = 'b', default_value = "127.0.0.1:9092")]
+        bootstrap: String,
+        /// Only this group.
+        group: Option<String>,
+    },
     /// Print the batches of log segment files, like Kafka's DumpLogSegments.
     DumpLog {
         /// Segment files (.log, .index or .timeindex).
@@ -124,6 +132,18 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Serve(args) => serve(args),
+        Command::Groups { bootstrap, group } => {
+            match gregor::tools::groups::report(&bootstrap, group.as_deref()) {
+                Ok(text) => {
+                    print!("{text}");
+                    return ExitCode::SUCCESS;
+                }
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    return ExitCode::FAILURE;
+                }
+            }
+        }
         Command::DumpLog {
             files,
             print_data,

@@ -8,11 +8,11 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use bytes::{Buf, BufMut, Bytes, BytesMut};
+use bytes::{Bytes, BytesMut};
 use gregor::config::BrokerConfig;
 use gregor::server::{self, ServerHandle};
-use kafka_protocol::messages::{ApiKey, RequestHeader, ResponseHeader};
-use kafka_protocol::protocol::{Decodable, Encodable, Request, StrBytes};
+use gregor::tools::client::Client;
+use kafka_protocol::protocol::Request;
 
 /// Polls `f` until it returns `Some`, or panics with `what` at the deadline.
 pub fn wait_for<T>(what: &str, timeout: Duration, mut f: impl FnMut() -> Option<T>) -> T {
@@ -167,79 +167,50 @@ impl Drop for BrokerProcess {
     }
 }
 
-/// A blocking client speaking the Kafka protocol directly.
+/// A blocking client speaking the Kafka protocol directly (the library's tool client, with
+/// panics instead of errors and a few raw-byte helpers).
 pub struct RawClient {
-    pub stream: TcpStream,
-    correlation: i32,
+    inner: Client,
 }
 
 impl RawClient {
     pub fn connect(addr: &str) -> RawClient {
-        let stream = TcpStream::connect(addr).expect("connect");
-        stream
+        let inner = Client::connect(addr).expect("connect");
+        inner
+            .stream
             .set_read_timeout(Some(Duration::from_secs(20)))
             .expect("timeout");
-        RawClient {
-            stream,
-            correlation: 0,
-        }
+        RawClient { inner }
     }
 
     /// Encodes a request frame (size prefix included).
     pub fn frame<R: Request>(&mut self, req: &R, version: i16) -> Vec<u8> {
-        self.correlation += 1;
-        let key = ApiKey::try_from(R::KEY).expect("api key");
-        let header = RequestHeader::default()
-            .with_request_api_key(R::KEY)
-            .with_request_api_version(version)
-            .with_correlation_id(self.correlation)
-            .with_client_id(Some(StrBytes::from_static_str("raw-test")));
-        let mut buf = BytesMut::new();
-        buf.put_i32(0);
-        header
-            .encode(&mut buf, key.request_header_version(version))
-            .expect("header");
-        req.encode(&mut buf, version).expect("body");
-        let size = (buf.len() - 4) as i32;
-        buf[0..4].copy_from_slice(&size.to_be_bytes());
-        buf.to_vec()
+        self.inner.frame(req, version).expect("encode request")
     }
 
     pub fn send_raw(&mut self, bytes: &[u8]) {
-        self.stream.write_all(bytes).expect("write");
+        self.inner.stream.write_all(bytes).expect("write");
     }
 
     /// Reads one response frame; `None` when the broker closed the connection.
     pub fn read_frame(&mut self) -> Option<Bytes> {
-        let mut size = [0u8; 4];
-        self.stream.read_exact(&mut size).ok()?;
-        let mut body = vec![0u8; i32::from_be_bytes(size) as usize];
-        self.stream.read_exact(&mut body).ok()?;
-        Some(Bytes::from(body))
+        self.inner.read_frame()
     }
 
     /// Sends a request and decodes its response.
     pub fn call<R: Request>(&mut self, req: &R, version: i16) -> R::Response {
-        let f = self.frame(req, version);
-        self.send_raw(&f);
-        let mut resp = self.read_frame().expect("response");
-        let key = ApiKey::try_from(R::KEY).expect("api key");
-        let header = ResponseHeader::decode(&mut resp, key.response_header_version(version))
-            .expect("response header");
-        assert_eq!(header.correlation_id, self.correlation);
-        let body = <R::Response as Decodable>::decode(&mut resp, version).expect("response body");
-        assert_eq!(resp.remaining(), 0, "trailing bytes in response");
-        body
+        self.inner.call(req, version).expect("request answered")
     }
 
-    /// True when the broker closed the connection (EOF or reset) within the read timeout.
+    /// True when the broker closed the connection (EOF or reset) within 5 s.
     pub fn is_closed(&mut self) -> bool {
+        let stream = &mut self.inner.stream;
         let mut b = [0u8; 1];
-        self.stream
+        stream
             .set_read_timeout(Some(Duration::from_secs(5)))
             .expect("timeout");
-        let r = self.stream.read(&mut b);
-        self.stream
+        let r = stream.read(&mut b);
+        stream
             .set_read_timeout(Some(Duration::from_secs(20)))
             .expect("timeout");
         match r {

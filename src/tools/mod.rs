@@ -1,0 +1,4 @@
+//! Command-line tools that talk to a running broker over the Kafka protocol.
+
+pub mod client;
+pub mod groups;
