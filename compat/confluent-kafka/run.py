@@ -66,7 +66,34 @@ def consume():
     assert total == 3000
 
 
+def group_resume():
+    group = f"ck-group-{uuid.uuid4().hex[:6]}"
+    conf = {"bootstrap.servers": BS, "group.id": group, "auto.offset.reset": "earliest", "enable.auto.commit": False}
+
+    c = Consumer(conf)
+    c.subscribe([topic])
+    n = 0
+    while n < len(sent):
+        m = c.poll(15)
+        assert m is not None, f"timed out after {n} records"
+        assert m.error() is None, m.error()
+        n += 1
+    c.commit(asynchronous=False)
+    c.close()
+    p = Producer({"bootstrap.servers": BS})
+    p.produce(topic, value=b"after-restart", partition=1)
+    assert p.flush(30) == 0
+    c = Consumer(conf)
+    c.subscribe([topic])
+    m = c.poll(15)
+    assert m is not None and m.error() is None and m.value() == b"after-restart", m
+    extra = c.poll(1)
+    c.close()
+    assert extra is None, "nothing before the committed offsets is read again"
+
+
 scenario("metadata-and-create-topic", metadata)
 scenario("idempotent-produce-zstd", produce)
 scenario("consume-roundtrip", consume)
+scenario("group-commit-and-resume", group_resume)
 sys.exit(1 if failures else 0)

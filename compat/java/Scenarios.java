@@ -93,6 +93,35 @@ public class Scenarios {
                 check(end.values().stream().mapToLong(Long::longValue).sum() == 2500, "end offsets add up");
             }
         });
+        scenario("group-commit-and-resume", () -> {
+            Properties c = new Properties();
+            c.putAll(common);
+            c.put("group.id", "java-group-" + TOPIC);
+            c.put("auto.offset.reset", "earliest");
+            c.put("enable.auto.commit", "false");
+            int n = 0;
+            try (var consumer = new KafkaConsumer<>(c, new StringDeserializer(), new StringDeserializer())) {
+                consumer.subscribe(List.of(TOPIC));
+                long deadline = System.currentTimeMillis() + 30000;
+                while (n < sent.size() && System.currentTimeMillis() < deadline) {
+                    n += consumer.poll(Duration.ofMillis(500)).count();
+                }
+                consumer.commitSync();
+            }
+            check(n == sent.size(), "group consumed " + n + " of " + sent.size());
+            try (var producer = new KafkaProducer<>(common, new StringSerializer(), new StringSerializer())) {
+                producer.send(new ProducerRecord<>(TOPIC, 0, "k", "after-restart")).get();
+            }
+            try (var consumer = new KafkaConsumer<>(c, new StringDeserializer(), new StringDeserializer())) {
+                consumer.subscribe(List.of(TOPIC));
+                List<String> got = new ArrayList<>();
+                long deadline = System.currentTimeMillis() + 30000;
+                while (got.isEmpty() && System.currentTimeMillis() < deadline) {
+                    for (var r : consumer.poll(Duration.ofMillis(500))) got.add(r.value());
+                }
+                check(got.equals(List.of("after-restart")), "resumed with " + got);
+            }
+        });
         System.exit(failures > 0 ? 1 : 0);
     }
 }

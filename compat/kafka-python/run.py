@@ -60,7 +60,36 @@ def consume():
     assert got == want, f"{len(got)} records, {len(want)} expected"
 
 
+def group_resume():
+    group = f"kpy-group-{uuid.uuid4().hex[:6]}"
+
+    def consumer():
+        return KafkaConsumer(topic, group_id=group, bootstrap_servers=BS, auto_offset_reset="earliest",
+                             enable_auto_commit=False, consumer_timeout_ms=10000)
+
+    c = consumer()
+    got = []
+    for m in c:
+        got.append(m.value)
+        if len(got) >= len(sent):
+            break
+    c.commit()
+    c.close()
+    assert len(got) == len(sent), f"{len(got)} of {len(sent)}"
+    p = KafkaProducer(bootstrap_servers=BS)
+    p.send(topic, b"after-restart", partition=0).get(timeout=30)
+    p.close()
+    c = consumer()
+    rest = []
+    for m in c:
+        rest.append(m.value)
+        break
+    c.close()
+    assert rest == [b"after-restart"], rest
+
+
 scenario("metadata-and-create-topic", metadata)
 scenario("produce", produce)
 scenario("consume-roundtrip", consume)
+scenario("group-commit-and-resume", group_resume)
 sys.exit(1 if failures else 0)

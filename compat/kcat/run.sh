@@ -35,5 +35,13 @@ fi
 hdr=$(timeout 30 kcat -b "$BS" -C -t "$T" -o beginning -c 1 -q -f '%h' 2>/dev/null)
 if [ "$hdr" = "codec=none" ]; then pass headers; else fail headers "got '$hdr'"; fi
 
+# Balanced consumer group: read everything, commit, then resume after new records only.
+G="kcat-group-$$"
+first=$(timeout 30 kcat -b "$BS" -G "$G" "$T" -X auto.offset.reset=earliest -X enable.auto.commit=true -X auto.commit.interval.ms=100 -c 1000 -q -f '%s\n' 2>/tmp/kcat-err.$$ | wc -l)
+if [ "$first" = 1000 ]; then pass group-consume; else fail group-consume "got $first of 1000; $(head -c 200 /tmp/kcat-err.$$)"; fi
+printf 'late-1\nlate-2\n' | timeout 30 kcat -b "$BS" -P -t "$T" -p 0
+resumed=$(timeout 30 kcat -b "$BS" -G "$G" "$T" -X auto.offset.reset=earliest -c 2 -q -f '%s\n' 2>/dev/null | sort | tr '\n' ' ')
+if [ "$resumed" = "late-1 late-2 " ]; then pass group-resume; else fail group-resume "got '$resumed'"; fi
+
 rm -f /tmp/kcat-meta.$$ /tmp/kcat-err.$$
 exit $((fails > 0))
