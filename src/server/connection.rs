@@ -92,7 +92,16 @@ impl Connection {
                             }
                             out.clear();
                         }
-                        match handle_frame(&self.broker, self.peer, frame).await {
+                        let started = std::time::Instant::now();
+                        let api = protocol::codec::peek_header(&frame);
+                        let result = handle_frame(&self.broker, self.peer, frame).await;
+                        tracing::trace!(
+                            "{}: request {:?} served in {:?}",
+                            self.peer,
+                            api,
+                            started.elapsed()
+                        );
+                        match result {
                             Ok(Some(resp)) => out.extend_from_slice(&resp),
                             Ok(None) => {}
                             Err(e) => {
