@@ -1,99 +1,207 @@
-"""confluent-kafka (current librdkafka) scenarios against a broker: metadata, admin create
-topic, idempotent produce with headers and zstd, consume back and compare, watermarks.
-Usage: run.py HOST:PORT."""
+"""confluent-kafka (current librdkafka) against a broker: every scenario of compat/SCENARIOS.
+Usage: run.py HOST:PORT"""
+import os
 import sys
+import time
 import uuid
 
-from confluent_kafka import Consumer, Producer, TopicPartition
-from confluent_kafka.admin import AdminClient, NewTopic
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
+from harness import Runner, wait_until  # noqa: E402
+
+from confluent_kafka import Consumer, KafkaError, Producer, TopicPartition  # noqa: E402
+from confluent_kafka.admin import AdminClient, ConfigResource, NewTopic  # noqa: E402
 
 BS = sys.argv[1]
-failures = 0
-
-
-def scenario(name, fn):
-    global failures
-    try:
-        fn()
-        print(f"PASS confluent-kafka {name}")
-    except Exception as e:  # noqa: BLE001 - report every failure as a line
-        failures += 1
-        print(f"FAIL confluent-kafka {name} ({type(e).__name__}: {e})")
-
-
-topic = f"ck-{uuid.uuid4().hex[:8]}"
+R = Runner("confluent-kafka")
+admin = AdminClient({"bootstrap.servers": BS})
+tag = uuid.uuid4().hex[:6]
+T = f"ck-{tag}"
 sent = {}
 
 
-def metadata():
-    admin = AdminClient({"bootstrap.servers": BS})
-    for f in admin.create_topics([NewTopic(topic, num_partitions=3, replication_factor=1)]).values():
+def create(name, partitions, config=None):
+    for f in admin.create_topics([NewTopic(name, num_partitions=partitions, replication_factor=1, config=config or {})]).values():
         f.result(30)
-    md = admin.list_topics(timeout=10)
-    assert len(md.topics[topic].partitions) == 3, md.topics
 
 
-def produce():
-    errors = []
+def produce(topic, records, **conf):
+    errors, acked = [], {}
 
-    def report(err, msg):
-        if err:
-            errors.append(err)
-        else:
-            sent[(msg.partition(), msg.offset())] = (msg.key(), msg.value())
+    def reporter(headers):
+        def report(err, msg):
+            if err:
+                errors.append(err)
+            else:
+                # Delivery reports do not carry headers: remember the ones sent.
+                acked[(msg.partition(), msg.offset())] = (msg.key(), msg.value(), tuple(headers or ()))
+        return report
 
-    p = Producer({"bootstrap.servers": BS, "enable.idempotence": True, "compression.type": "zstd", "linger.ms": 5})
-    for i in range(3000):
-        p.produce(topic, key=f"k{i}", value=f"value-{i}" * 3, headers={"n": str(i)}, on_delivery=report)
+    p = Producer({"bootstrap.servers": BS, "linger.ms": 5, **conf})
+    for k, v, h in records:
+        p.produce(topic, key=k, value=v, headers=h, on_delivery=reporter(h))
         p.poll(0)
-    assert p.flush(30) == 0
+    assert p.flush(30) == 0, "not all delivered"
     assert not errors, errors
-    assert len(sent) == 3000
+    return acked
 
 
-def consume():
+def consume_all(topic, partitions, n):
     c = Consumer({"bootstrap.servers": BS, "group.id": "unused", "enable.auto.commit": False})
-    c.assign([TopicPartition(topic, p, 0) for p in range(3)])
+    c.assign([TopicPartition(topic, p, 0) for p in range(partitions)])
     got = {}
-    while len(got) < len(sent):
+    while len(got) < n:
         m = c.poll(10)
-        assert m is not None, f"timed out after {len(got)} records"
+        assert m is not None, f"timed out after {len(got)} of {n}"
         assert m.error() is None, m.error()
-        got[(m.partition(), m.offset())] = (m.key(), m.value())
-    total = sum(c.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1] for p in range(3))
+        got[(m.partition(), m.offset())] = (m.key(), m.value(), tuple(m.headers() or ()))
     c.close()
-    assert got == sent
-    assert total == 3000
+    return got
 
 
-def group_resume():
-    group = f"ck-group-{uuid.uuid4().hex[:6]}"
+def metadata():
+    md = admin.list_topics(timeout=10)
+    assert len(md.brokers) == 1 and md.cluster_id, md
+    create(T, 3)
+    assert len(admin.list_topics(topic=T, timeout=10).topics[T].partitions) == 3
+
+
+def admin_create_delete():
+    name = f"ck-tmp-{tag}"
+    create(name, 2, {"retention.ms": "3600000"})
+    assert name in admin.list_topics(timeout=10).topics
+    for f in admin.delete_topics([name]).values():
+        f.result(30)
+    wait_until("the topic to disappear", lambda: name not in admin.list_topics(timeout=10).topics)
+
+
+def produce_keyed():
+    recs = [(f"k{i}".encode(), f"v{i}".encode(), [("i", str(i).encode())]) for i in range(1000)]
+    sent.update(produce(T, recs))
+    assert len(sent) == 1000
+
+
+def compression(codec):
+    def run():
+        recs = [(f"{codec}-k{i}".encode(), (f"{codec}-value-{i}-" * 10).encode(), [("codec", codec.encode())]) for i in range(300)]
+        acked = produce(T, recs, **{"compression.type": codec})
+        assert len(acked) == 300
+        sent.update(acked)
+    return run
+
+
+def consume_compare():
+    got = consume_all(T, 3, len(sent))
+    assert got == sent, f"{len(got)} consumed, {len(sent)} produced, equal={got == sent}"
+
+
+def list_offsets():
+    name = f"ck-times-{tag}"
+    create(name, 1)
+    t0 = int(time.time() * 1000) - 100_000
+    p = Producer({"bootstrap.servers": BS})
+    for i in range(20):
+        p.produce(name, value=b"x", partition=0, timestamp=t0 + i * 1000)
+    assert p.flush(30) == 0
+    c = Consumer({"bootstrap.servers": BS, "group.id": "unused"})
+    assert c.get_watermark_offsets(TopicPartition(name, 0), timeout=10) == (0, 20)
+    # One partition per request: answers are matched by partition.
+    mid = c.offsets_for_times([TopicPartition(name, 0, t0 + 5500)], timeout=10)
+    assert mid[0].offset == 6, mid
+    late = c.offsets_for_times([TopicPartition(name, 0, t0 + 10_000_000)], timeout=10)
+    assert late[0].offset == -1, late
+    c.close()
+
+
+def group_commit_resume():
+    group = f"ck-group-{tag}"
     conf = {"bootstrap.servers": BS, "group.id": group, "auto.offset.reset": "earliest", "enable.auto.commit": False}
-
     c = Consumer(conf)
-    c.subscribe([topic])
+    c.subscribe([T])
     n = 0
     while n < len(sent):
         m = c.poll(15)
-        assert m is not None, f"timed out after {n} records"
-        assert m.error() is None, m.error()
+        assert m is not None and m.error() is None, f"after {n}: {m and m.error()}"
         n += 1
     c.commit(asynchronous=False)
     c.close()
-    p = Producer({"bootstrap.servers": BS})
-    p.produce(topic, value=b"after-restart", partition=1)
-    assert p.flush(30) == 0
+    produce(T, [(b"late", b"after-restart", None)])
     c = Consumer(conf)
-    c.subscribe([topic])
+    c.subscribe([T])
     m = c.poll(15)
     assert m is not None and m.error() is None and m.value() == b"after-restart", m
     extra = c.poll(1)
     c.close()
-    assert extra is None, "nothing before the committed offsets is read again"
+    assert extra is None, "resumed exactly after the committed offsets"
 
 
-scenario("metadata-and-create-topic", metadata)
-scenario("idempotent-produce-zstd", produce)
-scenario("consume-roundtrip", consume)
-scenario("group-commit-and-resume", group_resume)
-sys.exit(1 if failures else 0)
+def group_split():
+    group = f"ck-split-{tag}"
+    conf = {"bootstrap.servers": BS, "group.id": group, "auto.offset.reset": "earliest"}
+    a, b = Consumer(conf), Consumer(conf)
+    a.subscribe([T])
+    b.subscribe([T])
+
+    def split():
+        a.poll(0.1)
+        b.poll(0.1)
+        pa = {tp.partition for tp in a.assignment()}
+        pb = {tp.partition for tp in b.assignment()}
+        return pa and pb and not (pa & pb) and (pa | pb) == {0, 1, 2}
+
+    wait_until("two members to split three partitions", split, 60)
+    a.close()
+    b.close()
+
+
+def idempotent():
+    name = f"ck-idem-{tag}"
+    create(name, 2)
+    acked = produce(name, [(None, f"r{i}".encode(), None) for i in range(2000)], **{"enable.idempotence": True, "acks": "all"})
+    assert len(acked) == 2000
+    got = consume_all(name, 2, 2000)
+    assert sorted(v for _, v, _ in got.values()) == sorted(f"r{i}".encode() for i in range(2000))
+
+
+def too_large():
+    name = f"ck-big-{tag}"
+    create(name, 1)
+    p = Producer({"bootstrap.servers": BS, "message.max.bytes": 2_000_000})
+    result = {}
+    p.produce(name, value=b"x" * (1100 * 1024), on_delivery=lambda e, m: result.__setitem__("big", e))
+    p.produce(name, value=b"y" * (900 * 1024), on_delivery=lambda e, m: result.__setitem__("ok", e))
+    p.flush(30)
+    assert result["big"] is not None and result["big"].code() == KafkaError.MSG_SIZE_TOO_LARGE, result
+    assert result["ok"] is None, result
+
+
+def describe_configs():
+    res = ConfigResource(ConfigResource.Type.TOPIC, T)
+    cfg = list(admin.describe_configs([res]).values())[0].result(30)
+    assert cfg["max.message.bytes"].value == "1048588", cfg["max.message.bytes"]
+    assert cfg["cleanup.policy"].value == "delete"
+    assert cfg["retention.ms"].is_default
+
+
+def delete_records():
+    fs = admin.delete_records([TopicPartition(T, 0, 5)])
+    low = list(fs.values())[0].result(30)
+    assert low.low_watermark == 5, low
+    c = Consumer({"bootstrap.servers": BS, "group.id": "unused"})
+    assert c.get_watermark_offsets(TopicPartition(T, 0), timeout=10)[0] == 5
+    c.close()
+
+
+R.run("metadata", metadata)
+R.run("admin-create-delete-topic", admin_create_delete)
+R.run("produce-keyed-headers", produce_keyed)
+for codec in ["gzip", "snappy", "lz4", "zstd"]:
+    R.run(f"compression-{codec}", compression(codec))
+R.run("consume-compare", consume_compare)
+R.run("list-offsets", list_offsets)
+R.run("group-commit-resume", group_commit_resume)
+R.run("group-split", group_split)
+R.run("idempotent-producer", idempotent)
+R.run("message-too-large", too_large)
+R.run("describe-configs", describe_configs)
+R.run("delete-records", delete_records)
+sys.exit(1 if R.failures else 0)

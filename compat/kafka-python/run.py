@@ -1,95 +1,197 @@
-"""kafka-python 3.x scenarios against a broker: metadata, admin create topic, produce keyed
-records with headers, consume them back and compare. Usage: run.py HOST:PORT."""
+"""kafka-python 3.x against a broker: every scenario of compat/SCENARIOS.
+Usage: run.py HOST:PORT"""
+import os
 import sys
+import time
 import uuid
 
-from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
-from kafka.admin import NewTopic
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
+from harness import Runner, wait_until  # noqa: E402
+
+from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition  # noqa: E402
+from kafka.admin import ConfigResource, ConfigResourceType, NewTopic  # noqa: E402
+from kafka.errors import MessageSizeTooLargeError  # noqa: E402
 
 BS = sys.argv[1]
-failures = 0
+R = Runner("kafka-python")
+admin = KafkaAdminClient(bootstrap_servers=BS, request_timeout_ms=15000)
+tag = uuid.uuid4().hex[:6]
+T = f"kpy-{tag}"
+sent = {}
 
 
-def scenario(name, fn):
-    global failures
-    try:
-        fn()
-        print(f"PASS kafka-python {name}")
-    except Exception as e:  # noqa: BLE001 - report every failure as a line
-        failures += 1
-        print(f"FAIL kafka-python {name} ({type(e).__name__}: {e})")
+def create(name, partitions, configs=None):
+    admin.create_topics([NewTopic(name, num_partitions=partitions, replication_factor=1, topic_configs=configs or {})])
 
 
-topic = f"kpy-{uuid.uuid4().hex[:8]}"
-sent = []
+def produce(topic, records, **conf):
+    p = KafkaProducer(bootstrap_servers=BS, linger_ms=5, **conf)
+    futures = [(k, v, h, p.send(topic, key=k, value=v, headers=h or [])) for k, v, h in records]
+    acked = {}
+    for k, v, h, f in futures:
+        md = f.get(timeout=30)
+        acked[(md.partition, md.offset)] = (k, v, tuple(h or ()))
+    p.close()
+    return acked
+
+
+def consume_all(topic, partitions, n):
+    c = KafkaConsumer(bootstrap_servers=BS, enable_auto_commit=False, consumer_timeout_ms=15000)
+    tps = [TopicPartition(topic, p) for p in range(partitions)]
+    c.assign(tps)
+    c.seek_to_beginning(*tps)
+    got = {}
+    for m in c:
+        got[(m.partition, m.offset)] = (m.key, m.value, tuple(m.headers))
+        if len(got) >= n:
+            break
+    c.close()
+    return got
 
 
 def metadata():
-    admin = KafkaAdminClient(bootstrap_servers=BS, request_timeout_ms=10000)
     cluster = admin.describe_cluster()
-    assert cluster["brokers"], cluster
-    admin.create_topics([NewTopic(topic, num_partitions=2, replication_factor=1)])
-    assert topic in admin.list_topics()
-    admin.close()
+    assert len(cluster["brokers"]) == 1 and cluster["cluster_id"], cluster
+    create(T, 3)
+    assert T in admin.list_topics()
 
 
-def produce():
-    p = KafkaProducer(bootstrap_servers=BS, acks="all", compression_type="gzip", linger_ms=5)
-    futures = []
-    for i in range(500):
-        k, v = f"k{i}".encode(), f"v{i}".encode() * (i % 7 + 1)
-        futures.append((k, v, p.send(topic, key=k, value=v, headers=[("i", str(i).encode())])))
-    for k, v, f in futures:
-        md = f.get(timeout=30)
-        sent.append((md.partition, md.offset, k, v))
+def admin_create_delete():
+    name = f"kpy-tmp-{tag}"
+    create(name, 2, {"retention.ms": "3600000"})
+    assert name in admin.list_topics()
+    admin.delete_topics([name])
+    wait_until("the topic to disappear", lambda: name not in admin.list_topics())
+
+
+def produce_keyed():
+    recs = [(f"k{i}".encode(), f"v{i}".encode(), [("i", str(i).encode())]) for i in range(1000)]
+    sent.update(produce(T, recs, acks="all"))
+    assert len(sent) == 1000
+
+
+def compression(codec):
+    def run():
+        recs = [(f"{codec}-k{i}".encode(), (f"{codec}-value-{i}-" * 10).encode(), [("codec", codec.encode())]) for i in range(300)]
+        acked = produce(T, recs, compression_type=codec)
+        assert len(acked) == 300
+        sent.update(acked)
+    return run
+
+
+def consume_compare():
+    got = consume_all(T, 3, len(sent))
+    assert got == sent, f"{len(got)} consumed, {len(sent)} produced"
+
+
+def list_offsets():
+    name = f"kpy-times-{tag}"
+    create(name, 1)
+    t0 = int(time.time() * 1000) - 100_000
+    p = KafkaProducer(bootstrap_servers=BS)
+    for i in range(20):
+        p.send(name, value=b"x", partition=0, timestamp_ms=t0 + i * 1000)
+    p.flush(30)
     p.close()
-    assert len({(pa, o) for pa, o, _, _ in sent}) == 500
-
-
-def consume():
-    c = KafkaConsumer(bootstrap_servers=BS, enable_auto_commit=False, consumer_timeout_ms=10000)
-    c.assign([TopicPartition(topic, 0), TopicPartition(topic, 1)])
-    c.seek_to_beginning()
-    got = {}
-    for m in c:
-        got[(m.partition, m.offset)] = (m.key, m.value, dict(m.headers)["i"])
-        if len(got) >= len(sent):
-            break
+    c = KafkaConsumer(bootstrap_servers=BS)
+    tp = TopicPartition(name, 0)
+    assert c.beginning_offsets([tp])[tp] == 0
+    assert c.end_offsets([tp])[tp] == 20
+    found = c.offsets_for_times({tp: t0 + 5500})[tp]
+    assert found.offset == 6 and found.timestamp == t0 + 6000, found
+    assert c.offsets_for_times({tp: t0 + 10_000_000})[tp] is None
     c.close()
-    want = {(pa, o): (k, v, str(i).encode()) for i, (pa, o, k, v) in enumerate(sent)}
-    assert got == want, f"{len(got)} records, {len(want)} expected"
 
 
-def group_resume():
-    group = f"kpy-group-{uuid.uuid4().hex[:6]}"
+def group_commit_resume():
+    group = f"kpy-group-{tag}"
 
     def consumer():
-        return KafkaConsumer(topic, group_id=group, bootstrap_servers=BS, auto_offset_reset="earliest",
+        return KafkaConsumer(T, group_id=group, bootstrap_servers=BS, auto_offset_reset="earliest",
                              enable_auto_commit=False, consumer_timeout_ms=10000)
 
     c = consumer()
-    got = []
-    for m in c:
-        got.append(m.value)
-        if len(got) >= len(sent):
+    n = 0
+    for _ in c:
+        n += 1
+        if n >= len(sent):
             break
     c.commit()
     c.close()
-    assert len(got) == len(sent), f"{len(got)} of {len(sent)}"
-    p = KafkaProducer(bootstrap_servers=BS)
-    p.send(topic, b"after-restart", partition=0).get(timeout=30)
-    p.close()
+    assert n == len(sent), f"{n} of {len(sent)}"
+    produce(T, [(b"late", b"after-restart", None)])
     c = consumer()
-    rest = []
-    for m in c:
-        rest.append(m.value)
-        break
+    rest = [m.value for m in c]
     c.close()
     assert rest == [b"after-restart"], rest
 
 
-scenario("metadata-and-create-topic", metadata)
-scenario("produce", produce)
-scenario("consume-roundtrip", consume)
-scenario("group-commit-and-resume", group_resume)
-sys.exit(1 if failures else 0)
+def group_split():
+    group = f"kpy-split-{tag}"
+    a = KafkaConsumer(T, group_id=group, bootstrap_servers=BS, auto_offset_reset="earliest")
+    b = KafkaConsumer(T, group_id=group, bootstrap_servers=BS, auto_offset_reset="earliest")
+
+    def split():
+        a.poll(timeout_ms=100)
+        b.poll(timeout_ms=100)
+        pa = {tp.partition for tp in a.assignment()}
+        pb = {tp.partition for tp in b.assignment()}
+        return pa and pb and not (pa & pb) and (pa | pb) == {0, 1, 2}
+
+    wait_until("two members to split three partitions", split, 60)
+    a.close()
+    b.close()
+
+
+def idempotent():
+    name = f"kpy-idem-{tag}"
+    create(name, 2)
+    acked = produce(name, [(None, f"r{i}".encode(), None) for i in range(2000)], enable_idempotence=True, acks="all")
+    assert len(acked) == 2000
+    got = consume_all(name, 2, 2000)
+    assert sorted(v for _, v, _ in got.values()) == sorted(f"r{i}".encode() for i in range(2000))
+
+
+def too_large():
+    name = f"kpy-big-{tag}"
+    create(name, 1)
+    p = KafkaProducer(bootstrap_servers=BS, max_request_size=2_000_000, retries=0)
+    try:
+        p.send(name, value=b"x" * (1100 * 1024)).get(timeout=30)
+        raise AssertionError("a 1.1 MiB record was accepted")
+    except MessageSizeTooLargeError:
+        pass
+    md = p.send(name, value=b"y" * (900 * 1024)).get(timeout=30)
+    assert md.offset == 0, md
+    p.close()
+
+
+def describe_configs():
+    r = admin.describe_configs([ConfigResource(ConfigResourceType.TOPIC, T)], config_filter="all")
+    cfg = r["topic"][T]
+    assert cfg["max.message.bytes"]["value"] == "1048588", cfg["max.message.bytes"]
+    assert cfg["retention.ms"]["config_source"] == "DEFAULT_CONFIG"
+
+
+def delete_records():
+    r = admin.delete_records({TopicPartition(T, 0): 5})
+    assert r[TopicPartition(T, 0)]["low_watermark"] == 5, r
+    c = KafkaConsumer(bootstrap_servers=BS)
+    assert c.beginning_offsets([TopicPartition(T, 0)])[TopicPartition(T, 0)] == 5
+    c.close()
+
+
+R.run("metadata", metadata)
+R.run("admin-create-delete-topic", admin_create_delete)
+R.run("produce-keyed-headers", produce_keyed)
+for codec in ["gzip", "snappy", "lz4", "zstd"]:
+    R.run(f"compression-{codec}", compression(codec))
+R.run("consume-compare", consume_compare)
+R.run("list-offsets", list_offsets)
+R.run("group-commit-resume", group_commit_resume)
+R.run("group-split", group_split)
+R.run("idempotent-producer", idempotent)
+R.run("message-too-large", too_large)
+R.run("describe-configs", describe_configs)
+R.run("delete-records", delete_records)
+sys.exit(1 if R.failures else 0)
