@@ -1,7 +1,9 @@
 """kafka-python 3.x against a broker: every scenario of compat/SCENARIOS.
 Usage: run.py HOST:PORT"""
 import os
+import subprocess
 import sys
+import threading
 import time
 import uuid
 
@@ -126,21 +128,37 @@ def group_commit_resume():
     assert rest == [b"after-restart"], rest
 
 
+MEMBER = """
+import sys
+from kafka import KafkaConsumer
+c = KafkaConsumer(sys.argv[3], group_id=sys.argv[2], bootstrap_servers=sys.argv[1], auto_offset_reset="earliest")
+while True:
+    c.poll(timeout_ms=100)
+    print(",".join(str(tp.partition) for tp in sorted(c.assignment())), flush=True)
+"""
+
+
 def group_split():
+    # One consumer per process, as applications run them (two kafka-python consumers in one
+    # process occasionally disagree with the coordinator about their assignment).
     group = f"kpy-split-{tag}"
-    a = KafkaConsumer(T, group_id=group, bootstrap_servers=BS, auto_offset_reset="earliest")
-    b = KafkaConsumer(T, group_id=group, bootstrap_servers=BS, auto_offset_reset="earliest")
+    procs = [subprocess.Popen([sys.executable, "-c", MEMBER, BS, group, T], stdout=subprocess.PIPE, text=True) for _ in range(2)]
+    assigned = [set(), set()]
 
-    def split():
-        a.poll(timeout_ms=100)
-        b.poll(timeout_ms=100)
-        pa = {tp.partition for tp in a.assignment()}
-        pb = {tp.partition for tp in b.assignment()}
-        return pa and pb and not (pa & pb) and (pa | pb) == {0, 1, 2}
+    def follow(i):
+        for line in procs[i].stdout:
+            assigned[i] = {int(p) for p in line.strip().split(",") if p}
 
-    wait_until("two members to split three partitions", split, 60)
-    a.close()
-    b.close()
+    readers = [threading.Thread(target=follow, args=(i,), daemon=True) for i in range(2)]
+    for r in readers:
+        r.start()
+    try:
+        wait_until("two members to split three partitions",
+                   lambda: assigned[0] and assigned[1] and not (assigned[0] & assigned[1]) and (assigned[0] | assigned[1]) == {0, 1, 2}, 60)
+    finally:
+        for p in procs:
+            p.kill()
+            p.wait()
 
 
 def idempotent():

@@ -446,8 +446,19 @@ impl GroupCoordinator {
         if let Some(r) = emptied {
             self.persist(vec![r]).await;
         }
-        rx.await
-            .unwrap_or_else(|_| JoinResult::error(ErrorCode::RebalanceInProgress, &p.member_id))
+        let r = rx
+            .await
+            .unwrap_or_else(|_| JoinResult::error(ErrorCode::RebalanceInProgress, &p.member_id));
+        tracing::debug!(
+            "group {}: join of {:?} → {} generation {} leader {:?} ({} members listed)",
+            p.group_id,
+            r.member_id,
+            r.error,
+            r.generation,
+            r.leader,
+            r.members.len()
+        );
+        r
     }
 
     /// A member (re)joined: start a rebalance if none is under way, and finish the join phase
@@ -459,6 +470,12 @@ impl GroupCoordinator {
 
     /// SyncGroup: the leader's assignments are stored, then every member gets its own.
     pub async fn sync(&self, p: SyncParams) -> SyncResult {
+        tracing::debug!(
+            "group {}: sync request from {:?} generation {}",
+            p.group_id,
+            p.member_id,
+            p.generation
+        );
         let Some(gref) = self.group(&p.group_id) else {
             return sync_error(ErrorCode::UnknownMemberId);
         };
@@ -538,8 +555,18 @@ impl GroupCoordinator {
                 }
             }
         }
-        rx.await
-            .unwrap_or_else(|_| sync_error(ErrorCode::RebalanceInProgress))
+        let r = rx
+            .await
+            .unwrap_or_else(|_| sync_error(ErrorCode::RebalanceInProgress));
+        tracing::debug!(
+            "group {}: sync of {:?} generation {} → {} ({} bytes)",
+            p.group_id,
+            p.member_id,
+            p.generation,
+            r.error,
+            r.assignment.len()
+        );
+        r
     }
 
     fn check_member(g: &Group, member_id: &str, instance_id: Option<&str>) -> Option<ErrorCode> {
