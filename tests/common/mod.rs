@@ -111,7 +111,11 @@ pub struct BrokerProcess {
 
 impl BrokerProcess {
     pub fn spawn(dir: &Path, extra: &[&str]) -> BrokerProcess {
-        let port = free_port();
+        Self::spawn_on(free_port(), dir, extra)
+    }
+
+    /// Starts the broker on a given port (to restart it where clients expect it).
+    pub fn spawn_on(port: u16, dir: &Path, extra: &[&str]) -> BrokerProcess {
         let addr = format!("127.0.0.1:{port}");
         let log = dir.with_extension(format!("{port}.log"));
         let out = std::fs::File::create(&log).expect("log file");
