@@ -89,7 +89,7 @@ fn twenty_kill9s_lose_and_duplicate_nothing_acknowledged() {
                     Ok(()) => id += 1,
                     Err(_) => std::thread::sleep(Duration::from_millis(2)),
                 }
-                if id % 50 == 0 {
+                if id.is_multiple_of(50) {
                     std::thread::sleep(Duration::from_millis(1));
                 }
             }
