@@ -143,6 +143,9 @@ pub struct LogConfig {
     pub retention_bytes: i64,
     pub max_message_bytes: usize,
     pub timestamp_type: TimestampType,
+    /// How far a CreateTime timestamp may lie in the past / future (INVALID_TIMESTAMP beyond).
+    pub timestamp_before_max_ms: i64,
+    pub timestamp_after_max_ms: i64,
     pub flush_messages: i64,
     pub flush_ms: i64,
     pub compact: bool,
@@ -176,6 +179,8 @@ impl LogConfig {
             } else {
                 TimestampType::CreateTime
             },
+            timestamp_before_max_ms: long("message.timestamp.before.max.ms", i64::MAX).max(0),
+            timestamp_after_max_ms: long("message.timestamp.after.max.ms", i64::MAX).max(0),
             flush_messages: long("flush.messages", i64::MAX).max(1),
             flush_ms: long("flush.ms", i64::MAX).max(0),
             compact: get("cleanup.policy").contains("compact"),

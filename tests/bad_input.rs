@@ -303,3 +303,52 @@ fn connections_past_the_limit_are_refused_and_idle_ones_reaped() {
         },
     );
 }
+
+#[test]
+fn timestamps_outside_the_configured_window_get_invalid_timestamp() {
+    let dir = tempfile::tempdir().unwrap();
+    let broker = TestBroker::start(dir.path(), &[]);
+    let mut c = RawClient::connect(&broker.bootstrap());
+    let window = [
+        ("message.timestamp.before.max.ms", "60000"),
+        ("message.timestamp.after.max.ms", "60000"),
+    ];
+    assert_eq!(raw::create_topic(&mut c, "clock", 1, &window), 0);
+    let hour = 3_600_000;
+    for ts in [now_ms() - hour, now_ms() + hour] {
+        let r = raw::produce(
+            &mut c,
+            "clock",
+            0,
+            encode_batch(&[(None, "late or early")], None, ts),
+        );
+        assert_eq!((r.error_code, r.base_offset), (32, -1), "INVALID_TIMESTAMP");
+    }
+    assert_eq!(
+        raw::list_offset(&mut c, "clock", 0, -1),
+        (0, 0),
+        "nothing appended"
+    );
+    assert_eq!(
+        raw::produce(
+            &mut c,
+            "clock",
+            0,
+            encode_batch(&[(None, "on time")], None, now_ms())
+        )
+        .base_offset,
+        0
+    );
+    // The default window (Kafka's) accepts any timestamp.
+    assert_eq!(raw::create_topic(&mut c, "any-clock", 1, &[]), 0);
+    assert_eq!(
+        raw::produce(
+            &mut c,
+            "any-clock",
+            0,
+            encode_batch(&[(None, "old")], None, 1)
+        )
+        .error_code,
+        0
+    );
+}

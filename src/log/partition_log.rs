@@ -335,6 +335,7 @@ impl PartitionLog {
                 "clients may not produce control batches",
             ));
         }
+        self.check_timestamps(&h, now_ms)?;
         if let SequenceCheck::Duplicate(m) = self.producers.check(&h)? {
             return Ok(AppendInfo {
                 base_offset: m.first_offset,
@@ -372,6 +373,25 @@ impl PartitionLog {
             log_start_offset: self.log_start_offset,
             duplicate: false,
         })
+    }
+
+    /// CreateTime timestamps must lie within `[now − before.max, now + after.max]`; checked on
+    /// the batch's first and greatest timestamps, so no record is decoded.
+    fn check_timestamps(&self, h: &BatchHeader, now_ms: i64) -> Result<()> {
+        if self.config.timestamp_type != TimestampType::CreateTime {
+            return Ok(());
+        }
+        let earliest = now_ms.saturating_sub(self.config.timestamp_before_max_ms);
+        let latest = now_ms.saturating_add(self.config.timestamp_after_max_ms);
+        for ts in [h.base_timestamp, h.max_timestamp] {
+            if ts < earliest || ts > latest {
+                return Err(Error::kafka(
+                    ErrorCode::InvalidTimestamp,
+                    format!("Timestamp {ts} of the batch is out of range: it must be within [{earliest}, {latest}]"),
+                ));
+            }
+        }
+        Ok(())
     }
 
     /// Kafka's `shouldRoll`: the batch would overflow `segment.bytes`, the segment is older

@@ -116,10 +116,32 @@ impl BrokerProcess {
 
     /// Starts the broker on a given port (to restart it where clients expect it).
     pub fn spawn_on(port: u16, dir: &Path, extra: &[&str]) -> BrokerProcess {
+        Self::spawn_limited(port, dir, extra, None)
+    }
+
+    /// Starts the broker, optionally under `ulimit -n fd_limit`.
+    pub fn spawn_limited(
+        port: u16,
+        dir: &Path,
+        extra: &[&str],
+        fd_limit: Option<u32>,
+    ) -> BrokerProcess {
         let addr = format!("127.0.0.1:{port}");
         let log = dir.with_extension(format!("{port}.log"));
         let out = std::fs::File::create(&log).expect("log file");
-        let child = Command::new(env!("CARGO_BIN_EXE_gregor"))
+        let mut cmd = match fd_limit {
+            None => Command::new(env!("CARGO_BIN_EXE_gregor")),
+            Some(n) => {
+                let mut c = Command::new("sh");
+                c.args([
+                    "-c",
+                    &format!("ulimit -n {n} && exec \"$0\" \"$@\""),
+                    env!("CARGO_BIN_EXE_gregor"),
+                ]);
+                c
+            }
+        };
+        let child = cmd
             .args(["serve", "--listen", &addr, "--data-dir"])
             .arg(dir)
             .args(extra)
