@@ -1,0 +1,41 @@
+//! Any bytes as one request frame (size prefix removed) through header decoding, the API
+//! table and the handlers of a real broker state on a scratch data directory. A panic, an
+//! abort or an allocation beyond libFuzzer's limit is a finding.
+#![no_main]
+
+use std::net::SocketAddr;
+use std::sync::{Arc, OnceLock};
+
+use bytes::Bytes;
+use gregor::broker::Broker;
+use gregor::config::BrokerConfig;
+use libfuzzer_sys::fuzz_target;
+
+struct State {
+    rt: tokio::runtime::Runtime,
+    broker: Arc<Broker>,
+}
+
+static STATE: OnceLock<State> = OnceLock::new();
+
+fn state() -> &'static State {
+    STATE.get_or_init(|| {
+        let dir = std::env::temp_dir().join(format!("gregor-fuzz-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let config = BrokerConfig { data_dir: dir, ..Default::default() };
+        let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().expect("runtime");
+        let broker = Arc::new(Broker::open(config).expect("broker"));
+        State { rt, broker }
+    })
+}
+
+fuzz_target!(|data: &[u8]| {
+    let s = state();
+    let peer: SocketAddr = "127.0.0.1:9".parse().expect("address");
+    let frame = Bytes::copy_from_slice(data);
+    // Long polls and group joins wait by design; a bounded wait keeps the fuzzer fast
+    // (dropping the future cancels the wait, as a closed connection would).
+    let _ = s.rt.block_on(async {
+        tokio::time::timeout(std::time::Duration::from_millis(10), gregor::server::connection::handle_frame(&s.broker, peer, frame)).await
+    });
+});
