@@ -422,6 +422,7 @@ impl PartitionLog {
         let old = self.active_mut();
         old.seal()?;
         let file = old.file();
+        let (path, len) = (old.log_path().to_path_buf(), old.size() as u64);
         let seg = LogSegment::create(&self.dir, new_base, segment_config(&self.config), now_ms)?;
         self.segments.insert(new_base, seg);
         self.producers
@@ -432,6 +433,7 @@ impl PartitionLog {
             .name("gregor-flush".into())
             .spawn(move || {
                 if file.sync_data().is_ok() {
+                    super::segment::record_sync(&path, len);
                     rp.fetch_max(new_base, Ordering::Relaxed);
                 }
             })?;
