@@ -12,10 +12,7 @@ use std::collections::BTreeMap;
 use std::io;
 use std::sync::Arc;
 
-use bytes::{Bytes, BytesMut};
-use kafka_protocol::records::{
-    Compression, Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
-};
+use bytes::Bytes;
 
 use super::records::GroupRecord;
 use crate::config::BrokerConfig;
@@ -37,41 +34,15 @@ pub struct GroupStore {
 
 /// One record batch holding `records`, as the log stores it.
 fn encode_batch(records: &[GroupRecord]) -> Result<Bytes> {
-    let ts = now_ms();
-    let recs: Vec<Record> = records
+    let entries: Vec<(Option<Bytes>, Option<Bytes>)> = records
         .iter()
-        .enumerate()
-        .map(|(i, r)| {
+        .map(|r| {
             let (key, value) = r.encode();
-            Record {
-                transactional: false,
-                control: false,
-                partition_leader_epoch: -1,
-                producer_id: -1,
-                producer_epoch: -1,
-                timestamp_type: TimestampType::Creation,
-                offset: i as i64,
-                // The encoder starts a new batch when offset − sequence changes.
-                sequence: i as i32 - 1,
-                timestamp: ts,
-                key: Some(key),
-                value,
-                headers: Default::default(),
-                delete_horizon: false,
-            }
+            (Some(key), value)
         })
         .collect();
-    let mut buf = BytesMut::new();
-    RecordBatchEncoder::encode(
-        &mut buf,
-        &recs,
-        &RecordEncodeOptions {
-            version: 2,
-            compression: Compression::None,
-        },
-    )
-    .map_err(|e| Error::Io(io::Error::other(e.to_string())))?;
-    Ok(buf.freeze())
+    crate::log::records::encode_batch(&entries, None, now_ms())
+        .map_err(|e| Error::Io(io::Error::other(e)))
 }
 
 impl GroupStore {

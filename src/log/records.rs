@@ -1,9 +1,11 @@
-//! Record-level decoding, for the few places that need individual records: ListOffsets by
-//! timestamp (the exact record inside a batch) and `dump-log --print-data`. The produce and
-//! fetch paths never come here.
+//! Record-level encoding and decoding, for the few places that need individual records:
+//! ListOffsets by timestamp (the exact record inside a batch), `dump-log --print-data`, and the
+//! group coordinator's own log. The produce and fetch paths never come here.
 
-use bytes::Bytes;
-use kafka_protocol::records::{Record, RecordBatchDecoder};
+use bytes::{Bytes, BytesMut};
+use kafka_protocol::records::{
+    Compression, Record, RecordBatchDecoder, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
+};
 
 use super::batch::BatchHeader;
 
@@ -25,4 +27,50 @@ pub fn first_at_or_after(batch: &[u8], h: &BatchHeader, ts: i64) -> Option<(i64,
         .into_iter()
         .find(|r| r.timestamp >= ts)
         .map(|r| (r.offset, r.timestamp))
+}
+
+/// Encodes `(key, value)` pairs as one uncompressed record batch v2, as a producer would —
+/// idempotent when `producer` gives `(producer id, epoch, first sequence)`.
+pub fn encode_batch(
+    entries: &[(Option<Bytes>, Option<Bytes>)],
+    producer: Option<(i64, i16, i32)>,
+    timestamp: i64,
+) -> Result<Bytes, String> {
+    let (pid, epoch, seq) = producer.unwrap_or((-1, -1, -1));
+    let records: Vec<Record> = entries
+        .iter()
+        .enumerate()
+        .map(|(i, (key, value))| Record {
+            transactional: false,
+            control: false,
+            partition_leader_epoch: -1,
+            producer_id: pid,
+            producer_epoch: epoch,
+            timestamp_type: TimestampType::Creation,
+            offset: i as i64,
+            // The encoder starts a new batch whenever offset − sequence changes, so keep it
+            // constant (−1 for the first record when there is no producer).
+            sequence: if seq < 0 {
+                i as i32 - 1
+            } else {
+                seq + i as i32
+            },
+            timestamp,
+            key: key.clone(),
+            value: value.clone(),
+            headers: Default::default(),
+            delete_horizon: false,
+        })
+        .collect();
+    let mut buf = BytesMut::new();
+    RecordBatchEncoder::encode(
+        &mut buf,
+        &records,
+        &RecordEncodeOptions {
+            version: 2,
+            compression: Compression::None,
+        },
+    )
+    .map_err(|e| e.to_string())?;
+    Ok(buf.freeze())
 }

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use gregor::config::BrokerConfig;
 use gregor::server::{self, ServerHandle};
 use gregor::tools::client::Client;
@@ -265,51 +265,22 @@ impl RawClient {
     }
 }
 
-/// A record batch v2 built by the crate's encoder, as a producer would send it.
+/// A record batch v2 as a producer would send it (the library's encoder).
 pub fn encode_batch(
     records: &[(Option<&str>, &str)],
     producer: Option<(i64, i16, i32)>,
     timestamp: i64,
 ) -> Bytes {
-    use kafka_protocol::records::{
-        Compression, Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
-    };
-    let (pid, epoch, seq) = producer.unwrap_or((-1, -1, -1));
-    let recs: Vec<Record> = records
+    let entries: Vec<(Option<Bytes>, Option<Bytes>)> = records
         .iter()
-        .enumerate()
-        .map(|(i, (k, v))| Record {
-            transactional: false,
-            control: false,
-            partition_leader_epoch: -1,
-            producer_id: pid,
-            producer_epoch: epoch,
-            timestamp_type: TimestampType::Creation,
-            offset: i as i64,
-            // The encoder starts a new batch when offset − sequence changes; keep it constant.
-            sequence: if seq < 0 {
-                i as i32 - 1
-            } else {
-                seq + i as i32
-            },
-            timestamp,
-            key: k.map(|k| Bytes::copy_from_slice(k.as_bytes())),
-            value: Some(Bytes::copy_from_slice(v.as_bytes())),
-            headers: Default::default(),
-            delete_horizon: false,
+        .map(|(k, v)| {
+            (
+                k.map(|k| Bytes::copy_from_slice(k.as_bytes())),
+                Some(Bytes::copy_from_slice(v.as_bytes())),
+            )
         })
         .collect();
-    let mut buf = BytesMut::new();
-    RecordBatchEncoder::encode(
-        &mut buf,
-        &recs,
-        &RecordEncodeOptions {
-            version: 2,
-            compression: Compression::None,
-        },
-    )
-    .expect("encode batch");
-    buf.freeze()
+    gregor::log::records::encode_batch(&entries, producer, timestamp).expect("encode batch")
 }
 
 pub fn now_ms() -> i64 {
