@@ -286,6 +286,7 @@ fn connections_past_the_limit_are_refused_and_idle_ones_reaped() {
     assert_eq!(b.call(&ApiVersionsRequest::default(), 3).error_code, 0);
     let mut third = RawClient::connect(&addr);
     assert!(third.is_closed(), "a third connection is refused");
+    drop(third);
     // Existing connections are unharmed, until they idle past connections.max.idle.ms.
     assert_eq!(a.call(&ApiVersionsRequest::default(), 3).error_code, 0);
     assert!(b.is_closed(), "an idle connection is closed");
@@ -349,5 +350,83 @@ fn timestamps_outside_the_configured_window_get_invalid_timestamp() {
         )
         .error_code,
         0
+    );
+}
+
+#[test]
+fn a_length_then_silence_is_closed_at_the_idle_timeout() {
+    let dir = tempfile::tempdir().unwrap();
+    let broker = TestBroker::start(dir.path(), &[("connections.max.idle.ms", "300")]);
+    let mut c = RawClient::connect(&broker.bootstrap());
+    // A frame announced as 100 bytes; 6 arrive, then nothing.
+    c.send_raw(&100i32.to_be_bytes());
+    c.send_raw(&[0, 3, 0, 4, 0, 0]);
+    assert!(c.is_closed(), "closed after connections.max.idle.ms");
+    still_serving(&broker.bootstrap());
+}
+
+#[test]
+fn trailing_garbage_after_a_request_does_not_break_framing() {
+    let dir = tempfile::tempdir().unwrap();
+    let broker = TestBroker::start(dir.path(), &[]);
+    let mut c = RawClient::connect(&broker.bootstrap());
+    // A valid Metadata v4 body (null topics, auto-create false) plus 100 bytes of garbage
+    // inside the same frame, then a normal request on the same connection.
+    let mut body = vec![0xff, 0xff, 0xff, 0xff, 0];
+    body.extend_from_slice(&[0x5a; 100]);
+    c.send_raw(&frame(3, 4, 41, &body));
+    let mut r = c.read_frame().expect("answered");
+    assert_eq!(r.get_i32(), 41);
+    let next = c.call(&ApiVersionsRequest::default(), 3);
+    assert_eq!(next.error_code, 0, "the next frame is read where it starts");
+}
+
+/// A batch whose records section is `compressed` with `codec` (record count 1), CRC set.
+fn compressed_batch(codec: i16, compressed: &[u8]) -> Vec<u8> {
+    use gregor::log::batch::{compute_crc, HEADER_LEN, LOG_OVERHEAD};
+    let mut b = vec![0u8; HEADER_LEN];
+    b.extend_from_slice(compressed);
+    let len = (b.len() - LOG_OVERHEAD) as i32;
+    b[8..12].copy_from_slice(&len.to_be_bytes());
+    b[16] = 2;
+    b[21..23].copy_from_slice(&codec.to_be_bytes());
+    b[27..35].copy_from_slice(&now_ms().to_be_bytes());
+    b[35..43].copy_from_slice(&now_ms().to_be_bytes());
+    b[43..51].copy_from_slice(&(-1i64).to_be_bytes());
+    b[51..53].copy_from_slice(&(-1i16).to_be_bytes());
+    b[53..57].copy_from_slice(&(-1i32).to_be_bytes());
+    b[57..61].copy_from_slice(&1i32.to_be_bytes());
+    let crc = compute_crc(&b);
+    b[17..21].copy_from_slice(&crc.to_be_bytes());
+    b
+}
+
+#[test]
+fn compressed_batches_that_inflate_past_the_limit_are_refused() {
+    use std::io::Write;
+    let dir = tempfile::tempdir().unwrap();
+    let broker = TestBroker::start(dir.path(), &[]);
+    let mut c = RawClient::connect(&broker.bootstrap());
+    assert_eq!(raw::create_topic(&mut c, "bombs", 1, &[]), 0);
+    let zeros = vec![0u8; 64 << 20];
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+    gz.write_all(&zeros).unwrap();
+    let gzip_bomb = gz.finish().unwrap();
+    let zstd_bomb = zstd::encode_all(&zeros[..], 19).unwrap();
+    let snappy_liar = vec![0x80, 0x80, 0x80, 0x80, 0x08, 0]; // claims 2 GiB
+    for (codec, payload, want) in [
+        (1i16, &gzip_bomb, 87i16),
+        (4, &zstd_bomb, 87),
+        (2, &snappy_liar, 87),
+        (1, &b"not gzip at all".to_vec(), 2),
+    ] {
+        assert!(payload.len() < 1 << 20, "the bomb itself is small");
+        let r = raw::produce(&mut c, "bombs", 0, compressed_batch(codec, payload).into());
+        assert_eq!((r.error_code, r.base_offset), (want, -1), "codec {codec}");
+    }
+    assert_eq!(
+        raw::list_offset(&mut c, "bombs", 0, -1),
+        (0, 0),
+        "nothing appended"
     );
 }

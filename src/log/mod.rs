@@ -1,6 +1,7 @@
 //! Partition logs on disk, laid out as Kafka lays them out (see [`layout`]).
 //!
 //! One concept per file: [`batch`] (the record batch v2 header and its checks),
+//! [`compression`] (the bounded inflation check of compressed batches),
 //! [`index_file`], [`offset_index`] and [`time_index`] (the sparse memory-mapped indexes),
 //! [`segment`] (one `.log` + its indexes), [`producer_state`] (idempotence),
 //! [`partition_log`] (the ordered segments of one partition), [`partition`] (that log shared
@@ -9,6 +10,7 @@
 //! rare paths that need it) and [`dump`] (the `dump-log` tool).
 
 pub mod batch;
+pub mod compression;
 pub mod dump;
 pub mod index_file;
 pub mod layout;

@@ -336,6 +336,25 @@ impl PartitionLog {
             ));
         }
         self.check_timestamps(&h, now_ms)?;
+        let limit = self.config.max_message_bytes as u64;
+        match super::compression::inflated_size(h.compression(), &bytes[HEADER_LEN..], limit) {
+            Ok(_) => {}
+            Err(super::compression::InflateError::TooLarge) => {
+                return Err(Error::kafka(
+                    ErrorCode::InvalidRecord,
+                    format!(
+                        "{} batch inflates past max.message.bytes {limit}",
+                        h.compression_name()
+                    ),
+                ))
+            }
+            Err(super::compression::InflateError::Corrupt(why)) => {
+                return Err(Error::kafka(
+                    ErrorCode::CorruptMessage,
+                    format!("{} batch does not decompress: {why}", h.compression_name()),
+                ))
+            }
+        }
         if let SequenceCheck::Duplicate(m) = self.producers.check(&h)? {
             return Ok(AppendInfo {
                 base_offset: m.first_offset,
