@@ -1,0 +1,229 @@
+//! A broker-bound load generator for `scripts/bench`-style runs: it speaks the protocol with
+//! the project's own codec, pre-encodes one 64 KiB record batch (1 KiB records) and keeps
+//! several Produce requests in flight on one connection, then reads everything back with large
+//! Fetches — so the broker, not the client, is what is measured. Two baselines run in the same
+//! process: (a) the same byte stream into a plain TCP sink that appends to a file in
+//! `--dir`; (b) a plain file → socket copy of the same bytes.
+//!
+//! `cargo run --release --example protobench -- --bootstrap 127.0.0.1:9092 --dir /tmp/x`
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::time::Instant;
+
+use anyhow::{bail, ensure, Context, Result};
+use bytes::Bytes;
+use clap::Parser;
+use gregor::tools::client::Client;
+use kafka_protocol::messages::create_topics_request::CreatableTopic;
+use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
+use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
+use kafka_protocol::messages::*;
+use kafka_protocol::protocol::{Decodable, StrBytes};
+
+#[derive(Parser)]
+struct Args {
+    #[arg(long, default_value = "127.0.0.1:9092")]
+    bootstrap: String,
+    /// Where the baselines write their file (use the broker's disk).
+    #[arg(long)]
+    dir: std::path::PathBuf,
+    /// Megabytes to produce.
+    #[arg(long, default_value_t = 1024)]
+    mb: usize,
+    /// Produce requests in flight.
+    #[arg(long, default_value_t = 8)]
+    in_flight: usize,
+    /// acks for Produce (1 or -1).
+    #[arg(long, default_value_t = 1)]
+    acks: i16,
+}
+
+fn topic() -> TopicName {
+    TopicName(StrBytes::from_string(format!(
+        "protobench-{}",
+        std::process::id()
+    )))
+}
+
+fn batch() -> Bytes {
+    let value = Bytes::from(vec![b'x'; 1024]);
+    let entries: Vec<(Option<Bytes>, Option<Bytes>)> =
+        (0..64).map(|_| (None, Some(value.clone()))).collect();
+    gregor::log::records::encode_batch(&entries, None, 0).expect("encode")
+}
+
+fn produce_frames(c: &mut Client, batch: &Bytes, n: usize, acks: i16) -> Result<Vec<Vec<u8>>> {
+    let req = ProduceRequest::default()
+        .with_acks(acks)
+        .with_timeout_ms(30_000)
+        .with_topic_data(vec![TopicProduceData::default()
+            .with_name(topic())
+            .with_partition_data(vec![PartitionProduceData::default()
+                .with_index(0)
+                .with_records(Some(batch.clone()))])]);
+    (0..n)
+        .map(|_| c.frame(&req, 9).map_err(anyhow::Error::msg))
+        .collect()
+}
+
+fn mbps(bytes: usize, secs: f64) -> f64 {
+    bytes as f64 / 1e6 / secs
+}
+
+fn main() -> Result<()> {
+    let a = Args::parse();
+    let batch = batch();
+    let n = a.mb * 1_000_000 / batch.len();
+    let total = n * batch.len();
+
+    let mut c = Client::connect(&a.bootstrap).map_err(anyhow::Error::msg)?;
+    let created = c
+        .call(
+            &CreateTopicsRequest::default()
+                .with_timeout_ms(10_000)
+                .with_topics(vec![CreatableTopic::default()
+                    .with_name(topic())
+                    .with_num_partitions(1)
+                    .with_replication_factor(1)]),
+            7,
+        )
+        .map_err(anyhow::Error::msg)?;
+    ensure!(
+        created.topics[0].error_code == 0,
+        "create topic: error {}",
+        created.topics[0].error_code
+    );
+
+    // Produce: keep `in_flight` requests outstanding on one connection.
+    let frames = produce_frames(&mut c, &batch, n, a.acks)?;
+    let wire: usize = frames.iter().map(Vec::len).sum();
+    let start = Instant::now();
+    let (mut sent, mut done) = (0, 0);
+    while done < n {
+        while sent < n && sent - done < a.in_flight {
+            c.stream.write_all(&frames[sent])?;
+            sent += 1;
+        }
+        let mut resp = c.read_frame().context("broker closed the connection")?;
+        ResponseHeader::decode(&mut resp, ApiKey::Produce.response_header_version(9))
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        let r = ProduceResponse::decode(&mut resp, 9).map_err(|e| anyhow::anyhow!("{e}"))?;
+        let p = &r.responses[0].partition_responses[0];
+        ensure!(p.error_code == 0, "produce error {}", p.error_code);
+        done += 1;
+    }
+    let produce_s = start.elapsed().as_secs_f64();
+
+    // Fetch everything back with large fetches.
+    let start = Instant::now();
+    let (mut offset, mut fetched) = (0i64, 0usize);
+    while fetched < total {
+        let req = FetchRequest::default()
+            .with_replica_id(BrokerId(-1))
+            .with_max_wait_ms(500)
+            .with_min_bytes(1)
+            .with_max_bytes(64 << 20)
+            .with_session_epoch(-1)
+            .with_topics(vec![FetchTopic::default()
+                .with_topic(topic())
+                .with_partitions(vec![FetchPartition::default()
+                    .with_fetch_offset(offset)
+                    .with_partition_max_bytes(16 << 20)])]);
+        let r = c.call(&req, 12).map_err(anyhow::Error::msg)?;
+        let p = &r.responses[0].partitions[0];
+        ensure!(p.error_code == 0, "fetch error {}", p.error_code);
+        let records = p.records.clone().unwrap_or_default();
+        let mut last = offset;
+        for (_, h) in gregor::log::batch::BatchWalker::new(&records) {
+            last = h.last_offset() + 1;
+        }
+        if last == offset {
+            bail!("no progress at offset {offset}");
+        }
+        fetched += records.len();
+        offset = last;
+    }
+    let fetch_s = start.elapsed().as_secs_f64();
+
+    // Baseline (a): the same produce byte stream into a TCP sink that appends to a file.
+    let sink = TcpListener::bind("127.0.0.1:0")?;
+    let sink_addr = sink.local_addr()?;
+    let path = a
+        .dir
+        .join(format!("protobench-sink-{}", std::process::id()));
+    let sink_path = path.clone();
+    let sink_thread = std::thread::spawn(move || -> std::io::Result<()> {
+        let (mut s, _) = sink.accept()?;
+        let mut f = std::fs::File::create(&sink_path)?;
+        let mut buf = vec![0u8; 1 << 20];
+        loop {
+            let k = s.read(&mut buf)?;
+            if k == 0 {
+                return Ok(());
+            }
+            f.write_all(&buf[..k])?;
+        }
+    });
+    let start = Instant::now();
+    let mut out = TcpStream::connect(sink_addr)?;
+    for f in &frames {
+        out.write_all(f)?;
+    }
+    drop(out);
+    sink_thread
+        .join()
+        .map_err(|_| anyhow::anyhow!("sink panicked"))??;
+    let sink_s = start.elapsed().as_secs_f64();
+
+    // Baseline (b): that file → socket → a reader.
+    let reader = TcpListener::bind("127.0.0.1:0")?;
+    let reader_addr = reader.local_addr()?;
+    let reader_thread = std::thread::spawn(move || -> std::io::Result<usize> {
+        let (mut s, _) = reader.accept()?;
+        let mut buf = vec![0u8; 1 << 20];
+        let mut n = 0;
+        loop {
+            let k = s.read(&mut buf)?;
+            if k == 0 {
+                return Ok(n);
+            }
+            n += k;
+        }
+    });
+    let start = Instant::now();
+    let mut src = std::fs::File::open(&path)?;
+    let mut out = TcpStream::connect(reader_addr)?;
+    std::io::copy(&mut src, &mut out)?;
+    drop(out);
+    let read_back = reader_thread
+        .join()
+        .map_err(|_| anyhow::anyhow!("reader panicked"))??;
+    let file_s = start.elapsed().as_secs_f64();
+    std::fs::remove_file(&path)?;
+    ensure!(
+        read_back == wire,
+        "baseline (b) moved {read_back} of {wire} bytes"
+    );
+
+    println!(
+        "records: {} x 1 KiB in {} batches of 64 KiB, acks={}, {} in flight",
+        n * 64,
+        n,
+        a.acks,
+        a.in_flight
+    );
+    println!(
+        "produce: {:8.1} MB/s   baseline (a) socket -> file: {:8.1} MB/s   ratio {:.2}",
+        mbps(total, produce_s),
+        mbps(wire, sink_s),
+        sink_s / produce_s
+    );
+    println!(
+        "fetch:   {:8.1} MB/s   baseline (b) file -> socket: {:8.1} MB/s   ratio {:.2}",
+        mbps(total, fetch_s),
+        mbps(wire, file_s),
+        file_s / fetch_s
+    );
+    Ok(())
+}
