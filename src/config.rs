@@ -148,7 +148,6 @@ pub struct LogConfig {
     pub timestamp_after_max_ms: i64,
     pub flush_messages: i64,
     pub flush_ms: i64,
-    pub compact: bool,
     /// `cleanup.policy` includes `delete`: time and size retention apply.
     pub delete: bool,
 }
@@ -183,7 +182,6 @@ impl LogConfig {
             timestamp_after_max_ms: long("message.timestamp.after.max.ms", i64::MAX).max(0),
             flush_messages: long("flush.messages", i64::MAX).max(1),
             flush_ms: long("flush.ms", i64::MAX).max(0),
-            compact: get("cleanup.policy").contains("compact"),
             delete: get("cleanup.policy").contains("delete"),
         }
     }

@@ -275,6 +275,13 @@ impl LogSegment {
         let total = (HEADER_LEN + rest.len()) as u32;
         write_all_at(&self.log, &[header, rest], pos as u64)?;
         self.size += total;
+        self.index_batch(pos, h);
+        Ok(())
+    }
+
+    /// Accounts for a batch stored at `pos`: adds index entries once `index.interval.bytes`
+    /// have passed since the last, and updates the next offset and max timestamp.
+    fn index_batch(&mut self, pos: u32, h: &BatchHeader) {
         if self.bytes_since_last_index > self.config.index_interval_bytes {
             self.offset_index.append(h.last_offset(), FilePos(pos));
             let ts = self.max_timestamp.max(h.max_timestamp);
@@ -286,9 +293,8 @@ impl LogSegment {
             self.time_index.maybe_append(ts, off);
             self.bytes_since_last_index = 0;
         }
-        self.bytes_since_last_index += total;
+        self.bytes_since_last_index += h.total_size() as u32;
         self.observe(h);
-        Ok(())
     }
 
     /// Position of the first batch whose last offset is ≥ `target`, or `None` when every
@@ -347,19 +353,7 @@ impl LogSegment {
             if h.base_offset < self.next_offset {
                 break;
             }
-            if self.bytes_since_last_index > self.config.index_interval_bytes {
-                self.offset_index.append(h.last_offset(), FilePos(pos));
-                let ts = self.max_timestamp.max(h.max_timestamp);
-                let off = if h.max_timestamp >= self.max_timestamp {
-                    h.base_offset
-                } else {
-                    self.offset_of_max_timestamp
-                };
-                self.time_index.maybe_append(ts, off);
-                self.bytes_since_last_index = 0;
-            }
-            self.bytes_since_last_index += h.total_size() as u32;
-            self.observe(&h);
+            self.index_batch(pos, &h);
             pos += h.total_size() as u32;
             batches += 1;
         }

@@ -92,16 +92,7 @@ impl Connection {
                             }
                             out.clear();
                         }
-                        let started = std::time::Instant::now();
-                        let api = protocol::codec::peek_header(&frame);
-                        let result = handle_frame(&self.broker, self.peer, frame).await;
-                        tracing::trace!(
-                            "{}: request {:?} served in {:?}",
-                            self.peer,
-                            api,
-                            started.elapsed()
-                        );
-                        match result {
+                        match handle_frame(&self.broker, self.peer, frame).await {
                             Ok(Some(resp)) => out.extend_from_slice(&resp),
                             Ok(None) => {}
                             Err(e) => {
@@ -183,6 +174,8 @@ pub async fn handle_frame(
     if legacy_produce {
         return legacy::produce_unsupported(body, version, correlation_id);
     }
+    // Service time per request, only measured when someone is looking.
+    let started = tracing::enabled!(tracing::Level::TRACE).then(std::time::Instant::now);
     let ctx = RequestContext {
         broker: broker.clone(),
         api_key: key,
@@ -191,5 +184,12 @@ pub async fn handle_frame(
         client_id: header.client_id,
         peer,
     };
-    protocol::dispatch(&ctx, &mut body).await
+    let result = protocol::dispatch(&ctx, &mut body).await;
+    if let Some(t) = started {
+        tracing::trace!(
+            "{peer}: {key:?} v{version} (correlation {correlation_id}) served in {:?}",
+            t.elapsed()
+        );
+    }
+    result
 }
