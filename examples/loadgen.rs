@@ -1,6 +1,18 @@
-//! A small rdkafka load generator: produces N records of S bytes to a fresh topic, consumes
-//! them all back and checks every payload, and reports MB/s for both directions next to a
-//! baseline measured in the same run (writing the same bytes to a file in `--baseline-dir`).
+//! The realistic load generator for `scripts/bench`: the rdkafka crate (librdkafka) with
+//! normal client settings — `linger.ms=5`, `batch.size=65536`, idempotence on for `acks=all`.
+//!
+//! Throughput mode produces N records of S bytes to a fresh topic of P partitions (keyed, so
+//! the default partitioner spreads them), consumes them all back from the beginning, checks
+//! every payload, and reports MB/s and records/s for both directions.
+//!
+//! Latency mode (`--latency-rate R --seconds T`) sends R records/s for T seconds to a fresh
+//! one-partition topic while a consumer reads them; each payload carries its send time, and
+//! the consumer reports end-to-end latency percentiles (produce call → consumer receipt) after
+//! a one-second warm-up. Like Kafka's own `EndToEndLatency` tool it sets `linger.ms=0`: with
+//! the default 5 ms linger the linger alone would dominate the figure.
+//!
+//! `--json` prints one JSON object for `scripts/bench`; `--baseline-dir` adds a file-write
+//! baseline to the text output.
 //!
 //! `cargo run --release --example loadgen -- --bootstrap 127.0.0.1:9092 --records 1000000`
 
@@ -8,8 +20,10 @@ use std::collections::HashSet;
 use std::io::Write;
 use std::time::{Duration, Instant};
 
-use anyhow::{bail, Context, Result};
+use anyhow::{bail, ensure, Context, Result};
 use clap::Parser;
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::Message;
@@ -24,10 +38,22 @@ struct Args {
     records: u64,
     #[arg(long, default_value_t = 1024)]
     size: usize,
+    /// `1` or `all` (`all` also turns idempotence on, as a careful producer would).
     #[arg(long, default_value = "1")]
     acks: String,
+    #[arg(long, default_value_t = 1)]
+    partitions: i32,
     #[arg(long, default_value = "none")]
     compression: String,
+    /// Latency mode: records per second to send.
+    #[arg(long)]
+    latency_rate: Option<u64>,
+    /// Latency mode: seconds to send for.
+    #[arg(long, default_value_t = 10)]
+    seconds: u64,
+    /// Print one JSON object instead of text.
+    #[arg(long)]
+    json: bool,
     /// A directory for the file-write baseline (ideally on the broker's disk).
     #[arg(long)]
     baseline_dir: Option<std::path::PathBuf>,
@@ -43,40 +69,35 @@ fn payload(i: u64, size: usize) -> Vec<u8> {
     v
 }
 
-fn main() -> Result<()> {
-    let a = Args::parse();
-    let topic = format!("loadgen-{}", std::process::id());
-    let bytes = a.records as f64 * a.size as f64;
-
-    let producer: ThreadedProducer<DefaultProducerContext> = ClientConfig::new()
-        .set("bootstrap.servers", &a.bootstrap)
-        .set("acks", &a.acks)
-        .set("linger.ms", "5")
-        .set("batch.size", "65536")
-        .set("compression.codec", &a.compression)
-        .set("queue.buffering.max.messages", "500000")
+fn create_topic(bootstrap: &str, topic: &str, partitions: i32) -> Result<()> {
+    let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
         .create()?;
-    let start = Instant::now();
-    for i in 0..a.records {
-        let key = i.to_be_bytes();
-        let value = payload(i, a.size);
-        let mut rec = BaseRecord::to(&topic).key(&key[..]).payload(&value[..]);
-        loop {
-            match producer.send(rec) {
-                Ok(()) => break,
-                Err((e, r)) => {
-                    if e.rdkafka_error_code() != Some(rdkafka::types::RDKafkaErrorCode::QueueFull) {
-                        bail!("produce failed: {e}");
-                    }
-                    rec = r;
-                    producer.poll(Duration::from_millis(5));
-                }
-            }
+    let t = NewTopic::new(topic, partitions, TopicReplication::Fixed(1));
+    let res = futures::executor::block_on(admin.create_topics([&t], &AdminOptions::new()))?;
+    for r in res {
+        if let Err((name, code)) = r {
+            bail!("creating {name}: {code}");
         }
     }
-    producer.flush(Duration::from_secs(300))?;
-    let produce_s = start.elapsed().as_secs_f64();
+    Ok(())
+}
 
+fn producer(a: &Args, linger_ms: &str) -> Result<ThreadedProducer<DefaultProducerContext>> {
+    let mut cfg = ClientConfig::new();
+    cfg.set("bootstrap.servers", &a.bootstrap)
+        .set("acks", &a.acks)
+        .set("linger.ms", linger_ms)
+        .set("batch.size", "65536")
+        .set("compression.codec", &a.compression)
+        .set("queue.buffering.max.messages", "500000");
+    if a.acks == "all" || a.acks == "-1" {
+        cfg.set("enable.idempotence", "true");
+    }
+    Ok(cfg.create()?)
+}
+
+fn consumer(a: &Args, topic: &str, partitions: i32) -> Result<BaseConsumer> {
     let consumer: BaseConsumer = ClientConfig::new()
         .set("bootstrap.servers", &a.bootstrap)
         .set("group.id", "loadgen-unused")
@@ -84,8 +105,43 @@ fn main() -> Result<()> {
         .set("fetch.max.bytes", "52428800")
         .create()?;
     let mut tpl = TopicPartitionList::new();
-    tpl.add_partition_offset(&topic, 0, Offset::Beginning)?;
+    for p in 0..partitions {
+        tpl.add_partition_offset(topic, p, Offset::Beginning)?;
+    }
     consumer.assign(&tpl)?;
+    Ok(consumer)
+}
+
+/// Sends one record, waiting for room in the client's queue when it is full.
+fn send(p: &ThreadedProducer<DefaultProducerContext>, mut rec: BaseRecord<[u8], [u8]>) -> Result<()> {
+    loop {
+        match p.send(rec) {
+            Ok(()) => return Ok(()),
+            Err((e, r)) => {
+                if e.rdkafka_error_code() != Some(rdkafka::types::RDKafkaErrorCode::QueueFull) {
+                    bail!("produce failed: {e}");
+                }
+                rec = r;
+                p.poll(Duration::from_millis(5));
+            }
+        }
+    }
+}
+
+fn throughput(a: &Args, topic: &str) -> Result<()> {
+    create_topic(&a.bootstrap, topic, a.partitions)?;
+    let bytes = a.records as f64 * a.size as f64;
+    let producer = producer(a, "5")?;
+    let start = Instant::now();
+    for i in 0..a.records {
+        let key = i.to_be_bytes();
+        let value = payload(i, a.size);
+        send(&producer, BaseRecord::to(topic).key(&key[..]).payload(&value[..]))?;
+    }
+    producer.flush(Duration::from_secs(300))?;
+    let produce_s = start.elapsed().as_secs_f64();
+
+    let consumer = consumer(a, topic, a.partitions)?;
     let mut seen = HashSet::with_capacity(a.records as usize);
     let start = Instant::now();
     let deadline = start + Duration::from_secs(600);
@@ -109,10 +165,19 @@ fn main() -> Result<()> {
     let consume_s = start.elapsed().as_secs_f64();
 
     let mb = bytes / 1e6;
+    if a.json {
+        println!(
+            "{{\"records\":{},\"bytes\":{bytes},\"produce_s\":{produce_s},\"consume_s\":{consume_s}}}",
+            a.records
+        );
+        return Ok(());
+    }
     println!(
-        "records: {} x {} B, all {} consumed back and equal",
+        "records: {} x {} B over {} partition(s), acks={}, all {} consumed back and equal",
         a.records,
         a.size,
+        a.partitions,
+        a.acks,
         seen.len()
     );
     println!(
@@ -125,7 +190,7 @@ fn main() -> Result<()> {
         mb / consume_s,
         a.records as f64 / consume_s
     );
-    if let Some(dir) = a.baseline_dir {
+    if let Some(dir) = &a.baseline_dir {
         let path = dir.join(format!("baseline-{}", std::process::id()));
         let chunk = vec![7u8; 64 * 1024];
         let start = Instant::now();
@@ -146,4 +211,91 @@ fn main() -> Result<()> {
         );
     }
     Ok(())
+}
+
+fn percentile(sorted: &[u64], p: f64) -> f64 {
+    let i = ((sorted.len() as f64 * p).ceil() as usize).clamp(1, sorted.len()) - 1;
+    sorted[i] as f64 / 1e6
+}
+
+fn latency(a: &Args, topic: &str, rate: u64) -> Result<()> {
+    ensure!(rate > 0 && a.size >= 16, "need a positive rate and records of 16 B or more");
+    create_topic(&a.bootstrap, topic, 1)?;
+    let total = rate * a.seconds;
+    let warmup = rate; // the first second's records are not counted
+    let base = Instant::now();
+    let consumer = consumer(a, topic, 1)?;
+    let reader = std::thread::spawn(move || -> Result<Vec<u64>> {
+        let mut lat = Vec::with_capacity(total as usize);
+        let deadline = Instant::now() + Duration::from_secs(a_deadline(total, rate));
+        let mut next = 0u64;
+        while next < total {
+            ensure!(Instant::now() < deadline, "received only {next} of {total} records");
+            let Some(m) = consumer.poll(Duration::from_millis(100)) else {
+                continue;
+            };
+            let m = m.context("consume")?;
+            let now = base.elapsed().as_nanos() as u64;
+            let p = m.payload().context("payload")?;
+            let seq = u64::from_be_bytes(p[0..8].try_into()?);
+            let sent = u64::from_be_bytes(p[8..16].try_into()?);
+            ensure!(seq == next, "expected record {next}, got {seq}");
+            next += 1;
+            if seq >= warmup {
+                lat.push(now.saturating_sub(sent));
+            }
+        }
+        Ok(lat)
+    });
+    let producer = producer(a, "0")?;
+    let period = Duration::from_nanos(1_000_000_000 / rate);
+    let start = Instant::now();
+    let mut value = vec![b'x'; a.size];
+    for i in 0..total {
+        let due = start + period * i as u32;
+        let now = Instant::now();
+        if due > now {
+            std::thread::sleep(due - now);
+        }
+        value[0..8].copy_from_slice(&i.to_be_bytes());
+        value[8..16].copy_from_slice(&(base.elapsed().as_nanos() as u64).to_be_bytes());
+        send(&producer, BaseRecord::<[u8], [u8]>::to(topic).payload(&value[..]))?;
+    }
+    producer.flush(Duration::from_secs(60))?;
+    let mut lat = reader
+        .join()
+        .map_err(|_| anyhow::anyhow!("consumer thread panicked"))??;
+    lat.sort_unstable();
+    let (p50, p99, p999, max) = (
+        percentile(&lat, 0.50),
+        percentile(&lat, 0.99),
+        percentile(&lat, 0.999),
+        percentile(&lat, 1.0),
+    );
+    if a.json {
+        println!(
+            "{{\"samples\":{},\"p50_ms\":{p50},\"p99_ms\":{p99},\"p999_ms\":{p999},\"max_ms\":{max}}}",
+            lat.len()
+        );
+    } else {
+        println!(
+            "end-to-end latency at {rate} records/s, {} samples: p50 {p50:.3} ms, p99 {p99:.3} ms, p99.9 {p999:.3} ms, max {max:.3} ms",
+            lat.len()
+        );
+    }
+    Ok(())
+}
+
+/// Seconds the consumer waits for everything: the sending time plus a generous margin.
+fn a_deadline(total: u64, rate: u64) -> u64 {
+    total / rate + 60
+}
+
+fn main() -> Result<()> {
+    let a = Args::parse();
+    let topic = format!("loadgen-{}", std::process::id());
+    match a.latency_rate {
+        Some(rate) => latency(&a, &topic, rate),
+        None => throughput(&a, &topic),
+    }
 }

@@ -5,6 +5,10 @@
 //! process: (a) the same byte stream into a plain TCP sink that appends to a file in
 //! `--dir`; (b) a plain file → socket copy of the same bytes.
 //!
+//! With `--partitions N` the Produce requests go round-robin over N partitions and each Fetch
+//! asks for all of them. `--json` prints one JSON object for `scripts/bench`;
+//! `--create-only N` just creates a topic of N partitions (for the start-up and RSS workloads).
+//!
 //! `cargo run --release --example protobench -- --bootstrap 127.0.0.1:9092 --dir /tmp/x`
 
 use std::io::{Read, Write};
@@ -35,15 +39,45 @@ struct Args {
     #[arg(long, default_value_t = 8)]
     in_flight: usize,
     /// acks for Produce (1 or -1).
-    #[arg(long, default_value_t = 1)]
+    #[arg(long, default_value_t = 1, allow_negative_numbers = true)]
     acks: i16,
+    /// Partitions of the topic; requests go round-robin over them.
+    #[arg(long, default_value_t = 1)]
+    partitions: i32,
+    /// Print one JSON object instead of text.
+    #[arg(long)]
+    json: bool,
+    /// Only create a topic named `--topic` with this many partitions, then exit.
+    #[arg(long)]
+    create_only: Option<i32>,
+    /// Topic name (default: protobench-<pid>).
+    #[arg(long)]
+    topic: Option<String>,
 }
 
-fn topic() -> TopicName {
-    TopicName(StrBytes::from_string(format!(
-        "protobench-{}",
-        std::process::id()
-    )))
+fn topic_name(a: &Args) -> TopicName {
+    TopicName(StrBytes::from_string(
+        a.topic
+            .clone()
+            .unwrap_or_else(|| format!("protobench-{}", std::process::id())),
+    ))
+}
+
+fn create_topic(c: &mut Client, name: &TopicName, partitions: i32) -> Result<()> {
+    let created = c
+        .call(
+            &CreateTopicsRequest::default()
+                .with_timeout_ms(60_000)
+                .with_topics(vec![CreatableTopic::default()
+                    .with_name(name.clone())
+                    .with_num_partitions(partitions)
+                    .with_replication_factor(1)]),
+            7,
+        )
+        .map_err(anyhow::Error::msg)?;
+    let code = created.topics[0].error_code;
+    ensure!(code == 0, "create topic {}: error {code}", name.0);
+    Ok(())
 }
 
 fn batch() -> Bytes {
@@ -53,17 +87,19 @@ fn batch() -> Bytes {
     gregor::log::records::encode_batch(&entries, None, 0).expect("encode")
 }
 
-fn produce_frames(c: &mut Client, batch: &Bytes, n: usize, acks: i16) -> Result<Vec<Vec<u8>>> {
-    let req = ProduceRequest::default()
-        .with_acks(acks)
-        .with_timeout_ms(30_000)
-        .with_topic_data(vec![TopicProduceData::default()
-            .with_name(topic())
-            .with_partition_data(vec![PartitionProduceData::default()
-                .with_index(0)
-                .with_records(Some(batch.clone()))])]);
+fn produce_frames(c: &mut Client, a: &Args, batch: &Bytes, n: usize) -> Result<Vec<Vec<u8>>> {
     (0..n)
-        .map(|_| c.frame(&req, 9).map_err(anyhow::Error::msg))
+        .map(|i| {
+            let req = ProduceRequest::default()
+                .with_acks(a.acks)
+                .with_timeout_ms(30_000)
+                .with_topic_data(vec![TopicProduceData::default()
+                    .with_name(topic_name(a))
+                    .with_partition_data(vec![PartitionProduceData::default()
+                        .with_index(i as i32 % a.partitions)
+                        .with_records(Some(batch.clone()))])]);
+            c.frame(&req, 9).map_err(anyhow::Error::msg)
+        })
         .collect()
 }
 
@@ -73,30 +109,17 @@ fn mbps(bytes: usize, secs: f64) -> f64 {
 
 fn main() -> Result<()> {
     let a = Args::parse();
+    let mut c = Client::connect(&a.bootstrap).map_err(anyhow::Error::msg)?;
+    if let Some(n) = a.create_only {
+        return create_topic(&mut c, &topic_name(&a), n);
+    }
     let batch = batch();
     let n = a.mb * 1_000_000 / batch.len();
     let total = n * batch.len();
-
-    let mut c = Client::connect(&a.bootstrap).map_err(anyhow::Error::msg)?;
-    let created = c
-        .call(
-            &CreateTopicsRequest::default()
-                .with_timeout_ms(10_000)
-                .with_topics(vec![CreatableTopic::default()
-                    .with_name(topic())
-                    .with_num_partitions(1)
-                    .with_replication_factor(1)]),
-            7,
-        )
-        .map_err(anyhow::Error::msg)?;
-    ensure!(
-        created.topics[0].error_code == 0,
-        "create topic: error {}",
-        created.topics[0].error_code
-    );
+    create_topic(&mut c, &topic_name(&a), a.partitions)?;
 
     // Produce: keep `in_flight` requests outstanding on one connection.
-    let frames = produce_frames(&mut c, &batch, n, a.acks)?;
+    let frames = produce_frames(&mut c, &a, &batch, n)?;
     let wire: usize = frames.iter().map(Vec::len).sum();
     let start = Instant::now();
     let (mut sent, mut done) = (0, 0);
@@ -115,9 +138,11 @@ fn main() -> Result<()> {
     }
     let produce_s = start.elapsed().as_secs_f64();
 
-    // Fetch everything back with large fetches.
+    // Fetch everything back with large fetches, all partitions in each request.
     let start = Instant::now();
-    let (mut offset, mut fetched) = (0i64, 0usize);
+    let mut offsets = vec![0i64; a.partitions as usize];
+    let mut fetched = 0usize;
+    let per_partition = ((32 << 20) / a.partitions).max(1 << 20);
     while fetched < total {
         let req = FetchRequest::default()
             .with_replica_id(BrokerId(-1))
@@ -126,23 +151,37 @@ fn main() -> Result<()> {
             .with_max_bytes(64 << 20)
             .with_session_epoch(-1)
             .with_topics(vec![FetchTopic::default()
-                .with_topic(topic())
-                .with_partitions(vec![FetchPartition::default()
-                    .with_fetch_offset(offset)
-                    .with_partition_max_bytes(16 << 20)])]);
+                .with_topic(topic_name(&a))
+                .with_partitions(
+                    offsets
+                        .iter()
+                        .enumerate()
+                        .map(|(i, o)| {
+                            FetchPartition::default()
+                                .with_partition(i as i32)
+                                .with_fetch_offset(*o)
+                                .with_partition_max_bytes(per_partition)
+                        })
+                        .collect(),
+                )]);
         let r = c.call(&req, 12).map_err(anyhow::Error::msg)?;
-        let p = &r.responses[0].partitions[0];
-        ensure!(p.error_code == 0, "fetch error {}", p.error_code);
-        let records = p.records.clone().unwrap_or_default();
-        let mut last = offset;
-        for (_, h) in gregor::log::batch::BatchWalker::new(&records) {
-            last = h.last_offset() + 1;
+        let mut progress = false;
+        for p in &r.responses[0].partitions {
+            ensure!(p.error_code == 0, "fetch error {}", p.error_code);
+            let Some(offset) = offsets.get_mut(p.partition_index as usize) else {
+                bail!("answer for unknown partition {}", p.partition_index);
+            };
+            let records = p.records.clone().unwrap_or_default();
+            for (_, h) in gregor::log::batch::BatchWalker::new(&records) {
+                ensure!(h.base_offset == *offset, "expected offset {offset}, got {}", h.base_offset);
+                *offset = h.last_offset() + 1;
+                progress = true;
+            }
+            fetched += records.len();
         }
-        if last == offset {
-            bail!("no progress at offset {offset}");
+        if !progress {
+            bail!("no progress at offsets {offsets:?}");
         }
-        fetched += records.len();
-        offset = last;
     }
     let fetch_s = start.elapsed().as_secs_f64();
 
@@ -206,12 +245,33 @@ fn main() -> Result<()> {
         "baseline (b) moved {read_back} of {wire} bytes"
     );
 
+    // Leave the disk as we found it for the next run.
+    let deleted = c
+        .call(
+            &DeleteTopicsRequest::default()
+                .with_timeout_ms(30_000)
+                .with_topic_names(vec![topic_name(&a)]),
+            4,
+        )
+        .map_err(anyhow::Error::msg)?;
+    ensure!(
+        deleted.responses.first().map(|r| r.error_code) == Some(0),
+        "delete topic failed"
+    );
+    if a.json {
+        println!(
+            "{{\"records\":{},\"bytes\":{total},\"produce_s\":{produce_s},\"fetch_s\":{fetch_s},\"sink_s\":{sink_s},\"file_s\":{file_s},\"wire_bytes\":{wire}}}",
+            n * 64
+        );
+        return Ok(());
+    }
     println!(
-        "records: {} x 1 KiB in {} batches of 64 KiB, acks={}, {} in flight",
+        "records: {} x 1 KiB in {} batches of 64 KiB, acks={}, {} in flight, {} partition(s)",
         n * 64,
         n,
         a.acks,
-        a.in_flight
+        a.in_flight,
+        a.partitions
     );
     println!(
         "produce: {:8.1} MB/s   baseline (a) socket -> file: {:8.1} MB/s   ratio {:.2}",

@@ -12,13 +12,22 @@ use proptest::prelude::*;
 
 #[derive(Debug, Clone)]
 enum Op {
-    Append { records: u8, size: u16 },
+    Append {
+        records: u8,
+        size: u16,
+    },
     Roll,
-    DeleteRecords { percent: u8 },
+    DeleteRecords {
+        percent: u8,
+    },
     Retention,
     Restart,
     Crash,
-    Read { percent: u8 },
+    Read {
+        percent: u8,
+    },
+    /// Two maintenance rounds with no use in between: every segment lets go of its files.
+    ReleaseFiles,
 }
 
 fn op() -> impl Strategy<Value = Op> {
@@ -30,6 +39,7 @@ fn op() -> impl Strategy<Value = Op> {
         1 => Just(Op::Restart),
         1 => Just(Op::Crash),
         3 => (0u8..100).prop_map(|percent| Op::Read { percent }),
+        1 => Just(Op::ReleaseFiles),
     ]
 }
 
@@ -192,6 +202,11 @@ proptest! {
                     let rp = log.recovery_point();
                     drop(log);
                     log = open(dir.path(), false, rp, m.start);
+                }
+                Op::ReleaseFiles => {
+                    log.release_idle_files();
+                    log.release_idle_files();
+                    prop_assert!(log.segments().all(|s| !s.holds_files()), "files still held");
                 }
                 Op::Read { percent } => {
                     if m.next > m.start {

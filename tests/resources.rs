@@ -1,12 +1,13 @@
 //! Resource faults: many concurrent connections past `max.connections`, and running out of
 //! file descriptors. The broker refuses what it cannot take, logs why, and keeps serving the
-//! connections it has.
+//! connections it has. Idle partitions hold no file descriptors, so a thousand of them fit
+//! under a 256-descriptor limit.
 
 mod common;
 
 use std::time::Duration;
 
-use common::{free_port, wait_for, BrokerProcess, RawClient};
+use common::{encode_batch, free_port, now_ms, raw, wait_for, BrokerProcess, RawClient};
 use kafka_protocol::messages::ApiVersionsRequest;
 
 fn answers(c: &mut RawClient) -> bool {
@@ -90,4 +91,51 @@ fn running_out_of_file_descriptors_does_not_stop_the_broker() {
         },
     );
     assert!(answers(&mut first));
+}
+
+/// Writes one record to each of 1,000 partitions and reads them all back after a restart, with
+/// the broker limited to 256 descriptors: segments release their files once idle, so only the
+/// partitions in use hold any (Kafka keeps three per segment open for good).
+#[test]
+fn a_thousand_partitions_under_256_descriptors() {
+    const PARTITIONS: i32 = 1000;
+    const ROUND: i32 = 100;
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let port = free_port();
+    let extra = ["--set", "log.flush.scheduler.interval.ms=50"];
+    let broker = BrokerProcess::spawn_limited(port, &data, &extra, Some(256));
+    let mut c = RawClient::connect(&broker.addr);
+    assert_eq!(raw::create_topic(&mut c, "many", PARTITIONS, &[]), 0);
+    let settle = |b: &BrokerProcess| {
+        wait_for("idle files to be released", Duration::from_secs(20), || {
+            (b.open_fds() < 64).then_some(())
+        })
+    };
+    settle(&broker);
+    for first in (0..PARTITIONS).step_by(ROUND as usize) {
+        for p in first..first + ROUND {
+            let batch = encode_batch(&[(None, &format!("record of {p}"))], None, now_ms());
+            let r = raw::produce(&mut c, "many", p, batch);
+            assert_eq!((r.error_code, r.base_offset), (0, 0), "partition {p}");
+        }
+        settle(&broker);
+    }
+    drop(c);
+    broker.terminate();
+
+    let broker = BrokerProcess::spawn_limited(port, &data, &extra, Some(256));
+    settle(&broker);
+    let mut c = RawClient::connect(&broker.addr);
+    for first in (0..PARTITIONS).step_by(ROUND as usize) {
+        for p in first..first + ROUND {
+            let d = raw::fetch(&mut c, "many", p, 0, 1 << 20);
+            assert_eq!((d.error_code, d.high_watermark), (0, 1), "partition {p}");
+            let records = d.records.expect("records");
+            let got = gregor::log::records::decode(&records).expect("decode");
+            let values: Vec<_> = got.iter().filter_map(|r| r.value.clone()).collect();
+            assert_eq!(values, vec![bytes::Bytes::from(format!("record of {p}"))]);
+        }
+        settle(&broker);
+    }
 }

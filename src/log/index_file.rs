@@ -6,35 +6,47 @@
 //! rolls or the log closes, the file is trimmed to exactly its valid entries, so after a clean
 //! shutdown `file length / entry_size` is the entry count.
 //!
-//! Thread-safety: none of its own; it lives inside a segment behind the partition's lock.
+//! Resources: no file descriptor is kept — the file is opened only to size it or map it, and a
+//! mapping outlives its descriptor. The mapping itself is made lazily, on the first lookup or
+//! append that needs it, and [`unmap`](IndexFile::unmap) drops it again for idle segments, so
+//! ten thousand idle partitions cost neither descriptors nor mappings for their indexes.
+//!
+//! Thread-safety: lookups take `&self` and may map the file (a `OnceLock` makes that safe);
+//! everything else takes `&mut self` and happens under the partition's lock.
 
-use std::fs::{File, OpenOptions};
+use std::fs::OpenOptions;
 use std::io;
 use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
 
 use memmap2::MmapMut;
 
-/// A memory-mapped file of fixed-size entries, appended in order.
+/// Returned for an entry of an index whose file could not be mapped (never for a mapped one).
+static ZERO_ENTRY: [u8; 16] = [0; 16];
+
+/// A lazily memory-mapped file of fixed-size entries, appended in order.
 pub struct IndexFile {
     path: PathBuf,
-    file: File,
-    mmap: Option<MmapMut>,
+    map: OnceLock<MmapMut>,
     entry_size: usize,
     entries: usize,
-    /// Entry capacity of the mapped file.
+    /// Entry capacity of the file (its length / `entry_size`).
     capacity: usize,
+    /// Entries were written since the last flush (possibly through a mapping since dropped).
+    dirty: bool,
 }
 
 impl IndexFile {
-    /// Opens (or creates) an index file, mapping `max_bytes` of it when `writable` (the active
-    /// segment) or exactly its current length otherwise. Existing whole entries are taken as
-    /// valid; the caller sanity-checks them.
+    /// Opens (or creates) an index file, sizing it to `max_bytes` when `writable` (the active
+    /// segment) or leaving its length otherwise. Existing whole entries are taken as valid;
+    /// the caller sanity-checks them. Nothing is mapped yet.
     pub fn open(
         path: &Path,
         entry_size: usize,
         max_bytes: usize,
         writable: bool,
     ) -> io::Result<IndexFile> {
+        debug_assert!(entry_size <= ZERO_ENTRY.len());
         let file = OpenOptions::new()
             .read(true)
             .write(true)
@@ -48,36 +60,82 @@ impl IndexFile {
         } else {
             entries
         };
-        let mut index = IndexFile {
+        if capacity * entry_size != len {
+            file.set_len((capacity * entry_size) as u64)?;
+        }
+        Ok(IndexFile {
             path: path.to_path_buf(),
-            file,
-            mmap: None,
+            map: OnceLock::new(),
             entry_size,
             entries,
-            capacity: 0,
-        };
-        index.remap(capacity)?;
-        Ok(index)
+            capacity,
+            dirty: false,
+        })
     }
 
-    fn remap(&mut self, capacity: usize) -> io::Result<()> {
-        self.mmap = None;
-        self.file.set_len((capacity * self.entry_size) as u64)?;
-        self.capacity = capacity;
-        if capacity > 0 {
-            // SAFETY: the file is private to this partition directory and only this process
-            // writes it; its length was set just above and is not changed while mapped
-            // except through `remap`, which drops the mapping first.
-            self.mmap = Some(unsafe { MmapMut::map_mut(&self.file)? });
+    /// The mapping, made on first use. `None` for an empty file or when mapping fails (logged;
+    /// lookups then fall back to scanning the segment from its start, which is correct).
+    fn mapped(&self) -> Option<&MmapMut> {
+        if self.capacity == 0 {
+            return None;
         }
+        if let Some(m) = self.map.get() {
+            return Some(m);
+        }
+        match self.map_file() {
+            Ok(m) => {
+                let _ = self.map.set(m);
+                self.map.get()
+            }
+            Err(e) => {
+                tracing::warn!("cannot map index {}: {e}", self.path.display());
+                None
+            }
+        }
+    }
+
+    fn map_file(&self) -> io::Result<MmapMut> {
+        let file = OpenOptions::new().read(true).write(true).open(&self.path)?;
+        let want = (self.capacity * self.entry_size) as u64;
+        if file.metadata()?.len() != want {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!("length changed underneath the broker (expected {want} bytes)"),
+            ));
+        }
+        // SAFETY: the file is private to this partition's directory and only this process
+        // writes it; its length was checked just above and is only changed by `resize`, which
+        // drops the mapping first. The descriptor may close: the mapping stays valid.
+        unsafe { MmapMut::map_mut(&file) }
+    }
+
+    fn resize(&mut self, capacity: usize) -> io::Result<()> {
+        self.map = OnceLock::new();
+        let file = OpenOptions::new().write(true).open(&self.path)?;
+        file.set_len((capacity * self.entry_size) as u64)?;
+        self.capacity = capacity;
         Ok(())
+    }
+
+    /// Drops the mapping (it is made again on the next lookup). Dirty pages stay in the page
+    /// cache and reach the disk as usual.
+    pub fn unmap(&mut self) {
+        self.map = OnceLock::new();
+    }
+
+    pub fn is_mapped(&self) -> bool {
+        self.map.get().is_some()
     }
 
     pub fn path(&self) -> &Path {
         &self.path
     }
 
+    /// Number of readable entries: the valid entries, or 0 when the file cannot be mapped.
     pub fn len(&self) -> usize {
+        if self.entries > 0 && self.mapped().is_none() {
+            return 0;
+        }
         self.entries
     }
 
@@ -91,25 +149,28 @@ impl IndexFile {
 
     /// Bytes of entry `i` (which must be < `len()`).
     pub fn entry(&self, i: usize) -> &[u8] {
-        match &self.mmap {
+        match self.mapped() {
             Some(m) => &m[i * self.entry_size..(i + 1) * self.entry_size],
-            None => &[],
+            None => &ZERO_ENTRY[..self.entry_size],
         }
     }
 
-    /// Appends one entry; returns false (and writes nothing) when the file is full.
+    /// Appends one entry; returns false (and writes nothing) when the file is full or cannot
+    /// be mapped.
     pub fn push(&mut self, bytes: &[u8]) -> bool {
         debug_assert_eq!(bytes.len(), self.entry_size);
-        if self.is_full() {
+        if self.is_full() || self.mapped().is_none() {
             return false;
         }
         let at = self.entries * self.entry_size;
-        if let Some(m) = &mut self.mmap {
-            m[at..at + self.entry_size].copy_from_slice(bytes);
-            self.entries += 1;
-            true
-        } else {
-            false
+        match self.map.get_mut() {
+            Some(m) => {
+                m[at..at + self.entry_size].copy_from_slice(bytes);
+                self.entries += 1;
+                self.dirty = true;
+                true
+            }
+            None => false,
         }
     }
 
@@ -121,7 +182,7 @@ impl IndexFile {
     /// Largest `i` whose key is ≤ `target`, by binary search over entries whose keys are
     /// non-decreasing.
     pub fn floor(&self, target: i64, key: impl Fn(&[u8]) -> i64) -> Option<usize> {
-        let (mut lo, mut hi) = (0usize, self.entries);
+        let (mut lo, mut hi) = (0usize, self.len());
         while lo < hi {
             let mid = (lo + hi) / 2;
             if key(self.entry(mid)) <= target {
@@ -133,11 +194,11 @@ impl IndexFile {
         lo.checked_sub(1)
     }
 
-    /// Re-opens the mapping at full size, for a segment that becomes active again.
+    /// Gives the file room to grow again, for a segment that becomes active again.
     pub fn expand(&mut self, max_bytes: usize) -> io::Result<()> {
         let cap = (max_bytes / self.entry_size).max(self.entries).max(1);
         if cap != self.capacity {
-            self.remap(cap)?;
+            self.resize(cap)?;
         }
         Ok(())
     }
@@ -147,15 +208,25 @@ impl IndexFile {
         self.flush()?;
         let n = self.entries;
         if n != self.capacity {
-            self.remap(n)?;
+            self.resize(n)?;
         }
         Ok(())
     }
 
-    pub fn flush(&self) -> io::Result<()> {
-        if let Some(m) = &self.mmap {
-            m.flush()?;
+    /// Makes written entries durable: msync of the mapping, or fsync of the file when the
+    /// mapping was dropped after writing.
+    pub fn flush(&mut self) -> io::Result<()> {
+        if !self.dirty {
+            return Ok(());
         }
+        match self.map.get() {
+            Some(m) => m.flush()?,
+            None => OpenOptions::new()
+                .write(true)
+                .open(&self.path)?
+                .sync_data()?,
+        }
+        self.dirty = false;
         Ok(())
     }
 }

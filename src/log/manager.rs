@@ -178,6 +178,7 @@ impl LogManager {
         let now = now_ms();
         for p in partitions {
             let Ok(mut log) = p.lock() else { continue };
+            log.release_idle_files();
             if let Err(e) = log.flush_if_due(now) {
                 tracing::error!("flush of {}-{} failed: {e}", p.topic(), p.index());
             }

@@ -219,6 +219,10 @@ impl PartitionLog {
         };
         log.recovery_point.store(rp, Ordering::Relaxed);
         report.scanned_producer_batches = log.load_producer_state(&snapshots)?;
+        // Loading read every segment; none stays open until it is used.
+        for s in log.segments.values_mut() {
+            s.release_files();
+        }
         Ok((log, report))
     }
 
@@ -254,7 +258,7 @@ impl PartitionLog {
             let Some((pos, _)) = seg.find_position(from)? else {
                 continue;
             };
-            let file = seg.file();
+            let file = seg.file()?;
             for item in super::segment::HeaderScan::new(&file, pos.0, seg.size()) {
                 let (_, h) = item?;
                 if h.base_offset >= from {
@@ -440,7 +444,7 @@ impl PartitionLog {
         }
         let old = self.active_mut();
         old.seal()?;
-        let file = old.file();
+        let file = old.file()?;
         let (path, len) = (old.log_path().to_path_buf(), old.size() as u64);
         let seg = LogSegment::create(&self.dir, new_base, segment_config(&self.config), now_ms)?;
         self.segments.insert(new_base, seg);
@@ -477,6 +481,16 @@ impl PartitionLog {
         }
     }
 
+    /// Closes the files of segments nobody used since the previous call (see
+    /// [`LogSegment::release_if_idle`]), the active one included: an idle partition holds no
+    /// descriptor and no mapping. Returns how many segments let go of their files.
+    pub fn release_idle_files(&mut self) -> usize {
+        self.segments
+            .values_mut()
+            .map(|s| s.release_if_idle() as usize)
+            .sum()
+    }
+
     /// Plans a read starting at `offset`: `None` at the log end, OFFSET_OUT_OF_RANGE outside
     /// `[log start, log end]`.
     pub fn read_plan(&self, offset: i64) -> Result<Option<ReadPlan>> {
@@ -502,7 +516,7 @@ impl PartitionLog {
         for seg in self.segments.range(first..).map(|(_, s)| s) {
             if let Some((pos, h)) = seg.find_position(offset)? {
                 return Ok(Some(ReadPlan {
-                    file: seg.file(),
+                    file: seg.file()?,
                     start: pos.0 as u64,
                     end: seg.size() as u64,
                     first_batch_size: h.total_size(),
@@ -634,7 +648,7 @@ impl PartitionLog {
 
     /// fsyncs everything appended so far and moves the recovery point to the log end.
     pub fn flush(&mut self, now_ms: i64) -> io::Result<()> {
-        self.active().flush()?;
+        self.active_mut().flush()?;
         self.recovery_point
             .fetch_max(self.log_end_offset(), Ordering::Relaxed);
         self.unflushed_messages = 0;
@@ -664,6 +678,6 @@ impl PartitionLog {
 fn read_batch(seg: &LogSegment, pos: u32, h: &BatchHeader) -> io::Result<Vec<u8>> {
     use std::os::unix::fs::FileExt;
     let mut buf = vec![0u8; h.total_size()];
-    seg.file().read_exact_at(&mut buf, pos as u64)?;
+    seg.file()?.read_exact_at(&mut buf, pos as u64)?;
     Ok(buf)
 }

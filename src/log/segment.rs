@@ -12,12 +12,18 @@
 //! Thread-safety: mutated only under its partition's lock; readers take a clone of the
 //! `Arc<File>` and a byte range under that lock and read outside it (a file is only ever
 //! appended to past the ranges handed out, or truncated during start-up recovery).
+//!
+//! Resources: the `.log` file is opened on first use and [`release_files`]
+//! (LogSegment::release_files) closes it and unmaps both indexes again; the partition calls it
+//! for sealed segments, so open descriptors and mappings follow what is being read, not how
+//! many segments exist. A reader holding an `Arc<File>` keeps its descriptor until it is done.
 
 use std::fs::{File, OpenOptions};
 use std::io;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, OnceLock};
 
 use super::batch::{self, BatchHeader, HEADER_LEN, LOG_OVERHEAD};
 use super::layout;
@@ -43,7 +49,13 @@ pub struct Recovery {
 /// A segment of a partition's log (see the module doc).
 pub struct LogSegment {
     base_offset: i64,
-    log: Arc<File>,
+    /// The `.log` file, opened lazily (see the module doc).
+    log: OnceLock<Arc<File>>,
+    /// Set whenever the files are used; cleared by [`release_if_idle`](Self::release_if_idle).
+    used: AtomicBool,
+    /// Bytes were written or cut since the last fsync (possibly through a descriptor since
+    /// closed: fsync of any descriptor of the file covers them).
+    dirty: bool,
     log_path: PathBuf,
     size: u32,
     offset_index: OffsetIndex,
@@ -92,9 +104,12 @@ impl LogSegment {
             config.index_max_bytes,
             true,
         )?;
+        drop(log);
         let mut seg = LogSegment {
             base_offset,
-            log: Arc::new(log),
+            log: OnceLock::new(),
+            used: AtomicBool::new(false),
+            dirty: false,
             log_path,
             size: 0,
             offset_index,
@@ -158,7 +173,9 @@ impl LogSegment {
         )?;
         let seg = LogSegment {
             base_offset,
-            log: Arc::new(log),
+            log: OnceLock::from(Arc::new(log)),
+            used: AtomicBool::new(true),
+            dirty: false,
             log_path,
             size: len as u32,
             offset_index,
@@ -187,7 +204,7 @@ impl LogSegment {
             self.offset_of_max_timestamp = off;
         }
         let mut end = start.0;
-        let log = self.log.clone();
+        let log = self.file()?;
         for item in HeaderScan::new(&log, start.0, self.size) {
             let (pos, h) = item?;
             self.observe(&h);
@@ -246,8 +263,37 @@ impl LogSegment {
         &self.log_path
     }
 
-    pub fn file(&self) -> Arc<File> {
-        self.log.clone()
+    /// The `.log` file, opened now if it is not open.
+    pub fn file(&self) -> io::Result<Arc<File>> {
+        self.used.store(true, Ordering::Relaxed);
+        if let Some(f) = self.log.get() {
+            return Ok(f.clone());
+        }
+        let f = Arc::new(open_log_file(&self.log_path)?);
+        let _ = self.log.set(f.clone());
+        Ok(f)
+    }
+
+    /// Closes the `.log` file and unmaps the indexes until they are next needed.
+    pub fn release_files(&mut self) {
+        self.log = OnceLock::new();
+        self.offset_index.unmap();
+        self.time_index.unmap();
+    }
+
+    /// Releases the files when nothing used them since the previous call; returns whether it
+    /// did. Called periodically for sealed segments.
+    pub fn release_if_idle(&mut self) -> bool {
+        if self.used.swap(false, Ordering::Relaxed) || !self.holds_files() {
+            return false;
+        }
+        self.release_files();
+        true
+    }
+
+    /// Whether the `.log` file or an index is open (for tests and diagnostics).
+    pub fn holds_files(&self) -> bool {
+        self.log.get().is_some() || self.offset_index.is_mapped() || self.time_index.is_mapped()
     }
 
     pub fn offset_index(&self) -> &OffsetIndex {
@@ -273,7 +319,8 @@ impl LogSegment {
     ) -> io::Result<()> {
         let pos = self.size;
         let total = (HEADER_LEN + rest.len()) as u32;
-        write_all_at(&self.log, &[header, rest], pos as u64)?;
+        self.dirty = true;
+        write_all_at(&*self.file()?, &[header, rest], pos as u64)?;
         self.size += total;
         self.index_batch(pos, h);
         Ok(())
@@ -301,7 +348,8 @@ impl LogSegment {
     /// batch in the segment ends before it.
     pub fn find_position(&self, target: i64) -> io::Result<Option<(FilePos, BatchHeader)>> {
         let (_, start) = self.offset_index.lookup(target);
-        for item in HeaderScan::new(&self.log, start.0, self.size) {
+        let log = self.file()?;
+        for item in HeaderScan::new(&log, start.0, self.size) {
             let (pos, h) = item?;
             if h.last_offset() >= target {
                 return Ok(Some((FilePos(pos), h)));
@@ -314,7 +362,8 @@ impl LogSegment {
     pub fn find_by_timestamp(&self, target: i64) -> io::Result<Option<(FilePos, BatchHeader)>> {
         let (_, from_offset) = self.time_index.lookup(target);
         let (_, start) = self.offset_index.lookup(from_offset);
-        for item in HeaderScan::new(&self.log, start.0, self.size) {
+        let log = self.file()?;
+        for item in HeaderScan::new(&log, start.0, self.size) {
             let (pos, h) = item?;
             if h.max_timestamp >= target {
                 return Ok(Some((FilePos(pos), h)));
@@ -332,13 +381,14 @@ impl LogSegment {
         self.max_timestamp = -1;
         self.offset_of_max_timestamp = -1;
         self.next_offset = self.base_offset;
-        let file_len = self.log.metadata()?.len().min(u32::MAX as u64) as u32;
+        let log = self.file()?;
+        let file_len = log.metadata()?.len().min(u32::MAX as u64) as u32;
         let mut pos: u32 = 0;
         let mut batches = 0;
         let mut buf = Vec::new();
         let mut header = [0u8; HEADER_LEN];
         while (pos as u64 + HEADER_LEN as u64) <= file_len as u64 {
-            self.log.read_exact_at(&mut header, pos as u64)?;
+            log.read_exact_at(&mut header, pos as u64)?;
             let Some(h) = BatchHeader::parse(&header) else {
                 break;
             };
@@ -348,7 +398,7 @@ impl LogSegment {
                 break;
             }
             buf.resize(h.total_size(), 0);
-            self.log.read_exact_at(&mut buf, pos as u64)?;
+            log.read_exact_at(&mut buf, pos as u64)?;
             let Ok(h) = batch::validate(&buf) else { break };
             if h.base_offset < self.next_offset {
                 break;
@@ -358,10 +408,11 @@ impl LogSegment {
             batches += 1;
         }
         let truncated = file_len as u64 - pos as u64;
-        if truncated > 0 || self.log.metadata()?.len() != pos as u64 {
-            self.log.set_len(pos as u64)?;
+        if truncated > 0 || log.metadata()?.len() != pos as u64 {
+            log.set_len(pos as u64)?;
         }
         self.size = pos;
+        self.dirty = true;
         Ok(Recovery {
             valid_bytes: pos,
             truncated_bytes: truncated,
@@ -380,7 +431,8 @@ impl LogSegment {
             pos.0 + h.total_size() as u32
         };
         let removed = self.size - cut;
-        self.log.set_len(cut as u64)?;
+        self.dirty = true;
+        self.file()?.set_len(cut as u64)?;
         self.size = cut;
         self.offset_index.truncate_to_position(FilePos(cut));
         self.time_index.truncate_to_offset(offset);
@@ -397,7 +449,7 @@ impl LogSegment {
             .last_entry()
             .map(|(_, p)| p)
             .unwrap_or_default();
-        let log = self.log.clone();
+        let log = self.file()?;
         for item in HeaderScan::new(&log, start.0, self.size) {
             let (_, h) = item?;
             self.observe(&h);
@@ -418,8 +470,14 @@ impl LogSegment {
     }
 
     /// fsyncs the log file and flushes the index maps.
-    pub fn flush(&self) -> io::Result<()> {
-        self.log.sync_data()?;
+    pub fn flush(&mut self) -> io::Result<()> {
+        if self.dirty {
+            match self.log.get() {
+                Some(log) => log.sync_data()?,
+                None => open_log_file(&self.log_path)?.sync_data()?,
+            }
+            self.dirty = false;
+        }
         record_sync(&self.log_path, self.size as u64);
         self.offset_index.flush()?;
         self.time_index.flush()
@@ -574,7 +632,7 @@ mod tests {
         assert_eq!(seg.next_offset(), 250);
         assert_eq!(seg.size(), size);
         // Tear the tail mid-batch: recovery cuts back to the last whole batch.
-        seg.file().set_len(size as u64 - 5).unwrap();
+        seg.file().unwrap().set_len(size as u64 - 5).unwrap();
         let r = seg.recover().unwrap();
         assert_eq!(r.batches, 49);
         assert_eq!(seg.next_offset(), 247);

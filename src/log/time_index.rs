@@ -137,11 +137,20 @@ impl TimeIndex {
         self.file.trim()
     }
 
-    pub fn flush(&self) -> io::Result<()> {
+    pub fn flush(&mut self) -> io::Result<()> {
         self.file.flush()
     }
 
     pub fn path(&self) -> &Path {
         self.file.path()
+    }
+
+    /// Drops the index's memory mapping until it is next needed.
+    pub fn unmap(&mut self) {
+        self.file.unmap();
+    }
+
+    pub fn is_mapped(&self) -> bool {
+        self.file.is_mapped()
     }
 }

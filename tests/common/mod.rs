@@ -176,6 +176,17 @@ impl BrokerProcess {
         p
     }
 
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Number of file descriptors the broker process holds now.
+    pub fn open_fds(&self) -> usize {
+        std::fs::read_dir(format!("/proc/{}/fd", self.pid()))
+            .map(|d| d.count())
+            .unwrap_or(usize::MAX)
+    }
+
     /// SIGKILL, like a crash or power cut of the process.
     pub fn kill9(mut self) {
         let _ = self.child.kill();
