@@ -113,7 +113,10 @@ fn consumer(a: &Args, topic: &str, partitions: i32) -> Result<BaseConsumer> {
 }
 
 /// Sends one record, waiting for room in the client's queue when it is full.
-fn send(p: &ThreadedProducer<DefaultProducerContext>, mut rec: BaseRecord<[u8], [u8]>) -> Result<()> {
+fn send(
+    p: &ThreadedProducer<DefaultProducerContext>,
+    mut rec: BaseRecord<[u8], [u8]>,
+) -> Result<()> {
     loop {
         match p.send(rec) {
             Ok(()) => return Ok(()),
@@ -136,7 +139,10 @@ fn throughput(a: &Args, topic: &str) -> Result<()> {
     for i in 0..a.records {
         let key = i.to_be_bytes();
         let value = payload(i, a.size);
-        send(&producer, BaseRecord::to(topic).key(&key[..]).payload(&value[..]))?;
+        send(
+            &producer,
+            BaseRecord::to(topic).key(&key[..]).payload(&value[..]),
+        )?;
     }
     producer.flush(Duration::from_secs(300))?;
     let produce_s = start.elapsed().as_secs_f64();
@@ -219,7 +225,10 @@ fn percentile(sorted: &[u64], p: f64) -> f64 {
 }
 
 fn latency(a: &Args, topic: &str, rate: u64) -> Result<()> {
-    ensure!(rate > 0 && a.size >= 16, "need a positive rate and records of 16 B or more");
+    ensure!(
+        rate > 0 && a.size >= 16,
+        "need a positive rate and records of 16 B or more"
+    );
     create_topic(&a.bootstrap, topic, 1)?;
     let total = rate * a.seconds;
     let warmup = rate; // the first second's records are not counted
@@ -230,7 +239,10 @@ fn latency(a: &Args, topic: &str, rate: u64) -> Result<()> {
         let deadline = Instant::now() + Duration::from_secs(a_deadline(total, rate));
         let mut next = 0u64;
         while next < total {
-            ensure!(Instant::now() < deadline, "received only {next} of {total} records");
+            ensure!(
+                Instant::now() < deadline,
+                "received only {next} of {total} records"
+            );
             let Some(m) = consumer.poll(Duration::from_millis(100)) else {
                 continue;
             };
@@ -259,7 +271,10 @@ fn latency(a: &Args, topic: &str, rate: u64) -> Result<()> {
         }
         value[0..8].copy_from_slice(&i.to_be_bytes());
         value[8..16].copy_from_slice(&(base.elapsed().as_nanos() as u64).to_be_bytes());
-        send(&producer, BaseRecord::<[u8], [u8]>::to(topic).payload(&value[..]))?;
+        send(
+            &producer,
+            BaseRecord::<[u8], [u8]>::to(topic).payload(&value[..]),
+        )?;
     }
     producer.flush(Duration::from_secs(60))?;
     let mut lat = reader

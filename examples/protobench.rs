@@ -173,7 +173,11 @@ fn main() -> Result<()> {
             };
             let records = p.records.clone().unwrap_or_default();
             for (_, h) in gregor::log::batch::BatchWalker::new(&records) {
-                ensure!(h.base_offset == *offset, "expected offset {offset}, got {}", h.base_offset);
+                ensure!(
+                    h.base_offset == *offset,
+                    "expected offset {offset}, got {}",
+                    h.base_offset
+                );
                 *offset = h.last_offset() + 1;
                 progress = true;
             }

@@ -137,7 +137,7 @@ impl Partition {
                 )
             };
             let records = match plan {
-                Some(p) => Bytes::from(p.read(max_bytes, whole_first)?),
+                Some(p) => p.read(max_bytes, whole_first)?,
                 None => Bytes::new(),
             };
             Ok(ReadResult {

@@ -16,6 +16,8 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
 
+use bytes::Bytes;
+
 use crate::config::{LogConfig, TimestampType};
 use crate::error::{Error, ErrorCode, Result};
 
@@ -58,9 +60,12 @@ pub struct AppendInfo {
 }
 
 /// Most bytes one partition read returns (beyond one whole first batch), whatever the client
-/// allows: reads are buffered in memory, so a huge `partition_max_bytes` must not mean a huge
-/// allocation. Clients simply fetch again for the rest.
+/// allows; clients simply fetch again for the rest.
 const MAX_READ: usize = 64 << 20;
+
+/// Reads at least this large are served from a read-only mapping of the segment file (no copy
+/// in the broker); smaller ones are copied into a buffer, which is cheaper than a mapping.
+const MAP_READ_MIN: usize = 128 << 10;
 
 /// A byte range of one segment file to send to a consumer, decided under the lock and read
 /// outside it.
@@ -77,23 +82,38 @@ pub struct ReadPlan {
 impl ReadPlan {
     /// Reads at most `max_bytes`, cut back to whole batches. With `whole_first` the first
     /// batch is returned even when it is larger (KIP-74); without it such a read is empty.
-    pub fn read(&self, max_bytes: usize, whole_first: bool) -> io::Result<Vec<u8>> {
+    pub fn read(&self, max_bytes: usize, whole_first: bool) -> io::Result<Bytes> {
         use std::os::unix::fs::FileExt;
         if !whole_first && self.first_batch_size > max_bytes {
-            return Ok(Vec::new());
+            return Ok(Bytes::new());
         }
         let available = (self.end - self.start) as usize;
         let len = max_bytes
             .min(MAX_READ)
             .max(self.first_batch_size)
             .min(available);
-        let mut buf = vec![0u8; len];
-        self.file.read_exact_at(&mut buf, self.start)?;
-        let mut walker = batch::BatchWalker::new(&buf);
+        let bytes = if len >= MAP_READ_MIN {
+            // SAFETY: `[start, start + len)` lies inside the segment's valid bytes, which are
+            // never modified: the log only appends past them, and files are truncated only by
+            // start-up recovery, before any reader exists. Deleting the file (retention,
+            // DeleteTopics) leaves the mapping valid. The mapping is read-only.
+            let map = unsafe {
+                memmap2::MmapOptions::new()
+                    .offset(self.start)
+                    .len(len)
+                    .populate()
+                    .map(&*self.file)?
+            };
+            Bytes::from_owner(map)
+        } else {
+            let mut buf = vec![0u8; len];
+            self.file.read_exact_at(&mut buf, self.start)?;
+            Bytes::from(buf)
+        };
+        let mut walker = batch::BatchWalker::new(&bytes);
         walker.by_ref().for_each(drop);
         let whole = walker.position();
-        buf.truncate(whole);
-        Ok(buf)
+        Ok(bytes.slice(..whole))
     }
 }
 

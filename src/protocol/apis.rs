@@ -3,13 +3,14 @@
 //!
 //! `advertise` lowers the advertised minimum below what is served: Produce is advertised from
 //! v0 because librdkafka turns compression off otherwise, and v0–2 are answered with
-//! UNSUPPORTED_VERSION (see [`super::legacy`]), as Kafka 4 does.
+//! UNSUPPORTED_VERSION (see [`super::legacy`]), as Kafka 4 does. `encode` replaces the
+//! crate's response encoder for one API (Fetch: see [`super::fetch_frame`]).
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use kafka_protocol::messages::*;
 use kafka_protocol::protocol::{Decodable, Request};
 
-use super::codec::{encode_response, DispatchError, Reply, RequestContext};
+use super::codec::{encode_response, DispatchError, Frame, Reply, RequestContext};
 use crate::handlers;
 
 /// One served API: the versions decoded and answered, and the lowest version advertised.
@@ -22,7 +23,7 @@ pub struct ApiRange {
 }
 
 macro_rules! api_table {
-    ($( $key:ident ( $req:ty ) $min:literal ..= $max:literal $(advertise $adv:literal)? => $handler:path; )*) => {
+    ($( $key:ident ( $req:ty ) $min:literal ..= $max:literal $(advertise $adv:literal)? $(encode $enc:path)? => $handler:path; )*) => {
         /// Every API gregor serves (see the module doc).
         pub const APIS: &[ApiRange] = &[
             $( ApiRange { key: ApiKey::$key, min: $min, max: $max, advertised_min: api_table!(@adv $min $(, $adv)?) }, )*
@@ -30,7 +31,7 @@ macro_rules! api_table {
 
         /// Decodes the body of a request whose version was checked against [`APIS`], runs its
         /// handler and encodes the response frame (`None` when no response is due).
-        pub async fn dispatch(ctx: &RequestContext, body: &mut Bytes) -> Result<Option<BytesMut>, DispatchError> {
+        pub async fn dispatch(ctx: &RequestContext, body: &mut Bytes) -> Result<Option<Frame>, DispatchError> {
             let header_version = ctx.api_key.response_header_version(ctx.version);
             match ctx.api_key {
                 $( ApiKey::$key => {
@@ -38,7 +39,7 @@ macro_rules! api_table {
                         .map_err(|e| DispatchError::Decode(e.to_string()))?;
                     let reply: Reply<<$req as Request>::Response> = $handler(ctx, req).await.into();
                     match reply {
-                        Reply::Send(resp) => encode_response(ctx.correlation_id, header_version, &resp, ctx.version).map(Some),
+                        Reply::Send(resp) => api_table!(@encode ctx, header_version, resp $(, $enc)?).map(Some),
                         Reply::Silent => Ok(None),
                     }
                 } )*
@@ -46,13 +47,19 @@ macro_rules! api_table {
             }
         }
     };
+    (@encode $ctx:ident, $hv:ident, $resp:ident) => {
+        encode_response($ctx.correlation_id, $hv, &$resp, $ctx.version).map(Frame::from)
+    };
+    (@encode $ctx:ident, $hv:ident, $resp:ident, $enc:path) => {
+        $enc($ctx.correlation_id, $ctx.version, &$resp)
+    };
     (@adv $min:literal) => { $min };
     (@adv $min:literal, $adv:literal) => { $adv };
 }
 
 api_table! {
     Produce(ProduceRequest) 3..=11 advertise 0 => handlers::produce::handle;
-    Fetch(FetchRequest) 4..=12 => handlers::fetch::handle;
+    Fetch(FetchRequest) 4..=12 encode super::fetch_frame::encode => handlers::fetch::handle;
     ListOffsets(ListOffsetsRequest) 1..=7 => handlers::list_offsets::handle;
     Metadata(MetadataRequest) 0..=12 => handlers::metadata::handle;
     ApiVersions(ApiVersionsRequest) 0..=4 => handlers::api_versions::handle;

@@ -6,7 +6,7 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use bytes::{BufMut, BytesMut};
+use bytes::{BufMut, Bytes, BytesMut};
 use kafka_protocol::messages::{ApiKey, ResponseHeader};
 use kafka_protocol::protocol::{Encodable, StrBytes};
 
@@ -31,6 +31,34 @@ pub enum Reply<R> {
 impl<R> From<R> for Reply<R> {
     fn from(r: R) -> Self {
         Reply::Send(r)
+    }
+}
+
+/// An encoded response frame, size prefix included, as one or more chunks written in order.
+/// Most responses are one chunk; a Fetch response keeps large record sets as chunks of their
+/// own (mapped from the segment files) so they reach the socket without an extra copy.
+#[derive(Debug, Default)]
+pub struct Frame(pub Vec<Bytes>);
+
+impl Frame {
+    /// Total bytes of the frame.
+    pub fn len(&self) -> usize {
+        self.0.iter().map(Bytes::len).sum()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.iter().all(Bytes::is_empty)
+    }
+
+    /// The frame as one contiguous buffer (tests and diagnostics).
+    pub fn to_vec(&self) -> Vec<u8> {
+        self.0.concat()
+    }
+}
+
+impl From<BytesMut> for Frame {
+    fn from(b: BytesMut) -> Self {
+        Frame(vec![b.freeze()])
     }
 }
 
@@ -81,7 +109,9 @@ pub fn encode_response<R: Encodable>(
     version: i16,
 ) -> Result<BytesMut, DispatchError> {
     let header = ResponseHeader::default().with_correlation_id(correlation_id);
-    let mut buf = BytesMut::with_capacity(64);
+    // Sized once: growing a buffer by doubling copies a large response several times.
+    let body_size = body.compute_size(version).unwrap_or(0);
+    let mut buf = BytesMut::with_capacity(16 + body_size);
     buf.put_i32(0);
     header
         .encode(&mut buf, header_version)

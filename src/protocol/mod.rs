@@ -4,7 +4,8 @@
 
 pub mod apis;
 pub mod codec;
+pub mod fetch_frame;
 pub mod legacy;
 
 pub use apis::{dispatch, lookup, ApiRange, APIS};
-pub use codec::{DispatchError, Reply, RequestContext};
+pub use codec::{DispatchError, Frame, Reply, RequestContext};

@@ -18,10 +18,14 @@ use tokio::net::TcpStream;
 use tokio::sync::{broadcast, mpsc};
 
 use crate::broker::Broker;
-use crate::protocol::{self, legacy, DispatchError, RequestContext};
+use crate::protocol::{self, legacy, DispatchError, Frame, RequestContext};
 
 /// Bytes read from the socket at a time at most.
 const READ_CHUNK: usize = 64 * 1024;
+
+/// Response chunks at least this large are written directly instead of being copied into the
+/// connection's output buffer.
+const DIRECT_WRITE_MIN: usize = 16 * 1024;
 
 /// The state of one connection (see the module doc).
 pub struct Connection {
@@ -71,6 +75,24 @@ impl Connection {
         }
     }
 
+    /// Queues a response behind the ones in `out`: small chunks are copied into `out` so
+    /// pipelined responses leave in one write; a large chunk (mapped record bytes) is written
+    /// straight from where it lies, after what is queued before it.
+    async fn queue(&mut self, out: &mut BytesMut, frame: Frame) -> std::io::Result<()> {
+        for part in frame.0 {
+            if part.len() < DIRECT_WRITE_MIN {
+                out.extend_from_slice(&part);
+                continue;
+            }
+            if !out.is_empty() {
+                self.stream.write_all(out).await?;
+                out.clear();
+            }
+            self.stream.write_all(&part).await?;
+        }
+        Ok(())
+    }
+
     /// Serves the connection until the client leaves, errs, idles out, or shutdown.
     pub async fn serve(mut self) {
         let max = self.broker.config.socket_request_max_bytes;
@@ -93,7 +115,12 @@ impl Connection {
                             out.clear();
                         }
                         match handle_frame(&self.broker, self.peer, frame).await {
-                            Ok(Some(resp)) => out.extend_from_slice(&resp),
+                            Ok(Some(resp)) => {
+                                if let Err(e) = self.queue(&mut out, resp).await {
+                                    tracing::debug!("{}: write failed: {e}", self.peer);
+                                    return;
+                                }
+                            }
                             Ok(None) => {}
                             Err(e) => {
                                 if let DispatchError::Encode(_) = e {
@@ -154,13 +181,13 @@ pub async fn handle_frame(
     broker: &Arc<Broker>,
     peer: SocketAddr,
     frame: Bytes,
-) -> Result<Option<BytesMut>, DispatchError> {
+) -> Result<Option<Frame>, DispatchError> {
     let (raw_key, version, correlation_id) = protocol::codec::peek_header(&frame)
         .ok_or_else(|| DispatchError::Decode("request shorter than its header".into()))?;
     let key = ApiKey::try_from(raw_key).map_err(|_| DispatchError::UnknownApi(raw_key))?;
     let api = protocol::lookup(key).ok_or(DispatchError::UnknownApi(raw_key))?;
     if key == ApiKey::ApiVersions && version > api.max {
-        return legacy::api_versions_unsupported(correlation_id).map(Some);
+        return legacy::api_versions_unsupported(correlation_id).map(|b| Some(b.into()));
     }
     let in_range = version >= api.min && version <= api.max;
     let legacy_produce =
@@ -172,7 +199,8 @@ pub async fn handle_frame(
     let header = RequestHeader::decode(&mut body, key.request_header_version(version))
         .map_err(|e| DispatchError::Decode(format!("header: {e}")))?;
     if legacy_produce {
-        return legacy::produce_unsupported(body, version, correlation_id);
+        return legacy::produce_unsupported(body, version, correlation_id)
+            .map(|r| r.map(Frame::from));
     }
     // Service time per request, only measured when someone is looking.
     let started = tracing::enabled!(tracing::Level::TRACE).then(std::time::Instant::now);
