@@ -2,7 +2,8 @@
 //! carrying the high watermark so long-polling fetches wake the moment data arrives.
 //!
 //! Thread-safety: `Partition` is `Send + Sync` and shared as `Arc<Partition>`. The log is only
-//! touched on tokio's blocking threads ([`Partition::run`]), never on async workers; reads plan
+//! touched off the async workers ([`Partition::run`]: `block_in_place`, which first hands the
+//! worker's other tasks to another thread, or the blocking pool); reads plan
 //! a byte range under the lock and read the file after releasing it, so a slow reader never
 //! holds up producers.
 
@@ -103,14 +104,13 @@ impl Partition {
         F: FnOnce(&mut PartitionLog) -> Result<T> + Send + 'static,
     {
         let me = self.clone();
-        tokio::task::spawn_blocking(move || {
+        off_worker(move || {
             let mut log = me.lock()?;
             let out = f(&mut log);
             me.publish(&log);
             out
         })
         .await
-        .map_err(|e| Error::Io(std::io::Error::other(format!("log task failed: {e}"))))?
     }
 
     /// Appends one producer batch.
@@ -127,7 +127,7 @@ impl Partition {
         whole_first: bool,
     ) -> Result<ReadResult> {
         let me = self.clone();
-        tokio::task::spawn_blocking(move || {
+        off_worker(move || {
             let (plan, hw, start) = {
                 let log = me.lock()?;
                 (
@@ -147,6 +147,25 @@ impl Partition {
             })
         })
         .await
-        .map_err(|e| Error::Io(std::io::Error::other(format!("read task failed: {e}"))))?
+    }
+}
+
+/// Runs blocking log work (file I/O, the partition lock) so that no async worker waits on it.
+/// On the broker's multi-threaded runtime, `block_in_place` hands this worker's queued tasks
+/// to another thread and runs `f` right here: no hop to the blocking pool and back, which cost
+/// about a third of a 64 KiB produce request on a 2-core machine (BENCHMARKS.md). On a
+/// current-thread runtime, where that is not possible, `f` goes to the blocking pool.
+async fn off_worker<T, F>(f: F) -> Result<T>
+where
+    T: Send + 'static,
+    F: FnOnce() -> Result<T> + Send + 'static,
+{
+    use tokio::runtime::{Handle, RuntimeFlavor};
+    match Handle::try_current().map(|h| h.runtime_flavor()) {
+        Ok(RuntimeFlavor::MultiThread) => tokio::task::block_in_place(f),
+        Ok(_) => tokio::task::spawn_blocking(f)
+            .await
+            .map_err(|e| Error::Io(std::io::Error::other(format!("log task failed: {e}"))))?,
+        Err(_) => f(),
     }
 }
