@@ -2,7 +2,8 @@
 //!
 //! Module map, from the socket inwards:
 //! - [`server`]: TCP listener, connection framing, graceful shutdown.
-//! - [`protocol`]: request headers, response framing, the one table of served APIs.
+//! - [`protocol`]: request headers, response framing (Fetch responses as chunks around mapped
+//!   record bytes), the one table of served APIs.
 //! - [`handlers`]: one file per API family; request in, response out.
 //! - [`broker`]: the shared state handlers use.
 //! - [`metadata`]: topics, partitions, topic ids, cluster id.
