@@ -236,7 +236,8 @@ fn latency(a: &Args, topic: &str, rate: u64) -> Result<()> {
     let consumer = consumer(a, topic, 1)?;
     let reader = std::thread::spawn(move || -> Result<Vec<u64>> {
         let mut lat = Vec::with_capacity(total as usize);
-        let deadline = Instant::now() + Duration::from_secs(a_deadline(total, rate));
+        // The sending time plus a generous margin.
+        let deadline = Instant::now() + Duration::from_secs(total / rate + 60);
         let mut next = 0u64;
         while next < total {
             ensure!(
@@ -299,11 +300,6 @@ fn latency(a: &Args, topic: &str, rate: u64) -> Result<()> {
         );
     }
     Ok(())
-}
-
-/// Seconds the consumer waits for everything: the sending time plus a generous margin.
-fn a_deadline(total: u64, rate: u64) -> u64 {
-    total / rate + 60
 }
 
 fn main() -> Result<()> {

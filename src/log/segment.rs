@@ -15,8 +15,9 @@
 //!
 //! Resources: the `.log` file is opened on first use and [`release_files`]
 //! (LogSegment::release_files) closes it and unmaps both indexes again; the partition calls it
-//! for sealed segments, so open descriptors and mappings follow what is being read, not how
-//! many segments exist. A reader holding an `Arc<File>` keeps its descriptor until it is done.
+//! for every segment unused for a maintenance round, so open descriptors and mappings follow
+//! what is being read and written, not how many segments exist. A reader holding an
+//! `Arc<File>` keeps its descriptor until it is done.
 
 use std::fs::{File, OpenOptions};
 use std::io;
@@ -282,7 +283,7 @@ impl LogSegment {
     }
 
     /// Releases the files when nothing used them since the previous call; returns whether it
-    /// did. Called periodically for sealed segments.
+    /// did. Called once per maintenance round.
     pub fn release_if_idle(&mut self) -> bool {
         if self.used.swap(false, Ordering::Relaxed) || !self.holds_files() {
             return false;
@@ -291,7 +292,7 @@ impl LogSegment {
         true
     }
 
-    /// Whether the `.log` file or an index is open (for tests and diagnostics).
+    /// Whether the `.log` file or an index is open.
     pub fn holds_files(&self) -> bool {
         self.log.get().is_some() || self.offset_index.is_mapped() || self.time_index.is_mapped()
     }

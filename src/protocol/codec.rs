@@ -40,6 +40,11 @@ impl<R> From<R> for Reply<R> {
 #[derive(Debug, Default)]
 pub struct Frame(pub Vec<Bytes>);
 
+/// Chunks at least this large stay chunks of their own: the encoder does not copy them into
+/// the response and the connection writes them directly instead of into its output buffer.
+/// Below it, copying costs less than another write.
+pub const OWN_CHUNK_MIN: usize = 16 * 1024;
+
 impl Frame {
     /// Total bytes of the frame.
     pub fn len(&self) -> usize {

@@ -11,11 +11,7 @@ use bytes::{BufMut, Bytes, BytesMut};
 use kafka_protocol::messages::fetch_response::PartitionData;
 use kafka_protocol::messages::FetchResponse;
 
-use super::codec::{encode_response, DispatchError, Frame};
-
-/// Record chunks smaller than this are copied into the surrounding chunk: writing them
-/// separately would cost more than copying them.
-const OWN_CHUNK_MIN: usize = 16 * 1024;
+use super::codec::{encode_response, DispatchError, Frame, OWN_CHUNK_MIN};
 
 /// Builds the chunks: small fields accumulate in `cur`, large record sets become chunks.
 struct Chunks {
@@ -121,7 +117,6 @@ pub fn encode(
         cur: BytesMut::with_capacity(256),
         flexible: version >= 12,
     };
-    c.cur.put_i32(0); // size, set below
     c.cur.put_i32(correlation_id);
     c.no_tagged_fields(); // response header v1 from v12
     c.cur.put_i32(resp.throttle_time_ms);
@@ -164,12 +159,11 @@ pub fn encode(
     let last = c.cur.split().freeze();
     c.parts.push(last);
     let total: usize = c.parts.iter().map(Bytes::len).sum();
-    let size = i32::try_from(total - 4)
+    let size = i32::try_from(total)
         .map_err(|_| DispatchError::Encode(format!("fetch response of {total} bytes")))?;
-    // The size sits in the first chunk, which is still uniquely owned.
-    let mut first = BytesMut::from(c.parts[0].as_ref());
-    first[0..4].copy_from_slice(&size.to_be_bytes());
-    c.parts[0] = first.freeze();
+    // The size prefix is a chunk of its own, known only now.
+    c.parts
+        .insert(0, Bytes::copy_from_slice(&size.to_be_bytes()));
     Ok(Frame(c.parts))
 }
 
@@ -244,9 +238,20 @@ mod tests {
                     resp.session_id = 0;
                 }
                 let ours = encode(77, version, &resp).expect("encodes");
-                if big >= OWN_CHUNK_MIN {
-                    assert!(ours.0.len() > 1, "v{version}: records kept as chunks");
-                }
+                // The large record set is sent from its own bytes, not a copy.
+                let records = resp.responses[0].partitions[0]
+                    .records
+                    .clone()
+                    .unwrap_or_default();
+                let shared = ours
+                    .0
+                    .iter()
+                    .any(|p| p.as_ptr() == records.as_ptr() && p.len() == big);
+                assert_eq!(
+                    shared,
+                    big >= OWN_CHUNK_MIN,
+                    "v{version}, {big} B: records kept as a chunk"
+                );
                 assert_eq!(
                     ours.to_vec(),
                     crate_bytes(&resp, version),

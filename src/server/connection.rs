@@ -18,14 +18,11 @@ use tokio::net::TcpStream;
 use tokio::sync::{broadcast, mpsc};
 
 use crate::broker::Broker;
+use crate::protocol::codec::OWN_CHUNK_MIN;
 use crate::protocol::{self, legacy, DispatchError, Frame, RequestContext};
 
 /// Bytes read from the socket at a time at most.
 const READ_CHUNK: usize = 64 * 1024;
-
-/// Response chunks at least this large are written directly instead of being copied into the
-/// connection's output buffer.
-const DIRECT_WRITE_MIN: usize = 16 * 1024;
 
 /// The state of one connection (see the module doc).
 pub struct Connection {
@@ -80,7 +77,7 @@ impl Connection {
     /// straight from where it lies, after what is queued before it.
     async fn queue(&mut self, out: &mut BytesMut, frame: Frame) -> std::io::Result<()> {
         for part in frame.0 {
-            if part.len() < DIRECT_WRITE_MIN {
+            if part.len() < OWN_CHUNK_MIN {
                 out.extend_from_slice(&part);
                 continue;
             }
