@@ -1,10 +1,13 @@
 //! gregor: a Kafka-compatible message broker.
 //!
-//! Module map, from the socket inwards:
-//! - [`server`]: TCP listener, connection framing, graceful shutdown.
-//! - [`protocol`]: request headers, response framing (Fetch responses as chunks around mapped
-//!   record bytes), the one table of served APIs.
+//! Module map, from the socket inwards (each layer calls only the ones below it; see
+//! ARCHITECTURE.md):
+//! - [`node`]: a running node: opens the broker, binds the listener, background work, shutdown.
+//! - [`server`]: TCP listener and connection framing; frames only.
+//! - [`router`]: the one table of served APIs, version checks, dispatch to the handlers.
 //! - [`handlers`]: one file per API family; request in, response out.
+//! - [`protocol`]: request headers, response framing (Fetch responses as chunks around mapped
+//!   record bytes), hand-encoded legacy replies; depends on nothing else in gregor.
 //! - [`broker`]: the shared state handlers use.
 //! - [`metadata`]: topics, partitions, topic ids, cluster id.
 //! - [`group`]: the group coordinator: consumer groups and committed offsets.
@@ -21,7 +24,12 @@ pub mod group;
 pub mod handlers;
 pub mod log;
 pub mod metadata;
+pub mod node;
 pub mod producer_ids;
 pub mod protocol;
+pub mod router;
 pub mod server;
 pub mod tools;
+
+#[cfg(test)]
+mod layering;

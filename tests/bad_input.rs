@@ -90,7 +90,7 @@ fn unknown_apis_and_undecodable_bodies_close_the_connection() {
     let mixed: Vec<u8> = (0..64)
         .map(|i| if i % 3 == 0 { 0x7f } else { 0xff })
         .collect();
-    for api in gregor::protocol::APIS {
+    for api in gregor::router::APIS {
         for version in [api.min, api.max] {
             for body in [&huge_i32, &huge_varint, &mixed] {
                 for shift in 0..4 {

@@ -9,11 +9,12 @@ use std::sync::{Arc, OnceLock};
 use bytes::Bytes;
 use gregor::broker::Broker;
 use gregor::config::BrokerConfig;
+use gregor::router::Router;
 use libfuzzer_sys::fuzz_target;
 
 struct State {
     rt: tokio::runtime::Runtime,
-    broker: Arc<Broker>,
+    router: Router,
 }
 
 static STATE: OnceLock<State> = OnceLock::new();
@@ -25,7 +26,7 @@ fn state() -> &'static State {
         let config = BrokerConfig { data_dir: dir, ..Default::default() };
         let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().expect("runtime");
         let broker = Arc::new(Broker::open(config).expect("broker"));
-        State { rt, broker }
+        State { rt, router: Router::new(broker) }
     })
 }
 
@@ -36,6 +37,6 @@ fuzz_target!(|data: &[u8]| {
     // Long polls and group joins wait by design; a bounded wait keeps the fuzzer fast
     // (dropping the future cancels the wait, as a closed connection would).
     let _ = s.rt.block_on(async {
-        tokio::time::timeout(std::time::Duration::from_millis(10), gregor::server::connection::handle_frame(&s.broker, peer, frame)).await
+        tokio::time::timeout(std::time::Duration::from_millis(10), s.router.handle_frame(peer, frame)).await
     });
 });

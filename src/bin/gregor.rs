@@ -185,6 +185,6 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
-    rt.block_on(gregor::server::run(cfg, shutdown_signal()))
+    rt.block_on(gregor::node::run(cfg, shutdown_signal()))
         .context("broker failed")
 }

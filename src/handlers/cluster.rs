@@ -4,7 +4,7 @@ use kafka_protocol::messages::describe_cluster_response::DescribeClusterBroker;
 use kafka_protocol::messages::{BrokerId, DescribeClusterRequest, DescribeClusterResponse};
 use kafka_protocol::protocol::StrBytes;
 
-use crate::protocol::RequestContext;
+use crate::handlers::RequestContext;
 
 pub async fn describe_cluster(
     ctx: &RequestContext,

@@ -11,7 +11,7 @@ use kafka_protocol::protocol::StrBytes;
 use crate::broker::Broker;
 use crate::config::{ConfigSource, ConfigType, TOPIC_CONFIGS};
 use crate::error::ErrorCode;
-use crate::protocol::RequestContext;
+use crate::handlers::RequestContext;
 
 const TOPIC: i8 = 2;
 const BROKER: i8 = 4;

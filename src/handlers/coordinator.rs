@@ -9,7 +9,7 @@ use kafka_protocol::messages::{BrokerId, FindCoordinatorRequest, FindCoordinator
 use kafka_protocol::protocol::StrBytes;
 
 use crate::error::ErrorCode;
-use crate::protocol::RequestContext;
+use crate::handlers::RequestContext;
 
 const GROUP: i8 = 0;
 const TRANSACTION: i8 = 1;

@@ -8,7 +8,7 @@ use kafka_protocol::messages::delete_records_response::{
 use kafka_protocol::messages::{DeleteRecordsRequest, DeleteRecordsResponse};
 
 use crate::error::{Error, ErrorCode};
-use crate::protocol::RequestContext;
+use crate::handlers::RequestContext;
 
 pub async fn handle(ctx: &RequestContext, req: DeleteRecordsRequest) -> DeleteRecordsResponse {
     let b = &ctx.broker;

@@ -9,7 +9,7 @@ use kafka_protocol::messages::{
 };
 use kafka_protocol::protocol::StrBytes;
 
-use crate::protocol::RequestContext;
+use crate::handlers::RequestContext;
 
 pub async fn describe_groups(
     ctx: &RequestContext,

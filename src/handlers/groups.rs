@@ -11,7 +11,7 @@ use kafka_protocol::protocol::StrBytes;
 
 use crate::error::ErrorCode;
 use crate::group::{JoinParams, SyncParams};
-use crate::protocol::RequestContext;
+use crate::handlers::RequestContext;
 
 fn s(v: &str) -> StrBytes {
     StrBytes::from_string(v.to_string())

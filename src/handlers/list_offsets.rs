@@ -7,7 +7,7 @@ use kafka_protocol::messages::list_offsets_response::{
 use kafka_protocol::messages::{ListOffsetsRequest, ListOffsetsResponse};
 
 use crate::error::{Error, ErrorCode, Result};
-use crate::protocol::RequestContext;
+use crate::handlers::RequestContext;
 
 const LATEST: i64 = -1;
 const EARLIEST: i64 = -2;

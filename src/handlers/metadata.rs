@@ -11,8 +11,8 @@ use kafka_protocol::messages::{BrokerId, MetadataRequest, MetadataResponse, Topi
 use kafka_protocol::protocol::StrBytes;
 
 use crate::error::ErrorCode;
+use crate::handlers::RequestContext;
 use crate::metadata::Topic;
-use crate::protocol::RequestContext;
 
 pub(crate) fn topic_entry(node: i32, t: &Topic) -> MetadataResponseTopic {
     let partitions = t

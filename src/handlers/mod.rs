@@ -1,9 +1,9 @@
-//! Request handlers, one file per API family. Each takes the decoded request and returns the
-//! response; none of them touches sockets or framing.
+//! Request handlers, one file per API family. Each takes the decoded request and its
+//! [`RequestContext`] and returns the response; none of them touches sockets or framing.
 
-pub mod api_versions;
 pub mod cluster;
 pub mod configs;
+mod context;
 pub mod coordinator;
 pub mod delete_records;
 pub mod fetch;
@@ -17,6 +17,8 @@ pub mod producer_id;
 pub mod topics;
 
 use kafka_protocol::protocol::StrBytes;
+
+pub use context::{Reply, RequestContext};
 
 use crate::error::Error;
 

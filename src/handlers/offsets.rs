@@ -19,8 +19,8 @@ use kafka_protocol::protocol::StrBytes;
 use crate::error::ErrorCode;
 use crate::group::coordinator::TopicOffsets;
 use crate::group::OffsetValue;
+use crate::handlers::RequestContext;
 use crate::log::partition::now_ms;
-use crate::protocol::RequestContext;
 
 pub async fn offset_commit(ctx: &RequestContext, req: OffsetCommitRequest) -> OffsetCommitResponse {
     let b = &ctx.broker;

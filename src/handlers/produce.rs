@@ -9,9 +9,9 @@ use kafka_protocol::messages::{ProduceRequest, ProduceResponse};
 
 use crate::error::{Error, ErrorCode};
 use crate::handlers::message;
+use crate::handlers::{Reply, RequestContext};
 use crate::log::batch::BatchWalker;
 use crate::log::partition_log::AppendInfo;
-use crate::protocol::{Reply, RequestContext};
 
 fn failed(index: i32, e: &Error) -> PartitionProduceResponse {
     PartitionProduceResponse::default()

@@ -4,7 +4,7 @@
 use kafka_protocol::messages::{InitProducerIdRequest, InitProducerIdResponse, ProducerId};
 
 use crate::error::{Error, ErrorCode};
-use crate::protocol::RequestContext;
+use crate::handlers::RequestContext;
 
 pub async fn handle(ctx: &RequestContext, req: InitProducerIdRequest) -> InitProducerIdResponse {
     let fail = |code: ErrorCode| {

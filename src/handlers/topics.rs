@@ -17,8 +17,8 @@ use kafka_protocol::protocol::StrBytes;
 use crate::config::{validate_topic_config, BrokerConfig};
 use crate::error::{Error, ErrorCode, Result};
 use crate::handlers::message;
+use crate::handlers::RequestContext;
 use crate::metadata::validate_topic_name;
-use crate::protocol::RequestContext;
 
 /// What a valid CreateTopics entry asks for.
 struct TopicPlan {

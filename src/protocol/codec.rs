@@ -3,36 +3,9 @@
 //! A response frame is `size: i32` + response header (correlation id, plus an empty tagged
 //! field section for flexible versions) + body, encoded at the request's version.
 
-use std::net::SocketAddr;
-use std::sync::Arc;
-
 use bytes::{BufMut, Bytes, BytesMut};
 use kafka_protocol::messages::{ApiKey, ResponseHeader};
-use kafka_protocol::protocol::{Encodable, StrBytes};
-
-use crate::broker::Broker;
-
-/// What a handler knows about the request it serves.
-pub struct RequestContext {
-    pub broker: Arc<Broker>,
-    pub api_key: ApiKey,
-    pub version: i16,
-    pub correlation_id: i32,
-    pub client_id: Option<StrBytes>,
-    pub peer: SocketAddr,
-}
-
-/// A handler's answer: a response, or nothing at all (Produce with acks=0).
-pub enum Reply<R> {
-    Send(R),
-    Silent,
-}
-
-impl<R> From<R> for Reply<R> {
-    fn from(r: R) -> Self {
-        Reply::Send(r)
-    }
-}
+use kafka_protocol::protocol::Encodable;
 
 /// An encoded response frame, size prefix included, as one or more chunks written in order.
 /// Most responses are one chunk; a Fetch response keeps large record sets as chunks of their

@@ -9,37 +9,21 @@
 //! left; anything malformed yields `None` and the connection is closed.
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
-use kafka_protocol::messages::api_versions_response::ApiVersion;
 use kafka_protocol::messages::ApiVersionsResponse;
 
-use super::apis::APIS;
 use super::codec::{encode_response, DispatchError};
-use crate::error::ErrorCode;
 
-/// ApiVersions response listing every served API (advertised ranges).
-pub fn api_versions_body(error: ErrorCode) -> ApiVersionsResponse {
-    let keys = APIS
-        .iter()
-        .map(|a| {
-            ApiVersion::default()
-                .with_api_key(a.key as i16)
-                .with_min_version(a.advertised_min)
-                .with_max_version(a.max)
-        })
-        .collect();
-    ApiVersionsResponse::default()
-        .with_error_code(error.code())
-        .with_api_keys(keys)
-}
+/// Kafka's UNSUPPORTED_VERSION error code.
+pub const UNSUPPORTED_VERSION: i16 = 35;
 
-/// KIP-511: the answer to an ApiVersions request of a version we do not know.
-pub fn api_versions_unsupported(correlation_id: i32) -> Result<BytesMut, DispatchError> {
-    encode_response(
-        correlation_id,
-        0,
-        &api_versions_body(ErrorCode::UnsupportedVersion),
-        0,
-    )
+/// KIP-511: the answer to an ApiVersions request of a version we do not know — `body` (which
+/// should carry UNSUPPORTED_VERSION and the served ranges) encoded at v0, so the client can
+/// retry with a version we support.
+pub fn api_versions_unsupported(
+    correlation_id: i32,
+    body: &ApiVersionsResponse,
+) -> Result<BytesMut, DispatchError> {
+    encode_response(correlation_id, 0, body, 0)
 }
 
 fn get_string(b: &mut Bytes) -> Option<Bytes> {
@@ -99,7 +83,7 @@ pub fn produce_unsupported(
             }
             body.advance(size as usize);
             out.put_i32(partition);
-            out.put_i16(ErrorCode::UnsupportedVersion.code());
+            out.put_i16(UNSUPPORTED_VERSION);
             out.put_i64(-1);
             if version >= 2 {
                 out.put_i64(-1);

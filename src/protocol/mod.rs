@@ -1,11 +1,10 @@
-//! The Kafka wire protocol: request headers and response framing ([`codec`]), the one table of
-//! served APIs and their versions ([`apis`]), and the hand-encoded replies the codec crate
-//! cannot produce ([`legacy`]).
+//! The Kafka wire protocol, below everything else in gregor (it depends on no other gregor
+//! module): request headers and response framing ([`codec`]), the Fetch response encoder that
+//! keeps record bytes as their own chunks ([`fetch_frame`]), and the hand-encoded replies the
+//! codec crate cannot produce ([`legacy`]).
 
-pub mod apis;
 pub mod codec;
 pub mod fetch_frame;
 pub mod legacy;
 
-pub use apis::{dispatch, lookup, ApiRange, APIS};
-pub use codec::{DispatchError, Frame, Reply, RequestContext};
+pub use codec::{DispatchError, Frame};

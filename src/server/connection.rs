@@ -1,5 +1,6 @@
-//! One client connection: reads size-prefixed frames, serves them one at a time in arrival
-//! order (as Kafka does, so responses leave in request order), and writes the responses.
+//! One client connection: reads size-prefixed frames, hands them one at a time in arrival
+//! order to the [`Router`] (as Kafka does, so responses leave in request order), and writes
+//! the response frames. It knows frames only: what a frame means is the router's business.
 //!
 //! Responses to pipelined requests already buffered are coalesced into one write. A frame
 //! whose size is below 8 or above `socket.request.max.bytes` closes the connection before
@@ -8,18 +9,15 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
 
 use bytes::{Buf, Bytes, BytesMut};
-use kafka_protocol::messages::{ApiKey, RequestHeader};
-use kafka_protocol::protocol::Decodable;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::{broadcast, mpsc};
 
-use crate::broker::Broker;
 use crate::protocol::codec::OWN_CHUNK_MIN;
-use crate::protocol::{self, legacy, DispatchError, Frame, RequestContext};
+use crate::protocol::{DispatchError, Frame};
+use crate::router::{FrameLimits, Router};
 
 /// Bytes read from the socket at a time at most.
 const READ_CHUNK: usize = 64 * 1024;
@@ -28,7 +26,8 @@ const READ_CHUNK: usize = 64 * 1024;
 pub struct Connection {
     stream: TcpStream,
     peer: SocketAddr,
-    broker: Arc<Broker>,
+    router: Arc<Router>,
+    limits: FrameLimits,
     shutdown: broadcast::Receiver<()>,
     _done: mpsc::Sender<()>,
 }
@@ -59,14 +58,16 @@ impl Connection {
     pub fn new(
         stream: TcpStream,
         peer: SocketAddr,
-        broker: Arc<Broker>,
+        router: Arc<Router>,
         shutdown: broadcast::Receiver<()>,
         done: mpsc::Sender<()>,
     ) -> Self {
+        let limits = router.limits();
         Connection {
             stream,
             peer,
-            broker,
+            router,
+            limits,
             shutdown,
             _done: done,
         }
@@ -92,8 +93,8 @@ impl Connection {
 
     /// Serves the connection until the client leaves, errs, idles out, or shutdown.
     pub async fn serve(mut self) {
-        let max = self.broker.config.socket_request_max_bytes;
-        let idle = Duration::from_millis(self.broker.config.connections_max_idle_ms);
+        let max = self.limits.max_frame;
+        let idle = self.limits.idle;
         let mut buf = BytesMut::with_capacity(4096);
         let mut out = BytesMut::new();
         loop {
@@ -101,17 +102,14 @@ impl Connection {
                 match next_frame(&mut buf, max) {
                     Framed::Frame(frame) => {
                         // A fetch may long-poll: send what is ready before waiting.
-                        if !out.is_empty()
-                            && frame.len() >= 2
-                            && i16::from_be_bytes([frame[0], frame[1]]) == ApiKey::Fetch as i16
-                        {
+                        if !out.is_empty() && Router::may_long_poll(&frame) {
                             if let Err(e) = self.stream.write_all(&out).await {
                                 tracing::debug!("{}: write failed: {e}", self.peer);
                                 return;
                             }
                             out.clear();
                         }
-                        match handle_frame(&self.broker, self.peer, frame).await {
+                        match self.router.handle_frame(self.peer, frame).await {
                             Ok(Some(resp)) => {
                                 if let Err(e) = self.queue(&mut out, resp).await {
                                     tracing::debug!("{}: write failed: {e}", self.peer);
@@ -171,50 +169,4 @@ impl Connection {
             }
         }
     }
-}
-
-/// Serves one request frame (size prefix removed). `Ok(None)`: no response is due.
-pub async fn handle_frame(
-    broker: &Arc<Broker>,
-    peer: SocketAddr,
-    frame: Bytes,
-) -> Result<Option<Frame>, DispatchError> {
-    let (raw_key, version, correlation_id) = protocol::codec::peek_header(&frame)
-        .ok_or_else(|| DispatchError::Decode("request shorter than its header".into()))?;
-    let key = ApiKey::try_from(raw_key).map_err(|_| DispatchError::UnknownApi(raw_key))?;
-    let api = protocol::lookup(key).ok_or(DispatchError::UnknownApi(raw_key))?;
-    if key == ApiKey::ApiVersions && version > api.max {
-        return legacy::api_versions_unsupported(correlation_id).map(|b| Some(b.into()));
-    }
-    let in_range = version >= api.min && version <= api.max;
-    let legacy_produce =
-        key == ApiKey::Produce && version >= api.advertised_min && version < api.min;
-    if !in_range && !legacy_produce {
-        return Err(DispatchError::UnsupportedVersion(key, version));
-    }
-    let mut body = frame;
-    let header = RequestHeader::decode(&mut body, key.request_header_version(version))
-        .map_err(|e| DispatchError::Decode(format!("header: {e}")))?;
-    if legacy_produce {
-        return legacy::produce_unsupported(body, version, correlation_id)
-            .map(|r| r.map(Frame::from));
-    }
-    // Service time per request, only measured when someone is looking.
-    let started = tracing::enabled!(tracing::Level::TRACE).then(std::time::Instant::now);
-    let ctx = RequestContext {
-        broker: broker.clone(),
-        api_key: key,
-        version,
-        correlation_id,
-        client_id: header.client_id,
-        peer,
-    };
-    let result = protocol::dispatch(&ctx, &mut body).await;
-    if let Some(t) = started {
-        tracing::trace!(
-            "{peer}: {key:?} v{version} (correlation {correlation_id}) served in {:?}",
-            t.elapsed()
-        );
-    }
-    result
 }

@@ -10,12 +10,13 @@ use tokio::net::TcpListener;
 use tokio::sync::{broadcast, mpsc, Semaphore};
 
 use super::connection::Connection;
-use crate::broker::Broker;
+use crate::router::Router;
 
 /// The accept loop (see the module doc).
 pub struct Listener {
     listener: TcpListener,
-    broker: Arc<Broker>,
+    router: Arc<Router>,
+    max_connections: usize,
     limit: Arc<Semaphore>,
     shutdown: broadcast::Sender<()>,
     done: mpsc::Sender<()>,
@@ -24,14 +25,16 @@ pub struct Listener {
 impl Listener {
     pub fn new(
         listener: TcpListener,
-        broker: Arc<Broker>,
+        router: Arc<Router>,
         shutdown: broadcast::Sender<()>,
         done: mpsc::Sender<()>,
     ) -> Self {
-        let permits = broker.config.max_connections.min(Semaphore::MAX_PERMITS);
+        let max_connections = router.limits().max_connections;
+        let permits = max_connections.min(Semaphore::MAX_PERMITS);
         Listener {
             listener,
-            broker,
+            router,
+            max_connections,
             limit: Arc::new(Semaphore::new(permits)),
             shutdown,
             done,
@@ -58,7 +61,7 @@ impl Listener {
             let Ok(permit) = self.limit.clone().try_acquire_owned() else {
                 tracing::warn!(
                     "refusing connection from {peer}: max.connections ({}) reached",
-                    self.broker.config.max_connections
+                    self.max_connections
                 );
                 drop(stream);
                 continue;
@@ -67,7 +70,7 @@ impl Listener {
             let conn = Connection::new(
                 stream,
                 peer,
-                self.broker.clone(),
+                self.router.clone(),
                 self.shutdown.subscribe(),
                 self.done.clone(),
             );

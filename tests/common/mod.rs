@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use gregor::config::BrokerConfig;
-use gregor::server::{self, ServerHandle};
+use gregor::node::{self as server, ServerHandle};
 use gregor::tools::client::Client;
 use kafka_protocol::protocol::Request;
 

@@ -1,17 +1,20 @@
-//! The one table of served APIs: each api key with its handler and version range. The
-//! ApiVersions response is generated from [`APIS`], so what is advertised is what is served.
+//! The one table of served APIs: each api key with its handler, version range and properties.
+//! The ApiVersions response is generated from [`APIS`] (see [`super::api_versions`]), so what
+//! is advertised is what is served.
 //!
 //! `advertise` lowers the advertised minimum below what is served: Produce is advertised from
 //! v0 because librdkafka turns compression off otherwise, and v0–2 are answered with
-//! UNSUPPORTED_VERSION (see [`super::legacy`]), as Kafka 4 does. `encode` replaces the
-//! crate's response encoder for one API (Fetch: see [`super::fetch_frame`]).
+//! UNSUPPORTED_VERSION (see [`crate::protocol::legacy`]), as Kafka 4 does. `encode` replaces
+//! the crate's response encoder for one API (Fetch: see [`crate::protocol::fetch_frame`]).
+//! `long_poll` marks an API whose handler may wait (Fetch's `max_wait_ms`): the connection
+//! sends the responses it has queued before serving it.
 
 use bytes::Bytes;
 use kafka_protocol::messages::*;
 use kafka_protocol::protocol::{Decodable, Request};
 
-use super::codec::{encode_response, DispatchError, Frame, Reply, RequestContext};
-use crate::handlers;
+use crate::handlers::{self, Reply, RequestContext};
+use crate::protocol::codec::{encode_response, DispatchError, Frame};
 
 /// One served API: the versions decoded and answered, and the lowest version advertised.
 #[derive(Debug, Clone, Copy)]
@@ -20,13 +23,15 @@ pub struct ApiRange {
     pub min: i16,
     pub max: i16,
     pub advertised_min: i16,
+    /// The handler may wait for data to arrive (see the module doc).
+    pub long_poll: bool,
 }
 
 macro_rules! api_table {
-    ($( $key:ident ( $req:ty ) $min:literal ..= $max:literal $(advertise $adv:literal)? $(encode $enc:path)? => $handler:path; )*) => {
+    ($( $key:ident ( $req:ty ) $min:literal ..= $max:literal $(advertise $adv:literal)? $(long_poll $lp:ident)? $(encode $enc:path)? => $handler:path; )*) => {
         /// Every API gregor serves (see the module doc).
         pub const APIS: &[ApiRange] = &[
-            $( ApiRange { key: ApiKey::$key, min: $min, max: $max, advertised_min: api_table!(@adv $min $(, $adv)?) }, )*
+            $( ApiRange { key: ApiKey::$key, min: $min, max: $max, advertised_min: api_table!(@adv $min $(, $adv)?), long_poll: api_table!(@lp $($lp)?) }, )*
         ];
 
         /// Decodes the body of a request whose version was checked against [`APIS`], runs its
@@ -53,16 +58,18 @@ macro_rules! api_table {
     (@encode $ctx:ident, $hv:ident, $resp:ident, $enc:path) => {
         $enc($ctx.correlation_id, $ctx.version, &$resp)
     };
+    (@lp) => { false };
+    (@lp $lp:ident) => { true };
     (@adv $min:literal) => { $min };
     (@adv $min:literal, $adv:literal) => { $adv };
 }
 
 api_table! {
     Produce(ProduceRequest) 3..=11 advertise 0 => handlers::produce::handle;
-    Fetch(FetchRequest) 4..=12 encode super::fetch_frame::encode => handlers::fetch::handle;
+    Fetch(FetchRequest) 4..=12 long_poll yes encode crate::protocol::fetch_frame::encode => handlers::fetch::handle;
     ListOffsets(ListOffsetsRequest) 1..=7 => handlers::list_offsets::handle;
     Metadata(MetadataRequest) 0..=12 => handlers::metadata::handle;
-    ApiVersions(ApiVersionsRequest) 0..=4 => handlers::api_versions::handle;
+    ApiVersions(ApiVersionsRequest) 0..=4 => super::api_versions::handle;
     CreateTopics(CreateTopicsRequest) 2..=7 => handlers::topics::create_topics;
     DeleteTopics(DeleteTopicsRequest) 1..=6 => handlers::topics::delete_topics;
     DeleteRecords(DeleteRecordsRequest) 0..=2 => handlers::delete_records::handle;
@@ -104,5 +111,7 @@ mod tests {
             assert!(api.advertised_min <= api.min);
         }
         assert_eq!(lookup(ApiKey::Produce).map(|a| a.advertised_min), Some(0));
+        let long_polls: Vec<ApiKey> = APIS.iter().filter(|a| a.long_poll).map(|a| a.key).collect();
+        assert_eq!(long_polls, vec![ApiKey::Fetch]);
     }
 }

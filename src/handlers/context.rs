@@ -1,0 +1,35 @@
+//! What a handler is given besides its decoded request, and what it may answer.
+//!
+//! Why here and not in the router: handlers are the layer below the router, so the types they
+//! take and return belong to them; the router builds a [`RequestContext`] and encodes the
+//! [`Reply`], and no handler ever sees a socket or a frame.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use kafka_protocol::messages::ApiKey;
+use kafka_protocol::protocol::StrBytes;
+
+use crate::broker::Broker;
+
+/// What a handler knows about the request it serves.
+pub struct RequestContext {
+    pub broker: Arc<Broker>,
+    pub api_key: ApiKey,
+    pub version: i16,
+    pub correlation_id: i32,
+    pub client_id: Option<StrBytes>,
+    pub peer: SocketAddr,
+}
+
+/// A handler's answer: a response, or nothing at all (Produce with acks=0).
+pub enum Reply<R> {
+    Send(R),
+    Silent,
+}
+
+impl<R> From<R> for Reply<R> {
+    fn from(r: R) -> Self {
+        Reply::Send(r)
+    }
+}

@@ -1,0 +1,120 @@
+//! The router: the one API table ([`table`]), the checks every request passes before its
+//! handler runs (api key, version, header), and dispatch to the handlers.
+//!
+//! Why a layer of its own: the socket layer ([`crate::server`]) knows frames only and the
+//! handlers know decoded requests only; everything in between — which APIs exist, which
+//! versions are served, how a request header is read, which APIs may long-poll, how a
+//! response is encoded — is decided here, once. Dependency direction:
+//! `server → router → handlers → (replica, coordinators, metadata) → log`, with
+//! [`crate::protocol`] below all of them.
+
+pub mod api_versions;
+pub mod table;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use kafka_protocol::messages::{ApiKey, RequestHeader};
+use kafka_protocol::protocol::Decodable;
+
+use crate::broker::Broker;
+use crate::error::ErrorCode;
+use crate::handlers::RequestContext;
+use crate::protocol::codec::peek_header;
+use crate::protocol::{legacy, DispatchError, Frame};
+
+pub use table::{dispatch, lookup, ApiRange, APIS};
+
+/// What the socket layer needs to know of a connection's limits.
+#[derive(Debug, Clone, Copy)]
+pub struct FrameLimits {
+    /// Largest request frame accepted (`socket.request.max.bytes`).
+    pub max_frame: usize,
+    /// A connection silent this long is closed (`connections.max.idle.ms`).
+    pub idle: Duration,
+    /// Connections accepted at once (`max.connections`).
+    pub max_connections: usize,
+}
+
+/// Serves request frames against one broker (see the module doc).
+pub struct Router {
+    broker: Arc<Broker>,
+}
+
+impl Router {
+    pub fn new(broker: Arc<Broker>) -> Router {
+        Router { broker }
+    }
+
+    pub fn broker(&self) -> &Arc<Broker> {
+        &self.broker
+    }
+
+    /// The connection limits from the broker's configuration.
+    pub fn limits(&self) -> FrameLimits {
+        let c = &self.broker.config;
+        FrameLimits {
+            max_frame: c.socket_request_max_bytes,
+            idle: Duration::from_millis(c.connections_max_idle_ms),
+            max_connections: c.max_connections,
+        }
+    }
+
+    /// Whether the request in `frame` may wait for data before it is answered, so that the
+    /// responses queued before it should be sent first.
+    pub fn may_long_poll(frame: &[u8]) -> bool {
+        peek_header(frame)
+            .and_then(|(key, _, _)| ApiKey::try_from(key).ok())
+            .and_then(lookup)
+            .is_some_and(|a| a.long_poll)
+    }
+
+    /// Serves one request frame (size prefix removed). `Ok(None)`: no response is due.
+    pub async fn handle_frame(
+        &self,
+        peer: SocketAddr,
+        frame: Bytes,
+    ) -> Result<Option<Frame>, DispatchError> {
+        let (raw_key, version, correlation_id) = peek_header(&frame)
+            .ok_or_else(|| DispatchError::Decode("request shorter than its header".into()))?;
+        let key = ApiKey::try_from(raw_key).map_err(|_| DispatchError::UnknownApi(raw_key))?;
+        let api = lookup(key).ok_or(DispatchError::UnknownApi(raw_key))?;
+        if key == ApiKey::ApiVersions && version > api.max {
+            let body = api_versions::body(ErrorCode::UnsupportedVersion);
+            return legacy::api_versions_unsupported(correlation_id, &body).map(|b| Some(b.into()));
+        }
+        let in_range = version >= api.min && version <= api.max;
+        let legacy_produce =
+            key == ApiKey::Produce && version >= api.advertised_min && version < api.min;
+        if !in_range && !legacy_produce {
+            return Err(DispatchError::UnsupportedVersion(key, version));
+        }
+        let mut body = frame;
+        let header = RequestHeader::decode(&mut body, key.request_header_version(version))
+            .map_err(|e| DispatchError::Decode(format!("header: {e}")))?;
+        if legacy_produce {
+            return legacy::produce_unsupported(body, version, correlation_id)
+                .map(|r| r.map(Frame::from));
+        }
+        // Service time per request, only measured when someone is looking.
+        let started = tracing::enabled!(tracing::Level::TRACE).then(std::time::Instant::now);
+        let ctx = RequestContext {
+            broker: self.broker.clone(),
+            api_key: key,
+            version,
+            correlation_id,
+            client_id: header.client_id,
+            peer,
+        };
+        let result = dispatch(&ctx, &mut body).await;
+        if let Some(t) = started {
+            tracing::trace!(
+                "{peer}: {key:?} v{version} (correlation {correlation_id}) served in {:?}",
+                t.elapsed()
+            );
+        }
+        result
+    }
+}
