@@ -1,61 +1,89 @@
-//! The broker's shared state, handed to every request handler: configuration, the topic
-//! registry, the partition logs and the producer id allocator.
+//! The broker's shared state, handed to every request handler: configuration, the metadata
+//! image, the controller that changes it, the hosted replicas, the producer id allocator and
+//! the group coordinator.
 //!
 //! Why a small struct and not a trait: handlers need a handful of concrete services; each
-//! service owns its own state and locking, and this type only wires them together.
+//! service owns its own state and locking, and this type only wires them together (start-up
+//! order: logs → metadata log replay → replicas → controller → coordinators).
 
 use std::sync::Arc;
 
 use crate::config::BrokerConfig;
+use crate::controller::{Controller, NewTopic};
 use crate::error::{Error, ErrorCode, Result};
 use crate::group::GroupCoordinator;
 use crate::log::{LogManager, Partition};
-use crate::metadata::{Metadata, Topic};
+use crate::metadata::log::MetadataLog;
+use crate::metadata::{load_cluster_id, Metadata, MetadataImage, MetadataPublisher, TopicImage};
 use crate::producer_ids::ProducerIds;
+use crate::replica::ReplicaManager;
 
 /// Everything a request handler may use (see the module doc).
 pub struct Broker {
     pub config: BrokerConfig,
-    pub logs: LogManager,
-    pub metadata: Metadata,
+    pub metadata: Arc<Metadata>,
+    pub controller: Controller,
+    pub replicas: Arc<ReplicaManager>,
     pub producer_ids: ProducerIds,
     pub groups: GroupCoordinator,
-    /// Host and port clients are told to connect to.
-    pub advertised_host: String,
-    pub advertised_port: i32,
+}
+
+/// `host:port` split, with IPv6 brackets removed.
+fn split_address(addr: &str) -> Option<(String, i32)> {
+    addr.rsplit_once(':')
+        .and_then(|(h, p)| Some((h.trim_matches(['[', ']']).to_string(), p.parse().ok()?)))
 }
 
 impl Broker {
-    /// Opens the data directory and every log in it (blocking).
-    pub fn open(config: BrokerConfig) -> std::io::Result<Broker> {
+    /// Opens the data directory and every log in it (blocking). `bound_port` replaces a `:0`
+    /// advertised port (listeners bound to port 0 in tests).
+    pub fn open(config: BrokerConfig, bound_port: u16) -> std::io::Result<Broker> {
+        let (host, mut port) = split_address(&config.advertised).ok_or_else(|| {
+            std::io::Error::other(format!("bad advertised address {}", config.advertised))
+        })?;
+        if port == 0 {
+            port = bound_port as i32;
+        }
         let logs = LogManager::open(&config.data_dir)?;
-        let metadata = Metadata::load(&config, &logs)?;
-        let producer_ids = ProducerIds::open(&config.data_dir)?;
-        let groups = GroupCoordinator::open(&logs, &config)?;
-        let (host, port) = config
-            .advertised
-            .rsplit_once(':')
-            .and_then(|(h, p)| Some((h.trim_matches(['[', ']']).to_string(), p.parse().ok()?)))
-            .ok_or_else(|| {
-                std::io::Error::other(format!("bad advertised address {}", config.advertised))
-            })?;
+        let cluster_id = load_cluster_id(&config.data_dir, config.node_id)?;
+        let (metadata_log, records) = MetadataLog::open(&logs, &config)?;
+        let mut image = MetadataImage::new(cluster_id);
+        for r in &records {
+            image.apply(r);
+        }
+        let empty = MetadataImage::new(image.cluster_id.clone());
+        let metadata = Arc::new(Metadata::new(image));
+        let replicas = Arc::new(ReplicaManager::new(config.node_id, config.clone(), logs));
+        replicas.publish(&empty, &metadata.image())?;
+        let controller = Controller::new(
+            config.node_id,
+            metadata_log,
+            metadata.clone(),
+            vec![replicas.clone() as Arc<dyn MetadataPublisher>],
+        );
+        controller.migrate_legacy(&config.data_dir)?;
+        controller
+            .register_broker(&host, port, None)
+            .map_err(|e| std::io::Error::other(e.to_string()))?;
+        let groups = GroupCoordinator::open(replicas.logs(), &config)?;
         Ok(Broker {
             config,
-            logs,
             metadata,
-            producer_ids,
+            controller,
+            replicas,
+            producer_ids: ProducerIds::default(),
             groups,
-            advertised_host: host,
-            advertised_port: port,
         })
     }
 
-    /// Sets the advertised port once the listener knows it (for `:0` listeners in tests).
-    pub fn with_advertised_port(mut self, port: u16) -> Broker {
-        if self.advertised_port == 0 {
-            self.advertised_port = port as i32;
-        }
-        self
+    /// The host and port this node advertises, from the image.
+    pub fn advertised(&self) -> (String, i32) {
+        let image = self.metadata.image();
+        image
+            .brokers
+            .get(&self.config.node_id)
+            .and_then(|b| b.address())
+            .map_or((String::new(), -1), |(h, p)| (h.to_string(), p))
     }
 
     /// Looks a topic up, creating it with the broker defaults when `auto_create` is allowed
@@ -64,7 +92,7 @@ impl Broker {
         self: &Arc<Self>,
         name: &str,
         auto_create: bool,
-    ) -> Result<Arc<Topic>> {
+    ) -> Result<Arc<TopicImage>> {
         if let Some(t) = self.metadata.topic(name) {
             return Ok(t);
         }
@@ -74,25 +102,21 @@ impl Broker {
                 format!("This server does not host this topic-partition: {name}"),
             ));
         }
-        let me = self.clone();
-        let name = name.to_string();
-        tokio::task::spawn_blocking(move || {
-            match me.metadata.create_topic(
-                &me.config,
-                &me.logs,
-                &name,
-                me.config.num_partitions,
-                Default::default(),
-            ) {
-                // Lost a race with another creator: fine.
-                Err(e) if e.code() == ErrorCode::TopicAlreadyExists => {
-                    me.metadata.topic(&name).ok_or(e)
-                }
-                other => other,
+        let topic = NewTopic {
+            name: name.to_string(),
+            partitions: self.config.num_partitions,
+            replication_factor: self.config.default_replication_factor,
+            assignments: vec![],
+            configs: Default::default(),
+        };
+        self.blocking(move |b| match b.controller.create_topic(&topic) {
+            // Lost a race with another creator: fine.
+            Err(e) if e.code() == ErrorCode::TopicAlreadyExists => {
+                b.metadata.topic(&topic.name).ok_or(e)
             }
+            other => other,
         })
         .await
-        .map_err(|e| Error::Io(std::io::Error::other(e.to_string())))?
     }
 
     /// Runs blocking work (file creation, fsync) off the async workers.
@@ -106,15 +130,26 @@ impl Broker {
             .map_err(|e| Error::Io(std::io::Error::other(e.to_string())))?
     }
 
-    /// Every partition log: the topics' and the group coordinator's.
+    /// The next producer id, reserving a block from the controller when needed (blocking).
+    pub fn next_producer_id(&self) -> Result<i64> {
+        self.producer_ids
+            .next(|| self.controller.allocate_producer_ids())
+    }
+
+    /// Every partition log: the hosted replicas' and the internal ones.
     pub fn all_logs(&self) -> Vec<Arc<Partition>> {
-        let mut all = self.metadata.all_partitions();
+        let mut all = self.replicas.partition_logs();
         all.push(self.groups.log().clone());
+        all.push(self.controller_log());
         all
+    }
+
+    fn controller_log(&self) -> Arc<Partition> {
+        self.controller.log_partition()
     }
 
     /// Closes every log cleanly and writes the clean-shutdown marker (blocking).
     pub fn shutdown(&self) -> std::io::Result<()> {
-        self.logs.shutdown(&self.all_logs())
+        self.replicas.logs().shutdown(&self.all_logs())
     }
 }

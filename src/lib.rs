@@ -9,7 +9,10 @@
 //! - [`protocol`]: request headers, response framing (Fetch responses as chunks around mapped
 //!   record bytes), hand-encoded legacy replies; depends on nothing else in gregor.
 //! - [`broker`]: the shared state handlers use.
-//! - [`metadata`]: topics, partitions, topic ids, cluster id.
+//! - [`controller`]: the only writer of metadata: validates admin requests, commits records.
+//! - [`metadata`]: the metadata image (brokers, topics, partitions, configs), its records and
+//!   log.
+//! - [`replica`]: the hosted partitions: high watermark, leader epoch, "not hosted here".
 //! - [`group`]: the group coordinator: consumer groups and committed offsets.
 //! - [`log`]: partition logs on disk (segments, indexes, recovery, retention).
 //! - [`producer_ids`]: producer id allocation for idempotent producers.
@@ -19,6 +22,7 @@
 
 pub mod broker;
 pub mod config;
+pub mod controller;
 pub mod error;
 pub mod group;
 pub mod handlers;
@@ -27,6 +31,7 @@ pub mod metadata;
 pub mod node;
 pub mod producer_ids;
 pub mod protocol;
+pub mod replica;
 pub mod router;
 pub mod server;
 pub mod tools;

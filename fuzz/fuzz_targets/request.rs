@@ -25,7 +25,7 @@ fn state() -> &'static State {
         let _ = std::fs::remove_dir_all(&dir);
         let config = BrokerConfig { data_dir: dir, ..Default::default() };
         let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().expect("runtime");
-        let broker = Arc::new(Broker::open(config).expect("broker"));
+        let broker = Arc::new(Broker::open(config, 9).expect("broker"));
         State { rt, router: Router::new(broker) }
     })
 }

@@ -88,7 +88,10 @@ fn broker_entries(b: &Broker) -> Vec<Entry> {
     );
     push(
         "advertised.listeners",
-        format!("PLAINTEXT://{}:{}", b.advertised_host, b.advertised_port),
+        {
+            let (host, port) = b.advertised();
+            format!("PLAINTEXT://{host}:{port}")
+        },
         ConfigType::List,
         set("advertised.listeners"),
     );

@@ -1,5 +1,6 @@
-//! FindCoordinator: this single node coordinates every group (and would coordinate every
-//! transaction). v4 batches several keys in one request.
+//! FindCoordinator: this node coordinates every group (and would coordinate every
+//! transaction), at the address the metadata image has for it. v4 batches several keys in
+//! one request.
 //!
 //! Serving it also matters to librdkafka, which only enables LZ4 compression when a broker
 //! advertises FindCoordinator.
@@ -20,7 +21,8 @@ pub async fn find_coordinator(
 ) -> FindCoordinatorResponse {
     let b = &ctx.broker;
     let valid_type = matches!(req.key_type, GROUP | TRANSACTION);
-    let host = StrBytes::from_string(b.advertised_host.clone());
+    let (host, port) = b.advertised();
+    let host = StrBytes::from_string(host);
     if ctx.version >= 4 {
         let coordinators = req
             .coordinator_keys
@@ -30,7 +32,7 @@ pub async fn find_coordinator(
                 if valid_type {
                     c.with_node_id(BrokerId(b.config.node_id))
                         .with_host(host.clone())
-                        .with_port(b.advertised_port)
+                        .with_port(port)
                 } else {
                     c.with_node_id(BrokerId(-1))
                         .with_port(-1)
@@ -60,5 +62,5 @@ pub async fn find_coordinator(
     FindCoordinatorResponse::default()
         .with_node_id(BrokerId(b.config.node_id))
         .with_host(host)
-        .with_port(b.advertised_port)
+        .with_port(port)
 }

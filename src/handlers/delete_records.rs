@@ -12,18 +12,33 @@ use crate::handlers::RequestContext;
 
 pub async fn handle(ctx: &RequestContext, req: DeleteRecordsRequest) -> DeleteRecordsResponse {
     let b = &ctx.broker;
+    let image = b.metadata.image();
     let mut topics = Vec::with_capacity(req.topics.len());
     for t in req.topics {
         let mut partitions = Vec::with_capacity(t.partitions.len());
         for rp in t.partitions {
-            let result = match b.metadata.partition(&t.name, rp.partition_index) {
-                None => Err(Error::kafka(
-                    ErrorCode::UnknownTopicOrPartition,
-                    "unknown partition",
-                )),
-                Some(p) => {
-                    let offset = rp.offset;
-                    p.run(move |log| log.delete_records_before(offset)).await
+            let result = match b.replicas.leader(&image, &t.name, rp.partition_index) {
+                Err(e) => Err(e),
+                Ok(r) => {
+                    // −1 means "up to the high watermark".
+                    let offset = if rp.offset == -1 {
+                        r.high_watermark()
+                    } else {
+                        rp.offset
+                    };
+                    if offset > r.high_watermark() {
+                        Err(Error::kafka(
+                            ErrorCode::OffsetOutOfRange,
+                            format!(
+                                "Cannot delete records beyond the high watermark {}",
+                                r.high_watermark()
+                            ),
+                        ))
+                    } else {
+                        r.log()
+                            .run(move |log| log.delete_records_before(offset))
+                            .await
+                    }
                 }
             };
             let r =
@@ -40,7 +55,12 @@ pub async fn handle(ctx: &RequestContext, req: DeleteRecordsRequest) -> DeleteRe
         );
     }
     let saved = b
-        .blocking(|b| b.logs.write_checkpoints(&b.all_logs()).map_err(Error::Io))
+        .blocking(|b| {
+            b.replicas
+                .logs()
+                .write_checkpoints(&b.all_logs())
+                .map_err(Error::Io)
+        })
         .await;
     if let Err(e) = saved {
         tracing::error!("checkpointing log start offsets failed: {e}");

@@ -18,7 +18,7 @@ use tokio::time::Instant;
 
 use crate::error::{Error, ErrorCode};
 use crate::handlers::RequestContext;
-use crate::log::Partition;
+use crate::replica::Replica;
 
 /// Longest wait honoured, whatever the client asks.
 const MAX_WAIT: Duration = Duration::from_secs(30);
@@ -26,7 +26,8 @@ const MAX_WAIT: Duration = Duration::from_secs(30);
 struct Wanted {
     topic: usize,
     index: i32,
-    partition: Option<Arc<Partition>>,
+    /// The replica this node leads, or why there is none.
+    partition: Result<Arc<Replica>, Error>,
     offset: i64,
     max_bytes: usize,
 }
@@ -53,15 +54,11 @@ async fn read_all(
     let mut any_error = false;
     for w in wanted {
         let data = match &w.partition {
-            None => {
+            Err(e) => {
                 any_error = true;
-                let e = Error::kafka(
-                    ErrorCode::UnknownTopicOrPartition,
-                    "This server does not host this topic-partition",
-                );
-                partition_error(w.index, &e, -1, -1)
+                partition_error(w.index, e, -1, -1)
             }
-            Some(p) => {
+            Ok(p) => {
                 let hw = p.high_watermark();
                 let start = p.log_start_offset();
                 let remaining = max_bytes.saturating_sub(total);
@@ -128,16 +125,12 @@ pub async fn handle(ctx: &RequestContext, req: FetchRequest) -> FetchResponse {
     let wait = Duration::from_millis(req.max_wait_ms.max(0) as u64).min(MAX_WAIT);
     let deadline = Instant::now() + wait;
 
+    let image = b.metadata.image();
     let mut topics = Vec::with_capacity(req.topics.len());
     let mut wanted = Vec::new();
     for (ti, t) in req.topics.into_iter().enumerate() {
-        let topic = b.metadata.topic(&t.topic);
         for p in t.partitions {
-            let partition = topic.as_ref().and_then(|tp| {
-                usize::try_from(p.partition)
-                    .ok()
-                    .and_then(|i| tp.partitions.get(i).cloned())
-            });
+            let partition = b.replicas.leader(&image, &t.topic, p.partition);
             wanted.push(Wanted {
                 topic: ti,
                 index: p.partition,
@@ -154,7 +147,7 @@ pub async fn handle(ctx: &RequestContext, req: FetchRequest) -> FetchResponse {
     }
     let mut receivers: Vec<watch::Receiver<i64>> = wanted
         .iter()
-        .filter_map(|w| w.partition.as_ref().map(|p| p.subscribe()))
+        .filter_map(|w| w.partition.as_ref().ok().map(|p| p.subscribe()))
         .collect();
 
     loop {

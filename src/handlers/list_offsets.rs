@@ -15,24 +15,20 @@ const MAX_TIMESTAMP: i64 = -3;
 
 pub async fn handle(ctx: &RequestContext, req: ListOffsetsRequest) -> ListOffsetsResponse {
     let b = &ctx.broker;
+    let image = b.metadata.image();
     let mut topics = Vec::with_capacity(req.topics.len());
     for t in req.topics {
         let mut partitions = Vec::with_capacity(t.partitions.len());
         for rp in t.partitions {
             let ts = rp.timestamp;
+            let mut epoch = -1;
             let result: Result<(i64, i64)> = async {
-                let p = b
-                    .metadata
-                    .partition(&t.name, rp.partition_index)
-                    .ok_or_else(|| {
-                        Error::kafka(
-                            ErrorCode::UnknownTopicOrPartition,
-                            "This server does not host this topic-partition",
-                        )
-                    })?;
+                let r = b.replicas.leader(&image, &t.name, rp.partition_index)?;
+                epoch = r.leader_epoch();
+                let p = r.log();
                 match ts {
-                    LATEST => Ok((-1, p.high_watermark())),
-                    EARLIEST => Ok((-1, p.log_start_offset())),
+                    LATEST => Ok((-1, r.high_watermark())),
+                    EARLIEST => Ok((-1, r.log_start_offset())),
                     MAX_TIMESTAMP if ctx.version >= 7 => {
                         let found = p.run(|log| log.max_timestamp_offset()).await?;
                         Ok(found.map(|(o, t)| (t, o)).unwrap_or((-1, -1)))
@@ -54,7 +50,7 @@ pub async fn handle(ctx: &RequestContext, req: ListOffsetsRequest) -> ListOffset
                 Ok((timestamp, offset)) => {
                     resp = resp.with_timestamp(timestamp).with_offset(offset);
                     if ctx.version >= 4 {
-                        resp = resp.with_leader_epoch(0);
+                        resp = resp.with_leader_epoch(epoch);
                     }
                 }
                 Err(e) => {

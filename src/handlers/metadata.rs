@@ -1,6 +1,6 @@
-//! Metadata: this node as the only broker and controller, and every requested topic with
-//! its id and partitions (this node leads them all, at leader epoch 0). Unknown topics are
-//! created when the request allows it and `auto.create.topics.enable` is on.
+//! Metadata: the registered brokers and every requested topic with its id and partitions —
+//! leader, leader epoch, replicas and ISR — all read from the metadata image. Unknown topics
+//! are created when the request allows it and `auto.create.topics.enable` is on.
 
 use std::sync::Arc;
 
@@ -12,19 +12,28 @@ use kafka_protocol::protocol::StrBytes;
 
 use crate::error::ErrorCode;
 use crate::handlers::RequestContext;
-use crate::metadata::Topic;
+use crate::metadata::TopicImage;
 
-pub(crate) fn topic_entry(node: i32, t: &Topic) -> MetadataResponseTopic {
+fn brokers(ids: &[i32]) -> Vec<BrokerId> {
+    ids.iter().copied().map(BrokerId).collect()
+}
+
+pub(crate) fn topic_entry(t: &TopicImage) -> MetadataResponseTopic {
     let partitions = t
         .partitions
         .iter()
-        .map(|p| {
-            MetadataResponsePartition::default()
-                .with_partition_index(p.index())
-                .with_leader_id(BrokerId(node))
-                .with_leader_epoch(0)
-                .with_replica_nodes(vec![BrokerId(node)])
-                .with_isr_nodes(vec![BrokerId(node)])
+        .enumerate()
+        .map(|(i, p)| {
+            let mut entry = MetadataResponsePartition::default()
+                .with_partition_index(i as i32)
+                .with_leader_id(BrokerId(p.leader))
+                .with_leader_epoch(p.leader_epoch)
+                .with_replica_nodes(brokers(&p.replicas))
+                .with_isr_nodes(brokers(&p.isr));
+            if p.leader < 0 {
+                entry = entry.with_error_code(ErrorCode::LeaderNotAvailable.code());
+            }
+            entry
         })
         .collect();
     MetadataResponseTopic::default()
@@ -36,7 +45,6 @@ pub(crate) fn topic_entry(node: i32, t: &Topic) -> MetadataResponseTopic {
 
 pub async fn handle(ctx: &RequestContext, req: MetadataRequest) -> MetadataResponse {
     let b = &ctx.broker;
-    let node = b.config.node_id;
     // v1+: null = all topics; v0: an empty list = all topics.
     let wanted = match req.topics {
         None => None,
@@ -45,16 +53,11 @@ pub async fn handle(ctx: &RequestContext, req: MetadataRequest) -> MetadataRespo
     };
     let allow_auto = ctx.version < 4 || req.allow_auto_topic_creation;
     let topics: Vec<MetadataResponseTopic> = match wanted {
-        None => b
-            .metadata
-            .topics()
-            .iter()
-            .map(|t| topic_entry(node, t))
-            .collect(),
+        None => b.metadata.topics().iter().map(|t| topic_entry(t)).collect(),
         Some(list) => {
             let mut out = Vec::with_capacity(list.len());
             for rt in list {
-                let found: Result<Arc<Topic>, (ErrorCode, Option<TopicName>)> =
+                let found: Result<Arc<TopicImage>, (ErrorCode, Option<TopicName>)> =
                     match (&rt.name, rt.topic_id.is_nil()) {
                         (Some(name), _) => b
                             .topic_or_create(name, allow_auto)
@@ -67,7 +70,7 @@ pub async fn handle(ctx: &RequestContext, req: MetadataRequest) -> MetadataRespo
                         (None, true) => Err((ErrorCode::InvalidRequest, None)),
                     };
                 out.push(match found {
-                    Ok(t) => topic_entry(node, &t),
+                    Ok(t) => topic_entry(&t),
                     Err((code, name)) => MetadataResponseTopic::default()
                         .with_error_code(code.code())
                         .with_name(name)
@@ -78,20 +81,28 @@ pub async fn handle(ctx: &RequestContext, req: MetadataRequest) -> MetadataRespo
             out
         }
     };
-    let broker = MetadataResponseBroker::default()
-        .with_node_id(BrokerId(node))
-        .with_host(StrBytes::from_string(b.advertised_host.clone()))
-        .with_port(b.advertised_port);
+    let image = b.metadata.image();
+    let brokers = image
+        .live_brokers()
+        .filter_map(|br| {
+            let (host, port) = br.address()?;
+            Some(
+                MetadataResponseBroker::default()
+                    .with_node_id(BrokerId(br.id))
+                    .with_host(StrBytes::from_string(host.to_string()))
+                    .with_port(port)
+                    .with_rack(br.rack.clone().map(StrBytes::from_string)),
+            )
+        })
+        .collect();
     let mut resp = MetadataResponse::default()
-        .with_brokers(vec![broker])
+        .with_brokers(brokers)
         .with_topics(topics);
     if ctx.version >= 1 {
-        resp = resp.with_controller_id(BrokerId(node));
+        resp = resp.with_controller_id(BrokerId(b.config.node_id));
     }
     if ctx.version >= 2 {
-        resp = resp.with_cluster_id(Some(StrBytes::from_string(
-            b.metadata.cluster_id().to_string(),
-        )));
+        resp = resp.with_cluster_id(Some(StrBytes::from_string(image.cluster_id.clone())));
     }
     if (8..=10).contains(&ctx.version) {
         resp = resp.with_cluster_authorized_operations(i32::MIN);

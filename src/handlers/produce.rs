@@ -2,6 +2,8 @@
 //! offset. acks=0 gets no response; acks must be −1, 0 or 1. Partitions are appended
 //! concurrently, each on a blocking thread.
 
+use std::time::Duration;
+
 use bytes::Bytes;
 use futures_util::future::join_all;
 use kafka_protocol::messages::produce_response::{PartitionProduceResponse, TopicProduceResponse};
@@ -50,21 +52,31 @@ async fn produce_partition(
     topic: &str,
     index: i32,
     records: Option<Bytes>,
+    acks: i16,
+    timeout: Duration,
 ) -> PartitionProduceResponse {
     let result: Result<AppendInfo, Error> = async {
         let batch = single_batch(records)?;
-        let t = ctx.broker.topic_or_create(topic, true).await?;
-        let p = usize::try_from(index)
-            .ok()
-            .and_then(|i| t.partitions.get(i))
-            .cloned()
-            .ok_or_else(|| {
-                Error::kafka(
-                    ErrorCode::UnknownTopicOrPartition,
-                    format!("This server does not host this topic-partition: {topic}-{index}"),
-                )
-            })?;
-        p.append(batch).await
+        ctx.broker.topic_or_create(topic, true).await?;
+        let image = ctx.broker.metadata.image();
+        let replica = ctx.broker.replicas.leader(&image, topic, index)?;
+        let info = replica.append_as_leader(batch).await?;
+        // acks=all: answered once the batch is committed (below the high watermark).
+        if acks == -1
+            && !info.duplicate
+            && !replica
+                .wait_for_high_watermark(info.last_offset, timeout)
+                .await
+        {
+            return Err(Error::kafka(
+                ErrorCode::RequestTimedOut,
+                format!(
+                    "{topic}-{index}: not committed within {} ms",
+                    timeout.as_millis()
+                ),
+            ));
+        }
+        Ok(info)
     }
     .await;
     match result {
@@ -86,6 +98,7 @@ async fn produce_partition(
 
 pub async fn handle(ctx: &RequestContext, req: ProduceRequest) -> Reply<ProduceResponse> {
     let acks = req.acks;
+    let timeout = Duration::from_millis(req.timeout_ms.max(0) as u64);
     let mut responses = Vec::with_capacity(req.topic_data.len());
     for topic in req.topic_data {
         let name = topic.name.0.to_string();
@@ -104,7 +117,7 @@ pub async fn handle(ctx: &RequestContext, req: ProduceRequest) -> Reply<ProduceR
                 topic
                     .partition_data
                     .into_iter()
-                    .map(|p| produce_partition(ctx, &name, p.index, p.records)),
+                    .map(|p| produce_partition(ctx, &name, p.index, p.records, acks, timeout)),
             )
             .await
         };

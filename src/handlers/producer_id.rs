@@ -3,7 +3,7 @@
 
 use kafka_protocol::messages::{InitProducerIdRequest, InitProducerIdResponse, ProducerId};
 
-use crate::error::{Error, ErrorCode};
+use crate::error::ErrorCode;
 use crate::handlers::RequestContext;
 
 pub async fn handle(ctx: &RequestContext, req: InitProducerIdRequest) -> InitProducerIdResponse {
@@ -30,11 +30,7 @@ pub async fn handle(ctx: &RequestContext, req: InitProducerIdRequest) -> InitPro
             .with_producer_id(req.producer_id)
             .with_producer_epoch(req.producer_epoch + 1);
     }
-    match ctx
-        .broker
-        .blocking(|b| b.producer_ids.next().map_err(Error::Io))
-        .await
-    {
+    match ctx.broker.blocking(|b| b.next_producer_id()).await {
         Ok(id) => InitProducerIdResponse::default()
             .with_producer_id(ProducerId(id))
             .with_producer_epoch(0),

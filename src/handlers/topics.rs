@@ -15,83 +15,57 @@ use kafka_protocol::messages::{
 use kafka_protocol::protocol::StrBytes;
 
 use crate::config::{validate_topic_config, BrokerConfig};
+use crate::controller::{NewPartitions, NewTopic};
 use crate::error::{Error, ErrorCode, Result};
 use crate::handlers::message;
 use crate::handlers::RequestContext;
-use crate::metadata::validate_topic_name;
 
-/// What a valid CreateTopics entry asks for.
-struct TopicPlan {
-    partitions: i32,
-    replication_factor: i16,
-    overrides: BTreeMap<String, String>,
-}
-
-fn plan(cfg: &BrokerConfig, t: &CreatableTopic) -> Result<TopicPlan> {
-    validate_topic_name(&t.name).map_err(|m| Error::kafka(ErrorCode::InvalidTopicException, m))?;
-    let (partitions, rf) = if !t.assignments.is_empty() {
+/// A CreateTopics entry as the controller's [`NewTopic`], with the request-shape checks
+/// (assignments and counts not both set, config values) done here; everything that depends
+/// on the cluster is the controller's.
+fn new_topic(cfg: &BrokerConfig, t: &CreatableTopic) -> Result<NewTopic> {
+    let mut assignments = Vec::with_capacity(t.assignments.len());
+    if !t.assignments.is_empty() {
         if t.num_partitions != -1 || t.replication_factor != -1 {
             return Err(Error::kafka(
                 ErrorCode::InvalidRequest,
                 "Both numPartitions or replicationFactor and replicasAssignments were set. Both cannot be used at the same time.",
             ));
         }
-        for a in &t.assignments {
-            if a.broker_ids.iter().any(|b| b.0 != cfg.node_id) || a.broker_ids.is_empty() {
+        let mut sorted: Vec<_> = t.assignments.iter().collect();
+        sorted.sort_by_key(|a| a.partition_index);
+        for (i, a) in sorted.into_iter().enumerate() {
+            if a.partition_index != i as i32 {
                 return Err(Error::kafka(
                     ErrorCode::InvalidReplicaAssignment,
-                    format!(
-                        "Unknown broker in assignment of partition {}",
-                        a.partition_index
-                    ),
+                    "Partitions should be a consecutive 0-based integer sequence",
                 ));
             }
+            assignments.push(a.broker_ids.iter().map(|b| b.0).collect());
         }
-        (
-            t.assignments.len() as i32,
-            t.assignments[0].broker_ids.len() as i16,
-        )
-    } else {
-        let partitions = if t.num_partitions == -1 {
-            cfg.num_partitions
-        } else {
-            t.num_partitions
-        };
-        let rf = if t.replication_factor == -1 {
-            cfg.default_replication_factor
-        } else {
-            t.replication_factor
-        };
-        (partitions, rf)
-    };
-    if partitions <= 0 {
-        return Err(Error::kafka(
-            ErrorCode::InvalidPartitions,
-            "Number of partitions must be larger than 0.",
-        ));
     }
-    if rf <= 0 {
-        return Err(Error::kafka(
-            ErrorCode::InvalidReplicationFactor,
-            "Replication factor must be larger than 0.",
-        ));
-    }
-    if rf > 1 {
-        return Err(Error::kafka(
-            ErrorCode::InvalidReplicationFactor,
-            format!("Unable to replicate the partition {rf} time(s): The target replication factor of {rf} cannot be reached because only 1 broker(s) are registered."),
-        ));
-    }
-    let mut overrides = BTreeMap::new();
+    let mut configs = BTreeMap::new();
     for c in &t.configs {
         let Some(v) = &c.value else { continue };
         validate_topic_config(&c.name, v).map_err(|m| Error::kafka(ErrorCode::InvalidConfig, m))?;
-        overrides.insert(c.name.to_string(), v.to_string());
+        configs.insert(c.name.to_string(), v.to_string());
     }
-    Ok(TopicPlan {
+    let partitions = if t.num_partitions == -1 {
+        cfg.num_partitions
+    } else {
+        t.num_partitions
+    };
+    let replication_factor = if t.replication_factor == -1 {
+        cfg.default_replication_factor
+    } else {
+        t.replication_factor
+    };
+    Ok(NewTopic {
+        name: t.name.to_string(),
         partitions,
-        replication_factor: rf,
-        overrides,
+        replication_factor,
+        assignments,
+        configs,
     })
 }
 
@@ -119,7 +93,7 @@ pub async fn create_topics(ctx: &RequestContext, req: CreateTopicsRequest) -> Cr
     let mut results = Vec::with_capacity(req.topics.len());
     for t in req.topics {
         let mut r = CreatableTopicResult::default().with_name(t.name.clone());
-        let outcome: Result<(TopicPlan, Option<uuid::Uuid>)> = async {
+        let outcome: Result<(NewTopic, Option<uuid::Uuid>)> = async {
             if seen.get(&t.name).copied().unwrap_or(0) > 1 {
                 return Err(Error::kafka(
                     ErrorCode::InvalidRequest,
@@ -129,24 +103,13 @@ pub async fn create_topics(ctx: &RequestContext, req: CreateTopicsRequest) -> Cr
                     ),
                 ));
             }
-            let plan = plan(&b.config, &t)?;
-            if b.metadata.topic(&t.name).is_some() {
-                return Err(Error::kafka(
-                    ErrorCode::TopicAlreadyExists,
-                    format!("Topic '{}' already exists.", t.name.0),
-                ));
-            }
+            let plan = new_topic(&b.config, &t)?;
             if req.validate_only {
+                b.controller.validate_topic(&plan)?;
                 return Ok((plan, None));
             }
-            let name = t.name.to_string();
-            let (partitions, overrides) = (plan.partitions, plan.overrides.clone());
-            let topic = b
-                .blocking(move |b| {
-                    b.metadata
-                        .create_topic(&b.config, &b.logs, &name, partitions, overrides)
-                })
-                .await?;
+            let new = plan.clone();
+            let topic = b.blocking(move |b| b.controller.create_topic(&new)).await?;
             Ok((plan, Some(topic.id)))
         }
         .await;
@@ -156,10 +119,14 @@ pub async fn create_topics(ctx: &RequestContext, req: CreateTopicsRequest) -> Cr
                     r = r.with_topic_id(id);
                 }
                 if ctx.version >= 5 {
+                    let (partitions, rf) = match plan.assignments.first() {
+                        Some(a) => (plan.assignments.len() as i32, a.len() as i16),
+                        None => (plan.partitions, plan.replication_factor),
+                    };
                     r = r
-                        .with_num_partitions(plan.partitions)
-                        .with_replication_factor(plan.replication_factor)
-                        .with_configs(Some(created_configs(&b.config, &plan.overrides)));
+                        .with_num_partitions(partitions)
+                        .with_replication_factor(rf)
+                        .with_configs(Some(created_configs(&b.config, &plan.configs)));
                 }
             }
             Err(e) => {
@@ -214,8 +181,7 @@ pub async fn delete_topics(ctx: &RequestContext, req: DeleteTopicsRequest) -> De
             Some(t) => {
                 let tname = t.name.clone();
                 r = r.with_name(Some(TopicName(StrBytes::from_string(tname.clone()))));
-                b.blocking(move |b| b.metadata.delete_topic(&b.logs, &tname))
-                    .await
+                b.blocking(move |b| b.controller.delete_topic(&tname)).await
             }
         };
         match result {
@@ -245,29 +211,21 @@ pub async fn create_partitions(
     for t in req.topics {
         let name = t.name.to_string();
         let result: Result<()> = async {
-            let topic = b.metadata.topic(&name).ok_or_else(|| {
-                Error::kafka(ErrorCode::UnknownTopicOrPartition, format!("The topic '{name}' does not exist."))
-            })?;
-            let current = topic.partitions.len() as i32;
-            if t.count < current {
-                return Err(Error::kafka(
-                    ErrorCode::InvalidPartitions,
-                    format!("Topic currently has {current} partitions, which is higher than the requested {}.", t.count),
-                ));
-            }
-            if t.count == current {
-                return Err(Error::kafka(ErrorCode::InvalidPartitions, format!("Topic already has {current} partitions.")));
-            }
-            if let Some(a) = t.assignments.as_ref().filter(|a| !a.is_empty()) {
-                if a.len() as i32 != t.count - current || a.iter().any(|x| x.broker_ids.iter().any(|id| id.0 != b.config.node_id)) {
-                    return Err(Error::kafka(ErrorCode::InvalidReplicaAssignment, "Invalid replica assignment"));
-                }
-            }
+            let growth = NewPartitions {
+                name,
+                count: t.count,
+                assignments: t
+                    .assignments
+                    .iter()
+                    .flatten()
+                    .map(|a| a.broker_ids.iter().map(|id| id.0).collect())
+                    .collect(),
+            };
             if req.validate_only {
-                return Ok(());
+                return b.controller.validate_partitions(&growth);
             }
-            let count = t.count;
-            b.blocking(move |b| b.metadata.add_partitions(&b.config, &b.logs, &name, count)).await
+            b.blocking(move |b| b.controller.create_partitions(&growth))
+                .await
         }
         .await;
         let mut r = CreatePartitionsTopicResult::default().with_name(t.name);

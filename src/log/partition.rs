@@ -1,5 +1,6 @@
-//! A partition as the rest of the broker sees it: its log behind a mutex, plus a watch channel
-//! carrying the high watermark so long-polling fetches wake the moment data arrives.
+//! A partition log shared between tasks: the log behind a mutex, plus a watch channel carrying
+//! its log end offset. The high watermark is not kept here: it belongs to the replica layer
+//! ([`crate::replica::Replica`]), which decides what is committed.
 //!
 //! Thread-safety: `Partition` is `Send + Sync` and shared as `Arc<Partition>`. The log is only
 //! touched off the async workers ([`Partition::run`]: `block_in_place`, which first hands the
@@ -30,7 +31,7 @@ pub struct Partition {
     topic: String,
     index: i32,
     log: Mutex<PartitionLog>,
-    high_watermark: watch::Sender<i64>,
+    log_end: watch::Sender<i64>,
     log_start: AtomicI64,
 }
 
@@ -49,7 +50,7 @@ impl Partition {
             topic: topic.to_string(),
             index,
             log: Mutex::new(log),
-            high_watermark: tx,
+            log_end: tx,
             log_start: start,
         }
     }
@@ -62,18 +63,18 @@ impl Partition {
         self.index
     }
 
-    /// On a single node every appended record is committed: high watermark = log end offset.
-    pub fn high_watermark(&self) -> i64 {
-        *self.high_watermark.borrow()
+    /// The log end offset as of the last published change.
+    pub fn log_end_offset(&self) -> i64 {
+        *self.log_end.borrow()
     }
 
     pub fn log_start_offset(&self) -> i64 {
         self.log_start.load(Ordering::Acquire)
     }
 
-    /// A receiver that changes whenever the high watermark moves.
+    /// A receiver that changes whenever the log end offset moves.
     pub fn subscribe(&self) -> watch::Receiver<i64> {
-        self.high_watermark.subscribe()
+        self.log_end.subscribe()
     }
 
     /// Locks the log. Only for blocking contexts (see [`Partition::run`]).
@@ -89,7 +90,7 @@ impl Partition {
     pub fn publish(&self, log: &PartitionLog) {
         self.log_start
             .store(log.log_start_offset(), Ordering::Release);
-        self.high_watermark.send_if_modified(|hw| {
+        self.log_end.send_if_modified(|hw| {
             let leo = log.log_end_offset();
             let changed = *hw != leo;
             *hw = leo;

@@ -74,3 +74,31 @@ pub fn encode_batch(
     .map_err(|e| e.to_string())?;
     Ok(buf.freeze())
 }
+
+/// Calls `f` with every record of `log` from `from` on, in offset order (blocking; for the
+/// internal logs replayed at start-up). A batch that does not decode stops the scan with an
+/// error naming its offset: the caller decides whether that is fatal.
+pub fn for_each_record(
+    log: &super::partition_log::PartitionLog,
+    from: i64,
+    mut f: impl FnMut(Record) -> Result<(), String>,
+) -> Result<(), String> {
+    let mut offset = from.max(log.log_start_offset());
+    while let Some(plan) = log.read_plan(offset).map_err(|e| e.to_string())? {
+        let chunk = plan.read(8 << 20, true).map_err(|e| e.to_string())?;
+        let mut next = offset;
+        for (pos, h) in super::batch::BatchWalker::new(&chunk) {
+            let records = decode(&chunk[pos..pos + h.total_size()])
+                .map_err(|e| format!("batch at offset {}: {e}", h.base_offset))?;
+            for r in records.into_iter().filter(|r| r.offset >= offset) {
+                f(r)?;
+            }
+            next = h.last_offset() + 1;
+        }
+        if next == offset {
+            break;
+        }
+        offset = next;
+    }
+    Ok(())
+}

@@ -37,9 +37,9 @@ pub async fn run(broker: Arc<Broker>, mut stop: broadcast::Receiver<()>) {
         let b = broker.clone();
         let _ = tokio::task::spawn_blocking(move || {
             let partitions = b.all_logs();
-            b.logs.maintain(&partitions, retention_due);
+            b.replicas.logs().maintain(&partitions, retention_due);
             if checkpoint_due {
-                if let Err(e) = b.logs.write_checkpoints(&partitions) {
+                if let Err(e) = b.replicas.logs().write_checkpoints(&partitions) {
                     tracing::error!("writing checkpoints failed: {e}");
                 }
             }

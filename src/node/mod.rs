@@ -52,10 +52,11 @@ impl ServerHandle {
 pub async fn start(config: BrokerConfig) -> io::Result<ServerHandle> {
     let listener = TcpListener::bind(&config.listen).await?;
     let addr = listener.local_addr()?;
-    let broker = tokio::task::spawn_blocking(move || Broker::open(config))
+    let port = addr.port();
+    let broker = tokio::task::spawn_blocking(move || Broker::open(config, port))
         .await
         .map_err(|e| io::Error::other(e.to_string()))??;
-    let broker = Arc::new(broker.with_advertised_port(addr.port()));
+    let broker = Arc::new(broker);
     let (shutdown_tx, _) = broadcast::channel(1);
     let (done_tx, done_rx) = mpsc::channel::<()>(1);
     let listener = listener::Listener::new(
@@ -84,11 +85,8 @@ pub async fn start(config: BrokerConfig) -> io::Result<ServerHandle> {
         tracing::info!("shutdown complete");
         Ok(())
     });
-    tracing::info!(
-        "gregor listening on {addr}, advertising {}:{}",
-        broker.advertised_host,
-        broker.advertised_port
-    );
+    let (host, port) = broker.advertised();
+    tracing::info!("gregor listening on {addr}, advertising {host}:{port}");
     Ok(ServerHandle {
         addr,
         broker,

@@ -1,0 +1,144 @@
+//! The controller: the only writer of cluster metadata. Each admin operation checks its
+//! request against the current image, turns it into [`MetadataRecord`]s, commits them to the
+//! metadata log, replays them into a new image, publishes it, and hands the change to the
+//! [`MetadataPublisher`]s (the replica layer creates and deletes partition logs there).
+//!
+//! Why records and not direct edits: the records are the one thing a quorum can agree on. In
+//! the replication issue a Raft log replaces the local [`MetadataLog`] commit step and every
+//! broker replays the same records; the validation and the records stay as they are.
+//!
+//! Thread-safety: commits are serialised by one mutex held across validate → append → replay
+//! → publish, so two CreateTopics of one name cannot both pass the existence check. The
+//! mutex is held across file I/O: callers run controller operations off the async workers.
+
+mod migrate;
+mod topics;
+
+use std::io;
+use std::sync::{Arc, Mutex};
+
+use uuid::Uuid;
+
+use crate::error::{Error, Result};
+use crate::metadata::log::MetadataLog;
+use crate::metadata::records::{EndPoint, MetadataRecord};
+use crate::metadata::{Metadata, MetadataImage, MetadataPublisher};
+
+pub use topics::{NewPartitions, NewTopic};
+
+/// The controller (see the module doc).
+pub struct Controller {
+    node_id: i32,
+    log: Mutex<MetadataLog>,
+    metadata: Arc<Metadata>,
+    publishers: Vec<Arc<dyn MetadataPublisher>>,
+}
+
+/// Producer ids handed out per ProducerIdsRecord, as Kafka's controller does.
+pub const PRODUCER_ID_BLOCK: i64 = 1000;
+
+impl Controller {
+    /// Replays `records` into the image published in `metadata`, then takes over the log.
+    pub fn new(
+        node_id: i32,
+        log: MetadataLog,
+        metadata: Arc<Metadata>,
+        publishers: Vec<Arc<dyn MetadataPublisher>>,
+    ) -> Controller {
+        Controller {
+            node_id,
+            log: Mutex::new(log),
+            metadata,
+            publishers,
+        }
+    }
+
+    /// The metadata log's partition (maintenance, checkpoints, shutdown).
+    pub fn log_partition(&self) -> Arc<crate::log::Partition> {
+        match self.log.lock() {
+            Ok(l) => l.partition().clone(),
+            Err(p) => p.into_inner().partition().clone(),
+        }
+    }
+
+    pub fn metadata(&self) -> &Arc<Metadata> {
+        &self.metadata
+    }
+
+    /// Runs one operation: `f` sees the current image and returns the records to commit and
+    /// a result; the records are appended, replayed and published before the result is.
+    pub fn commit<T>(
+        &self,
+        f: impl FnOnce(&MetadataImage) -> Result<(Vec<MetadataRecord>, T)>,
+    ) -> Result<T> {
+        let log = self.log.lock().map_err(|_| {
+            Error::Io(io::Error::other(
+                "metadata log lock poisoned by an earlier failure",
+            ))
+        })?;
+        let old = self.metadata.image();
+        let (records, out) = f(&old)?;
+        if records.is_empty() {
+            return Ok(out);
+        }
+        log.append(&records)?;
+        let mut new = (*old).clone();
+        for r in &records {
+            new.apply(r);
+        }
+        let new = Arc::new(new);
+        self.metadata.publish(new.clone());
+        for p in &self.publishers {
+            p.publish(&old, &new).map_err(Error::Io)?;
+        }
+        Ok(out)
+    }
+
+    /// Registers this node with its advertised address, when the image does not already say
+    /// exactly that (a new broker epoch each time it changes).
+    pub fn register_broker(&self, host: &str, port: i32, rack: Option<String>) -> Result<()> {
+        let node_id = self.node_id;
+        self.commit(|image| {
+            let endpoint = EndPoint {
+                name: "PLAINTEXT".into(),
+                host: host.to_string(),
+                port: u16::try_from(port).unwrap_or(0),
+                security_protocol: 0,
+            };
+            let current = image.brokers.get(&node_id);
+            if current.is_some_and(|b| b.endpoints == [endpoint.clone()] && b.rack == rack) {
+                return Ok((vec![], ()));
+            }
+            let record = MetadataRecord::RegisterBroker {
+                broker_id: node_id,
+                incarnation_id: Uuid::new_v4(),
+                broker_epoch: current.map_or(0, |b| b.epoch + 1),
+                endpoints: vec![endpoint],
+                rack,
+                fenced: false,
+            };
+            Ok((vec![record], ()))
+        })
+    }
+
+    /// Reserves the next block of producer ids: `[start, end)`.
+    pub fn allocate_producer_ids(&self) -> Result<(i64, i64)> {
+        let node_id = self.node_id;
+        self.commit(|image| {
+            let start = image.next_producer_id;
+            let end = start + PRODUCER_ID_BLOCK;
+            let epoch = image.brokers.get(&node_id).map_or(0, |b| b.epoch);
+            let record = MetadataRecord::ProducerIds {
+                broker_id: node_id,
+                broker_epoch: epoch,
+                next_producer_id: end,
+            };
+            Ok((vec![record], (start, end)))
+        })
+    }
+
+    /// Converts the files of a data directory written before the metadata log existed.
+    pub fn migrate_legacy(&self, data_dir: &std::path::Path) -> io::Result<()> {
+        migrate::run(self, data_dir)
+    }
+}

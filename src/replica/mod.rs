@@ -1,0 +1,188 @@
+//! The replica layer: every partition this node hosts, between the handlers and the logs.
+//!
+//! It owns the hosted [`Replica`]s (taken out of the metadata, which only says where
+//! partitions are), answers "not hosted here" in one place ([`ReplicaManager::leader`]), keeps
+//! each replica's high watermark and leader epoch, and follows the metadata image: when the
+//! controller publishes a change, [`ReplicaManager::publish`] creates the logs of partitions
+//! newly assigned to this node and deletes those of removed topics — at start-up the same
+//! path opens every hosted log.
+//!
+//! Thread-safety: the replica map sits behind an `RwLock` held only to look up or swap
+//! entries; log files are created and deleted outside it, from blocking threads.
+
+mod hosted;
+
+use std::collections::HashMap;
+use std::io;
+use std::path::Path;
+use std::sync::{Arc, RwLock};
+
+use uuid::Uuid;
+
+pub use hosted::Replica;
+
+use crate::config::BrokerConfig;
+use crate::error::{Error, ErrorCode, Result};
+use crate::log::{layout, LogManager, Partition};
+use crate::metadata::{MetadataImage, MetadataPublisher, PartitionImage};
+
+type Key = (String, i32);
+
+/// Every hosted replica (see the module doc).
+pub struct ReplicaManager {
+    node_id: i32,
+    config: BrokerConfig,
+    logs: LogManager,
+    replicas: RwLock<HashMap<Key, Arc<Replica>>>,
+}
+
+/// The topic id recorded in a partition directory's `partition.metadata`, if any.
+fn recorded_topic_id(dir: &Path) -> Option<Uuid> {
+    let text = std::fs::read_to_string(dir.join("partition.metadata")).ok()?;
+    text.lines()
+        .find_map(|l| l.strip_prefix("topic_id:"))
+        .and_then(|v| Uuid::parse_str(v.trim()).ok())
+}
+
+impl ReplicaManager {
+    pub fn new(node_id: i32, config: BrokerConfig, logs: LogManager) -> ReplicaManager {
+        ReplicaManager {
+            node_id,
+            config,
+            logs,
+            replicas: RwLock::new(HashMap::new()),
+        }
+    }
+
+    pub fn logs(&self) -> &LogManager {
+        &self.logs
+    }
+
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, HashMap<Key, Arc<Replica>>> {
+        self.replicas.read().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn write(&self) -> std::sync::RwLockWriteGuard<'_, HashMap<Key, Arc<Replica>>> {
+        self.replicas.write().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The hosted replica of a partition, whatever its role.
+    pub fn get(&self, topic: &str, partition: i32) -> Option<Arc<Replica>> {
+        self.read().get(&(topic.to_string(), partition)).cloned()
+    }
+
+    /// The replica of a partition this node leads, or Kafka's answer for why not:
+    /// UNKNOWN_TOPIC_OR_PARTITION when the image does not know it, NOT_LEADER_OR_FOLLOWER when
+    /// another node leads it (or this one hosts it as a follower).
+    pub fn leader(
+        &self,
+        image: &MetadataImage,
+        topic: &str,
+        partition: i32,
+    ) -> Result<Arc<Replica>> {
+        let Some(p) = image.partition(topic, partition) else {
+            return Err(Error::kafka(
+                ErrorCode::UnknownTopicOrPartition,
+                format!("This server does not host this topic-partition: {topic}-{partition}"),
+            ));
+        };
+        if p.leader != self.node_id {
+            return Err(Error::kafka(
+                ErrorCode::NotLeaderOrFollower,
+                format!("This server is not the leader for {topic}-{partition}"),
+            ));
+        }
+        self.get(topic, partition).ok_or_else(|| {
+            Error::kafka(
+                ErrorCode::KafkaStorageError,
+                format!("The log of {topic}-{partition} is not available on this node"),
+            )
+        })
+    }
+
+    /// Every hosted replica.
+    pub fn all(&self) -> Vec<Arc<Replica>> {
+        self.read().values().cloned().collect()
+    }
+
+    /// Every hosted partition log (maintenance, checkpoints, shutdown).
+    pub fn partition_logs(&self) -> Vec<Arc<Partition>> {
+        self.read().values().map(|r| r.log().clone()).collect()
+    }
+
+    /// Opens the log of a partition assigned to this node: the existing directory when it
+    /// belongs to this topic id, else a new one (a leftover of a deleted topic of the same
+    /// name is wiped).
+    fn host(
+        &self,
+        topic: &str,
+        id: Uuid,
+        index: i32,
+        p: &PartitionImage,
+        overrides: &std::collections::BTreeMap<String, String>,
+    ) -> io::Result<Arc<Replica>> {
+        let dir = layout::partition_dir(self.logs.data_dir(), topic, index);
+        let config = self.config.log_config(overrides);
+        let log = if recorded_topic_id(&dir) == Some(id) {
+            self.logs.open_partition(topic, index, config)?
+        } else {
+            self.logs
+                .create_partition(topic, index, &id.to_string(), config)?
+        };
+        Ok(Arc::new(Replica::new(
+            log,
+            id,
+            p.leader_epoch,
+            p.leader == self.node_id,
+        )))
+    }
+}
+
+impl MetadataPublisher for ReplicaManager {
+    fn publish(&self, _old: &MetadataImage, new: &MetadataImage) -> io::Result<()> {
+        // Removed first: a topic deleted and created again under its name reuses directories.
+        let gone: Vec<Arc<Replica>> = {
+            let mut map = self.write();
+            let keys: Vec<Key> = map
+                .iter()
+                .filter(|((t, i), r)| {
+                    new.topic(t).is_none_or(|ti| ti.id != r.topic_id())
+                        || new
+                            .partition(t, *i)
+                            .is_none_or(|p| !p.replicas.contains(&self.node_id))
+                })
+                .map(|(k, _)| k.clone())
+                .collect();
+            keys.iter().filter_map(|k| map.remove(k)).collect()
+        };
+        let mut first_error = None;
+        for r in gone {
+            if let Err(e) = self.logs.delete_partition(r.log()) {
+                tracing::error!("deleting {}-{} failed: {e}", r.topic(), r.index());
+                first_error.get_or_insert(e);
+            }
+        }
+        for t in new.topics() {
+            for (i, p) in t.partitions.iter().enumerate() {
+                let index = i as i32;
+                if !p.replicas.contains(&self.node_id) {
+                    continue;
+                }
+                if let Some(r) = self.get(&t.name, index) {
+                    r.set_leadership(p.leader == self.node_id, p.leader_epoch);
+                    continue;
+                }
+                match self.host(&t.name, t.id, index, p, &t.overrides) {
+                    Ok(r) => {
+                        self.write().insert((t.name.clone(), index), r);
+                    }
+                    Err(e) => {
+                        tracing::error!("opening {}-{index} failed: {e}", t.name);
+                        first_error.get_or_insert(e);
+                    }
+                }
+            }
+        }
+        first_error.map_or(Ok(()), Err)
+    }
+}
