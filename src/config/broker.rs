@@ -84,7 +84,10 @@ impl BrokerConfig {
             data_dir,
             node_id,
             num_partitions: p.int("num.partitions").max(1),
-            default_replication_factor: p.short("default.replication.factor"),
+            default_replication_factor: p
+                .int("default.replication.factor")
+                .clamp(i16::MIN.into(), i16::MAX.into())
+                as i16,
             auto_create_topics: p.boolean("auto.create.topics.enable"),
             delete_topic_enable: p.boolean("delete.topic.enable"),
             socket_request_max_bytes: p.int("socket.request.max.bytes").max(8) as usize,

@@ -153,7 +153,7 @@ pub const KEYS: &[ConfigKey] = &[
     b("node.id", Int, "1").kafka("-1").doc("this broker's id (`--node-id`)"),
     b_null("broker.id", Int).kafka("-1").doc("this broker's id when `node.id` is not set"),
     b("num.partitions", Int, "1").min(1).doc("partitions of auto-created topics and of CreateTopics with -1"),
-    b("default.replication.factor", Short, "1").min(1).doc("replication factor for -1 (only 1 is possible on one node)"),
+    b("default.replication.factor", Int, "1").doc("replication factor for -1 (only 1 is possible on one node)"),
     b("auto.create.topics.enable", Boolean, "true").doc("create unknown topics on Metadata and Produce"),
     b("delete.topic.enable", Boolean, "true").doc("allow DeleteTopics"),
     b("socket.request.max.bytes", Int, "104857600").min(1).doc("largest request frame; larger ones close the connection"),

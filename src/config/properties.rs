@@ -79,12 +79,6 @@ impl Props<'_> {
             .unwrap_or_default()
     }
 
-    pub fn short(&self, key: &str) -> i16 {
-        self.get(key)
-            .and_then(|v| v.parse().ok())
-            .unwrap_or_default()
-    }
-
     pub fn boolean(&self, key: &str) -> bool {
         self.get(key)
             .is_some_and(|v| v.eq_ignore_ascii_case("true"))

@@ -30,7 +30,10 @@ struct Entry {
 }
 
 /// Kafka's `configSynonyms`: the set broker keys of `group` (STATIC_BROKER_CONFIG, raw values),
-/// then those with a default (DEFAULT_CONFIG), in the group's precedence order.
+/// then those with a default (DEFAULT_CONFIG), in the group's precedence order. For a topic key
+/// the whole list is kept (Kafka drops the entries before its first synonym, so a topic whose
+/// `retention.ms` comes from `log.retention.hours` would show no synonyms and DEFAULT_CONFIG;
+/// gregor reports the static source the value really came from).
 fn broker_synonyms(
     b: &Broker,
     group: &[&'static str],
