@@ -6,7 +6,8 @@
 mod common;
 
 use common::raw;
-use common::{encode_batch, now_ms, RawClient, TestBroker};
+use common::{encode_batch, now_ms, BrokerProcess, RawClient, TestBroker};
+use gregor::config::keys::{keys, Scope};
 use kafka_protocol::messages::create_partitions_request::CreatePartitionsTopic;
 use kafka_protocol::messages::create_topics_request::{CreatableTopic, CreatableTopicConfig};
 use kafka_protocol::messages::delete_topics_request::DeleteTopicState;
@@ -278,6 +279,165 @@ fn describe_configs_reports_values_and_sources() {
     assert_eq!(bget("num.partitions").value.as_deref(), Some("1"));
     assert_eq!(bget("log.segment.bytes").config_source, 5);
     assert_eq!(resp.results[2].error_code, 3);
+}
+
+/// Every key of the config table appears in DescribeConfigs of a real broker process, with the
+/// source Kafka would give it (flags and `--set` are static broker config), its type, read-only
+/// flag and documentation; synonyms follow Kafka's order.
+#[test]
+fn describe_configs_lists_every_key_of_the_table() {
+    let dir = tempfile::tempdir().unwrap();
+    let set = [
+        ("log.retention.hours", "1"),
+        ("num.partitions", "3"),
+        ("group.min.session.timeout.ms", "7000"),
+        ("log.segment.bytes", "500000"),
+        ("num.io.threads", "4"),
+    ];
+    let mut args = Vec::new();
+    for (k, v) in set {
+        args.push("--set".to_string());
+        args.push(format!("{k}={v}"));
+    }
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let broker = BrokerProcess::spawn(&dir.path().join("data"), &args);
+    let mut c = RawClient::connect(&broker.addr);
+    assert_eq!(
+        raw::create_topic(&mut c, "every", 1, &[("retention.bytes", "4096")]),
+        0
+    );
+    let resource = |kind: i8, name: &'static str| {
+        DescribeConfigsResource::default()
+            .with_resource_type(kind)
+            .with_resource_name(StrBytes::from_static_str(name))
+            .with_configuration_keys(None)
+    };
+    let resp = c.call(
+        &DescribeConfigsRequest::default()
+            .with_include_synonyms(true)
+            .with_include_documentation(true)
+            .with_resources(vec![resource(4, ""), resource(2, "every")]),
+        4,
+    );
+    let (b, t) = (&resp.results[0], &resp.results[1]);
+    assert_eq!((b.error_code, t.error_code), (0, 0));
+
+    // Flags given by BrokerProcess (--listen, --data-dir) count as set.
+    let static_keys = ["listeners", "log.dirs"];
+    for k in keys(Scope::Broker) {
+        let e = b
+            .configs
+            .iter()
+            .find(|e| e.name.as_str() == k.name)
+            .unwrap_or_else(|| panic!("broker key {} not described", k.name));
+        let is_set = set.iter().any(|(s, _)| *s == k.name) || static_keys.contains(&k.name);
+        let want = if is_set { 4 } else { 5 };
+        assert_eq!(e.config_source, want, "source of {}", k.name);
+        assert_eq!(e.config_type, k.kind as i8, "type of {}", k.name);
+        assert!(e.read_only, "{} is read-only", k.name);
+        assert_eq!(e.documentation.as_deref(), Some(k.doc), "doc of {}", k.name);
+        if let Some(first) = e.synonyms.first() {
+            assert_eq!(
+                first.name.as_str(),
+                k.name,
+                "synonyms of {} start with it",
+                k.name
+            );
+        }
+    }
+    assert_eq!(
+        b.configs.len(),
+        keys(Scope::Broker).count(),
+        "nothing beyond the table"
+    );
+    let bget = |name: &str| b.configs.iter().find(|e| e.name.as_str() == name).unwrap();
+    assert_eq!(bget("num.partitions").value.as_deref(), Some("3"));
+    assert_eq!(bget("num.io.threads").value.as_deref(), Some("4"));
+    assert_eq!(bget("log.retention.minutes").value, None, "null default");
+    assert_eq!(
+        bget("log.retention.ms").value.as_deref(),
+        Some("3600000"),
+        "the retention in force"
+    );
+    let hours: Vec<_> = bget("log.retention.hours")
+        .synonyms
+        .iter()
+        .map(|s| (s.name.as_str(), s.value.as_deref(), s.source))
+        .collect();
+    assert_eq!(
+        hours,
+        vec![
+            ("log.retention.hours", Some("1"), 4),
+            ("log.retention.hours", Some("168"), 5)
+        ]
+    );
+
+    for k in keys(Scope::Topic) {
+        let e = t
+            .configs
+            .iter()
+            .find(|e| e.name.as_str() == k.name)
+            .unwrap_or_else(|| panic!("topic key {} not described", k.name));
+        let want = match k.name {
+            "retention.bytes" => 1,
+            "retention.ms" | "segment.bytes" => 4,
+            _ => 5,
+        };
+        assert_eq!(e.config_source, want, "source of {}", k.name);
+        assert_eq!(e.config_type, k.kind as i8, "type of {}", k.name);
+        assert!(!e.read_only);
+        assert_eq!(e.documentation.as_deref(), Some(k.doc));
+    }
+    assert_eq!(t.configs.len(), keys(Scope::Topic).count());
+    let tget = |name: &str| t.configs.iter().find(|e| e.name.as_str() == name).unwrap();
+    let synonyms = |name: &str| -> Vec<(String, Option<String>, i8)> {
+        tget(name)
+            .synonyms
+            .iter()
+            .map(|s| {
+                (
+                    s.name.to_string(),
+                    s.value.as_deref().map(String::from),
+                    s.source,
+                )
+            })
+            .collect()
+    };
+    let syn = |n: &str, v: &str, s: i8| (n.to_string(), Some(v.to_string()), s);
+    assert_eq!(
+        synonyms("retention.ms"),
+        vec![
+            syn("log.retention.hours", "1", 4),
+            syn("log.retention.hours", "168", 5)
+        ]
+    );
+    assert_eq!(
+        synonyms("retention.bytes"),
+        vec![
+            syn("retention.bytes", "4096", 1),
+            syn("log.retention.bytes", "-1", 5)
+        ]
+    );
+    assert_eq!(tget("segment.bytes").value.as_deref(), Some("500000"));
+}
+
+/// A bad value stops the broker at start-up with Kafka's message naming the key.
+#[test]
+fn bad_config_value_is_refused_at_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_gregor"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(dir.path())
+        .args(["--set", "num.partitions=0"])
+        .output()
+        .expect("run gregor");
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr
+            .contains("Invalid value 0 for configuration num.partitions: Value must be at least 1"),
+        "{stderr}"
+    );
 }
 
 #[test]

@@ -107,7 +107,8 @@ fn open(dir: &Path, clean: bool, recovery_point: i64, start: i64) -> PartitionLo
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect::<Vec<_>>(),
         &mut w,
-    );
+    )
+    .expect("valid config");
     let opts = LoadOptions {
         clean_shutdown: clean,
         recovery_point,

@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use gregor::config::{default_advertised, BrokerConfig};
+use gregor::config::BrokerConfig;
 use gregor::log::dump::{dump, DumpOptions};
 
 #[derive(Parser)]
@@ -38,6 +38,13 @@ enum Command {
         /// Check .index and .timeindex against the log.
         #[arg(long)]
         verify_index: bool,
+    },
+    /// Print the README's configuration tables, generated from the key table.
+    #[command(hide = true)]
+    ConfigDocs {
+        /// Rewrite the generated sections of this file (README.md) in place instead.
+        #[arg(long)]
+        write: Option<PathBuf>,
     },
 }
 
@@ -72,7 +79,7 @@ fn broker_config(args: &ServeArgs) -> anyhow::Result<BrokerConfig> {
             .with_context(|| format!("reading {}", p.display()))?,
         None => BrokerConfig::default(),
     };
-    let pairs: Vec<(String, String)> = args
+    let mut pairs: Vec<(String, String)> = args
         .set
         .iter()
         .map(|kv| {
@@ -81,28 +88,39 @@ fn broker_config(args: &ServeArgs) -> anyhow::Result<BrokerConfig> {
                 .context("--set takes KEY=VALUE")
         })
         .collect::<anyhow::Result<_>>()?;
+    // Flags are settings too: they win over the file and `--set`, and DescribeConfigs reports
+    // them as static broker config.
+    let flags = [
+        (
+            "listeners",
+            args.listen.as_ref().map(|l| format!("PLAINTEXT://{l}")),
+        ),
+        (
+            "advertised.listeners",
+            args.advertised.as_ref().map(|a| format!("PLAINTEXT://{a}")),
+        ),
+        (
+            "log.dirs",
+            args.data_dir.as_ref().map(|d| d.display().to_string()),
+        ),
+        ("node.id", args.node_id.map(|n| n.to_string())),
+        (
+            "log.flush.interval.messages",
+            args.durable.then(|| "1".to_string()),
+        ),
+    ];
+    pairs.extend(
+        flags
+            .into_iter()
+            .filter_map(|(k, v)| Some((k.to_string(), v?))),
+    );
     let mut warnings = Vec::new();
-    cfg.apply_properties(&pairs, &mut warnings);
+    cfg.apply_properties(&pairs, &mut warnings)?;
     for w in warnings {
         tracing::warn!("--set: {w}");
     }
-    if let Some(l) = &args.listen {
-        cfg.listen = l.clone();
-        if args.advertised.is_none() && !cfg.properties.contains_key("advertised.listeners") {
-            cfg.advertised = default_advertised(l);
-        }
-    }
-    if let Some(a) = &args.advertised {
-        cfg.advertised = a.clone();
-    }
     if let Some(d) = &args.data_dir {
-        cfg.data_dir = d.clone();
-    }
-    if let Some(n) = args.node_id {
-        cfg.node_id = n;
-    }
-    if args.durable {
-        cfg.set_log_default("flush.messages", "1");
+        cfg.data_dir = d.clone(); // exactly as given, even with a comma in it
     }
     Ok(cfg)
 }
@@ -132,6 +150,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Serve(args) => serve(args),
+        Command::ConfigDocs { write } => config_docs(write),
         Command::Groups { bootstrap, group } => {
             match gregor::tools::groups::report(&bootstrap, group.as_deref()) {
                 Ok(text) => {
@@ -178,6 +197,24 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// Prints the generated configuration tables, or splices them into `write` (the README).
+fn config_docs(write: Option<PathBuf>) -> anyhow::Result<()> {
+    use gregor::config::docs;
+    match write {
+        None => print!("{}", docs::render_all()),
+        Some(path) => {
+            let text = std::fs::read_to_string(&path)
+                .with_context(|| format!("reading {}", path.display()))?;
+            let fresh = docs::splice(&text).map_err(anyhow::Error::msg)?;
+            if fresh != text {
+                std::fs::write(&path, fresh)
+                    .with_context(|| format!("writing {}", path.display()))?;
+            }
+        }
+    }
+    Ok(())
 }
 
 fn serve(args: ServeArgs) -> anyhow::Result<()> {

@@ -9,7 +9,8 @@ use kafka_protocol::messages::{DescribeConfigsRequest, DescribeConfigsResponse};
 use kafka_protocol::protocol::StrBytes;
 
 use crate::broker::Broker;
-use crate::config::{ConfigSource, ConfigType, TOPIC_CONFIGS};
+use crate::config::keys::{broker_key, keys, ConfigKey, Scope};
+use crate::config::{ConfigSource, ConfigType};
 use crate::error::ErrorCode;
 use crate::handlers::RequestContext;
 
@@ -19,165 +20,95 @@ const BROKER_LOGGER: i8 = 8;
 
 /// One config entry before encoding.
 struct Entry {
-    name: String,
-    value: String,
+    name: &'static str,
+    value: Option<String>,
     source: ConfigSource,
     kind: ConfigType,
-    synonyms: Vec<(String, String, ConfigSource)>,
+    read_only: bool,
+    synonyms: Vec<(&'static str, Option<String>, ConfigSource)>,
+    doc: &'static str,
+}
+
+/// Kafka's `configSynonyms`: the set broker keys of `group` (STATIC_BROKER_CONFIG, raw values),
+/// then those with a default (DEFAULT_CONFIG), in the group's precedence order. For a topic key
+/// the whole list is kept (Kafka drops the entries before its first synonym, so a topic whose
+/// `retention.ms` comes from `log.retention.hours` would show no synonyms and DEFAULT_CONFIG;
+/// gregor reports the static source the value really came from).
+fn broker_synonyms(
+    b: &Broker,
+    group: &[&'static str],
+) -> Vec<(&'static str, Option<String>, ConfigSource)> {
+    let set = group.iter().filter_map(|s| {
+        let v = b.config.properties.get(*s)?;
+        Some((*s, Some(v.clone()), ConfigSource::StaticBrokerConfig))
+    });
+    let defaults = group.iter().filter_map(|s| {
+        let d = broker_key(s)?.default?;
+        Some((*s, Some(d.to_string()), ConfigSource::DefaultConfig))
+    });
+    set.chain(defaults).collect()
 }
 
 fn topic_entries(b: &Broker, overrides: &std::collections::BTreeMap<String, String>) -> Vec<Entry> {
     let resolved = b.config.resolve_topic(overrides);
-    TOPIC_CONFIGS
-        .iter()
+    keys(Scope::Topic)
         .map(|d| {
-            let (value, source) = resolved
-                .get(d.name)
-                .cloned()
-                .unwrap_or((d.default.to_string(), ConfigSource::DefaultConfig));
-            let mut synonyms = Vec::new();
-            if let Some(v) = overrides.get(d.name) {
-                synonyms.push((d.name.to_string(), v.clone(), ConfigSource::TopicConfig));
-            }
-            if let Some(v) = b.config.log_overrides.get(d.name) {
-                synonyms.push((
-                    d.broker_key.to_string(),
-                    v.clone(),
-                    ConfigSource::StaticBrokerConfig,
-                ));
-            }
-            synonyms.push((
-                d.broker_key.to_string(),
-                d.default.to_string(),
+            let (value, source) = resolved.get(d.name).cloned().unwrap_or((
+                d.topic_default().unwrap_or_default(),
                 ConfigSource::DefaultConfig,
             ));
+            let mut synonyms = Vec::new();
+            if let Some(v) = overrides.get(d.name) {
+                synonyms.push((d.name, Some(v.clone()), ConfigSource::TopicConfig));
+            }
+            synonyms.extend(broker_synonyms(b, d.synonyms));
             Entry {
-                name: d.name.to_string(),
-                value,
+                name: d.name,
+                value: Some(value),
                 source,
                 kind: d.kind,
+                read_only: false,
                 synonyms,
+                doc: d.doc,
             }
         })
         .collect()
 }
 
+/// The keys Kafka reports as synonyms of a broker key: the other units of the same setting
+/// (`log.retention.ms`/`.minutes`/`.hours`), else the key alone.
+fn synonym_group(k: &'static ConfigKey) -> &'static [&'static str] {
+    keys(Scope::Topic)
+        .map(|t| t.synonyms)
+        .find(|g| g.len() > 1 && g.contains(&k.name))
+        .unwrap_or(std::slice::from_ref(&k.name))
+}
+
 fn broker_entries(b: &Broker) -> Vec<Entry> {
-    let c = &b.config;
-    let set = |k: &str| c.properties.contains_key(k);
-    let mut out = Vec::new();
-    let mut push = |name: &str, value: String, kind: ConfigType, explicit: bool| {
-        let source = if explicit {
-            ConfigSource::StaticBrokerConfig
-        } else {
-            ConfigSource::DefaultConfig
-        };
-        out.push(Entry {
-            name: name.to_string(),
-            value: value.clone(),
-            source,
-            kind,
-            synonyms: vec![(name.to_string(), value, source)],
-        });
-    };
-    push(
-        "listeners",
-        format!("PLAINTEXT://{}", c.listen),
-        ConfigType::List,
-        set("listeners"),
-    );
-    push(
-        "advertised.listeners",
-        {
-            let (host, port) = b.advertised();
-            format!("PLAINTEXT://{host}:{port}")
-        },
-        ConfigType::List,
-        set("advertised.listeners"),
-    );
-    push(
-        "log.dirs",
-        c.data_dir.display().to_string(),
-        ConfigType::String,
-        set("log.dirs"),
-    );
-    push(
-        "node.id",
-        c.node_id.to_string(),
-        ConfigType::Int,
-        set("node.id"),
-    );
-    push(
-        "num.partitions",
-        c.num_partitions.to_string(),
-        ConfigType::Int,
-        set("num.partitions"),
-    );
-    push(
-        "default.replication.factor",
-        c.default_replication_factor.to_string(),
-        ConfigType::Int,
-        set("default.replication.factor"),
-    );
-    push(
-        "auto.create.topics.enable",
-        c.auto_create_topics.to_string(),
-        ConfigType::Boolean,
-        set("auto.create.topics.enable"),
-    );
-    push(
-        "delete.topic.enable",
-        c.delete_topic_enable.to_string(),
-        ConfigType::Boolean,
-        set("delete.topic.enable"),
-    );
-    push(
-        "socket.request.max.bytes",
-        c.socket_request_max_bytes.to_string(),
-        ConfigType::Int,
-        set("socket.request.max.bytes"),
-    );
-    push(
-        "max.connections",
-        c.max_connections.to_string(),
-        ConfigType::Int,
-        set("max.connections"),
-    );
-    push(
-        "connections.max.idle.ms",
-        c.connections_max_idle_ms.to_string(),
-        ConfigType::Long,
-        set("connections.max.idle.ms"),
-    );
-    push(
-        "log.retention.check.interval.ms",
-        c.retention_check_interval_ms.to_string(),
-        ConfigType::Long,
-        set("log.retention.check.interval.ms"),
-    );
-    push(
-        "log.flush.offset.checkpoint.interval.ms",
-        c.flush_offset_checkpoint_interval_ms.to_string(),
-        ConfigType::Int,
-        set("log.flush.offset.checkpoint.interval.ms"),
-    );
-    let listed = [
-        "log.dirs",
-        "num.partitions",
-        "default.replication.factor",
-        "auto.create.topics.enable",
-    ];
-    for d in TOPIC_CONFIGS {
-        if listed.contains(&d.broker_key) {
-            continue;
-        }
-        let (value, explicit) = match c.log_overrides.get(d.name) {
-            Some(v) => (v.clone(), true),
-            None => (d.default.to_string(), false),
-        };
-        push(d.broker_key, value, d.kind, explicit);
-    }
-    out
+    keys(Scope::Broker)
+        .map(|k| {
+            let group = synonym_group(k);
+            // As Kafka: the synonyms from this key on, so a key's source is its own.
+            let synonyms: Vec<_> = broker_synonyms(b, group)
+                .into_iter()
+                .skip_while(|s| s.0 != k.name)
+                .collect();
+            let source = if b.config.is_set(k.name) {
+                ConfigSource::StaticBrokerConfig
+            } else {
+                ConfigSource::DefaultConfig
+            };
+            Entry {
+                name: k.name,
+                value: b.config.describe_value(k.name),
+                source,
+                kind: k.kind,
+                read_only: true,
+                synonyms,
+                doc: k.doc,
+            }
+        })
+        .collect()
 }
 
 pub async fn describe_configs(
@@ -228,8 +159,9 @@ pub async fn describe_configs(
                     })
                     .map(|e| {
                         let mut c = DescribeConfigsResourceResult::default()
-                            .with_name(StrBytes::from_string(e.name))
-                            .with_value(Some(StrBytes::from_string(e.value)))
+                            .with_name(StrBytes::from_static_str(e.name))
+                            .with_value(e.value.map(StrBytes::from_string))
+                            .with_read_only(e.read_only)
                             .with_config_source(e.source as i8);
                         if req.include_synonyms {
                             c = c.with_synonyms(
@@ -237,8 +169,8 @@ pub async fn describe_configs(
                                     .into_iter()
                                     .map(|(n, v, s)| {
                                         DescribeConfigsSynonym::default()
-                                            .with_name(StrBytes::from_string(n))
-                                            .with_value(Some(StrBytes::from_string(v)))
+                                            .with_name(StrBytes::from_static_str(n))
+                                            .with_value(v.map(StrBytes::from_string))
                                             .with_source(s as i8)
                                     })
                                     .collect(),
@@ -246,6 +178,9 @@ pub async fn describe_configs(
                         }
                         if ctx.version >= 3 {
                             c = c.with_config_type(e.kind as i8);
+                            if req.include_documentation {
+                                c = c.with_documentation(Some(StrBytes::from_static_str(e.doc)));
+                            }
                         }
                         c
                     })

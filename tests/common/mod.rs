@@ -46,19 +46,18 @@ impl TestBroker {
             .enable_all()
             .build()
             .expect("runtime");
-        let mut cfg = BrokerConfig {
-            listen: "127.0.0.1:0".into(),
-            advertised: "127.0.0.1:0".into(),
-            data_dir: dir.to_path_buf(),
-            ..Default::default()
-        };
         let pairs: Vec<(String, String)> = props
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
         let mut warnings = Vec::new();
-        cfg.apply_properties(&pairs, &mut warnings);
+        let mut cfg = BrokerConfig::default();
+        cfg.apply_properties(&pairs, &mut warnings)
+            .expect("valid test config");
         assert!(warnings.is_empty(), "{warnings:?}");
+        cfg.listen = "127.0.0.1:0".into();
+        cfg.advertised = "127.0.0.1:0".into();
+        cfg.data_dir = dir.to_path_buf();
         let handle = rt.block_on(server::start(cfg)).expect("broker starts");
         let addr = handle.local_addr();
         TestBroker {

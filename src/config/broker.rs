@@ -1,0 +1,252 @@
+//! [`BrokerConfig`]: the broker's settings as typed fields, built from the set `server.properties`
+//! keys over the key table's defaults, plus the resolution of topic configs against the broker's
+//! `log.*` synonyms.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use super::keys::{broker_key, keys, Scope};
+use super::properties::{default_advertised, listener_address, Props};
+use super::{ConfigSource, LogConfig};
+
+/// Broker-wide settings (Kafka's `server.properties` keys), typed once at start-up so the rest
+/// of the broker reads fields, not strings. Every field is derived from [`Self::properties`] in
+/// [`BrokerConfig::from_properties`]; the key table (`config::keys`) holds names, defaults and
+/// ranges.
+#[derive(Debug, Clone)]
+pub struct BrokerConfig {
+    pub listen: String,
+    pub advertised: String,
+    pub data_dir: PathBuf,
+    pub node_id: i32,
+    pub num_partitions: i32,
+    pub default_replication_factor: i16,
+    pub auto_create_topics: bool,
+    pub delete_topic_enable: bool,
+    pub socket_request_max_bytes: usize,
+    pub max_connections: usize,
+    pub connections_max_idle_ms: u64,
+    pub retention_check_interval_ms: u64,
+    pub flush_scheduler_interval_ms: u64,
+    pub flush_offset_checkpoint_interval_ms: u64,
+    /// `group.initial.rebalance.delay.ms`: gregor's default is 0 (Kafka's is 3000), so a new
+    /// group's first consumer gets its partitions at once; raise it to batch joins.
+    pub group_initial_rebalance_delay_ms: u64,
+    pub group_min_session_timeout_ms: i32,
+    pub group_max_session_timeout_ms: i32,
+    pub offsets_retention_minutes: i64,
+    pub offsets_retention_check_interval_ms: u64,
+    pub offset_metadata_max_bytes: usize,
+    /// Broker-level values of topic configs, keyed by the *topic* config name, for those whose
+    /// synonym is set (`log.retention.hours=1` lands here as `retention.ms` = `3600000`).
+    pub log_overrides: BTreeMap<&'static str, String>,
+    /// Every broker key set (properties file, `--set`, flags), validated, as given.
+    pub properties: BTreeMap<String, String>,
+}
+
+impl Default for BrokerConfig {
+    fn default() -> Self {
+        BrokerConfig::from_properties(BTreeMap::new())
+    }
+}
+
+impl BrokerConfig {
+    /// Builds every field from the set keys over the rows' defaults. `properties` must hold
+    /// validated values of known keys (see [`BrokerConfig::apply_properties`]).
+    pub fn from_properties(properties: BTreeMap<String, String>) -> BrokerConfig {
+        let p = Props(&properties);
+        let listen = listener_address(&p.string("listeners"));
+        let advertised = match p.set("advertised.listeners") {
+            Some(v) => listener_address(v),
+            None => default_advertised(&listen),
+        };
+        let dirs = p
+            .set("log.dirs")
+            .or(p.set("log.dir"))
+            .or(p.get("log.dirs"))
+            .unwrap_or_default();
+        let data_dir = PathBuf::from(dirs.split(',').next().unwrap_or(dirs).trim());
+        let node_id = match (p.set("node.id"), p.set("broker.id")) {
+            (None, Some(_)) => p.int("broker.id"),
+            _ => p.int("node.id"),
+        };
+        let log_overrides = keys(Scope::Topic)
+            .filter_map(|t| {
+                t.synonyms.iter().find_map(|s| {
+                    let row = broker_key(s)?;
+                    Some((t.name, row.to_topic_value(p.set(s)?)))
+                })
+            })
+            .collect();
+        BrokerConfig {
+            listen,
+            advertised,
+            data_dir,
+            node_id,
+            num_partitions: p.int("num.partitions").max(1),
+            default_replication_factor: p
+                .int("default.replication.factor")
+                .clamp(i16::MIN.into(), i16::MAX.into())
+                as i16,
+            auto_create_topics: p.boolean("auto.create.topics.enable"),
+            delete_topic_enable: p.boolean("delete.topic.enable"),
+            socket_request_max_bytes: p.int("socket.request.max.bytes").max(8) as usize,
+            max_connections: p.int("max.connections").max(1) as usize,
+            connections_max_idle_ms: p.long("connections.max.idle.ms").max(1) as u64,
+            retention_check_interval_ms: p.long("log.retention.check.interval.ms").max(1) as u64,
+            flush_scheduler_interval_ms: p.long("log.flush.scheduler.interval.ms").max(1) as u64,
+            flush_offset_checkpoint_interval_ms: p
+                .int("log.flush.offset.checkpoint.interval.ms")
+                .max(1) as u64,
+            group_initial_rebalance_delay_ms: p.int("group.initial.rebalance.delay.ms").max(0)
+                as u64,
+            group_min_session_timeout_ms: p.int("group.min.session.timeout.ms"),
+            group_max_session_timeout_ms: p.int("group.max.session.timeout.ms"),
+            offsets_retention_minutes: p.int("offsets.retention.minutes").max(1) as i64,
+            offsets_retention_check_interval_ms: p
+                .long("offsets.retention.check.interval.ms")
+                .max(1) as u64,
+            offset_metadata_max_bytes: p.int("offset.metadata.max.bytes").max(0) as usize,
+            log_overrides,
+            properties,
+        }
+    }
+
+    /// Whether a broker key was set (properties file, `--set` or a flag).
+    pub fn is_set(&self, key: &str) -> bool {
+        self.properties.contains_key(key)
+    }
+
+    /// A broker key's value as DescribeConfigs reports it: as set, else the value in force.
+    /// Keys whose value lives in a field (which may be assigned directly) report the field; the
+    /// first broker synonym of a topic key reports the topic default in force (so
+    /// `log.retention.ms` shows the effect of `log.retention.hours`); other keys their default.
+    pub fn describe_value(&self, key: &str) -> Option<String> {
+        match key {
+            "listeners" => return Some(format!("PLAINTEXT://{}", self.listen)),
+            "advertised.listeners" => return Some(format!("PLAINTEXT://{}", self.advertised)),
+            "log.dirs" => return Some(self.data_dir.display().to_string()),
+            "node.id" => return Some(self.node_id.to_string()),
+            _ => {}
+        }
+        if let Some(v) = self.properties.get(key) {
+            return Some(v.clone());
+        }
+        let primary_of = keys(Scope::Topic).find(|t| t.synonyms.first() == Some(&key));
+        if let Some(t) = primary_of {
+            return self
+                .log_overrides
+                .get(t.name)
+                .cloned()
+                .or_else(|| t.topic_default());
+        }
+        broker_key(key)?.default.map(str::to_string)
+    }
+
+    /// Every topic config's value for a topic with these overrides, and where it came from.
+    pub fn resolve_topic(
+        &self,
+        overrides: &BTreeMap<String, String>,
+    ) -> BTreeMap<&'static str, (String, ConfigSource)> {
+        keys(Scope::Topic)
+            .map(|d| {
+                let v = if let Some(v) = overrides.get(d.name) {
+                    (v.clone(), ConfigSource::TopicConfig)
+                } else if let Some(v) = self.log_overrides.get(d.name) {
+                    (v.clone(), ConfigSource::StaticBrokerConfig)
+                } else {
+                    (
+                        d.topic_default().unwrap_or_default(),
+                        ConfigSource::DefaultConfig,
+                    )
+                };
+                (d.name, v)
+            })
+            .collect()
+    }
+
+    /// The typed log config for a topic with these overrides.
+    pub fn log_config(&self, overrides: &BTreeMap<String, String>) -> LogConfig {
+        LogConfig::from_values(&self.resolve_topic(overrides))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::parse_properties;
+    use super::*;
+
+    #[test]
+    fn defaults_come_from_the_rows() {
+        let c = BrokerConfig::default();
+        assert_eq!(c.listen, "127.0.0.1:9092");
+        assert_eq!(c.advertised, "127.0.0.1:9092");
+        assert_eq!(c.data_dir, PathBuf::from("./gregor-data"));
+        assert_eq!(c.node_id, 1);
+        assert_eq!(c.num_partitions, 1);
+        assert_eq!(c.default_replication_factor, 1);
+        assert!(c.auto_create_topics && c.delete_topic_enable);
+        assert_eq!(c.socket_request_max_bytes, 104_857_600);
+        assert_eq!(c.max_connections, i32::MAX as usize);
+        assert_eq!(c.connections_max_idle_ms, 600_000);
+        assert_eq!(c.retention_check_interval_ms, 300_000);
+        assert_eq!(c.flush_scheduler_interval_ms, 1_000);
+        assert_eq!(c.flush_offset_checkpoint_interval_ms, 60_000);
+        assert_eq!(c.group_initial_rebalance_delay_ms, 0);
+        assert_eq!(c.group_min_session_timeout_ms, 6_000);
+        assert_eq!(c.group_max_session_timeout_ms, 1_800_000);
+        assert_eq!(c.offsets_retention_minutes, 10_080);
+        assert_eq!(c.offsets_retention_check_interval_ms, 600_000);
+        assert_eq!(c.offset_metadata_max_bytes, 4096);
+        assert!(c.log_overrides.is_empty() && c.properties.is_empty());
+    }
+
+    #[test]
+    fn properties_and_precedence() {
+        let text = "# comment\nlisteners=PLAINTEXT://:9093\nlog.dirs=/tmp/x\nlog.retention.hours=1\nlog.retention.minutes=2\nnum.partitions=3\nlog.segment.bytes=1000\nlog.roll.jitter.hours=2\nbogus.key=1\n";
+        let mut cfg = BrokerConfig::default();
+        let mut w = Vec::new();
+        cfg.apply_properties(&parse_properties(text), &mut w)
+            .expect("valid");
+        assert_eq!(cfg.listen, "0.0.0.0:9093");
+        assert_eq!(cfg.advertised, "127.0.0.1:9093");
+        assert_eq!(cfg.data_dir, PathBuf::from("/tmp/x"));
+        assert_eq!(cfg.num_partitions, 3);
+        assert_eq!(w, vec!["unknown configuration key bogus.key (ignored)"]);
+        let lc = cfg.log_config(&BTreeMap::new());
+        assert_eq!(lc.retention_ms, 120_000, "minutes beat hours");
+        assert_eq!(lc.segment_bytes, 1000);
+        let mut o = BTreeMap::new();
+        o.insert("retention.ms".to_string(), "5".to_string());
+        let r = cfg.resolve_topic(&o);
+        assert_eq!(
+            r["retention.ms"],
+            ("5".to_string(), ConfigSource::TopicConfig)
+        );
+        assert_eq!(r["segment.bytes"].1, ConfigSource::StaticBrokerConfig);
+        assert_eq!(r["segment.jitter.ms"].0, "7200000");
+        assert_eq!(
+            r["max.message.bytes"],
+            ("1048588".to_string(), ConfigSource::DefaultConfig)
+        );
+        assert_eq!(
+            cfg.describe_value("log.retention.ms").as_deref(),
+            Some("120000")
+        );
+        assert_eq!(
+            cfg.describe_value("log.retention.hours").as_deref(),
+            Some("1")
+        );
+        assert_eq!(
+            cfg.describe_value("log.roll.ms").as_deref(),
+            Some("604800000")
+        );
+        assert_eq!(cfg.describe_value("log.roll.hours").as_deref(), Some("168"));
+        assert_eq!(cfg.describe_value("process.roles"), None);
+
+        let pairs = [("broker.id".to_string(), "7".to_string())];
+        cfg.apply_properties(&pairs, &mut w).expect("valid");
+        assert_eq!(cfg.node_id, 7, "broker.id when node.id is not set");
+        assert_eq!(cfg.num_partitions, 3, "earlier keys are kept");
+    }
+}

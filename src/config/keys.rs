@@ -1,0 +1,415 @@
+//! The one table of configuration keys: every broker and topic key gregor accepts, defined
+//! exactly once, as Kafka's `KafkaConfig` and `LogConfig` define theirs with a `ConfigDef`.
+//!
+//! A row carries the key's name (Kafka's), scope, type (Kafka's `ConfigType` numbering), default,
+//! valid range, for topic keys the broker keys that supply their default (Kafka's synonyms, in
+//! precedence order) and a one-line doc. Parsing and validation of `server.properties`, topic
+//! override validation, topic default resolution, DescribeConfigs and the README's configuration
+//! tables are all derived from these rows.
+//!
+//! Adding a key: add its row here, then read it where it is used (a field of
+//! [`BrokerConfig`](super::BrokerConfig) built in `BrokerConfig::from_properties`, or a field of
+//! [`LogConfig`](super::LogConfig)); run `gregor config-docs --write README.md`.
+
+use super::ConfigType;
+
+/// Whether a key is set on the broker (`server.properties`) or per topic (CreateTopics).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scope {
+    Broker,
+    Topic,
+}
+
+/// The values a key accepts beyond its type, as Kafka's `ConfigDef` validators state them.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Range {
+    /// Anything of the right type.
+    Any,
+    /// A number no smaller than this (`Range.atLeast`).
+    AtLeast(i64),
+    /// A number within these bounds, inclusive (`Range.between`).
+    Between(f64, f64),
+    /// One of these strings (`ValidString.in`).
+    OneOf(&'static [&'static str]),
+    /// A comma-separated list, each element one of these strings (`ValidList.in`).
+    ListOf(&'static [&'static str]),
+}
+
+/// One configuration key. Built with the `const fn` helpers below so each row reads as one line
+/// of the table.
+#[derive(Debug, Clone, Copy)]
+pub struct ConfigKey {
+    pub name: &'static str,
+    pub scope: Scope,
+    pub kind: ConfigType,
+    /// The default as text; `None` is Kafka's `null` (for topic keys: taken from the synonyms).
+    pub default: Option<&'static str>,
+    pub range: Range,
+    /// Topic keys: the broker keys that supply the default, first set one wins (Kafka's
+    /// `ServerTopicConfigSynonyms`). Broker keys: empty.
+    pub synonyms: &'static [&'static str],
+    /// Broker keys feeding a topic key in another unit: milliseconds per unit (hours, minutes).
+    pub scale: i64,
+    /// Where gregor's default differs from Kafka's: Kafka's, for the docs.
+    pub kafka_default: Option<&'static str>,
+    /// Accepted for compatibility with Kafka's `server.properties`, but without effect here.
+    pub ignored: bool,
+    pub doc: &'static str,
+}
+
+const LONG_MAX: &str = "9223372036854775807";
+const INT_MAX: &str = "2147483647";
+
+const fn key(
+    name: &'static str,
+    scope: Scope,
+    kind: ConfigType,
+    default: Option<&'static str>,
+) -> ConfigKey {
+    ConfigKey {
+        name,
+        scope,
+        kind,
+        default,
+        range: Range::Any,
+        synonyms: &[],
+        scale: 1,
+        kafka_default: None,
+        ignored: false,
+        doc: "",
+    }
+}
+
+/// A broker key with a default.
+const fn b(name: &'static str, kind: ConfigType, default: &'static str) -> ConfigKey {
+    key(name, Scope::Broker, kind, Some(default))
+}
+
+/// A broker key whose default is `null`.
+const fn b_null(name: &'static str, kind: ConfigType) -> ConfigKey {
+    key(name, Scope::Broker, kind, None)
+}
+
+/// A topic key, defaulting to its first broker synonym that has a value.
+const fn t(name: &'static str, kind: ConfigType, synonyms: &'static [&'static str]) -> ConfigKey {
+    let mut k = key(name, Scope::Topic, kind, None);
+    k.synonyms = synonyms;
+    k
+}
+
+impl ConfigKey {
+    const fn min(mut self, n: i64) -> Self {
+        self.range = Range::AtLeast(n);
+        self
+    }
+    const fn between(mut self, lo: f64, hi: f64) -> Self {
+        self.range = Range::Between(lo, hi);
+        self
+    }
+    const fn one_of(mut self, v: &'static [&'static str]) -> Self {
+        self.range = Range::OneOf(v);
+        self
+    }
+    const fn list_of(mut self, v: &'static [&'static str]) -> Self {
+        self.range = Range::ListOf(v);
+        self
+    }
+    const fn scale(mut self, ms_per_unit: i64) -> Self {
+        self.scale = ms_per_unit;
+        self
+    }
+    const fn kafka(mut self, kafka_default: &'static str) -> Self {
+        self.kafka_default = Some(kafka_default);
+        self
+    }
+    const fn ignored(mut self) -> Self {
+        self.ignored = true;
+        self.doc = "accepted for compatibility; no effect on a single gregor node";
+        self
+    }
+    const fn doc(mut self, doc: &'static str) -> Self {
+        self.doc = doc;
+        self
+    }
+}
+
+use ConfigType::{Boolean, Double, Int, List, Long, Short, String};
+
+const HOUR_MS: i64 = 3_600_000;
+const MINUTE_MS: i64 = 60_000;
+const COMPRESSION: &[&str] = &["uncompressed", "zstd", "lz4", "snappy", "gzip", "producer"];
+const TIMESTAMP_TYPES: &[&str] = &["CreateTime", "LogAppendTime"];
+const CLEANUP: &[&str] = &["compact", "delete"];
+
+/// Every key gregor accepts. Broker keys first, in the order the docs list them, then topic keys
+/// alphabetically (the order DescribeConfigs reports them in).
+#[rustfmt::skip]
+pub const KEYS: &[ConfigKey] = &[
+    // --- broker: server ---
+    b("listeners", List, "PLAINTEXT://127.0.0.1:9092").kafka("PLAINTEXT://:9092").doc("address to listen on (`--listen`); a missing host means all interfaces"),
+    b_null("advertised.listeners", List).doc("address given to clients (`--advertised`); null: the listen address, a wildcard host becoming 127.0.0.1"),
+    b("log.dirs", String, "./gregor-data").kafka("null").doc("data directory (`--data-dir`); only the first of a list is used"),
+    b_null("log.dir", String).kafka("/tmp/kafka-logs").doc("data directory when `log.dirs` is not set"),
+    b("node.id", Int, "1").kafka("-1").doc("this broker's id (`--node-id`)"),
+    b_null("broker.id", Int).kafka("-1").doc("this broker's id when `node.id` is not set"),
+    b("num.partitions", Int, "1").min(1).doc("partitions of auto-created topics and of CreateTopics with -1"),
+    b("default.replication.factor", Int, "1").doc("replication factor for -1 (only 1 is possible on one node)"),
+    b("auto.create.topics.enable", Boolean, "true").doc("create unknown topics on Metadata and Produce"),
+    b("delete.topic.enable", Boolean, "true").doc("allow DeleteTopics"),
+    b("socket.request.max.bytes", Int, "104857600").min(1).doc("largest request frame; larger ones close the connection"),
+    b("max.connections", Int, INT_MAX).min(0).doc("connections beyond it are refused (and logged)"),
+    b("connections.max.idle.ms", Long, "600000").doc("idle connections are closed after this"),
+    // --- broker: log defaults for topics (see the topic keys' synonyms) ---
+    b("message.max.bytes", Int, "1048588").min(0).doc("largest record batch accepted"),
+    b("log.segment.bytes", Int, "1073741824").min(14).doc("roll a segment at this size"),
+    b_null("log.roll.ms", Long).min(1).doc("roll a segment at this age; null: `log.roll.hours`"),
+    b("log.roll.hours", Int, "168").min(1).scale(HOUR_MS).doc("roll a segment at this age, in hours"),
+    b_null("log.roll.jitter.ms", Long).min(0).doc("random jitter subtracted from the roll age (not applied yet); null: `log.roll.jitter.hours`"),
+    b("log.roll.jitter.hours", Int, "0").min(0).scale(HOUR_MS).doc("random jitter subtracted from the roll age, in hours (not applied yet)"),
+    b_null("log.retention.ms", Long).min(-1).doc("delete segments older than this (-1 = never); null: `log.retention.minutes`"),
+    b_null("log.retention.minutes", Int).scale(MINUTE_MS).doc("delete segments older than this, in minutes; null: `log.retention.hours`"),
+    b("log.retention.hours", Int, "168").scale(HOUR_MS).doc("delete segments older than this, in hours"),
+    b("log.retention.bytes", Long, "-1").min(-1).doc("delete old segments beyond this size per partition (-1 = no limit)"),
+    b("log.retention.check.interval.ms", Long, "300000").min(1).doc("how often retention runs"),
+    b("log.index.interval.bytes", Int, "4096").min(0).doc("bytes of log between index entries"),
+    b("log.index.size.max.bytes", Int, "10485760").min(8).doc("index file size; a full index rolls the segment"),
+    b("log.flush.interval.messages", Long, LONG_MAX).min(1).doc("fsync after this many records (`--durable` sets 1)"),
+    b("log.flush.interval.ms", Long, LONG_MAX).min(0).kafka("null").doc("fsync when unflushed data is this old"),
+    b("log.flush.scheduler.interval.ms", Long, "1000").kafka(LONG_MAX).doc("maintenance round: flush checks, and idle segments let go of their descriptors"),
+    b("log.flush.offset.checkpoint.interval.ms", Int, "60000").min(0).doc("how often recovery points are checkpointed"),
+    b("log.message.timestamp.type", String, "CreateTime").one_of(TIMESTAMP_TYPES).doc("timestamp type of new topics"),
+    b("log.message.timestamp.before.max.ms", Long, LONG_MAX).min(0).doc("how far in the past a CreateTime timestamp may lie (INVALID_TIMESTAMP beyond)"),
+    b("log.message.timestamp.after.max.ms", Long, LONG_MAX).min(0).doc("how far in the future a CreateTime timestamp may lie (INVALID_TIMESTAMP beyond)"),
+    b("log.cleanup.policy", List, "delete").list_of(CLEANUP).doc("`compact` alone turns retention off (compaction itself is not done yet)"),
+    b("log.cleaner.delete.retention.ms", Long, "86400000").min(0).doc("how long delete markers are kept by compaction (not done yet)"),
+    b("log.cleaner.min.compaction.lag.ms", Long, "0").min(0).doc("minimum age before compaction (not done yet)"),
+    b("log.cleaner.max.compaction.lag.ms", Long, LONG_MAX).min(1).doc("maximum age before compaction (not done yet)"),
+    b("log.cleaner.min.cleanable.ratio", Double, "0.5").between(0.0, 1.0).doc("dirty ratio that triggers compaction (not done yet)"),
+    b("log.segment.delete.delay.ms", Long, "60000").min(0).doc("delay before a deleted segment's files are removed (not applied: removed at once)"),
+    b("log.preallocate", Boolean, "false").doc("preallocate segment files (not done: segments grow)"),
+    b("compression.type", String, "producer").one_of(COMPRESSION).doc("batches are stored as the producer compressed them (recompression is not done)"),
+    b("min.insync.replicas", Int, "1").min(1).doc("always met on a single node"),
+    b("unclean.leader.election.enable", Boolean, "false").doc("no effect on a single node"),
+    // --- broker: group coordinator ---
+    b("group.initial.rebalance.delay.ms", Int, "0").min(0).kafka("3000").doc("how long a new group waits for more members before its first rebalance; gregor's dev default lets a first consumer start at once"),
+    b("group.min.session.timeout.ms", Int, "6000").doc("shortest `session.timeout.ms` a consumer may ask for"),
+    b("group.max.session.timeout.ms", Int, "1800000").doc("longest `session.timeout.ms` a consumer may ask for"),
+    b("offsets.retention.minutes", Int, "10080").min(1).doc("committed offsets of a group that has been empty this long are deleted"),
+    b("offsets.retention.check.interval.ms", Long, "600000").min(1).doc("how often offset retention runs"),
+    b("offset.metadata.max.bytes", Int, "4096").min(0).doc("longest metadata string of a commit (OFFSET_METADATA_TOO_LARGE beyond)"),
+    // --- broker: Kafka keys accepted and ignored ---
+    b_null("process.roles", List).ignored(),
+    b_null("controller.quorum.voters", List).ignored(),
+    b_null("controller.quorum.bootstrap.servers", List).ignored(),
+    b_null("controller.listener.names", String).ignored(),
+    b_null("inter.broker.listener.name", String).ignored(),
+    b("listener.security.protocol.map", String, "SASL_SSL:SASL_SSL,PLAINTEXT:PLAINTEXT,SSL:SSL,SASL_PLAINTEXT:SASL_PLAINTEXT").ignored(),
+    b("num.network.threads", Int, "3").min(1).ignored(),
+    b("num.io.threads", Int, "8").min(1).ignored(),
+    b("socket.send.buffer.bytes", Int, "102400").ignored(),
+    b("socket.receive.buffer.bytes", Int, "102400").ignored(),
+    b("num.recovery.threads.per.data.dir", Int, "2").min(1).ignored(),
+    b("offsets.topic.replication.factor", Short, "3").min(1).ignored(),
+    b("transaction.state.log.replication.factor", Short, "3").min(1).ignored(),
+    b("transaction.state.log.min.isr", Int, "2").min(1).ignored(),
+    // --- topic keys ---
+    t("cleanup.policy", List, &["log.cleanup.policy"]).list_of(CLEANUP).doc("`delete`: time and size retention apply; `compact` alone turns them off"),
+    t("compression.type", String, &["compression.type"]).one_of(COMPRESSION).doc("batches are stored as the producer compressed them"),
+    t("delete.retention.ms", Long, &["log.cleaner.delete.retention.ms"]).min(0).doc("how long delete markers are kept by compaction (not done yet)"),
+    t("file.delete.delay.ms", Long, &["log.segment.delete.delay.ms"]).min(0).doc("delay before a deleted segment's files are removed (not applied: removed at once)"),
+    t("flush.messages", Long, &["log.flush.interval.messages"]).min(1).doc("fsync after this many records"),
+    t("flush.ms", Long, &["log.flush.interval.ms"]).min(0).doc("fsync when unflushed data is this old"),
+    t("index.interval.bytes", Int, &["log.index.interval.bytes"]).min(0).doc("bytes of log between index entries"),
+    t("max.compaction.lag.ms", Long, &["log.cleaner.max.compaction.lag.ms"]).min(1).doc("maximum age before compaction (not done yet)"),
+    t("max.message.bytes", Int, &["message.max.bytes"]).min(0).doc("largest record batch accepted (MESSAGE_TOO_LARGE beyond)"),
+    t("message.timestamp.after.max.ms", Long, &["log.message.timestamp.after.max.ms"]).min(0).doc("how far in the future a CreateTime timestamp may lie"),
+    t("message.timestamp.before.max.ms", Long, &["log.message.timestamp.before.max.ms"]).min(0).doc("how far in the past a CreateTime timestamp may lie"),
+    t("message.timestamp.type", String, &["log.message.timestamp.type"]).one_of(TIMESTAMP_TYPES).doc("`LogAppendTime`: the broker stamps each batch with its own clock"),
+    t("min.cleanable.dirty.ratio", Double, &["log.cleaner.min.cleanable.ratio"]).between(0.0, 1.0).doc("dirty ratio that triggers compaction (not done yet)"),
+    t("min.compaction.lag.ms", Long, &["log.cleaner.min.compaction.lag.ms"]).min(0).doc("minimum age before compaction (not done yet)"),
+    t("min.insync.replicas", Int, &["min.insync.replicas"]).min(1).doc("always met on a single node"),
+    t("preallocate", Boolean, &["log.preallocate"]).doc("preallocate segment files (not done)"),
+    t("retention.bytes", Long, &["log.retention.bytes"]).min(-1).doc("delete old segments beyond this size per partition (-1 = no limit)"),
+    t("retention.ms", Long, &["log.retention.ms", "log.retention.minutes", "log.retention.hours"]).min(-1).doc("delete segments older than this (-1 = never)"),
+    t("segment.bytes", Int, &["log.segment.bytes"]).min(14).doc("roll a segment at this size"),
+    t("segment.index.bytes", Int, &["log.index.size.max.bytes"]).min(8).doc("index file size; a full index rolls the segment"),
+    t("segment.jitter.ms", Long, &["log.roll.jitter.ms", "log.roll.jitter.hours"]).min(0).doc("random jitter subtracted from the roll age (not applied yet)"),
+    t("segment.ms", Long, &["log.roll.ms", "log.roll.hours"]).min(1).doc("roll a segment at this age"),
+    t("unclean.leader.election.enable", Boolean, &["unclean.leader.election.enable"]).doc("no effect on a single node"),
+];
+
+/// The broker key of this name.
+pub fn broker_key(name: &str) -> Option<&'static ConfigKey> {
+    KEYS.iter()
+        .find(|k| k.scope == Scope::Broker && k.name == name)
+}
+
+/// The topic key of this name.
+pub fn topic_key(name: &str) -> Option<&'static ConfigKey> {
+    KEYS.iter()
+        .find(|k| k.scope == Scope::Topic && k.name == name)
+}
+
+/// Every key of one scope, in table order.
+pub fn keys(scope: Scope) -> impl Iterator<Item = &'static ConfigKey> {
+    KEYS.iter().filter(move |k| k.scope == scope)
+}
+
+/// A bad value, worded as Kafka's `ConfigException`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    pub key: std::string::String,
+    pub value: std::string::String,
+    pub reason: std::string::String,
+}
+
+impl std::fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "Invalid value {} for configuration {}: {}",
+            self.value, self.key, self.reason
+        )
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+impl ConfigKey {
+    /// Checks a value against the key's type and range (Kafka's `ConfigDef.parse`).
+    pub fn validate(&self, value: &str) -> Result<(), ConfigError> {
+        self.check(value.trim()).map_err(|reason| ConfigError {
+            key: self.name.to_string(),
+            value: value.to_string(),
+            reason,
+        })
+    }
+
+    fn check(&self, v: &str) -> Result<(), std::string::String> {
+        let not_a = |t: &str| format!("Not a number of type {t}");
+        let number: Option<f64> = match self.kind {
+            Boolean => {
+                if v.eq_ignore_ascii_case("true") || v.eq_ignore_ascii_case("false") {
+                    None
+                } else {
+                    return Err("Expected value to be either true or false".into());
+                }
+            }
+            Short => Some(v.parse::<i16>().map_err(|_| not_a("SHORT"))? as f64),
+            Int => Some(v.parse::<i32>().map_err(|_| not_a("INT"))? as f64),
+            Long => {
+                let n = v.parse::<i64>().map_err(|_| not_a("LONG"))?;
+                // Compare longs exactly: f64 cannot hold every i64.
+                if let Range::AtLeast(min) = self.range {
+                    if n < min {
+                        return Err(format!("Value must be at least {min}"));
+                    }
+                }
+                None
+            }
+            Double => Some(v.parse::<f64>().map_err(|_| not_a("DOUBLE"))?),
+            String | List => None,
+        };
+        match (self.range, number) {
+            (Range::AtLeast(min), Some(n)) if n < min as f64 => {
+                Err(format!("Value must be at least {min}"))
+            }
+            (Range::Between(lo, _), Some(n)) if n < lo => {
+                Err(format!("Value must be at least {lo}"))
+            }
+            (Range::Between(_, hi), Some(n)) if n > hi => {
+                Err(format!("Value must be no more than {hi}"))
+            }
+            (Range::OneOf(allowed), _) if !allowed.contains(&v) => {
+                Err(format!("String must be one of: {}", allowed.join(", ")))
+            }
+            (Range::ListOf(allowed), _) => {
+                match v.split(',').map(str::trim).find(|e| !allowed.contains(e)) {
+                    Some(_) => Err(format!("String must be one of: {}", allowed.join(", "))),
+                    None => Ok(()),
+                }
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// The range as Kafka's docs print it ("[1,...]", "[0.0,...,1.0]", "[delete, compact]").
+    pub fn range_text(&self) -> std::string::String {
+        match self.range {
+            Range::Any => std::string::String::new(),
+            Range::AtLeast(n) => format!("[{n},...]"),
+            Range::Between(lo, hi) => format!("[{lo:?},...,{hi:?}]"),
+            Range::OneOf(v) | Range::ListOf(v) => format!("[{}]", v.join(", ")),
+        }
+    }
+
+    /// The broker key's value in the topic key's unit (`log.retention.hours=1` → `3600000`).
+    pub fn to_topic_value(&self, value: &str) -> std::string::String {
+        let v = value.trim();
+        if self.scale == 1 {
+            return v.to_string();
+        }
+        match v.parse::<i64>() {
+            Ok(n) => n.saturating_mul(self.scale).to_string(),
+            Err(_) => v.to_string(),
+        }
+    }
+
+    /// A topic key's default: its first broker synonym that has a default, in its unit.
+    pub fn topic_default(&self) -> Option<std::string::String> {
+        if let Some(d) = self.default {
+            return Some(d.to_string());
+        }
+        self.synonyms
+            .iter()
+            .filter_map(|s| broker_key(s))
+            .find_map(|s| s.default.map(|d| s.to_topic_value(d)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rows_are_consistent() {
+        for (i, k) in KEYS.iter().enumerate() {
+            assert!(
+                !KEYS[..i]
+                    .iter()
+                    .any(|o| o.name == k.name && o.scope == k.scope),
+                "{} defined twice",
+                k.name
+            );
+            if let Some(d) = k.default {
+                k.validate(d)
+                    .unwrap_or_else(|e| panic!("default of {}: {e}", k.name));
+            }
+            match k.scope {
+                Scope::Broker => assert!(k.synonyms.is_empty(), "{}", k.name),
+                Scope::Topic => {
+                    let d = k.topic_default();
+                    let d = d.unwrap_or_else(|| panic!("{} has no default", k.name));
+                    k.validate(&d)
+                        .unwrap_or_else(|e| panic!("default of {}: {e}", k.name));
+                    for s in k.synonyms {
+                        let b = broker_key(s).unwrap_or_else(|| panic!("{s}: no broker row"));
+                        if b.scale == 1 {
+                            assert_eq!((b.kind, b.range), (k.kind, k.range), "{s} vs {}", k.name);
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn kafka_defaults_through_synonyms() {
+        let d = |n: &str| topic_key(n).and_then(|k| k.topic_default());
+        assert_eq!(d("retention.ms").as_deref(), Some("604800000"));
+        assert_eq!(d("segment.ms").as_deref(), Some("604800000"));
+        assert_eq!(d("segment.jitter.ms").as_deref(), Some("0"));
+        assert_eq!(d("max.message.bytes").as_deref(), Some("1048588"));
+        assert_eq!(d("cleanup.policy").as_deref(), Some("delete"));
+    }
+}

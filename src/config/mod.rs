@@ -1,0 +1,57 @@
+//! Broker and topic configuration, with Kafka's key names and Kafka's defaults.
+//!
+//! Every key is defined once, as a row of [`keys::KEYS`] (name, scope, type, default, valid
+//! range, broker synonyms, doc), as Kafka's `KafkaConfig`/`LogConfig` define theirs. From the rows
+//! derive:
+//! - parsing and validation of `server.properties` and `--set` ([`properties`]), building the
+//!   typed [`BrokerConfig`] ([`broker`]);
+//! - topic override validation and resolution — a topic override, else the broker's `log.*`
+//!   synonym, else the default — into the typed [`LogConfig`] ([`topic`]);
+//! - DescribeConfigs (`handlers/configs.rs`) and the README's configuration tables ([`docs`]).
+
+pub mod broker;
+pub mod docs;
+pub mod keys;
+pub mod properties;
+pub mod topic;
+
+pub use broker::BrokerConfig;
+pub use keys::{ConfigError, ConfigKey, Scope};
+pub use properties::{default_advertised, parse_properties};
+pub use topic::{validate_topic_config, LogConfig, TimestampType};
+
+/// Where a config value came from, as DescribeConfigs reports it (Kafka's `ConfigSource`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConfigSource {
+    TopicConfig = 1,
+    StaticBrokerConfig = 4,
+    DefaultConfig = 5,
+}
+
+/// The type of a config value, for validation and DescribeConfigs' `config_type` (Kafka's
+/// `DescribeConfigsResponse.ConfigType` numbering).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConfigType {
+    Boolean = 1,
+    String = 2,
+    Int = 3,
+    Short = 4,
+    Long = 5,
+    Double = 6,
+    List = 7,
+}
+
+impl ConfigType {
+    /// The type's name as Kafka's docs print it.
+    pub fn name(self) -> &'static str {
+        match self {
+            ConfigType::Boolean => "boolean",
+            ConfigType::String => "string",
+            ConfigType::Int => "int",
+            ConfigType::Short => "short",
+            ConfigType::Long => "long",
+            ConfigType::Double => "double",
+            ConfigType::List => "list",
+        }
+    }
+}
