@@ -11,6 +11,8 @@
 //! - [`broker`]: the shared state handlers use.
 //! - [`metadata`]: topics, partitions, topic ids, cluster id.
 //! - [`group`]: the group coordinator: consumer groups and committed offsets.
+//! - [`coordinator`]: the runtime coordinators run on (serialised operations, write then
+//!   apply, replay, injected clock).
 //! - [`log`]: partition logs on disk (segments, indexes, recovery, retention).
 //! - [`producer_ids`]: producer id allocation for idempotent producers.
 //! - [`config`]: Kafka-named broker and topic configuration.
@@ -19,6 +21,7 @@
 
 pub mod broker;
 pub mod config;
+pub mod coordinator;
 pub mod error;
 pub mod group;
 pub mod handlers;
