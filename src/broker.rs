@@ -109,7 +109,7 @@ impl Broker {
     /// Every partition log: the topics' and the group coordinator's.
     pub fn all_logs(&self) -> Vec<Arc<Partition>> {
         let mut all = self.metadata.all_partitions();
-        all.push(self.groups.log().clone());
+        all.extend(self.groups.log().cloned());
         all
     }
 
