@@ -23,6 +23,9 @@ pub mod shard;
 pub mod state;
 pub mod store;
 
+#[cfg(test)]
+mod tests;
+
 pub use api::{GroupConfig, JoinParams, SyncParams};
 pub use coordinator::GroupCoordinator;
 pub use records::OffsetValue;
