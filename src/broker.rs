@@ -139,7 +139,7 @@ impl Broker {
     /// Every partition log: the hosted replicas' and the internal ones.
     pub fn all_logs(&self) -> Vec<Arc<Partition>> {
         let mut all = self.replicas.partition_logs();
-        all.push(self.groups.log().clone());
+        all.extend(self.groups.log().cloned());
         all.push(self.controller_log());
         all
     }

@@ -9,6 +9,7 @@ use std::fmt;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[repr(i16)]
 pub enum ErrorCode {
+    UnknownServerError = -1,
     None = 0,
     OffsetOutOfRange = 1,
     CorruptMessage = 2,
@@ -66,6 +67,7 @@ impl ErrorCode {
     pub fn name(self) -> &'static str {
         use ErrorCode::*;
         match self {
+            UnknownServerError => "UNKNOWN_SERVER_ERROR",
             None => "NONE",
             OffsetOutOfRange => "OFFSET_OUT_OF_RANGE",
             CorruptMessage => "CORRUPT_MESSAGE",

@@ -14,6 +14,8 @@
 //!   log.
 //! - [`replica`]: the hosted partitions: high watermark, leader epoch, "not hosted here".
 //! - [`group`]: the group coordinator: consumer groups and committed offsets.
+//! - [`coordinator`]: the runtime coordinators run on (serialised operations, write then
+//!   apply, replay, injected clock).
 //! - [`log`]: partition logs on disk (segments, indexes, recovery, retention).
 //! - [`producer_ids`]: producer id allocation for idempotent producers.
 //! - [`config`]: Kafka-named broker and topic configuration.
@@ -23,6 +25,7 @@
 pub mod broker;
 pub mod config;
 pub mod controller;
+pub mod coordinator;
 pub mod error;
 pub mod group;
 pub mod handlers;

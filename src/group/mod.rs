@@ -1,13 +1,31 @@
-//! Consumer groups: Kafka's classic group protocol and committed offsets.
+//! Consumer groups: Kafka's classic group protocol and committed offsets, run on the
+//! [coordinator runtime](crate::coordinator).
 //!
-//! [`state`] is one group's state machine, [`coordinator`] runs every group and checks and
-//! applies requests, [`records`] are the durable facts it writes and [`store`] is the log
-//! that holds them and is replayed at start.
+//! - [`coordinator`]: the coordinator — opening its log, its runtime, its settings;
+//! - [`shard`]: every group's state and the replay of records into it;
+//! - [`state`]: one group's state machine;
+//! - [`membership`]: JoinGroup, SyncGroup, Heartbeat, LeaveGroup;
+//! - [`offsets`]: OffsetCommit, OffsetFetch, OffsetDelete;
+//! - [`admin`]: DescribeGroups, ListGroups, DeleteGroups;
+//! - [`expiry`]: session expiry, rebalance deadlines, offset retention (timers);
+//! - [`records`]: the durable facts it writes, in Kafka's `__consumer_offsets` layout;
+//! - [`store`]: the internal partition that holds them;
+//! - [`api`]: the requests, answers and settings handlers exchange with it.
 
+pub mod admin;
+pub mod api;
 pub mod coordinator;
+pub mod expiry;
+pub mod membership;
+pub mod offsets;
 pub mod records;
+pub mod shard;
 pub mod state;
 pub mod store;
 
-pub use coordinator::{GroupConfig, GroupCoordinator, JoinParams, SyncParams};
+#[cfg(test)]
+mod tests;
+
+pub use api::{GroupConfig, JoinParams, SyncParams};
+pub use coordinator::GroupCoordinator;
 pub use records::OffsetValue;

@@ -9,8 +9,13 @@
 //! `Dead` is a deleted group. Members waiting for a JoinGroup or SyncGroup answer hold a
 //! oneshot sender; completing a phase answers them all at once.
 //!
-//! Thread-safety: none of its own; the coordinator keeps each group behind its own mutex and
-//! never awaits while holding it.
+//! Durable fields (generation, protocol, leader, members and assignments as of a completed
+//! rebalance, committed offsets) change only when a record is replayed ([`Group::apply_value`]
+//! and the shard's offset replay); the rest — a rebalance under way, waiters, heartbeats — is
+//! in-memory state, as in Kafka's classic groups.
+//!
+//! Thread-safety: none of its own; it lives in the group shard, which the coordinator runtime
+//! serialises.
 
 use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
@@ -22,6 +27,7 @@ use tokio::sync::oneshot;
 use super::records::{GroupValue, MemberValue, OffsetValue};
 use crate::error::ErrorCode;
 
+/// Where a group is in Kafka's classic state machine (see the module doc).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum GroupState {
     Empty,
@@ -96,7 +102,8 @@ pub struct Member {
 }
 
 impl Member {
-    fn metadata(&self, protocol: &str) -> Bytes {
+    /// This member's metadata for `protocol` (empty if it did not offer it).
+    pub fn metadata(&self, protocol: &str) -> Bytes {
         self.protocols
             .iter()
             .find(|(n, _)| n == protocol)
@@ -110,6 +117,11 @@ impl Member {
             && self.sync_waiter.is_none()
             && now.duration_since(self.last_heartbeat) > self.session_timeout
     }
+}
+
+/// A sender to nowhere in place of a real waiter, for [`Group::scratch`].
+fn stand_in<T>(waiter: &Option<oneshot::Sender<T>>) -> Option<oneshot::Sender<T>> {
+    waiter.as_ref().map(|_| oneshot::channel().0)
 }
 
 /// One consumer group (see the module doc).
@@ -153,43 +165,124 @@ impl Group {
         }
     }
 
-    /// Restores a group from its last stored metadata. Members come back as of the last
-    /// completed rebalance and must heartbeat within their session timeout to stay.
-    pub fn restore(&mut self, v: &GroupValue, now: Instant) {
+    /// Applies a stored group metadata record: the replay of every group record, at start-up
+    /// and after each write. The group is made to match the record: members missing from it
+    /// leave (a static member whose instance id now belongs to another member id is told
+    /// FENCED_INSTANCE_ID, others UNKNOWN_MEMBER_ID), members in it take its assignment (one
+    /// waiting on SyncGroup gets it now), members not yet here are restored and must
+    /// heartbeat within their session timeout to stay. The group ends Stable, or Empty.
+    pub fn apply_value(&mut self, v: &GroupValue, now: Instant) {
+        let gone: Vec<String> = self
+            .members
+            .keys()
+            .filter(|id| !v.members.iter().any(|m| &m.member_id == *id))
+            .cloned()
+            .collect();
+        for id in gone {
+            let fenced = self.members[&id]
+                .instance_id
+                .as_ref()
+                .is_some_and(|i| v.members.iter().any(|m| m.instance_id.as_ref() == Some(i)));
+            let error = if fenced {
+                ErrorCode::FencedInstanceId
+            } else {
+                ErrorCode::UnknownMemberId
+            };
+            self.remove_member(&id, error);
+        }
         self.generation = v.generation;
         self.protocol_type = Some(v.protocol_type.clone()).filter(|p| !p.is_empty());
         self.protocol = v.protocol.clone();
         self.leader = v.leader.clone();
-        self.members.clear();
-        self.static_members.clear();
+        let protocol = v.protocol.clone().unwrap_or_default();
         for m in &v.members {
             if let Some(i) = &m.instance_id {
                 self.static_members.insert(i.clone(), m.member_id.clone());
             }
-            let protocol = v.protocol.clone().unwrap_or_default();
-            self.members.insert(
-                m.member_id.clone(),
-                Member {
-                    id: m.member_id.clone(),
-                    instance_id: m.instance_id.clone(),
-                    client_id: m.client_id.clone(),
-                    client_host: m.client_host.clone(),
-                    session_timeout: Duration::from_millis(m.session_timeout_ms.max(0) as u64),
-                    rebalance_timeout: Duration::from_millis(m.rebalance_timeout_ms.max(0) as u64),
-                    protocols: vec![(protocol, m.subscription.clone())],
-                    assignment: m.assignment.clone(),
-                    last_heartbeat: now,
-                    join_waiter: None,
-                    sync_waiter: None,
-                },
-            );
+            let Some(live) = self.members.get_mut(&m.member_id) else {
+                self.members.insert(
+                    m.member_id.clone(),
+                    Member {
+                        id: m.member_id.clone(),
+                        instance_id: m.instance_id.clone(),
+                        client_id: m.client_id.clone(),
+                        client_host: m.client_host.clone(),
+                        session_timeout: Duration::from_millis(m.session_timeout_ms.max(0) as u64),
+                        rebalance_timeout: Duration::from_millis(
+                            m.rebalance_timeout_ms.max(0) as u64
+                        ),
+                        protocols: vec![(protocol.clone(), m.subscription.clone())],
+                        assignment: m.assignment.clone(),
+                        last_heartbeat: now,
+                        join_waiter: None,
+                        sync_waiter: None,
+                    },
+                );
+                continue;
+            };
+            match live.protocols.iter_mut().find(|(n, _)| *n == protocol) {
+                Some((_, meta)) => *meta = m.subscription.clone(),
+                None => live.protocols = vec![(protocol.clone(), m.subscription.clone())],
+            }
+            live.assignment = m.assignment.clone();
+            if let Some(w) = live.sync_waiter.take() {
+                let _ = w.send(SyncResult {
+                    error: ErrorCode::None,
+                    protocol_type: self.protocol_type.clone(),
+                    protocol: self.protocol.clone(),
+                    assignment: live.assignment.clone(),
+                });
+            }
         }
+        self.rebalance_deadline = None;
+        self.initial_delay_until = None;
         self.state = if self.members.is_empty() {
+            self.pending.clear();
             GroupState::Empty
         } else {
             GroupState::Stable
         };
         self.empty_since_ms = v.state_timestamp;
+    }
+
+    /// A copy for a dry run: the same membership and timers, with stand-in waiters (what a
+    /// dry run sends them goes nowhere) and without the committed offsets. Operations use it to
+    /// learn which records a change would need before anything is written.
+    pub fn scratch(&self) -> Group {
+        Group {
+            id: self.id.clone(),
+            state: self.state,
+            generation: self.generation,
+            protocol_type: self.protocol_type.clone(),
+            protocol: self.protocol.clone(),
+            leader: self.leader.clone(),
+            members: self
+                .members
+                .iter()
+                .map(|(id, m)| {
+                    let copy = Member {
+                        id: m.id.clone(),
+                        instance_id: m.instance_id.clone(),
+                        client_id: m.client_id.clone(),
+                        client_host: m.client_host.clone(),
+                        session_timeout: m.session_timeout,
+                        rebalance_timeout: m.rebalance_timeout,
+                        protocols: m.protocols.clone(),
+                        assignment: m.assignment.clone(),
+                        last_heartbeat: m.last_heartbeat,
+                        join_waiter: stand_in(&m.join_waiter),
+                        sync_waiter: stand_in(&m.sync_waiter),
+                    };
+                    (id.clone(), copy)
+                })
+                .collect(),
+            static_members: self.static_members.clone(),
+            pending: self.pending.clone(),
+            rebalance_deadline: self.rebalance_deadline,
+            initial_delay_until: self.initial_delay_until,
+            offsets: HashMap::new(),
+            empty_since_ms: self.empty_since_ms,
+        }
     }
 
     /// The durable picture of the group, written after each completed rebalance.

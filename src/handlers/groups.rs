@@ -98,10 +98,11 @@ pub async fn sync_group(ctx: &RequestContext, req: SyncGroupRequest) -> SyncGrou
 
 pub async fn heartbeat(ctx: &RequestContext, req: HeartbeatRequest) -> HeartbeatResponse {
     let instance = req.group_instance_id.as_ref().map(|i| i.as_str());
-    let code =
-        ctx.broker
-            .groups
-            .heartbeat(&req.group_id, &req.member_id, instance, req.generation_id);
+    let code = ctx
+        .broker
+        .groups
+        .heartbeat(&req.group_id, &req.member_id, instance, req.generation_id)
+        .await;
     HeartbeatResponse::default().with_error_code(code.code())
 }
 

@@ -1,0 +1,20 @@
+//! Coordinators' shared engine: the [`runtime`] that runs a coordinator's operations against
+//! its state and its log (Kafka's `CoordinatorRuntime`), the [`clock`] it takes time from, the
+//! narrow [`log`] interface it writes to, and that interface on a real partition
+//! ([`partition_log`]).
+//!
+//! A coordinator is a [`Shard`](runtime::Shard) type — its state and how a record changes it —
+//! plus operations written as functions returning a
+//! [`CoordinatorResult`](runtime::CoordinatorResult). The group coordinator
+//! ([`crate::group`]) is the first; the transaction coordinator is meant to be the second.
+
+pub mod clock;
+pub mod log;
+pub mod partition_log;
+pub mod runtime;
+
+pub use clock::{Clock, FakeClock, Now, SystemClock};
+pub use log::{CoordinatorLog, MemoryLog};
+pub use runtime::{
+    write_error_code, CoordinatorRecord, CoordinatorResult, CoordinatorRuntime, Shard,
+};
