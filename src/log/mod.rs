@@ -9,18 +9,25 @@
 //! directory, checkpoints and background work), [`records`] (record-level decoding for the
 //! rare paths that need it) and [`dump`] (the `dump-log` tool).
 
+pub mod append_checks;
 pub mod batch;
 pub mod compression;
 pub mod dump;
+pub mod epoch_cache;
+pub mod header_scan;
 pub mod index_file;
 pub mod layout;
 pub mod manager;
+pub mod memory_log;
 pub mod offset;
 pub mod offset_index;
 pub mod partition;
 pub mod partition_log;
 pub mod producer_state;
+pub mod read_plan;
 pub mod records;
+pub mod recovery_point;
+pub mod replicated;
 pub mod segment;
 pub mod time_index;
 
