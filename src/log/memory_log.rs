@@ -1,7 +1,8 @@
 //! An in-memory partition log — a `Vec` of stored batches — implementing
 //! [`ReplicatedLog`] with the same semantics as the disk log, written independently of it
-//! (no segments, no indexes, no epoch cache: epochs are derived from the batches), so a
-//! property test can drive both with the same operations and require the same answers.
+//! (no segments, no indexes, no files; the epoch list restates the rules of Kafka's
+//! `LeaderEpochFileCache` in a few lines), so a property test can drive both with the same
+//! operations and require the same answers.
 //!
 //! It shares with the disk log only the batch format helpers, the producer checks
 //! ([`super::append_checks`]) and the idempotence bookkeeping ([`ProducerStateManager`]),
@@ -30,6 +31,8 @@ pub struct MemoryLog {
     start: i64,
     end: i64,
     producers: ProducerStateManager,
+    /// `(epoch, start offset)` as Kafka's epoch cache holds them.
+    epochs: Vec<(i32, i64)>,
 }
 
 impl MemoryLog {
@@ -40,6 +43,7 @@ impl MemoryLog {
             start: 0,
             end: 0,
             producers: ProducerStateManager::default(),
+            epochs: Vec::new(),
         }
     }
 
@@ -52,37 +56,29 @@ impl MemoryLog {
                 format!("offset {offset} is beyond the log end {}", self.end),
             ));
         }
-        self.start = self.start.max(target);
+        if target > self.start {
+            self.start = target;
+            // Entries starting at or below the new start collapse into one starting at it.
+            let below = self.epochs.iter().filter(|(_, s)| *s <= target).count();
+            if below > 0 {
+                let epoch = self.epochs[below - 1].0;
+                self.epochs.drain(..below);
+                self.epochs.insert(0, (epoch, target));
+            }
+        }
         Ok(self.start)
-    }
-
-    /// `(epoch, start offset)` per epoch as Kafka's epoch cache would hold them: an entry
-    /// where a batch's epoch differs from the previous one (entries at or past a lower epoch
-    /// or a later start are dropped first), then entries starting at or below the log start
-    /// collapsed into one starting at it.
-    fn epochs(&self) -> Vec<(i32, i64)> {
-        let mut out: Vec<(i32, i64)> = Vec::new();
-        for (h, _) in &self.batches {
-            let (e, base) = (h.partition_leader_epoch, h.base_offset);
-            if e < 0 || out.last().is_some_and(|l| l.0 == e && l.1 <= base) {
-                continue;
-            }
-            while out.last().is_some_and(|l| l.0 >= e || l.1 >= base) {
-                out.pop();
-            }
-            out.push((e, base));
-        }
-        let below = out.iter().filter(|(_, s)| *s <= self.start).count();
-        if below > 0 {
-            let epoch = out[below - 1].0;
-            out.drain(..below);
-            out.insert(0, (epoch, self.start));
-        }
-        out
     }
 
     fn push(&mut self, h: BatchHeader, bytes: Bytes) {
         self.producers.update(&h);
+        // A new entry when the epoch changes; entries at or past it are dropped first.
+        let (e, base) = (h.partition_leader_epoch, h.base_offset);
+        if e >= 0 && !self.epochs.last().is_some_and(|l| l.0 == e && l.1 <= base) {
+            while self.epochs.last().is_some_and(|l| l.0 >= e || l.1 >= base) {
+                self.epochs.pop();
+            }
+            self.epochs.push((e, base));
+        }
         self.end = h.last_offset() + 1;
         self.batches.push((h, bytes));
     }
@@ -162,6 +158,7 @@ impl ReplicatedLog for MemoryLog {
             self.batches.clear();
             self.start = offset;
             self.end = offset;
+            self.epochs.clear();
         } else {
             let keep = self
                 .batches
@@ -171,6 +168,8 @@ impl ReplicatedLog for MemoryLog {
             self.end = self.batches[keep].0.base_offset;
             self.batches.truncate(keep);
             self.start = self.start.min(self.end);
+            let end = self.end;
+            self.epochs.retain(|(_, s)| *s < end);
         }
         self.producers = ProducerStateManager::default();
         for (h, _) in &self.batches {
@@ -216,7 +215,7 @@ impl ReplicatedLog for MemoryLog {
     }
 
     fn end_offset_for_epoch(&self, epoch: i32) -> Option<(i32, i64)> {
-        let epochs = self.epochs();
+        let epochs = &self.epochs;
         if epoch < 0 {
             return None;
         }
@@ -237,6 +236,6 @@ impl ReplicatedLog for MemoryLog {
     }
 
     fn latest_epoch(&self) -> Option<i32> {
-        self.epochs().last().map(|l| l.0)
+        self.epochs.last().map(|l| l.0)
     }
 }

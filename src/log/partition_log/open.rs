@@ -139,8 +139,11 @@ impl PartitionLog {
     /// log's last batch; then trims it to `[log start, log end)`.
     fn load_epoch_cache(&mut self, recovered: &[(i32, i64)]) -> io::Result<()> {
         let (mut cache, found) = LeaderEpochCache::load(&self.dir);
+        // As Kafka's `LogSegment.recover`: only epochs newer than the cache's latest.
         for &(epoch, start) in recovered {
-            cache.assign(epoch, start)?;
+            if cache.latest_epoch() < Some(epoch) {
+                cache.assign(epoch, start)?;
+            }
         }
         let last_epoch = self.last_batch()?.map(|h| h.partition_leader_epoch);
         let consistent = match last_epoch {
