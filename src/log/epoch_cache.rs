@@ -17,8 +17,7 @@
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
-/// The name of the checkpoint file inside a partition directory.
-pub const LEADER_EPOCH_FILE: &str = "leader-epoch-checkpoint";
+pub use super::layout::LEADER_EPOCH_FILE;
 
 /// One epoch and the offset of its first batch (Kafka's `EpochEntry`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -74,8 +74,12 @@ impl PartitionLog {
                     let mut s = LogSegment::open_raw(dir, base, scfg, true, now_ms)?;
                     let r = s.recover_with(&mut |h| {
                         let e = h.partition_leader_epoch;
-                        if e >= 0 && recovered_epochs.last().map(|l| l.0) != Some(e) {
-                            recovered_epochs.push((e, h.base_offset));
+                        let from = opts.log_start_offset;
+                        if e >= 0
+                            && h.last_offset() >= from
+                            && recovered_epochs.last().map(|l| l.0) != Some(e)
+                        {
+                            recovered_epochs.push((e, h.base_offset.max(from)));
                         }
                     })?;
                     report.recovered_segments += 1;
@@ -145,7 +149,12 @@ impl PartitionLog {
                 cache.assign(epoch, start)?;
             }
         }
-        let last_epoch = self.last_batch()?.map(|h| h.partition_leader_epoch);
+        // Batches wholly below the log start no longer count (their entries were collapsed
+        // into one at the log start when it moved).
+        let last_epoch = self
+            .last_batch()?
+            .filter(|h| h.last_offset() >= self.log_start_offset)
+            .map(|h| h.partition_leader_epoch);
         let consistent = match last_epoch {
             Some(e) if e >= 0 => cache.latest_epoch() >= Some(e),
             _ => true,
