@@ -296,7 +296,8 @@ fn log_config() -> gregor::config::LogConfig {
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect::<Vec<_>>(),
         &mut w,
-    );
+    )
+    .expect("valid config");
     cfg.log_config(&Default::default())
 }
 
