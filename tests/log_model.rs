@@ -223,3 +223,260 @@ proptest! {
         }
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// The replicated-log interface: the disk log against the in-memory model, operation by
+// operation, requiring identical answers.
+
+use gregor::log::memory_log::MemoryLog;
+use gregor::log::replicated::ReplicatedLog;
+
+#[derive(Debug, Clone)]
+enum ROp {
+    Leader {
+        records: u8,
+        size: u16,
+        bump: bool,
+    },
+    StaleLeader,
+    Follower {
+        batches: u8,
+        bump: bool,
+        gap: bool,
+    },
+    Truncate {
+        percent: u8,
+    },
+    DeleteRecords {
+        percent: u8,
+    },
+    Retention,
+    Roll,
+    Restart,
+    Crash,
+    LoseEpochFile,
+    Read {
+        from: u8,
+        bound: u8,
+        max_bytes: u16,
+        whole_first: bool,
+    },
+}
+
+fn rop() -> impl Strategy<Value = ROp> {
+    prop_oneof![
+        6 => (1u8..10, 1u16..400, proptest::bool::weighted(0.2))
+            .prop_map(|(records, size, bump)| ROp::Leader { records, size, bump }),
+        1 => Just(ROp::StaleLeader),
+        3 => (1u8..4, proptest::bool::weighted(0.3), proptest::bool::weighted(0.1))
+            .prop_map(|(batches, bump, gap)| ROp::Follower { batches, bump, gap }),
+        3 => (0u8..=100).prop_map(|percent| ROp::Truncate { percent }),
+        1 => (0u8..=100).prop_map(|percent| ROp::DeleteRecords { percent }),
+        1 => Just(ROp::Retention),
+        1 => Just(ROp::Roll),
+        1 => Just(ROp::Restart),
+        1 => Just(ROp::Crash),
+        1 => Just(ROp::LoseEpochFile),
+        4 => (0u8..=100, 0u8..=110, 1u16..3000, any::<bool>())
+            .prop_map(|(from, bound, max_bytes, whole_first)| ROp::Read { from, bound, max_bytes, whole_first }),
+    ]
+}
+
+fn log_config() -> gregor::config::LogConfig {
+    let mut cfg = BrokerConfig::default();
+    let mut w = Vec::new();
+    let props = [
+        ("log.segment.bytes", "3000"),
+        ("log.index.interval.bytes", "200"),
+        ("log.retention.bytes", "6000"),
+    ];
+    cfg.apply_properties(
+        &props
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect::<Vec<_>>(),
+        &mut w,
+    )
+    .expect("valid config");
+    cfg.log_config(&Default::default())
+}
+
+/// Both answers agree: equal values, or errors with equal codes.
+fn same<T: PartialEq + std::fmt::Debug>(
+    disk: gregor::error::Result<T>,
+    mem: gregor::error::Result<T>,
+    what: &str,
+) -> Option<T> {
+    match (disk, mem) {
+        (Ok(d), Ok(m)) => {
+            assert_eq!(d, m, "{what}");
+            Some(d)
+        }
+        (Err(d), Err(m)) => {
+            assert_eq!(d.code(), m.code(), "{what}: {d} / {m}");
+            None
+        }
+        (d, m) => panic!("{what}: disk {d:?}, model {m:?}"),
+    }
+}
+
+/// Every byte readable from `from` below `bound`, read repeatedly (a disk read may stop at a
+/// segment end); each single disk read must be a non-empty prefix of the model's answer.
+fn read_through(
+    disk: &PartitionLog,
+    mem: &MemoryLog,
+    from: i64,
+    bound: i64,
+    max: usize,
+) -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut offset = from;
+    loop {
+        let d = ReplicatedLog::read(disk, offset, bound, max, true);
+        let m = mem.read(offset, bound, max, true);
+        let (d, m) = match (d, m) {
+            (Ok(d), Ok(m)) => (d, m),
+            (Err(d), Err(m)) => {
+                assert_eq!(d.code(), m.code());
+                return out;
+            }
+            (d, m) => panic!("read {offset}..{bound}: disk {d:?}, model {m:?}"),
+        };
+        assert!(m.starts_with(&d), "disk read is a prefix of the model's");
+        assert_eq!(d.is_empty(), m.is_empty(), "read {offset}..{bound}");
+        let Some((_, last)) = BatchWalker::new(&d).last() else {
+            return out;
+        };
+        out.extend_from_slice(&d);
+        offset = last.last_offset() + 1;
+        if offset >= disk.log_end_offset() {
+            return out;
+        }
+    }
+}
+
+fn compare(disk: &PartitionLog, mem: &MemoryLog, max_epoch: i32) {
+    assert_eq!(disk.log_end_offset(), mem.log_end_offset(), "log end");
+    assert_eq!(disk.log_start_offset(), mem.log_start_offset(), "log start");
+    assert_eq!(
+        ReplicatedLog::latest_epoch(disk),
+        mem.latest_epoch(),
+        "latest epoch"
+    );
+    for e in -1..=max_epoch + 1 {
+        assert_eq!(
+            ReplicatedLog::end_offset_for_epoch(disk, e),
+            mem.end_offset_for_epoch(e),
+            "end offset for epoch {e}"
+        );
+    }
+    let all = read_through(disk, mem, mem.log_start_offset(), i64::MAX, 1 << 20);
+    let mut expected = Vec::new();
+    let mut offset = mem.log_start_offset();
+    while offset < mem.log_end_offset() {
+        let m = mem
+            .read(offset, i64::MAX, 1 << 20, true)
+            .expect("model read");
+        let (_, last) = BatchWalker::new(&m).last().expect("model progress");
+        expected.extend_from_slice(&m);
+        offset = last.last_offset() + 1;
+    }
+    assert_eq!(all, expected, "every stored byte identical");
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+
+    #[test]
+    fn replicated_log_matches_memory_log(ops in proptest::collection::vec(rop(), 1..60)) {
+        let dir = tempfile::tempdir().unwrap();
+        let mut disk = open(dir.path(), true, 0, 0);
+        let mut mem = MemoryLog::new(log_config());
+        let mut epoch = 0i32;
+        for op in ops {
+            match op {
+                ROp::Leader { records, size, bump } => {
+                    epoch += bump as i32;
+                    let b = make_batch(records, size, 1_000);
+                    same(disk.append_as_leader(&b, epoch, 1_000), mem.append_as_leader(&b, epoch, 1_000), "leader append");
+                }
+                ROp::StaleLeader => {
+                    if let Some(latest) = mem.latest_epoch().filter(|l| *l > 0) {
+                        let b = make_batch(1, 10, 1_000);
+                        let d = disk.append_as_leader(&b, latest - 1, 1_000);
+                        prop_assert!(d.is_err(), "an older leader epoch is refused");
+                        same(d, mem.append_as_leader(&b, latest - 1, 1_000), "stale leader");
+                    }
+                }
+                ROp::Follower { batches, bump, gap } => {
+                    epoch += bump as i32;
+                    let mut next = disk.log_end_offset() + gap as i64;
+                    let mut bytes = Vec::new();
+                    for i in 0..batches {
+                        let mut b = make_batch(i + 1, 30, 1_000);
+                        b[0..8].copy_from_slice(&next.to_be_bytes());
+                        b[12..16].copy_from_slice(&epoch.to_be_bytes());
+                        next += i as i64 + 1;
+                        bytes.extend_from_slice(&b);
+                    }
+                    let d = disk.append_as_follower(&bytes, 1_000);
+                    prop_assert_eq!(d.is_err(), gap, "a gap is refused, nothing else");
+                    same(d, mem.append_as_follower(&bytes, 1_000), "follower append");
+                }
+                ROp::Truncate { percent } => {
+                    let (s, e) = (mem.log_start_offset(), mem.log_end_offset());
+                    let target = (s - 1 + (e - s + 2) * percent as i64 / 100).max(0);
+                    same(ReplicatedLog::truncate_to(&mut disk, target), mem.truncate_to(target), "truncate");
+                }
+                ROp::DeleteRecords { percent } => {
+                    let (s, e) = (mem.log_start_offset(), mem.log_end_offset());
+                    let target = s + (e - s) * percent as i64 / 100;
+                    same(disk.delete_records_before(target), mem.delete_records_before(target), "delete records");
+                }
+                ROp::Retention => {
+                    disk.enforce_retention(1_000).expect("retention");
+                    mem.delete_records_before(disk.log_start_offset()).expect("model start");
+                }
+                ROp::Roll => disk.roll(1_000).expect("roll"),
+                ROp::Restart => {
+                    disk.close(1_000).expect("close");
+                    drop(disk);
+                    disk = open(dir.path(), true, 0, mem.log_start_offset());
+                }
+                ROp::Crash => {
+                    let rp = disk.recovery_point();
+                    drop(disk);
+                    disk = open(dir.path(), false, rp, mem.log_start_offset());
+                }
+                ROp::LoseEpochFile => {
+                    if mem.log_end_offset() > mem.log_start_offset() {
+                        disk.close(1_000).expect("close");
+                        drop(disk);
+                        let _ = std::fs::remove_file(dir.path().join("leader-epoch-checkpoint"));
+                        disk = open(dir.path(), true, 0, mem.log_start_offset());
+                    }
+                }
+                ROp::Read { from, bound, max_bytes, whole_first } => {
+                    let (s, e) = (mem.log_start_offset(), mem.log_end_offset());
+                    let offset = s - 1 + (e - s + 2) * from as i64 / 100;
+                    let max_offset = s + (e - s) * bound as i64 / 100;
+                    let d = ReplicatedLog::read(&disk, offset, max_offset, max_bytes as usize, whole_first);
+                    let m = mem.read(offset, max_offset, max_bytes as usize, whole_first);
+                    match (d, m) {
+                        (Ok(d), Ok(m)) => {
+                            prop_assert!(m.starts_with(&d), "disk read is a prefix of the model's");
+                            prop_assert_eq!(d.is_empty(), m.is_empty());
+                            for (_, h) in BatchWalker::new(&d) {
+                                prop_assert!(h.last_offset() < max_offset, "a batch reaching the bound was returned");
+                            }
+                        }
+                        (Err(d), Err(m)) => prop_assert_eq!(d.code(), m.code()),
+                        (d, m) => prop_assert!(false, "read: disk {:?}, model {:?}", d, m),
+                    }
+                    read_through(&disk, &mem, offset.max(s).min(e), max_offset, max_bytes as usize);
+                }
+            }
+            compare(&disk, &mem, epoch);
+        }
+    }
+}

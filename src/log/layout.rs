@@ -14,6 +14,7 @@
 //!     00000000000000000000.index         offset index (8-byte entries)
 //!     00000000000000000000.timeindex     time index (12-byte entries)
 //!     00000000000000001234.snapshot      producer state as of offset 1234
+//!     leader-epoch-checkpoint            leader epoch → start offset (Kafka's format)
 //! ```
 
 use std::path::{Path, PathBuf};
@@ -28,6 +29,7 @@ pub const LOG_START_FILE: &str = "log-start-offset-checkpoint";
 pub const TOPICS_DIR: &str = "topics";
 pub const META_FILE: &str = "meta.properties";
 pub const PRODUCER_ID_FILE: &str = "producer-id-block";
+pub const LEADER_EPOCH_FILE: &str = "leader-epoch-checkpoint";
 
 /// `<offset>` zero-padded to 20 digits, Kafka's file name stem.
 pub fn file_stem(offset: i64) -> String {

@@ -127,25 +127,42 @@ impl Partition {
         max_bytes: usize,
         whole_first: bool,
     ) -> Result<ReadResult> {
+        self.read_bounded(offset, i64::MAX, max_bytes, whole_first)
+            .await
+    }
+
+    /// As [`read`](Self::read), returning only batches that end below `max_offset` (the high
+    /// watermark or last stable offset the replica layer passes). The read is planned under
+    /// the lock and done outside it; a read that raced a truncation is planned again.
+    pub async fn read_bounded(
+        self: &Arc<Self>,
+        offset: i64,
+        max_offset: i64,
+        max_bytes: usize,
+        whole_first: bool,
+    ) -> Result<ReadResult> {
         let me = self.clone();
-        off_worker(move || {
+        off_worker(move || loop {
             let (plan, hw, start) = {
                 let log = me.lock()?;
                 (
-                    log.read_plan(offset)?,
+                    log.read_plan_bounded(offset, max_offset)?,
                     log.log_end_offset(),
                     log.log_start_offset(),
                 )
             };
             let records = match plan {
-                Some(p) => p.read(max_bytes, whole_first)?,
+                Some(p) => match p.read_checked(max_bytes, whole_first)? {
+                    Some(records) => records,
+                    None => continue,
+                },
                 None => Bytes::new(),
             };
-            Ok(ReadResult {
+            return Ok(ReadResult {
                 records,
                 high_watermark: hw,
                 log_start_offset: start,
-            })
+            });
         })
         .await
     }

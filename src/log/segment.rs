@@ -10,8 +10,9 @@
 //! file; index entries point only into that prefix.
 //!
 //! Thread-safety: mutated only under its partition's lock; readers take a clone of the
-//! `Arc<File>` and a byte range under that lock and read outside it (a file is only ever
-//! appended to past the ranges handed out, or truncated during start-up recovery).
+//! `Arc<File>`, of the file's pin and a byte range under that lock and read outside it. A file
+//! is only appended to past the ranges handed out; truncation ([`truncate`]) follows the rule
+//! of [`super::read_plan`]: in place only when unpinned, else onto a new file.
 //!
 //! Resources: the `.log` file is opened on first use and [`release_files`]
 //! (LogSegment::release_files) closes it and unmaps both indexes again; the partition calls it
@@ -26,11 +27,15 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
 
-use super::batch::{self, BatchHeader, HEADER_LEN, LOG_OVERHEAD};
+use super::batch::{BatchHeader, HEADER_LEN};
+pub use super::header_scan::HeaderScan;
 use super::layout;
 use super::offset::FilePos;
 use super::offset_index::OffsetIndex;
+use super::read_plan::FileReaders;
 use super::time_index::TimeIndex;
+
+mod truncate;
 
 /// Settings a segment needs from its log's config.
 #[derive(Debug, Clone, Copy)]
@@ -69,6 +74,9 @@ pub struct LogSegment {
     offset_of_max_timestamp: i64,
     /// One past the last offset in the segment (`base_offset` when empty).
     next_offset: i64,
+    /// The pin of the current `.log` inode (see [`super::read_plan`]): plans and mappings
+    /// hold clones; replaced when a truncation moves the segment to a new file.
+    readers: Arc<FileReaders>,
     /// Wall-clock time the segment was created or opened, for `segment.ms`.
     created_ms: i64,
 }
@@ -121,6 +129,7 @@ impl LogSegment {
             offset_of_max_timestamp: -1,
             next_offset: base_offset,
             created_ms: now_ms,
+            readers: Arc::default(),
         };
         seg.offset_index.reset();
         seg.time_index.reset();
@@ -187,6 +196,7 @@ impl LogSegment {
             offset_of_max_timestamp: -1,
             next_offset: base_offset,
             created_ms: now_ms,
+            readers: Arc::default(),
         };
         Ok(seg)
     }
@@ -273,6 +283,11 @@ impl LogSegment {
         let f = Arc::new(open_log_file(&self.log_path)?);
         let _ = self.log.set(f.clone());
         Ok(f)
+    }
+
+    /// The pin of the current `.log` file, for a read plan (see [`super::read_plan`]).
+    pub fn pin(&self) -> Arc<FileReaders> {
+        self.readers.clone()
     }
 
     /// Closes the `.log` file and unmaps the indexes until they are next needed.
@@ -373,91 +388,6 @@ impl LogSegment {
         Ok(None)
     }
 
-    /// Re-validates every batch (length, magic, CRC), rebuilds both indexes, and truncates
-    /// the file at the first invalid or incomplete batch — Kafka's `LogSegment.recover`.
-    pub fn recover(&mut self) -> io::Result<Recovery> {
-        self.offset_index.reset();
-        self.time_index.reset();
-        self.bytes_since_last_index = 0;
-        self.max_timestamp = -1;
-        self.offset_of_max_timestamp = -1;
-        self.next_offset = self.base_offset;
-        let log = self.file()?;
-        let file_len = log.metadata()?.len().min(u32::MAX as u64) as u32;
-        let mut pos: u32 = 0;
-        let mut batches = 0;
-        let mut buf = Vec::new();
-        let mut header = [0u8; HEADER_LEN];
-        while (pos as u64 + HEADER_LEN as u64) <= file_len as u64 {
-            log.read_exact_at(&mut header, pos as u64)?;
-            let Some(h) = BatchHeader::parse(&header) else {
-                break;
-            };
-            if h.batch_length < (HEADER_LEN - LOG_OVERHEAD) as i32
-                || pos as u64 + h.total_size() as u64 > file_len as u64
-            {
-                break;
-            }
-            buf.resize(h.total_size(), 0);
-            log.read_exact_at(&mut buf, pos as u64)?;
-            let Ok(h) = batch::validate(&buf) else { break };
-            if h.base_offset < self.next_offset {
-                break;
-            }
-            self.index_batch(pos, &h);
-            pos += h.total_size() as u32;
-            batches += 1;
-        }
-        let truncated = file_len as u64 - pos as u64;
-        if truncated > 0 || log.metadata()?.len() != pos as u64 {
-            log.set_len(pos as u64)?;
-        }
-        self.size = pos;
-        self.dirty = true;
-        Ok(Recovery {
-            valid_bytes: pos,
-            truncated_bytes: truncated,
-            batches,
-        })
-    }
-
-    /// Removes every batch whose base offset is ≥ `offset`; returns the bytes removed.
-    pub fn truncate_to(&mut self, offset: i64) -> io::Result<u32> {
-        let Some((pos, h)) = self.find_position(offset)? else {
-            return Ok(0);
-        };
-        let cut = if h.base_offset >= offset {
-            pos.0
-        } else {
-            pos.0 + h.total_size() as u32
-        };
-        let removed = self.size - cut;
-        self.dirty = true;
-        self.file()?.set_len(cut as u64)?;
-        self.size = cut;
-        self.offset_index.truncate_to_position(FilePos(cut));
-        self.time_index.truncate_to_offset(offset);
-        // Recompute what the tail scan knows.
-        self.next_offset = self.base_offset;
-        self.max_timestamp = -1;
-        self.offset_of_max_timestamp = -1;
-        if let Some((ts, off)) = self.time_index.last_entry() {
-            self.max_timestamp = ts;
-            self.offset_of_max_timestamp = off;
-        }
-        let start = self
-            .offset_index
-            .last_entry()
-            .map(|(_, p)| p)
-            .unwrap_or_default();
-        let log = self.file()?;
-        for item in HeaderScan::new(&log, start.0, self.size) {
-            let (_, h) = item?;
-            self.observe(&h);
-        }
-        Ok(removed)
-    }
-
     /// The segment stops being active: indexes are trimmed to their entries.
     pub fn seal(&mut self) -> io::Result<()> {
         self.offset_index.trim()?;
@@ -525,65 +455,6 @@ fn write_all_at(file: &File, parts: &[&[u8]], mut pos: u64) -> io::Result<()> {
     Ok(())
 }
 
-/// Iterates the batch headers of a file region `[start, end)` by reading it in chunks,
-/// stopping at the first incomplete or malformed header. Reads each header once; batch
-/// payloads larger than the chunk are skipped, not read.
-pub struct HeaderScan<'a> {
-    file: &'a File,
-    pos: u32,
-    end: u32,
-    buf: Vec<u8>,
-    buf_start: u32,
-    done: bool,
-}
-
-const SCAN_CHUNK: usize = 8 * 1024;
-
-impl<'a> HeaderScan<'a> {
-    pub fn new(file: &'a File, start: u32, end: u32) -> Self {
-        HeaderScan {
-            file,
-            pos: start,
-            end,
-            buf: Vec::new(),
-            buf_start: start,
-            done: false,
-        }
-    }
-}
-
-impl Iterator for HeaderScan<'_> {
-    type Item = io::Result<(u32, BatchHeader)>;
-
-    fn next(&mut self) -> Option<Self::Item> {
-        if self.done || self.pos as u64 + HEADER_LEN as u64 > self.end as u64 {
-            return None;
-        }
-        let in_buf = self.pos >= self.buf_start
-            && (self.pos - self.buf_start) as usize + HEADER_LEN <= self.buf.len();
-        if !in_buf {
-            let len = SCAN_CHUNK.min((self.end - self.pos) as usize);
-            self.buf.resize(len, 0);
-            if let Err(e) = self.file.read_exact_at(&mut self.buf, self.pos as u64) {
-                self.done = true;
-                return Some(Err(e));
-            }
-            self.buf_start = self.pos;
-        }
-        let at = (self.pos - self.buf_start) as usize;
-        let h = BatchHeader::parse(&self.buf[at..])?;
-        if h.batch_length < (HEADER_LEN - LOG_OVERHEAD) as i32
-            || self.pos as u64 + h.total_size() as u64 > self.end as u64
-        {
-            self.done = true;
-            return None;
-        }
-        let pos = self.pos;
-        self.pos += h.total_size() as u32;
-        Some(Ok((pos, h)))
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -598,7 +469,7 @@ mod tests {
         let b = sample_batch(n, ts);
         let mut header = [0u8; HEADER_LEN];
         header.copy_from_slice(&b[..HEADER_LEN]);
-        batch::stamp_header(&mut header, base, 0, None);
+        crate::log::batch::stamp_header(&mut header, base, 0, None);
         let mut h = BatchHeader::parse(&header).unwrap();
         h.base_offset = base;
         seg.append(&header, &b[HEADER_LEN..], &h).unwrap();
@@ -637,7 +508,8 @@ mod tests {
         let r = seg.recover().unwrap();
         assert_eq!(r.batches, 49);
         assert_eq!(seg.next_offset(), 247);
+        // Kafka's rule: the batch holding the offset goes whole.
         assert!(seg.truncate_to(200).unwrap() > 0);
-        assert_eq!(seg.next_offset(), 202);
+        assert_eq!(seg.next_offset(), 199);
     }
 }

@@ -1,0 +1,187 @@
+//! Appending to a partition log: as the leader (validate, deduplicate, assign offsets, stamp
+//! the leader epoch), as a follower (trust the leader's offsets and epochs), and rolling
+//! segments (Kafka's `shouldRoll`).
+
+use std::io;
+
+use super::{segment_config, AppendInfo, PartitionLog};
+use crate::config::TimestampType;
+use crate::error::{Error, ErrorCode, Result};
+use crate::log::append_checks;
+use crate::log::batch::{self, BatchHeader, HEADER_LEN};
+use crate::log::layout;
+use crate::log::producer_state::SequenceCheck;
+use crate::log::segment::{self, LogSegment};
+
+impl PartitionLog {
+    /// Validates and appends one record batch as a producer sent it, stamped with the log's
+    /// latest leader epoch (0 for a log that never had one: a single node).
+    pub fn append(&mut self, bytes: &[u8], now_ms: i64) -> Result<AppendInfo> {
+        let epoch = self.epochs.latest_epoch().unwrap_or(0);
+        self.append_as_leader(bytes, epoch, now_ms)
+    }
+
+    /// Kafka's `appendAsLeader`: validates a producer's batch (structure, CRC, size,
+    /// timestamps, compression, idempotent sequence), assigns its offsets from the log end,
+    /// stamps `leader_epoch` into its partitionLeaderEpoch field (outside the CRC) and records
+    /// a new epoch in the epoch cache. A duplicate of one of a producer's last five batches is
+    /// not appended and answers its original offsets. An epoch older than the log's latest is
+    /// refused with NOT_LEADER_OR_FOLLOWER.
+    pub fn append_as_leader(
+        &mut self,
+        bytes: &[u8],
+        leader_epoch: i32,
+        now_ms: i64,
+    ) -> Result<AppendInfo> {
+        if leader_epoch < 0 || self.epochs.latest_epoch() > Some(leader_epoch) {
+            return Err(Error::kafka(
+                ErrorCode::NotLeaderOrFollower,
+                format!(
+                    "leader epoch {leader_epoch} is older than the log's latest epoch {:?}",
+                    self.epochs.latest_epoch()
+                ),
+            ));
+        }
+        let h = append_checks::check_producer_batch(bytes, &self.config, now_ms)?;
+        if let SequenceCheck::Duplicate(m) = self.producers.check(&h)? {
+            return Ok(AppendInfo {
+                base_offset: m.first_offset,
+                last_offset: m.last_offset,
+                log_append_time: -1,
+                log_start_offset: self.log_start_offset,
+                duplicate: true,
+            });
+        }
+        self.maybe_roll(bytes.len(), h.last_offset_delta, now_ms)?;
+        let base = self.log_end_offset();
+        let mut header = [0u8; HEADER_LEN];
+        header.copy_from_slice(&bytes[..HEADER_LEN]);
+        let rest = &bytes[HEADER_LEN..];
+        let log_append_time = match self.config.timestamp_type {
+            TimestampType::LogAppendTime => Some(now_ms),
+            TimestampType::CreateTime => None,
+        };
+        batch::stamp_header(&mut header, base, leader_epoch, log_append_time);
+        if log_append_time.is_some() {
+            batch::finish_crc(&mut header, rest);
+        }
+        let stored = BatchHeader::parse(&header)
+            .ok_or_else(|| Error::kafka(ErrorCode::CorruptMessage, "short batch"))?;
+        self.store(&header, rest, &stored, now_ms)?;
+        Ok(AppendInfo {
+            base_offset: base,
+            last_offset: stored.last_offset(),
+            log_append_time: log_append_time.unwrap_or(-1),
+            log_start_offset: self.log_start_offset,
+            duplicate: false,
+        })
+    }
+
+    /// Kafka's `appendAsFollower`: appends the leader's batches (laid end to end) as they
+    /// are — offsets and epochs included — after checking that each is well-formed with a
+    /// valid CRC and that they continue the log end without a gap. Nothing is written unless
+    /// every batch passes. An empty input appends nothing.
+    pub fn append_as_follower(&mut self, bytes: &[u8], now_ms: i64) -> Result<AppendInfo> {
+        let leo = self.log_end_offset();
+        let batches = append_checks::check_follower_batches(bytes, leo)?;
+        for &(pos, h) in &batches {
+            let size = h.total_size();
+            self.maybe_roll(size, h.last_offset_delta, now_ms)?;
+            let mut header = [0u8; HEADER_LEN];
+            header.copy_from_slice(&bytes[pos..pos + HEADER_LEN]);
+            self.store(&header, &bytes[pos + HEADER_LEN..pos + size], &h, now_ms)?;
+        }
+        Ok(AppendInfo {
+            base_offset: leo,
+            last_offset: self.log_end_offset() - 1,
+            log_append_time: -1,
+            log_start_offset: self.log_start_offset,
+            duplicate: false,
+        })
+    }
+
+    /// Writes one stamped batch to the active segment and accounts for it: producer state,
+    /// epoch cache, flush policy.
+    fn store(
+        &mut self,
+        header: &[u8; HEADER_LEN],
+        rest: &[u8],
+        stored: &BatchHeader,
+        now_ms: i64,
+    ) -> Result<()> {
+        self.active_mut().append(header, rest, stored)?;
+        self.producers.update(stored);
+        self.epochs
+            .assign(stored.partition_leader_epoch, stored.base_offset)?;
+        self.unflushed_messages += stored.record_count as i64;
+        if self.unflushed_messages >= self.config.flush_messages {
+            self.flush(now_ms)?;
+        }
+        Ok(())
+    }
+
+    /// Kafka's `shouldRoll`: the batch would overflow `segment.bytes`, the segment is older
+    /// than `segment.ms`, an index is full, or relative offsets would overflow.
+    fn maybe_roll(&mut self, batch_len: usize, last_delta: i32, now_ms: i64) -> io::Result<()> {
+        let cfg = &self.config;
+        let active = self.active();
+        if active.is_empty() {
+            return Ok(());
+        }
+        let too_big = active.size() as u64 + batch_len as u64 > cfg.segment_bytes as u64;
+        let too_old = now_ms - active.created_ms() > cfg.segment_ms;
+        let rel_overflow =
+            self.log_end_offset() + last_delta as i64 - active.base_offset() > i32::MAX as i64;
+        if too_big || too_old || active.indexes_full() || rel_overflow {
+            self.roll(now_ms)?;
+        }
+        Ok(())
+    }
+
+    /// Starts a new active segment at the log end offset. The old one is sealed and fsynced in
+    /// the background; the recovery point moves once that is done.
+    pub fn roll(&mut self, now_ms: i64) -> io::Result<()> {
+        let new_base = self.log_end_offset();
+        if self.active().base_offset() == new_base {
+            return Ok(());
+        }
+        let old = self.active_mut();
+        old.seal()?;
+        let file = old.file()?;
+        let (path, len) = (old.log_path().to_path_buf(), old.size() as u64);
+        let seg = LogSegment::create(&self.dir, new_base, segment_config(&self.config), now_ms)?;
+        self.segments.insert(new_base, seg);
+        self.producers
+            .write_snapshot(&layout::snapshot_file(&self.dir, new_base))?;
+        self.prune_snapshots();
+        let rp = self.recovery_point.clone();
+        let ticket = rp.ticket();
+        std::thread::Builder::new()
+            .name("gregor-flush".into())
+            .spawn(move || {
+                if file.sync_data().is_ok() {
+                    segment::record_sync(&path, len);
+                    rp.raise_if_untruncated(ticket, new_base);
+                }
+            })?;
+        Ok(())
+    }
+
+    /// Keeps the two newest producer snapshots.
+    pub(super) fn prune_snapshots(&self) {
+        let Ok(rd) = std::fs::read_dir(&self.dir) else {
+            return;
+        };
+        let mut offs: Vec<i64> = rd
+            .flatten()
+            .filter_map(|e| {
+                layout::parse_offset(&e.file_name().to_string_lossy(), layout::SNAPSHOT_SUFFIX)
+            })
+            .collect();
+        offs.sort_unstable();
+        let n = offs.len().saturating_sub(2);
+        for off in &offs[..n] {
+            let _ = std::fs::remove_file(layout::snapshot_file(&self.dir, *off));
+        }
+    }
+}
