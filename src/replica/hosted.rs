@@ -20,8 +20,7 @@ use tokio::sync::watch;
 use uuid::Uuid;
 
 use crate::error::Result;
-use crate::log::batch::BatchWalker;
-use crate::log::partition::ReadResult;
+use crate::log::partition::{now_ms, ReadResult};
 use crate::log::partition_log::AppendInfo;
 use crate::log::Partition;
 
@@ -109,7 +108,11 @@ impl Replica {
 
     /// Appends one producer batch as the leader, stamped with the current leader epoch.
     pub async fn append_as_leader(&self, batch: Bytes) -> Result<AppendInfo> {
-        let info = self.log.append(batch).await;
+        let epoch = self.leader_epoch();
+        let info = self
+            .log
+            .run(move |log| log.append_as_leader(&batch, epoch, now_ms()))
+            .await;
         self.advance_high_watermark();
         info
     }
@@ -142,14 +145,10 @@ impl Replica {
                 log_start_offset: self.log_start_offset(),
             });
         }
-        let mut r = self.log.read(offset, max_bytes, whole_first).await?;
-        let end = BatchWalker::new(&r.records)
-            .take_while(|(_, h)| h.last_offset() < hw)
-            .last()
-            .map_or(0, |(at, h)| at + h.total_size());
-        if end < r.records.len() {
-            r.records = r.records.slice(..end);
-        }
+        let mut r = self
+            .log
+            .read_bounded(offset, hw, max_bytes, whole_first)
+            .await?;
         r.high_watermark = hw;
         Ok(r)
     }
