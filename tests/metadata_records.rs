@@ -62,6 +62,9 @@ fn topics_come_back_from_the_records_after_a_crash() {
         0
     );
     assert_eq!(raw::create_topic(&mut c, "dropped", 2, &[]), 0);
+    // A request for billions of partitions is refused before anything is planned (found by
+    // the request fuzzer), as Kafka's controller bounds one operation's records.
+    assert_eq!(raw::create_topic(&mut c, "huge", i32::MAX, &[]), 44);
     assert_eq!(raw::create_topic(&mut c, "grown", 1, &[]), 0);
     let grow: CreatePartitionsResponse = c.call(
         &CreatePartitionsRequest::default()
@@ -72,6 +75,15 @@ fn topics_come_back_from_the_records_after_a_crash() {
         3,
     );
     assert_eq!(grow.results[0].error_code, 0);
+    let huge: CreatePartitionsResponse = c.call(
+        &CreatePartitionsRequest::default()
+            .with_timeout_ms(5000)
+            .with_topics(vec![CreatePartitionsTopic::default()
+                .with_name(raw::topic("grown"))
+                .with_count(i32::MAX)]),
+        3,
+    );
+    assert_eq!(huge.results[0].error_code, 44);
     let del: DeleteTopicsResponse = c.call(
         &DeleteTopicsRequest::default()
             .with_timeout_ms(5000)

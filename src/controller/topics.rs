@@ -39,6 +39,11 @@ pub struct NewPartitions {
     pub assignments: Vec<Vec<i32>>,
 }
 
+/// Most partitions one request may create, as Kafka's controller bounds the records of one
+/// operation (`MAX_RECORDS_PER_USER_OP`): more is refused with POLICY_VIOLATION before any
+/// placement is computed.
+pub const MAX_PARTITIONS_PER_REQUEST: i32 = 10_000;
+
 /// Replica lists for `count` partitions starting at `first`: manual ones checked against the
 /// registered brokers, or spread round-robin over the live brokers (leaders rotate too).
 fn place(
@@ -48,6 +53,14 @@ fn place(
     rf: i16,
     manual: &[Vec<i32>],
 ) -> Result<Vec<Vec<i32>>> {
+    if count > MAX_PARTITIONS_PER_REQUEST {
+        return Err(Error::kafka(
+            ErrorCode::PolicyViolation,
+            format!(
+                "Excessively large number of partitions per request: {count} (at most {MAX_PARTITIONS_PER_REQUEST})."
+            ),
+        ));
+    }
     if !manual.is_empty() {
         for (i, replicas) in manual.iter().enumerate() {
             let mut seen = replicas.clone();
