@@ -5,10 +5,8 @@
 //! lost; with Kafka's default (no fsync) the same simulation loses acknowledged records, which
 //! shows the seam really drops what was not on disk.
 
-mod common;
-
-use common::raw;
-use common::{encode_batch, free_port, now_ms, BrokerProcess, RawClient};
+use crate::support::raw;
+use crate::support::{encode_batch, free_port, now_ms, BrokerProcess, RawClient};
 
 /// Produces `n` single-record batches, returns how many were acknowledged; then kills the
 /// broker, drops every byte not fsynced, restarts, and returns the log end offset it finds.
