@@ -20,7 +20,7 @@
 //! - [`producer_ids`]: producer id allocation for idempotent producers.
 //! - [`config`]: Kafka-named broker and topic configuration.
 //! - [`error`]: Kafka error codes.
-//! - [`fs`]: atomic, durable replacement of checkpoint and state files.
+//! - [`fs`]: atomic replacement of state files, and the fsync seam for fault-injection tests.
 //! - [`tools`]: command-line tools that talk to a running broker (`gregor groups`).
 
 pub mod broker;

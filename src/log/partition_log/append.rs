@@ -11,7 +11,7 @@ use crate::log::append_checks;
 use crate::log::batch::{self, BatchHeader, HEADER_LEN};
 use crate::log::layout;
 use crate::log::producer_state::SequenceCheck;
-use crate::log::segment::{self, LogSegment};
+use crate::log::segment::LogSegment;
 
 impl PartitionLog {
     /// Validates and appends one record batch as a producer sent it, stamped with the log's
@@ -163,7 +163,7 @@ impl PartitionLog {
                 if file.sync_data().is_err() {
                     return;
                 }
-                segment::record_sync(&path, len);
+                crate::fs::sync_observer::synced(&path, len);
                 // Also makes the new segment's files durable; a snapshot already pruned by
                 // later rolls needs nothing.
                 match crate::fs::sync_file_and_dir(&snapshot) {

@@ -118,17 +118,6 @@ impl BrokerProcess {
         extra: &[&str],
         fd_limit: Option<u32>,
     ) -> BrokerProcess {
-        Self::spawn_with(port, dir, extra, fd_limit, &[])
-    }
-
-    /// Starts the broker with extra environment variables (the child's only).
-    pub fn spawn_with(
-        port: u16,
-        dir: &Path,
-        extra: &[&str],
-        fd_limit: Option<u32>,
-        env: &[(&str, &str)],
-    ) -> BrokerProcess {
         let addr = format!("127.0.0.1:{port}");
         let log = dir.with_extension(format!("{port}.log"));
         let out = std::fs::File::create(&log).expect("log file");
@@ -144,9 +133,6 @@ impl BrokerProcess {
                 c
             }
         };
-        for (k, v) in env {
-            cmd.env(k, v);
-        }
         let child = cmd
             .args(["serve", "--listen", &addr, "--data-dir"])
             .arg(dir)
