@@ -29,7 +29,9 @@ pub struct LogManager {
     clean_shutdown: bool,
     recovery_points: Mutex<Checkpoint>,
     log_starts: Mutex<Checkpoint>,
-    /// Serialises checkpoint writes (maintenance, DeleteRecords, shutdown): one temp file each.
+    /// Serialises checkpoint writes (maintenance, DeleteRecords, shutdown): one temp file each,
+    /// and no older snapshot of the offsets written over a newer one. Taken before any
+    /// partition lock, never while holding one.
     checkpoint_writer: Mutex<()>,
 }
 
@@ -164,8 +166,13 @@ impl LogManager {
         }
     }
 
-    /// Writes both checkpoint files for these partitions.
+    /// Writes both checkpoint files for these partitions. Writers take turns, each reading the
+    /// offsets after the previous one wrote, so the last file written holds the newest values.
     pub fn write_checkpoints(&self, partitions: &[Arc<Partition>]) -> io::Result<()> {
+        let _writer = self
+            .checkpoint_writer
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
         let mut rps = Vec::with_capacity(partitions.len());
         let mut starts = Vec::with_capacity(partitions.len());
         for p in partitions {
@@ -173,10 +180,6 @@ impl LogManager {
             rps.push((p.topic().to_string(), p.index(), log.recovery_point()));
             starts.push((p.topic().to_string(), p.index(), log.log_start_offset()));
         }
-        let _writer = self
-            .checkpoint_writer
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
         write_checkpoint(&self.data_dir.join(layout::RECOVERY_POINT_FILE), &rps)?;
         write_checkpoint(&self.data_dir.join(layout::LOG_START_FILE), &starts)
     }
