@@ -127,7 +127,7 @@ impl Broker {
         let me = self.clone();
         tokio::task::spawn_blocking(move || f(&me))
             .await
-            .map_err(|e| Error::Io(std::io::Error::other(e.to_string())))?
+            .map_err(Error::from)? // a panicked task: Error::Internal
     }
 
     /// The next producer id, reserving a block from the controller when needed (blocking).

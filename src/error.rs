@@ -1,119 +1,99 @@
 //! Kafka error codes and the broker's internal error type.
 //!
 //! Every failure that reaches a client is one of Kafka's numbered error codes; keeping them in
-//! one enum means a handler can never invent a code a client does not know.
+//! one enum means a handler can never invent a code a client does not know. Each code is one
+//! row of the table below — number, Kafka's name, whether Kafka calls it retriable — checked
+//! against the kafka-protocol crate's `ResponseError` by a unit test.
 
 use std::fmt;
 
-/// Kafka's wire error codes that gregor returns (see Kafka's `Errors.java`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[repr(i16)]
-pub enum ErrorCode {
-    UnknownServerError = -1,
-    None = 0,
-    OffsetOutOfRange = 1,
-    CorruptMessage = 2,
-    UnknownTopicOrPartition = 3,
-    LeaderNotAvailable = 5,
-    MessageTooLarge = 10,
-    NotLeaderOrFollower = 6,
-    RequestTimedOut = 7,
-    InvalidTopicException = 17,
-    RecordListTooLarge = 18,
-    NotEnoughReplicas = 19,
-    InvalidRequiredAcks = 21,
-    InvalidTimestamp = 32,
-    UnsupportedVersion = 35,
-    TopicAlreadyExists = 36,
-    InvalidPartitions = 37,
-    InvalidReplicationFactor = 38,
-    InvalidReplicaAssignment = 39,
-    InvalidConfig = 40,
-    InvalidRequest = 42,
-    PolicyViolation = 44,
-    OutOfOrderSequenceNumber = 45,
-    DuplicateSequenceNumber = 46,
-    InvalidProducerEpoch = 47,
-    InvalidTransactionTimeout = 50,
-    KafkaStorageError = 56,
-    UnknownProducerId = 59,
-    UnknownTopicId = 100,
-    InvalidRecord = 87,
-    TransactionalIdAuthorizationFailed = 53,
-    ClusterAuthorizationFailed = 31,
-    OffsetMetadataTooLarge = 12,
-    CoordinatorNotAvailable = 15,
-    NotCoordinator = 16,
-    IllegalGeneration = 22,
-    InconsistentGroupProtocol = 23,
-    InvalidGroupId = 24,
-    UnknownMemberId = 25,
-    InvalidSessionTimeout = 26,
-    RebalanceInProgress = 27,
-    NonEmptyGroup = 68,
-    GroupIdNotFound = 69,
-    MemberIdRequired = 79,
-    FencedInstanceId = 82,
-    GroupSubscribedToTopic = 86,
+/// Declares [`ErrorCode`] from one row per code, so the number, the name and the retriable
+/// flag cannot drift apart and [`ErrorCode::ALL`] always lists every variant.
+macro_rules! error_codes {
+    ( $( $variant:ident = $code:literal, $name:literal, $retriable:literal; )* ) => {
+        /// Kafka's wire error codes that gregor returns (see Kafka's `Errors.java`): the only
+        /// codes a handler can answer with.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+        #[repr(i16)]
+        pub enum ErrorCode {
+            $( $variant = $code, )*
+        }
+
+        impl ErrorCode {
+            /// Every code, in table order.
+            pub const ALL: &'static [ErrorCode] = &[ $( ErrorCode::$variant, )* ];
+
+            /// Kafka's upper-case name for the error, for logs and tools.
+            pub fn name(self) -> &'static str {
+                match self {
+                    $( ErrorCode::$variant => $name, )*
+                }
+            }
+
+            /// Whether Kafka marks the error retriable (`RetriableException`): a client may
+            /// send the same request again and expect it to succeed.
+            pub fn retriable(self) -> bool {
+                match self {
+                    $( ErrorCode::$variant => $retriable, )*
+                }
+            }
+        }
+    };
+}
+
+error_codes! {
+    UnknownServerError = -1, "UNKNOWN_SERVER_ERROR", false;
+    None = 0, "NONE", false;
+    OffsetOutOfRange = 1, "OFFSET_OUT_OF_RANGE", false;
+    CorruptMessage = 2, "CORRUPT_MESSAGE", true;
+    UnknownTopicOrPartition = 3, "UNKNOWN_TOPIC_OR_PARTITION", true;
+    LeaderNotAvailable = 5, "LEADER_NOT_AVAILABLE", true;
+    NotLeaderOrFollower = 6, "NOT_LEADER_OR_FOLLOWER", true;
+    RequestTimedOut = 7, "REQUEST_TIMED_OUT", true;
+    MessageTooLarge = 10, "MESSAGE_TOO_LARGE", false;
+    OffsetMetadataTooLarge = 12, "OFFSET_METADATA_TOO_LARGE", false;
+    CoordinatorNotAvailable = 15, "COORDINATOR_NOT_AVAILABLE", true;
+    NotCoordinator = 16, "NOT_COORDINATOR", true;
+    InvalidTopicException = 17, "INVALID_TOPIC_EXCEPTION", false;
+    RecordListTooLarge = 18, "RECORD_LIST_TOO_LARGE", false;
+    NotEnoughReplicas = 19, "NOT_ENOUGH_REPLICAS", true;
+    InvalidRequiredAcks = 21, "INVALID_REQUIRED_ACKS", false;
+    IllegalGeneration = 22, "ILLEGAL_GENERATION", false;
+    InconsistentGroupProtocol = 23, "INCONSISTENT_GROUP_PROTOCOL", false;
+    InvalidGroupId = 24, "INVALID_GROUP_ID", false;
+    UnknownMemberId = 25, "UNKNOWN_MEMBER_ID", false;
+    InvalidSessionTimeout = 26, "INVALID_SESSION_TIMEOUT", false;
+    RebalanceInProgress = 27, "REBALANCE_IN_PROGRESS", false;
+    ClusterAuthorizationFailed = 31, "CLUSTER_AUTHORIZATION_FAILED", false;
+    InvalidTimestamp = 32, "INVALID_TIMESTAMP", false;
+    UnsupportedVersion = 35, "UNSUPPORTED_VERSION", false;
+    TopicAlreadyExists = 36, "TOPIC_ALREADY_EXISTS", false;
+    InvalidPartitions = 37, "INVALID_PARTITIONS", false;
+    InvalidReplicationFactor = 38, "INVALID_REPLICATION_FACTOR", false;
+    InvalidReplicaAssignment = 39, "INVALID_REPLICA_ASSIGNMENT", false;
+    InvalidConfig = 40, "INVALID_CONFIG", false;
+    InvalidRequest = 42, "INVALID_REQUEST", false;
+    PolicyViolation = 44, "POLICY_VIOLATION", false;
+    OutOfOrderSequenceNumber = 45, "OUT_OF_ORDER_SEQUENCE_NUMBER", false;
+    DuplicateSequenceNumber = 46, "DUPLICATE_SEQUENCE_NUMBER", false;
+    InvalidProducerEpoch = 47, "INVALID_PRODUCER_EPOCH", false;
+    InvalidTransactionTimeout = 50, "INVALID_TRANSACTION_TIMEOUT", false;
+    TransactionalIdAuthorizationFailed = 53, "TRANSACTIONAL_ID_AUTHORIZATION_FAILED", false;
+    KafkaStorageError = 56, "KAFKA_STORAGE_ERROR", true;
+    UnknownProducerId = 59, "UNKNOWN_PRODUCER_ID", false;
+    NonEmptyGroup = 68, "NON_EMPTY_GROUP", false;
+    GroupIdNotFound = 69, "GROUP_ID_NOT_FOUND", false;
+    MemberIdRequired = 79, "MEMBER_ID_REQUIRED", false;
+    FencedInstanceId = 82, "FENCED_INSTANCE_ID", false;
+    GroupSubscribedToTopic = 86, "GROUP_SUBSCRIBED_TO_TOPIC", false;
+    InvalidRecord = 87, "INVALID_RECORD", false;
+    UnknownTopicId = 100, "UNKNOWN_TOPIC_ID", true;
 }
 
 impl ErrorCode {
     /// The number sent on the wire.
     pub fn code(self) -> i16 {
         self as i16
-    }
-
-    /// Kafka's upper-case name for the error, for logs and tools.
-    pub fn name(self) -> &'static str {
-        use ErrorCode::*;
-        match self {
-            UnknownServerError => "UNKNOWN_SERVER_ERROR",
-            None => "NONE",
-            OffsetOutOfRange => "OFFSET_OUT_OF_RANGE",
-            CorruptMessage => "CORRUPT_MESSAGE",
-            UnknownTopicOrPartition => "UNKNOWN_TOPIC_OR_PARTITION",
-            LeaderNotAvailable => "LEADER_NOT_AVAILABLE",
-            MessageTooLarge => "MESSAGE_TOO_LARGE",
-            NotLeaderOrFollower => "NOT_LEADER_OR_FOLLOWER",
-            RequestTimedOut => "REQUEST_TIMED_OUT",
-            InvalidTopicException => "INVALID_TOPIC_EXCEPTION",
-            RecordListTooLarge => "RECORD_LIST_TOO_LARGE",
-            NotEnoughReplicas => "NOT_ENOUGH_REPLICAS",
-            InvalidRequiredAcks => "INVALID_REQUIRED_ACKS",
-            InvalidTimestamp => "INVALID_TIMESTAMP",
-            UnsupportedVersion => "UNSUPPORTED_VERSION",
-            TopicAlreadyExists => "TOPIC_ALREADY_EXISTS",
-            InvalidPartitions => "INVALID_PARTITIONS",
-            InvalidReplicationFactor => "INVALID_REPLICATION_FACTOR",
-            InvalidReplicaAssignment => "INVALID_REPLICA_ASSIGNMENT",
-            InvalidConfig => "INVALID_CONFIG",
-            InvalidRequest => "INVALID_REQUEST",
-            PolicyViolation => "POLICY_VIOLATION",
-            OutOfOrderSequenceNumber => "OUT_OF_ORDER_SEQUENCE_NUMBER",
-            DuplicateSequenceNumber => "DUPLICATE_SEQUENCE_NUMBER",
-            InvalidProducerEpoch => "INVALID_PRODUCER_EPOCH",
-            InvalidTransactionTimeout => "INVALID_TRANSACTION_TIMEOUT",
-            KafkaStorageError => "KAFKA_STORAGE_ERROR",
-            UnknownProducerId => "UNKNOWN_PRODUCER_ID",
-            UnknownTopicId => "UNKNOWN_TOPIC_ID",
-            InvalidRecord => "INVALID_RECORD",
-            TransactionalIdAuthorizationFailed => "TRANSACTIONAL_ID_AUTHORIZATION_FAILED",
-            ClusterAuthorizationFailed => "CLUSTER_AUTHORIZATION_FAILED",
-            OffsetMetadataTooLarge => "OFFSET_METADATA_TOO_LARGE",
-            CoordinatorNotAvailable => "COORDINATOR_NOT_AVAILABLE",
-            NotCoordinator => "NOT_COORDINATOR",
-            IllegalGeneration => "ILLEGAL_GENERATION",
-            InconsistentGroupProtocol => "INCONSISTENT_GROUP_PROTOCOL",
-            InvalidGroupId => "INVALID_GROUP_ID",
-            UnknownMemberId => "UNKNOWN_MEMBER_ID",
-            InvalidSessionTimeout => "INVALID_SESSION_TIMEOUT",
-            RebalanceInProgress => "REBALANCE_IN_PROGRESS",
-            NonEmptyGroup => "NON_EMPTY_GROUP",
-            GroupIdNotFound => "GROUP_ID_NOT_FOUND",
-            MemberIdRequired => "MEMBER_ID_REQUIRED",
-            FencedInstanceId => "FENCED_INSTANCE_ID",
-            GroupSubscribedToTopic => "GROUP_SUBSCRIBED_TO_TOPIC",
-        }
     }
 }
 
@@ -123,12 +103,15 @@ impl fmt::Display for ErrorCode {
     }
 }
 
-/// An error inside the broker: either a Kafka error meant for the client, or an I/O failure of
-/// the storage, which clients see as KAFKA_STORAGE_ERROR.
+/// An error inside the broker: a Kafka error meant for the client, an I/O failure of the
+/// storage (clients see KAFKA_STORAGE_ERROR), or a failure of the broker itself — a panicked
+/// task, a lock poisoned by an earlier panic — which is not the disk's fault, so clients see
+/// UNKNOWN_SERVER_ERROR as Kafka answers unexpected exceptions.
 #[derive(Debug)]
 pub enum Error {
     Kafka(ErrorCode, String),
     Io(std::io::Error),
+    Internal(String),
 }
 
 impl Error {
@@ -136,12 +119,23 @@ impl Error {
         Error::Kafka(code, msg.into())
     }
 
+    /// A broker-internal failure (see [`Error::Internal`]).
+    pub fn internal(msg: impl fmt::Display) -> Self {
+        Error::Internal(msg.to_string())
+    }
+
     /// The code a client receives for this error.
     pub fn code(&self) -> ErrorCode {
         match self {
             Error::Kafka(code, _) => *code,
             Error::Io(_) => ErrorCode::KafkaStorageError,
+            Error::Internal(_) => ErrorCode::UnknownServerError,
         }
+    }
+
+    /// True when the broker failed (storage or internal), not the request: worth an error log.
+    pub fn is_broker_fault(&self) -> bool {
+        matches!(self, Error::Io(_) | Error::Internal(_))
     }
 
     /// The human-readable message (Kafka's `error_message` fields).
@@ -149,6 +143,7 @@ impl Error {
         match self {
             Error::Kafka(_, m) => m.clone(),
             Error::Io(e) => format!("storage error: {e}"),
+            Error::Internal(m) => format!("internal error: {m}"),
         }
     }
 }
@@ -158,6 +153,7 @@ impl fmt::Display for Error {
         match self {
             Error::Kafka(code, msg) => write!(f, "{code}: {msg}"),
             Error::Io(e) => write!(f, "I/O error: {e}"),
+            Error::Internal(m) => write!(f, "internal error: {m}"),
         }
     }
 }
@@ -170,4 +166,80 @@ impl From<std::io::Error> for Error {
     }
 }
 
+/// A task that panicked or was cancelled is the broker's failure, not the storage's.
+impl From<tokio::task::JoinError> for Error {
+    fn from(e: tokio::task::JoinError) -> Self {
+        Error::internal(format!("task failed: {e}"))
+    }
+}
+
+/// A lock poisoned by an earlier panic guards state that may be half-changed.
+impl<T> From<std::sync::PoisonError<T>> for Error {
+    fn from(_: std::sync::PoisonError<T>) -> Self {
+        Error::internal("lock poisoned by an earlier panic")
+    }
+}
+
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use kafka_protocol::error::ResponseError;
+
+    /// `UNKNOWN_TOPIC_OR_PARTITION` → `UnknownTopicOrPartition`, the crate's variant name.
+    fn camel(name: &str) -> String {
+        name.split('_')
+            .map(|w| {
+                let mut cs = w.chars();
+                cs.next()
+                    .map(|c| c.to_string() + &cs.as_str().to_lowercase())
+                    .unwrap_or_default()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn every_code_agrees_with_kafka_protocol_response_error() {
+        for &e in ErrorCode::ALL {
+            if e == ErrorCode::None {
+                assert_eq!((e.code(), e.name(), e.retriable()), (0, "NONE", false));
+                assert_eq!(ResponseError::try_from_code(0), Option::None);
+                continue;
+            }
+            let kafka = ResponseError::try_from_code(e.code())
+                .unwrap_or_else(|| panic!("{e}: the crate has no such code"));
+            assert_eq!(kafka.code(), e.code(), "{e}");
+            assert_eq!(kafka.to_string(), camel(e.name()), "{e}: name");
+            assert_eq!(kafka.is_retriable(), e.retriable(), "{e}: retriable");
+        }
+    }
+
+    #[test]
+    fn codes_are_unique() {
+        let mut codes: Vec<i16> = ErrorCode::ALL.iter().map(|e| e.code()).collect();
+        codes.sort_unstable();
+        codes.dedup();
+        assert_eq!(codes.len(), ErrorCode::ALL.len());
+    }
+
+    #[test]
+    fn internal_failures_are_not_storage_errors() {
+        let poisoned = std::sync::Mutex::new(());
+        let _ = std::thread::scope(|s| {
+            s.spawn(|| {
+                let _g = poisoned.lock();
+                panic!("poison the lock");
+            })
+            .join()
+        });
+        let e: Error = poisoned.lock().map(|_| ()).unwrap_err().into();
+        assert_eq!(e.code(), ErrorCode::UnknownServerError);
+        assert_eq!(e.code().code(), -1);
+        assert!(e.is_broker_fault());
+        let io: Error = std::io::Error::other("disk").into();
+        assert_eq!(io.code(), ErrorCode::KafkaStorageError);
+        assert!(io.is_broker_fault());
+        assert!(!Error::kafka(ErrorCode::CorruptMessage, "bad crc").is_broker_fault());
+    }
+}

@@ -87,6 +87,7 @@ fn layers_are_one_way() {
     };
     only("protocol", &[]);
     only("error", &[]);
+    only("fs", &[]);
     only("server", &["protocol", "router"]);
     let above_log = [
         "broker", "handlers", "router", "server", "node", "metadata", "group",

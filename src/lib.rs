@@ -20,6 +20,7 @@
 //! - [`producer_ids`]: producer id allocation for idempotent producers.
 //! - [`config`]: Kafka-named broker and topic configuration.
 //! - [`error`]: Kafka error codes.
+//! - [`fs`]: atomic replacement of state files, and the fsync seam for fault-injection tests.
 //! - [`tools`]: command-line tools that talk to a running broker (`gregor groups`).
 
 pub mod broker;
@@ -27,6 +28,7 @@ pub mod config;
 pub mod controller;
 pub mod coordinator;
 pub mod error;
+pub mod fs;
 pub mod group;
 pub mod handlers;
 pub mod log;

@@ -26,7 +26,7 @@ impl ProducerIds {
         let mut st = self
             .state
             .lock()
-            .map_err(|_| Error::Io(std::io::Error::other("producer id lock poisoned")))?;
+            .map_err(|_| Error::internal("producer id lock poisoned by an earlier panic"))?;
         if st.0 >= st.1 {
             *st = reserve()?;
         }

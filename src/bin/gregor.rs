@@ -71,6 +71,10 @@ struct ServeArgs {
     /// Extra `key=value` settings, as in server.properties (repeatable).
     #[arg(long = "set", value_name = "KEY=VALUE")]
     set: Vec<String>,
+    /// Test seam: record each segment fsync's durable length in `<segment>.log.synced`
+    /// (`gregor::fs::sync_observer`), for the power-loss test.
+    #[arg(long, hide = true)]
+    record_syncs: bool,
 }
 
 fn broker_config(args: &ServeArgs) -> anyhow::Result<BrokerConfig> {
@@ -219,6 +223,10 @@ fn config_docs(write: Option<PathBuf>) -> anyhow::Result<()> {
 
 fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let cfg = broker_config(&args)?;
+    if args.record_syncs {
+        use gregor::fs::sync_observer::{install, RecordSyncedLengths};
+        install(Box::new(RecordSyncedLengths));
+    }
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;

@@ -71,11 +71,10 @@ impl Controller {
         &self,
         f: impl FnOnce(&MetadataImage) -> Result<(Vec<MetadataRecord>, T)>,
     ) -> Result<T> {
-        let log = self.log.lock().map_err(|_| {
-            Error::Io(io::Error::other(
-                "metadata log lock poisoned by an earlier failure",
-            ))
-        })?;
+        let log = self
+            .log
+            .lock()
+            .map_err(|_| Error::internal("metadata log lock poisoned by an earlier panic"))?;
         let old = self.metadata.image();
         let (records, out) = f(&old)?;
         if records.is_empty() {

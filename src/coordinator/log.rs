@@ -70,7 +70,7 @@ impl CoordinatorLog for MemoryLog {
             }
             self.records
                 .lock()
-                .map_err(|_| Error::Io(std::io::Error::other("memory log poisoned")))?
+                .map_err(|_| Error::internal("memory log lock poisoned by an earlier panic"))?
                 .extend(records);
             Ok(())
         })
@@ -80,7 +80,7 @@ impl CoordinatorLog for MemoryLog {
         Ok(self
             .records
             .lock()
-            .map_err(|_| Error::Io(std::io::Error::other("memory log poisoned")))?
+            .map_err(|_| Error::internal("memory log lock poisoned by an earlier panic"))?
             .clone())
     }
 }

@@ -16,7 +16,7 @@ use kafka_protocol::messages::{FetchRequest, FetchResponse};
 use tokio::sync::watch;
 use tokio::time::Instant;
 
-use crate::error::{Error, ErrorCode};
+use crate::error::Error;
 use crate::handlers::RequestContext;
 use crate::replica::Replica;
 
@@ -101,7 +101,7 @@ async fn read_all(
                     }
                     Err(e) => {
                         any_error = true;
-                        if e.code() == ErrorCode::KafkaStorageError {
+                        if e.is_broker_fault() {
                             tracing::error!("fetch from {}-{} failed: {e}", p.topic(), p.index());
                         }
                         partition_error(w.index, &e, p.high_watermark(), p.log_start_offset())

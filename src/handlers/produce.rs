@@ -86,7 +86,7 @@ async fn produce_partition(
             .with_log_append_time_ms(info.log_append_time)
             .with_log_start_offset(info.log_start_offset),
         Err(e) => {
-            if e.code() == ErrorCode::KafkaStorageError {
+            if e.is_broker_fault() {
                 tracing::error!("append to {topic}-{index} failed: {e}");
             } else {
                 tracing::debug!("{}: produce to {topic}-{index} refused: {e}", ctx.peer);

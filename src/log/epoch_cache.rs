@@ -14,7 +14,7 @@
 //!
 //! Thread-safety: none of its own; it lives inside the partition log behind its lock.
 
-use std::io::{self, Write};
+use std::io;
 use std::path::{Path, PathBuf};
 
 pub use super::layout::LEADER_EPOCH_FILE;
@@ -62,25 +62,6 @@ fn parse(text: &str) -> Option<Vec<EpochEntry>> {
         entries.push(e);
     }
     (entries.len() == count).then_some(entries)
-}
-
-// TODO: shared atomic-write helper (issue 10 adds one for every state file; use it here).
-/// Writes `bytes` to `path` atomically and durably: temp file, fsync, rename, fsync the
-/// directory.
-fn write_atomically(path: &Path, bytes: &[u8]) -> io::Result<()> {
-    let mut tmp_name = path.as_os_str().to_owned();
-    tmp_name.push(".tmp");
-    let tmp = PathBuf::from(tmp_name);
-    {
-        let mut f = std::fs::File::create(&tmp)?;
-        f.write_all(bytes)?;
-        f.sync_all()?;
-    }
-    std::fs::rename(&tmp, path)?;
-    if let Some(dir) = path.parent() {
-        std::fs::File::open(dir)?.sync_all()?;
-    }
-    Ok(())
 }
 
 impl LeaderEpochCache {
@@ -222,7 +203,7 @@ impl LeaderEpochCache {
         for e in &self.entries {
             text.push_str(&format!("{} {}\n", e.epoch, e.start_offset));
         }
-        write_atomically(path, text.as_bytes())
+        crate::fs::write_atomic(path, text.as_bytes())
     }
 
     /// Makes an in-memory cache (a rebuild) the cache of the partition in `dir`, writing its

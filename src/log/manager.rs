@@ -4,7 +4,8 @@
 //! registry, which lives in [`crate::metadata`].
 //!
 //! Checkpoint format (Kafka's `OffsetCheckpointFile`): a version line `0`, a count line, then
-//! `topic partition offset` per line; written to a temp file and renamed.
+//! `topic partition offset` per line; replaced atomically and durably ([`crate::fs::write_atomic`]),
+//! one writer at a time.
 //!
 //! Thread-safety: immutable after start-up apart from the checkpoint maps, which are behind a
 //! mutex; every method that touches files is blocking and must run off the async workers.
@@ -28,6 +29,10 @@ pub struct LogManager {
     clean_shutdown: bool,
     recovery_points: Mutex<Checkpoint>,
     log_starts: Mutex<Checkpoint>,
+    /// Serialises checkpoint writes (maintenance, DeleteRecords, shutdown): one temp file each,
+    /// and no older snapshot of the offsets written over a newer one. Taken before any
+    /// partition lock, never while holding one.
+    checkpoint_writer: Mutex<()>,
 }
 
 fn read_checkpoint(path: &Path) -> Checkpoint {
@@ -53,9 +58,7 @@ fn write_checkpoint(path: &Path, entries: &[(String, i32, i64)]) -> io::Result<(
     for (t, p, o) in entries {
         text.push_str(&format!("{t} {p} {o}\n"));
     }
-    let tmp = path.with_extension("tmp");
-    std::fs::write(&tmp, text)?;
-    std::fs::rename(&tmp, path)
+    crate::fs::write_atomic(path, text.as_bytes())
 }
 
 impl LogManager {
@@ -67,6 +70,8 @@ impl LogManager {
         let clean_shutdown = marker.exists();
         if clean_shutdown {
             std::fs::remove_file(&marker)?;
+            // Durably: a marker back after a power loss would skip recovery of torn segments.
+            crate::fs::sync_dir(data_dir)?;
         }
         Ok(LogManager {
             data_dir: data_dir.to_path_buf(),
@@ -75,6 +80,7 @@ impl LogManager {
                 &data_dir.join(layout::RECOVERY_POINT_FILE),
             )),
             log_starts: Mutex::new(read_checkpoint(&data_dir.join(layout::LOG_START_FILE))),
+            checkpoint_writer: Mutex::new(()),
         })
     }
 
@@ -134,9 +140,9 @@ impl LogManager {
             std::fs::remove_dir_all(&dir)?;
         }
         std::fs::create_dir_all(&dir)?;
-        std::fs::write(
-            dir.join("partition.metadata"),
-            format!("version: 0\ntopic_id: {topic_id}\n"),
+        crate::fs::write_atomic(
+            &dir.join("partition.metadata"),
+            format!("version: 0\ntopic_id: {topic_id}\n").as_bytes(),
         )?;
         for map in [&self.recovery_points, &self.log_starts] {
             if let Ok(mut m) = map.lock() {
@@ -160,8 +166,13 @@ impl LogManager {
         }
     }
 
-    /// Writes both checkpoint files for these partitions.
+    /// Writes both checkpoint files for these partitions. Writers take turns, each reading the
+    /// offsets after the previous one wrote, so the last file written holds the newest values.
     pub fn write_checkpoints(&self, partitions: &[Arc<Partition>]) -> io::Result<()> {
+        let _writer = self
+            .checkpoint_writer
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
         let mut rps = Vec::with_capacity(partitions.len());
         let mut starts = Vec::with_capacity(partitions.len());
         for p in partitions {
@@ -219,7 +230,7 @@ impl LogManager {
         }
         self.write_checkpoints(partitions)?;
         if ok {
-            std::fs::write(self.data_dir.join(layout::CLEAN_SHUTDOWN_FILE), b"")?;
+            crate::fs::write_atomic(&self.data_dir.join(layout::CLEAN_SHUTDOWN_FILE), b"")?;
         }
         Ok(())
     }

@@ -79,11 +79,9 @@ impl Partition {
 
     /// Locks the log. Only for blocking contexts (see [`Partition::run`]).
     pub fn lock(&self) -> Result<MutexGuard<'_, PartitionLog>> {
-        self.log.lock().map_err(|_| {
-            Error::Io(std::io::Error::other(
-                "partition log lock poisoned by an earlier failure",
-            ))
-        })
+        self.log
+            .lock()
+            .map_err(|_| Error::internal("partition log lock poisoned by an earlier panic"))
     }
 
     /// Publishes the log's offsets after a change made under the lock.
@@ -183,7 +181,7 @@ where
         Ok(RuntimeFlavor::MultiThread) => tokio::task::block_in_place(f),
         Ok(_) => tokio::task::spawn_blocking(f)
             .await
-            .map_err(|e| Error::Io(std::io::Error::other(format!("log task failed: {e}"))))?,
+            .map_err(|e| Error::internal(format!("log task failed: {e}")))?,
         Err(_) => f(),
     }
 }

@@ -199,11 +199,16 @@ impl ProducerStateManager {
         Ok(ProducerStateManager { producers })
     }
 
-    /// Writes a snapshot atomically (temp file + rename).
+    /// Writes a snapshot atomically and durably ([`crate::fs::write_atomic`]).
     pub fn write_snapshot(&self, path: &Path) -> io::Result<()> {
-        let tmp = path.with_extension("snapshot.tmp");
-        std::fs::write(&tmp, self.encode())?;
-        std::fs::rename(&tmp, path)
+        crate::fs::write_atomic(path, &self.encode())
+    }
+
+    /// Writes a snapshot atomically, leaving the fsync to the caller
+    /// ([`crate::fs::sync_file_and_dir`]): a segment roll must not wait for the disk. A snapshot
+    /// torn by a power loss before that fsync fails to decode and is skipped at load.
+    pub fn write_snapshot_unsynced(&self, path: &Path) -> io::Result<()> {
+        crate::fs::replace_unsynced(path, &self.encode())
     }
 }
 

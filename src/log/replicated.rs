@@ -6,7 +6,7 @@
 //!
 //! Why a trait: the disk log ([`PartitionLog`]) and an in-memory model
 //! ([`super::memory_log::MemoryLog`]) implement it, and a property test drives both with the
-//! same operations and requires the same answers (tests/log_model.rs).
+//! same operations and requires the same answers (tests/it/log_model.rs).
 //!
 //! Semantics (Kafka's):
 //! - offsets: the log holds `[log_start_offset, log_end_offset)`; the log start can lie

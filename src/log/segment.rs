@@ -409,7 +409,7 @@ impl LogSegment {
             }
             self.dirty = false;
         }
-        record_sync(&self.log_path, self.size as u64);
+        crate::fs::sync_observer::synced(&self.log_path, self.size as u64);
         self.offset_index.flush()?;
         self.time_index.flush()
     }
@@ -427,18 +427,6 @@ impl LogSegment {
             }
         }
         Ok(())
-    }
-}
-
-/// The power-loss seam: with `GREGOR_RECORD_SYNCS=1` in the environment, every fsync of a
-/// segment writes the length now known to be on disk to `<segment>.log.synced`, so a test can
-/// cut each file back to it after a kill and so simulate losing everything not fsynced.
-pub fn record_sync(log_path: &Path, synced_len: u64) {
-    static ENABLED: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
-    if *ENABLED.get_or_init(|| std::env::var_os("GREGOR_RECORD_SYNCS").is_some()) {
-        let mut p = log_path.as_os_str().to_owned();
-        p.push(".synced");
-        let _ = std::fs::write(p, synced_len.to_string());
     }
 }
 

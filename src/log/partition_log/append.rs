@@ -11,7 +11,7 @@ use crate::log::append_checks;
 use crate::log::batch::{self, BatchHeader, HEADER_LEN};
 use crate::log::layout;
 use crate::log::producer_state::SequenceCheck;
-use crate::log::segment::{self, LogSegment};
+use crate::log::segment::LogSegment;
 
 impl PartitionLog {
     /// Validates and appends one record batch as a producer sent it, stamped with the log's
@@ -139,7 +139,8 @@ impl PartitionLog {
     }
 
     /// Starts a new active segment at the log end offset. The old one is sealed and fsynced in
-    /// the background; the recovery point moves once that is done.
+    /// the background, with the producer snapshot taken here and the directory (as Kafka does
+    /// since 3.5, so a roll never waits for the disk); the recovery point moves once that is done.
     pub fn roll(&mut self, now_ms: i64) -> io::Result<()> {
         let new_base = self.log_end_offset();
         if self.active().base_offset() == new_base {
@@ -151,17 +152,23 @@ impl PartitionLog {
         let (path, len) = (old.log_path().to_path_buf(), old.size() as u64);
         let seg = LogSegment::create(&self.dir, new_base, segment_config(&self.config), now_ms)?;
         self.segments.insert(new_base, seg);
-        self.producers
-            .write_snapshot(&layout::snapshot_file(&self.dir, new_base))?;
+        let snapshot = layout::snapshot_file(&self.dir, new_base);
+        self.producers.write_snapshot_unsynced(&snapshot)?;
         self.prune_snapshots();
         let rp = self.recovery_point.clone();
         let ticket = rp.ticket();
         std::thread::Builder::new()
             .name("gregor-flush".into())
             .spawn(move || {
-                if file.sync_data().is_ok() {
-                    segment::record_sync(&path, len);
-                    rp.raise_if_untruncated(ticket, new_base);
+                if file.sync_data().is_err() {
+                    return;
+                }
+                crate::fs::sync_observer::synced(&path, len);
+                // Also makes the new segment's files durable; a snapshot already pruned by
+                // later rolls needs nothing.
+                match crate::fs::sync_file_and_dir(&snapshot) {
+                    Err(e) if e.kind() != io::ErrorKind::NotFound => {}
+                    _ => rp.raise_if_untruncated(ticket, new_base),
                 }
             })?;
         Ok(())

@@ -3,13 +3,11 @@
 //! ListGroups, DeleteGroups, OffsetCommit/OffsetFetch/OffsetDelete, and durability of offsets
 //! and groups across restarts and kill -9.
 
-mod common;
-
 use std::time::Duration;
 
+use crate::support::raw;
+use crate::support::{wait_for, BrokerProcess, RawClient, TestBroker};
 use bytes::Bytes;
-use common::raw;
-use common::{wait_for, BrokerProcess, RawClient, TestBroker};
 use kafka_protocol::messages::join_group_request::JoinGroupRequestProtocol;
 use kafka_protocol::messages::leave_group_request::MemberIdentity;
 use kafka_protocol::messages::offset_commit_request::{
@@ -533,7 +531,7 @@ fn groups_cli_reports_members_offsets_and_lag() {
                 &mut c,
                 "lagging",
                 0,
-                common::encode_batch(&[(None, &v)], None, common::now_ms())
+                crate::support::encode_batch(&[(None, &v)], None, crate::support::now_ms())
             )
             .error_code,
             0

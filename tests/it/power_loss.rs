@@ -1,27 +1,24 @@
 //! Power loss, simulated: the broker runs with the sync-recording seam
-//! (`GREGOR_RECORD_SYNCS=1`, see `log::segment::record_sync`), is killed with SIGKILL, and
+//! (`gregor serve --record-syncs`, see `gregor::fs::sync_observer`), is killed with SIGKILL, and
 //! every segment is cut back to the length last fsynced — as if the machine lost power and
 //! the page cache with it. With `--durable` (fsync before every ack) no acknowledged record is
 //! lost; with Kafka's default (no fsync) the same simulation loses acknowledged records, which
 //! shows the seam really drops what was not on disk.
 
-mod common;
-
-use common::raw;
-use common::{encode_batch, free_port, now_ms, BrokerProcess, RawClient};
+use crate::support::raw;
+use crate::support::{encode_batch, free_port, now_ms, BrokerProcess, RawClient};
 
 /// Produces `n` single-record batches, returns how many were acknowledged; then kills the
 /// broker, drops every byte not fsynced, restarts, and returns the log end offset it finds.
 fn acked_then_power_loss(durable: bool, n: usize) -> (i64, i64, Vec<String>) {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
-    let mut args = vec!["--set", "log.segment.bytes=8192"];
+    let mut args = vec!["--record-syncs", "--set", "log.segment.bytes=8192"];
     if durable {
         args.push("--durable");
     }
-    let env = [("GREGOR_RECORD_SYNCS", "1")];
     let port = free_port();
-    let broker = BrokerProcess::spawn_with(port, &data, &args, None, &env);
+    let broker = BrokerProcess::spawn_on(port, &data, &args);
     let mut c = RawClient::connect(&broker.addr);
     assert_eq!(raw::create_topic(&mut c, "power", 1, &[]), 0);
     let mut acked = 0i64;
@@ -54,7 +51,7 @@ fn acked_then_power_loss(durable: bool, n: usize) -> (i64, i64, Vec<String>) {
         }
     }
 
-    let broker = BrokerProcess::spawn_with(port, &data, &args, None, &env);
+    let broker = BrokerProcess::spawn_on(port, &data, &args);
     let mut c = RawClient::connect(&broker.addr);
     let (_, end) = raw::list_offset(&mut c, "power", 0, -1);
     let mut values = Vec::new();

@@ -2,13 +2,11 @@
 //! the broker stays up and keeps serving reads of everything acknowledged, and accepts writes
 //! again once space returns. Needs root (mount); elsewhere it says so and does nothing.
 
-mod common;
-
 use std::process::Command;
 use std::time::Duration;
 
-use common::raw;
-use common::{encode_batch, now_ms, wait_for, BrokerProcess, RawClient};
+use crate::support::raw;
+use crate::support::{encode_batch, now_ms, wait_for, BrokerProcess, RawClient};
 
 struct Mount(std::path::PathBuf);
 

@@ -2,13 +2,11 @@
 //! batch gets its original offset back (also after restarts); sequence gaps and fenced epochs
 //! get Kafka's errors.
 
-mod common;
-
 use std::collections::BTreeSet;
 
-use common::kafka;
-use common::raw;
-use common::{encode_batch, now_ms, BrokerProcess, RawClient, TestBroker};
+use crate::support::clients;
+use crate::support::raw;
+use crate::support::{encode_batch, now_ms, BrokerProcess, RawClient, TestBroker};
 use futures::executor::block_on;
 use futures::future::join_all;
 use kafka_protocol::messages::{InitProducerIdRequest, ProducerId};
@@ -20,8 +18,8 @@ fn rdkafka_idempotent_producer_writes_each_record_once() {
     let dir = tempfile::tempdir().unwrap();
     let broker = TestBroker::start(dir.path(), &[]);
     let bs = broker.bootstrap();
-    kafka::create_topic(&bs, "idem", 3, &[]);
-    let p = kafka::producer(
+    clients::create_topic(&bs, "idem", 3, &[]);
+    let p = clients::producer(
         &bs,
         &[
             ("enable.idempotence", "true"),
@@ -42,10 +40,10 @@ fn rdkafka_idempotent_producer_writes_each_record_once() {
         d.expect("not cancelled").expect("delivered");
     }
     let total: i64 = (0..3)
-        .map(|part| kafka::watermarks(&bs, "idem", part).1)
+        .map(|part| clients::watermarks(&bs, "idem", part).1)
         .sum();
     assert_eq!(total, 6000, "exactly one copy of each record");
-    let got = kafka::consume(&bs, "idem", &[0, 1, 2], Offset::Beginning, 6000);
+    let got = clients::consume(&bs, "idem", &[0, 1, 2], Offset::Beginning, 6000);
     let seen: BTreeSet<Vec<u8>> = got.values().map(|r| r.value.clone().unwrap()).collect();
     assert_eq!(seen, values.iter().map(|v| v.as_bytes().to_vec()).collect());
 }

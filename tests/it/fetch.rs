@@ -2,12 +2,10 @@
 //! what fits), long polls woken by an append rather than by their timeout, and errors for
 //! unknown partitions.
 
-mod common;
-
 use std::time::{Duration, Instant};
 
-use common::raw::{self, batch_ranges};
-use common::{encode_batch, now_ms, RawClient, TestBroker};
+use crate::support::raw::{self, batch_ranges};
+use crate::support::{encode_batch, now_ms, RawClient, TestBroker};
 use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
 use kafka_protocol::messages::{BrokerId, FetchRequest, FetchResponse};
 

@@ -1,20 +1,18 @@
 //! Data survives restarts: graceful stops, kill -9, and torn or corrupted tails, which are cut
 //! back to the last whole, valid batch on restart.
 
-mod common;
-
 use std::path::Path;
 use std::process::Command;
 
-use common::kafka;
-use common::{BrokerProcess, TestBroker};
+use crate::support::clients;
+use crate::support::{BrokerProcess, TestBroker};
 use futures::executor::block_on;
 use rdkafka::producer::FutureRecord;
 use rdkafka::Offset;
 
 /// Produces `n` records one at a time (one batch each), returning their offsets.
 fn produce_each(bootstrap: &str, topic: &str, partition: i32, prefix: &str, n: usize) -> Vec<i64> {
-    let p = kafka::producer(bootstrap, &[("linger.ms", "0"), ("acks", "all")]);
+    let p = clients::producer(bootstrap, &[("linger.ms", "0"), ("acks", "all")]);
     (0..n)
         .map(|i| {
             let key = format!("{prefix}-k{i}");
@@ -37,7 +35,7 @@ fn produce_each(bootstrap: &str, topic: &str, partition: i32, prefix: &str, n: u
 }
 
 fn values(bootstrap: &str, topic: &str, partition: i32, n: usize) -> Vec<String> {
-    kafka::consume(bootstrap, topic, &[partition], Offset::Beginning, n)
+    clients::consume(bootstrap, topic, &[partition], Offset::Beginning, n)
         .into_values()
         .map(|r| String::from_utf8(r.value.unwrap_or_default()).unwrap())
         .collect()
@@ -47,7 +45,7 @@ fn values(bootstrap: &str, topic: &str, partition: i32, n: usize) -> Vec<String>
 fn graceful_restart_keeps_records_and_offsets() {
     let dir = tempfile::tempdir().unwrap();
     let broker = TestBroker::start(dir.path(), &[("log.segment.bytes", "2000")]);
-    kafka::create_topic(&broker.bootstrap(), "g", 1, &[]);
+    clients::create_topic(&broker.bootstrap(), "g", 1, &[]);
     let first = produce_each(&broker.bootstrap(), "g", 0, "a", 60);
     assert_eq!(first, (0..60).collect::<Vec<_>>());
     broker.stop();
@@ -62,7 +60,7 @@ fn graceful_restart_keeps_records_and_offsets() {
         "marker consumed at start"
     );
     let bs = broker.bootstrap();
-    assert_eq!(kafka::watermarks(&bs, "g", 0), (0, 60));
+    assert_eq!(clients::watermarks(&bs, "g", 0), (0, 60));
     let more = produce_each(&bs, "g", 0, "b", 5);
     assert_eq!(more, (60..65).collect::<Vec<_>>());
     let got = values(&bs, "g", 0, 65);
@@ -78,7 +76,7 @@ fn kill9_restart_keeps_every_acknowledged_record() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     let broker = BrokerProcess::spawn(&data, &[]);
-    kafka::create_topic(&broker.addr, "k", 2, &[]);
+    clients::create_topic(&broker.addr, "k", 2, &[]);
     let p0 = produce_each(&broker.addr, "k", 0, "p0", 40);
     let p1 = produce_each(&broker.addr, "k", 1, "p1", 25);
     broker.kill9();
@@ -86,11 +84,11 @@ fn kill9_restart_keeps_every_acknowledged_record() {
 
     let broker = BrokerProcess::spawn(&data, &[]);
     assert_eq!(
-        kafka::watermarks(&broker.addr, "k", 0),
+        clients::watermarks(&broker.addr, "k", 0),
         (0, p0.len() as i64)
     );
     assert_eq!(
-        kafka::watermarks(&broker.addr, "k", 1),
+        clients::watermarks(&broker.addr, "k", 1),
         (0, p1.len() as i64)
     );
     assert_eq!(
@@ -123,7 +121,7 @@ fn damaged_tail(damage: impl Fn(&Path, u64), expect_in_dump: &str) {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     let broker = BrokerProcess::spawn(&data, &[]);
-    kafka::create_topic(&broker.addr, "t", 1, &[]);
+    clients::create_topic(&broker.addr, "t", 1, &[]);
     produce_each(&broker.addr, "t", 0, "x", 30);
     broker.kill9();
 
@@ -138,7 +136,7 @@ fn damaged_tail(damage: impl Fn(&Path, u64), expect_in_dump: &str) {
 
     let broker = BrokerProcess::spawn(&data, &[]);
     assert_eq!(
-        kafka::watermarks(&broker.addr, "t", 0),
+        clients::watermarks(&broker.addr, "t", 0),
         (0, 29),
         "the damaged last batch is gone"
     );

@@ -2,8 +2,6 @@
 //! leaves, and together consume every record exactly once across the rebalance; a kcat member
 //! killed without leaving loses its partitions after its session timeout.
 
-mod common;
-
 use std::collections::{BTreeMap, BTreeSet};
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -11,8 +9,8 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use common::kafka;
-use common::{wait_for, TestBroker};
+use crate::support::clients;
+use crate::support::{wait_for, TestBroker};
 use futures::executor::block_on;
 use futures::future::join_all;
 use rdkafka::consumer::{BaseConsumer, Consumer};
@@ -45,7 +43,7 @@ impl Worker {
             ("heartbeat.interval.ms", "200"),
         ];
         cfg.extend_from_slice(extra);
-        let consumer: BaseConsumer = kafka::config(bootstrap, &cfg).create().expect("consumer");
+        let consumer: BaseConsumer = clients::config(bootstrap, &cfg).create().expect("consumer");
         consumer.subscribe(&[topic]).expect("subscribe");
         let stop = Arc::new(AtomicBool::new(false));
         let assignment = Arc::new(Mutex::new(Vec::new()));
@@ -120,7 +118,7 @@ impl Drop for Worker {
 }
 
 fn produce(bootstrap: &str, topic: &str, range: std::ops::Range<usize>) {
-    let p = kafka::producer(bootstrap, &[]);
+    let p = clients::producer(bootstrap, &[]);
     let values: Vec<String> = range.map(|i| format!("value-{i}")).collect();
     let fs: Vec<_> = values
         .iter()
@@ -140,7 +138,7 @@ fn three_consumers_split_partitions_and_survive_a_leave_exactly_once() {
     let dir = tempfile::tempdir().unwrap();
     let broker = TestBroker::start(dir.path(), &[]);
     let bs = broker.bootstrap();
-    kafka::create_topic(&bs, "shared", 6, &[]);
+    clients::create_topic(&bs, "shared", 6, &[]);
     produce(&bs, "shared", 0..5000);
 
     let seen: Seen = Arc::default();
@@ -185,7 +183,7 @@ fn three_consumers_split_partitions_and_survive_a_leave_exactly_once() {
                 e.0 += 1;
                 e.1 = e.1.max(*o);
             }
-            let c = kafka::consumer(&bs);
+            let c = clients::consumer(&bs);
             let ends: Vec<i64> = (0..6)
                 .map(|p| {
                     c.fetch_watermarks("shared", p, Duration::from_secs(5))
@@ -194,7 +192,7 @@ fn three_consumers_split_partitions_and_survive_a_leave_exactly_once() {
                 })
                 .collect();
             let a: Vec<Vec<i32>> = workers.iter().map(Worker::assigned).collect();
-            let committed = kafka::config(&bs, &[("group.id", "trio")])
+            let committed = clients::config(&bs, &[("group.id", "trio")])
                 .create::<BaseConsumer>()
                 .unwrap()
                 .committed_offsets(
@@ -238,12 +236,12 @@ fn three_consumers_split_partitions_and_survive_a_leave_exactly_once() {
     assert_eq!(values, expected, "every record exactly once");
 
     // The group committed everything it consumed.
-    let c = kafka::consumer(&bs);
+    let c = clients::consumer(&bs);
     let mut tpl = rdkafka::TopicPartitionList::new();
     for p in 0..6 {
         tpl.add_partition("shared", p);
     }
-    let committed = kafka::config(&bs, &[("group.id", "trio")])
+    let committed = clients::config(&bs, &[("group.id", "trio")])
         .create::<BaseConsumer>()
         .unwrap()
         .committed_offsets(tpl, Duration::from_secs(10))
@@ -271,7 +269,7 @@ fn a_killed_member_loses_its_partitions_after_its_session_timeout() {
     let dir = tempfile::tempdir().unwrap();
     let broker = TestBroker::start(dir.path(), &[("group.min.session.timeout.ms", "500")]);
     let bs = broker.bootstrap();
-    kafka::create_topic(&bs, "pair", 2, &[]);
+    clients::create_topic(&bs, "pair", 2, &[]);
     let seen: Seen = Arc::default();
     let survivor = Worker::start(
         &bs,
@@ -324,7 +322,7 @@ fn a_killed_member_loses_its_partitions_after_its_session_timeout() {
 
 /// Number of members DescribeGroups reports.
 fn broker_describe(bs: &str, group: &str) -> usize {
-    let mut c = common::RawClient::connect(bs);
+    let mut c = crate::support::RawClient::connect(bs);
     let req = kafka_protocol::messages::DescribeGroupsRequest::default().with_groups(vec![
         kafka_protocol::messages::GroupId(kafka_protocol::protocol::StrBytes::from_string(
             group.to_string(),

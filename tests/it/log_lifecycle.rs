@@ -2,12 +2,10 @@
 //! and moves the log start, DeleteRecords moves it explicitly (and durably), and fetches below
 //! the log start get OFFSET_OUT_OF_RANGE.
 
-mod common;
-
 use std::time::Duration;
 
-use common::raw::{self, batch_ranges};
-use common::{encode_batch, now_ms, wait_for, RawClient, TestBroker};
+use crate::support::raw::{self, batch_ranges};
+use crate::support::{encode_batch, now_ms, wait_for, RawClient, TestBroker};
 use gregor::log::dump::{dump, DumpOptions};
 use kafka_protocol::messages::delete_records_request::{
     DeleteRecordsPartition, DeleteRecordsTopic,

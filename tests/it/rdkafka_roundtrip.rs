@@ -1,13 +1,11 @@
 //! Real rdkafka clients against a real broker: every codec round-trips keys, values, headers,
 //! partitions and offsets; ListOffsets answers earliest, latest and by timestamp.
 
-mod common;
-
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use common::kafka::{self, Rec};
-use common::TestBroker;
+use crate::support::clients::{self, Rec};
+use crate::support::TestBroker;
 use futures::executor::block_on;
 use futures::future::join_all;
 use rdkafka::consumer::Consumer;
@@ -22,11 +20,11 @@ fn every_codec_round_trips_records_with_headers() {
     let dir = tempfile::tempdir().unwrap();
     let broker = TestBroker::start(dir.path(), &[]);
     let bs = broker.bootstrap();
-    kafka::create_topic(&bs, "roundtrip", 3, &[]);
+    clients::create_topic(&bs, "roundtrip", 3, &[]);
 
     let mut expected: BTreeMap<(i32, i64), Rec> = BTreeMap::new();
     for codec in ["none", "gzip", "snappy", "lz4", "zstd"] {
-        let producer = kafka::producer(
+        let producer = clients::producer(
             &bs,
             &[("compression.codec", codec), ("batch.size", "65536")],
         );
@@ -95,7 +93,7 @@ fn every_codec_round_trips_records_with_headers() {
             "partition {p}"
         );
         assert_eq!(
-            kafka::watermarks(&bs, "roundtrip", p),
+            clients::watermarks(&bs, "roundtrip", p),
             (0, offs.len() as i64)
         );
     }
@@ -116,7 +114,7 @@ fn every_codec_round_trips_records_with_headers() {
         );
     }
 
-    let mut got = kafka::consume(
+    let mut got = clients::consume(
         &bs,
         "roundtrip",
         &[0, 1, 2],
@@ -145,9 +143,9 @@ fn list_offsets_earliest_latest_and_by_timestamp() {
         ],
     );
     let bs = broker.bootstrap();
-    kafka::create_topic(&bs, "times", 1, &[]);
-    let producer = kafka::producer(&bs, &[("linger.ms", "0")]);
-    let t0 = common::now_ms() - 1_000_000;
+    clients::create_topic(&bs, "times", 1, &[]);
+    let producer = clients::producer(&bs, &[("linger.ms", "0")]);
+    let t0 = crate::support::now_ms() - 1_000_000;
     for i in 0..200i64 {
         let f = producer
             .send_result(
@@ -168,9 +166,9 @@ fn list_offsets_earliest_latest_and_by_timestamp() {
             > 3 * 3,
         "expected several segments"
     );
-    assert_eq!(kafka::watermarks(&bs, "times", 0), (0, 200));
+    assert_eq!(clients::watermarks(&bs, "times", 0), (0, 200));
 
-    let c = kafka::consumer(&bs);
+    let c = clients::consumer(&bs);
     for (ts, want) in [
         (t0, Offset::Offset(0)),
         (t0 + 5_500, Offset::Offset(6)),

@@ -3,10 +3,8 @@
 //! DescribeConfigs sources, DescribeCluster, Metadata auto-creation and stable ids,
 //! LogAppendTime topics and ListOffsets max timestamp.
 
-mod common;
-
-use common::raw;
-use common::{encode_batch, now_ms, BrokerProcess, RawClient, TestBroker};
+use crate::support::raw;
+use crate::support::{encode_batch, now_ms, BrokerProcess, RawClient, TestBroker};
 use gregor::config::keys::{keys, Scope};
 use kafka_protocol::messages::create_partitions_request::CreatePartitionsTopic;
 use kafka_protocol::messages::create_topics_request::{CreatableTopic, CreatableTopicConfig};

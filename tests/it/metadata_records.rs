@@ -3,12 +3,10 @@
 //! into the same topics, ids, partition counts and configs. A data directory from before the
 //! metadata log is migrated with its topic ids kept.
 
-mod common;
-
 use std::collections::BTreeMap;
 
-use common::raw;
-use common::{BrokerProcess, RawClient, TestBroker};
+use crate::support::raw;
+use crate::support::{BrokerProcess, RawClient, TestBroker};
 use kafka_protocol::messages::create_partitions_request::CreatePartitionsTopic;
 use kafka_protocol::messages::describe_configs_request::DescribeConfigsResource;
 use kafka_protocol::messages::*;
@@ -54,7 +52,7 @@ fn retention_ms(c: &mut RawClient, topic: &str) -> Option<(String, i8)> {
 #[test]
 fn topics_come_back_from_the_records_after_a_crash() {
     let dir = tempfile::tempdir().unwrap();
-    let port = common::free_port();
+    let port = crate::support::free_port();
     let broker = BrokerProcess::spawn_on(port, dir.path(), &[]);
     let mut c = RawClient::connect(&broker.addr);
     assert_eq!(
@@ -126,7 +124,7 @@ fn topics_come_back_from_the_records_after_a_crash() {
     assert_eq!(topics(&mut c), before);
     assert_eq!(retention_ms(&mut c, "kept"), Some(("123456".into(), 1)));
     // The replayed partitions are served: produce and read back from a grown partition.
-    let batch = common::encode_batch(&[(Some("k"), "v")], None, common::now_ms());
+    let batch = crate::support::encode_batch(&[(Some("k"), "v")], None, crate::support::now_ms());
     let resp = raw::produce(&mut c, "grown", 3, batch);
     assert_eq!((resp.error_code, resp.base_offset), (0, 0));
     // A deleted topic stays deleted, and its name is free again with a new id.

@@ -163,7 +163,15 @@ fn check(log: &PartitionLog, m: &Model) {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+    // Failing cases are kept in `log_model.proptest-regressions` next to this file (the
+    // default would look beside the binary's `main.rs`, in `tests/proptest-regressions/`).
+    #![proptest_config(ProptestConfig {
+        cases: 64,
+        failure_persistence: Some(Box::new(
+            proptest::test_runner::FileFailurePersistence::WithSource("proptest-regressions"),
+        )),
+        ..ProptestConfig::default()
+    })]
 
     #[test]
     fn partition_log_matches_its_model(ops in proptest::collection::vec(op(), 1..60)) {
@@ -385,7 +393,14 @@ fn compare(disk: &PartitionLog, mem: &MemoryLog, max_epoch: i32) {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+    // Same regressions file as above.
+    #![proptest_config(ProptestConfig {
+        cases: 64,
+        failure_persistence: Some(Box::new(
+            proptest::test_runner::FileFailurePersistence::WithSource("proptest-regressions"),
+        )),
+        ..ProptestConfig::default()
+    })]
 
     #[test]
     fn replicated_log_matches_memory_log(ops in proptest::collection::vec(rop(), 1..60)) {

@@ -3,15 +3,13 @@
 //! acknowledged record is present exactly once, offsets are contiguous, committed group
 //! offsets are intact, and every segment's indexes verify.
 
-mod common;
-
 use std::collections::BTreeSet;
 use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use common::{free_port, kafka, raw, BrokerProcess, RawClient};
+use crate::support::{clients, free_port, raw, BrokerProcess, RawClient};
 use rdkafka::message::Message;
 use rdkafka::producer::{BaseRecord, Producer, ProducerContext, ThreadedProducer};
 use rdkafka::{ClientContext, Offset};
@@ -56,10 +54,10 @@ fn twenty_kill9s_lose_and_duplicate_nothing_acknowledged() {
     ];
     let broker = BrokerProcess::spawn_on(port, &data, &small_segments);
     let bs = broker.addr.clone();
-    kafka::create_topic(&bs, "crash", 2, &[]);
+    clients::create_topic(&bs, "crash", 2, &[]);
 
     let acked = Arc::new(Mutex::new(Vec::new()));
-    let producer: ThreadedProducer<Acks> = kafka::config(
+    let producer: ThreadedProducer<Acks> = clients::config(
         &bs,
         &[
             ("enable.idempotence", "true"),
@@ -106,7 +104,7 @@ fn twenty_kill9s_lose_and_duplicate_nothing_acknowledged() {
     for cycle in 0..20 {
         // Let some records through, commit a group offset, then kill at a random moment.
         let target = acked.lock().unwrap().len() + 200;
-        common::wait_for(
+        crate::support::wait_for(
             "acknowledgements after a restart",
             Duration::from_secs(60),
             || (acked.lock().unwrap().len() >= target).then_some(()),
@@ -133,8 +131,8 @@ fn twenty_kill9s_lose_and_duplicate_nothing_acknowledged() {
     );
 
     // Every acknowledged record exactly once, offsets contiguous from 0.
-    let total: i64 = (0..2).map(|p| kafka::watermarks(&bs, "crash", p).1).sum();
-    let got = kafka::consume(&bs, "crash", &[0, 1], Offset::Beginning, total as usize);
+    let total: i64 = (0..2).map(|p| clients::watermarks(&bs, "crash", p).1).sum();
+    let got = clients::consume(&bs, "crash", &[0, 1], Offset::Beginning, total as usize);
     let mut ids = BTreeSet::new();
     for ((p, o), r) in &got {
         let id = u64::from_be_bytes(r.key.clone().unwrap().try_into().unwrap());

@@ -2,11 +2,9 @@
 //! is appended, and the broker keeps serving everyone else. Also: KIP-511 ApiVersions,
 //! Produce v0–2, acks=0 and pipelined requests answered in order.
 
-mod common;
-
+use crate::support::raw;
+use crate::support::{encode_batch, now_ms, RawClient, TestBroker};
 use bytes::{Buf, BufMut, BytesMut};
-use common::raw;
-use common::{encode_batch, now_ms, RawClient, TestBroker};
 use kafka_protocol::messages::{
     ApiVersionsRequest, ApiVersionsResponse, MetadataRequest, ResponseHeader,
 };
@@ -292,7 +290,7 @@ fn connections_past_the_limit_are_refused_and_idle_ones_reaped() {
     assert!(b.is_closed(), "an idle connection is closed");
     assert!(a.is_closed());
     // Their slots are free again (once the broker has finished closing them).
-    common::wait_for(
+    crate::support::wait_for(
         "a free connection slot",
         std::time::Duration::from_secs(10),
         || {

@@ -1,13 +1,13 @@
 //! Resource faults: many concurrent connections past `max.connections`, and running out of
 //! file descriptors. The broker refuses what it cannot take, logs why, and keeps serving the
 //! connections it has. Idle partitions hold no file descriptors, so a thousand of them fit
-//! under a 256-descriptor limit.
-
-mod common;
+//! under a 256-descriptor limit. The connection test holds about 1,000 sockets in the test
+//! process, which every integration test shares: it needs `ulimit -n` well above that (the
+//! limits tested are the broker child's own).
 
 use std::time::Duration;
 
-use common::{encode_batch, free_port, now_ms, raw, wait_for, BrokerProcess, RawClient};
+use crate::support::{encode_batch, free_port, now_ms, raw, wait_for, BrokerProcess, RawClient};
 use kafka_protocol::messages::ApiVersionsRequest;
 
 fn answers(c: &mut RawClient) -> bool {

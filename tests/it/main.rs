@@ -1,0 +1,25 @@
+//! The integration tests, compiled as one binary: cargo links one executable instead of one
+//! per file, which is most of the tests' build time. Each former `tests/*.rs` file is a module
+//! here; the shared harness is [`support`]. Tests run as threads of one process, so none of
+//! them may change process-wide state (environment, limits, current directory): switches and
+//! limits for a broker go to a child process ([`support::BrokerProcess`]).
+//!
+//! Run one file's tests with `cargo test --test it -- admin::`.
+
+mod support;
+
+mod admin;
+mod bad_input;
+mod crash;
+mod disk_full;
+mod durability;
+mod fetch;
+mod groups_protocol;
+mod groups_rdkafka;
+mod idempotence;
+mod log_lifecycle;
+mod log_model;
+mod metadata_records;
+mod power_loss;
+mod rdkafka_roundtrip;
+mod resources;

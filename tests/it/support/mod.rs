@@ -1,0 +1,13 @@
+//! Shared test harness, split by role: real brokers ([`broker`]: in-process or a child
+//! process), the raw protocol ([`raw`]), real clients ([`clients`]) and deadline polling
+//! ([`wait`]). Every integration test is a module of the one `it` binary and uses these.
+#![allow(dead_code)]
+
+pub mod broker;
+pub mod clients;
+pub mod raw;
+pub mod wait;
+
+pub use broker::{free_port, BrokerProcess, TestBroker};
+pub use raw::{encode_batch, now_ms, RawClient};
+pub use wait::wait_for;

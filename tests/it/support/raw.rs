@@ -1,0 +1,194 @@
+//! The raw Kafka protocol for tests: [`RawClient`], a blocking client that sends exactly the
+//! bytes a test builds (so tests can send what no real client would), record batches as a
+//! producer encodes them, and the requests tests use often.
+
+use std::io::{Read, Write};
+use std::time::Duration;
+
+use bytes::Bytes;
+use gregor::tools::client::Client;
+use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
+use kafka_protocol::messages::fetch_response::PartitionData;
+use kafka_protocol::messages::list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic};
+use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
+use kafka_protocol::messages::produce_response::PartitionProduceResponse;
+use kafka_protocol::messages::*;
+use kafka_protocol::protocol::Request;
+use kafka_protocol::protocol::StrBytes;
+
+/// A blocking client speaking the Kafka protocol directly (the library's tool client, with
+/// panics instead of errors and a few raw-byte helpers).
+pub struct RawClient {
+    inner: Client,
+}
+
+impl RawClient {
+    pub fn connect(addr: &str) -> RawClient {
+        let inner = Client::connect(addr).expect("connect");
+        inner
+            .stream
+            .set_read_timeout(Some(Duration::from_secs(20)))
+            .expect("timeout");
+        RawClient { inner }
+    }
+
+    /// Encodes a request frame (size prefix included).
+    pub fn frame<R: Request>(&mut self, req: &R, version: i16) -> Vec<u8> {
+        self.inner.frame(req, version).expect("encode request")
+    }
+
+    pub fn send_raw(&mut self, bytes: &[u8]) {
+        self.inner.stream.write_all(bytes).expect("write");
+    }
+
+    /// Reads one response frame; `None` when the broker closed the connection.
+    pub fn read_frame(&mut self) -> Option<Bytes> {
+        self.inner.read_frame()
+    }
+
+    /// Sends a request and decodes its response.
+    pub fn call<R: Request>(&mut self, req: &R, version: i16) -> R::Response {
+        self.inner.call(req, version).expect("request answered")
+    }
+
+    /// True when the broker closed the connection (EOF or reset) within 5 s.
+    pub fn is_closed(&mut self) -> bool {
+        let stream = &mut self.inner.stream;
+        let mut b = [0u8; 1];
+        stream
+            .set_read_timeout(Some(Duration::from_secs(5)))
+            .expect("timeout");
+        let r = stream.read(&mut b);
+        stream
+            .set_read_timeout(Some(Duration::from_secs(20)))
+            .expect("timeout");
+        match r {
+            Ok(0) => true,
+            Ok(_) => false,
+            // A timeout means the broker kept the connection open.
+            Err(e) => !matches!(
+                e.kind(),
+                std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+            ),
+        }
+    }
+}
+
+/// A record batch v2 as a producer would send it (the library's encoder).
+pub fn encode_batch(
+    records: &[(Option<&str>, &str)],
+    producer: Option<(i64, i16, i32)>,
+    timestamp: i64,
+) -> Bytes {
+    let entries: Vec<(Option<Bytes>, Option<Bytes>)> = records
+        .iter()
+        .map(|(k, v)| {
+            (
+                k.map(|k| Bytes::copy_from_slice(k.as_bytes())),
+                Some(Bytes::copy_from_slice(v.as_bytes())),
+            )
+        })
+        .collect();
+    gregor::log::records::encode_batch(&entries, producer, timestamp).expect("encode batch")
+}
+
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+pub fn topic(name: &str) -> TopicName {
+    TopicName(StrBytes::from_string(name.to_string()))
+}
+
+pub fn produce_request(t: &str, partition: i32, batch: Bytes, acks: i16) -> ProduceRequest {
+    ProduceRequest::default()
+        .with_acks(acks)
+        .with_timeout_ms(5000)
+        .with_topic_data(vec![TopicProduceData::default()
+            .with_name(topic(t))
+            .with_partition_data(vec![PartitionProduceData::default()
+                .with_index(partition)
+                .with_records(Some(batch))])])
+}
+
+pub fn produce(
+    c: &mut RawClient,
+    t: &str,
+    partition: i32,
+    batch: Bytes,
+) -> PartitionProduceResponse {
+    let resp = c.call(&produce_request(t, partition, batch, -1), 9);
+    resp.responses[0].partition_responses[0].clone()
+}
+
+pub fn fetch(
+    c: &mut RawClient,
+    t: &str,
+    partition: i32,
+    offset: i64,
+    max_bytes: i32,
+) -> PartitionData {
+    let req = FetchRequest::default()
+        .with_replica_id(BrokerId(-1))
+        .with_max_wait_ms(0)
+        .with_min_bytes(0)
+        .with_max_bytes(max_bytes)
+        .with_session_epoch(-1)
+        .with_topics(vec![FetchTopic::default()
+            .with_topic(topic(t))
+            .with_partitions(vec![FetchPartition::default()
+                .with_partition(partition)
+                .with_fetch_offset(offset)
+                .with_partition_max_bytes(max_bytes)])]);
+    let resp = c.call(&req, 12);
+    resp.responses[0].partitions[0].clone()
+}
+
+/// (error code, offset) of ListOffsets at `timestamp` (−1 latest, −2 earliest).
+pub fn list_offset(c: &mut RawClient, t: &str, partition: i32, timestamp: i64) -> (i16, i64) {
+    let req = ListOffsetsRequest::default()
+        .with_replica_id(BrokerId(-1))
+        .with_topics(vec![ListOffsetsTopic::default()
+            .with_name(topic(t))
+            .with_partitions(vec![ListOffsetsPartition::default()
+                .with_partition_index(partition)
+                .with_timestamp(timestamp)])]);
+    let resp = c.call(&req, 7);
+    let p = &resp.topics[0].partitions[0];
+    (p.error_code, p.offset)
+}
+
+pub fn create_topic(
+    c: &mut RawClient,
+    name: &str,
+    partitions: i32,
+    configs: &[(&str, &str)],
+) -> i16 {
+    use kafka_protocol::messages::create_topics_request::{CreatableTopic, CreatableTopicConfig};
+    let configs = configs
+        .iter()
+        .map(|(k, v)| {
+            CreatableTopicConfig::default()
+                .with_name(StrBytes::from_string(k.to_string()))
+                .with_value(Some(StrBytes::from_string(v.to_string())))
+        })
+        .collect();
+    let req = CreateTopicsRequest::default()
+        .with_timeout_ms(5000)
+        .with_topics(vec![CreatableTopic::default()
+            .with_name(topic(name))
+            .with_num_partitions(partitions)
+            .with_replication_factor(1)
+            .with_configs(configs)]);
+    c.call(&req, 7).topics[0].error_code
+}
+
+/// The batches of a fetch response: (base offset, last offset) each.
+pub fn batch_ranges(records: &Bytes) -> Vec<(i64, i64)> {
+    gregor::log::batch::BatchWalker::new(records)
+        .map(|(_, h)| (h.base_offset, h.last_offset()))
+        .collect()
+}
