@@ -84,6 +84,16 @@ impl MemoryLog {
     }
 }
 
+impl MemoryLog {
+    /// What reopening a log does to its epoch cache: like Kafka's loader, entries starting at
+    /// or past the log end are dropped (`truncateFromEnd(logEndOffset)`), so a cache whose
+    /// only entry was moved to the log end by DeleteRecords is empty after a restart.
+    pub fn reopen(&mut self) {
+        let end = self.end;
+        self.epochs.retain(|(_, s)| *s < end);
+    }
+}
+
 impl ReplicatedLog for MemoryLog {
     fn append_as_leader(
         &mut self,

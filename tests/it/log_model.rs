@@ -457,11 +457,13 @@ proptest! {
                     disk.close(1_000).expect("close");
                     drop(disk);
                     disk = open(dir.path(), true, 0, mem.log_start_offset());
+                    mem.reopen();
                 }
                 ROp::Crash => {
                     let rp = disk.recovery_point();
                     drop(disk);
                     disk = open(dir.path(), false, rp, mem.log_start_offset());
+                    mem.reopen();
                 }
                 ROp::LoseEpochFile => {
                     if mem.log_end_offset() > mem.log_start_offset() {
@@ -469,6 +471,7 @@ proptest! {
                         drop(disk);
                         let _ = std::fs::remove_file(dir.path().join("leader-epoch-checkpoint"));
                         disk = open(dir.path(), true, 0, mem.log_start_offset());
+                        mem.reopen();
                     }
                 }
                 ROp::Read { from, bound, max_bytes, whole_first } => {
