@@ -79,12 +79,6 @@ fn base64_url(bytes: &[u8]) -> String {
     out
 }
 
-pub(crate) fn write_atomic(path: &Path, text: &str) -> io::Result<()> {
-    let tmp = path.with_extension("tmp");
-    std::fs::write(&tmp, text)?;
-    std::fs::File::open(&tmp)?.sync_all()?;
-    std::fs::rename(&tmp, path)
-}
 
 impl Metadata {
     pub fn new(image: MetadataImage) -> Metadata {
@@ -130,9 +124,9 @@ pub fn load_cluster_id(data_dir: &Path, node_id: i32) -> io::Result<String> {
         Some(id) if !id.is_empty() => Ok(id.clone()),
         _ => {
             let id = base64_url(Uuid::new_v4().as_bytes());
-            write_atomic(
+            crate::fs::write_atomic(
                 &meta_path,
-                &format!("version=1\ncluster.id={id}\nnode.id={node_id}\n"),
+                format!("version=1\ncluster.id={id}\nnode.id={node_id}\n").as_bytes(),
             )?;
             Ok(id)
         }
