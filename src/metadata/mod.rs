@@ -79,7 +79,6 @@ fn base64_url(bytes: &[u8]) -> String {
     out
 }
 
-
 impl Metadata {
     pub fn new(image: MetadataImage) -> Metadata {
         Metadata {
