@@ -19,6 +19,7 @@
 pub mod append_checks;
 pub mod batch;
 pub mod compression;
+pub mod control;
 pub mod dump;
 pub mod epoch_cache;
 pub mod header_scan;

@@ -9,6 +9,7 @@ use crate::config::TimestampType;
 use crate::error::{Error, ErrorCode, Result};
 use crate::log::append_checks;
 use crate::log::batch::{self, BatchHeader, HEADER_LEN};
+use crate::log::control::{encode_marker_batch, ControlType};
 use crate::log::layout;
 use crate::log::producer_state::SequenceCheck;
 use crate::log::segment::LogSegment;
@@ -72,6 +73,40 @@ impl PartitionLog {
             base_offset: base,
             last_offset: stored.last_offset(),
             log_append_time: log_append_time.unwrap_or(-1),
+            log_start_offset: self.log_start_offset,
+            duplicate: false,
+        })
+    }
+
+    /// Appends a transaction marker (see [`crate::log::control`]) ending `producer_id`'s
+    /// transaction on this partition, as the leader at `leader_epoch`. Only the broker calls
+    /// this (WriteTxnMarkers); the produce path refuses control batches.
+    pub fn append_control(
+        &mut self,
+        producer_id: i64,
+        producer_epoch: i16,
+        kind: ControlType,
+        coordinator_epoch: i32,
+        leader_epoch: i32,
+        now_ms: i64,
+    ) -> Result<AppendInfo> {
+        let bytes =
+            encode_marker_batch(producer_id, producer_epoch, kind, coordinator_epoch, now_ms)
+                .map_err(|e| Error::Internal(format!("encoding a transaction marker: {e}")))?;
+        let h = BatchHeader::parse(&bytes)
+            .ok_or_else(|| Error::Internal("short transaction marker".into()))?;
+        self.maybe_roll(bytes.len(), h.last_offset_delta, now_ms)?;
+        let base = self.log_end_offset();
+        let mut header = [0u8; HEADER_LEN];
+        header.copy_from_slice(&bytes[..HEADER_LEN]);
+        batch::stamp_header(&mut header, base, leader_epoch, None);
+        let stored = BatchHeader::parse(&header)
+            .ok_or_else(|| Error::Internal("short transaction marker".into()))?;
+        self.store(&header, &bytes[HEADER_LEN..], &stored, now_ms)?;
+        Ok(AppendInfo {
+            base_offset: base,
+            last_offset: stored.last_offset(),
+            log_append_time: -1,
             log_start_offset: self.log_start_offset,
             duplicate: false,
         })

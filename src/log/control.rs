@@ -1,0 +1,137 @@
+//! Transaction markers: the control batches a transaction coordinator writes to end a
+//! transaction on a partition (Kafka's `EndTransactionMarker`).
+//!
+//! Format (Kafka's): a record batch v2 with the transactional and control attribute bits set,
+//! the producer id and epoch of the transaction, base sequence −1, and one record whose key is
+//! `version: i16 = 0, type: i16` (0 = ABORT, 1 = COMMIT) and whose value is
+//! `version: i16 = 0, coordinatorEpoch: i32`. Clients may never produce these (the produce
+//! path refuses control batches); only [`super::PartitionLog::append_control`] writes them.
+
+use bytes::{Buf, BufMut, Bytes, BytesMut};
+use kafka_protocol::records::{
+    Compression, Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
+};
+
+/// What a marker says about the transaction it ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ControlType {
+    Abort,
+    Commit,
+}
+
+impl ControlType {
+    pub fn from_commit(commit: bool) -> ControlType {
+        if commit {
+            ControlType::Commit
+        } else {
+            ControlType::Abort
+        }
+    }
+
+    fn code(self) -> i16 {
+        match self {
+            ControlType::Abort => 0,
+            ControlType::Commit => 1,
+        }
+    }
+}
+
+/// A decoded marker record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Marker {
+    pub kind: ControlType,
+    pub coordinator_epoch: i32,
+}
+
+/// The marker batch ending `producer_id`'s transaction (see the module doc).
+pub fn encode_marker_batch(
+    producer_id: i64,
+    producer_epoch: i16,
+    kind: ControlType,
+    coordinator_epoch: i32,
+    timestamp: i64,
+) -> Result<Bytes, String> {
+    let mut key = BytesMut::with_capacity(4);
+    key.put_i16(0);
+    key.put_i16(kind.code());
+    let mut value = BytesMut::with_capacity(6);
+    value.put_i16(0);
+    value.put_i32(coordinator_epoch);
+    let record = Record {
+        transactional: true,
+        control: true,
+        partition_leader_epoch: -1,
+        producer_id,
+        producer_epoch,
+        timestamp_type: TimestampType::Creation,
+        offset: 0,
+        sequence: -1,
+        timestamp,
+        key: Some(key.freeze()),
+        value: Some(value.freeze()),
+        headers: Default::default(),
+        delete_horizon: false,
+    };
+    let mut buf = BytesMut::new();
+    RecordBatchEncoder::encode(
+        &mut buf,
+        std::slice::from_ref(&record),
+        &RecordEncodeOptions {
+            version: 2,
+            compression: Compression::None,
+        },
+    )
+    .map_err(|e| e.to_string())?;
+    Ok(buf.freeze())
+}
+
+/// Reads a marker record's key and value; `None` when they are not a marker.
+pub fn decode_marker(key: &[u8], value: &[u8]) -> Option<Marker> {
+    let (mut k, mut v) = (key, value);
+    if k.len() < 4 || v.len() < 6 {
+        return None;
+    }
+    let _version = k.get_i16();
+    let kind = match k.get_i16() {
+        0 => ControlType::Abort,
+        1 => ControlType::Commit,
+        _ => return None,
+    };
+    let _value_version = v.get_i16();
+    Some(Marker {
+        kind,
+        coordinator_epoch: v.get_i32(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::log::batch::BatchHeader;
+
+    #[test]
+    fn marker_batches_are_kafka_shaped() {
+        let b = encode_marker_batch(42, 3, ControlType::Commit, 7, 1_000).expect("encode");
+        let h = BatchHeader::parse(&b).expect("header");
+        assert!(h.is_control() && h.is_transactional());
+        assert_eq!(
+            (h.producer_id, h.producer_epoch, h.base_sequence),
+            (42, 3, -1)
+        );
+        assert_eq!(h.record_count, 1);
+        let records = crate::log::records::decode(&b).expect("decode");
+        let r = &records[0];
+        let m = decode_marker(
+            r.key.as_deref().unwrap_or(&[]),
+            r.value.as_deref().unwrap_or(&[]),
+        );
+        assert_eq!(
+            m,
+            Some(Marker {
+                kind: ControlType::Commit,
+                coordinator_epoch: 7
+            })
+        );
+        assert_eq!(decode_marker(&[0, 0, 0, 9], &[0, 0, 0, 0, 0, 0]), None);
+    }
+}
