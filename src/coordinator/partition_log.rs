@@ -1,8 +1,13 @@
 //! [`CoordinatorLog`] on a real partition log (`__consumer_offsets-0` for groups).
 //!
 //! The one place the coordinators touch the partition layer, and only through
-//! `Partition::append` and `Partition::lock`, so that a rework of that layer changes this
-//! file alone. Records go into ordinary record batches v2, one batch per append.
+//! `Partition::append`, `Partition::run` and `Partition::lock`, so that a rework of that layer
+//! changes this file alone. Records go into ordinary record batches v2, one batch per append;
+//! a transactional append is a batch with the producer's id and epoch and the transactional
+//! attribute (no sequence: Kafka skips sequence checks for a coordinator's own writes), and a
+//! marker is Kafka's control batch ([`PartitionLog::append_control`](crate::log::partition_log::PartitionLog::append_control)).
+//! Reading back, a batch's header says whose transaction its records belong to, and a control
+//! batch is a marker.
 //!
 //! Thread-safety: [`Partition`] serialises appends; reads and the start-up rewrite hold its
 //! lock and are blocking (they run before the broker serves requests).
@@ -12,8 +17,9 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 
-use super::log::{AppendFuture, CoordinatorLog, RecordBytes};
+use super::log::{AppendFuture, CoordinatorLog, LogEntry, RecordBytes, TxnProducer};
 use crate::error::{Error, Result};
+use crate::log::control::{decode_marker, ControlType};
 use crate::log::partition::now_ms;
 use crate::log::Partition;
 
@@ -25,14 +31,28 @@ pub struct PartitionCoordinatorLog {
     partition: Arc<Partition>,
 }
 
-/// One record batch holding `records`, as the log stores it.
-fn encode_batch(records: &[RecordBytes]) -> Result<Bytes> {
-    let entries: Vec<(Option<Bytes>, Option<Bytes>)> = records
+fn entries(records: &[RecordBytes]) -> Vec<(Option<Bytes>, Option<Bytes>)> {
+    records
         .iter()
         .map(|(k, v)| (Some(k.clone()), v.clone()))
-        .collect();
-    crate::log::records::encode_batch(&entries, None, now_ms())
+        .collect()
+}
+
+/// One record batch holding `records`, as the log stores it.
+fn encode_batch(records: &[RecordBytes]) -> Result<Bytes> {
+    crate::log::records::encode_batch(&entries(records), None, now_ms())
         .map_err(|e| Error::Io(io::Error::other(e)))
+}
+
+/// One transactional record batch of `producer` holding `records`.
+fn encode_transactional(producer: TxnProducer, records: &[RecordBytes]) -> Result<Bytes> {
+    crate::log::records::encode_transactional_batch(
+        &entries(records),
+        producer.producer_id,
+        producer.producer_epoch,
+        now_ms(),
+    )
+    .map_err(|e| Error::Io(io::Error::other(e)))
 }
 
 impl PartitionCoordinatorLog {
@@ -83,9 +103,45 @@ impl CoordinatorLog for PartitionCoordinatorLog {
         })
     }
 
+    fn append_transactional(
+        &self,
+        producer: TxnProducer,
+        records: Vec<RecordBytes>,
+    ) -> AppendFuture<'_> {
+        Box::pin(async move {
+            if records.is_empty() {
+                return Ok(());
+            }
+            self.partition
+                .append(encode_transactional(producer, &records)?)
+                .await
+                .map(|_| ())
+        })
+    }
+
+    /// The marker carries coordinator epoch 0: a single broker has one coordinator epoch.
+    fn append_marker(&self, producer: TxnProducer, commit: bool) -> AppendFuture<'_> {
+        Box::pin(async move {
+            self.partition
+                .run(move |log| {
+                    let leader_epoch = log.latest_epoch().unwrap_or(0);
+                    log.append_control(
+                        producer.producer_id,
+                        producer.producer_epoch,
+                        ControlType::from_commit(commit),
+                        0,
+                        leader_epoch,
+                        now_ms(),
+                    )
+                })
+                .await
+                .map(|_| ())
+        })
+    }
+
     /// Unreadable batches or records are skipped with a warning, as a damaged tail was
     /// already cut off by recovery.
-    fn read_all(&self) -> Result<Vec<RecordBytes>> {
+    fn read_all(&self) -> Result<Vec<LogEntry>> {
         let mut records = Vec::new();
         let log = self.partition.lock()?;
         let mut offset = log.log_start_offset();
@@ -94,12 +150,31 @@ impl CoordinatorLog for PartitionCoordinatorLog {
             let mut last = offset;
             for (pos, h) in crate::log::batch::BatchWalker::new(&chunk) {
                 let bytes = &chunk[pos..pos + h.total_size()];
+                let producer = h.is_transactional().then_some(TxnProducer {
+                    producer_id: h.producer_id,
+                    producer_epoch: h.producer_epoch,
+                });
                 match crate::log::records::decode(bytes) {
                     Ok(recs) => {
                         for r in recs.into_iter().filter(|r| r.offset >= offset) {
-                            match r.key {
-                                Some(k) => records.push((k, r.value)),
-                                None => tracing::warn!(
+                            match (r.key, producer) {
+                                (Some(k), Some(producer)) if h.is_control() => {
+                                    match decode_marker(&k, r.value.as_deref().unwrap_or(&[])) {
+                                        Some(m) => records.push(LogEntry::Marker {
+                                            producer,
+                                            commit: m.kind == ControlType::Commit,
+                                        }),
+                                        None => tracing::warn!(
+                                            "skipping unreadable marker at offset {}",
+                                            r.offset
+                                        ),
+                                    }
+                                }
+                                (Some(k), producer) => records.push(LogEntry::Record {
+                                    record: (k, r.value),
+                                    producer,
+                                }),
+                                (None, _) => tracing::warn!(
                                     "skipping coordinator record without key at offset {}",
                                     r.offset
                                 ),
@@ -119,5 +194,79 @@ impl CoordinatorLog for PartitionCoordinatorLog {
             offset = last;
         }
         Ok(records)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::BrokerConfig;
+    use crate::log::batch::{BatchHeader, BatchWalker};
+    use crate::log::partition_log::{LoadOptions, PartitionLog};
+
+    fn record(k: &'static [u8], v: &'static [u8]) -> RecordBytes {
+        (Bytes::from_static(k), Some(Bytes::from_static(v)))
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn transactional_batches_and_markers_read_back_in_order() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let cfg = BrokerConfig::default().log_config(&Default::default());
+        let opts = LoadOptions {
+            clean_shutdown: true,
+            recovery_point: 0,
+            log_start_offset: 0,
+        };
+        let (log, _) = PartitionLog::open(dir.path(), cfg, opts, now_ms()).expect("open");
+        let log = PartitionCoordinatorLog::new(Arc::new(Partition::new("__t", 0, log)));
+        let p = TxnProducer {
+            producer_id: 7,
+            producer_epoch: 2,
+        };
+        log.append(vec![record(b"a", b"1")]).await.expect("plain");
+        log.append_transactional(p, vec![record(b"b", b"2"), record(b"c", b"3")])
+            .await
+            .expect("transactional");
+        // A second transaction of the same producer, without sequence numbers, is appended
+        // (not taken for a duplicate of the first).
+        log.append_transactional(p, vec![record(b"d", b"4"), record(b"e", b"5")])
+            .await
+            .expect("transactional again");
+        log.append_marker(p, true).await.expect("marker");
+
+        let entries = log.read_all().expect("read");
+        let txn = |k, v| LogEntry::Record {
+            record: record(k, v),
+            producer: Some(p),
+        };
+        assert_eq!(
+            entries,
+            vec![
+                LogEntry::Record {
+                    record: record(b"a", b"1"),
+                    producer: None
+                },
+                txn(b"b", b"2"),
+                txn(b"c", b"3"),
+                txn(b"d", b"4"),
+                txn(b"e", b"5"),
+                LogEntry::Marker {
+                    producer: p,
+                    commit: true
+                },
+            ]
+        );
+
+        // The bytes are Kafka's: transactional batches carry the producer, the marker is a
+        // control batch.
+        let guard = log.partition().lock().expect("lock");
+        let plan = guard.read_plan(0).expect("plan").expect("data");
+        let chunk = plan.read(1 << 20, true).expect("read");
+        let headers: Vec<BatchHeader> = BatchWalker::new(&chunk).map(|(_, h)| h).collect();
+        assert_eq!(headers.len(), 4);
+        assert!(!headers[0].is_transactional() && headers[0].producer_id == -1);
+        assert!(headers[1].is_transactional() && !headers[1].is_control());
+        assert_eq!((headers[1].producer_id, headers[1].producer_epoch), (7, 2));
+        assert!(headers[3].is_transactional() && headers[3].is_control());
     }
 }

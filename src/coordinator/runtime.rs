@@ -18,7 +18,14 @@
 //!    before and the caller gets the error (map it with [`write_error_code`]).
 //!
 //! So durable state changes only by replaying written records, and what a reader sees always
-//! matches the log. Timers are ordinary write operations whose `now` comes from the injected
+//! matches the log.
+//!
+//! Transactions (Kafka's `scheduleTransactionalWriteOperation` / `scheduleTransactionCompletion`):
+//! an operation may ask for its records to be written as a transactional batch of a producer
+//! ([`CoordinatorResult::transactional`]; replayed through [`Shard::replay_transactional`]) or
+//! for a marker ending a producer's transaction ([`CoordinatorResult::end_transaction`];
+//! replayed through [`Shard::replay_marker`]). Start-up replays the log the same way, so
+//! transactions still open when the broker stopped are open again after it starts. Timers are ordinary write operations whose `now` comes from the injected
 //! [`Clock`] (a fake clock in tests).
 //!
 //! Thread-safety: `CoordinatorRuntime` is `Send + Sync` and shared as `Arc`. The state sits
@@ -33,7 +40,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use bytes::Bytes;
 
 use super::clock::{Clock, Now};
-use super::log::{CoordinatorLog, RecordBytes};
+use super::log::{CoordinatorLog, LogEntry, RecordBytes, TxnProducer};
 use crate::error::{Error, ErrorCode, Result};
 
 /// A record type a coordinator writes: it knows its own key and value bytes.
@@ -48,6 +55,30 @@ pub trait Shard: Send + 'static {
 
     /// Applies one written record (at start-up and after every successful write).
     fn replay(&mut self, record: Self::Record, now: Now);
+
+    /// Applies one record written in a transactional batch of `producer`. A shard that keeps
+    /// no transactional state applies it as a plain record.
+    fn replay_transactional(&mut self, record: Self::Record, producer: TxnProducer, now: Now) {
+        let _ = producer;
+        self.replay(record, now);
+    }
+
+    /// Applies a marker ending `producer`'s transaction (`commit` or abort). Shards that keep
+    /// no transactional state ignore it.
+    fn replay_marker(&mut self, producer: TxnProducer, commit: bool, now: Now) {
+        let _ = (producer, commit, now);
+    }
+}
+
+/// How an operation's write goes to the log (see the module doc).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum WriteKind {
+    /// A plain batch (nothing is written when there are no records).
+    Plain,
+    /// A transactional batch of this producer.
+    Transactional(TxnProducer),
+    /// A marker ending this producer's transaction (written even without records).
+    Marker { producer: TxnProducer, commit: bool },
 }
 
 type Step<S, T> = Box<dyn FnOnce(&mut S, Now) -> T + Send>;
@@ -56,6 +87,7 @@ type Step<S, T> = Box<dyn FnOnce(&mut S, Now) -> T + Send>;
 /// (see the module doc).
 pub struct CoordinatorResult<S: Shard, T> {
     records: Vec<S::Record>,
+    kind: WriteKind,
     response: Step<S, T>,
 }
 
@@ -69,6 +101,7 @@ impl<S: Shard, T: Send + 'static> CoordinatorResult<S, T> {
     pub fn new(records: Vec<S::Record>, response: T) -> Self {
         CoordinatorResult {
             records,
+            kind: WriteKind::Plain,
             response: Box::new(move |_, _| response),
         }
     }
@@ -82,7 +115,27 @@ impl<S: Shard, T: Send + 'static> CoordinatorResult<S, T> {
     ) -> Self {
         CoordinatorResult {
             records,
+            kind: WriteKind::Plain,
             response: Box::new(step),
+        }
+    }
+
+    /// Records to write as one transactional batch of `producer` (Kafka's TxnOffsetCommit
+    /// write), replayed through [`Shard::replay_transactional`]; then `response`.
+    pub fn transactional(producer: TxnProducer, records: Vec<S::Record>, response: T) -> Self {
+        CoordinatorResult {
+            kind: WriteKind::Transactional(producer),
+            ..Self::new(records, response)
+        }
+    }
+
+    /// A marker ending `producer`'s transaction (`commit` or abort), replayed through
+    /// [`Shard::replay_marker`]; then `response`. The marker is written even when the shard
+    /// holds nothing of that producer, as Kafka writes every marker it is asked to.
+    pub fn end_transaction(producer: TxnProducer, commit: bool, response: T) -> Self {
+        CoordinatorResult {
+            kind: WriteKind::Marker { producer, commit },
+            ..Self::new(Vec::new(), response)
         }
     }
 
@@ -115,8 +168,8 @@ pub fn write_error_code(e: &Error) -> ErrorCode {
 }
 
 impl<S: Shard> CoordinatorRuntime<S> {
-    /// Rebuilds `shard` from every record of `log` (blocking) and returns the runtime with the
-    /// number of records replayed. Records that cannot be decoded are skipped with a warning.
+    /// Rebuilds `shard` from every record and marker of `log` (blocking) and returns the
+    /// runtime with the number of entries replayed. Records that cannot be decoded are skipped with a warning.
     pub fn load(
         mut shard: S,
         log: Arc<dyn CoordinatorLog>,
@@ -125,10 +178,17 @@ impl<S: Shard> CoordinatorRuntime<S> {
         let now = clock.now();
         let stored = log.read_all()?;
         let count = stored.len();
-        for (key, value) in stored {
-            match S::Record::decode(key, value) {
-                Ok(r) => shard.replay(r, now),
-                Err(e) => tracing::warn!("skipping unreadable coordinator record: {e}"),
+        for entry in stored {
+            match entry {
+                LogEntry::Record {
+                    record: (key, value),
+                    producer,
+                } => match (S::Record::decode(key, value), producer) {
+                    (Ok(r), None) => shard.replay(r, now),
+                    (Ok(r), Some(p)) => shard.replay_transactional(r, p, now),
+                    (Err(e), _) => tracing::warn!("skipping unreadable coordinator record: {e}"),
+                },
+                LogEntry::Marker { producer, commit } => shard.replay_marker(producer, commit, now),
             }
         }
         let runtime = CoordinatorRuntime {
@@ -166,17 +226,29 @@ impl<S: Shard> CoordinatorRuntime<S> {
         let turn = self.writes.clone().lock_owned().await;
         let now = self.clock.now();
         let result = op(&self.lock(), now);
-        if result.records.is_empty() {
+        if result.records.is_empty() && result.kind == WriteKind::Plain {
             let mut state = self.lock();
             return Ok((result.response)(&mut state, now));
         }
         let me = self.clone();
         let task = tokio::spawn(async move {
             let bytes = result.records.iter().map(|r| r.encode()).collect();
-            me.log.append(bytes).await?;
+            match result.kind {
+                WriteKind::Plain => me.log.append(bytes).await?,
+                WriteKind::Transactional(p) => me.log.append_transactional(p, bytes).await?,
+                WriteKind::Marker { producer, commit } => {
+                    me.log.append_marker(producer, commit).await?
+                }
+            }
             let mut state = me.lock();
             for r in result.records {
-                state.replay(r, now);
+                match result.kind {
+                    WriteKind::Transactional(p) => state.replay_transactional(r, p, now),
+                    _ => state.replay(r, now),
+                }
+            }
+            if let WriteKind::Marker { producer, commit } = result.kind {
+                state.replay_marker(producer, commit, now);
             }
             let out = (result.response)(&mut state, now);
             drop(turn);
@@ -197,11 +269,13 @@ mod tests {
     use crate::coordinator::clock::FakeClock;
     use crate::coordinator::log::MemoryLog;
 
-    /// A counter: the smallest shard there is.
+    /// A counter: the smallest shard there is. Amounts added inside a transaction wait in
+    /// `pending` for their producer's marker.
     #[derive(Default)]
     struct Sum {
         total: i64,
         steps: u32,
+        pending: std::collections::HashMap<i64, i64>,
     }
 
     struct Add(i64);
@@ -225,6 +299,81 @@ mod tests {
         fn replay(&mut self, r: Add, _: Now) {
             self.total += r.0;
         }
+        fn replay_transactional(&mut self, r: Add, p: TxnProducer, _: Now) {
+            *self.pending.entry(p.producer_id).or_default() += r.0;
+        }
+        fn replay_marker(&mut self, p: TxnProducer, commit: bool, _: Now) {
+            let amount = self.pending.remove(&p.producer_id).unwrap_or(0);
+            if commit {
+                self.total += amount;
+            }
+        }
+    }
+
+    const P1: TxnProducer = TxnProducer {
+        producer_id: 1,
+        producer_epoch: 0,
+    };
+    const P2: TxnProducer = TxnProducer {
+        producer_id: 2,
+        producer_epoch: 0,
+    };
+
+    fn add_in(p: TxnProducer, n: i64) -> impl FnOnce(&Sum, Now) -> CoordinatorResult<Sum, ()> {
+        move |_, _| CoordinatorResult::transactional(p, vec![Add(n)], ())
+    }
+
+    fn end(p: TxnProducer, commit: bool) -> impl FnOnce(&Sum, Now) -> CoordinatorResult<Sum, ()> {
+        move |_, _| CoordinatorResult::end_transaction(p, commit, ())
+    }
+
+    #[tokio::test]
+    async fn transactional_writes_wait_for_their_marker_and_replay_the_same() {
+        let log = Arc::new(MemoryLog::new());
+        let clock = Arc::new(FakeClock::new());
+        let (rt, _) = CoordinatorRuntime::load(Sum::default(), log.clone(), clock.clone()).unwrap();
+        let rt = Arc::new(rt);
+        rt.write(add(1)).await.unwrap();
+        rt.write(add_in(P1, 10)).await.unwrap();
+        rt.write(add_in(P2, 100)).await.unwrap();
+        rt.write(add_in(P1, 20)).await.unwrap();
+        assert_eq!(rt.read(|s| s.total), 1, "pending amounts are not applied");
+        assert_eq!(
+            log.read_all().unwrap()[1],
+            LogEntry::Record {
+                record: Add(10).encode(),
+                producer: Some(P1)
+            }
+        );
+
+        // A restart with both transactions open rebuilds them.
+        let (again, n) =
+            CoordinatorRuntime::load(Sum::default(), log.clone(), clock.clone()).unwrap();
+        assert_eq!(n, 4);
+        assert_eq!(
+            again.read(|s| (s.total, s.pending.clone())),
+            (1, [(1, 30), (2, 100)].into())
+        );
+
+        // A marker is written although it has no records; a failed one changes nothing.
+        log.fail_writes(true);
+        assert!(rt.write(end(P1, true)).await.is_err());
+        assert_eq!(rt.read(|s| (s.total, s.pending.len())), (1, 2));
+        log.fail_writes(false);
+        rt.write(end(P1, true)).await.unwrap();
+        rt.write(end(P2, false)).await.unwrap();
+        assert_eq!(rt.read(|s| (s.total, s.pending.len())), (31, 0));
+        assert_eq!(
+            log.read_all().unwrap().last(),
+            Some(&LogEntry::Marker {
+                producer: P2,
+                commit: false
+            })
+        );
+
+        let (again, n) = CoordinatorRuntime::load(Sum::default(), log, clock).unwrap();
+        assert_eq!(n, 6);
+        assert_eq!(again.read(|s| (s.total, s.pending.len())), (31, 0));
     }
 
     fn add(n: i64) -> impl FnOnce(&Sum, Now) -> CoordinatorResult<Sum, i64> {

@@ -36,12 +36,33 @@ pub fn encode_batch(
     producer: Option<(i64, i16, i32)>,
     timestamp: i64,
 ) -> Result<Bytes, String> {
-    let (pid, epoch, seq) = producer.unwrap_or((-1, -1, -1));
+    encode_records(entries, producer.unwrap_or((-1, -1, -1)), false, timestamp)
+}
+
+/// Encodes `(key, value)` pairs as one uncompressed transactional record batch v2 of
+/// `producer_id` at `producer_epoch` (the transactional attribute set), without a sequence
+/// (−1): how a coordinator writes records that a later marker commits or aborts (Kafka's
+/// TxnOffsetCommit batches in `__consumer_offsets`). Coordinator appends skip sequence checks.
+pub fn encode_transactional_batch(
+    entries: &[(Option<Bytes>, Option<Bytes>)],
+    producer_id: i64,
+    producer_epoch: i16,
+    timestamp: i64,
+) -> Result<Bytes, String> {
+    encode_records(entries, (producer_id, producer_epoch, -1), true, timestamp)
+}
+
+fn encode_records(
+    entries: &[(Option<Bytes>, Option<Bytes>)],
+    (pid, epoch, seq): (i64, i16, i32),
+    transactional: bool,
+    timestamp: i64,
+) -> Result<Bytes, String> {
     let records: Vec<Record> = entries
         .iter()
         .enumerate()
         .map(|(i, (key, value))| Record {
-            transactional: false,
+            transactional,
             control: false,
             partition_leader_epoch: -1,
             producer_id: pid,
