@@ -87,6 +87,7 @@ error_codes! {
     FencedInstanceId = 82, "FENCED_INSTANCE_ID", false;
     GroupSubscribedToTopic = 86, "GROUP_SUBSCRIBED_TO_TOPIC", false;
     InvalidRecord = 87, "INVALID_RECORD", false;
+    UnstableOffsetCommit = 88, "UNSTABLE_OFFSET_COMMIT", true;
     UnknownTopicId = 100, "UNKNOWN_TOPIC_ID", true;
 }
 

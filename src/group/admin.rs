@@ -95,14 +95,19 @@ fn delete_group_op(s: &GroupShard, group: &str) -> CoordinatorResult<GroupShard,
     if !g.is(GroupState::Empty) {
         return CoordinatorResult::answer(ErrorCode::NonEmptyGroup);
     }
-    CoordinatorResult::new(tombstones(g), ErrorCode::None)
+    CoordinatorResult::new(tombstones(s, g), ErrorCode::None)
 }
 
-/// Records that delete a group: a tombstone per committed offset, then one for the group.
-pub(super) fn tombstones(g: &super::state::Group) -> Vec<GroupRecord> {
+/// Records that delete a group: a tombstone per committed offset and per partition only an
+/// open transaction holds an offset of (as Kafka's `deleteAllOffsets`), then one for the
+/// group.
+pub(super) fn tombstones(s: &GroupShard, g: &super::state::Group) -> Vec<GroupRecord> {
+    let pending = s.txn.pending_partitions(&g.id);
+    let only_pending = pending.iter().filter(|k| !g.offsets.contains_key(*k));
     let mut records: Vec<GroupRecord> = g
         .offsets
         .keys()
+        .chain(only_pending)
         .map(|(t, p)| GroupRecord::Offset {
             group: g.id.clone(),
             topic: t.clone(),

@@ -9,6 +9,7 @@ use bytes::Bytes;
 use super::records::OffsetValue;
 use super::state::GroupState;
 use crate::config::BrokerConfig;
+use crate::error::ErrorCode;
 
 /// Coordinator settings (Kafka's `group.*` and `offsets.*` broker keys).
 #[derive(Debug, Clone)]
@@ -84,3 +85,23 @@ pub struct GroupDescription {
 
 /// Committed offsets of one topic: `(partition, offset if any)`.
 pub type TopicOffsets = (String, Vec<(i32, Option<OffsetValue>)>);
+
+/// A TxnOffsetCommit request, as the coordinator needs it: the offsets of one group committed
+/// inside `producer_id`'s transaction (only those with known partitions and acceptable
+/// metadata; the handler answers the others itself).
+#[derive(Debug, Clone)]
+pub struct TxnCommitParams {
+    pub group_id: String,
+    pub producer_id: i64,
+    pub producer_epoch: i16,
+    /// v3+; −1, "" and `None` in older versions.
+    pub generation: i32,
+    pub member_id: String,
+    pub instance_id: Option<String>,
+    pub offsets: Vec<(String, i32, OffsetValue)>,
+}
+
+/// Committed offsets of one topic as OffsetFetch answers them: `(partition, offset if any,
+/// error)` — UNSTABLE_OFFSET_COMMIT, without an offset, for a partition a transaction holds
+/// a pending offset of when the fetch requires stable offsets.
+pub type StableTopicOffsets = (String, Vec<(i32, Option<OffsetValue>, ErrorCode)>);

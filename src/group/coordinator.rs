@@ -4,7 +4,8 @@
 //! This file holds the coordinator itself — opening its log, the runtime it runs on, its
 //! settings. The operations live by concern: [`membership`](super::membership) (JoinGroup,
 //! SyncGroup, Heartbeat, LeaveGroup), [`offsets`](super::offsets) (OffsetCommit,
-//! OffsetFetch, OffsetDelete), [`admin`](super::admin) (DescribeGroups, ListGroups,
+//! OffsetFetch, OffsetDelete), [`txn_offsets`](super::txn_offsets) (TxnOffsetCommit and
+//! transaction completion), [`admin`](super::admin) (DescribeGroups, ListGroups,
 //! DeleteGroups) and [`expiry`](super::expiry) (session expiry, rebalance deadlines, offset
 //! retention). Each is a runtime operation: it reads the [`GroupShard`], returns the records
 //! to write, and anything durable changes only when those records are replayed after the
@@ -52,14 +53,25 @@ impl GroupCoordinator {
             Arc::new(SystemClock),
         )
         .map_err(|e| io::Error::other(e.to_string()))?;
-        let state: Vec<_> = coordinator.runtime.read(|s| {
-            s.state_records(coordinator.runtime.now().wall_ms)
+        let (state, open_transactions): (Vec<_>, bool) = coordinator.runtime.read(|s| {
+            let records = s
+                .state_records(coordinator.runtime.now().wall_ms)
                 .iter()
                 .map(|r| r.encode())
-                .collect()
+                .collect();
+            (records, s.txn.any_open())
         });
-        log.rewrite_if_larger(store::COMPACT_ABOVE, &state)
-            .map_err(|e| io::Error::other(e.to_string()))?;
+        // The rewrite keeps committed state only: with transactions open it would lose their
+        // pending offsets, so it waits for a start-up without any.
+        if open_transactions {
+            tracing::info!(
+                "{}: not rewritten, transactions are open",
+                store::OFFSETS_TOPIC
+            );
+        } else {
+            log.rewrite_if_larger(store::COMPACT_ABOVE, &state)
+                .map_err(|e| io::Error::other(e.to_string()))?;
+        }
         Ok(GroupCoordinator {
             partition: Some(partition),
             ..coordinator
@@ -98,5 +110,19 @@ impl GroupCoordinator {
 
     pub fn offset_metadata_max_bytes(&self) -> usize {
         self.config.offset_metadata_max_bytes
+    }
+
+    /// Ends `producer_id`'s transaction on the offsets log (the transaction coordinator calls
+    /// it when EndTxn writes its markers): writes a COMMIT marker (`commit`) or an ABORT
+    /// marker; on commit the offsets the producer sent with TxnOffsetCommit become committed
+    /// offsets, on abort they are dropped. See [`txn_offsets`](super::txn_offsets).
+    pub async fn complete_transaction(
+        &self,
+        producer_id: i64,
+        producer_epoch: i16,
+        commit: bool,
+    ) -> crate::error::Result<()> {
+        self.end_transaction(producer_id, producer_epoch, commit)
+            .await
     }
 }

@@ -106,12 +106,14 @@ fn expire_op(
             value: Some(scratch.to_value(now.wall_ms)),
         });
     }
+    // As Kafka, a group whose offsets an open transaction holds does not expire.
     let retired = retention_due
+        && !s.txn.has_open(&group)
         && scratch.is(GroupState::Empty)
         && now.wall_ms - scratch.empty_since_ms > s.config.offsets_retention_ms;
     let offsets = g.offsets.len();
     if retired {
-        records.extend(tombstones(g));
+        records.extend(tombstones(s, g));
     }
     CoordinatorResult::then(records, move |s: &mut GroupShard, now| {
         for id in &expired {

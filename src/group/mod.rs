@@ -6,6 +6,8 @@
 //! - [`state`]: one group's state machine;
 //! - [`membership`]: JoinGroup, SyncGroup, Heartbeat, LeaveGroup;
 //! - [`offsets`]: OffsetCommit, OffsetFetch, OffsetDelete;
+//! - [`txn_offsets`]: TxnOffsetCommit, transaction completion, OffsetFetch `require_stable`;
+//! - [`pending_offsets`]: offsets of open transactions, until their marker;
 //! - [`admin`]: DescribeGroups, ListGroups, DeleteGroups;
 //! - [`expiry`]: session expiry, rebalance deadlines, offset retention (timers);
 //! - [`records`]: the durable facts it writes, in Kafka's `__consumer_offsets` layout;
@@ -18,14 +20,16 @@ pub mod coordinator;
 pub mod expiry;
 pub mod membership;
 pub mod offsets;
+pub mod pending_offsets;
 pub mod records;
 pub mod shard;
 pub mod state;
 pub mod store;
+pub mod txn_offsets;
 
 #[cfg(test)]
 mod tests;
 
-pub use api::{GroupConfig, JoinParams, SyncParams};
+pub use api::{GroupConfig, JoinParams, SyncParams, TxnCommitParams};
 pub use coordinator::GroupCoordinator;
 pub use records::OffsetValue;

@@ -72,46 +72,8 @@ impl GroupCoordinator {
         group_id: &str,
         wanted: Option<Vec<(String, Vec<i32>)>>,
     ) -> Vec<TopicOffsets> {
-        self.runtime.read(|s| {
-            let Some(g) = s.group(group_id) else {
-                return match wanted {
-                    Some(topics) => topics
-                        .into_iter()
-                        .map(|(t, parts)| (t, parts.into_iter().map(|p| (p, None)).collect()))
-                        .collect(),
-                    None => Vec::new(),
-                };
-            };
-            match wanted {
-                Some(topics) => topics
-                    .into_iter()
-                    .map(|(t, parts)| {
-                        let ps = parts
-                            .into_iter()
-                            .map(|p| (p, g.offsets.get(&(t.clone(), p)).cloned()))
-                            .collect();
-                        (t, ps)
-                    })
-                    .collect(),
-                None => {
-                    let mut by_topic: BTreeMap<String, Vec<(i32, Option<OffsetValue>)>> =
-                        BTreeMap::new();
-                    for ((t, p), v) in &g.offsets {
-                        by_topic
-                            .entry(t.clone())
-                            .or_default()
-                            .push((*p, Some(v.clone())));
-                    }
-                    by_topic
-                        .into_iter()
-                        .map(|(t, mut ps)| {
-                            ps.sort_by_key(|(p, _)| *p);
-                            (t, ps)
-                        })
-                        .collect()
-                }
-            }
-        })
+        self.runtime
+            .read(|s| committed_offsets(s, group_id, wanted))
     }
 
     /// OffsetDelete: removes committed offsets of partitions the group does not consume.
@@ -132,6 +94,51 @@ impl GroupCoordinator {
                 tracing::error!("deleting offsets of group {group_id} failed: {e}");
                 Err(write_error_code(&e))
             }
+        }
+    }
+}
+
+/// Committed offsets of `group_id`'s given partitions, or of every partition when `None`.
+pub(super) fn committed_offsets(
+    s: &GroupShard,
+    group_id: &str,
+    wanted: Option<Vec<(String, Vec<i32>)>>,
+) -> Vec<TopicOffsets> {
+    let Some(g) = s.group(group_id) else {
+        return match wanted {
+            Some(topics) => topics
+                .into_iter()
+                .map(|(t, parts)| (t, parts.into_iter().map(|p| (p, None)).collect()))
+                .collect(),
+            None => Vec::new(),
+        };
+    };
+    match wanted {
+        Some(topics) => topics
+            .into_iter()
+            .map(|(t, parts)| {
+                let ps = parts
+                    .into_iter()
+                    .map(|p| (p, g.offsets.get(&(t.clone(), p)).cloned()))
+                    .collect();
+                (t, ps)
+            })
+            .collect(),
+        None => {
+            let mut by_topic: BTreeMap<String, Vec<(i32, Option<OffsetValue>)>> = BTreeMap::new();
+            for ((t, p), v) in &g.offsets {
+                by_topic
+                    .entry(t.clone())
+                    .or_default()
+                    .push((*p, Some(v.clone())));
+            }
+            by_topic
+                .into_iter()
+                .map(|(t, mut ps)| {
+                    ps.sort_by_key(|(p, _)| *p);
+                    (t, ps)
+                })
+                .collect()
         }
     }
 }
@@ -202,7 +209,8 @@ fn delete_offsets_op(
             if subscribed.contains(t) {
                 return ErrorCode::GroupSubscribedToTopic;
             }
-            if g.offsets.contains_key(&(t.clone(), *p)) {
+            // As Kafka: a tombstone also when only a transaction holds an offset of it.
+            if g.offsets.contains_key(&(t.clone(), *p)) || s.txn.has_pending(group, t, *p) {
                 records.push(GroupRecord::Offset {
                     group: g.id.clone(),
                     topic: t.clone(),

@@ -6,6 +6,8 @@
 //! durable part of the state is always what the log says. Operations (in `membership`,
 //! `offsets`, `admin` and `expiry`) read the shard, decide which records to write, and change
 //! only in-memory state (a rebalance under way, waiters, heartbeats) after the write.
+//! Offsets written inside a transaction are replayed into [`PendingOffsets`] and reach the
+//! group's committed offsets only when their transaction's commit marker is replayed.
 //!
 //! Thread-safety: none of its own; the [runtime](crate::coordinator::runtime) serialises
 //! every access.
@@ -15,16 +17,19 @@ use std::collections::HashMap;
 use bytes::Bytes;
 
 use super::api::GroupConfig;
+use super::pending_offsets::PendingOffsets;
 use super::records::GroupRecord;
 use super::state::{Group, GroupState};
 use crate::coordinator::clock::Now;
-use crate::coordinator::log::RecordBytes;
+use crate::coordinator::log::{RecordBytes, TxnProducer};
 use crate::coordinator::runtime::{CoordinatorRecord, Shard};
 
 /// Every group and its committed offsets (see the module doc).
 pub struct GroupShard {
     pub config: GroupConfig,
     pub groups: HashMap<String, Group>,
+    /// Offsets of open transactions, and committed offsets' log positions.
+    pub txn: PendingOffsets,
 }
 
 impl CoordinatorRecord for GroupRecord {
@@ -48,15 +53,18 @@ impl Shard for GroupShard {
                 partition,
                 value,
             } => {
+                let position = self.txn.next_position();
                 let g = self
                     .groups
                     .entry(group.clone())
                     .or_insert_with(|| Group::new(&group, now.wall_ms));
                 match value {
                     Some(v) => {
+                        self.txn.committed(&group, &topic, partition, position);
                         g.offsets.insert((topic, partition), v);
                     }
                     None => {
+                        self.txn.tombstone(&group, &topic, partition);
                         g.offsets.remove(&(topic, partition));
                     }
                 }
@@ -70,10 +78,50 @@ impl Shard for GroupShard {
                 .or_insert_with(|| Group::new(&group, now.wall_ms))
                 .apply_value(&v, now.instant),
             GroupRecord::Group { group, value: None } => {
+                self.txn.group_removed(&group);
                 if let Some(mut g) = self.groups.remove(&group) {
                     g.state = GroupState::Dead;
                 }
             }
+        }
+    }
+
+    /// An offset in a transactional batch is held for its producer until the marker; a group
+    /// without one is created, as for a plain commit (Kafka's "simple" group).
+    fn replay_transactional(&mut self, record: GroupRecord, producer: TxnProducer, now: Now) {
+        match record {
+            GroupRecord::Offset {
+                group,
+                topic,
+                partition,
+                value: Some(v),
+            } => {
+                let position = self.txn.next_position();
+                self.groups
+                    .entry(group.clone())
+                    .or_insert_with(|| Group::new(&group, now.wall_ms));
+                self.txn.add(
+                    producer.producer_id,
+                    producer.producer_epoch,
+                    &group,
+                    (topic, partition),
+                    v,
+                    position,
+                );
+            }
+            other => self.replay(other, now),
+        }
+    }
+
+    fn replay_marker(&mut self, producer: TxnProducer, commit: bool, now: Now) {
+        for (group, topic, partition, value, position) in self.txn.end(producer.producer_id, commit)
+        {
+            self.txn.committed(&group, &topic, partition, position);
+            self.groups
+                .entry(group.clone())
+                .or_insert_with(|| Group::new(&group, now.wall_ms))
+                .offsets
+                .insert((topic, partition), value);
         }
     }
 }
@@ -83,6 +131,7 @@ impl GroupShard {
         GroupShard {
             config,
             groups: HashMap::new(),
+            txn: PendingOffsets::default(),
         }
     }
 

@@ -4,6 +4,7 @@
 mod failures;
 mod membership;
 mod offsets;
+mod txn_offsets;
 
 use std::sync::Arc;
 use std::time::Duration;
