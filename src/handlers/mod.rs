@@ -15,6 +15,7 @@ pub mod offsets;
 pub mod produce;
 pub mod producer_id;
 pub mod topics;
+pub mod txn_offsets;
 
 use kafka_protocol::protocol::StrBytes;
 

@@ -1,4 +1,6 @@
-//! OffsetCommit, OffsetFetch (v8: several groups at once) and OffsetDelete.
+//! OffsetCommit, OffsetFetch (v8: several groups at once; v7+: `require_stable`, answered
+//! UNSTABLE_OFFSET_COMMIT for partitions with offsets of an open transaction) and
+//! OffsetDelete.
 
 use kafka_protocol::messages::offset_commit_response::{
     OffsetCommitResponsePartition, OffsetCommitResponseTopic,
@@ -17,7 +19,7 @@ use kafka_protocol::messages::{
 use kafka_protocol::protocol::StrBytes;
 
 use crate::error::ErrorCode;
-use crate::group::coordinator::TopicOffsets;
+use crate::group::api::StableTopicOffsets;
 use crate::group::OffsetValue;
 use crate::handlers::RequestContext;
 use crate::log::partition::now_ms;
@@ -114,8 +116,11 @@ fn fetch_group(
     ctx: &RequestContext,
     group: &str,
     wanted: Option<Vec<(String, Vec<i32>)>>,
-) -> Vec<TopicOffsets> {
-    ctx.broker.groups.fetch_offsets(group, wanted)
+    require_stable: bool,
+) -> Vec<StableTopicOffsets> {
+    ctx.broker
+        .groups
+        .fetch_offsets_stable(group, wanted, require_stable)
 }
 
 fn parts(v: &Option<OffsetValue>) -> (i64, i32, StrBytes) {
@@ -130,6 +135,7 @@ fn parts(v: &Option<OffsetValue>) -> (i64, i32, StrBytes) {
 }
 
 pub async fn offset_fetch(ctx: &RequestContext, req: OffsetFetchRequest) -> OffsetFetchResponse {
+    let require_stable = ctx.version >= 7 && req.require_stable;
     if ctx.version >= 8 {
         let groups = req
             .groups
@@ -140,20 +146,21 @@ pub async fn offset_fetch(ctx: &RequestContext, req: OffsetFetchRequest) -> Offs
                         .map(|t| (t.name.to_string(), t.partition_indexes))
                         .collect()
                 });
-                let topics = fetch_group(ctx, &g.group_id, wanted)
+                let topics = fetch_group(ctx, &g.group_id, wanted, require_stable)
                     .into_iter()
                     .map(|(t, ps)| {
                         OffsetFetchResponseTopics::default()
                             .with_name(TopicName(StrBytes::from_string(t)))
                             .with_partitions(
                                 ps.iter()
-                                    .map(|(p, v)| {
+                                    .map(|(p, v, code)| {
                                         let (offset, epoch, meta) = parts(v);
                                         OffsetFetchResponsePartitions::default()
                                             .with_partition_index(*p)
                                             .with_committed_offset(offset)
                                             .with_committed_leader_epoch(epoch)
                                             .with_metadata(Some(meta))
+                                            .with_error_code(code.code())
                                     })
                                     .collect(),
                             )
@@ -171,19 +178,20 @@ pub async fn offset_fetch(ctx: &RequestContext, req: OffsetFetchRequest) -> Offs
             .map(|t| (t.name.to_string(), t.partition_indexes))
             .collect()
     });
-    let topics = fetch_group(ctx, &req.group_id, wanted)
+    let topics = fetch_group(ctx, &req.group_id, wanted, require_stable)
         .into_iter()
         .map(|(t, ps)| {
             OffsetFetchResponseTopic::default()
                 .with_name(TopicName(StrBytes::from_string(t)))
                 .with_partitions(
                     ps.iter()
-                        .map(|(p, v)| {
+                        .map(|(p, v, code)| {
                             let (offset, epoch, meta) = parts(v);
                             let r = OffsetFetchResponsePartition::default()
                                 .with_partition_index(*p)
                                 .with_committed_offset(offset)
-                                .with_metadata(Some(meta));
+                                .with_metadata(Some(meta))
+                                .with_error_code(code.code());
                             if ctx.version >= 5 {
                                 r.with_committed_leader_epoch(epoch)
                             } else {

@@ -85,6 +85,7 @@ api_table! {
     ListGroups(ListGroupsRequest) 0..=4 => handlers::group_admin::list_groups;
     DeleteGroups(DeleteGroupsRequest) 0..=2 => handlers::group_admin::delete_groups;
     OffsetDelete(OffsetDeleteRequest) 0..=0 => handlers::offsets::offset_delete;
+    TxnOffsetCommit(TxnOffsetCommitRequest) 0..=4 => handlers::txn_offsets::handle;
     DescribeConfigs(DescribeConfigsRequest) 1..=4 => handlers::configs::describe_configs;
     CreatePartitions(CreatePartitionsRequest) 0..=3 => handlers::topics::create_partitions;
     DescribeCluster(DescribeClusterRequest) 0..=1 => handlers::cluster::describe_cluster;
