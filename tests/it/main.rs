@@ -23,3 +23,4 @@ mod metadata_records;
 mod power_loss;
 mod rdkafka_roundtrip;
 mod resources;
+mod txn_offsets;

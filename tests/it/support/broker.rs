@@ -6,11 +6,14 @@
 //! except the tracing subscriber, which is set once with `try_init`. Limits and switches for
 //! the broker (`ulimit -n`, `--record-syncs`) apply to the child only.
 
+use std::future::Future;
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use gregor::broker::Broker;
 use gregor::config::BrokerConfig;
 use gregor::node::{self, ServerHandle};
 
@@ -61,6 +64,20 @@ impl TestBroker {
 
     pub fn bootstrap(&self) -> String {
         self.addr.to_string()
+    }
+
+    /// Runs `f` with the broker's services on the broker's runtime: for tests that call a
+    /// service no client request reaches directly (e.g. the group coordinator's completion of
+    /// a transaction, which the transaction coordinator calls).
+    pub fn with_broker<F, Fut>(&self, f: F) -> Fut::Output
+    where
+        F: FnOnce(Arc<Broker>) -> Fut,
+        Fut: Future,
+    {
+        let (Some(rt), Some(h)) = (self.rt.as_ref(), self.handle.as_ref()) else {
+            panic!("the broker is not running");
+        };
+        rt.block_on(f(h.broker().clone()))
     }
 
     /// Graceful shutdown: in-flight requests finish, logs are closed cleanly.
