@@ -5,7 +5,8 @@
 //! changes this file alone. Records go into ordinary record batches v2, one batch per append;
 //! a transactional append is a batch with the producer's id and epoch and the transactional
 //! attribute (no sequence: Kafka skips sequence checks for a coordinator's own writes), and a
-//! marker is Kafka's control batch ([`PartitionLog::append_control`](crate::log::partition_log::PartitionLog::append_control)).
+//! marker is Kafka's control batch, written by
+//! [`PartitionLog::append_control`](crate::log::partition_log::PartitionLog::append_control).
 //! Reading back, a batch's header says whose transaction its records belong to, and a control
 //! batch is a marker.
 //!

@@ -73,9 +73,10 @@ pub trait Shard: Send + 'static {
 /// How an operation's write goes to the log (see the module doc).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum WriteKind {
-    /// A plain batch (nothing is written when there are no records).
+    /// A plain batch.
     Plain,
-    /// A transactional batch of this producer.
+    /// A transactional batch of this producer (as a plain batch, nothing is written when
+    /// there are no records).
     Transactional(TxnProducer),
     /// A marker ending this producer's transaction (written even without records).
     Marker { producer: TxnProducer, commit: bool },
@@ -226,7 +227,7 @@ impl<S: Shard> CoordinatorRuntime<S> {
         let turn = self.writes.clone().lock_owned().await;
         let now = self.clock.now();
         let result = op(&self.lock(), now);
-        if result.records.is_empty() && result.kind == WriteKind::Plain {
+        if result.records.is_empty() && !matches!(result.kind, WriteKind::Marker { .. }) {
             let mut state = self.lock();
             return Ok((result.response)(&mut state, now));
         }
