@@ -77,8 +77,13 @@ error_codes! {
     OutOfOrderSequenceNumber = 45, "OUT_OF_ORDER_SEQUENCE_NUMBER", false;
     DuplicateSequenceNumber = 46, "DUPLICATE_SEQUENCE_NUMBER", false;
     InvalidProducerEpoch = 47, "INVALID_PRODUCER_EPOCH", false;
+    InvalidTxnState = 48, "INVALID_TXN_STATE", false;
+    InvalidProducerIdMapping = 49, "INVALID_PRODUCER_ID_MAPPING", false;
     InvalidTransactionTimeout = 50, "INVALID_TRANSACTION_TIMEOUT", false;
+    ConcurrentTransactions = 51, "CONCURRENT_TRANSACTIONS", false;
+    TransactionCoordinatorFenced = 52, "TRANSACTION_COORDINATOR_FENCED", false;
     TransactionalIdAuthorizationFailed = 53, "TRANSACTIONAL_ID_AUTHORIZATION_FAILED", false;
+    OperationNotAttempted = 55, "OPERATION_NOT_ATTEMPTED", false;
     KafkaStorageError = 56, "KAFKA_STORAGE_ERROR", true;
     UnknownProducerId = 59, "UNKNOWN_PRODUCER_ID", false;
     NonEmptyGroup = 68, "NON_EMPTY_GROUP", false;
@@ -88,7 +93,9 @@ error_codes! {
     GroupSubscribedToTopic = 86, "GROUP_SUBSCRIBED_TO_TOPIC", false;
     InvalidRecord = 87, "INVALID_RECORD", false;
     UnstableOffsetCommit = 88, "UNSTABLE_OFFSET_COMMIT", true;
+    ProducerFenced = 90, "PRODUCER_FENCED", false;
     UnknownTopicId = 100, "UNKNOWN_TOPIC_ID", true;
+    TransactionalIdNotFound = 105, "TRANSACTIONAL_ID_NOT_FOUND", false;
 }
 
 impl ErrorCode {

@@ -14,6 +14,7 @@
 //!   log.
 //! - [`replica`]: the hosted partitions: high watermark, leader epoch, "not hosted here".
 //! - [`group`]: the group coordinator: consumer groups and committed offsets.
+//! - [`txn`]: the transaction coordinator: transactional ids, transactions, markers.
 //! - [`coordinator`]: the runtime coordinators run on (serialised operations, write then
 //!   apply, replay, injected clock).
 //! - [`log`]: partition logs on disk (segments, indexes, recovery, retention).
@@ -40,6 +41,7 @@ pub mod replica;
 pub mod router;
 pub mod server;
 pub mod tools;
+pub mod txn;
 
 #[cfg(test)]
 mod layering;

@@ -37,6 +37,10 @@ pub struct BrokerConfig {
     pub offsets_retention_minutes: i64,
     pub offsets_retention_check_interval_ms: u64,
     pub offset_metadata_max_bytes: usize,
+    pub transaction_max_timeout_ms: i32,
+    pub transactional_id_expiration_ms: i64,
+    pub transaction_abort_timed_out_interval_ms: u64,
+    pub transaction_remove_expired_interval_ms: u64,
     /// Broker-level values of topic configs, keyed by the *topic* config name, for those whose
     /// synonym is set (`log.retention.hours=1` lands here as `retention.ms` = `3600000`).
     pub log_overrides: BTreeMap<&'static str, String>,
@@ -107,6 +111,14 @@ impl BrokerConfig {
                 .long("offsets.retention.check.interval.ms")
                 .max(1) as u64,
             offset_metadata_max_bytes: p.int("offset.metadata.max.bytes").max(0) as usize,
+            transaction_max_timeout_ms: p.int("transaction.max.timeout.ms").max(1),
+            transactional_id_expiration_ms: p.int("transactional.id.expiration.ms").max(1) as i64,
+            transaction_abort_timed_out_interval_ms: p
+                .int("transaction.abort.timed.out.transaction.cleanup.interval.ms")
+                .max(1) as u64,
+            transaction_remove_expired_interval_ms: p
+                .int("transaction.remove.expired.transaction.cleanup.interval.ms")
+                .max(1) as u64,
             log_overrides,
             properties,
         }
