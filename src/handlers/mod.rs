@@ -15,6 +15,8 @@ pub mod offsets;
 pub mod produce;
 pub mod producer_id;
 pub mod topics;
+pub mod txn;
+pub mod txn_admin;
 pub mod txn_offsets;
 
 use kafka_protocol::protocol::StrBytes;

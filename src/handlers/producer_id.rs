@@ -1,5 +1,6 @@
 //! InitProducerId: hands idempotent producers an id (or bumps the epoch of the one they
-//! have, KIP-360). Transactions are not served yet, so a transactional id is refused.
+//! have, KIP-360); with a `transactional.id`, the transaction coordinator answers (fencing,
+//! epoch bumps, aborting the previous instance's transaction).
 
 use kafka_protocol::messages::{InitProducerIdRequest, InitProducerIdResponse, ProducerId};
 
@@ -13,12 +14,27 @@ pub async fn handle(ctx: &RequestContext, req: InitProducerIdRequest) -> InitPro
             .with_producer_id(ProducerId(-1))
             .with_producer_epoch(-1)
     };
-    if req.transactional_id.is_some() {
-        tracing::warn!(
-            "{}: transactional producers are not supported yet",
-            ctx.peer
-        );
-        return fail(ErrorCode::InvalidRequest);
+    if let Some(id) = &req.transactional_id {
+        // Kafka: an id and an epoch come together (KIP-360), or neither does.
+        let expected = match (req.producer_id.0, req.producer_epoch) {
+            (-1, -1) => None,
+            (-1, _) | (_, -1) => return fail(ErrorCode::InvalidRequest),
+            (pid, epoch) => Some((pid, epoch)),
+        };
+        let txns = &ctx.broker.txns;
+        return match txns
+            .init_producer_id(id, req.transaction_timeout_ms, expected)
+            .await
+        {
+            Ok((pid, epoch)) => InitProducerIdResponse::default()
+                .with_producer_id(ProducerId(pid))
+                .with_producer_epoch(epoch),
+            // Clients before v4 (KIP-588) know only INVALID_PRODUCER_EPOCH.
+            Err(ErrorCode::ProducerFenced) if ctx.version < 4 => {
+                fail(ErrorCode::InvalidProducerEpoch)
+            }
+            Err(code) => fail(code),
+        };
     }
     // KIP-360: a producer that already has an id asks for the next epoch.
     if ctx.version >= 3

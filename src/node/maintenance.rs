@@ -49,12 +49,27 @@ pub async fn run(broker: Arc<Broker>, mut stop: broadcast::Receiver<()>) {
 }
 
 /// Drives the group coordinator's timers (session expiry, rebalance deadlines, retention).
+/// The transaction coordinator's run on their own task ([`run_txns`]): a round that writes
+/// markers must not delay a session expiry.
 pub async fn run_groups(broker: Arc<Broker>, mut stop: broadcast::Receiver<()>) {
     let mut interval = tokio::time::interval(Duration::from_millis(50));
     interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
             _ = interval.tick() => broker.groups.tick().await,
+            _ = stop.recv() => return,
+        }
+    }
+}
+
+/// Drives the transaction coordinator's timers: completing transactions left in a Prepare
+/// state (after a restart too), aborting timed-out transactions, expiring idle ids.
+pub async fn run_txns(broker: Arc<Broker>, mut stop: broadcast::Receiver<()>) {
+    let mut interval = tokio::time::interval(Duration::from_millis(50));
+    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = interval.tick() => broker.txns.tick().await,
             _ = stop.recv() => return,
         }
     }

@@ -70,6 +70,10 @@ pub async fn start(config: BrokerConfig) -> io::Result<ServerHandle> {
         broker.clone(),
         shutdown_tx.subscribe(),
     ));
+    let txn_timers = tokio::spawn(maintenance::run_txns(
+        broker.clone(),
+        shutdown_tx.subscribe(),
+    ));
     let b = broker.clone();
     let task = tokio::spawn(async move {
         listener.run().await;
@@ -79,6 +83,7 @@ pub async fn start(config: BrokerConfig) -> io::Result<ServerHandle> {
         let _ = done_rx.recv().await;
         let _ = maintenance.await;
         let _ = group_timers.await;
+        let _ = txn_timers.await;
         tokio::task::spawn_blocking(move || b.shutdown())
             .await
             .map_err(|e| io::Error::other(e.to_string()))??;

@@ -89,6 +89,12 @@ api_table! {
     DescribeConfigs(DescribeConfigsRequest) 1..=4 => handlers::configs::describe_configs;
     CreatePartitions(CreatePartitionsRequest) 0..=3 => handlers::topics::create_partitions;
     DescribeCluster(DescribeClusterRequest) 0..=1 => handlers::cluster::describe_cluster;
+    AddPartitionsToTxn(AddPartitionsToTxnRequest) 0..=5 => handlers::txn::add_partitions_to_txn;
+    AddOffsetsToTxn(AddOffsetsToTxnRequest) 0..=4 => handlers::txn::add_offsets_to_txn;
+    EndTxn(EndTxnRequest) 0..=4 => handlers::txn::end_txn;
+    WriteTxnMarkers(WriteTxnMarkersRequest) 1..=1 => handlers::txn_admin::write_txn_markers;
+    DescribeTransactions(DescribeTransactionsRequest) 0..=0 => handlers::txn_admin::describe_transactions;
+    ListTransactions(ListTransactionsRequest) 0..=1 => handlers::txn_admin::list_transactions;
 }
 
 /// The served range of an api key, if gregor serves it.

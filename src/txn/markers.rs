@@ -29,12 +29,13 @@ pub struct MarkerRequest {
     pub partitions: Vec<(String, i32)>,
 }
 
+/// What [`TxnMarkerWriter::write_markers`] returns: one code per partition, in order.
+pub type MarkerFuture<'a> =
+    Pin<Box<dyn Future<Output = Vec<((String, i32), ErrorCode)>> + Send + 'a>>;
+
 /// Writes markers to partitions; answers one code per partition (see the module doc).
 pub trait TxnMarkerWriter: Send + Sync {
-    fn write_markers<'a>(
-        &'a self,
-        req: &'a MarkerRequest,
-    ) -> Pin<Box<dyn Future<Output = Vec<((String, i32), ErrorCode)>> + Send + 'a>>;
+    fn write_markers<'a>(&'a self, req: &'a MarkerRequest) -> MarkerFuture<'a>;
 }
 
 /// Writes `req`'s markers, retrying retriable failures up to `attempts` times in all.
@@ -112,10 +113,7 @@ pub(crate) mod fake {
     }
 
     impl TxnMarkerWriter for FakeMarkers {
-        fn write_markers<'a>(
-            &'a self,
-            req: &'a MarkerRequest,
-        ) -> Pin<Box<dyn Future<Output = Vec<((String, i32), ErrorCode)>> + Send + 'a>> {
+        fn write_markers<'a>(&'a self, req: &'a MarkerRequest) -> MarkerFuture<'a> {
             Box::pin(async move {
                 let fail = self.fail.lock().unwrap_or_else(|p| p.into_inner()).clone();
                 let mut ok = req.clone();

@@ -1,10 +1,12 @@
 //! The broker's shared state, handed to every request handler: configuration, the metadata
-//! image, the controller that changes it, the hosted replicas, the producer id allocator and
-//! the group coordinator.
+//! image, the controller that changes it, the hosted replicas, the producer id allocator, the
+//! group coordinator, the transaction coordinator and the transaction [`markers`] writer.
 //!
 //! Why a small struct and not a trait: handlers need a handful of concrete services; each
 //! service owns its own state and locking, and this type only wires them together (start-up
 //! order: logs → metadata log replay → replicas → controller → coordinators).
+
+pub mod markers;
 
 use std::sync::Arc;
 
@@ -17,15 +19,21 @@ use crate::metadata::log::MetadataLog;
 use crate::metadata::{load_cluster_id, Metadata, MetadataImage, MetadataPublisher, TopicImage};
 use crate::producer_ids::ProducerIds;
 use crate::replica::ReplicaManager;
+use crate::txn::{ProducerIdSource, TxnCoordinator};
+use markers::BrokerMarkers;
 
 /// Everything a request handler may use (see the module doc).
 pub struct Broker {
     pub config: BrokerConfig,
     pub metadata: Arc<Metadata>,
-    pub controller: Controller,
+    pub controller: Arc<Controller>,
     pub replicas: Arc<ReplicaManager>,
-    pub producer_ids: ProducerIds,
-    pub groups: GroupCoordinator,
+    pub producer_ids: Arc<ProducerIds>,
+    pub groups: Arc<GroupCoordinator>,
+    pub txns: TxnCoordinator,
+    /// Writes transaction markers to this node's partitions (the coordinator and
+    /// WriteTxnMarkers).
+    pub markers: Arc<BrokerMarkers>,
 }
 
 /// `host:port` split, with IPv6 brackets removed.
@@ -55,24 +63,37 @@ impl Broker {
         let metadata = Arc::new(Metadata::new(image));
         let replicas = Arc::new(ReplicaManager::new(config.node_id, config.clone(), logs));
         replicas.publish(&empty, &metadata.image())?;
-        let controller = Controller::new(
+        let controller = Arc::new(Controller::new(
             config.node_id,
             metadata_log,
             metadata.clone(),
             vec![replicas.clone() as Arc<dyn MetadataPublisher>],
-        );
+        ));
         controller.migrate_legacy(&config.data_dir)?;
         controller
             .register_broker(&host, port, None)
             .map_err(|e| std::io::Error::other(e.to_string()))?;
-        let groups = GroupCoordinator::open(replicas.logs(), &config)?;
+        let groups = Arc::new(GroupCoordinator::open(replicas.logs(), &config)?);
+        let producer_ids = Arc::new(ProducerIds::default());
+        let source: ProducerIdSource = {
+            let (ids, controller) = (producer_ids.clone(), controller.clone());
+            Arc::new(move || ids.next(|| controller.allocate_producer_ids()))
+        };
+        let markers = Arc::new(BrokerMarkers {
+            metadata: metadata.clone(),
+            replicas: replicas.clone(),
+            groups: groups.clone(),
+        });
+        let txns = TxnCoordinator::open(replicas.logs(), &config, source, markers.clone())?;
         Ok(Broker {
             config,
             metadata,
             controller,
             replicas,
-            producer_ids: ProducerIds::default(),
+            producer_ids,
             groups,
+            txns,
+            markers,
         })
     }
 
@@ -140,6 +161,7 @@ impl Broker {
     pub fn all_logs(&self) -> Vec<Arc<Partition>> {
         let mut all = self.replicas.partition_logs();
         all.extend(self.groups.log().cloned());
+        all.extend(self.txns.log().cloned());
         all.push(self.controller_log());
         all
     }

@@ -1,0 +1,77 @@
+//! Transaction markers on this broker: the [`TxnMarkerWriter`] the transaction coordinator
+//! and WriteTxnMarkers use.
+//!
+//! Why here: writing a marker touches three services the coordinator must not depend on —
+//! the metadata image (who leads the partition), the replica layer (the log and its high
+//! watermark) and the group coordinator (`__consumer_offsets-0`, where a marker makes
+//! transactional offsets visible or drops them). The broker holds all three.
+//!
+//! A marker for a partition this node leads is appended under the partition lock
+//! (`PartitionLog::append_control`, stamped with the current leader epoch), then the high
+//! watermark advances, so read_uncommitted consumers see it at once. A partition the image
+//! does not know answers UNKNOWN_TOPIC_OR_PARTITION, one led elsewhere
+//! NOT_LEADER_OR_FOLLOWER — the replica layer's codes, which the coordinator retries or drops.
+
+use std::sync::Arc;
+
+use crate::error::ErrorCode;
+use crate::group::store::OFFSETS_TOPIC;
+use crate::group::GroupCoordinator;
+use crate::log::control::ControlType;
+use crate::log::partition::now_ms;
+use crate::metadata::Metadata;
+use crate::replica::ReplicaManager;
+use crate::txn::markers::MarkerFuture;
+use crate::txn::{MarkerRequest, TxnMarkerWriter};
+
+/// Writes markers to this broker's partitions (see the module doc).
+pub struct BrokerMarkers {
+    pub metadata: Arc<Metadata>,
+    pub replicas: Arc<ReplicaManager>,
+    pub groups: Arc<GroupCoordinator>,
+}
+
+impl BrokerMarkers {
+    async fn write_one(&self, req: &MarkerRequest, topic: &str, partition: i32) -> ErrorCode {
+        if topic == OFFSETS_TOPIC && partition == 0 {
+            let done = self
+                .groups
+                .complete_transaction(req.producer_id, req.producer_epoch, req.commit)
+                .await;
+            return done.err().map_or(ErrorCode::None, |e| e.code());
+        }
+        let image = self.metadata.image();
+        let replica = match self.replicas.leader(&image, topic, partition) {
+            Ok(r) => r,
+            Err(e) => return e.code(),
+        };
+        let (pid, epoch, ce) = (req.producer_id, req.producer_epoch, req.coordinator_epoch);
+        let kind = ControlType::from_commit(req.commit);
+        let leader_epoch = replica.leader_epoch();
+        let written = replica
+            .log()
+            .run(move |log| log.append_control(pid, epoch, kind, ce, leader_epoch, now_ms()))
+            .await;
+        replica.advance_high_watermark();
+        match written {
+            Ok(_) => ErrorCode::None,
+            Err(e) => {
+                tracing::warn!("transaction marker on {topic}-{partition} failed: {e}");
+                e.code()
+            }
+        }
+    }
+}
+
+impl TxnMarkerWriter for BrokerMarkers {
+    fn write_markers<'a>(&'a self, req: &'a MarkerRequest) -> MarkerFuture<'a> {
+        Box::pin(async move {
+            let mut out = Vec::with_capacity(req.partitions.len());
+            for (topic, partition) in &req.partitions {
+                let code = self.write_one(req, topic, *partition).await;
+                out.push(((topic.clone(), *partition), code));
+            }
+            out
+        })
+    }
+}

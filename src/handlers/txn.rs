@@ -1,0 +1,159 @@
+//! The transactional producer's APIs: AddPartitionsToTxn (v0–5, the v4+ batched form with
+//! per-transaction results and `verify_only`), AddOffsetsToTxn and EndTxn. The transaction
+//! coordinator decides; this file translates, checks that partitions exist (as Kafka's
+//! `KafkaApis` does: unknown partitions get UNKNOWN_TOPIC_OR_PARTITION and the others
+//! OPERATION_NOT_ATTEMPTED), and answers clients older than KIP-588 (v0–1)
+//! INVALID_PRODUCER_EPOCH where newer ones get PRODUCER_FENCED.
+
+use kafka_protocol::messages::add_partitions_to_txn_request::AddPartitionsToTxnTopic;
+use kafka_protocol::messages::add_partitions_to_txn_response::{
+    AddPartitionsToTxnPartitionResult, AddPartitionsToTxnResult, AddPartitionsToTxnTopicResult,
+};
+use kafka_protocol::messages::{
+    AddOffsetsToTxnRequest, AddOffsetsToTxnResponse, AddPartitionsToTxnRequest,
+    AddPartitionsToTxnResponse, EndTxnRequest, EndTxnResponse,
+};
+
+use crate::error::ErrorCode;
+use crate::handlers::RequestContext;
+
+/// PRODUCER_FENCED as a client of this version understands it (KIP-588: v2+ of these APIs).
+fn fenced_for(version: i16, code: ErrorCode) -> ErrorCode {
+    if version < 2 && code == ErrorCode::ProducerFenced {
+        ErrorCode::InvalidProducerEpoch
+    } else {
+        code
+    }
+}
+
+/// One transaction of an AddPartitionsToTxn request, answered per topic and partition.
+async fn one_transaction(
+    ctx: &RequestContext,
+    id: &str,
+    producer_id: i64,
+    producer_epoch: i16,
+    topics: &[AddPartitionsToTxnTopic],
+    verify_only: bool,
+) -> Vec<AddPartitionsToTxnTopicResult> {
+    let partitions: Vec<(String, i32)> = topics
+        .iter()
+        .flat_map(|t| t.partitions.iter().map(|p| (t.name.to_string(), *p)))
+        .collect();
+    let txns = &ctx.broker.txns;
+    let codes: Vec<ErrorCode> = if verify_only {
+        txns.verify_partitions(id, producer_id, producer_epoch, &partitions)
+            .unwrap_or_else(|c| vec![c; partitions.len()])
+    } else {
+        let image = ctx.broker.metadata.image();
+        let unknown: Vec<bool> = partitions
+            .iter()
+            .map(|(t, p)| image.partition(t, *p).is_none())
+            .collect();
+        if unknown.iter().any(|u| *u) {
+            unknown
+                .iter()
+                .map(|u| {
+                    if *u {
+                        ErrorCode::UnknownTopicOrPartition
+                    } else {
+                        ErrorCode::OperationNotAttempted
+                    }
+                })
+                .collect()
+        } else {
+            let code = txns
+                .add_partitions(id, producer_id, producer_epoch, partitions.clone())
+                .await;
+            vec![code; partitions.len()]
+        }
+    };
+    let mut codes = codes.into_iter();
+    topics
+        .iter()
+        .map(|t| {
+            let results = t
+                .partitions
+                .iter()
+                .map(|p| {
+                    let code = codes.next().unwrap_or(ErrorCode::UnknownServerError);
+                    AddPartitionsToTxnPartitionResult::default()
+                        .with_partition_index(*p)
+                        .with_partition_error_code(fenced_for(ctx.version, code).code())
+                })
+                .collect();
+            AddPartitionsToTxnTopicResult::default()
+                .with_name(t.name.clone())
+                .with_results_by_partition(results)
+        })
+        .collect()
+}
+
+pub async fn add_partitions_to_txn(
+    ctx: &RequestContext,
+    req: AddPartitionsToTxnRequest,
+) -> AddPartitionsToTxnResponse {
+    if ctx.version < 4 {
+        let results = one_transaction(
+            ctx,
+            &req.v3_and_below_transactional_id,
+            req.v3_and_below_producer_id.0,
+            req.v3_and_below_producer_epoch,
+            &req.v3_and_below_topics,
+            false,
+        )
+        .await;
+        return AddPartitionsToTxnResponse::default().with_results_by_topic_v3_and_below(results);
+    }
+    let mut out = Vec::with_capacity(req.transactions.len());
+    for t in req.transactions {
+        let results = one_transaction(
+            ctx,
+            &t.transactional_id,
+            t.producer_id.0,
+            t.producer_epoch,
+            &t.topics,
+            t.verify_only,
+        )
+        .await;
+        out.push(
+            AddPartitionsToTxnResult::default()
+                .with_transactional_id(t.transactional_id)
+                .with_topic_results(results),
+        );
+    }
+    AddPartitionsToTxnResponse::default().with_results_by_transaction(out)
+}
+
+pub async fn add_offsets_to_txn(
+    ctx: &RequestContext,
+    req: AddOffsetsToTxnRequest,
+) -> AddOffsetsToTxnResponse {
+    let code = if req.group_id.is_empty() {
+        ErrorCode::InvalidGroupId
+    } else {
+        ctx.broker
+            .txns
+            .add_offsets(
+                &req.transactional_id,
+                req.producer_id.0,
+                req.producer_epoch,
+                &req.group_id,
+            )
+            .await
+    };
+    AddOffsetsToTxnResponse::default().with_error_code(fenced_for(ctx.version, code).code())
+}
+
+pub async fn end_txn(ctx: &RequestContext, req: EndTxnRequest) -> EndTxnResponse {
+    let code = ctx
+        .broker
+        .txns
+        .end_txn(
+            &req.transactional_id,
+            req.producer_id.0,
+            req.producer_epoch,
+            req.committed,
+        )
+        .await;
+    EndTxnResponse::default().with_error_code(fenced_for(ctx.version, code).code())
+}
