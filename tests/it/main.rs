@@ -23,4 +23,5 @@ mod metadata_records;
 mod power_loss;
 mod rdkafka_roundtrip;
 mod resources;
+mod transactions;
 mod txn_offsets;
