@@ -1,7 +1,8 @@
 //! Transactions with a real client: rdkafka's transactional producer commits and aborts
 //! against a real broker, and the log holds the records followed by the COMMIT or ABORT
 //! control batch (read with read_uncommitted); a second producer with the same
-//! transactional.id fences the first.
+//! transactional.id fences the first; offsets sent to a transaction become the group's only
+//! when it commits.
 
 use std::time::Duration;
 
@@ -14,9 +15,11 @@ use kafka_protocol::messages::{
     DescribeTransactionsRequest, ListTransactionsRequest, TransactionalId,
 };
 use kafka_protocol::protocol::StrBytes;
+use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::error::KafkaError;
 use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
 use rdkafka::types::RDKafkaErrorCode;
+use rdkafka::{Offset, TopicPartitionList};
 
 use crate::support::clients;
 use crate::support::raw;
@@ -201,4 +204,54 @@ fn a_second_producer_with_the_same_id_fences_the_first() {
     assert_eq!(marker_of(bytes), ControlType::Commit);
     assert_eq!(values(&bs_), vec!["from-first", "from-second"]);
     assert!(last.producer_epoch > first_epoch);
+}
+
+#[test]
+fn offsets_sent_to_a_transaction_are_committed_with_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let broker = TestBroker::start(dir.path(), &[]);
+    let bs = broker.bootstrap();
+    clients::create_topic(&bs, "txo-in", 1, &[]);
+    clients::create_topic(&bs, "txo-out", 1, &[]);
+    let consumer: BaseConsumer = clients::config(
+        &bs,
+        &[("group.id", "txo-group"), ("enable.auto.commit", "false")],
+    )
+    .create()
+    .expect("consumer");
+    let group = consumer.group_metadata().expect("group metadata");
+    let offsets = |o: i64| {
+        let mut tpl = TopicPartitionList::new();
+        tpl.add_partition_offset("txo-in", 0, Offset::Offset(o))
+            .unwrap();
+        tpl
+    };
+    let p = transactional(&bs, "tx-offsets");
+    // Aborted: the offset is dropped.
+    p.begin_transaction().unwrap();
+    send(&p, "txo-out", 0, "x");
+    p.send_offsets_to_transaction(&offsets(5), &group, TIMEOUT)
+        .expect("send offsets");
+    p.abort_transaction(TIMEOUT).expect("abort");
+    let committed = |c: &BaseConsumer| {
+        let tpl = c
+            .committed_offsets(offsets(0), Duration::from_secs(10))
+            .expect("committed offsets");
+        tpl.find_partition("txo-in", 0).map(|e| e.offset())
+    };
+    assert_eq!(committed(&consumer), Some(Offset::Invalid));
+    // Committed: the offset is the group's.
+    p.begin_transaction().unwrap();
+    send(&p, "txo-out", 0, "y");
+    p.send_offsets_to_transaction(&offsets(7), &group, TIMEOUT)
+        .expect("send offsets");
+    p.commit_transaction(TIMEOUT).expect("commit");
+    assert_eq!(committed(&consumer), Some(Offset::Offset(7)));
+    // __consumer_offsets-0 was part of the transaction.
+    let mut c = RawClient::connect(&bs);
+    let req = DescribeTransactionsRequest::default().with_transactional_ids(vec![TransactionalId(
+        StrBytes::from_static_str("tx-offsets"),
+    )]);
+    let d = c.call(&req, 0).transaction_states.remove(0);
+    assert_eq!(d.transaction_state.as_str(), "CompleteCommit");
 }
