@@ -77,7 +77,9 @@ error_codes! {
     OutOfOrderSequenceNumber = 45, "OUT_OF_ORDER_SEQUENCE_NUMBER", false;
     DuplicateSequenceNumber = 46, "DUPLICATE_SEQUENCE_NUMBER", false;
     InvalidProducerEpoch = 47, "INVALID_PRODUCER_EPOCH", false;
+    InvalidTxnState = 48, "INVALID_TXN_STATE", false;
     InvalidTransactionTimeout = 50, "INVALID_TRANSACTION_TIMEOUT", false;
+    TransactionCoordinatorFenced = 52, "TRANSACTION_COORDINATOR_FENCED", false;
     TransactionalIdAuthorizationFailed = 53, "TRANSACTIONAL_ID_AUTHORIZATION_FAILED", false;
     KafkaStorageError = 56, "KAFKA_STORAGE_ERROR", true;
     UnknownProducerId = 59, "UNKNOWN_PRODUCER_ID", false;

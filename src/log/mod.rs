@@ -38,6 +38,7 @@ pub mod recovery_point;
 pub mod replicated;
 pub mod segment;
 pub mod time_index;
+pub mod txn_index;
 
 pub use manager::LogManager;
 pub use partition::Partition;
