@@ -251,11 +251,24 @@ fn verify_indexes(
     Ok(errors)
 }
 
+/// What verifying a segment's transaction index knows of one producer's transaction.
+#[derive(Clone, Copy)]
+enum TxnSeen {
+    /// Data seen with no marker before it in the segment: the transaction started at or
+    /// before this offset (possibly in an earlier segment).
+    StartedBy(i64),
+    /// Data seen after a marker: the transaction started exactly here.
+    StartedAt(i64),
+    /// A marker and no data since: no transaction.
+    Closed,
+}
+
 /// Checks the `.txnindex` against the segment's batches: every entry must name an ABORT
 /// marker of its producer at its last offset, with a last stable offset not past the marker;
-/// every ABORT marker ending a transaction that started in this segment must have its entry
-/// with that first offset; a marker's transaction that may have started in an earlier
-/// segment may have one, starting before the segment. Returns the errors found.
+/// every ABORT marker ending a transaction with data in this segment must have its entry,
+/// with the first offset the segment shows (or an earlier one when the transaction may have
+/// started in an earlier segment); a marker whose producer the segment shows nothing of
+/// before may have one, starting before the segment. Returns the errors found.
 fn verify_txn_index(
     dir: &Path,
     base: i64,
@@ -289,44 +302,56 @@ fn verify_txn_index(
         }
     };
     let mut errors = 0u64;
-    // Per producer: the first offset of a transaction seen starting in this segment, and
-    // whether anything of the producer was seen before (else its transaction may be older).
-    let mut open: std::collections::HashMap<i64, Option<i64>> = Default::default();
+    let mut seen: std::collections::HashMap<i64, TxnSeen> = Default::default();
     let mut matched = vec![false; entries.len()];
     for b in batches {
         let h = &b.header;
         if h.producer_id < 0 || !h.is_transactional() {
             continue;
         }
+        let state = seen.get(&h.producer_id).copied();
         if !h.is_control() {
-            let state = open.entry(h.producer_id).or_insert(None);
-            state.get_or_insert(h.base_offset);
+            let next = match state {
+                None => TxnSeen::StartedBy(h.base_offset),
+                Some(TxnSeen::Closed) => TxnSeen::StartedAt(h.base_offset),
+                Some(s) => s,
+            };
+            seen.insert(h.producer_id, next);
             continue;
         }
-        let seen_before = open.get(&h.producer_id).copied();
-        open.insert(h.producer_id, None);
-        let is_abort = b.marker.is_some_and(|m| m.kind == ControlType::Abort);
-        let entry = entries.iter().position(|e| e.last_offset == h.base_offset);
-        match (is_abort, seen_before, entry) {
-            (true, Some(Some(first)), Some(i)) if entries[i].first_offset == first => {
-                matched[i] = true
-            }
-            (true, None, Some(i)) if entries[i].first_offset < base => matched[i] = true,
-            (true, None, None) | (true, Some(None), None) | (false, _, None) => {}
-            (true, Some(Some(first)), None) => {
+        seen.insert(h.producer_id, TxnSeen::Closed);
+        if !b.marker.is_some_and(|m| m.kind == ControlType::Abort) {
+            continue;
+        }
+        let entry = entries
+            .iter()
+            .position(|e| e.last_offset == h.base_offset && e.producer_id == h.producer_id);
+        let fits = |first: i64| match state {
+            None => first < base,
+            Some(TxnSeen::StartedBy(o)) => first <= o,
+            Some(TxnSeen::StartedAt(o)) => first == o,
+            Some(TxnSeen::Closed) => false,
+        };
+        let required = matches!(
+            state,
+            Some(TxnSeen::StartedBy(_)) | Some(TxnSeen::StartedAt(_))
+        );
+        match entry {
+            Some(i) if fits(entries[i].first_offset) => matched[i] = true,
+            Some(_) | None if required => {
                 errors += 1;
-                report(format!("Transaction index {}: no entry for the transaction of producer {} aborted at offset {} (first offset {first})", path.display(), h.producer_id, h.base_offset))?;
+                report(format!(
+                    "Transaction index {}: no matching entry for the transaction of producer {} aborted at offset {}",
+                    path.display(),
+                    h.producer_id,
+                    h.base_offset
+                ))?;
             }
-            (_, _, Some(_)) => {}
+            _ => {}
         }
     }
     for (i, e) in entries.iter().enumerate() {
-        let marker_ok = batches.iter().any(|b| {
-            b.header.base_offset == e.last_offset
-                && b.header.producer_id == e.producer_id
-                && b.marker.is_some_and(|m| m.kind == ControlType::Abort)
-        });
-        if !matched[i] || !marker_ok || e.last_stable_offset > e.last_offset + 1 {
+        if !matched[i] || e.last_stable_offset > e.last_offset + 1 {
             errors += 1;
             report(format!(
                 "Transaction index {}: entry {e:?} does not match an aborted transaction of the log",

@@ -45,3 +45,5 @@ pub use partition::Partition;
 
 #[cfg(test)]
 mod truncation_race_tests;
+#[cfg(test)]
+mod txn_tests;
