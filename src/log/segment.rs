@@ -15,7 +15,8 @@
 //! of [`super::read_plan`]: in place only when unpinned, else onto a new file.
 //!
 //! Resources: the `.log` file is opened on first use and [`release_files`]
-//! (LogSegment::release_files) closes it and unmaps both indexes again; the partition calls it
+//! (LogSegment::release_files) closes it, unmaps both sparse indexes and closes the
+//! `.txnindex` again; the partition calls it
 //! for every segment unused for a maintenance round, so open descriptors and mappings follow
 //! what is being read and written, not how many segments exist. A reader holding an
 //! `Arc<File>` keeps its descriptor until it is done.

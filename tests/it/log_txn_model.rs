@@ -23,6 +23,8 @@ const NOW: i64 = 1_000;
 /// Transactional producer ids are 1..=PRODUCERS.
 const PRODUCERS: u8 = 3;
 
+/// One step of a random history, applied to the disk log, the in-memory log and the test's
+/// own model alike.
 #[derive(Debug, Clone)]
 enum Op {
     Txn {

@@ -8,6 +8,9 @@
 //! indexes always describe the batches below the log end. An ABORT marker that ends a
 //! transaction adds one entry to the index of the segment it is written in, with the last
 //! stable offset right after it (Kafka's `ProducerStateManager.lastStableOffset`).
+//!
+//! Thread-safety: that of the partition log — called under its partition's lock, off the
+//! async workers ([`crate::log::Partition`]'s helpers).
 
 use super::{AppendInfo, PartitionLog};
 use crate::error::{Error, Result};
