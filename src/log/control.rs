@@ -104,6 +104,19 @@ pub fn decode_marker(key: &[u8], value: &[u8]) -> Option<Marker> {
     })
 }
 
+/// The marker a stored control batch carries (its first record, as Kafka reads it); `None`
+/// for a batch that is not a marker — in particular one without exactly one record, which
+/// is never decoded (its record count is not trusted to size anything).
+pub fn read_marker(batch: &[u8]) -> Option<Marker> {
+    let h = super::batch::BatchHeader::parse(batch)?;
+    if !h.is_control() || h.record_count != 1 {
+        return None;
+    }
+    let records = super::records::decode(batch).ok()?;
+    let r = records.first()?;
+    decode_marker(r.key.as_deref()?, r.value.as_deref()?)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -133,5 +146,6 @@ mod tests {
             })
         );
         assert_eq!(decode_marker(&[0, 0, 0, 9], &[0, 0, 0, 0, 0, 0]), None);
+        assert_eq!(read_marker(&b), m);
     }
 }

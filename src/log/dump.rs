@@ -1,5 +1,7 @@
-//! `gregor dump-log`: prints a segment's batches like Kafka's DumpLogSegments, optionally
-//! every record, and checks the `.index`/`.timeindex` against the log.
+//! `gregor dump-log`: prints a segment's batches like Kafka's DumpLogSegments — producer id
+//! and epoch, whether transactional or control, and for a transaction marker its type and
+//! coordinator epoch — optionally every record, and checks the `.index`/`.timeindex`/
+//! `.txnindex` against the log.
 //!
 //! It only reads: index files are read as plain bytes (never mapped or trimmed), so dumping
 //! a live or damaged partition changes nothing.
@@ -9,8 +11,10 @@ use std::io::{self, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
 
 use super::batch::{self, BatchHeader, HEADER_LEN, LOG_OVERHEAD};
+use super::control::{self, ControlType, Marker};
 use super::layout;
 use super::records;
+use super::txn_index;
 
 /// What a dump found.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -32,6 +36,21 @@ pub struct DumpOptions {
 struct BatchInfo {
     pos: u64,
     header: BatchHeader,
+    marker: Option<Marker>,
+}
+
+fn marker_text(m: &Option<Marker>) -> String {
+    match m {
+        Some(m) => format!(
+            "endTxnMarker: {} coordinatorEpoch: {}",
+            match m.kind {
+                ControlType::Abort => "ABORT",
+                ControlType::Commit => "COMMIT",
+            },
+            m.coordinator_epoch
+        ),
+        None => "endTxnMarker: unreadable".into(),
+    }
 }
 
 fn show_bytes(b: &Option<bytes::Bytes>) -> String {
@@ -55,11 +74,12 @@ pub fn dump(path: &Path, opts: DumpOptions, out: &mut dyn Write) -> Result<DumpS
         (b, path.to_path_buf(), opts.verify_index)
     } else if let Some(b) = layout::parse_offset(name, layout::INDEX_SUFFIX)
         .or_else(|| layout::parse_offset(name, layout::TIME_INDEX_SUFFIX))
+        .or_else(|| layout::parse_offset(name, layout::TXN_INDEX_SUFFIX))
     {
         (b, layout::log_file(&dir, b), true)
     } else {
         return Err(format!(
-            "{}: not a log segment (expected <20-digit offset>.log, .index or .timeindex)",
+            "{}: not a log segment (expected <20-digit offset>.log, .index, .timeindex or .txnindex)",
             path.display()
         ));
     };
@@ -99,14 +119,29 @@ pub fn dump(path: &Path, opts: DumpOptions, out: &mut dyn Write) -> Result<DumpS
         if !valid {
             summary.invalid_batches += 1;
         }
+        let marker = if valid && h.is_control() {
+            control::read_marker(&buf)
+        } else {
+            None
+        };
+        let marker_note = if h.is_control() {
+            format!(" {}", marker_text(&marker))
+        } else {
+            String::new()
+        };
         w(out, format!(
-            "baseOffset: {} lastOffset: {} count: {} baseSequence: {} lastSequence: {} producerId: {} producerEpoch: {} partitionLeaderEpoch: {} isTransactional: {} isControl: {} position: {} {}: {} size: {} magic: {} compresscodec: {} crc: {} isvalid: {}",
+            "baseOffset: {} lastOffset: {} count: {} baseSequence: {} lastSequence: {} producerId: {} producerEpoch: {} partitionLeaderEpoch: {} isTransactional: {} isControl: {} position: {} {}: {} size: {} magic: {} compresscodec: {} crc: {} isvalid: {}{}",
             h.base_offset, h.last_offset(), h.record_count, h.base_sequence, h.last_sequence(), h.producer_id, h.producer_epoch,
             h.partition_leader_epoch, h.is_transactional(), h.is_control(), pos,
             if h.is_log_append_time() { "LogAppendTime" } else { "CreateTime" }, h.max_timestamp, h.total_size(), h.magic,
-            h.compression_name(), h.crc, valid
+            h.compression_name(), h.crc, valid, marker_note
         ))?;
-        if opts.print_data && valid {
+        if opts.print_data && valid && h.is_control() {
+            w(
+                out,
+                format!("| offset: {} {}", h.base_offset, marker_text(&marker)),
+            )?;
+        } else if opts.print_data && valid {
             match records::decode(&buf) {
                 Ok(recs) => {
                     for r in recs {
@@ -132,7 +167,11 @@ pub fn dump(path: &Path, opts: DumpOptions, out: &mut dyn Write) -> Result<DumpS
                 Err(e) => w(out, format!("| records could not be decoded: {e}"))?,
             }
         }
-        batches.push(BatchInfo { pos, header: h });
+        batches.push(BatchInfo {
+            pos,
+            header: h,
+            marker,
+        });
         pos += h.total_size() as u64;
     }
     if summary.trailing_bytes > 0 {
@@ -140,6 +179,7 @@ pub fn dump(path: &Path, opts: DumpOptions, out: &mut dyn Write) -> Result<DumpS
     }
     if verify {
         summary.index_errors = verify_indexes(&dir, base, &batches, out)?;
+        summary.index_errors += verify_txn_index(&dir, base, &batches, out)?;
     }
     Ok(summary)
 }
@@ -208,5 +248,117 @@ fn verify_indexes(
         prev_ts = Some((ts, offset));
     }
     writeln!(out, "Index verification: {} error(s)", errors).map_err(|e| e.to_string())?;
+    Ok(errors)
+}
+
+/// What verifying a segment's transaction index knows of one producer's transaction.
+#[derive(Clone, Copy)]
+enum TxnSeen {
+    /// Data seen with no marker before it in the segment: the transaction started at or
+    /// before this offset (possibly in an earlier segment).
+    StartedBy(i64),
+    /// Data seen after a marker: the transaction started exactly here.
+    StartedAt(i64),
+    /// A marker and no data since: no transaction.
+    Closed,
+}
+
+/// Checks the `.txnindex` against the segment's batches: every entry must name an ABORT
+/// marker of its producer at its last offset, with a last stable offset not past the marker;
+/// every ABORT marker ending a transaction with data in this segment must have its entry,
+/// with the first offset the segment shows (or an earlier one when the transaction may have
+/// started in an earlier segment); a marker whose producer the segment shows nothing of
+/// before may have one, starting before the segment. Returns the errors found.
+fn verify_txn_index(
+    dir: &Path,
+    base: i64,
+    batches: &[BatchInfo],
+    out: &mut dyn Write,
+) -> Result<u64, String> {
+    let path = layout::txn_index_file(dir, base);
+    let mut report = |msg: String| writeln!(out, "{msg}").map_err(|e| e.to_string());
+    let bytes = match std::fs::read(&path) {
+        Ok(b) => b,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            report(format!(
+                "Transaction index {} is missing (start-up rebuilds it)",
+                path.display()
+            ))?;
+            report("Transaction index verification: 1 error(s)".into())?;
+            return Ok(1);
+        }
+        Err(e) => return Err(format!("{}: {e}", path.display())),
+    };
+    let next = batches.last().map_or(base, |b| b.header.last_offset() + 1);
+    let entries = match txn_index::parse(&bytes, base, next) {
+        Ok(e) => e,
+        Err(e) => {
+            report(format!(
+                "Transaction index {} is invalid: {e}",
+                path.display()
+            ))?;
+            report("Transaction index verification: 1 error(s)".into())?;
+            return Ok(1);
+        }
+    };
+    let mut errors = 0u64;
+    let mut seen: std::collections::HashMap<i64, TxnSeen> = Default::default();
+    let mut matched = vec![false; entries.len()];
+    for b in batches {
+        let h = &b.header;
+        if h.producer_id < 0 || !h.is_transactional() {
+            continue;
+        }
+        let state = seen.get(&h.producer_id).copied();
+        if !h.is_control() {
+            let next = match state {
+                None => TxnSeen::StartedBy(h.base_offset),
+                Some(TxnSeen::Closed) => TxnSeen::StartedAt(h.base_offset),
+                Some(s) => s,
+            };
+            seen.insert(h.producer_id, next);
+            continue;
+        }
+        seen.insert(h.producer_id, TxnSeen::Closed);
+        if !b.marker.is_some_and(|m| m.kind == ControlType::Abort) {
+            continue;
+        }
+        let entry = entries
+            .iter()
+            .position(|e| e.last_offset == h.base_offset && e.producer_id == h.producer_id);
+        let fits = |first: i64| match state {
+            None => first < base,
+            Some(TxnSeen::StartedBy(o)) => first <= o,
+            Some(TxnSeen::StartedAt(o)) => first == o,
+            Some(TxnSeen::Closed) => false,
+        };
+        let required = matches!(
+            state,
+            Some(TxnSeen::StartedBy(_)) | Some(TxnSeen::StartedAt(_))
+        );
+        match entry {
+            Some(i) if fits(entries[i].first_offset) => matched[i] = true,
+            Some(_) | None if required => {
+                errors += 1;
+                report(format!(
+                    "Transaction index {}: no matching entry for the transaction of producer {} aborted at offset {}",
+                    path.display(),
+                    h.producer_id,
+                    h.base_offset
+                ))?;
+            }
+            _ => {}
+        }
+    }
+    for (i, e) in entries.iter().enumerate() {
+        if !matched[i] || e.last_stable_offset > e.last_offset + 1 {
+            errors += 1;
+            report(format!(
+                "Transaction index {}: entry {e:?} does not match an aborted transaction of the log",
+                path.display()
+            ))?;
+        }
+    }
+    report(format!("Transaction index verification: {errors} error(s)"))?;
     Ok(errors)
 }

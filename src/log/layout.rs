@@ -13,6 +13,7 @@
 //!     00000000000000000000.log           record batches v2, base offset in the name
 //!     00000000000000000000.index         offset index (8-byte entries)
 //!     00000000000000000000.timeindex     time index (12-byte entries)
+//!     00000000000000000000.txnindex      aborted transactions (34-byte entries, Kafka's)
 //!     00000000000000001234.snapshot      producer state as of offset 1234
 //!     leader-epoch-checkpoint            leader epoch → start offset (Kafka's format)
 //! ```
@@ -22,6 +23,7 @@ use std::path::{Path, PathBuf};
 pub const LOG_SUFFIX: &str = ".log";
 pub const INDEX_SUFFIX: &str = ".index";
 pub const TIME_INDEX_SUFFIX: &str = ".timeindex";
+pub const TXN_INDEX_SUFFIX: &str = ".txnindex";
 pub const SNAPSHOT_SUFFIX: &str = ".snapshot";
 pub const CLEAN_SHUTDOWN_FILE: &str = ".gregor_cleanshutdown";
 pub const RECOVERY_POINT_FILE: &str = "recovery-point-offset-checkpoint";
@@ -50,6 +52,10 @@ pub fn index_file(dir: &Path, base: i64) -> PathBuf {
 
 pub fn time_index_file(dir: &Path, base: i64) -> PathBuf {
     dir.join(format!("{}{TIME_INDEX_SUFFIX}", file_stem(base)))
+}
+
+pub fn txn_index_file(dir: &Path, base: i64) -> PathBuf {
+    dir.join(format!("{}{TXN_INDEX_SUFFIX}", file_stem(base)))
 }
 
 pub fn snapshot_file(dir: &Path, offset: i64) -> PathBuf {

@@ -5,8 +5,11 @@
 //! operations and require the same answers.
 //!
 //! It shares with the disk log only the batch format helpers, the producer checks
-//! ([`super::append_checks`]) and the idempotence bookkeeping ([`ProducerStateManager`]),
-//! which have their own tests.
+//! ([`super::append_checks`]), the marker format ([`super::control`]) and the producer
+//! bookkeeping that decides what is accepted ([`ProducerStateManager`]), which have their own
+//! tests. Transactions are modelled independently: the first unstable offset and the aborted
+//! transactions are recomputed by walking the stored batches, with no transaction index and
+//! no snapshots.
 //!
 //! Thread-safety: none; a test owns it.
 
@@ -17,10 +20,15 @@ use crate::error::{Error, ErrorCode, Result};
 
 use super::append_checks;
 use super::batch::{self, BatchHeader, HEADER_LEN};
+use super::control::{self, ControlType};
 use super::partition_log::AppendInfo;
 use super::producer_state::{ProducerStateManager, SequenceCheck};
 use super::read_plan::MAX_READ;
 use super::replicated::ReplicatedLog;
+
+/// What walking the batches finds: ongoing transactions as `(producer id, first offset)`,
+/// aborted ones as `(producer id, first offset, marker offset)`.
+type Transactions = (Vec<(i64, i64)>, Vec<(i64, i64, i64)>);
 
 /// A partition log held in memory (see the module doc).
 #[derive(Debug, Clone)]
@@ -69,8 +77,44 @@ impl MemoryLog {
         Ok(self.start)
     }
 
+    /// Walks the stored batches: the ongoing transactions and the aborted ones.
+    fn transactions(&self) -> Transactions {
+        let mut ongoing: Vec<(i64, i64)> = Vec::new();
+        let mut aborted = Vec::new();
+        for (h, b) in &self.batches {
+            if h.producer_id < 0 || !h.is_transactional() {
+                continue;
+            }
+            let open = ongoing.iter().position(|(p, _)| *p == h.producer_id);
+            match (h.is_control(), open) {
+                (false, None) => ongoing.push((h.producer_id, h.base_offset)),
+                (false, Some(_)) => {}
+                (true, Some(i)) => {
+                    if let Some(m) = control::read_marker(b) {
+                        let (pid, first) = ongoing.remove(i);
+                        if m.kind == ControlType::Abort {
+                            aborted.push((pid, first, h.base_offset));
+                        }
+                    }
+                }
+                (true, None) => {}
+            }
+        }
+        (ongoing, aborted)
+    }
+
+    fn track(producers: &mut ProducerStateManager, h: &BatchHeader, bytes: &[u8]) {
+        if h.is_control() {
+            if let Some(m) = control::read_marker(bytes) {
+                producers.complete(h, m);
+            }
+        } else {
+            producers.update(h);
+        }
+    }
+
     fn push(&mut self, h: BatchHeader, bytes: Bytes) {
-        self.producers.update(&h);
+        Self::track(&mut self.producers, &h, &bytes);
         // A new entry when the epoch changes; entries at or past it are dropped first.
         let (e, base) = (h.partition_leader_epoch, h.base_offset);
         if e >= 0 && !self.epochs.last().is_some_and(|l| l.0 == e && l.1 <= base) {
@@ -139,6 +183,62 @@ impl ReplicatedLog for MemoryLog {
         })
     }
 
+    fn append_control(
+        &mut self,
+        producer_id: i64,
+        producer_epoch: i16,
+        kind: ControlType,
+        coordinator_epoch: i32,
+        leader_epoch: i32,
+        now_ms: i64,
+    ) -> Result<AppendInfo> {
+        if leader_epoch < 0 || self.latest_epoch().is_some_and(|l| l > leader_epoch) {
+            return Err(Error::kafka(
+                ErrorCode::NotLeaderOrFollower,
+                format!("leader epoch {leader_epoch} is older than the log's"),
+            ));
+        }
+        self.producers
+            .check_marker(producer_id, producer_epoch, coordinator_epoch)?;
+        let bytes = control::encode_marker_batch(
+            producer_id,
+            producer_epoch,
+            kind,
+            coordinator_epoch,
+            now_ms,
+        )
+        .map_err(Error::internal)?;
+        let mut stored = bytes.to_vec();
+        let mut header = [0u8; HEADER_LEN];
+        header.copy_from_slice(&stored[..HEADER_LEN]);
+        batch::stamp_header(&mut header, self.end, leader_epoch, None);
+        stored[..HEADER_LEN].copy_from_slice(&header);
+        let h = BatchHeader::parse(&stored).ok_or_else(|| Error::internal("short marker"))?;
+        let base = self.end;
+        self.push(h, Bytes::from(stored));
+        Ok(AppendInfo {
+            base_offset: base,
+            last_offset: base,
+            log_append_time: -1,
+            log_start_offset: self.start,
+            duplicate: false,
+        })
+    }
+
+    fn first_unstable_offset(&self) -> Option<i64> {
+        let (ongoing, _) = self.transactions();
+        ongoing.iter().map(|(_, o)| (*o).max(self.start)).min()
+    }
+
+    fn aborted_transactions(&self, fetch_offset: i64, upper_bound: i64) -> Vec<(i64, i64)> {
+        let (_, aborted) = self.transactions();
+        aborted
+            .into_iter()
+            .filter(|(_, first, last)| *last >= fetch_offset && *first < upper_bound)
+            .map(|(pid, first, _)| (pid, first))
+            .collect()
+    }
+
     fn append_as_follower(&mut self, bytes: &[u8], _now_ms: i64) -> Result<AppendInfo> {
         let base = self.end;
         for (pos, h) in append_checks::check_follower_batches(bytes, self.end)? {
@@ -182,8 +282,8 @@ impl ReplicatedLog for MemoryLog {
             self.epochs.retain(|(_, s)| *s < end);
         }
         self.producers = ProducerStateManager::default();
-        for (h, _) in &self.batches {
-            self.producers.update(h);
+        for (h, b) in &self.batches {
+            Self::track(&mut self.producers, h, b);
         }
         Ok(())
     }

@@ -4,13 +4,16 @@
 //! [`append_checks`] (what a leader checks before accepting a producer's batch, and a follower
 //! before trusting the leader's), [`compression`] (the bounded inflation check of compressed
 //! batches), [`index_file`], [`offset_index`] and [`time_index`] (the sparse memory-mapped
-//! indexes), [`header_scan`] (walking batch headers in a file), [`segment`] (one `.log` + its
-//! indexes; its `truncate` child cuts it short), [`producer_state`] (idempotence),
-//! [`epoch_cache`] (leader epochs and `leader-epoch-checkpoint`), [`recovery_point`] (the
-//! fsynced-below offset, shared with background flushes), [`read_plan`] (lock-free reads and
-//! the rule that keeps them safe under run-time truncation), [`partition_log`] (the ordered
-//! segments of one partition; children `open`, `append`, `truncate`), [`replicated`] (the
-//! `ReplicatedLog` interface the replica layer drives), [`memory_log`] (its in-memory model,
+//! indexes), [`txn_index`] (a segment's aborted transactions, `.txnindex`), [`header_scan`]
+//! (walking batch headers in a file), [`segment`] (one `.log` + its indexes; its `truncate`
+//! child cuts it short), [`control`] (transaction markers), [`producer_state`] (idempotence
+//! and each producer's open transaction), [`epoch_cache`] (leader epochs and
+//! `leader-epoch-checkpoint`), [`recovery_point`] (the fsynced-below offset, shared with
+//! background flushes), [`read_plan`] (lock-free reads and the rule that keeps them safe under
+//! run-time truncation), [`partition_log`] (the ordered segments of one partition; children
+//! `open`, `append`, `truncate`, `txn` — markers, the first unstable offset, aborted
+//! transactions), [`replicated`] (the `ReplicatedLog` interface the replica layer drives),
+//! [`memory_log`] (its in-memory model,
 //! for tests), [`partition`] (the log shared between tasks, with its high-watermark signal),
 //! [`manager`] (all partitions of the data directory, checkpoints and background work),
 //! [`records`] (record-level decoding for the rare paths that need it) and [`dump`] (the
@@ -38,9 +41,12 @@ pub mod recovery_point;
 pub mod replicated;
 pub mod segment;
 pub mod time_index;
+pub mod txn_index;
 
 pub use manager::LogManager;
 pub use partition::Partition;
 
 #[cfg(test)]
 mod truncation_race_tests;
+#[cfg(test)]
+mod txn_tests;

@@ -16,6 +16,7 @@ use tokio::sync::watch;
 
 use crate::error::{Error, Result};
 
+use super::control::ControlType;
 use super::partition_log::{AppendInfo, PartitionLog};
 
 /// What a fetch of one partition returns.
@@ -115,6 +116,57 @@ impl Partition {
     /// Appends one producer batch.
     pub async fn append(self: &Arc<Self>, batch: Bytes) -> Result<AppendInfo> {
         self.run(move |log| log.append(&batch, now_ms())).await
+    }
+
+    /// Appends a transaction marker as the leader at `leader_epoch`
+    /// ([`PartitionLog::append_control`]).
+    pub async fn append_control(
+        self: &Arc<Self>,
+        producer_id: i64,
+        producer_epoch: i16,
+        kind: ControlType,
+        coordinator_epoch: i32,
+        leader_epoch: i32,
+    ) -> Result<AppendInfo> {
+        self.run(move |log| {
+            log.append_control(
+                producer_id,
+                producer_epoch,
+                kind,
+                coordinator_epoch,
+                leader_epoch,
+                now_ms(),
+            )
+        })
+        .await
+    }
+
+    /// The first offset of the oldest ongoing transaction, if any
+    /// ([`PartitionLog::first_unstable_offset`]).
+    pub async fn first_unstable_offset(self: &Arc<Self>) -> Result<Option<i64>> {
+        self.inspect(|log| log.first_unstable_offset()).await
+    }
+
+    /// `(producer id, first offset)` of the aborted transactions overlapping
+    /// `[fetch_offset, upper_bound)` ([`PartitionLog::aborted_transactions`]), for a
+    /// read_committed fetch.
+    pub async fn aborted_transactions(
+        self: &Arc<Self>,
+        fetch_offset: i64,
+        upper_bound: i64,
+    ) -> Result<Vec<(i64, i64)>> {
+        self.inspect(move |log| log.aborted_transactions(fetch_offset, upper_bound))
+            .await
+    }
+
+    /// Runs a read-only `f` on the log off the async workers; publishes nothing.
+    async fn inspect<T, F>(self: &Arc<Self>, f: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&PartitionLog) -> T + Send + 'static,
+    {
+        let me = self.clone();
+        off_worker(move || Ok(f(&*me.lock()?))).await
     }
 
     /// Reads whole batches from `offset`, at most `max_bytes`; with `whole_first` the first

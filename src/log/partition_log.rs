@@ -3,8 +3,9 @@
 //!
 //! Invariants: segments are keyed by base offset and hold disjoint, increasing offset ranges;
 //! only the last segment is active (appended to, indexes unsealed); `log_start_offset` lies
-//! within `[first segment base, log end offset]`; the producer state reflects every batch up
-//! to the log end offset.
+//! within `[first segment base, log end offset]`; the producer state (ongoing transactions
+//! included) and the segments' transaction indexes reflect every batch up to the log end
+//! offset.
 //!
 //! Thread-safety: none of its own. [`super::Partition`] owns it behind a mutex and calls it
 //! from blocking threads only, never from async worker threads. Reads are planned under that
@@ -12,12 +13,14 @@
 //! log is truncated at run time).
 //!
 //! Split by concept: [`open`] (loading and recovery), [`append`] (leader and follower
-//! appends, rolling), [`truncate`] (run-time truncation, DeleteRecords, retention); this file
-//! holds the state, the offsets and the read path.
+//! appends, rolling), [`truncate`] (run-time truncation, DeleteRecords, retention), [`txn`]
+//! (transaction markers, the first unstable offset, aborted transactions); this file holds
+//! the state, the offsets and the read path.
 
 mod append;
 mod open;
 mod truncate;
+mod txn;
 
 use std::collections::BTreeMap;
 use std::io;
@@ -55,6 +58,8 @@ pub struct LoadReport {
     pub recovered_segments: usize,
     pub truncated_bytes: u64,
     pub scanned_producer_batches: u64,
+    /// Segments whose transaction index was rebuilt from the log.
+    pub rebuilt_txn_indexes: usize,
 }
 
 /// The outcome of one append.

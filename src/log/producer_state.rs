@@ -1,21 +1,34 @@
-//! Idempotent-producer state of one partition: for each producer id, its epoch and the
-//! sequence ranges and offsets of its last five batches, so a retried batch is recognised and
-//! answered with its original offset instead of being appended twice.
+//! Idempotent and transactional producer state of one partition: for each producer id, its
+//! epoch, the sequence ranges and offsets of its last five batches (so a retried batch is
+//! recognised and answered with its original offset instead of being appended twice), the
+//! coordinator epoch of its last transaction marker and the first offset of its ongoing
+//! transaction, if any (Kafka's `ProducerStateEntry.currentTxnFirstOffset`). The smallest
+//! such offset is the partition's first unstable offset, which bounds read_committed fetches.
+//!
+//! Rules (Kafka's `ProducerAppendInfo`): a batch or marker whose producer epoch is older than
+//! the producer's is refused with INVALID_PRODUCER_EPOCH (a newer one becomes current; a data
+//! batch of a newer epoch must start at sequence 0); a transactional batch starts the
+//! producer's transaction or continues it; a non-transactional batch during one is refused
+//! with INVALID_TXN_STATE; a marker ends it, and one from an older coordinator epoch than the
+//! producer's last marker is refused with TRANSACTION_COORDINATOR_FENCED.
 //!
 //! Snapshot format (`<offset>.snapshot`, state as of that log offset), all big-endian:
-//! `"GPS1"`, `count: u32`, then per producer `producerId: i64, epoch: i16, n: u8` and `n`
-//! batches of `firstSeq: i32, lastSeq: i32, firstOffset: i64, lastOffset: i64,
-//! timestamp: i64`; last a CRC-32C (u32) of everything before it.
+//! `"GPS2"`, `count: u32`, then per producer `producerId: i64, epoch: i16,
+//! coordinatorEpoch: i32, currentTxnFirstOffset: i64 (−1 = none), n: u8` and `n` batches of
+//! `firstSeq: i32, lastSeq: i32, firstOffset: i64, lastOffset: i64, timestamp: i64`; last a
+//! CRC-32C (u32) of everything before it. Version 1 (`"GPS1"`, written before transactions)
+//! lacks the two transaction fields and is still read (no ongoing transactions).
 //!
 //! Thread-safety: none of its own; it lives inside the partition log behind its lock.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::io;
 use std::path::Path;
 
 use crate::error::{Error, ErrorCode};
 
 use super::batch::BatchHeader;
+use super::control::{ControlType, Marker};
 
 /// Batches remembered per producer, as Kafka does.
 pub const MAX_BATCHES: usize = 5;
@@ -30,10 +43,34 @@ pub struct BatchMeta {
     pub timestamp: i64,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+/// Everything the partition knows of one producer (Kafka's `ProducerStateEntry`).
+#[derive(Debug, Clone, PartialEq, Eq)]
 struct ProducerEntry {
     epoch: i16,
     batches: VecDeque<BatchMeta>,
+    /// Coordinator epoch of the producer's last marker, −1 before any.
+    coordinator_epoch: i32,
+    /// First offset of the producer's ongoing transaction.
+    txn_first_offset: Option<i64>,
+}
+
+impl ProducerEntry {
+    fn new(epoch: i16) -> Self {
+        ProducerEntry {
+            epoch,
+            batches: VecDeque::new(),
+            coordinator_epoch: -1,
+            txn_first_offset: None,
+        }
+    }
+
+    /// Kafka's `maybeUpdateProducerEpoch`: a different epoch forgets the old one's batches.
+    fn set_epoch(&mut self, epoch: i16) {
+        if epoch != self.epoch {
+            self.epoch = epoch;
+            self.batches.clear();
+        }
+    }
 }
 
 /// The verdict on an incoming batch.
@@ -45,20 +82,47 @@ pub enum SequenceCheck {
     Duplicate(BatchMeta),
 }
 
+/// A transaction a marker ended (Kafka's `CompletedTxn`); only transactions that wrote data
+/// on the partition complete — a marker for a producer with no ongoing transaction ends none.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CompletedTxn {
+    pub producer_id: i64,
+    pub first_offset: i64,
+    /// The marker's offset.
+    pub last_offset: i64,
+    pub aborted: bool,
+}
+
 fn in_sequence(last: i32, next: i32) -> bool {
     next as i64 == last as i64 + 1 || (next == 0 && last == i32::MAX)
 }
 
-/// Per-producer sequence state of one partition.
+fn epoch_error(pid: i64, epoch: i16, current: i16) -> Error {
+    Error::kafka(
+        ErrorCode::InvalidProducerEpoch,
+        format!("epoch {epoch} of producer {pid} is older than its current epoch {current}"),
+    )
+}
+
+/// Per-producer sequence and transaction state of one partition.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct ProducerStateManager {
     producers: HashMap<i64, ProducerEntry>,
+    /// `(first offset, producer id)` of every ongoing transaction (Kafka's `ongoingTxns`).
+    ongoing: BTreeSet<(i64, i64)>,
 }
 
 impl ProducerStateManager {
-    /// Decides whether a batch may be appended, following Kafka's `ProducerAppendInfo`.
+    /// Decides whether a producer's batch may be appended, following Kafka's
+    /// `ProducerAppendInfo` (see the module doc).
     pub fn check(&self, h: &BatchHeader) -> Result<SequenceCheck, Error> {
-        if h.producer_id < 0 || h.base_sequence < 0 {
+        if h.producer_id < 0 {
+            if h.is_transactional() {
+                return Err(Error::kafka(
+                    ErrorCode::InvalidRecord,
+                    "a transactional batch must carry a producer id",
+                ));
+            }
             return Ok(SequenceCheck::Append);
         }
         let Some(entry) = self.producers.get(&h.producer_id) else {
@@ -66,14 +130,28 @@ impl ProducerStateManager {
             return Ok(SequenceCheck::Append);
         };
         if h.producer_epoch < entry.epoch {
+            return Err(epoch_error(h.producer_id, h.producer_epoch, entry.epoch));
+        }
+        if h.base_sequence >= 0 {
+            if let Some(dup) = Self::check_sequence(entry, h)? {
+                return Ok(SequenceCheck::Duplicate(dup));
+            }
+        }
+        if entry.txn_first_offset.is_some() && !h.is_transactional() {
             return Err(Error::kafka(
-                ErrorCode::InvalidProducerEpoch,
+                ErrorCode::InvalidTxnState,
                 format!(
-                    "epoch {} is older than the current epoch {}",
-                    h.producer_epoch, entry.epoch
+                    "producer {} has an ongoing transaction: expected a transactional batch",
+                    h.producer_id
                 ),
             ));
         }
+        Ok(SequenceCheck::Append)
+    }
+
+    /// The sequence rules of an idempotent batch whose epoch is not older than the entry's:
+    /// `Some` for a duplicate of one of the last batches.
+    fn check_sequence(entry: &ProducerEntry, h: &BatchHeader) -> Result<Option<BatchMeta>, Error> {
         if h.producer_epoch > entry.epoch {
             if h.base_sequence != 0 {
                 return Err(Error::kafka(
@@ -84,7 +162,7 @@ impl ProducerStateManager {
                     ),
                 ));
             }
-            return Ok(SequenceCheck::Append);
+            return Ok(None);
         }
         let last_seq = h.last_sequence();
         if let Some(dup) = entry
@@ -92,49 +170,112 @@ impl ProducerStateManager {
             .iter()
             .find(|b| b.first_seq == h.base_sequence && b.last_seq == last_seq)
         {
-            return Ok(SequenceCheck::Duplicate(*dup));
+            return Ok(Some(*dup));
         }
-        match entry.batches.back() {
-            Some(last) if !in_sequence(last.last_seq, h.base_sequence) => Err(Error::kafka(
+        // No batch in this epoch yet (a marker moved the producer to it): sequence 0 only.
+        let expected_after = entry.batches.back().map(|b| b.last_seq).unwrap_or(-1);
+        if !in_sequence(expected_after, h.base_sequence) {
+            return Err(Error::kafka(
                 ErrorCode::OutOfOrderSequenceNumber,
                 format!(
                     "expected sequence {} but got {}",
-                    last.last_seq as i64 + 1,
+                    expected_after as i64 + 1,
                     h.base_sequence
                 ),
-            )),
-            _ => Ok(SequenceCheck::Append),
+            ));
         }
+        Ok(None)
     }
 
-    /// Records an appended batch (`h` as stored, with its final base offset).
+    /// Decides whether a transaction marker from the coordinator may be appended (Kafka's
+    /// `appendEndTxnMarker` checks): INVALID_PRODUCER_EPOCH for an epoch older than the
+    /// producer's, TRANSACTION_COORDINATOR_FENCED for a coordinator epoch older than its last
+    /// marker's. A marker for an unknown producer is accepted (it ends nothing).
+    pub fn check_marker(
+        &self,
+        producer_id: i64,
+        producer_epoch: i16,
+        coordinator_epoch: i32,
+    ) -> Result<(), Error> {
+        let Some(entry) = self.producers.get(&producer_id) else {
+            return Ok(());
+        };
+        if producer_epoch < entry.epoch {
+            return Err(epoch_error(producer_id, producer_epoch, entry.epoch));
+        }
+        if coordinator_epoch < entry.coordinator_epoch {
+            return Err(Error::kafka(
+                ErrorCode::TransactionCoordinatorFenced,
+                format!(
+                    "coordinator epoch {coordinator_epoch} of the marker for producer \
+                     {producer_id} is older than {}",
+                    entry.coordinator_epoch
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Records an appended data batch (`h` as stored, with its final base offset): its
+    /// sequence range, and the start of a transaction when it is the first transactional
+    /// batch since the producer's last marker.
     pub fn update(&mut self, h: &BatchHeader) {
-        if h.producer_id < 0 || h.base_sequence < 0 {
+        if h.producer_id < 0 || h.is_control() || (h.base_sequence < 0 && !h.is_transactional()) {
             return;
         }
-        let entry = self.producers.entry(h.producer_id).or_default();
-        if h.producer_epoch != entry.epoch {
-            entry.epoch = h.producer_epoch;
-            entry.batches.clear();
+        let entry = self
+            .producers
+            .entry(h.producer_id)
+            .or_insert_with(|| ProducerEntry::new(h.producer_epoch));
+        entry.set_epoch(h.producer_epoch);
+        if h.base_sequence >= 0 {
+            entry.batches.push_back(BatchMeta {
+                first_seq: h.base_sequence,
+                last_seq: h.last_sequence(),
+                first_offset: h.base_offset,
+                last_offset: h.last_offset(),
+                timestamp: h.max_timestamp,
+            });
+            while entry.batches.len() > MAX_BATCHES {
+                entry.batches.pop_front();
+            }
         }
-        entry.batches.push_back(BatchMeta {
-            first_seq: h.base_sequence,
-            last_seq: h.last_sequence(),
-            first_offset: h.base_offset,
-            last_offset: h.last_offset(),
-            timestamp: h.max_timestamp,
-        });
-        while entry.batches.len() > MAX_BATCHES {
-            entry.batches.pop_front();
+        if h.is_transactional() && entry.txn_first_offset.is_none() {
+            entry.txn_first_offset = Some(h.base_offset);
+            self.ongoing.insert((h.base_offset, h.producer_id));
         }
     }
 
-    /// Forgets batches at or past `offset` (after the log is truncated).
-    pub fn truncate_to(&mut self, offset: i64) {
-        for entry in self.producers.values_mut() {
-            entry.batches.retain(|b| b.last_offset < offset);
+    /// Records an appended marker (`h` its control batch as stored): the producer moves to
+    /// the marker's epoch and coordinator epoch, and its ongoing transaction, if any, ends.
+    pub fn complete(&mut self, h: &BatchHeader, marker: Marker) -> Option<CompletedTxn> {
+        if h.producer_id < 0 {
+            return None;
         }
-        self.producers.retain(|_, e| !e.batches.is_empty());
+        let entry = self
+            .producers
+            .entry(h.producer_id)
+            .or_insert_with(|| ProducerEntry::new(h.producer_epoch));
+        entry.set_epoch(h.producer_epoch);
+        entry.coordinator_epoch = marker.coordinator_epoch;
+        let first = entry.txn_first_offset.take()?;
+        self.ongoing.remove(&(first, h.producer_id));
+        Some(CompletedTxn {
+            producer_id: h.producer_id,
+            first_offset: first,
+            last_offset: h.base_offset,
+            aborted: marker.kind == ControlType::Abort,
+        })
+    }
+
+    /// The smallest first offset of any ongoing transaction (Kafka's `firstUnstableOffset`).
+    pub fn first_unstable_offset(&self) -> Option<i64> {
+        self.ongoing.first().map(|(o, _)| *o)
+    }
+
+    /// `(producer id, first offset)` of every ongoing transaction, oldest first.
+    pub fn ongoing_transactions(&self) -> impl Iterator<Item = (i64, i64)> + '_ {
+        self.ongoing.iter().map(|(o, p)| (*p, *o))
     }
 
     pub fn len(&self) -> usize {
@@ -146,14 +287,18 @@ impl ProducerStateManager {
     }
 
     pub fn encode(&self) -> Vec<u8> {
-        let mut out = b"GPS1".to_vec();
+        let mut out = b"GPS2".to_vec();
         out.extend_from_slice(&(self.producers.len() as u32).to_be_bytes());
         let mut ids: Vec<_> = self.producers.keys().copied().collect();
         ids.sort_unstable();
         for id in ids {
-            let e = &self.producers[&id];
+            let Some(e) = self.producers.get(&id) else {
+                continue;
+            };
             out.extend_from_slice(&id.to_be_bytes());
             out.extend_from_slice(&e.epoch.to_be_bytes());
+            out.extend_from_slice(&e.coordinator_epoch.to_be_bytes());
+            out.extend_from_slice(&e.txn_first_offset.unwrap_or(-1).to_be_bytes());
             out.push(e.batches.len() as u8);
             for b in &e.batches {
                 out.extend_from_slice(&b.first_seq.to_be_bytes());
@@ -168,25 +313,38 @@ impl ProducerStateManager {
         out
     }
 
-    /// Parses a snapshot, or explains why it cannot be trusted.
+    /// Parses a snapshot (version 2, or version 1 without transactions), or explains why it
+    /// cannot be trusted.
     pub fn decode(bytes: &[u8]) -> Result<Self, String> {
-        if bytes.len() < 12 || &bytes[..4] != b"GPS1" {
+        if bytes.len() < 12 {
             return Err("not a producer state snapshot".into());
         }
+        let with_txns = match &bytes[..4] {
+            b"GPS2" => true,
+            b"GPS1" => false,
+            _ => return Err("not a producer state snapshot".into()),
+        };
         let (body, crc) = bytes.split_at(bytes.len() - 4);
         if crc32c::crc32c(body) != u32::from_be_bytes([crc[0], crc[1], crc[2], crc[3]]) {
             return Err("snapshot CRC mismatch".into());
         }
         let mut r = Reader(&body[4..]);
         let count = r.u32()?;
-        let mut producers = HashMap::new();
+        let mut state = ProducerStateManager::default();
         for _ in 0..count {
             let id = r.i64()?;
-            let epoch = r.i16()?;
+            let mut entry = ProducerEntry::new(r.i16()?);
+            if with_txns {
+                entry.coordinator_epoch = r.i32()?;
+                let first = r.i64()?;
+                if first >= 0 {
+                    entry.txn_first_offset = Some(first);
+                    state.ongoing.insert((first, id));
+                }
+            }
             let n = r.u8()? as usize;
-            let mut batches = VecDeque::with_capacity(n.min(MAX_BATCHES));
             for _ in 0..n {
-                batches.push_back(BatchMeta {
+                entry.batches.push_back(BatchMeta {
                     first_seq: r.i32()?,
                     last_seq: r.i32()?,
                     first_offset: r.i64()?,
@@ -194,9 +352,12 @@ impl ProducerStateManager {
                     timestamp: r.i64()?,
                 });
             }
-            producers.insert(id, ProducerEntry { epoch, batches });
+            state.producers.insert(id, entry);
         }
-        Ok(ProducerStateManager { producers })
+        if !r.0.is_empty() {
+            return Err("snapshot has trailing bytes".into());
+        }
+        Ok(state)
     }
 
     /// Writes a snapshot atomically and durably ([`crate::fs::write_atomic`]).
@@ -284,7 +445,101 @@ mod tests {
         assert_eq!(old.code(), ErrorCode::InvalidProducerEpoch);
         let restored = ProducerStateManager::decode(&s.encode()).unwrap();
         assert_eq!(restored, s);
-        s.truncate_to(10);
-        assert!(s.is_empty());
+    }
+
+    fn txn(pid: i64, epoch: i16, seq: i32, n: i32, base: i64) -> BatchHeader {
+        BatchHeader {
+            attributes: crate::log::batch::TRANSACTIONAL_BIT,
+            ..header(pid, epoch, seq, n, base)
+        }
+    }
+
+    fn marker(pid: i64, epoch: i16, at: i64) -> BatchHeader {
+        BatchHeader {
+            attributes: crate::log::batch::TRANSACTIONAL_BIT | crate::log::batch::CONTROL_BIT,
+            base_sequence: -1,
+            ..header(pid, epoch, -1, 1, at)
+        }
+    }
+
+    fn abort(coordinator_epoch: i32) -> Marker {
+        Marker {
+            kind: ControlType::Abort,
+            coordinator_epoch,
+        }
+    }
+
+    #[test]
+    fn transactions_start_continue_and_end() {
+        let mut s = ProducerStateManager::default();
+        s.update(&txn(1, 0, 0, 2, 10));
+        s.update(&txn(2, 3, 0, 1, 12));
+        s.update(&txn(1, 0, 2, 2, 13));
+        assert_eq!(s.first_unstable_offset(), Some(10));
+        // A plain batch of a producer inside a transaction: INVALID_TXN_STATE.
+        let plain = s.check(&header(1, 0, 4, 1, 20)).unwrap_err();
+        assert_eq!(plain.code(), ErrorCode::InvalidTxnState);
+        // Snapshot v2 carries the ongoing transactions.
+        let restored = ProducerStateManager::decode(&s.encode()).unwrap();
+        assert_eq!(restored, s);
+        assert_eq!(restored.first_unstable_offset(), Some(10));
+
+        let done = s.complete(&marker(1, 0, 15), abort(0)).expect("ended");
+        assert_eq!(
+            (done.first_offset, done.last_offset, done.aborted),
+            (10, 15, true)
+        );
+        assert_eq!(s.first_unstable_offset(), Some(12));
+        // A second marker ends nothing; a plain batch is fine again.
+        assert_eq!(s.complete(&marker(1, 0, 16), abort(0)), None);
+        assert_eq!(
+            s.check(&header(1, 0, 4, 1, 20)).unwrap(),
+            SequenceCheck::Append
+        );
+
+        // Markers: older producer epoch or coordinator epoch are refused; newer accepted.
+        let old = s.check_marker(2, 2, 0).unwrap_err();
+        assert_eq!(old.code(), ErrorCode::InvalidProducerEpoch);
+        s.check_marker(2, 4, 0).expect("bumped epoch accepted");
+        let done = s.complete(&marker(2, 4, 17), abort(5)).expect("ended");
+        assert_eq!(done.first_offset, 12);
+        assert_eq!(s.first_unstable_offset(), None);
+        let fenced = s.check_marker(2, 4, 4).unwrap_err();
+        assert_eq!(fenced.code(), ErrorCode::TransactionCoordinatorFenced);
+        // The bumped epoch starts over at sequence 0; an old-epoch batch is fenced.
+        let gap = s.check(&txn(2, 4, 1, 1, 18)).unwrap_err();
+        assert_eq!(gap.code(), ErrorCode::OutOfOrderSequenceNumber);
+        assert_eq!(
+            s.check(&txn(2, 4, 0, 1, 18)).unwrap(),
+            SequenceCheck::Append
+        );
+        let stale = s.check(&txn(2, 3, 1, 1, 18)).unwrap_err();
+        assert_eq!(stale.code(), ErrorCode::InvalidProducerEpoch);
+        // A marker for an unknown producer is accepted and ends nothing.
+        s.check_marker(99, 0, 0).expect("unknown producer");
+    }
+
+    #[test]
+    fn version_1_snapshots_are_still_read() {
+        let mut v1 = b"GPS1".to_vec();
+        v1.extend_from_slice(&1u32.to_be_bytes());
+        v1.extend_from_slice(&7i64.to_be_bytes());
+        v1.extend_from_slice(&2i16.to_be_bytes());
+        v1.push(1);
+        for v in [0i32, 4] {
+            v1.extend_from_slice(&v.to_be_bytes());
+        }
+        for v in [0i64, 4, 1_000] {
+            v1.extend_from_slice(&v.to_be_bytes());
+        }
+        let crc = crc32c::crc32c(&v1);
+        v1.extend_from_slice(&crc.to_be_bytes());
+        let s = ProducerStateManager::decode(&v1).expect("v1");
+        assert_eq!(s.len(), 1);
+        assert_eq!(s.first_unstable_offset(), None);
+        match s.check(&header(7, 2, 0, 5, 9)).unwrap() {
+            SequenceCheck::Duplicate(m) => assert_eq!(m.last_offset, 4),
+            other => panic!("{other:?}"),
+        }
     }
 }

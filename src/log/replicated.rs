@@ -22,11 +22,17 @@
 //!   `offset`; at or past the end nothing happens.
 //! - `end_offset_for_epoch(epoch)`: `LeaderEpochFileCache.endOffsetFor` — `None` for a
 //!   negative epoch or one newer than the latest.
+//! - transactions: a transactional batch starts or continues its producer's transaction, a
+//!   marker (`append_control`) ends it; `first_unstable_offset` is the smallest first offset
+//!   of an ongoing transaction (never below the log start), `aborted_transactions(from,
+//!   upper)` every aborted transaction whose marker is at or past `from` and whose first
+//!   offset is below `upper`, in marker order (Kafka's `collectAbortedTransactions`).
 
 use bytes::Bytes;
 
 use crate::error::Result;
 
+use super::control::ControlType;
 use super::partition_log::{AppendInfo, PartitionLog};
 
 /// A partition log as a replica drives it (see the module doc).
@@ -39,6 +45,24 @@ pub trait ReplicatedLog {
         leader_epoch: i32,
         now_ms: i64,
     ) -> Result<AppendInfo>;
+
+    /// Appends a transaction marker as the leader (see [`PartitionLog::append_control`]).
+    fn append_control(
+        &mut self,
+        producer_id: i64,
+        producer_epoch: i16,
+        kind: ControlType,
+        coordinator_epoch: i32,
+        leader_epoch: i32,
+        now_ms: i64,
+    ) -> Result<AppendInfo>;
+
+    /// The first offset of the oldest ongoing transaction (see the module doc).
+    fn first_unstable_offset(&self) -> Option<i64>;
+
+    /// `(producer id, first offset)` of the aborted transactions overlapping
+    /// `[fetch_offset, upper_bound)` (see the module doc).
+    fn aborted_transactions(&self, fetch_offset: i64, upper_bound: i64) -> Vec<(i64, i64)>;
 
     /// Appends the leader's batches as they are: each must be well-formed with a valid CRC,
     /// and together they must continue the log end without a gap (else nothing is written).
@@ -79,6 +103,34 @@ impl ReplicatedLog for PartitionLog {
 
     fn append_as_follower(&mut self, batches: &[u8], now_ms: i64) -> Result<AppendInfo> {
         PartitionLog::append_as_follower(self, batches, now_ms)
+    }
+
+    fn append_control(
+        &mut self,
+        producer_id: i64,
+        producer_epoch: i16,
+        kind: ControlType,
+        coordinator_epoch: i32,
+        leader_epoch: i32,
+        now_ms: i64,
+    ) -> Result<AppendInfo> {
+        PartitionLog::append_control(
+            self,
+            producer_id,
+            producer_epoch,
+            kind,
+            coordinator_epoch,
+            leader_epoch,
+            now_ms,
+        )
+    }
+
+    fn first_unstable_offset(&self) -> Option<i64> {
+        PartitionLog::first_unstable_offset(self)
+    }
+
+    fn aborted_transactions(&self, fetch_offset: i64, upper_bound: i64) -> Vec<(i64, i64)> {
+        PartitionLog::aborted_transactions(self, fetch_offset, upper_bound)
     }
 
     fn truncate_to(&mut self, offset: i64) -> Result<()> {

@@ -1,5 +1,5 @@
-//! One segment of a partition log: a `.log` file of record batches plus its offset and time
-//! indexes, all named by the segment's base offset.
+//! One segment of a partition log: a `.log` file of record batches plus its offset, time and
+//! transaction indexes ([`super::txn_index`]), all named by the segment's base offset.
 //!
 //! Format: the `.log` file is record batches v2 laid end to end, exactly as producers sent
 //! them except for the broker-assigned base offset and leader epoch. It never exceeds 2 GiB,
@@ -15,7 +15,8 @@
 //! of [`super::read_plan`]: in place only when unpinned, else onto a new file.
 //!
 //! Resources: the `.log` file is opened on first use and [`release_files`]
-//! (LogSegment::release_files) closes it and unmaps both indexes again; the partition calls it
+//! (LogSegment::release_files) closes it, unmaps both sparse indexes and closes the
+//! `.txnindex` again; the partition calls it
 //! for every segment unused for a maintenance round, so open descriptors and mappings follow
 //! what is being read and written, not how many segments exist. A reader holding an
 //! `Arc<File>` keeps its descriptor until it is done.
@@ -34,6 +35,7 @@ use super::offset::FilePos;
 use super::offset_index::OffsetIndex;
 use super::read_plan::FileReaders;
 use super::time_index::TimeIndex;
+use super::txn_index::TxnIndex;
 
 mod truncate;
 
@@ -66,6 +68,11 @@ pub struct LogSegment {
     size: u32,
     offset_index: OffsetIndex,
     time_index: TimeIndex,
+    /// Aborted transactions whose marker is in this segment.
+    txn_index: TxnIndex,
+    /// The transaction index was lost, damaged or reset by recovery: the log's loader must
+    /// rebuild it from the batches.
+    txn_index_stale: bool,
     config: SegmentConfig,
     bytes_since_last_index: u32,
     /// Greatest batch maxTimestamp in the segment, −1 when empty.
@@ -114,6 +121,7 @@ impl LogSegment {
             true,
         )?;
         drop(log);
+        let txn_index = TxnIndex::create(&layout::txn_index_file(dir, base_offset))?;
         let mut seg = LogSegment {
             base_offset,
             log: OnceLock::new(),
@@ -123,6 +131,8 @@ impl LogSegment {
             size: 0,
             offset_index,
             time_index,
+            txn_index,
+            txn_index_stale: false,
             config,
             bytes_since_last_index: 0,
             max_timestamp: -1,
@@ -148,6 +158,14 @@ impl LogSegment {
     ) -> io::Result<Self> {
         let mut seg = Self::open_raw(dir, base_offset, config, active, now_ms)?;
         seg.load_tail()?;
+        let path = layout::txn_index_file(dir, base_offset);
+        match TxnIndex::open(&path, base_offset, seg.next_offset) {
+            Ok(t) => seg.txn_index = t,
+            Err(e) => {
+                tracing::warn!("rebuilding {}: {e}", path.display());
+                seg.reset_txn_index()?;
+            }
+        }
         Ok(seg)
     }
 
@@ -181,6 +199,8 @@ impl LogSegment {
             config.index_max_bytes,
             active,
         )?;
+        // Not read yet: [`open`](Self::open) loads it, recovery rebuilds it.
+        let txn_index = TxnIndex::detached(&layout::txn_index_file(dir, base_offset));
         let seg = LogSegment {
             base_offset,
             log: OnceLock::from(Arc::new(log)),
@@ -190,6 +210,8 @@ impl LogSegment {
             size: len as u32,
             offset_index,
             time_index,
+            txn_index,
+            txn_index_stale: false,
             config,
             bytes_since_last_index: 0,
             max_timestamp: -1,
@@ -295,6 +317,7 @@ impl LogSegment {
         self.log = OnceLock::new();
         self.offset_index.unmap();
         self.time_index.unmap();
+        self.txn_index.release_file();
     }
 
     /// Releases the files when nothing used them since the previous call; returns whether it
@@ -309,7 +332,10 @@ impl LogSegment {
 
     /// Whether the `.log` file or an index is open.
     pub fn holds_files(&self) -> bool {
-        self.log.get().is_some() || self.offset_index.is_mapped() || self.time_index.is_mapped()
+        self.log.get().is_some()
+            || self.offset_index.is_mapped()
+            || self.time_index.is_mapped()
+            || self.txn_index.is_open()
     }
 
     pub fn offset_index(&self) -> &OffsetIndex {
@@ -318,6 +344,31 @@ impl LogSegment {
 
     pub fn time_index(&self) -> &TimeIndex {
         &self.time_index
+    }
+
+    pub fn txn_index(&self) -> &TxnIndex {
+        &self.txn_index
+    }
+
+    pub fn txn_index_mut(&mut self) -> &mut TxnIndex {
+        &mut self.txn_index
+    }
+
+    /// Whether the transaction index must be rebuilt from the batches (see the field).
+    pub fn txn_index_stale(&self) -> bool {
+        self.txn_index_stale
+    }
+
+    /// Empties the transaction index (recreating its file) and marks it stale.
+    pub fn reset_txn_index(&mut self) -> io::Result<()> {
+        self.txn_index = TxnIndex::create(self.txn_index.path())?;
+        self.txn_index_stale = true;
+        Ok(())
+    }
+
+    /// The loader rebuilt the transaction index.
+    pub fn mark_txn_index_rebuilt(&mut self) {
+        self.txn_index_stale = false;
     }
 
     /// True when either index has no room for another entry.
@@ -411,15 +462,17 @@ impl LogSegment {
         }
         crate::fs::sync_observer::synced(&self.log_path, self.size as u64);
         self.offset_index.flush()?;
-        self.time_index.flush()
+        self.time_index.flush()?;
+        self.txn_index.flush()
     }
 
-    /// Deletes the segment's three files.
+    /// Deletes the segment's four files.
     pub fn delete_files(&self) -> io::Result<()> {
         for p in [
             self.log_path.clone(),
             self.offset_index.path().to_path_buf(),
             self.time_index.path().to_path_buf(),
+            self.txn_index.path().to_path_buf(),
         ] {
             match std::fs::remove_file(&p) {
                 Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),

@@ -19,6 +19,7 @@ mod groups_rdkafka;
 mod idempotence;
 mod log_lifecycle;
 mod log_model;
+mod log_txn_model;
 mod metadata_records;
 mod power_loss;
 mod rdkafka_roundtrip;

@@ -9,7 +9,6 @@ use crate::config::TimestampType;
 use crate::error::{Error, ErrorCode, Result};
 use crate::log::append_checks;
 use crate::log::batch::{self, BatchHeader, HEADER_LEN};
-use crate::log::control::{encode_marker_batch, ControlType};
 use crate::log::layout;
 use crate::log::producer_state::SequenceCheck;
 use crate::log::segment::LogSegment;
@@ -34,15 +33,7 @@ impl PartitionLog {
         leader_epoch: i32,
         now_ms: i64,
     ) -> Result<AppendInfo> {
-        if leader_epoch < 0 || self.epochs.latest_epoch() > Some(leader_epoch) {
-            return Err(Error::kafka(
-                ErrorCode::NotLeaderOrFollower,
-                format!(
-                    "leader epoch {leader_epoch} is older than the log's latest epoch {:?}",
-                    self.epochs.latest_epoch()
-                ),
-            ));
-        }
+        self.check_leader_epoch(leader_epoch)?;
         let h = append_checks::check_producer_batch(bytes, &self.config, now_ms)?;
         if let SequenceCheck::Duplicate(m) = self.producers.check(&h)? {
             return Ok(AppendInfo {
@@ -78,38 +69,18 @@ impl PartitionLog {
         })
     }
 
-    /// Appends a transaction marker (see [`crate::log::control`]) ending `producer_id`'s
-    /// transaction on this partition, as the leader at `leader_epoch`. Only the broker calls
-    /// this (WriteTxnMarkers); the produce path refuses control batches.
-    pub fn append_control(
-        &mut self,
-        producer_id: i64,
-        producer_epoch: i16,
-        kind: ControlType,
-        coordinator_epoch: i32,
-        leader_epoch: i32,
-        now_ms: i64,
-    ) -> Result<AppendInfo> {
-        let bytes =
-            encode_marker_batch(producer_id, producer_epoch, kind, coordinator_epoch, now_ms)
-                .map_err(|e| Error::Internal(format!("encoding a transaction marker: {e}")))?;
-        let h = BatchHeader::parse(&bytes)
-            .ok_or_else(|| Error::Internal("short transaction marker".into()))?;
-        self.maybe_roll(bytes.len(), h.last_offset_delta, now_ms)?;
-        let base = self.log_end_offset();
-        let mut header = [0u8; HEADER_LEN];
-        header.copy_from_slice(&bytes[..HEADER_LEN]);
-        batch::stamp_header(&mut header, base, leader_epoch, None);
-        let stored = BatchHeader::parse(&header)
-            .ok_or_else(|| Error::Internal("short transaction marker".into()))?;
-        self.store(&header, &bytes[HEADER_LEN..], &stored, now_ms)?;
-        Ok(AppendInfo {
-            base_offset: base,
-            last_offset: stored.last_offset(),
-            log_append_time: -1,
-            log_start_offset: self.log_start_offset,
-            duplicate: false,
-        })
+    /// NOT_LEADER_OR_FOLLOWER for a negative leader epoch or one older than the log's latest.
+    pub(super) fn check_leader_epoch(&self, leader_epoch: i32) -> Result<()> {
+        if leader_epoch < 0 || self.epochs.latest_epoch() > Some(leader_epoch) {
+            return Err(Error::kafka(
+                ErrorCode::NotLeaderOrFollower,
+                format!(
+                    "leader epoch {leader_epoch} is older than the log's latest epoch {:?}",
+                    self.epochs.latest_epoch()
+                ),
+            ));
+        }
+        Ok(())
     }
 
     /// Kafka's `appendAsFollower`: appends the leader's batches (laid end to end) as they
@@ -135,17 +106,20 @@ impl PartitionLog {
         })
     }
 
-    /// Writes one stamped batch to the active segment and accounts for it: producer state,
-    /// epoch cache, flush policy.
-    fn store(
+    /// Writes one stamped batch to the active segment and accounts for it: producer state
+    /// and transaction index ([`super::txn::track_batch`]), epoch cache, flush policy.
+    pub(super) fn store(
         &mut self,
         header: &[u8; HEADER_LEN],
         rest: &[u8],
         stored: &BatchHeader,
         now_ms: i64,
     ) -> Result<()> {
+        let marker = super::txn::marker_of(stored, header, rest);
         self.active_mut().append(header, rest, stored)?;
-        self.producers.update(stored);
+        if let Some(aborted) = super::txn::track_batch(&mut self.producers, stored, marker) {
+            self.active_mut().txn_index_mut().append(aborted)?;
+        }
         self.epochs
             .assign(stored.partition_leader_epoch, stored.base_offset)?;
         self.unflushed_messages += stored.record_count as i64;
@@ -157,7 +131,12 @@ impl PartitionLog {
 
     /// Kafka's `shouldRoll`: the batch would overflow `segment.bytes`, the segment is older
     /// than `segment.ms`, an index is full, or relative offsets would overflow.
-    fn maybe_roll(&mut self, batch_len: usize, last_delta: i32, now_ms: i64) -> io::Result<()> {
+    pub(super) fn maybe_roll(
+        &mut self,
+        batch_len: usize,
+        last_delta: i32,
+        now_ms: i64,
+    ) -> io::Result<()> {
         let cfg = &self.config;
         let active = self.active();
         if active.is_empty() {
@@ -185,6 +164,7 @@ impl PartitionLog {
         old.seal()?;
         let file = old.file()?;
         let (path, len) = (old.log_path().to_path_buf(), old.size() as u64);
+        let txn_file = old.txn_index_mut().unsynced_file()?;
         let seg = LogSegment::create(&self.dir, new_base, segment_config(&self.config), now_ms)?;
         self.segments.insert(new_base, seg);
         let snapshot = layout::snapshot_file(&self.dir, new_base);
@@ -196,6 +176,9 @@ impl PartitionLog {
             .name("gregor-flush".into())
             .spawn(move || {
                 if file.sync_data().is_err() {
+                    return;
+                }
+                if txn_file.is_some_and(|f| f.sync_data().is_err()) {
                     return;
                 }
                 crate::fs::sync_observer::synced(&path, len);

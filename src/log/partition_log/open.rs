@@ -1,13 +1,16 @@
 //! Opening a partition log: listing its files, recovering segments an unclean stop may have
-//! torn (Kafka's `LogLoader`), and loading producer state and the leader epoch cache.
+//! torn (Kafka's `LogLoader`), and loading producer state (ongoing transactions included), the
+//! segments' transaction indexes that need rebuilding, and the leader epoch cache.
 
 use std::collections::BTreeMap;
 use std::io;
+use std::os::unix::fs::FileExt;
 use std::path::Path;
 
-use super::{segment_config, LoadOptions, LoadReport, PartitionLog};
+use super::{segment_config, txn, LoadOptions, LoadReport, PartitionLog};
 use crate::config::LogConfig;
 use crate::log::batch::BatchHeader;
+use crate::log::control;
 use crate::log::epoch_cache::LeaderEpochCache;
 use crate::log::header_scan::HeaderScan;
 use crate::log::layout;
@@ -129,6 +132,11 @@ impl PartitionLog {
             opts.recovery_point.min(leo)
         };
         log.recovery_point = RecoveryPoint::new(rp);
+        report.rebuilt_txn_indexes = log
+            .segments
+            .values()
+            .filter(|s| s.txn_index_stale())
+            .count();
         report.scanned_producer_batches = log.load_producer_state(&snapshots)?;
         log.load_epoch_cache(&recovered_epochs)?;
         // Loading read every segment; none stays open until it is used.
@@ -194,9 +202,21 @@ impl PartitionLog {
         Ok(seg.find_position(seg.next_offset() - 1)?.map(|(_, h)| h))
     }
 
-    /// Loads the newest usable snapshot and replays batch headers after it.
+    /// Loads the newest usable snapshot and replays the batches after it (headers, and the
+    /// marker of every control batch), as Kafka's `rebuildProducerState`. Segments whose
+    /// transaction index is stale (lost, damaged, or reset by recovery) get it rebuilt on the
+    /// way: the snapshot is then taken at or before the first of them, so the transactions
+    /// open at its start are known (a transaction may span segments). Returns the number of
+    /// batches replayed.
     pub(super) fn load_producer_state(&mut self, snapshots: &[i64]) -> io::Result<u64> {
         let leo = self.log_end_offset();
+        let rebuild_from = self
+            .segments
+            .values()
+            .filter(|s| s.txn_index_stale())
+            .map(|s| s.base_offset())
+            .next();
+        let limit = rebuild_from.map_or(leo, |b| b.min(leo));
         let mut sorted = snapshots.to_vec();
         sorted.sort_unstable();
         let mut from = self.log_start_offset;
@@ -204,6 +224,9 @@ impl PartitionLog {
             let path = layout::snapshot_file(&self.dir, off);
             if off > leo {
                 let _ = std::fs::remove_file(&path);
+                continue;
+            }
+            if off > limit {
                 continue;
             }
             match std::fs::read(&path)
@@ -219,7 +242,8 @@ impl PartitionLog {
             }
         }
         let mut scanned = 0;
-        for seg in self.segments.values() {
+        let producers = &mut self.producers;
+        for seg in self.segments.values_mut() {
             if seg.next_offset() <= from {
                 continue;
             }
@@ -227,13 +251,30 @@ impl PartitionLog {
                 continue;
             };
             let file = seg.file()?;
+            let stale = seg.txn_index_stale();
             for item in HeaderScan::new(&file, pos.0, seg.size()) {
-                let (_, h) = item?;
-                if h.base_offset >= from {
-                    self.producers.update(&h);
-                    scanned += 1;
+                let (at, h) = item?;
+                if h.base_offset < from {
+                    continue;
                 }
+                let marker = if h.is_control() {
+                    let mut buf = vec![0u8; h.total_size()];
+                    file.read_exact_at(&mut buf, at as u64)?;
+                    control::read_marker(&buf)
+                } else {
+                    None
+                };
+                if let Some(aborted) = txn::track_batch(producers, &h, marker) {
+                    if stale {
+                        seg.txn_index_mut().append(aborted)?;
+                    }
+                }
+                scanned += 1;
             }
+        }
+        for seg in self.segments.values_mut().filter(|s| s.txn_index_stale()) {
+            seg.txn_index_mut().flush()?;
+            seg.mark_txn_index_rebuilt();
         }
         Ok(scanned)
     }

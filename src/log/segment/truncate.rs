@@ -12,8 +12,10 @@ use crate::log::batch::{self, BatchHeader, HEADER_LEN, LOG_OVERHEAD};
 use crate::log::header_scan::HeaderScan;
 
 impl LogSegment {
-    /// Re-validates every batch (length, magic, CRC), rebuilds both indexes, and truncates
-    /// the file at the first invalid or incomplete batch — Kafka's `LogSegment.recover`.
+    /// Re-validates every batch (length, magic, CRC), rebuilds the offset and time indexes,
+    /// and truncates the file at the first invalid or incomplete batch — Kafka's
+    /// `LogSegment.recover`. The transaction index is emptied and marked stale: rebuilding it
+    /// needs the producer state before the segment, which the log's loader has.
     pub fn recover(&mut self) -> io::Result<Recovery> {
         self.recover_with(&mut |_| {})
     }
@@ -23,6 +25,7 @@ impl LogSegment {
     pub fn recover_with(&mut self, on_batch: &mut dyn FnMut(&BatchHeader)) -> io::Result<Recovery> {
         self.offset_index.reset();
         self.time_index.reset();
+        self.reset_txn_index()?;
         self.bytes_since_last_index = 0;
         self.max_timestamp = -1;
         self.offset_of_max_timestamp = -1;
@@ -88,6 +91,7 @@ impl LogSegment {
         self.size = cut;
         self.offset_index.truncate_to_position(FilePos(cut));
         self.time_index.truncate_to_offset(h.base_offset);
+        self.txn_index.truncate_to(h.base_offset)?;
         self.bytes_since_last_index = 0;
         // Recompute what the tail scan knows.
         self.next_offset = self.base_offset;
