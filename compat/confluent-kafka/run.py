@@ -191,6 +191,109 @@ def delete_records():
     c.close()
 
 
+def txn_commit_abort():
+    """Committed, aborted and committed again: read_committed sees exactly the committed
+    records, in order; read_uncommitted sees all of them."""
+    name = f"ck-txn-{tag}"
+    create(name, 1)
+    p = Producer({"bootstrap.servers": BS, "transactional.id": f"ck-txn-{tag}"})
+    p.init_transactions(30)
+    expected = []
+    for txn, (n, commit) in enumerate([(100, True), (50, False), (100, True)]):
+        p.begin_transaction()
+        values = [f"t{txn}-{i}".encode() for i in range(n)]
+        for v in values:
+            p.produce(name, value=v, partition=0)
+        if commit:
+            p.commit_transaction(30)
+            expected += values
+        else:
+            p.flush(30)
+            p.abort_transaction(30)
+
+    def read(isolation, n):
+        c = Consumer({"bootstrap.servers": BS, "group.id": "unused", "isolation.level": isolation, "enable.partition.eof": True})
+        c.assign([TopicPartition(name, 0, 0)])
+        got = []
+        while True:
+            m = c.poll(10)
+            assert m is not None, f"{isolation}: timed out after {len(got)}"
+            if m.error() and m.error().code() == KafkaError._PARTITION_EOF:
+                break
+            assert m.error() is None, m.error()
+            got.append(m.value())
+        c.close()
+        assert len(got) == n, f"{isolation}: {len(got)} records, expected {n}"
+        return got
+
+    assert read("read_committed", 200) == expected
+    assert len(read("read_uncommitted", 250)) == 250
+
+
+def txn_fencing():
+    """A second producer with the same transactional.id fences the first."""
+    name = f"ck-fence-{tag}"
+    create(name, 1)
+    conf = {"bootstrap.servers": BS, "transactional.id": f"ck-fence-{tag}"}
+    first = Producer(conf)
+    first.init_transactions(30)
+    first.begin_transaction()
+    first.produce(name, value=b"zombie", partition=0)
+    first.flush(30)
+    second = Producer(conf)
+    second.init_transactions(30)
+    second.begin_transaction()
+    second.produce(name, value=b"winner", partition=0)
+    second.commit_transaction(30)
+    try:
+        first.commit_transaction(30)
+    except Exception as e:  # noqa: BLE001 - librdkafka raises KafkaException
+        err = e.args[0]
+        assert err.fatal() or "fenced" in str(err).lower(), err
+    else:
+        raise AssertionError("the fenced producer committed")
+    c = Consumer({"bootstrap.servers": BS, "group.id": "unused", "isolation.level": "read_committed", "enable.partition.eof": True})
+    c.assign([TopicPartition(name, 0, 0)])
+    got = []
+    while True:
+        m = c.poll(10)
+        assert m is not None, "timed out"
+        if m.error() and m.error().code() == KafkaError._PARTITION_EOF:
+            break
+        got.append(m.value())
+    c.close()
+    assert got == [b"winner"], got
+
+
+def txn_offsets():
+    """Consume-transform-produce: outputs and the input offsets commit in one transaction."""
+    src, dst, group = f"ck-eos-in-{tag}", f"ck-eos-out-{tag}", f"ck-eos-{tag}"
+    create(src, 1)
+    create(dst, 1)
+    produce(src, [(None, f"in-{i}".encode(), None) for i in range(100)])
+    c = Consumer({"bootstrap.servers": BS, "group.id": group, "auto.offset.reset": "earliest",
+                  "enable.auto.commit": False, "isolation.level": "read_committed"})
+    c.subscribe([src])
+    p = Producer({"bootstrap.servers": BS, "transactional.id": f"ck-eos-{tag}"})
+    p.init_transactions(30)
+    done = 0
+    while done < 100:
+        batch = c.consume(50, 10)
+        assert batch, f"timed out after {done}"
+        p.begin_transaction()
+        for m in batch:
+            assert m.error() is None, m.error()
+            p.produce(dst, value=m.value().replace(b"in-", b"out-"), partition=0)
+        p.send_offsets_to_transaction(c.position(c.assignment()), c.consumer_group_metadata(), 30)
+        p.commit_transaction(30)
+        done += len(batch)
+    committed = c.committed([TopicPartition(src, 0)], timeout=10)
+    c.close()
+    assert committed[0].offset == 100, committed
+    out = consume_all(dst, 1, 100)
+    assert sorted(v for _, v, _ in out.values()) == sorted(f"out-{i}".encode() for i in range(100))
+
+
 R.run("metadata", metadata)
 R.run("admin-create-delete-topic", admin_create_delete)
 R.run("produce-keyed-headers", produce_keyed)
@@ -204,4 +307,7 @@ R.run("idempotent-producer", idempotent)
 R.run("message-too-large", too_large)
 R.run("describe-configs", describe_configs)
 R.run("delete-records", delete_records)
+R.run("txn-commit-abort", txn_commit_abort)
+R.run("txn-fencing", txn_fencing)
+R.run("txn-offsets", txn_offsets)
 sys.exit(1 if R.failures else 0)

@@ -216,7 +216,115 @@ public class Scenarios {
             check(earliest == 5, "log start " + earliest);
         });
 
+        scenario("txn-commit-abort", () -> {
+            var name = "java-txn-" + TAG;
+            admin.createTopics(List.of(new NewTopic(name, 1, (short) 1))).all().get();
+            List<String> expected = new ArrayList<>();
+            try (var p = producer("transactional.id", "java-txn-" + TAG)) {
+                p.initTransactions();
+                int[][] txns = {{100, 1}, {50, 0}, {100, 1}};
+                for (int t = 0; t < txns.length; t++) {
+                    p.beginTransaction();
+                    List<String> values = new ArrayList<>();
+                    for (int i = 0; i < txns[t][0]; i++) values.add("t" + t + "-" + i);
+                    for (var v : values) p.send(new ProducerRecord<>(name, 0, null, v));
+                    if (txns[t][1] == 1) {
+                        p.commitTransaction();
+                        expected.addAll(values);
+                    } else {
+                        p.flush();
+                        p.abortTransaction();
+                    }
+                }
+            }
+            var committed = readValues(name, "read_committed");
+            check(committed.equals(expected), "read_committed: " + committed.size() + " records, expected 200 in order");
+            check(readValues(name, "read_uncommitted").size() == 250, "read_uncommitted sees all 250");
+        });
+
+        scenario("txn-fencing", () -> {
+            var name = "java-fence-" + TAG;
+            admin.createTopics(List.of(new NewTopic(name, 1, (short) 1))).all().get();
+            try (var first = producer("transactional.id", "java-fence-" + TAG);
+                 var second = producer("transactional.id", "java-fence-" + TAG)) {
+                first.initTransactions();
+                first.beginTransaction();
+                first.send(new ProducerRecord<>(name, 0, null, "zombie")).get();
+                second.initTransactions();
+                second.beginTransaction();
+                second.send(new ProducerRecord<>(name, 0, null, "winner"));
+                second.commitTransaction();
+                Exception fenced = null;
+                try {
+                    first.commitTransaction();
+                } catch (Exception e) {
+                    fenced = e;
+                }
+                check(fenced instanceof org.apache.kafka.common.errors.ProducerFencedException
+                        || fenced instanceof org.apache.kafka.common.errors.InvalidProducerEpochException,
+                        "the fenced producer's commit failed with " + fenced);
+            }
+            check(readValues(name, "read_committed").equals(List.of("winner")), "only the winner is committed");
+        });
+
+        scenario("txn-offsets", () -> {
+            var src = "java-eos-in-" + TAG;
+            var dst = "java-eos-out-" + TAG;
+            var group = "java-eos-" + TAG;
+            admin.createTopics(List.of(new NewTopic(src, 1, (short) 1), new NewTopic(dst, 1, (short) 1))).all().get();
+            try (var p = producer()) {
+                for (int i = 0; i < 100; i++) p.send(new ProducerRecord<>(src, 0, null, "in-" + i));
+            }
+            try (var c = consumer("group.id", group, "auto.offset.reset", "earliest", "enable.auto.commit", "false",
+                         "isolation.level", "read_committed");
+                 var p = producer("transactional.id", "java-eos-" + TAG)) {
+                c.subscribe(List.of(src));
+                p.initTransactions();
+                int done = 0;
+                long deadline = System.currentTimeMillis() + 60_000;
+                while (done < 100) {
+                    check(System.currentTimeMillis() < deadline, "timed out after " + done);
+                    var recs = c.poll(Duration.ofMillis(500));
+                    if (recs.isEmpty()) continue;
+                    p.beginTransaction();
+                    Map<TopicPartition, OffsetAndMetadata> offsets = new HashMap<>();
+                    for (var r : recs) {
+                        p.send(new ProducerRecord<>(dst, 0, null, r.value().replace("in-", "out-")));
+                        offsets.put(new TopicPartition(r.topic(), r.partition()), new OffsetAndMetadata(r.offset() + 1));
+                        done++;
+                    }
+                    p.sendOffsetsToTransaction(offsets, c.groupMetadata());
+                    p.commitTransaction();
+                }
+            }
+            var committed = admin.listConsumerGroupOffsets(group).partitionsToOffsetAndMetadata().get();
+            check(committed.get(new TopicPartition(src, 0)).offset() == 100, "committed " + committed);
+            var out = new ArrayList<>(readValues(dst, "read_committed"));
+            Collections.sort(out);
+            List<String> want = new ArrayList<>();
+            for (int i = 0; i < 100; i++) want.add("out-" + i);
+            Collections.sort(want);
+            check(out.equals(want), out.size() + " outputs");
+        });
+
         admin.close();
         System.exit(failures > 0 ? 1 : 0);
+    }
+
+    /** Every value of partition 0 of `topic`, from the beginning to the end (at the LSO for read_committed). */
+    static List<String> readValues(String topic, String isolation) throws Exception {
+        List<String> got = new ArrayList<>();
+        try (var c = consumer("isolation.level", isolation)) {
+            var tp = new TopicPartition(topic, 0);
+            c.assign(List.of(tp));
+            c.seekToBeginning(List.of(tp));
+            long end = c.endOffsets(List.of(tp)).get(tp);
+            long deadline = System.currentTimeMillis() + 30_000;
+            while (c.position(tp) < end) {
+                check(System.currentTimeMillis() < deadline, "timed out reading " + topic + " at " + c.position(tp) + " of " + end);
+                for (var r : c.poll(Duration.ofMillis(200))) got.add(r.value());
+            }
+        }
+        return got;
     }
 }

@@ -11,6 +11,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 from harness import Runner, wait_until  # noqa: E402
 
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition  # noqa: E402
+from kafka.structs import OffsetAndMetadata  # noqa: E402
 from kafka.admin import ConfigResource, ConfigResourceType, NewTopic  # noqa: E402
 from kafka.errors import MessageSizeTooLargeError  # noqa: E402
 
@@ -199,6 +200,98 @@ def delete_records():
     c.close()
 
 
+def read_partition(name, isolation):
+    """Every record value of partition 0 up to its end, with the given isolation level."""
+    c = KafkaConsumer(bootstrap_servers=BS, enable_auto_commit=False, consumer_timeout_ms=5000,
+                      isolation_level=isolation)
+    tp = TopicPartition(name, 0)
+    c.assign([tp])
+    c.seek_to_beginning(tp)
+    got = [m.value for m in c]
+    c.close()
+    return got
+
+
+def txn_commit_abort():
+    name = f"kpy-txn-{tag}"
+    create(name, 1)
+    p = KafkaProducer(bootstrap_servers=BS, transactional_id=f"kpy-txn-{tag}")
+    p.init_transactions()
+    expected = []
+    for txn, (n, commit) in enumerate([(100, True), (50, False), (100, True)]):
+        p.begin_transaction()
+        values = [f"t{txn}-{i}".encode() for i in range(n)]
+        for v in values:
+            p.send(name, value=v, partition=0)
+        if commit:
+            p.commit_transaction()
+            expected += values
+        else:
+            p.flush()
+            p.abort_transaction()
+    p.close()
+    committed = read_partition(name, "read_committed")
+    assert committed == expected, f"read_committed: {len(committed)} records, expected {len(expected)}"
+    assert len(read_partition(name, "read_uncommitted")) == 250
+
+
+def txn_fencing():
+    name = f"kpy-fence-{tag}"
+    create(name, 1)
+    first = KafkaProducer(bootstrap_servers=BS, transactional_id=f"kpy-fence-{tag}")
+    first.init_transactions()
+    first.begin_transaction()
+    first.send(name, value=b"zombie", partition=0)
+    first.flush()
+    second = KafkaProducer(bootstrap_servers=BS, transactional_id=f"kpy-fence-{tag}")
+    second.init_transactions()
+    second.begin_transaction()
+    second.send(name, value=b"winner", partition=0)
+    second.commit_transaction()
+    try:
+        first.commit_transaction()
+    except Exception as e:  # noqa: BLE001 - ProducerFencedError or a KafkaError wrapping it
+        assert "fenc" in type(e).__name__.lower() or "fenc" in str(e).lower() or "epoch" in str(e).lower(), repr(e)
+    else:
+        raise AssertionError("the fenced producer committed")
+    first.close(timeout=1)
+    second.close()
+    assert read_partition(name, "read_committed") == [b"winner"]
+
+
+def txn_offsets():
+    src, dst, group = f"kpy-eos-in-{tag}", f"kpy-eos-out-{tag}", f"kpy-eos-{tag}"
+    create(src, 1)
+    create(dst, 1)
+    produce(src, [(None, f"in-{i}".encode(), None) for i in range(100)])
+    c = KafkaConsumer(src, group_id=group, bootstrap_servers=BS, auto_offset_reset="earliest",
+                      enable_auto_commit=False, isolation_level="read_committed")
+    p = KafkaProducer(bootstrap_servers=BS, transactional_id=f"kpy-eos-{tag}")
+    p.init_transactions()
+    done = 0
+    deadline = time.time() + 60
+    while done < 100:
+        assert time.time() < deadline, f"timed out after {done}"
+        polled = c.poll(timeout_ms=1000)
+        msgs = [m for ms in polled.values() for m in ms]
+        if not msgs:
+            continue
+        p.begin_transaction()
+        for m in msgs:
+            p.send(dst, value=m.value.replace(b"in-", b"out-"), partition=0)
+        offsets = {tp: OffsetAndMetadata(c.position(tp), "", -1) for tp in c.assignment()}
+        p.send_offsets_to_transaction(offsets, c.group_metadata())
+        p.commit_transaction()
+        done += len(msgs)
+    tp = TopicPartition(src, 0)
+    committed = c.committed(tp)
+    c.close()
+    p.close()
+    assert committed == 100, committed
+    out = read_partition(dst, "read_committed")
+    assert sorted(out) == sorted(f"out-{i}".encode() for i in range(100)), len(out)
+
+
 R.run("metadata", metadata)
 R.run("admin-create-delete-topic", admin_create_delete)
 R.run("produce-keyed-headers", produce_keyed)
@@ -212,4 +305,7 @@ R.run("idempotent-producer", idempotent)
 R.run("message-too-large", too_large)
 R.run("describe-configs", describe_configs)
 R.run("delete-records", delete_records)
+R.run("txn-commit-abort", txn_commit_abort)
+R.run("txn-fencing", txn_fencing)
+R.run("txn-offsets", txn_offsets)
 sys.exit(1 if R.failures else 0)

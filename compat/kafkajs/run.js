@@ -226,6 +226,116 @@ async function main() {
     check(p0.low === '5', JSON.stringify(p0));
   });
 
+  /** Every value of partition 0 of `topic`, read from the beginning until `n` have arrived. */
+  async function readValues(topic, n, readUncommitted) {
+    const c = kafka.consumer({ groupId: `kjs-txnread-${tag}-${Math.random()}`, readUncommitted });
+    const got = [];
+    await c.connect();
+    await c.subscribe({ topics: [topic], fromBeginning: true });
+    await c.run({ eachMessage: async ({ message }) => { got.push(String(message.value)); } });
+    try {
+      // Aborted records would arrive before the last committed ones, so waiting for `n` and
+      // comparing the order catches them.
+      await waitUntil(`${n} records (have ${got.length})`, () => got.length >= n, 60000);
+    } finally {
+      await c.disconnect();
+    }
+    return got;
+  }
+
+  await scenario('txn-commit-abort', async () => {
+    const name = `kjs-txn-${tag}`;
+    await admin.createTopics({ topics: [{ topic: name, numPartitions: 1 }], waitForLeaders: true });
+    const p = kafka.producer({ transactionalId: `kjs-txn-${tag}`, idempotent: true, maxInFlightRequests: 1 });
+    await p.connect();
+    const expected = [];
+    try {
+      for (const [txn, n, commit] of [[0, 100, true], [1, 50, false], [2, 100, true]]) {
+        const t = await p.transaction();
+        const values = Array.from({ length: n }, (_, i) => `t${txn}-${i}`);
+        await t.send({ topic: name, messages: values.map((value) => ({ value, partition: 0 })) });
+        if (commit) {
+          await t.commit();
+          expected.push(...values);
+        } else {
+          await t.abort();
+        }
+      }
+    } finally {
+      await p.disconnect();
+    }
+    const committed = await readValues(name, 200, false);
+    check(JSON.stringify(committed) === JSON.stringify(expected), `read_committed: ${committed.length} records, expected 200 in order`);
+    const all = await readValues(name, 250, true);
+    check(all.length === 250, `read_uncommitted: ${all.length}`);
+  });
+
+  await scenario('txn-fencing', async () => {
+    const name = `kjs-fence-${tag}`;
+    await admin.createTopics({ topics: [{ topic: name, numPartitions: 1 }], waitForLeaders: true });
+    const conf = { transactionalId: `kjs-fence-${tag}`, idempotent: true, maxInFlightRequests: 1 };
+    const first = kafka.producer(conf);
+    const second = kafka.producer(conf);
+    await first.connect();
+    await second.connect();
+    try {
+      const zombie = await first.transaction();
+      await zombie.send({ topic: name, messages: [{ value: 'zombie', partition: 0 }] });
+      const winner = await second.transaction();
+      await winner.send({ topic: name, messages: [{ value: 'winner', partition: 0 }] });
+      await winner.commit();
+      let fenced = null;
+      try {
+        await zombie.commit();
+      } catch (e) {
+        fenced = e;
+      }
+      const type = fenced && (fenced.type || (fenced.originalError && fenced.originalError.type));
+      check(fenced && /FENCED|EPOCH/.test(String(type) + String(fenced.message)), `the fenced producer committed (${type})`);
+    } finally {
+      await first.disconnect();
+      await second.disconnect();
+    }
+    const got = await readValues(name, 1, false);
+    check(JSON.stringify(got) === JSON.stringify(['winner']), JSON.stringify(got));
+  });
+
+  await scenario('txn-offsets', async () => {
+    const src = `kjs-eos-in-${tag}`;
+    const dst = `kjs-eos-out-${tag}`;
+    const group = `kjs-eos-${tag}`;
+    await admin.createTopics({ topics: [{ topic: src, numPartitions: 1 }, { topic: dst, numPartitions: 1 }], waitForLeaders: true });
+    await produce(src, Array.from({ length: 100 }, (_, i) => ({ value: `in-${i}`, partition: 0 })));
+    const p = kafka.producer({ transactionalId: `kjs-eos-${tag}`, idempotent: true, maxInFlightRequests: 1 });
+    const c = kafka.consumer({ groupId: group });
+    await p.connect();
+    await c.connect();
+    let done = 0;
+    try {
+      await c.subscribe({ topics: [src], fromBeginning: true });
+      await c.run({
+        autoCommit: false,
+        eachBatch: async ({ batch }) => {
+          const t = await p.transaction();
+          await t.send({ topic: dst, messages: batch.messages.map((m) => ({ value: String(m.value).replace('in-', 'out-'), partition: 0 })) });
+          const next = (BigInt(batch.lastOffset()) + 1n).toString();
+          await t.sendOffsets({ consumerGroupId: group, topics: [{ topic: src, partitions: [{ partition: batch.partition, offset: next }] }] });
+          await t.commit();
+          done += batch.messages.length;
+        },
+      });
+      await waitUntil(`100 records processed (have ${done})`, () => done >= 100, 60000);
+    } finally {
+      await c.disconnect();
+      await p.disconnect();
+    }
+    const offsets = await admin.fetchOffsets({ groupId: group, topics: [src] });
+    const o = offsets[0].partitions.find((x) => x.partition === 0);
+    check(o.offset === '100', JSON.stringify(offsets));
+    const out = await readValues(dst, 100, false);
+    check(JSON.stringify([...out].sort()) === JSON.stringify(Array.from({ length: 100 }, (_, i) => `out-${i}`).sort()), `${out.length} outputs`);
+  });
+
   await admin.disconnect();
   process.exit(failures ? 1 : 0);
 }

@@ -109,4 +109,7 @@ fi
 
 skip describe-configs "kcat has no admin API"
 skip delete-records "kcat has no admin API"
+skip txn-commit-abort "kcat has no transactional producer API"
+skip txn-fencing "kcat has no transactional producer API"
+skip txn-offsets "kcat has no transactional producer API"
 exit $((fails > 0))

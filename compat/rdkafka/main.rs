@@ -3,6 +3,8 @@
 //!
 //! `cargo run --example compat-rdkafka -- HOST:PORT`
 
+mod txn;
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -419,6 +421,9 @@ fn main() -> Result<()> {
         ("message-too-large", Box::new(too_large)),
         ("describe-configs", Box::new(describe_configs)),
         ("delete-records", Box::new(delete_records)),
+        ("txn-commit-abort", Box::new(txn::commit_abort)),
+        ("txn-fencing", Box::new(txn::fencing)),
+        ("txn-offsets", Box::new(txn::offsets)),
     ];
     let mut failures = 0;
     for (name, f) in scenarios {

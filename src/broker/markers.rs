@@ -18,7 +18,6 @@ use crate::error::ErrorCode;
 use crate::group::store::OFFSETS_TOPIC;
 use crate::group::GroupCoordinator;
 use crate::log::control::ControlType;
-use crate::log::partition::now_ms;
 use crate::metadata::Metadata;
 use crate::replica::ReplicaManager;
 use crate::txn::markers::MarkerFuture;
@@ -45,14 +44,15 @@ impl BrokerMarkers {
             Ok(r) => r,
             Err(e) => return e.code(),
         };
-        let (pid, epoch, ce) = (req.producer_id, req.producer_epoch, req.coordinator_epoch);
         let kind = ControlType::from_commit(req.commit);
-        let leader_epoch = replica.leader_epoch();
         let written = replica
-            .log()
-            .run(move |log| log.append_control(pid, epoch, kind, ce, leader_epoch, now_ms()))
+            .append_marker(
+                req.producer_id,
+                req.producer_epoch,
+                kind,
+                req.coordinator_epoch,
+            )
             .await;
-        replica.advance_high_watermark();
         match written {
             Ok(_) => ErrorCode::None,
             Err(e) => {

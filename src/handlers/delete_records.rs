@@ -35,9 +35,7 @@ pub async fn handle(ctx: &RequestContext, req: DeleteRecordsRequest) -> DeleteRe
                             ),
                         ))
                     } else {
-                        r.log()
-                            .run(move |log| log.delete_records_before(offset))
-                            .await
+                        r.change(move |log| log.delete_records_before(offset)).await
                     }
                 }
             };

@@ -11,8 +11,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::future::select_all;
-use kafka_protocol::messages::fetch_response::{FetchableTopicResponse, PartitionData};
-use kafka_protocol::messages::{FetchRequest, FetchResponse};
+use kafka_protocol::messages::fetch_response::{
+    AbortedTransaction, FetchableTopicResponse, PartitionData,
+};
+use kafka_protocol::messages::{FetchRequest, FetchResponse, ProducerId};
 use tokio::sync::watch;
 use tokio::time::Instant;
 
@@ -48,6 +50,7 @@ async fn read_all(
     wanted: &[Wanted],
     topics: &[FetchableTopicResponse],
     max_bytes: usize,
+    read_committed: bool,
 ) -> (Vec<FetchableTopicResponse>, usize, bool) {
     let mut out: Vec<FetchableTopicResponse> = topics.to_vec();
     let mut total = 0usize;
@@ -60,24 +63,31 @@ async fn read_all(
             }
             Ok(p) => {
                 let hw = p.high_watermark();
+                let lso = p.last_stable_offset();
+                let bound = if read_committed { lso } else { hw };
                 let start = p.log_start_offset();
                 let remaining = max_bytes.saturating_sub(total);
                 let result =
-                    if (w.offset == hw && w.offset >= start) || (remaining == 0 && total > 0) {
+                    if (w.offset == bound && w.offset >= start) || (remaining == 0 && total > 0) {
                         // Nothing new, or no room left: answer without touching the log.
                         Ok(None)
                     } else {
                         // KIP-74: the first batch of the first partition with data is sent whole
                         // even above the limits, so a consumer always makes progress.
-                        p.read(w.offset, w.max_bytes.min(remaining), total == 0)
-                            .await
-                            .map(Some)
+                        p.read(
+                            w.offset,
+                            w.max_bytes.min(remaining),
+                            total == 0,
+                            read_committed,
+                        )
+                        .await
+                        .map(Some)
                     };
                 match result {
                     Ok(None) => PartitionData::default()
                         .with_partition_index(w.index)
                         .with_high_watermark(hw)
-                        .with_last_stable_offset(hw)
+                        .with_last_stable_offset(lso)
                         .with_log_start_offset(start)
                         .with_aborted_transactions(Some(vec![]))
                         .with_records(Some(Default::default())),
@@ -91,12 +101,21 @@ async fn read_all(
                             r.high_watermark
                         );
                         total += r.records.len();
+                        let aborted = r
+                            .aborted
+                            .iter()
+                            .map(|&(pid, first)| {
+                                AbortedTransaction::default()
+                                    .with_producer_id(ProducerId(pid))
+                                    .with_first_offset(first)
+                            })
+                            .collect();
                         PartitionData::default()
                             .with_partition_index(w.index)
                             .with_high_watermark(r.high_watermark)
-                            .with_last_stable_offset(r.high_watermark)
+                            .with_last_stable_offset(r.last_stable_offset)
                             .with_log_start_offset(r.log_start_offset)
-                            .with_aborted_transactions(Some(vec![]))
+                            .with_aborted_transactions(Some(aborted))
                             .with_records(Some(r.records))
                     }
                     Err(e) => {
@@ -124,6 +143,8 @@ pub async fn handle(ctx: &RequestContext, req: FetchRequest) -> FetchResponse {
     let min_bytes = req.min_bytes.max(0) as usize;
     let wait = Duration::from_millis(req.max_wait_ms.max(0) as u64).min(MAX_WAIT);
     let deadline = Instant::now() + wait;
+    // v4+: 1 = READ_COMMITTED (Kafka's IsolationLevel).
+    let read_committed = req.isolation_level == 1;
 
     let image = b.metadata.image();
     let mut topics = Vec::with_capacity(req.topics.len());
@@ -154,7 +175,8 @@ pub async fn handle(ctx: &RequestContext, req: FetchRequest) -> FetchResponse {
         for r in receivers.iter_mut() {
             r.borrow_and_update();
         }
-        let (responses, total, any_error) = read_all(&wanted, &topics, max_bytes).await;
+        let (responses, total, any_error) =
+            read_all(&wanted, &topics, max_bytes, read_committed).await;
         if total >= min_bytes
             || total > 0 && min_bytes == 0
             || any_error
@@ -171,7 +193,7 @@ pub async fn handle(ctx: &RequestContext, req: FetchRequest) -> FetchResponse {
             Ok((Ok(()), _, _)) => continue,
             // The deadline passed, or a partition went away (its topic was deleted).
             Err(_) | Ok((Err(_), _, _)) => {
-                let (responses, _, _) = read_all(&wanted, &topics, max_bytes).await;
+                let (responses, _, _) = read_all(&wanted, &topics, max_bytes, read_committed).await;
                 return FetchResponse::default()
                     .with_responses(responses)
                     .with_session_id(0);

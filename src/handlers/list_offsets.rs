@@ -16,6 +16,7 @@ const MAX_TIMESTAMP: i64 = -3;
 pub async fn handle(ctx: &RequestContext, req: ListOffsetsRequest) -> ListOffsetsResponse {
     let b = &ctx.broker;
     let image = b.metadata.image();
+    let read_committed = ctx.version >= 2 && req.isolation_level == 1;
     let mut topics = Vec::with_capacity(req.topics.len());
     for t in req.topics {
         let mut partitions = Vec::with_capacity(t.partitions.len());
@@ -27,6 +28,8 @@ pub async fn handle(ctx: &RequestContext, req: ListOffsetsRequest) -> ListOffset
                 epoch = r.leader_epoch();
                 let p = r.log();
                 match ts {
+                    // v2+: READ_COMMITTED (1) sees the log end at the last stable offset.
+                    LATEST if read_committed => Ok((-1, r.last_stable_offset())),
                     LATEST => Ok((-1, r.high_watermark())),
                     EARLIEST => Ok((-1, r.log_start_offset())),
                     MAX_TIMESTAMP if ctx.version >= 7 => {

@@ -1,6 +1,11 @@
 //! Produce: validates and appends each partition's record batch, answering with its base
 //! offset. acks=0 gets no response; acks must be −1, 0 or 1. Partitions are appended
 //! concurrently, each on a blocking thread.
+//!
+//! Transactional batches are verified first (Kafka 3.6+, KIP-890 part 1): the partition must
+//! be in the producer's ongoing transaction at the transaction coordinator, so a late or
+//! zombie write cannot slip into a transaction that already ended; otherwise
+//! INVALID_TXN_STATE (or INVALID_PRODUCER_EPOCH for a fenced epoch) and nothing is appended.
 
 use std::time::Duration;
 
@@ -12,7 +17,7 @@ use kafka_protocol::messages::{ProduceRequest, ProduceResponse};
 use crate::error::{Error, ErrorCode};
 use crate::handlers::message;
 use crate::handlers::{Reply, RequestContext};
-use crate::log::batch::BatchWalker;
+use crate::log::batch::{BatchHeader, BatchWalker};
 use crate::log::partition_log::AppendInfo;
 
 fn failed(index: i32, e: &Error) -> PartitionProduceResponse {
@@ -47,6 +52,38 @@ fn single_batch(records: Option<Bytes>) -> Result<Bytes, Error> {
     Ok(records)
 }
 
+/// KIP-890 part 1 (see the module doc). Batches of non-transactional producers, and requests
+/// without a transactional id (clients before transactions had one in Produce), pass.
+fn verify_transaction(
+    ctx: &RequestContext,
+    batch: &[u8],
+    transactional_id: Option<&str>,
+    topic: &str,
+    index: i32,
+) -> Result<(), Error> {
+    let Some(h) = BatchHeader::parse(batch) else {
+        return Ok(());
+    };
+    let Some(id) = transactional_id.filter(|_| h.is_transactional()) else {
+        return Ok(());
+    };
+    ctx.broker
+        .txns
+        .verify(id, h.producer_id, h.producer_epoch, topic, index)
+        .map_err(|code| {
+            let code = match code {
+                ErrorCode::ProducerFenced | ErrorCode::InvalidProducerEpoch => {
+                    ErrorCode::InvalidProducerEpoch
+                }
+                _ => ErrorCode::InvalidTxnState,
+            };
+            Error::kafka(
+                code,
+                format!("{topic}-{index} is not part of the ongoing transaction of {id}"),
+            )
+        })
+}
+
 async fn produce_partition(
     ctx: &RequestContext,
     topic: &str,
@@ -54,10 +91,12 @@ async fn produce_partition(
     records: Option<Bytes>,
     acks: i16,
     timeout: Duration,
+    transactional_id: Option<&str>,
 ) -> PartitionProduceResponse {
     let result: Result<AppendInfo, Error> = async {
         let batch = single_batch(records)?;
         ctx.broker.topic_or_create(topic, true).await?;
+        verify_transaction(ctx, &batch, transactional_id, topic, index)?;
         let image = ctx.broker.metadata.image();
         let replica = ctx.broker.replicas.leader(&image, topic, index)?;
         let info = replica.append_as_leader(batch).await?;
@@ -99,28 +138,28 @@ async fn produce_partition(
 pub async fn handle(ctx: &RequestContext, req: ProduceRequest) -> Reply<ProduceResponse> {
     let acks = req.acks;
     let timeout = Duration::from_millis(req.timeout_ms.max(0) as u64);
+    let txn_id_owned = req.transactional_id.as_ref().map(|t| t.to_string());
+    let txn_id = txn_id_owned.as_deref();
     let mut responses = Vec::with_capacity(req.topic_data.len());
     for topic in req.topic_data {
         let name = topic.name.0.to_string();
-        let partitions = if !matches!(acks, -1..=1) {
-            let e = Error::kafka(
-                ErrorCode::InvalidRequiredAcks,
-                format!("acks must be -1, 0 or 1, not {acks}"),
-            );
-            topic
-                .partition_data
-                .iter()
-                .map(|p| failed(p.index, &e))
-                .collect()
-        } else {
-            join_all(
+        let partitions =
+            if !matches!(acks, -1..=1) {
+                let e = Error::kafka(
+                    ErrorCode::InvalidRequiredAcks,
+                    format!("acks must be -1, 0 or 1, not {acks}"),
+                );
                 topic
                     .partition_data
-                    .into_iter()
-                    .map(|p| produce_partition(ctx, &name, p.index, p.records, acks, timeout)),
-            )
-            .await
-        };
+                    .iter()
+                    .map(|p| failed(p.index, &e))
+                    .collect()
+            } else {
+                join_all(topic.partition_data.into_iter().map(|p| {
+                    produce_partition(ctx, &name, p.index, p.records, acks, timeout, txn_id)
+                }))
+                .await
+            };
         responses.push(
             TopicProduceResponse::default()
                 .with_name(topic.name)

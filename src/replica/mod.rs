@@ -19,7 +19,7 @@ use std::sync::{Arc, RwLock};
 
 use uuid::Uuid;
 
-pub use hosted::Replica;
+pub use hosted::{FetchRead, Replica};
 
 use crate::config::BrokerConfig;
 use crate::error::{Error, ErrorCode, Result};
