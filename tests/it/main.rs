@@ -25,4 +25,6 @@ mod power_loss;
 mod rdkafka_roundtrip;
 mod resources;
 mod transactions;
+mod txn_crash;
+mod txn_hostile;
 mod txn_offsets;
