@@ -27,7 +27,9 @@ use crate::support::{clients, free_port, raw, wait_for, BrokerProcess, RawClient
 const TIMEOUT: Duration = Duration::from_secs(20);
 
 fn send(p: &FutureProducer, topic: &str, value: &str) {
-    let r = FutureRecord::<str, str>::to(topic).partition(0).payload(value);
+    let r = FutureRecord::<str, str>::to(topic)
+        .partition(0)
+        .payload(value);
     block_on(p.send(r, TIMEOUT))
         .map_err(|(e, _)| e)
         .expect("delivered");
@@ -142,7 +144,11 @@ fn an_open_transaction_is_aborted_by_its_timeout_after_a_kill9() {
     }
     let end = latest(&bs, "open-txn", 0);
     assert_eq!(end, 7);
-    assert_eq!(latest(&bs, "open-txn", 1), 0, "the open transaction holds the LSO");
+    assert_eq!(
+        latest(&bs, "open-txn", 1),
+        0,
+        "the open transaction holds the LSO"
+    );
     let before = describe(&bs, "tx-left-open");
     assert_eq!(before.transaction_state.as_str(), "Ongoing");
 
@@ -163,7 +169,10 @@ fn an_open_transaction_is_aborted_by_its_timeout_after_a_kill9() {
     assert_eq!(got, ["plain-0", "plain-1", "plain-2", "plain-3"]);
     let after = describe(&bs, "tx-left-open");
     assert_eq!(after.transaction_state.as_str(), "CompleteAbort");
-    assert!(after.producer_epoch > before.producer_epoch, "aborted with a fenced epoch");
+    assert!(
+        after.producer_epoch > before.producer_epoch,
+        "aborted with a fenced epoch"
+    );
     // The marker went in after the plain records: the LSO reaches the log end.
     let end = latest(&bs, "open-txn", 0);
     assert_eq!(end, 8, "7 records and the ABORT marker");
@@ -201,7 +210,11 @@ fn a_kill9_between_prepare_commit_and_the_markers_commits_on_restart() {
     assert_eq!(held.topics.len(), 1);
     assert_eq!(held.topics[0].partitions, [0]);
     assert_eq!(latest(&bs, "held-txn", 0), 3, "no marker written");
-    assert_eq!(latest(&bs, "held-txn", 1), 0, "the LSO waits for the marker");
+    assert_eq!(
+        latest(&bs, "held-txn", 1),
+        0,
+        "the LSO waits for the marker"
+    );
 
     broker.kill9();
     drop(txp);
@@ -215,7 +228,11 @@ fn a_kill9_between_prepare_commit_and_the_markers_commits_on_restart() {
     assert_eq!(done.producer_epoch, held.producer_epoch);
     let got = read_committed(&bs, "held-txn", 3, "-");
     assert_eq!(got, ["c-0", "c-1", "c-2"]);
-    assert_eq!(latest(&bs, "held-txn", 0), 4, "3 records and the COMMIT marker");
+    assert_eq!(
+        latest(&bs, "held-txn", 0),
+        4,
+        "3 records and the COMMIT marker"
+    );
     assert_eq!(latest(&bs, "held-txn", 1), 4);
     let all = batches(&bs, "held-txn");
     let markers: Vec<(i64, ControlType)> = all
