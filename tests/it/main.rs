@@ -11,6 +11,7 @@ mod support;
 mod admin;
 mod bad_input;
 mod crash;
+mod describe_producers;
 mod disk_full;
 mod durability;
 mod fetch;
