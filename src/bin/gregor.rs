@@ -75,6 +75,10 @@ struct ServeArgs {
     /// (`gregor::fs::sync_observer`), for the power-loss test.
     #[arg(long, hide = true)]
     record_syncs: bool,
+    /// Test seam: refuse transaction markers for this topic with a retriable error
+    /// (`BrokerConfig::fail_markers_for`), leaving its transactions in PrepareCommit/Abort.
+    #[arg(long, hide = true, value_name = "TOPIC")]
+    fail_markers_for: Option<String>,
 }
 
 fn broker_config(args: &ServeArgs) -> anyhow::Result<BrokerConfig> {
@@ -126,6 +130,7 @@ fn broker_config(args: &ServeArgs) -> anyhow::Result<BrokerConfig> {
     if let Some(d) = &args.data_dir {
         cfg.data_dir = d.clone(); // exactly as given, even with a comma in it
     }
+    cfg.fail_markers_for = args.fail_markers_for.clone();
     Ok(cfg)
 }
 

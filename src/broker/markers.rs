@@ -28,10 +28,18 @@ pub struct BrokerMarkers {
     pub metadata: Arc<Metadata>,
     pub replicas: Arc<ReplicaManager>,
     pub groups: Arc<GroupCoordinator>,
+    /// Test seam (`BrokerConfig::fail_markers_for`): markers for this topic are refused with
+    /// NOT_ENOUGH_REPLICAS, which the coordinator retries, so its transactions stay decided
+    /// but incomplete until a restart without the seam.
+    pub refuse_topic: Option<String>,
 }
 
 impl BrokerMarkers {
     async fn write_one(&self, req: &MarkerRequest, topic: &str, partition: i32) -> ErrorCode {
+        if self.refuse_topic.as_deref() == Some(topic) {
+            tracing::warn!("transaction marker on {topic}-{partition} refused (test seam)");
+            return ErrorCode::NotEnoughReplicas;
+        }
         if topic == OFFSETS_TOPIC && partition == 0 {
             let done = self
                 .groups

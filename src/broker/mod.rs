@@ -83,6 +83,7 @@ impl Broker {
             metadata: metadata.clone(),
             replicas: replicas.clone(),
             groups: groups.clone(),
+            refuse_topic: config.fail_markers_for.clone(),
         });
         let txns = TxnCoordinator::open(replicas.logs(), &config, source, markers.clone())?;
         Ok(Broker {

@@ -41,6 +41,11 @@ pub struct BrokerConfig {
     pub transactional_id_expiration_ms: i64,
     pub transaction_abort_timed_out_interval_ms: u64,
     pub transaction_remove_expired_interval_ms: u64,
+    /// Test seam, not a Kafka key (set only by the hidden `serve --fail-markers-for TOPIC`
+    /// flag, never from properties): the broker's marker writer refuses every transaction
+    /// marker for this topic with NOT_ENOUGH_REPLICAS, a retriable error, so a transaction on
+    /// it stays in PrepareCommit/PrepareAbort (the crash-between-prepare-and-markers test).
+    pub fail_markers_for: Option<String>,
     /// Broker-level values of topic configs, keyed by the *topic* config name, for those whose
     /// synonym is set (`log.retention.hours=1` lands here as `retention.ms` = `3600000`).
     pub log_overrides: BTreeMap<&'static str, String>,
@@ -119,6 +124,7 @@ impl BrokerConfig {
             transaction_remove_expired_interval_ms: p
                 .int("transaction.remove.expired.transaction.cleanup.interval.ms")
                 .max(1) as u64,
+            fail_markers_for: None,
             log_overrides,
             properties,
         }

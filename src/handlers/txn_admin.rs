@@ -1,8 +1,12 @@
 //! Transaction administration: DescribeTransactions, ListTransactions (state, producer-id
 //! and duration filters) and WriteTxnMarkers — which `kafka-transactions.sh abort` sends to
 //! end a hanging transaction, and which is routed to the same marker writer the transaction
-//! coordinator uses.
+//! coordinator uses — and DescribeProducers, the producers a partition's log knows
+//! (`kafka-transactions.sh describe-producers`, used to find a hanging transaction).
 
+use kafka_protocol::messages::describe_producers_response::{
+    PartitionResponse as ProducersPartition, ProducerState, TopicResponse as ProducersTopic,
+};
 use kafka_protocol::messages::describe_transactions_response::{
     TopicData, TransactionState as DescribedTxn,
 };
@@ -11,14 +15,14 @@ use kafka_protocol::messages::write_txn_markers_response::{
     WritableTxnMarkerPartitionResult, WritableTxnMarkerResult, WritableTxnMarkerTopicResult,
 };
 use kafka_protocol::messages::{
-    DescribeTransactionsRequest, DescribeTransactionsResponse, ListTransactionsRequest,
-    ListTransactionsResponse, ProducerId, TopicName, TransactionalId, WriteTxnMarkersRequest,
-    WriteTxnMarkersResponse,
+    DescribeProducersRequest, DescribeProducersResponse, DescribeTransactionsRequest,
+    DescribeTransactionsResponse, ListTransactionsRequest, ListTransactionsResponse, ProducerId,
+    TopicName, TransactionalId, WriteTxnMarkersRequest, WriteTxnMarkersResponse,
 };
 use kafka_protocol::protocol::StrBytes;
 
 use crate::error::ErrorCode;
-use crate::handlers::RequestContext;
+use crate::handlers::{message, RequestContext};
 use crate::txn::{MarkerRequest, TxnMarkerWriter, TxnState};
 
 pub async fn describe_transactions(
@@ -144,4 +148,54 @@ pub async fn write_txn_markers(
         );
     }
     WriteTxnMarkersResponse::default().with_markers(results)
+}
+
+/// One partition of DescribeProducers: its producers if this node leads it, else the replica
+/// layer's UNKNOWN_TOPIC_OR_PARTITION / NOT_LEADER_OR_FOLLOWER (Kafka's
+/// `ReplicaManager.activeProducerState`).
+async fn producers_of(ctx: &RequestContext, topic: &str, index: i32) -> ProducersPartition {
+    let image = ctx.broker.metadata.image();
+    let found = match ctx.broker.replicas.leader(&image, topic, index) {
+        Ok(replica) => replica.log().run(|l| Ok(l.active_producers())).await,
+        Err(e) => Err(e),
+    };
+    let out = ProducersPartition::default().with_partition_index(index);
+    match found {
+        Err(e) => out
+            .with_error_code(e.code().code())
+            .with_error_message(message(&e)),
+        Ok(producers) => out.with_active_producers(
+            producers
+                .into_iter()
+                .map(|p| {
+                    ProducerState::default()
+                        .with_producer_id(ProducerId(p.producer_id))
+                        .with_producer_epoch(p.epoch.into())
+                        .with_last_sequence(p.last_sequence)
+                        .with_last_timestamp(p.last_timestamp)
+                        .with_coordinator_epoch(p.coordinator_epoch)
+                        .with_current_txn_start_offset(p.txn_start_offset)
+                })
+                .collect(),
+        ),
+    }
+}
+
+pub async fn describe_producers(
+    ctx: &RequestContext,
+    req: DescribeProducersRequest,
+) -> DescribeProducersResponse {
+    let mut topics = Vec::with_capacity(req.topics.len());
+    for t in req.topics {
+        let mut partitions = Vec::with_capacity(t.partition_indexes.len());
+        for p in &t.partition_indexes {
+            partitions.push(producers_of(ctx, &t.name, *p).await);
+        }
+        topics.push(
+            ProducersTopic::default()
+                .with_name(t.name)
+                .with_partitions(partitions),
+        );
+    }
+    DescribeProducersResponse::default().with_topics(topics)
 }

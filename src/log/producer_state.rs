@@ -93,6 +93,22 @@ pub struct CompletedTxn {
     pub aborted: bool,
 }
 
+/// One producer as DescribeProducers reports it (Kafka's `ProducerStateEntry` seen from
+/// `UnifiedLog.activeProducers`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ProducerSummary {
+    pub producer_id: i64,
+    pub epoch: i16,
+    /// Last sequence of its last remembered batch, −1 when none.
+    pub last_sequence: i32,
+    /// Max timestamp of its last remembered batch, −1 when none.
+    pub last_timestamp: i64,
+    /// Coordinator epoch of its last marker, −1 before any.
+    pub coordinator_epoch: i32,
+    /// First offset of its ongoing transaction, −1 when none.
+    pub txn_start_offset: i64,
+}
+
 fn in_sequence(last: i32, next: i32) -> bool {
     next as i64 == last as i64 + 1 || (next == 0 && last == i32::MAX)
 }
@@ -276,6 +292,24 @@ impl ProducerStateManager {
     /// `(producer id, first offset)` of every ongoing transaction, oldest first.
     pub fn ongoing_transactions(&self) -> impl Iterator<Item = (i64, i64)> + '_ {
         self.ongoing.iter().map(|(o, p)| (*p, *o))
+    }
+
+    /// Every producer the partition knows, by producer id (DescribeProducers).
+    pub fn summaries(&self) -> Vec<ProducerSummary> {
+        let mut out: Vec<ProducerSummary> = self
+            .producers
+            .iter()
+            .map(|(pid, e)| ProducerSummary {
+                producer_id: *pid,
+                epoch: e.epoch,
+                last_sequence: e.batches.back().map_or(-1, |b| b.last_seq),
+                last_timestamp: e.batches.back().map_or(-1, |b| b.timestamp),
+                coordinator_epoch: e.coordinator_epoch,
+                txn_start_offset: e.txn_first_offset.unwrap_or(-1),
+            })
+            .collect();
+        out.sort_by_key(|p| p.producer_id);
+        out
     }
 
     pub fn len(&self) -> usize {

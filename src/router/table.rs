@@ -95,6 +95,7 @@ api_table! {
     WriteTxnMarkers(WriteTxnMarkersRequest) 1..=1 => handlers::txn_admin::write_txn_markers;
     DescribeTransactions(DescribeTransactionsRequest) 0..=0 => handlers::txn_admin::describe_transactions;
     ListTransactions(ListTransactionsRequest) 0..=1 => handlers::txn_admin::list_transactions;
+    DescribeProducers(DescribeProducersRequest) 0..=0 => handlers::txn_admin::describe_producers;
 }
 
 /// The served range of an api key, if gregor serves it.

@@ -16,7 +16,7 @@ use super::{AppendInfo, PartitionLog};
 use crate::error::{Error, Result};
 use crate::log::batch::{self, BatchHeader, HEADER_LEN};
 use crate::log::control::{self, encode_marker_batch, ControlType, Marker};
-use crate::log::producer_state::ProducerStateManager;
+use crate::log::producer_state::{ProducerStateManager, ProducerSummary};
 use crate::log::txn_index::AbortedTxn;
 
 /// Accounts for one stored batch in the producer state (`marker`: what a control batch
@@ -107,6 +107,11 @@ impl PartitionLog {
         self.producers
             .first_unstable_offset()
             .map(|o| o.max(self.log_start_offset))
+    }
+
+    /// Every producer of this partition's producer state, by id (DescribeProducers).
+    pub fn active_producers(&self) -> Vec<ProducerSummary> {
+        self.producers.summaries()
     }
 
     /// `(producer id, first offset)` of every ongoing transaction, oldest first.

@@ -192,3 +192,67 @@ pub fn batch_ranges(records: &Bytes) -> Vec<(i64, i64)> {
         .map(|(_, h)| (h.base_offset, h.last_offset()))
         .collect()
 }
+
+/// InitProducerId v4: `(producer id, epoch)`, with `transactional_id` for a transactional
+/// producer; panics on an error code.
+pub fn init_producer_id(c: &mut RawClient, transactional_id: Option<&str>) -> (i64, i16) {
+    let req = InitProducerIdRequest::default()
+        .with_transactional_id(
+            transactional_id.map(|t| TransactionalId(StrBytes::from_string(t.to_string()))),
+        )
+        .with_transaction_timeout_ms(60_000)
+        .with_producer_id(ProducerId(-1))
+        .with_producer_epoch(-1);
+    let r = c.call(&req, 4);
+    assert_eq!(r.error_code, 0, "InitProducerId");
+    (r.producer_id.0, r.producer_epoch)
+}
+
+/// AddPartitionsToTxn v3 (one transaction, one partition): the partition's error code.
+pub fn add_partition(
+    c: &mut RawClient,
+    transactional_id: &str,
+    (producer_id, epoch): (i64, i16),
+    t: &str,
+    partition: i32,
+) -> i16 {
+    use kafka_protocol::messages::add_partitions_to_txn_request::AddPartitionsToTxnTopic;
+    let req = AddPartitionsToTxnRequest::default()
+        .with_v3_and_below_transactional_id(TransactionalId(StrBytes::from_string(
+            transactional_id.to_string(),
+        )))
+        .with_v3_and_below_producer_id(ProducerId(producer_id))
+        .with_v3_and_below_producer_epoch(epoch)
+        .with_v3_and_below_topics(vec![AddPartitionsToTxnTopic::default()
+            .with_name(topic(t))
+            .with_partitions(vec![partition])]);
+    let resp = c.call(&req, 3);
+    resp.results_by_topic_v3_and_below[0].results_by_partition[0].partition_error_code
+}
+
+/// A transactional record batch as a transactional producer sends it: the idempotent
+/// batch of [`encode_batch`] with the transactional attribute set and its CRC recomputed.
+pub fn encode_txn_batch(values: &[&str], (pid, epoch): (i64, i16), seq: i32, ts: i64) -> Bytes {
+    let records: Vec<(Option<&str>, &str)> = values.iter().map(|v| (None, *v)).collect();
+    let mut b = encode_batch(&records, Some((pid, epoch, seq)), ts).to_vec();
+    let attrs = i16::from_be_bytes([b[21], b[22]]) | gregor::log::batch::TRANSACTIONAL_BIT;
+    b[21..23].copy_from_slice(&attrs.to_be_bytes());
+    let crc = gregor::log::batch::compute_crc(&b);
+    b[17..21].copy_from_slice(&crc.to_be_bytes());
+    Bytes::from(b)
+}
+
+/// Produce v9 of one batch carrying `transactional_id`, as a transactional producer sends it.
+pub fn produce_txn(
+    c: &mut RawClient,
+    transactional_id: &str,
+    t: &str,
+    partition: i32,
+    batch: Bytes,
+) -> PartitionProduceResponse {
+    let req = produce_request(t, partition, batch, -1).with_transactional_id(Some(
+        TransactionalId(StrBytes::from_string(transactional_id.to_string())),
+    ));
+    let resp = c.call(&req, 9);
+    resp.responses[0].partition_responses[0].clone()
+}
