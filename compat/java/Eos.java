@@ -58,7 +58,7 @@ public class Eos {
         while (true) {
             checkDeadline("initialising the transactional producer");
             var p = new KafkaProducer<>(props("transactional.id", txnId, "acks", "all", "enable.idempotence", "true",
-                    "max.block.ms", "10000", "request.timeout.ms", "5000", "delivery.timeout.ms", "15000",
+                    "max.block.ms", "5000", "request.timeout.ms", "3000", "delivery.timeout.ms", "8000",
                     "transaction.timeout.ms", "20000", "linger.ms", "1"),
                     new StringSerializer(), new StringSerializer());
             try {
