@@ -158,7 +158,8 @@ public class Eos {
                     try {
                         p.abortTransaction();
                         aborts++;
-                    } catch (KafkaException e2) {
+                    } catch (KafkaException | IllegalStateException e2) {
+                        // IllegalStateException: a commitTransaction that timed out must be retried, not aborted.
                         say("recover new-producer after the abort failed: " + e2);
                         p.close(Duration.ZERO);
                         p = txnProducer(txnId);
