@@ -14,6 +14,7 @@
 //!
 //! Strings are `i16` length + UTF-8 (−1 = null), bytes are `i32` length + bytes, big-endian.
 
+use crate::protocol::reader::Reader;
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 
 /// A committed offset as stored.
@@ -79,52 +80,6 @@ fn put_bytes(b: &mut BytesMut, v: &[u8]) {
     b.put_slice(v);
 }
 
-struct Reader(Bytes);
-
-impl Reader {
-    fn need(&self, n: usize) -> Result<(), String> {
-        if self.0.remaining() < n {
-            Err("record is truncated".into())
-        } else {
-            Ok(())
-        }
-    }
-    fn i16(&mut self) -> Result<i16, String> {
-        self.need(2)?;
-        Ok(self.0.get_i16())
-    }
-    fn i32(&mut self) -> Result<i32, String> {
-        self.need(4)?;
-        Ok(self.0.get_i32())
-    }
-    fn i64(&mut self) -> Result<i64, String> {
-        self.need(8)?;
-        Ok(self.0.get_i64())
-    }
-    fn opt_str(&mut self) -> Result<Option<String>, String> {
-        let n = self.i16()?;
-        if n < 0 {
-            return Ok(None);
-        }
-        self.need(n as usize)?;
-        let b = self.0.split_to(n as usize);
-        String::from_utf8(b.to_vec())
-            .map(Some)
-            .map_err(|e| e.to_string())
-    }
-    fn str(&mut self) -> Result<String, String> {
-        Ok(self.opt_str()?.unwrap_or_default())
-    }
-    fn bytes(&mut self) -> Result<Bytes, String> {
-        let n = self.i32()?;
-        if n < 0 {
-            return Ok(Bytes::new());
-        }
-        self.need(n as usize)?;
-        Ok(self.0.split_to(n as usize))
-    }
-}
-
 impl GroupRecord {
     /// The record's key and value bytes.
     pub fn encode(&self) -> (Bytes, Option<Bytes>) {
@@ -185,7 +140,7 @@ impl GroupRecord {
         let mut k = Reader(key);
         match k.i16()? {
             0 | 1 => {
-                let (group, topic, partition) = (k.str()?, k.str()?, k.i32()?);
+                let (group, topic, partition) = (k.str_or_empty()?, k.str_or_empty()?, k.i32()?);
                 let value = match value {
                     None => None,
                     Some(v) => {
@@ -194,7 +149,7 @@ impl GroupRecord {
                         Some(OffsetValue {
                             offset: r.i64()?,
                             leader_epoch: r.i32()?,
-                            metadata: r.str()?,
+                            metadata: r.str_or_empty()?,
                             commit_timestamp: r.i64()?,
                         })
                     }
@@ -207,13 +162,13 @@ impl GroupRecord {
                 })
             }
             2 => {
-                let group = k.str()?;
+                let group = k.str_or_empty()?;
                 let value = match value {
                     None => None,
                     Some(v) => {
                         let mut r = Reader(v);
                         let _version = r.i16()?;
-                        let protocol_type = r.str()?;
+                        let protocol_type = r.str_or_empty()?;
                         let generation = r.i32()?;
                         let protocol = r.opt_str()?;
                         let leader = r.opt_str()?;
@@ -222,10 +177,10 @@ impl GroupRecord {
                         let mut members = Vec::with_capacity(n.min(r.0.remaining() / 20));
                         for _ in 0..n {
                             members.push(MemberValue {
-                                member_id: r.str()?,
+                                member_id: r.str_or_empty()?,
                                 instance_id: r.opt_str()?,
-                                client_id: r.str()?,
-                                client_host: r.str()?,
+                                client_id: r.str_or_empty()?,
+                                client_host: r.str_or_empty()?,
                                 rebalance_timeout_ms: r.i32()?,
                                 session_timeout_ms: r.i32()?,
                                 subscription: r.bytes()?,

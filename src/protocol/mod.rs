@@ -6,5 +6,6 @@
 pub mod codec;
 pub mod fetch_frame;
 pub mod legacy;
+pub mod reader;
 
 pub use codec::{DispatchError, Frame};

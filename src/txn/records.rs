@@ -19,9 +19,10 @@
 //! it, so it writes v0 ([`WRITE_VERSION`]) and reads both. Partitions are stored as null
 //! when the state is Empty, and ignored for Empty when read, as Kafka does.
 
+use crate::protocol::reader::Reader;
 use std::collections::BTreeMap;
 
-use bytes::{Buf, BufMut, Bytes, BytesMut};
+use bytes::{BufMut, Bytes, BytesMut};
 
 use super::state::{TransactionMetadata, TxnState, NO_PRODUCER_EPOCH, NO_PRODUCER_ID};
 use crate::coordinator::log::RecordBytes;
@@ -117,84 +118,6 @@ pub fn encode_value(m: &TransactionMetadata, version: i16) -> Bytes {
         }
     }
     b.freeze()
-}
-
-/// Bounds-checked reads of stored bytes (a damaged record is an error, never a panic).
-struct Reader(Bytes);
-
-impl Reader {
-    fn need(&self, n: usize) -> Result<(), String> {
-        if self.0.remaining() < n {
-            Err("transaction record is truncated".into())
-        } else {
-            Ok(())
-        }
-    }
-    fn i8(&mut self) -> Result<i8, String> {
-        self.need(1)?;
-        Ok(self.0.get_i8())
-    }
-    fn i16(&mut self) -> Result<i16, String> {
-        self.need(2)?;
-        Ok(self.0.get_i16())
-    }
-    fn i32(&mut self) -> Result<i32, String> {
-        self.need(4)?;
-        Ok(self.0.get_i32())
-    }
-    fn i64(&mut self) -> Result<i64, String> {
-        self.need(8)?;
-        Ok(self.0.get_i64())
-    }
-    fn uvarint(&mut self) -> Result<u64, String> {
-        let mut v = 0u64;
-        for shift in (0..64).step_by(7) {
-            self.need(1)?;
-            let byte = self.0.get_u8();
-            v |= u64::from(byte & 0x7f) << shift;
-            if byte & 0x80 == 0 {
-                return Ok(v);
-            }
-        }
-        Err("varint too long".into())
-    }
-    fn take(&mut self, n: usize) -> Result<Bytes, String> {
-        self.need(n)?;
-        Ok(self.0.split_to(n))
-    }
-    fn utf8(b: Bytes) -> Result<String, String> {
-        String::from_utf8(b.to_vec()).map_err(|e| e.to_string())
-    }
-    fn str(&mut self) -> Result<String, String> {
-        let n = self.i16()?;
-        let n = usize::try_from(n).map_err(|_| "null string in a transaction record")?;
-        Self::utf8(self.take(n)?)
-    }
-    fn compact_str(&mut self) -> Result<String, String> {
-        let n = self.uvarint()?;
-        let n = usize::try_from(n.checked_sub(1).ok_or("null compact string")?)
-            .map_err(|e| e.to_string())?;
-        Self::utf8(self.take(n)?)
-    }
-    /// A compact array's length (−1 = null).
-    fn compact_len(&mut self) -> Result<i64, String> {
-        let n = self.uvarint()?;
-        if n > i32::MAX as u64 {
-            return Err("compact array too long".into());
-        }
-        Ok(n as i64 - 1)
-    }
-    /// An array count, bounded by the bytes left (each element is at least `min` bytes).
-    fn count(&mut self, n: i64, min: usize) -> Result<Option<usize>, String> {
-        if n < 0 {
-            return Ok(None);
-        }
-        let n = n as usize;
-        if n.saturating_mul(min) > self.0.remaining() {
-            return Err("array longer than the record".into());
-        }
-        Ok(Some(n))
-    }
 }
 
 /// Parses a value written by Kafka or by [`encode_value`].
