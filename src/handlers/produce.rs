@@ -52,8 +52,9 @@ fn single_batch(records: Option<Bytes>) -> Result<Bytes, Error> {
     Ok(records)
 }
 
-/// KIP-890 part 1 (see the module doc). Batches of non-transactional producers, and requests
-/// without a transactional id (clients before transactions had one in Produce), pass.
+/// KIP-890 part 1 (see the module doc). Batches of non-transactional producers pass; a
+/// transactional batch without a transactional id is refused as Kafka refuses it
+/// (TRANSACTIONAL_ID_AUTHORIZATION_FAILED).
 fn verify_transaction(
     ctx: &RequestContext,
     batch: &[u8],
@@ -64,8 +65,15 @@ fn verify_transaction(
     let Some(h) = BatchHeader::parse(batch) else {
         return Ok(());
     };
-    let Some(id) = transactional_id.filter(|_| h.is_transactional()) else {
+    if !h.is_transactional() {
         return Ok(());
+    }
+    // Kafka authorises transactional writes by transactional id: none is no authorisation.
+    let Some(id) = transactional_id else {
+        return Err(Error::kafka(
+            ErrorCode::TransactionalIdAuthorizationFailed,
+            "Transactional records were sent without a transactional id",
+        ));
     };
     ctx.broker
         .txns

@@ -106,11 +106,12 @@ fn a_control_batch_from_a_client_is_refused_and_nothing_appended() {
     let broker = TestBroker::start(dir.path(), &[]);
     let mut c = RawClient::connect(&broker.bootstrap());
     assert_eq!(raw::create_topic(&mut c, "hc", 1, &[]), 0);
-    // A forged COMMIT from a plain (idempotent) producer.
+    // A forged COMMIT from a plain (idempotent) producer: a marker batch is transactional, and
+    // a transactional write without a transactional id fails authorisation first, as in Kafka.
     let (pid, epoch) = init_producer_id(&mut c, None);
     let forged = encode_marker_batch(pid, epoch, ControlType::Commit, 0, now_ms()).unwrap();
     let r = raw::produce(&mut c, "hc", 0, forged);
-    assert_eq!((r.error_code, r.base_offset), (INVALID_RECORD, -1));
+    assert_eq!((r.error_code, r.base_offset), (53, -1));
     assert_eq!(ends(&mut c, "hc", 0), (0, 0));
 
     // A transactional producer forging the COMMIT of its own open transaction.
@@ -183,6 +184,10 @@ fn a_transactional_batch_for_a_partition_outside_the_transaction_is_refused() {
     assert_eq!(raw::create_topic(&mut c, "hv", 2, &[]), 0);
     let producer = init_producer_id(&mut c, Some("hv-tx"));
     let batch = raw::encode_txn_batch(&["x", "y"], producer, 0, now_ms());
+    // A transactional batch in a Produce request without a transactional id: Kafka refuses
+    // it as an unauthorised transactional write.
+    let r = raw::produce(&mut c, "hv", 0, batch.clone());
+    assert_eq!((r.error_code, r.base_offset), (53, -1));
     // No transaction at all yet.
     let r = produce_txn(&mut c, "hv-tx", "hv", 0, batch.clone());
     assert_eq!((r.error_code, r.base_offset), (INVALID_TXN_STATE, -1));
