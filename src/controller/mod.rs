@@ -11,6 +11,7 @@
 //! → publish, so two CreateTopics of one name cannot both pass the existence check. The
 //! mutex is held across file I/O: callers run controller operations off the async workers.
 
+mod configs;
 mod migrate;
 mod topics;
 
@@ -24,6 +25,7 @@ use crate::metadata::log::MetadataLog;
 use crate::metadata::records::{EndPoint, MetadataRecord};
 use crate::metadata::{Metadata, MetadataImage, MetadataPublisher};
 
+pub use configs::{ConfigOp, TopicConfigChange};
 pub use topics::{NewPartitions, NewTopic};
 
 /// The controller (see the module doc).

@@ -1,6 +1,7 @@
 //! Request handlers, one file per API family. Each takes the decoded request and its
 //! [`RequestContext`] and returns the response; none of them touches sockets or framing.
 
+pub mod alter_configs;
 pub mod cluster;
 pub mod configs;
 mod context;

@@ -4,8 +4,8 @@
 //! partitions are), answers "not hosted here" in one place ([`ReplicaManager::leader`]), keeps
 //! each replica's high watermark and leader epoch, and follows the metadata image: when the
 //! controller publishes a change, [`ReplicaManager::publish`] creates the logs of partitions
-//! newly assigned to this node and deletes those of removed topics — at start-up the same
-//! path opens every hosted log.
+//! newly assigned to this node, deletes those of removed topics and applies changed topic
+//! config overrides to the hosted logs — at start-up the same path opens every hosted log.
 //!
 //! Thread-safety: the replica map sits behind an `RwLock` held only to look up or swap
 //! entries; log files are created and deleted outside it, from blocking threads.
@@ -138,8 +138,26 @@ impl ReplicaManager {
     }
 }
 
+impl ReplicaManager {
+    /// Applies changed topic overrides to a hosted log at once (AlterConfigs): retention,
+    /// segment size and age, max message bytes, timestamp type and flush settings are read
+    /// from the log's config on every append and maintenance pass.
+    fn apply_config(&self, r: &Replica, overrides: &std::collections::BTreeMap<String, String>) {
+        let config = self.config.log_config(overrides);
+        match r.log().lock() {
+            Ok(mut log) => {
+                if *log.config() != config {
+                    log.set_config(config);
+                    tracing::info!("{}-{}: config changed", r.topic(), r.index());
+                }
+            }
+            Err(e) => tracing::error!("{}-{}: config not applied: {e}", r.topic(), r.index()),
+        }
+    }
+}
+
 impl MetadataPublisher for ReplicaManager {
-    fn publish(&self, _old: &MetadataImage, new: &MetadataImage) -> io::Result<()> {
+    fn publish(&self, old: &MetadataImage, new: &MetadataImage) -> io::Result<()> {
         // Removed first: a topic deleted and created again under its name reuses directories.
         let gone: Vec<Arc<Replica>> = {
             let mut map = self.write();
@@ -170,6 +188,12 @@ impl MetadataPublisher for ReplicaManager {
                 }
                 if let Some(r) = self.get(&t.name, index) {
                     r.set_leadership(p.leader == self.node_id, p.leader_epoch);
+                    if old
+                        .topic(&t.name)
+                        .is_some_and(|o| o.overrides != t.overrides)
+                    {
+                        self.apply_config(&r, &t.overrides);
+                    }
                     continue;
                 }
                 match self.host(&t.name, t.id, index, p, &t.overrides) {

@@ -87,7 +87,9 @@ api_table! {
     OffsetDelete(OffsetDeleteRequest) 0..=0 => handlers::offsets::offset_delete;
     TxnOffsetCommit(TxnOffsetCommitRequest) 0..=4 => handlers::txn_offsets::handle;
     DescribeConfigs(DescribeConfigsRequest) 1..=4 => handlers::configs::describe_configs;
+    AlterConfigs(AlterConfigsRequest) 0..=2 => handlers::alter_configs::alter_configs;
     CreatePartitions(CreatePartitionsRequest) 0..=3 => handlers::topics::create_partitions;
+    IncrementalAlterConfigs(IncrementalAlterConfigsRequest) 0..=1 => handlers::alter_configs::incremental_alter_configs;
     DescribeCluster(DescribeClusterRequest) 0..=1 => handlers::cluster::describe_cluster;
     AddPartitionsToTxn(AddPartitionsToTxnRequest) 0..=5 => handlers::txn::add_partitions_to_txn;
     AddOffsetsToTxn(AddOffsetsToTxnRequest) 0..=4 => handlers::txn::add_offsets_to_txn;
