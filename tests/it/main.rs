@@ -9,6 +9,7 @@
 mod support;
 
 mod admin;
+mod alter_configs;
 mod bad_input;
 mod crash;
 mod describe_producers;
