@@ -9,7 +9,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 from harness import Runner, wait_until  # noqa: E402
 
 from confluent_kafka import Consumer, KafkaError, Producer, TopicPartition  # noqa: E402
-from confluent_kafka.admin import AdminClient, ConfigResource, NewTopic  # noqa: E402
+from confluent_kafka.admin import AdminClient, AlterConfigOpType, ConfigEntry, ConfigResource, NewTopic  # noqa: E402
 
 BS = sys.argv[1]
 R = Runner("confluent-kafka")
@@ -294,6 +294,32 @@ def txn_offsets():
     assert sorted(v for _, v, _ in out.values()) == sorted(f"out-{i}".encode() for i in range(100))
 
 
+def alter_config():
+    """An incremental SET is read back; a bad value is refused and changes nothing."""
+    name = f"ck-alter-{tag}"
+    create(name, 1)
+
+    def alter(value):
+        res = ConfigResource(ConfigResource.Type.TOPIC, name, incremental_configs=[
+            ConfigEntry("retention.ms", value, incremental_operation=AlterConfigOpType.SET)])
+        list(admin.incremental_alter_configs([res]).values())[0].result(30)
+
+    def read():
+        res = ConfigResource(ConfigResource.Type.TOPIC, name)
+        return list(admin.describe_configs([res]).values())[0].result(30)["retention.ms"]
+
+    alter("12345")
+    entry = read()
+    assert entry.value == "12345" and not entry.is_default, entry
+    try:
+        alter("not-a-number")
+    except Exception as e:  # noqa: BLE001 - KafkaException(INVALID_CONFIG)
+        assert "INVALID_CONFIG" in str(e) or "retention.ms" in str(e), e
+    else:
+        raise AssertionError("a bad value was accepted")
+    assert read().value == "12345"
+
+
 R.run("metadata", metadata)
 R.run("admin-create-delete-topic", admin_create_delete)
 R.run("produce-keyed-headers", produce_keyed)
@@ -310,4 +336,5 @@ R.run("delete-records", delete_records)
 R.run("txn-commit-abort", txn_commit_abort)
 R.run("txn-fencing", txn_fencing)
 R.run("txn-offsets", txn_offsets)
+R.run("alter-config", alter_config)
 sys.exit(1 if R.failures else 0)

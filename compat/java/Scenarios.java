@@ -307,6 +307,23 @@ public class Scenarios {
             check(out.equals(want), out.size() + " outputs");
         });
 
+        scenario("alter-config", () -> {
+            var name = "java-alter-" + TAG;
+            admin.createTopics(List.of(new NewTopic(name, 1, (short) 1))).all().get();
+            var res = new ConfigResource(ConfigResource.Type.TOPIC, name);
+            admin.incrementalAlterConfigs(Map.of(res, List.of(new AlterConfigOp(new ConfigEntry("retention.ms", "12345"), AlterConfigOp.OpType.SET)))).all().get();
+            var entry = admin.describeConfigs(List.of(res)).all().get().get(res).get("retention.ms");
+            check("12345".equals(entry.value()) && entry.source() == ConfigEntry.ConfigSource.DYNAMIC_TOPIC_CONFIG, "read back " + entry);
+            Exception refused = null;
+            try {
+                admin.incrementalAlterConfigs(Map.of(res, List.of(new AlterConfigOp(new ConfigEntry("retention.ms", "not-a-number"), AlterConfigOp.OpType.SET)))).all().get();
+            } catch (ExecutionException e) {
+                refused = e;
+            }
+            check(refused != null && refused.getCause() instanceof org.apache.kafka.common.errors.InvalidConfigurationException, "bad value refused: " + refused);
+            check("12345".equals(admin.describeConfigs(List.of(res)).all().get().get(res).get("retention.ms").value()), "unchanged");
+        });
+
         admin.close();
         System.exit(failures > 0 ? 1 : 0);
     }

@@ -292,6 +292,26 @@ def txn_offsets():
     assert sorted(out) == sorted(f"out-{i}".encode() for i in range(100)), len(out)
 
 
+def alter_config():
+    """A SET (IncrementalAlterConfigs, which the client prefers) is read back; a bad value is
+    refused and changes nothing."""
+    name = f"kpy-alter-{tag}"
+    create(name, 1)
+
+    def read():
+        r = admin.describe_configs([ConfigResource(ConfigResourceType.TOPIC, name)], config_filter="all")
+        return r["topic"][name]["retention.ms"]["value"]
+
+    def alter(value):
+        r = admin.alter_configs([ConfigResource(ConfigResourceType.TOPIC, name, configs={"retention.ms": value})])
+        return r["topic"][name]
+
+    assert alter("12345") == "OK"
+    assert read() == "12345", read()
+    refused = alter("not-a-number")
+    assert refused != "OK" and ("InvalidConfig" in refused or "retention.ms" in refused), refused
+    assert read() == "12345", read()
+
 R.run("metadata", metadata)
 R.run("admin-create-delete-topic", admin_create_delete)
 R.run("produce-keyed-headers", produce_keyed)
@@ -308,4 +328,5 @@ R.run("delete-records", delete_records)
 R.run("txn-commit-abort", txn_commit_abort)
 R.run("txn-fencing", txn_fencing)
 R.run("txn-offsets", txn_offsets)
+R.run("alter-config", alter_config)
 sys.exit(1 if R.failures else 0)

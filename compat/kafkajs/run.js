@@ -336,6 +336,30 @@ async function main() {
     check(JSON.stringify([...out].sort()) === JSON.stringify(Array.from({ length: 100 }, (_, i) => `out-${i}`).sort()), `${out.length} outputs`);
   });
 
+  await scenario('alter-config', async () => {
+    const name = `kjs-alter-${tag}`;
+    await admin.createTopics({ topics: [{ topic: name, numPartitions: 1 }], waitForLeaders: true });
+    const read = async () => {
+      const r = await admin.describeConfigs({ resources: [{ type: ConfigResourceTypes.TOPIC, name }], includeSynonyms: false });
+      return r.resources[0].configEntries.find((e) => e.configName === 'retention.ms');
+    };
+    const alter = (value) => admin.alterConfigs({
+      validateOnly: false,
+      resources: [{ type: ConfigResourceTypes.TOPIC, name, configEntries: [{ name: 'retention.ms', value }] }],
+    });
+    await alter('12345');
+    const entry = await read();
+    check(entry.configValue === '12345' && !entry.isDefault, JSON.stringify(entry));
+    let refused = null;
+    try {
+      await alter('not-a-number');
+    } catch (e) {
+      refused = e;
+    }
+    check(refused && /INVALID_CONFIG|retention\.ms/.test(String(refused.type) + String(refused.message)), `bad value accepted (${refused})`);
+    check((await read()).configValue === '12345', 'unchanged after the refusal');
+  });
+
   await admin.disconnect();
   process.exit(failures ? 1 : 0);
 }

@@ -112,4 +112,5 @@ skip delete-records "kcat has no admin API"
 skip txn-commit-abort "kcat has no transactional producer API"
 skip txn-fencing "kcat has no transactional producer API"
 skip txn-offsets "kcat has no transactional producer API"
+skip alter-config "kcat has no admin API"
 exit $((fails > 0))

@@ -3,6 +3,7 @@
 //!
 //! `cargo run --example compat-rdkafka -- HOST:PORT`
 
+mod alter;
 mod txn;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -424,6 +425,7 @@ fn main() -> Result<()> {
         ("txn-commit-abort", Box::new(txn::commit_abort)),
         ("txn-fencing", Box::new(txn::fencing)),
         ("txn-offsets", Box::new(txn::offsets)),
+        ("alter-config", Box::new(alter::alter_config)),
     ];
     let mut failures = 0;
     for (name, f) in scenarios {
