@@ -2,7 +2,7 @@
 //! listener, starts the background work ([`maintenance`]) and shuts all of it down in order.
 //!
 //! Shutdown: a broadcast signal stops the listener and every connection task at its next read
-//! (a request in flight is finished and answered first); once all connection tasks have
+//! (a request in flight has a second to finish and be answered before it is cut short); once all connection tasks have
 //! ended, the background tasks stop, the logs are flushed and closed and the clean-shutdown
 //! marker is written.
 

@@ -19,6 +19,9 @@ use crate::protocol::codec::OWN_CHUNK_MIN;
 use crate::protocol::{DispatchError, Frame};
 use crate::router::{FrameLimits, Router};
 
+/// How long a request in flight at shutdown may still take before it is cut short.
+const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(1);
+
 /// Bytes read from the socket at a time at most.
 const READ_CHUNK: usize = 64 * 1024;
 
@@ -109,7 +112,37 @@ impl Connection {
                             }
                             out.clear();
                         }
-                        match self.router.handle_frame(self.peer, frame).await {
+                        // At shutdown a request in flight gets SHUTDOWN_GRACE to finish and be
+                        // answered; one still waiting then (a long-poll, a JoinGroup, acks=all)
+                        // is cut short, since what it waits for may need the background tasks
+                        // shutdown stops. Writes are never torn: appends run to the end on
+                        // their thread, metadata and coordinator writes in their own tasks.
+                        let router = self.router.clone();
+                        let handling = router.handle_frame(self.peer, frame);
+                        tokio::pin!(handling);
+                        let mut stopping = false;
+                        let handled = tokio::select! {
+                            r = &mut handling => r,
+                            _ = self.shutdown.recv() => {
+                                stopping = true;
+                                match tokio::time::timeout(SHUTDOWN_GRACE, &mut handling).await {
+                                    Ok(r) => r,
+                                    Err(_) => {
+                                        let _ = self.stream.write_all(&out).await;
+                                        return;
+                                    }
+                                }
+                            }
+                        };
+                        if stopping {
+                            // The signal is consumed: answer this request and close.
+                            if let Ok(Some(resp)) = handled {
+                                let _ = self.queue(&mut out, resp).await;
+                            }
+                            let _ = self.stream.write_all(&out).await;
+                            return;
+                        }
+                        match handled {
                             Ok(Some(resp)) => {
                                 if let Err(e) = self.queue(&mut out, resp).await {
                                     tracing::debug!("{}: write failed: {e}", self.peer);

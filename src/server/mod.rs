@@ -3,8 +3,9 @@
 //! It knows frames only; the [`crate::router::Router`] serves them.
 //!
 //! Shutdown is a broadcast signal: it stops the listener and every connection task at its
-//! next read (a request in flight is finished and answered first). Each connection task holds
-//! a clone of a `done` sender, so the owner learns when the last one has ended.
+//! next read; a request in flight has a second to finish and be answered, then is cut short.
+//! Each connection task holds a clone of a `done` sender, so the owner learns when the last
+//! one has ended.
 
 pub mod connection;
 pub mod listener;

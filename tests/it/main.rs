@@ -26,6 +26,7 @@ mod metadata_records;
 mod power_loss;
 mod rdkafka_roundtrip;
 mod resources;
+mod shutdown;
 mod transactions;
 mod txn_crash;
 mod txn_hostile;
