@@ -24,6 +24,8 @@ use markers::BrokerMarkers;
 
 /// Everything a request handler may use (see the module doc).
 pub struct Broker {
+    /// The static configuration (`server.properties`, `--set`, flags); the one in force, with
+    /// dynamic broker configs layered over it, is [`Broker::config_now`].
     pub config: BrokerConfig,
     pub metadata: Arc<Metadata>,
     pub controller: Arc<Controller>,
@@ -96,6 +98,12 @@ impl Broker {
             txns,
             markers,
         })
+    }
+
+    /// The configuration in force: the static one with the dynamic broker configs of the
+    /// current image over it (read it per request: a dynamic change replaces it).
+    pub fn config_now(&self) -> Arc<BrokerConfig> {
+        self.replicas.config()
     }
 
     /// The host and port this node advertises, from the image.

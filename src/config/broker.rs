@@ -1,10 +1,17 @@
 //! [`BrokerConfig`]: the broker's settings as typed fields, built from the set `server.properties`
 //! keys over the key table's defaults, plus the resolution of topic configs against the broker's
 //! `log.*` synonyms.
+//!
+//! Layers, highest precedence first, as Kafka's `DynamicBrokerConfig`: this node's dynamic
+//! configs (ConfigRecords of resource BROKER "<node.id>"), the cluster-wide dynamic defaults
+//! (resource ""), the static settings (`server.properties`, `--set`, flags), the rows'
+//! defaults. A `BrokerConfig` is a value: a dynamic change makes a new one
+//! ([`BrokerConfig::with_dynamic`]) that the replica layer publishes.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
+use super::dynamic;
 use super::keys::{broker_key, keys, Scope};
 use super::properties::{default_advertised, listener_address, Props};
 use super::{ConfigSource, LogConfig};
@@ -47,10 +54,15 @@ pub struct BrokerConfig {
     /// it stays in PrepareCommit/PrepareAbort (the crash-between-prepare-and-markers test).
     pub fail_markers_for: Option<String>,
     /// Broker-level values of topic configs, keyed by the *topic* config name, for those whose
-    /// synonym is set (`log.retention.hours=1` lands here as `retention.ms` = `3600000`).
-    pub log_overrides: BTreeMap<&'static str, String>,
-    /// Every broker key set (properties file, `--set`, flags), validated, as given.
+    /// synonym is set in some layer (`log.retention.hours=1` lands here as `retention.ms` =
+    /// `3600000`), with the layer it came from.
+    pub log_overrides: BTreeMap<&'static str, (String, ConfigSource)>,
+    /// Every broker key set statically (properties file, `--set`, flags), validated, as given.
     pub properties: BTreeMap<String, String>,
+    /// Cluster-wide dynamic configs (resource ""), valid dynamic keys only.
+    pub dynamic_default: BTreeMap<String, String>,
+    /// This node's dynamic configs (resource "<node.id>"), valid dynamic keys only.
+    pub dynamic_node: BTreeMap<String, String>,
 }
 
 impl Default for BrokerConfig {
@@ -63,7 +75,29 @@ impl BrokerConfig {
     /// Builds every field from the set keys over the rows' defaults. `properties` must hold
     /// validated values of known keys (see [`BrokerConfig::apply_properties`]).
     pub fn from_properties(properties: BTreeMap<String, String>) -> BrokerConfig {
-        let p = Props(&properties);
+        Self::from_layers(properties, BTreeMap::new(), BTreeMap::new())
+    }
+
+    /// Builds every field from the layers (see the module doc): `properties` static, then the
+    /// two dynamic maps over it.
+    fn from_layers(
+        properties: BTreeMap<String, String>,
+        dynamic_default: BTreeMap<String, String>,
+        dynamic_node: BTreeMap<String, String>,
+    ) -> BrokerConfig {
+        let mut merged = properties.clone();
+        merged.extend(dynamic_default.clone());
+        merged.extend(dynamic_node.clone());
+        let layer = |k: &str| {
+            if dynamic_node.contains_key(k) {
+                ConfigSource::DynamicBrokerConfig
+            } else if dynamic_default.contains_key(k) {
+                ConfigSource::DynamicDefaultBrokerConfig
+            } else {
+                ConfigSource::StaticBrokerConfig
+            }
+        };
+        let p = Props(&merged);
         let listen = listener_address(&p.string("listeners"));
         let advertised = match p.set("advertised.listeners") {
             Some(v) => listener_address(v),
@@ -83,7 +117,7 @@ impl BrokerConfig {
             .filter_map(|t| {
                 t.synonyms.iter().find_map(|s| {
                     let row = broker_key(s)?;
-                    Some((t.name, row.to_topic_value(p.set(s)?)))
+                    Some((t.name, (row.to_topic_value(p.set(s)?), layer(s))))
                 })
             })
             .collect();
@@ -127,7 +161,63 @@ impl BrokerConfig {
             fail_markers_for: None,
             log_overrides,
             properties,
+            dynamic_default,
+            dynamic_node,
         }
+    }
+
+    /// This configuration with these dynamic layers instead of its current ones (entries that
+    /// are not valid dynamic configs are dropped, see [`dynamic::valid_entries`]). Fields
+    /// assigned directly (addresses, data directory, test seams) are kept.
+    pub fn with_dynamic(
+        &self,
+        default: &BTreeMap<String, String>,
+        node: &BTreeMap<String, String>,
+    ) -> BrokerConfig {
+        let mut c = Self::from_layers(
+            self.properties.clone(),
+            dynamic::valid_entries("cluster-default", default),
+            dynamic::valid_entries("broker", node),
+        );
+        c.listen = self.listen.clone();
+        c.advertised = self.advertised.clone();
+        c.data_dir = self.data_dir.clone();
+        c.node_id = self.node_id;
+        c.fail_markers_for = self.fail_markers_for.clone();
+        c
+    }
+
+    /// A broker key's value in the highest layer that sets it, and that layer (dynamic
+    /// per-broker, dynamic cluster default, static); `None` when only its default applies.
+    pub fn layered(&self, key: &str) -> Option<(&str, ConfigSource)> {
+        if let Some(v) = self.dynamic_node.get(key) {
+            return Some((v, ConfigSource::DynamicBrokerConfig));
+        }
+        if let Some(v) = self.dynamic_default.get(key) {
+            return Some((v, ConfigSource::DynamicDefaultBrokerConfig));
+        }
+        self.properties
+            .get(key)
+            .map(|v| (v.as_str(), ConfigSource::StaticBrokerConfig))
+    }
+
+    /// Every layer's value of a broker key, highest precedence first (Kafka's synonyms of one
+    /// name: per-broker dynamic, cluster default dynamic, static, default).
+    pub fn layers_of(&self, key: &str) -> Vec<(String, ConfigSource)> {
+        let mut out = Vec::new();
+        for (map, source) in [
+            (&self.dynamic_node, ConfigSource::DynamicBrokerConfig),
+            (
+                &self.dynamic_default,
+                ConfigSource::DynamicDefaultBrokerConfig,
+            ),
+            (&self.properties, ConfigSource::StaticBrokerConfig),
+        ] {
+            if let Some(v) = map.get(key) {
+                out.push((v.clone(), source));
+            }
+        }
+        out
     }
 
     /// Whether a broker key was set (properties file, `--set` or a flag).
@@ -147,15 +237,15 @@ impl BrokerConfig {
             "node.id" => return Some(self.node_id.to_string()),
             _ => {}
         }
-        if let Some(v) = self.properties.get(key) {
-            return Some(v.clone());
+        if let Some((v, _)) = self.layered(key) {
+            return Some(v.to_string());
         }
         let primary_of = keys(Scope::Topic).find(|t| t.synonyms.first() == Some(&key));
         if let Some(t) = primary_of {
             return self
                 .log_overrides
                 .get(t.name)
-                .cloned()
+                .map(|(v, _)| v.clone())
                 .or_else(|| t.topic_default());
         }
         broker_key(key)?.default.map(str::to_string)
@@ -171,7 +261,7 @@ impl BrokerConfig {
                 let v = if let Some(v) = overrides.get(d.name) {
                     (v.clone(), ConfigSource::TopicConfig)
                 } else if let Some(v) = self.log_overrides.get(d.name) {
-                    (v.clone(), ConfigSource::StaticBrokerConfig)
+                    v.clone()
                 } else {
                     (
                         d.topic_default().unwrap_or_default(),
@@ -217,6 +307,50 @@ mod tests {
         assert_eq!(c.offsets_retention_check_interval_ms, 600_000);
         assert_eq!(c.offset_metadata_max_bytes, 4096);
         assert!(c.log_overrides.is_empty() && c.properties.is_empty());
+    }
+
+    #[test]
+    fn dynamic_layers_override_static_ones() {
+        let mut cfg = BrokerConfig::default();
+        let pairs = [
+            ("log.retention.hours".to_string(), "1".to_string()),
+            ("log.segment.bytes".to_string(), "5000".to_string()),
+        ];
+        cfg.apply_properties(&pairs, &mut Vec::new())
+            .expect("valid");
+        let map = |kv: &[(&str, &str)]| -> BTreeMap<String, String> {
+            kv.iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect()
+        };
+        let d = cfg.with_dynamic(
+            &map(&[("log.retention.ms", "1000"), ("log.segment.bytes", "6000")]),
+            &map(&[("log.segment.bytes", "7000"), ("node.id", "9")]),
+        );
+        let r = d.resolve_topic(&BTreeMap::new());
+        assert_eq!(
+            r["retention.ms"],
+            ("1000".to_string(), ConfigSource::DynamicDefaultBrokerConfig)
+        );
+        assert_eq!(
+            r["segment.bytes"],
+            ("7000".to_string(), ConfigSource::DynamicBrokerConfig)
+        );
+        assert_eq!(
+            d.node_id, 1,
+            "a non-dynamic key in a dynamic layer is ignored"
+        );
+        assert_eq!(d.log_config(&BTreeMap::new()).retention_ms, 1000);
+        assert_eq!(
+            d.layers_of("log.segment.bytes"),
+            vec![
+                ("7000".to_string(), ConfigSource::DynamicBrokerConfig),
+                ("6000".to_string(), ConfigSource::DynamicDefaultBrokerConfig),
+                ("5000".to_string(), ConfigSource::StaticBrokerConfig),
+            ]
+        );
+        let back = d.with_dynamic(&BTreeMap::new(), &BTreeMap::new());
+        assert_eq!(back.log_config(&BTreeMap::new()).retention_ms, 3_600_000);
     }
 
     #[test]

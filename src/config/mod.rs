@@ -7,10 +7,14 @@
 //!   typed [`BrokerConfig`] ([`broker`]);
 //! - topic override validation and resolution — a topic override, else the broker's `log.*`
 //!   synonym, else the default — into the typed [`LogConfig`] ([`topic`]);
-//! - DescribeConfigs (`handlers/configs.rs`) and the README's configuration tables ([`docs`]).
+//! - DescribeConfigs (`handlers/configs.rs`) and the README's configuration tables ([`docs`]);
+//! - which broker keys may change at run time, and the checks a change passes ([`dynamic`]).
+//!   Dynamic values live in the metadata image; [`BrokerConfig::with_dynamic`] layers them over
+//!   the static ones (per-broker dynamic, cluster-default dynamic, static, default).
 
 pub mod broker;
 pub mod docs;
+pub mod dynamic;
 pub mod keys;
 pub mod properties;
 pub mod topic;
@@ -24,6 +28,8 @@ pub use topic::{validate_topic_config, LogConfig, TimestampType};
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ConfigSource {
     TopicConfig = 1,
+    DynamicBrokerConfig = 2,
+    DynamicDefaultBrokerConfig = 3,
     StaticBrokerConfig = 4,
     DefaultConfig = 5,
 }

@@ -54,7 +54,7 @@ impl ConfigOp {
     }
 }
 
-/// A change to one topic's config overrides.
+/// A change to one config resource (a topic's overrides, or a broker's dynamic configs).
 #[derive(Debug, Clone)]
 pub enum TopicConfigChange {
     /// AlterConfigs: these become the whole override set (a `None` value is refused).
@@ -63,12 +63,12 @@ pub enum TopicConfigChange {
     Incremental(Vec<(String, ConfigOp, Option<String>)>),
 }
 
-fn invalid_config(msg: String) -> Error {
+pub(super) fn invalid_config(msg: String) -> Error {
     Error::kafka(ErrorCode::InvalidConfig, msg)
 }
 
 /// Refuses a key given twice in one resource, as Kafka's request preprocessing does.
-fn check_duplicates<'a>(names: impl Iterator<Item = &'a String>) -> Result<()> {
+pub(super) fn check_duplicates<'a>(names: impl Iterator<Item = &'a String>) -> Result<()> {
     let mut seen = std::collections::HashSet::new();
     for n in names {
         if !seen.insert(n) {
@@ -82,7 +82,7 @@ fn check_duplicates<'a>(names: impl Iterator<Item = &'a String>) -> Result<()> {
 }
 
 /// The list elements of a value (`a, b,c` → `[a, b, c]`), empty elements dropped.
-fn list_parts(value: &str) -> Vec<String> {
+pub(super) fn list_parts(value: &str) -> Vec<String> {
     value
         .split(',')
         .map(str::trim)

@@ -11,6 +11,7 @@
 //! → publish, so two CreateTopics of one name cannot both pass the existence check. The
 //! mutex is held across file I/O: callers run controller operations off the async workers.
 
+mod broker_configs;
 mod configs;
 mod migrate;
 mod topics;

@@ -1,12 +1,17 @@
-//! AlterConfigs (replace a topic's whole override set) and IncrementalAlterConfigs (SET,
-//! DELETE, APPEND, SUBTRACT key by key) for topics. Each resource is answered on its own; the
-//! checks and the ConfigRecords are the controller's ([`Controller::alter_topic_configs`]),
-//! and the replica layer applies the new overrides to the hosted logs when it publishes.
+//! AlterConfigs (replace a resource's whole config set) and IncrementalAlterConfigs (SET,
+//! DELETE, APPEND, SUBTRACT key by key) for topics and brokers. Each resource is answered on its
+//! own; a resource named twice in one request is refused (both times) with INVALID_REQUEST, as
+//! Kafka's `ConfigAdminManager` does. The checks and the ConfigRecords are the controller's
+//! ([`Controller::alter_topic_configs`], [`Controller::alter_broker_configs`]), and the replica
+//! layer applies the change to the hosted logs when it publishes.
 //!
-//! Broker resources (dynamic broker configs) are not served yet: they are refused with
-//! INVALID_REQUEST and a message saying so.
+//! BROKER resources are dynamic broker configs: "" is the cluster-wide default, "<node.id>"
+//! this broker. Another id is refused with INVALID_REQUEST ("Unexpected broker id, …"), as a
+//! Kafka broker refuses a resource naming another node (the admin client sends each broker
+//! its own).
 //!
 //! [`Controller::alter_topic_configs`]: crate::controller::Controller::alter_topic_configs
+//! [`Controller::alter_broker_configs`]: crate::controller::Controller::alter_broker_configs
 
 use kafka_protocol::messages::{
     alter_configs_response, incremental_alter_configs_response, AlterConfigsRequest,
@@ -33,20 +38,66 @@ async fn alter(
             let name = name.to_string();
             ctx.broker
                 .blocking(move |b| {
+                    let current = b.config_now();
                     b.controller
-                        .alter_topic_configs(&name, &change, &b.config, validate_only)
+                        .alter_topic_configs(&name, &change, &current, validate_only)
                 })
                 .await
         }
-        BROKER_RESOURCE => Err(Error::kafka(
-            ErrorCode::InvalidRequest,
-            "Altering broker configs is not supported by this broker yet",
-        )),
+        BROKER_RESOURCE => {
+            let change = change?;
+            if !name.is_empty() {
+                check_node_id(name, ctx.broker.config.node_id)?;
+            }
+            let name = name.to_string();
+            ctx.broker
+                .blocking(move |b| {
+                    let current = b.config_now();
+                    b.controller
+                        .alter_broker_configs(&name, &change, &current, validate_only)
+                })
+                .await
+        }
         other => Err(Error::kafka(
             ErrorCode::InvalidRequest,
             format!("Unsupported resource type {other}"),
         )),
     }
+}
+
+/// Kafka's `validateResourceNameIsCurrentNodeId`: a BROKER resource must name this node.
+fn check_node_id(name: &str, node_id: i32) -> Result<()> {
+    let id: i32 = name.parse().map_err(|_| {
+        Error::kafka(
+            ErrorCode::InvalidRequest,
+            format!("Node id must be an integer, but it is: {name}"),
+        )
+    })?;
+    if id != node_id {
+        return Err(Error::kafka(
+            ErrorCode::InvalidRequest,
+            format!("Unexpected broker id, expected {node_id}, but received {name}"),
+        ));
+    }
+    Ok(())
+}
+
+/// For each resource, whether another one of the request has the same type and name.
+fn repeated<'a>(resources: impl Iterator<Item = (i8, &'a str)> + Clone) -> Vec<bool> {
+    let mut counts: std::collections::HashMap<(i8, &str), usize> = Default::default();
+    for r in resources.clone() {
+        *counts.entry(r).or_default() += 1;
+    }
+    resources
+        .map(|r| counts.get(&r).is_some_and(|n| *n > 1))
+        .collect()
+}
+
+fn each_once() -> Error {
+    Error::kafka(
+        ErrorCode::InvalidRequest,
+        "Each resource must appear at most once.",
+    )
 }
 
 /// `(error code, message)` of a result, as both responses carry them.
@@ -59,21 +110,30 @@ fn outcome(r: &Result<()>) -> (i16, Option<StrBytes>) {
 
 pub async fn alter_configs(ctx: &RequestContext, req: AlterConfigsRequest) -> AlterConfigsResponse {
     let mut responses = Vec::with_capacity(req.resources.len());
-    for res in req.resources {
+    let twice = repeated(
+        req.resources
+            .iter()
+            .map(|r| (r.resource_type, r.resource_name.as_str())),
+    );
+    for (res, twice) in req.resources.into_iter().zip(twice) {
         let change = TopicConfigChange::Replace(
             res.configs
                 .iter()
                 .map(|c| (c.name.to_string(), c.value.as_ref().map(|v| v.to_string())))
                 .collect(),
         );
-        let r = alter(
-            ctx,
-            res.resource_type,
-            &res.resource_name,
-            Ok(change),
-            req.validate_only,
-        )
-        .await;
+        let r = if twice {
+            Err(each_once())
+        } else {
+            alter(
+                ctx,
+                res.resource_type,
+                &res.resource_name,
+                Ok(change),
+                req.validate_only,
+            )
+            .await
+        };
         let (code, msg) = outcome(&r);
         responses.push(
             alter_configs_response::AlterConfigsResourceResponse::default()
@@ -91,7 +151,12 @@ pub async fn incremental_alter_configs(
     req: IncrementalAlterConfigsRequest,
 ) -> IncrementalAlterConfigsResponse {
     let mut responses = Vec::with_capacity(req.resources.len());
-    for res in req.resources {
+    let twice = repeated(
+        req.resources
+            .iter()
+            .map(|r| (r.resource_type, r.resource_name.as_str())),
+    );
+    for (res, twice) in req.resources.into_iter().zip(twice) {
         let change = res
             .configs
             .iter()
@@ -104,14 +169,18 @@ pub async fn incremental_alter_configs(
             })
             .collect::<Result<Vec<_>>>()
             .map(TopicConfigChange::Incremental);
-        let r = alter(
-            ctx,
-            res.resource_type,
-            &res.resource_name,
-            change,
-            req.validate_only,
-        )
-        .await;
+        let r = if twice {
+            Err(each_once())
+        } else {
+            alter(
+                ctx,
+                res.resource_type,
+                &res.resource_name,
+                change,
+                req.validate_only,
+            )
+            .await
+        };
         let (code, msg) = outcome(&r);
         responses.push(
             incremental_alter_configs_response::AlterConfigsResourceResponse::default()

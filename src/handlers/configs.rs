@@ -1,6 +1,11 @@
 //! DescribeConfigs for topics and this broker: every config with its value, where it came
-//! from (topic override, static broker config, default) and, on request, its synonyms in
-//! precedence order, as Kafka reports them.
+//! from (topic override, dynamic per-broker or cluster-default broker config, static broker
+//! config, default) and, on request, its synonyms in precedence order, as Kafka's
+//! `ConfigHelper` reports them. Values are those in force ([`crate::broker::Broker::config_now`]).
+//!
+//! BROKER "<node.id>" lists every broker key (read-only unless it may change at run time);
+//! BROKER "" (the cluster-wide default) lists only the dynamic defaults that are set, as Kafka
+//! does.
 
 use kafka_protocol::messages::describe_configs_response::{
     DescribeConfigsResourceResult, DescribeConfigsResult, DescribeConfigsSynonym,
@@ -8,9 +13,9 @@ use kafka_protocol::messages::describe_configs_response::{
 use kafka_protocol::messages::{DescribeConfigsRequest, DescribeConfigsResponse};
 use kafka_protocol::protocol::StrBytes;
 
-use crate::broker::Broker;
+use crate::config::dynamic::is_dynamic;
 use crate::config::keys::{broker_key, keys, ConfigKey, Scope};
-use crate::config::{ConfigSource, ConfigType};
+use crate::config::{BrokerConfig, ConfigSource, ConfigType};
 use crate::error::ErrorCode;
 use crate::handlers::RequestContext;
 
@@ -29,28 +34,39 @@ struct Entry {
     doc: &'static str,
 }
 
-/// Kafka's `configSynonyms`: the set broker keys of `group` (STATIC_BROKER_CONFIG, raw values),
-/// then those with a default (DEFAULT_CONFIG), in the group's precedence order. For a topic key
+/// Kafka's `configSynonyms`: the keys of `group` set dynamically for this broker
+/// (DYNAMIC_BROKER_CONFIG), then as the cluster default (DYNAMIC_DEFAULT_BROKER_CONFIG), then
+/// statically (STATIC_BROKER_CONFIG), raw values, then those with a default (DEFAULT_CONFIG),
+/// each layer in the group's precedence order. For a topic key
 /// the whole list is kept (Kafka drops the entries before its first synonym, so a topic whose
 /// `retention.ms` comes from `log.retention.hours` would show no synonyms and DEFAULT_CONFIG;
 /// gregor reports the static source the value really came from).
 fn broker_synonyms(
-    b: &Broker,
+    c: &BrokerConfig,
     group: &[&'static str],
 ) -> Vec<(&'static str, Option<String>, ConfigSource)> {
-    let set = group.iter().filter_map(|s| {
-        let v = b.config.properties.get(*s)?;
-        Some((*s, Some(v.clone()), ConfigSource::StaticBrokerConfig))
-    });
+    let mut set: Vec<_> = group
+        .iter()
+        .flat_map(|s| {
+            c.layers_of(s)
+                .into_iter()
+                .map(move |(v, source)| (*s, Some(v), source))
+        })
+        .collect();
+    // Stable: within a layer, the group's order stays.
+    set.sort_by_key(|(_, _, source)| *source as i8);
     let defaults = group.iter().filter_map(|s| {
         let d = broker_key(s)?.default?;
         Some((*s, Some(d.to_string()), ConfigSource::DefaultConfig))
     });
-    set.chain(defaults).collect()
+    set.into_iter().chain(defaults).collect()
 }
 
-fn topic_entries(b: &Broker, overrides: &std::collections::BTreeMap<String, String>) -> Vec<Entry> {
-    let resolved = b.config.resolve_topic(overrides);
+fn topic_entries(
+    c: &BrokerConfig,
+    overrides: &std::collections::BTreeMap<String, String>,
+) -> Vec<Entry> {
+    let resolved = c.resolve_topic(overrides);
     keys(Scope::Topic)
         .map(|d| {
             let (value, source) = resolved.get(d.name).cloned().unwrap_or((
@@ -61,7 +77,7 @@ fn topic_entries(b: &Broker, overrides: &std::collections::BTreeMap<String, Stri
             if let Some(v) = overrides.get(d.name) {
                 synonyms.push((d.name, Some(v.clone()), ConfigSource::TopicConfig));
             }
-            synonyms.extend(broker_synonyms(b, d.synonyms));
+            synonyms.extend(broker_synonyms(c, d.synonyms));
             Entry {
                 name: d.name,
                 value: Some(value),
@@ -84,26 +100,35 @@ fn synonym_group(k: &'static ConfigKey) -> &'static [&'static str] {
         .unwrap_or(std::slice::from_ref(&k.name))
 }
 
-fn broker_entries(b: &Broker) -> Vec<Entry> {
+/// The entries of BROKER "<node.id>" (`per_broker`: every key, value in force) or BROKER ""
+/// (only the dynamic defaults set, and only their cluster-default synonyms), as Kafka's
+/// `createBrokerConfigEntry`: the source is the first synonym's, DEFAULT_CONFIG without one.
+fn broker_entries(c: &BrokerConfig, per_broker: bool) -> Vec<Entry> {
     keys(Scope::Broker)
+        .filter(|k| per_broker || c.dynamic_default.contains_key(k.name))
         .map(|k| {
             let group = synonym_group(k);
-            // As Kafka: the synonyms from this key on, so a key's source is its own.
-            let synonyms: Vec<_> = broker_synonyms(b, group)
+            // As Kafka: the synonyms from this key's first entry on, so a key's source is its
+            // own.
+            let synonyms: Vec<_> = broker_synonyms(c, group)
                 .into_iter()
                 .skip_while(|s| s.0 != k.name)
+                .filter(|s| per_broker || s.2 == ConfigSource::DynamicDefaultBrokerConfig)
                 .collect();
-            let source = if b.config.is_set(k.name) {
-                ConfigSource::StaticBrokerConfig
+            let source = synonyms
+                .first()
+                .map_or(ConfigSource::DefaultConfig, |s| s.2);
+            let value = if per_broker {
+                c.describe_value(k.name)
             } else {
-                ConfigSource::DefaultConfig
+                c.dynamic_default.get(k.name).cloned()
             };
             Entry {
                 name: k.name,
-                value: b.config.describe_value(k.name),
+                value,
                 source,
                 kind: k.kind,
-                read_only: true,
+                read_only: !is_dynamic(k.name),
                 synonyms,
                 doc: k.doc,
             }
@@ -116,6 +141,7 @@ pub async fn describe_configs(
     req: DescribeConfigsRequest,
 ) -> DescribeConfigsResponse {
     let b = &ctx.broker;
+    let config = b.config_now();
     let mut results = Vec::with_capacity(req.resources.len());
     for res in req.resources {
         let mut r = DescribeConfigsResult::default()
@@ -123,17 +149,15 @@ pub async fn describe_configs(
             .with_resource_name(res.resource_name.clone());
         let entries = match res.resource_type {
             TOPIC => match b.metadata.topic(&res.resource_name) {
-                Some(t) => Ok(topic_entries(b, &t.overrides)),
+                Some(t) => Ok(topic_entries(&config, &t.overrides)),
                 None => Err((
                     ErrorCode::UnknownTopicOrPartition,
                     format!("Topic '{}' does not exist.", &*res.resource_name),
                 )),
             },
-            BROKER
-                if res.resource_name.is_empty()
-                    || res.resource_name.as_str() == b.config.node_id.to_string() =>
-            {
-                Ok(broker_entries(b))
+            BROKER if res.resource_name.is_empty() => Ok(broker_entries(&config, false)),
+            BROKER if res.resource_name.as_str() == b.config.node_id.to_string() => {
+                Ok(broker_entries(&config, true))
             }
             BROKER => Err((
                 ErrorCode::InvalidRequest,

@@ -103,7 +103,7 @@ pub async fn create_topics(ctx: &RequestContext, req: CreateTopicsRequest) -> Cr
                     ),
                 ));
             }
-            let plan = new_topic(&b.config, &t)?;
+            let plan = new_topic(&b.config_now(), &t)?;
             if req.validate_only {
                 b.controller.validate_topic(&plan)?;
                 return Ok((plan, None));
@@ -126,7 +126,7 @@ pub async fn create_topics(ctx: &RequestContext, req: CreateTopicsRequest) -> Cr
                     r = r
                         .with_num_partitions(partitions)
                         .with_replication_factor(rf)
-                        .with_configs(Some(created_configs(&b.config, &plan.configs)));
+                        .with_configs(Some(created_configs(&b.config_now(), &plan.configs)));
                 }
             }
             Err(e) => {

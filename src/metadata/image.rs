@@ -1,6 +1,7 @@
 //! The metadata image: an immutable snapshot of everything the metadata records say —
-//! brokers, topics, partition assignments (leader, replicas, ISR, epochs), topic configs and
-//! the producer-id blocks handed out. A new image is made by replaying records onto a copy of
+//! brokers, topics, partition assignments (leader, replicas, ISR, epochs), topic configs,
+//! dynamic broker configs (per broker and the cluster-wide default) and the producer-id blocks
+//! handed out. A new image is made by replaying records onto a copy of
 //! the old one ([`MetadataImage::apply`]), and published whole, so a reader never sees half a
 //! change.
 //!
@@ -12,7 +13,7 @@ use std::sync::Arc;
 
 use uuid::Uuid;
 
-use super::records::{EndPoint, MetadataRecord, LEADER_UNCHANGED, TOPIC_RESOURCE};
+use super::records::{EndPoint, MetadataRecord, BROKER_RESOURCE, LEADER_UNCHANGED, TOPIC_RESOURCE};
 
 /// One registered broker.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -61,6 +62,9 @@ pub struct MetadataImage {
     pub brokers: BTreeMap<i32, BrokerImage>,
     topics: BTreeMap<String, Arc<TopicImage>>,
     topic_names: HashMap<Uuid, String>,
+    /// Dynamic broker configs by resource name: "" is the cluster-wide default, "<id>" one
+    /// broker's (ConfigRecords of resource type BROKER, as stored: checked when read).
+    broker_configs: BTreeMap<String, BTreeMap<String, String>>,
     /// First producer id not yet handed out in a block.
     pub next_producer_id: i64,
     /// Records applied so far.
@@ -93,6 +97,13 @@ impl MetadataImage {
         usize::try_from(partition)
             .ok()
             .and_then(|p| t.partitions.get(p))
+    }
+
+    /// The dynamic configs of a BROKER resource ("" = the cluster-wide default, "<id>" = one
+    /// broker), empty when none are set.
+    pub fn broker_configs(&self, resource_name: &str) -> &BTreeMap<String, String> {
+        static EMPTY: BTreeMap<String, String> = BTreeMap::new();
+        self.broker_configs.get(resource_name).unwrap_or(&EMPTY)
     }
 
     /// Brokers that may lead partitions (registered and not fenced).
@@ -199,6 +210,20 @@ impl MetadataImage {
                 name,
                 value,
             } => {
+                if *resource_type == BROKER_RESOURCE {
+                    let configs = self
+                        .broker_configs
+                        .entry(resource_name.clone())
+                        .or_default();
+                    match value {
+                        Some(v) => configs.insert(name.clone(), v.clone()),
+                        None => configs.remove(name),
+                    };
+                    if configs.is_empty() {
+                        self.broker_configs.remove(resource_name);
+                    }
+                    return;
+                }
                 if *resource_type != TOPIC_RESOURCE {
                     return;
                 }
@@ -273,6 +298,24 @@ mod tests {
             Some("1000")
         );
         assert_eq!(image.topic_by_id(id).map(|t| t.name.as_str()), Some("t"));
+        let broker = |name: &str, key: &str, value: Option<&str>| MetadataRecord::Config {
+            resource_type: BROKER_RESOURCE,
+            resource_name: name.into(),
+            name: key.into(),
+            value: value.map(str::to_string),
+        };
+        image.apply(&broker("", "log.retention.ms", Some("5")));
+        image.apply(&broker("1", "log.segment.bytes", Some("6000")));
+        assert_eq!(
+            image
+                .broker_configs("")
+                .get("log.retention.ms")
+                .map(String::as_str),
+            Some("5")
+        );
+        assert_eq!(image.broker_configs("1").len(), 1);
+        image.apply(&broker("1", "log.segment.bytes", None));
+        assert!(image.broker_configs("1").is_empty() && image.broker_configs("2").is_empty());
         image.apply(&MetadataRecord::RemoveTopic { topic_id: id });
         assert!(image.topic("t").is_none() && image.topic_by_id(id).is_none());
         // The copy taken before is untouched: images are values.

@@ -7,8 +7,15 @@
 //! newly assigned to this node, deletes those of removed topics and applies changed topic
 //! config overrides to the hosted logs — at start-up the same path opens every hosted log.
 //!
+//! It also owns the broker configuration in force ([`ReplicaManager::config`]): the static
+//! one with the image's dynamic broker configs (cluster default and this node's) layered over
+//! it. When those change, every hosted log gets its config again, so a topic without an
+//! override follows a new broker default at once, as in Kafka's `DynamicLogConfig`.
+//!
 //! Thread-safety: the replica map sits behind an `RwLock` held only to look up or swap
-//! entries; log files are created and deleted outside it, from blocking threads.
+//! entries; log files are created and deleted outside it, from blocking threads. The config in
+//! force is an `Arc` swapped whole under its own short lock (publishes are serialised by the
+//! controller).
 
 mod hosted;
 
@@ -31,7 +38,10 @@ type Key = (String, i32);
 /// Every hosted replica (see the module doc).
 pub struct ReplicaManager {
     node_id: i32,
-    config: BrokerConfig,
+    /// The static configuration (`server.properties`, `--set`, flags).
+    static_config: BrokerConfig,
+    /// The configuration in force: static plus the image's dynamic broker configs.
+    config: RwLock<Arc<BrokerConfig>>,
     logs: LogManager,
     replicas: RwLock<HashMap<Key, Arc<Replica>>>,
 }
@@ -48,10 +58,19 @@ impl ReplicaManager {
     pub fn new(node_id: i32, config: BrokerConfig, logs: LogManager) -> ReplicaManager {
         ReplicaManager {
             node_id,
-            config,
+            config: RwLock::new(Arc::new(config.clone())),
+            static_config: config,
             logs,
             replicas: RwLock::new(HashMap::new()),
         }
+    }
+
+    /// The broker configuration in force (static settings with the dynamic ones over them).
+    pub fn config(&self) -> Arc<BrokerConfig> {
+        self.config
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 
     pub fn logs(&self) -> &LogManager {
@@ -120,9 +139,10 @@ impl ReplicaManager {
         index: i32,
         p: &PartitionImage,
         overrides: &std::collections::BTreeMap<String, String>,
+        broker: &BrokerConfig,
     ) -> io::Result<Arc<Replica>> {
         let dir = layout::partition_dir(self.logs.data_dir(), topic, index);
-        let config = self.config.log_config(overrides);
+        let config = broker.log_config(overrides);
         let log = if recorded_topic_id(&dir) == Some(id) {
             self.logs.open_partition(topic, index, config)?
         } else {
@@ -139,11 +159,16 @@ impl ReplicaManager {
 }
 
 impl ReplicaManager {
-    /// Applies changed topic overrides to a hosted log at once (AlterConfigs): retention,
-    /// segment size and age, max message bytes, timestamp type and flush settings are read
-    /// from the log's config on every append and maintenance pass.
-    fn apply_config(&self, r: &Replica, overrides: &std::collections::BTreeMap<String, String>) {
-        let config = self.config.log_config(overrides);
+    /// Applies changed topic overrides or broker defaults to a hosted log at once
+    /// (AlterConfigs): retention, segment size and age, max message bytes, timestamp type and
+    /// flush settings are read from the log's config on every append and maintenance pass.
+    fn apply_config(
+        &self,
+        r: &Replica,
+        overrides: &std::collections::BTreeMap<String, String>,
+        broker: &BrokerConfig,
+    ) {
+        let config = broker.log_config(overrides);
         match r.log().lock() {
             Ok(mut log) => {
                 if *log.config() != config {
@@ -158,6 +183,16 @@ impl ReplicaManager {
 
 impl MetadataPublisher for ReplicaManager {
     fn publish(&self, old: &MetadataImage, new: &MetadataImage) -> io::Result<()> {
+        let node = self.node_id.to_string();
+        let dynamic_changed = old.broker_configs("") != new.broker_configs("")
+            || old.broker_configs(&node) != new.broker_configs(&node);
+        if dynamic_changed {
+            let c = self
+                .static_config
+                .with_dynamic(new.broker_configs(""), new.broker_configs(&node));
+            *self.config.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(c);
+        }
+        let broker = self.config();
         // Removed first: a topic deleted and created again under its name reuses directories.
         let gone: Vec<Arc<Replica>> = {
             let mut map = self.write();
@@ -188,15 +223,16 @@ impl MetadataPublisher for ReplicaManager {
                 }
                 if let Some(r) = self.get(&t.name, index) {
                     r.set_leadership(p.leader == self.node_id, p.leader_epoch);
-                    if old
-                        .topic(&t.name)
-                        .is_some_and(|o| o.overrides != t.overrides)
+                    if dynamic_changed
+                        || old
+                            .topic(&t.name)
+                            .is_some_and(|o| o.overrides != t.overrides)
                     {
-                        self.apply_config(&r, &t.overrides);
+                        self.apply_config(&r, &t.overrides, &broker);
                     }
                     continue;
                 }
-                match self.host(&t.name, t.id, index, p, &t.overrides) {
+                match self.host(&t.name, t.id, index, p, &t.overrides, &broker) {
                     Ok(r) => {
                         self.write().insert((t.name.clone(), index), r);
                     }
