@@ -297,8 +297,12 @@ fn describe_configs_lists_every_key_of_the_table() {
         args.push("--set".to_string());
         args.push(format!("{k}={v}"));
     }
+    let port = crate::support::free_port();
+    let advertised = format!("127.0.0.1:{port}");
+    args.push("--advertised".to_string());
+    args.push(advertised.clone());
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    let broker = BrokerProcess::spawn(&dir.path().join("data"), &args);
+    let broker = BrokerProcess::spawn_on(port, &dir.path().join("data"), &args);
     let mut c = RawClient::connect(&broker.addr);
     assert_eq!(
         raw::create_topic(&mut c, "every", 1, &[("retention.bytes", "4096")]),
@@ -314,14 +318,14 @@ fn describe_configs_lists_every_key_of_the_table() {
         &DescribeConfigsRequest::default()
             .with_include_synonyms(true)
             .with_include_documentation(true)
-            .with_resources(vec![resource(4, ""), resource(2, "every")]),
+            .with_resources(vec![resource(4, "1"), resource(2, "every")]),
         4,
     );
     let (b, t) = (&resp.results[0], &resp.results[1]);
     assert_eq!((b.error_code, t.error_code), (0, 0));
 
-    // Flags given by BrokerProcess (--listen, --data-dir) count as set.
-    let static_keys = ["listeners", "log.dirs"];
+    // Flags (--listen, --data-dir given by BrokerProcess, --advertised) count as set.
+    let static_keys = ["listeners", "log.dirs", "advertised.listeners"];
     for k in keys(Scope::Broker) {
         let e = b
             .configs
@@ -332,7 +336,12 @@ fn describe_configs_lists_every_key_of_the_table() {
         let want = if is_set { 4 } else { 5 };
         assert_eq!(e.config_source, want, "source of {}", k.name);
         assert_eq!(e.config_type, k.kind as i8, "type of {}", k.name);
-        assert!(e.read_only, "{} is read-only", k.name);
+        assert_eq!(
+            e.read_only,
+            !gregor::config::dynamic::is_dynamic(k.name),
+            "read-only flag of {}",
+            k.name
+        );
         assert_eq!(e.documentation.as_deref(), Some(k.doc), "doc of {}", k.name);
         if let Some(first) = e.synonyms.first() {
             assert_eq!(
@@ -350,6 +359,11 @@ fn describe_configs_lists_every_key_of_the_table() {
     );
     let bget = |name: &str| b.configs.iter().find(|e| e.name.as_str() == name).unwrap();
     assert_eq!(bget("num.partitions").value.as_deref(), Some("3"));
+    assert_eq!(
+        bget("advertised.listeners").value.as_deref(),
+        Some(format!("PLAINTEXT://{advertised}").as_str())
+    );
+    assert!(bget("num.partitions").read_only && !bget("log.retention.ms").read_only);
     assert_eq!(bget("num.io.threads").value.as_deref(), Some("4"));
     assert_eq!(bget("log.retention.minutes").value, None, "null default");
     assert_eq!(

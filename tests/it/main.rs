@@ -11,6 +11,7 @@ mod support;
 mod admin;
 mod alter_configs;
 mod bad_input;
+mod broker_configs;
 mod crash;
 mod describe_producers;
 mod disk_full;
