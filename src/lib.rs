@@ -22,7 +22,7 @@
 //! - [`config`]: Kafka-named broker and topic configuration.
 //! - [`error`]: Kafka error codes.
 //! - [`fs`]: atomic replacement of state files, and the fsync seam for fault-injection tests.
-//! - [`tools`]: command-line tools that talk to a running broker (`gregor groups`).
+//! - [`tools`]: command-line tools that talk to a running broker (`gregor groups`, `gregor configs`).
 
 pub mod broker;
 pub mod config;

@@ -27,6 +27,8 @@ enum Command {
         /// Only this group.
         group: Option<String>,
     },
+    /// Describe or change topic and broker configs of a running broker, like kafka-configs.
+    Configs(ConfigsArgs),
     /// Print the batches of log segment files, like Kafka's DumpLogSegments.
     DumpLog {
         /// Segment files (.log, .index or .timeindex).
@@ -46,6 +48,76 @@ enum Command {
         #[arg(long)]
         write: Option<PathBuf>,
     },
+}
+
+#[derive(clap::Args)]
+#[command(group(clap::ArgGroup::new("action").required(true).args(["describe", "alter"])))]
+#[command(group(clap::ArgGroup::new("entity").args(["entity_name", "entity_default"])))]
+struct ConfigsArgs {
+    /// The broker to ask.
+    #[arg(
+        long,
+        short = 'b',
+        visible_alias = "bootstrap",
+        default_value = "127.0.0.1:9092"
+    )]
+    bootstrap_server: String,
+    /// `topics` or `brokers`.
+    #[arg(long)]
+    entity_type: String,
+    /// The topic name or broker id (all of them when describing without it).
+    #[arg(long)]
+    entity_name: Option<String>,
+    /// The cluster-wide broker default.
+    #[arg(long)]
+    entity_default: bool,
+    /// List the entity's dynamic configs (all configs with `--all`).
+    #[arg(long)]
+    describe: bool,
+    /// With --describe: every config, static and default ones too.
+    #[arg(long)]
+    all: bool,
+    /// Change configs: --add-config and/or --delete-config.
+    #[arg(long)]
+    alter: bool,
+    /// Configs to set: `k1=v1,k2=[a,b]`.
+    #[arg(long)]
+    add_config: Option<String>,
+    /// Configs to remove: `k1,k2`.
+    #[arg(long)]
+    delete_config: Option<String>,
+}
+
+fn configs(args: ConfigsArgs) -> anyhow::Result<String> {
+    use gregor::tools::configs::{self as tool, Action, EntityType};
+    let entity_type = EntityType::parse(&args.entity_type).map_err(anyhow::Error::msg)?;
+    let action = if args.alter {
+        Action::Alter {
+            add: match &args.add_config {
+                Some(a) => tool::parse_add_config(a).map_err(anyhow::Error::msg)?,
+                None => Vec::new(),
+            },
+            delete: args
+                .delete_config
+                .as_deref()
+                .map(tool::parse_delete_config)
+                .unwrap_or_default(),
+        }
+    } else {
+        Action::Describe { all: args.all }
+    };
+    let entity = if args.entity_default {
+        Some(String::new())
+    } else {
+        args.entity_name
+    };
+    let cmd = tool::Command {
+        bootstrap: args.bootstrap_server,
+        entity_type,
+        entity,
+        action,
+    };
+    tool::run(&cmd).map_err(anyhow::Error::msg)
 }
 
 #[derive(clap::Args)]
@@ -160,6 +232,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Serve(args) => serve(args),
         Command::ConfigDocs { write } => config_docs(write),
+        Command::Configs(args) => configs(args).map(|text| print!("{text}")),
         Command::Groups { bootstrap, group } => {
             match gregor::tools::groups::report(&bootstrap, group.as_deref()) {
                 Ok(text) => {

@@ -411,3 +411,185 @@ fn rdkafka_admin_client_alters_and_describes_a_broker() {
         "a new topic follows the dynamic value"
     );
 }
+
+/// Runs `gregor configs ARGS` against `bootstrap`: (success, stdout, stderr).
+fn gregor_configs(bootstrap: &str, args: &[&str]) -> (bool, String, String) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_gregor"))
+        .args(["configs", "--bootstrap-server", bootstrap])
+        .args(args)
+        .output()
+        .expect("run gregor configs");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// `gregor configs` speaks kafka-configs' language: alter and describe brokers (one, the
+/// default, all) and topics, with kafka-configs' output lines and errors.
+#[test]
+fn gregor_configs_tool_alters_and_describes() {
+    let dir = tempfile::tempdir().unwrap();
+    let broker = TestBroker::start(dir.path(), &[]);
+    let b = broker.bootstrap();
+    let mut c = RawClient::connect(&b);
+    assert_eq!(raw::create_topic(&mut c, "tool", 1, &[]), 0);
+
+    let (ok, out, err) = gregor_configs(
+        &b,
+        &[
+            "--entity-type",
+            "brokers",
+            "--entity-default",
+            "--alter",
+            "--add-config",
+            "log.retention.ms=7200000,log.cleanup.policy=[compact,delete]",
+        ],
+    );
+    assert!(ok, "{err}");
+    assert_eq!(
+        out,
+        "Completed updating default config for brokers in the cluster.\n"
+    );
+    let (ok, out, err) = gregor_configs(
+        &b,
+        &[
+            "--entity-type",
+            "brokers",
+            "--entity-name",
+            "1",
+            "--alter",
+            "--add-config",
+            "log.segment.bytes=700000",
+        ],
+    );
+    assert!(ok, "{err}");
+    assert_eq!(out, "Completed updating config for broker 1.\n");
+    let (ok, out, _) = gregor_configs(&b, &["--entity-type", "brokers", "--describe"]);
+    assert!(ok);
+    assert_eq!(
+        out,
+        "Dynamic configs for broker 1 are:\n\
+         \x20 log.segment.bytes=700000 sensitive=false synonyms={DYNAMIC_BROKER_CONFIG:log.segment.bytes=700000, DEFAULT_CONFIG:log.segment.bytes=1073741824}\n\
+         Default configs for brokers in the cluster are:\n\
+         \x20 log.cleanup.policy=compact,delete sensitive=false synonyms={DYNAMIC_DEFAULT_BROKER_CONFIG:log.cleanup.policy=compact,delete}\n\
+         \x20 log.retention.ms=7200000 sensitive=false synonyms={DYNAMIC_DEFAULT_BROKER_CONFIG:log.retention.ms=7200000}\n"
+    );
+
+    let (ok, _, err) = gregor_configs(
+        &b,
+        &[
+            "--entity-type",
+            "topics",
+            "--entity-name",
+            "tool",
+            "--alter",
+            "--add-config",
+            "retention.ms=1000",
+        ],
+    );
+    assert!(ok, "{err}");
+    let (ok, out, _) = gregor_configs(
+        &b,
+        &[
+            "--entity-type",
+            "topics",
+            "--entity-name",
+            "tool",
+            "--describe",
+        ],
+    );
+    assert!(ok);
+    assert_eq!(
+        out,
+        "Dynamic configs for topic tool are:\n\
+         \x20 retention.ms=1000 sensitive=false synonyms={DYNAMIC_TOPIC_CONFIG:retention.ms=1000, DYNAMIC_DEFAULT_BROKER_CONFIG:log.retention.ms=7200000, DEFAULT_CONFIG:log.retention.hours=168}\n"
+    );
+    let (ok, out, _) = gregor_configs(
+        &b,
+        &[
+            "--entity-type",
+            "topics",
+            "--entity-name",
+            "tool",
+            "--describe",
+            "--all",
+        ],
+    );
+    assert!(ok);
+    assert!(
+        out.starts_with("All configs for topic tool are:\n"),
+        "{out}"
+    );
+    assert!(
+        out.contains("\n  segment.bytes=700000 sensitive=false synonyms={DYNAMIC_BROKER_CONFIG:log.segment.bytes=700000, DEFAULT_CONFIG:log.segment.bytes=1073741824}\n"),
+        "{out}"
+    );
+
+    // Refusals: a read-only key, deleting a key that is not set, another broker.
+    let (ok, _, err) = gregor_configs(
+        &b,
+        &[
+            "--entity-type",
+            "brokers",
+            "--entity-name",
+            "1",
+            "--alter",
+            "--add-config",
+            "log.dirs=/x",
+        ],
+    );
+    assert!(!ok);
+    assert!(
+        err.contains("INVALID_REQUEST: Cannot update these configs dynamically: Set(log.dirs)"),
+        "{err}"
+    );
+    let (ok, _, err) = gregor_configs(
+        &b,
+        &[
+            "--entity-type",
+            "brokers",
+            "--entity-default",
+            "--alter",
+            "--delete-config",
+            "message.max.bytes",
+        ],
+    );
+    assert!(!ok);
+    assert!(
+        err.contains("Invalid config(s): message.max.bytes"),
+        "{err}"
+    );
+    let (ok, _, err) = gregor_configs(
+        &b,
+        &[
+            "--entity-type",
+            "brokers",
+            "--entity-name",
+            "2",
+            "--describe",
+        ],
+    );
+    assert!(!ok);
+    assert!(err.contains("INVALID_REQUEST"), "{err}");
+
+    let (ok, out, err) = gregor_configs(
+        &b,
+        &[
+            "--entity-type",
+            "brokers",
+            "--entity-default",
+            "--alter",
+            "--delete-config",
+            "log.retention.ms,log.cleanup.policy",
+        ],
+    );
+    assert!(ok, "{err}");
+    assert!(out.starts_with("Completed"));
+    let (_, out, _) = gregor_configs(
+        &b,
+        &["--entity-type", "brokers", "--entity-default", "--describe"],
+    );
+    assert_eq!(out, "Default configs for brokers in the cluster are:\n");
+}
