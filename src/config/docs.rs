@@ -2,6 +2,7 @@
 //! the code. `gregor config-docs --write README.md` rewrites the sections between the marker
 //! comments; a test fails when the README differs from what the rows give.
 
+use super::dynamic;
 use super::keys::{keys, ConfigKey, Scope};
 
 /// Renders one generated section.
@@ -40,23 +41,30 @@ fn range_text(k: &ConfigKey) -> String {
     }
 }
 
-/// Broker keys: the ones gregor uses, then a line naming the accepted-and-ignored ones.
+/// Broker keys: the ones gregor uses (with Kafka's update mode: `cluster-wide` keys can be
+/// changed at run time, see [`super::dynamic`]), then a line naming the accepted-and-ignored
+/// ones.
 pub fn broker_table() -> String {
-    let mut out =
-        String::from("| key | type | default | valid values | meaning |\n|---|---|---|---|---|\n");
+    let mut out = String::from(
+        "| key | type | default | valid values | update mode | meaning |\n|---|---|---|---|---|---|\n",
+    );
     for k in keys(Scope::Broker).filter(|k| !k.ignored) {
         out.push_str(&format!(
-            "| `{}` | {} | {} | {} | {} |\n",
+            "| `{}` | {} | {} | {} | {} | {} |\n",
             k.name,
             k.kind.name(),
             default_text(k, k.default.map(str::to_string)),
             range_text(k),
+            dynamic::update_mode(k.name),
             k.doc
         ));
     }
     let ignored: Vec<String> = keys(Scope::Broker)
         .filter(|k| k.ignored)
-        .map(|k| format!("`{}`", k.name))
+        .map(|k| match dynamic::is_dynamic(k.name) {
+            true => format!("`{}` (cluster-wide)", k.name),
+            false => format!("`{}`", k.name),
+        })
         .collect();
     out.push_str(&format!(
         "\nAccepted for compatibility with Kafka's `server.properties`, without effect on a single node: {}.\n",

@@ -198,7 +198,8 @@ fn refusals_are_kafkas_and_change_nothing() {
     let set = [("log.retention.ms", 0, Some("60000"))];
     assert_eq!(incremental(&mut c, BROKER, "1", &set, false).0, 0);
 
-    let cases: Vec<(&str, Vec<(&str, i8, Option<&str>)>, i16, &str)> = vec![
+    type Op<'a> = (&'a str, i8, Option<&'a str>);
+    let cases: Vec<(&str, Vec<Op>, i16, &str)> = vec![
         // Another broker, or not a number: the broker refuses before anything is checked.
         (
             "2",
