@@ -7,14 +7,13 @@
 //!   from `ServerTopicConfigSynonyms.TOPIC_CONFIG_SYNONYMS`): `log.retention.ms`,
 //!   `log.segment.bytes`, `message.max.bytes`, `log.cleanup.policy`, … — but not the
 //!   other units (`log.retention.hours`, `log.roll.hours` stay read-only, as in Kafka);
-//! - [`EXTRA_DYNAMIC`]: the thread pools, the log cleaner's own settings and the producer
-//!   state settings, when gregor has a row for them.
+//! - [`EXTRA_DYNAMIC`]: `max.connections`, the thread pools, the log cleaner's own settings
+//!   and the producer state settings, when gregor has a row for them.
 //!
 //! All of them are cluster-wide in Kafka (settable per broker or as the cluster default). The
 //! per-broker-only ones (listeners and SSL) are not dynamic here: gregor cannot open or change
 //! a listener at run time, so `listeners`, `advertised.listeners` and
-//! `listener.security.protocol.map` are refused as non-dynamic. `max.connections` is dynamic
-//! in Kafka but fixed here at start-up (the listener's semaphore); it is refused too.
+//! `listener.security.protocol.map` are refused as non-dynamic.
 //!
 //! A change is checked as Kafka's broker-side `ConfigAdminManager` checks it: non-dynamic keys
 //! first ("Cannot update these configs dynamically: Set(…)"), then each value against its row,
@@ -28,10 +27,12 @@ use std::collections::{BTreeMap, BTreeSet};
 use super::keys::{broker_key, keys, Scope};
 use super::BrokerConfig;
 
-/// Kafka's dynamic keys that are not a topic key's synonym: `DynamicThreadPool`,
-/// `LogCleaner.ReconfigurableConfigs` and `DynamicProducerStateManagerConfig`. Only those with
+/// Kafka's dynamic keys that are not a topic key's synonym: the cluster-level one of
+/// `SocketServer.ReconfigurableConfigs`, `DynamicThreadPool`, `LogCleaner.ReconfigurableConfigs`
+/// and `DynamicProducerStateManagerConfig`. Only those with
 /// a row in the key table count.
 pub const EXTRA_DYNAMIC: &[&str] = &[
+    "max.connections",
     "num.io.threads",
     "num.replica.fetchers",
     "num.recovery.threads.per.data.dir",
@@ -172,6 +173,7 @@ mod tests {
             "log.flush.interval.ms",
             "num.io.threads",
             "unclean.leader.election.enable",
+            "max.connections",
         ] {
             assert!(is_dynamic(k), "{k}");
         }

@@ -34,8 +34,6 @@ pub struct FrameLimits {
     pub max_frame: usize,
     /// A connection silent this long is closed (`connections.max.idle.ms`).
     pub idle: Duration,
-    /// Connections accepted at once (`max.connections`).
-    pub max_connections: usize,
 }
 
 /// Serves request frames against one broker (see the module doc).
@@ -58,8 +56,12 @@ impl Router {
         FrameLimits {
             max_frame: c.socket_request_max_bytes,
             idle: Duration::from_millis(c.connections_max_idle_ms),
-            max_connections: c.max_connections,
         }
+    }
+
+    /// `max.connections` in force now (a dynamic broker config).
+    pub fn max_connections(&self) -> usize {
+        self.broker.config_now().max_connections
     }
 
     /// Whether the request in `frame` may wait for data before it is answered, so that the

@@ -1,13 +1,17 @@
 //! Accepts connections up to `max.connections` and spawns one task per connection.
 //!
-//! Why a semaphore: each connection holds a permit for its lifetime, so the limit is exact and
-//! released even if a connection task panics. A connection past the limit is accepted and
-//! closed at once with a log line, so the client sees a clean refusal instead of a hang.
+//! Why a counted guard: each connection holds an [`Open`] guard for its lifetime, so the count
+//! is exact and released even if a connection task panics. The limit is read at each accept
+//! (`max.connections` is a dynamic broker config: lowering it refuses new connections and
+//! leaves open ones alone, as in Kafka); only this loop increments, so check and increment
+//! cannot race. A connection past the limit is accepted and closed at once with a log line,
+//! so the client sees a clean refusal instead of a hang.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use tokio::net::TcpListener;
-use tokio::sync::{broadcast, mpsc, Semaphore};
+use tokio::sync::{broadcast, mpsc};
 
 use super::connection::Connection;
 use crate::router::Router;
@@ -16,10 +20,18 @@ use crate::router::Router;
 pub struct Listener {
     listener: TcpListener,
     router: Arc<Router>,
-    max_connections: usize,
-    limit: Arc<Semaphore>,
+    open: Arc<AtomicUsize>,
     shutdown: broadcast::Sender<()>,
     done: mpsc::Sender<()>,
+}
+
+/// One open connection counted against `max.connections`, released when dropped.
+struct Open(Arc<AtomicUsize>);
+
+impl Drop for Open {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
 }
 
 impl Listener {
@@ -29,13 +41,10 @@ impl Listener {
         shutdown: broadcast::Sender<()>,
         done: mpsc::Sender<()>,
     ) -> Self {
-        let max_connections = router.limits().max_connections;
-        let permits = max_connections.min(Semaphore::MAX_PERMITS);
         Listener {
             listener,
             router,
-            max_connections,
-            limit: Arc::new(Semaphore::new(permits)),
+            open: Arc::new(AtomicUsize::new(0)),
             shutdown,
             done,
         }
@@ -58,14 +67,16 @@ impl Listener {
                     continue;
                 }
             };
-            let Ok(permit) = self.limit.clone().try_acquire_owned() else {
+            let max_connections = self.router.max_connections();
+            if self.open.load(Ordering::Acquire) >= max_connections {
                 tracing::warn!(
-                    "refusing connection from {peer}: max.connections ({}) reached",
-                    self.max_connections
+                    "refusing connection from {peer}: max.connections ({max_connections}) reached"
                 );
                 drop(stream);
                 continue;
-            };
+            }
+            self.open.fetch_add(1, Ordering::AcqRel);
+            let permit = Open(self.open.clone());
             let _ = stream.set_nodelay(true);
             let conn = Connection::new(
                 stream,

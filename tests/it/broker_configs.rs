@@ -594,3 +594,27 @@ fn gregor_configs_tool_alters_and_describes() {
     );
     assert_eq!(out, "Default configs for brokers in the cluster are:\n");
 }
+
+/// `max.connections` is a dynamic cluster-wide config: lowering it refuses new connections at
+/// once and leaves the open ones alone; removing it lets them in again.
+#[test]
+fn max_connections_changes_at_run_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let broker = TestBroker::start(dir.path(), &[]);
+    let mut c = RawClient::connect(&broker.bootstrap());
+    let set = [("max.connections", 0, Some("1"))];
+    assert_eq!(incremental(&mut c, BROKER, "", &set, false).0, 0);
+    let mut refused = RawClient::connect(&broker.bootstrap());
+    assert!(
+        refused.is_closed(),
+        "a second connection past max.connections=1"
+    );
+    // The open connection still works, and can lift the limit.
+    let del = [("max.connections", 1, None)];
+    assert_eq!(incremental(&mut c, BROKER, "", &del, false).0, 0);
+    let mut again = RawClient::connect(&broker.bootstrap());
+    assert_eq!(
+        key(&mut again, BROKER, "1", "max.connections").0,
+        i32::MAX.to_string()
+    );
+}
