@@ -1,7 +1,8 @@
 //! AlterConfigs (replace a resource's whole config set) and IncrementalAlterConfigs (SET,
 //! DELETE, APPEND, SUBTRACT key by key) for topics and brokers. Each resource is answered on its
-//! own; a resource named twice in one request is refused (both times) with INVALID_REQUEST, as
-//! Kafka's `ConfigAdminManager` does. The checks and the ConfigRecords are the controller's
+//! own; as Kafka's `ConfigAdminManager` preprocessing, a resource named twice in one request
+//! (both times), a key given twice and a null value (but for DELETE) are refused with
+//! INVALID_REQUEST before the resource is looked at. The checks and the ConfigRecords are the controller's
 //! ([`Controller::alter_topic_configs`], [`Controller::alter_broker_configs`]), and the replica
 //! layer applies the change to the hosted logs when it publishes.
 //!
@@ -24,6 +25,41 @@ use crate::error::{Error, ErrorCode, Result};
 use crate::handlers::{message, RequestContext};
 use crate::metadata::records::{BROKER_RESOURCE, TOPIC_RESOURCE};
 
+/// Kafka's `ConfigAdminManager.preprocess`, for every resource type: a key given twice, or a
+/// null value for anything but DELETE, is INVALID_REQUEST before the resource is looked at.
+fn preprocess(change: &TopicConfigChange) -> Result<()> {
+    let (names, nulls): (Vec<&String>, Vec<&str>) = match change {
+        TopicConfigChange::Replace(c) => (
+            c.iter().map(|(n, _)| n).collect(),
+            c.iter()
+                .filter(|(_, v)| v.is_none())
+                .map(|(n, _)| n.as_str())
+                .collect(),
+        ),
+        TopicConfigChange::Incremental(ops) => (
+            ops.iter().map(|(n, _, _)| n).collect(),
+            ops.iter()
+                .filter(|(_, op, v)| *op != ConfigOp::Delete && v.is_none())
+                .map(|(n, _, _)| n.as_str())
+                .collect(),
+        ),
+    };
+    let mut seen = std::collections::HashSet::new();
+    if !names.iter().all(|n| seen.insert(*n)) {
+        return Err(Error::kafka(
+            ErrorCode::InvalidRequest,
+            "Error due to duplicate config keys",
+        ));
+    }
+    if !nulls.is_empty() {
+        return Err(Error::kafka(
+            ErrorCode::InvalidRequest,
+            format!("Null value not supported for : {}", nulls.join(", ")),
+        ));
+    }
+    Ok(())
+}
+
 /// Changes one resource, or says why not.
 async fn alter(
     ctx: &RequestContext,
@@ -32,6 +68,9 @@ async fn alter(
     change: Result<TopicConfigChange>,
     validate_only: bool,
 ) -> Result<()> {
+    if let Ok(c) = &change {
+        preprocess(c)?;
+    }
     match resource_type {
         TOPIC_RESOURCE => {
             let change = change?;

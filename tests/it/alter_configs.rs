@@ -184,6 +184,17 @@ fn incremental_alter_configs_sets_deletes_and_edits_lists() {
         ("100000".into(), 1)
     );
 
+    // A null value for SET, a key twice: refused before the topic is looked at, as Kafka's
+    // broker-side preprocessing does (INVALID_REQUEST).
+    let (code, msg) = incremental(&mut c, "inc", &[("retention.ms", 0, None)], false);
+    assert_eq!(code, 42);
+    assert_eq!(
+        msg.as_deref(),
+        Some("Null value not supported for : retention.ms")
+    );
+    let twice = [("retention.ms", 0, Some("1")), ("retention.ms", 1, None)];
+    assert_eq!(incremental(&mut c, "missing", &twice, false).0, 42);
+
     let ops = [("segment.bytes", 1, None)];
     assert_eq!(incremental(&mut c, "inc", &ops, true), (0, None));
     assert_eq!(
