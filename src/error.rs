@@ -89,7 +89,11 @@ error_codes! {
     NonEmptyGroup = 68, "NON_EMPTY_GROUP", false;
     GroupIdNotFound = 69, "GROUP_ID_NOT_FOUND", false;
     MemberIdRequired = 79, "MEMBER_ID_REQUIRED", false;
+    PreferredLeaderNotAvailable = 80, "PREFERRED_LEADER_NOT_AVAILABLE", true;
     FencedInstanceId = 82, "FENCED_INSTANCE_ID", false;
+    EligibleLeadersNotAvailable = 83, "ELIGIBLE_LEADERS_NOT_AVAILABLE", true;
+    ElectionNotNeeded = 84, "ELECTION_NOT_NEEDED", true;
+    NoReassignmentInProgress = 85, "NO_REASSIGNMENT_IN_PROGRESS", false;
     GroupSubscribedToTopic = 86, "GROUP_SUBSCRIBED_TO_TOPIC", false;
     InvalidRecord = 87, "INVALID_RECORD", false;
     UnstableOffsetCommit = 88, "UNSTABLE_OFFSET_COMMIT", true;

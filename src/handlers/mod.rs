@@ -3,18 +3,23 @@
 
 pub mod alter_configs;
 pub mod cluster;
+pub mod config_resources;
 pub mod configs;
 mod context;
 pub mod coordinator;
 pub mod delete_records;
+pub mod describe_partitions;
+pub mod elections;
 pub mod fetch;
 pub mod group_admin;
 pub mod groups;
 pub mod list_offsets;
+pub mod log_dirs;
 pub mod metadata;
 pub mod offsets;
 pub mod produce;
 pub mod producer_id;
+pub mod reassignments;
 pub mod topics;
 pub mod txn;
 pub mod txn_admin;

@@ -98,6 +98,12 @@ api_table! {
     DescribeTransactions(DescribeTransactionsRequest) 0..=0 => handlers::txn_admin::describe_transactions;
     ListTransactions(ListTransactionsRequest) 0..=1 => handlers::txn_admin::list_transactions;
     DescribeProducers(DescribeProducersRequest) 0..=0 => handlers::txn_admin::describe_producers;
+    DescribeLogDirs(DescribeLogDirsRequest) 1..=4 => handlers::log_dirs::handle;
+    ElectLeaders(ElectLeadersRequest) 0..=2 => handlers::elections::handle;
+    AlterPartitionReassignments(AlterPartitionReassignmentsRequest) 0..=1 => handlers::reassignments::alter_partition_reassignments;
+    ListPartitionReassignments(ListPartitionReassignmentsRequest) 0..=0 => handlers::reassignments::list_partition_reassignments;
+    ListConfigResources(ListConfigResourcesRequest) 0..=1 => handlers::config_resources::handle;
+    DescribeTopicPartitions(DescribeTopicPartitionsRequest) 0..=0 => handlers::describe_partitions::handle;
 }
 
 /// The served range of an api key, if gregor serves it.

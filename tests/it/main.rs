@@ -9,6 +9,7 @@
 mod support;
 
 mod admin;
+mod admin_apis;
 mod alter_configs;
 mod bad_input;
 mod broker_configs;
