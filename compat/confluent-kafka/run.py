@@ -6,7 +6,7 @@ import time
 import uuid
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
-from harness import Runner, wait_until  # noqa: E402
+from harness import Runner, Skip, wait_until  # noqa: E402
 
 from confluent_kafka import Consumer, KafkaError, Producer, TopicPartition  # noqa: E402
 from confluent_kafka.admin import AdminClient, AlterConfigOpType, ConfigEntry, ConfigResource, NewTopic  # noqa: E402
@@ -320,6 +320,25 @@ def alter_config():
     assert read().value == "12345"
 
 
+def describe_log_dirs():
+    raise Skip("confluent-kafka has no DescribeLogDirs API")
+
+
+def elect_leaders():
+    """A preferred election where the leader already is the preferred replica: not needed."""
+    from confluent_kafka import ElectionType
+
+    tps = [TopicPartition(T, 0), TopicPartition(T, 1)]
+    got = admin.elect_leaders(ElectionType.PREFERRED, tps).result(timeout=30)
+    assert len(got) == 2, got
+    for tp, err in got.items():
+        assert err is not None and err.code() == KafkaError.ELECTION_NOT_NEEDED, (tp, err)
+
+
+def list_reassignments():
+    raise Skip("confluent-kafka has no partition reassignment API")
+
+
 R.run("metadata", metadata)
 R.run("admin-create-delete-topic", admin_create_delete)
 R.run("produce-keyed-headers", produce_keyed)
@@ -337,4 +356,7 @@ R.run("txn-commit-abort", txn_commit_abort)
 R.run("txn-fencing", txn_fencing)
 R.run("txn-offsets", txn_offsets)
 R.run("alter-config", alter_config)
+R.run("describe-log-dirs", describe_log_dirs)
+R.run("elect-leaders", elect_leaders)
+R.run("list-reassignments", list_reassignments)
 sys.exit(1 if R.failures else 0)

@@ -324,6 +324,40 @@ public class Scenarios {
             check("12345".equals(admin.describeConfigs(List.of(res)).all().get().get(res).get("retention.ms").value()), "unchanged");
         });
 
+        scenario("describe-log-dirs", () -> {
+            int node = admin.describeCluster().nodes().get().iterator().next().id();
+            var dirs = admin.describeLogDirs(List.of(node)).allDescriptions().get().get(node);
+            check(dirs.size() == 1, "one log dir " + dirs.keySet());
+            var dir = dirs.values().iterator().next();
+            check(dir.error() == null, "no error " + dir.error());
+            check(dir.totalBytes().isPresent() && dir.usableBytes().isPresent(), "volume sizes");
+            var info = dir.replicaInfos().get(new TopicPartition(T, 0));
+            check(info != null && info.size() > 0 && info.offsetLag() == 0 && !info.isFuture(), "replica " + info);
+        });
+
+        scenario("elect-leaders", () -> {
+            var tp = new TopicPartition(T, 0);
+            var result = admin.electLeaders(org.apache.kafka.common.ElectionType.PREFERRED, Set.of(tp)).partitions().get();
+            var err = result.get(tp);
+            check(err.isPresent() && err.get() instanceof org.apache.kafka.common.errors.ElectionNotNeededException, "election not needed: " + err);
+            var all = admin.electLeaders(org.apache.kafka.common.ElectionType.PREFERRED, null).partitions().get();
+            check(all.isEmpty(), "nothing to elect " + all);
+        });
+
+        scenario("list-reassignments", () -> {
+            check(admin.listPartitionReassignments().reassignments().get().isEmpty(), "none in progress");
+            int node = admin.describeCluster().nodes().get().iterator().next().id();
+            var tp = new TopicPartition(T, 0);
+            admin.alterPartitionReassignments(Map.of(tp, Optional.of(new NewPartitionReassignment(List.of(node))))).all().get();
+            Exception refused = null;
+            try {
+                admin.alterPartitionReassignments(Map.of(tp, Optional.of(new NewPartitionReassignment(List.of(node, 99))))).all().get();
+            } catch (ExecutionException e) {
+                refused = e;
+            }
+            check(refused != null && refused.getCause() instanceof org.apache.kafka.common.errors.InvalidReplicaAssignmentException, "unknown broker refused: " + refused);
+        });
+
         admin.close();
         System.exit(failures > 0 ? 1 : 0);
     }

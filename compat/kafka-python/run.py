@@ -312,6 +312,35 @@ def alter_config():
     assert refused != "OK" and ("InvalidConfig" in refused or "retention.ms" in refused), refused
     assert read() == "12345", read()
 
+def describe_log_dirs():
+    """DescribeLogDirs: one directory with the topic's partitions and the volume sizes."""
+    (entry,) = admin.describe_log_dirs(topic_partitions={T: [0]})
+    (d,) = entry["log_dirs"]
+    assert d["error_code"] == 0 and d["log_dir"].startswith("/"), d
+    assert d["total_bytes"] > 0 and 0 <= d["usable_bytes"] <= d["total_bytes"], d
+    (t,) = d["topics"]
+    (p,) = t["partitions"]
+    assert t["name"] == T and p["partition_index"] == 0 and p["partition_size"] > 0, t
+    assert p["offset_lag"] == 0 and not p["is_future_key"], p
+
+
+def elect_leaders():
+    """A preferred election where the leader already is the preferred replica: not needed."""
+    r = admin.elect_leaders(0, {T: [0, 1]}, raise_errors=False)
+    codes = [(x.topic, p.partition_id, p.error_code) for x in r.replica_election_results for p in x.partition_result]
+    assert codes == [(T, 0, 84), (T, 1, 84)], codes
+
+
+def list_reassignments():
+    """Nothing in progress; a no-op reassignment succeeds and an unknown broker is refused."""
+    assert admin.list_partition_reassignments() == {}, admin.list_partition_reassignments()
+    tp = TopicPartition(T, 0)
+    node = admin.describe_cluster()["brokers"][0]["broker_id"]
+    assert admin.alter_partition_reassignments({tp: [node]}) == {tp: None}
+    refused = admin.alter_partition_reassignments({tp: [node, 99]})[tp]
+    assert refused is not None and "InvalidReplicationAssignment" in refused.__name__, refused
+
+
 R.run("metadata", metadata)
 R.run("admin-create-delete-topic", admin_create_delete)
 R.run("produce-keyed-headers", produce_keyed)
@@ -329,4 +358,7 @@ R.run("txn-commit-abort", txn_commit_abort)
 R.run("txn-fencing", txn_fencing)
 R.run("txn-offsets", txn_offsets)
 R.run("alter-config", alter_config)
+R.run("describe-log-dirs", describe_log_dirs)
+R.run("elect-leaders", elect_leaders)
+R.run("list-reassignments", list_reassignments)
 sys.exit(1 if R.failures else 0)
