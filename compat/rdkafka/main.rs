@@ -438,9 +438,15 @@ fn main() -> Result<()> {
         }
     }
     for (name, reason) in [
-        ("describe-log-dirs", "the rdkafka crate has no DescribeLogDirs API"),
+        (
+            "describe-log-dirs",
+            "the rdkafka crate has no DescribeLogDirs API",
+        ),
         ("elect-leaders", "the rdkafka crate has no ElectLeaders API"),
-        ("list-reassignments", "the rdkafka crate has no partition reassignment API"),
+        (
+            "list-reassignments",
+            "the rdkafka crate has no partition reassignment API",
+        ),
     ] {
         println!("SKIP rdkafka {name} ({reason})");
     }
