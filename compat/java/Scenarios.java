@@ -78,6 +78,9 @@ public class Scenarios {
             admin.createTopics(List.of(new NewTopic(T, 3, (short) 1))).all().get();
             var desc = admin.describeTopics(List.of(T)).allTopicNames().get().get(T);
             check(desc.partitions().size() == 3, "3 partitions");
+            // DescribeTopicPartitions one partition a page: the client follows the cursor.
+            var paged = admin.describeTopics(List.of(T), new DescribeTopicsOptions().partitionSizeLimitPerResponse(1)).allTopicNames().get().get(T);
+            check(paged.partitions().size() == 3 && paged.topicId().equals(desc.topicId()), "paged " + paged);
         });
 
         scenario("admin-create-delete-topic", () -> {
