@@ -147,3 +147,21 @@ pub async fn handle(ctx: &RequestContext, req: DescribeLogDirsRequest) -> Descri
     }
     DescribeLogDirsResponse::default().with_results(vec![result])
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn volume_sizes_of_a_directory_and_of_a_missing_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let (total, usable) = volume_bytes(dir.path()).unwrap();
+        assert!(
+            total > 0 && (0..=total).contains(&usable),
+            "{total} {usable}"
+        );
+        // A directory that cannot be examined is a storage error for the caller.
+        assert!(volume_bytes(&dir.path().join("gone")).is_err());
+        assert!(absolute(Path::new("rel")).is_absolute());
+    }
+}
