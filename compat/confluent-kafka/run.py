@@ -9,7 +9,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 from harness import Runner, Skip, wait_until  # noqa: E402
 
 from confluent_kafka import Consumer, KafkaError, Producer, TopicPartition  # noqa: E402
-from confluent_kafka.admin import AdminClient, AlterConfigOpType, ConfigEntry, ConfigResource, NewTopic  # noqa: E402
+from confluent_kafka.admin import AdminClient, AlterConfigOpType, ConfigEntry, ConfigResource, ConfigSource, NewTopic  # noqa: E402
 
 BS = sys.argv[1]
 R = Runner("confluent-kafka")
@@ -320,6 +320,46 @@ def alter_config():
     assert read().value == "12345"
 
 
+def alter_broker_config():
+    """A dynamic broker config of this broker (BROKER resource named by its node id) through
+    IncrementalAlterConfigs: SET is read back as DYNAMIC_BROKER_CONFIG, a bad value and a
+    read-only key are refused (INVALID_REQUEST) and change nothing, DELETE restores what was
+    there. librdkafka refuses a BROKER resource that is not an integer id before sending it
+    (ValueError "Invalid ConfigResource"), so the cluster default ("") is not reachable here."""
+    node = str(admin.describe_cluster().result(30).nodes[0].id)
+    key = "log.retention.ms"
+
+    def change(name, value, op=AlterConfigOpType.SET):
+        res = ConfigResource(ConfigResource.Type.BROKER, node, incremental_configs=[
+            ConfigEntry(name, value, incremental_operation=op)])
+        list(admin.incremental_alter_configs([res]).values())[0].result(30)
+
+    def read():
+        res = ConfigResource(ConfigResource.Type.BROKER, node)
+        return list(admin.describe_configs([res]).values())[0].result(30)[key]
+
+    before = read()
+    try:
+        # Longer than the default: harmless to the other scenarios' topics even for a moment.
+        change(key, "691200000")
+        entry = read()
+        assert entry.value == "691200000", entry
+        assert ConfigSource(entry.source) == ConfigSource.DYNAMIC_BROKER_CONFIG, entry.source
+        assert not entry.is_default and not entry.is_read_only, entry
+        for name, value in [(key, "-5"), ("listeners", "PLAINTEXT://127.0.0.1:1")]:
+            try:
+                change(name, value)
+            except Exception as e:  # noqa: BLE001 - KafkaException(INVALID_REQUEST)
+                assert "INVALID_REQUEST" in str(e) and name in str(e), e
+            else:
+                raise AssertionError(f"{name}={value} was accepted")
+        assert read().value == "691200000", read()
+    finally:
+        change(key, None, AlterConfigOpType.DELETE)
+    after = read()
+    assert (after.value, after.source) == (before.value, before.source), (after, before)
+
+
 def describe_log_dirs():
     raise Skip("confluent-kafka has no DescribeLogDirs API")
 
@@ -356,6 +396,7 @@ R.run("txn-commit-abort", txn_commit_abort)
 R.run("txn-fencing", txn_fencing)
 R.run("txn-offsets", txn_offsets)
 R.run("alter-config", alter_config)
+R.run("alter-broker-config", alter_broker_config)
 R.run("describe-log-dirs", describe_log_dirs)
 R.run("elect-leaders", elect_leaders)
 R.run("list-reassignments", list_reassignments)

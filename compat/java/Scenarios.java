@@ -327,6 +327,53 @@ public class Scenarios {
             check("12345".equals(admin.describeConfigs(List.of(res)).all().get().get(res).get("retention.ms").value()), "unchanged");
         });
 
+        // A dynamic broker config through IncrementalAlterConfigs: this broker's value (the
+        // resource named by its node id), the cluster default (resource ""), refusals that
+        // change nothing, and DELETE of both back to the value found.
+        scenario("alter-broker-config", () -> {
+            var broker = new ConfigResource(ConfigResource.Type.BROKER, Integer.toString(admin.describeCluster().nodes().get().iterator().next().id()));
+            var cluster = new ConfigResource(ConfigResource.Type.BROKER, "");
+            var key = "log.retention.ms";
+            var before = brokerEntry(admin, broker, key);
+            try {
+                // Longer than the default: harmless to the other scenarios' topics even for a moment.
+                changeConfig(admin, broker, key, "691200000", AlterConfigOp.OpType.SET);
+                var e = brokerEntry(admin, broker, key);
+                check("691200000".equals(e.value()) && e.source() == ConfigEntry.ConfigSource.DYNAMIC_BROKER_CONFIG && !e.isReadOnly(), "per-broker " + e);
+                changeConfig(admin, cluster, key, "777600000", AlterConfigOp.OpType.SET);
+                var d = brokerEntry(admin, cluster, key);
+                check(d != null && "777600000".equals(d.value()) && d.source() == ConfigEntry.ConfigSource.DYNAMIC_DEFAULT_BROKER_CONFIG, "cluster default " + d);
+                e = brokerEntry(admin, broker, key);
+                var layers = e.synonyms().stream().map(s -> s.source() + ":" + s.name() + "=" + s.value()).toList();
+                check("691200000".equals(e.value()) && layers.size() >= 2
+                        && layers.get(0).equals("DYNAMIC_BROKER_CONFIG:log.retention.ms=691200000")
+                        && layers.get(1).equals("DYNAMIC_DEFAULT_BROKER_CONFIG:log.retention.ms=777600000"), "the per-broker value wins " + layers);
+                for (var bad : List.of(List.of(key, "-5"), List.of("listeners", "PLAINTEXT://127.0.0.1:1"))) {
+                    for (var res : List.of(broker, cluster)) {
+                        Exception refused = null;
+                        try {
+                            changeConfig(admin, res, bad.get(0), bad.get(1), AlterConfigOp.OpType.SET);
+                        } catch (ExecutionException ex) {
+                            refused = ex;
+                        }
+                        check(refused != null && refused.getCause() instanceof org.apache.kafka.common.errors.InvalidRequestException
+                                && refused.getCause().getMessage().contains(bad.get(0)), bad + " on '" + res.name() + "' refused: " + refused);
+                    }
+                }
+                check("691200000".equals(brokerEntry(admin, broker, key).value()), "per-broker value unchanged");
+                check("777600000".equals(brokerEntry(admin, cluster, key).value()), "cluster default unchanged");
+                changeConfig(admin, broker, key, "", AlterConfigOp.OpType.DELETE);
+                e = brokerEntry(admin, broker, key);
+                check("777600000".equals(e.value()) && e.source() == ConfigEntry.ConfigSource.DYNAMIC_DEFAULT_BROKER_CONFIG, "the cluster default after DELETE " + e);
+            } finally {
+                changeConfig(admin, broker, key, "", AlterConfigOp.OpType.DELETE);
+                changeConfig(admin, cluster, key, "", AlterConfigOp.OpType.DELETE);
+            }
+            var after = brokerEntry(admin, broker, key);
+            check(Objects.equals(after.value(), before.value()) && after.source() == before.source(), "reverted " + after + " vs " + before);
+            check(brokerEntry(admin, cluster, key) == null, "no cluster default left");
+        });
+
         scenario("describe-log-dirs", () -> {
             int node = admin.describeCluster().nodes().get().iterator().next().id();
             var dirs = admin.describeLogDirs(List.of(node)).allDescriptions().get().get(node);
@@ -363,6 +410,16 @@ public class Scenarios {
 
         admin.close();
         System.exit(failures > 0 ? 1 : 0);
+    }
+
+    /** One key of a config resource with its synonyms, or null when the resource does not list it. */
+    static ConfigEntry brokerEntry(Admin admin, ConfigResource res, String key) throws Exception {
+        return admin.describeConfigs(List.of(res), new DescribeConfigsOptions().includeSynonyms(true)).all().get().get(res).get(key);
+    }
+
+    /** One IncrementalAlterConfigs operation on one resource, waited for. */
+    static void changeConfig(Admin admin, ConfigResource res, String key, String value, AlterConfigOp.OpType op) throws Exception {
+        admin.incrementalAlterConfigs(Map.of(res, List.of(new AlterConfigOp(new ConfigEntry(key, value), op)))).all().get();
     }
 
     /** Every value of partition 0 of `topic`, from the beginning to the end (at the LSO for read_committed). */

@@ -312,6 +312,44 @@ def alter_config():
     assert refused != "OK" and ("InvalidConfig" in refused or "retention.ms" in refused), refused
     assert read() == "12345", read()
 
+def alter_broker_config():
+    """A dynamic broker config of this broker (BROKER resource named by its node id): a SET
+    (IncrementalAlterConfigs) is read back as DYNAMIC_BROKER_CONFIG; a bad value (through both
+    IncrementalAlterConfigs and AlterConfigs) and a read-only key are refused with
+    INVALID_REQUEST and change nothing; reset_configs (DELETE) restores what was there. The
+    client requires an integer broker name (ValueError otherwise), so the cluster default ("")
+    is not reachable here."""
+    node = str(admin.describe_cluster()["brokers"][0]["broker_id"])
+    key = "log.retention.ms"
+
+    def read():
+        r = admin.describe_configs([ConfigResource(ConfigResourceType.BROKER, node)], config_filter="all")
+        return r["broker"][node][key]
+
+    def alter(name, value, **kw):
+        r = admin.alter_configs([ConfigResource(ConfigResourceType.BROKER, node, configs={name: value})], **kw)
+        return r["broker"][node]
+
+    before = read()
+    try:
+        # Longer than the default: harmless to the other scenarios' topics even for a moment.
+        assert alter(key, "691200000") == "OK"
+        entry = read()
+        assert entry["value"] == "691200000", entry
+        assert entry["config_source"] == "DYNAMIC_BROKER_CONFIG" and not entry["read_only"], entry
+        # The client checks keys against the broker's dynamic ones first (ValueError for
+        # `listeners`): raise_on_unknown=False lets the broker answer.
+        for name, value, kw in [(key, "-5", {}), (key, "-5", {"incremental": False}),
+                                ("listeners", "PLAINTEXT://127.0.0.1:1", {"raise_on_unknown": False})]:
+            refused = alter(name, value, **kw)
+            assert refused.startswith("[Error 42] InvalidRequestError") and name in refused, refused
+        assert read()["value"] == "691200000", read()
+    finally:
+        admin.reset_configs([ConfigResource(ConfigResourceType.BROKER, node, configs=[key])])
+    after = read()
+    assert (after["value"], after["config_source"]) == (before["value"], before["config_source"]), (after, before)
+
+
 def describe_log_dirs():
     """DescribeLogDirs: one directory with the topic's partitions and the volume sizes."""
     (entry,) = admin.describe_log_dirs(topic_partitions={T: [0]})
@@ -358,6 +396,7 @@ R.run("txn-commit-abort", txn_commit_abort)
 R.run("txn-fencing", txn_fencing)
 R.run("txn-offsets", txn_offsets)
 R.run("alter-config", alter_config)
+R.run("alter-broker-config", alter_broker_config)
 R.run("describe-log-dirs", describe_log_dirs)
 R.run("elect-leaders", elect_leaders)
 R.run("list-reassignments", list_reassignments)

@@ -2,7 +2,7 @@
 // Usage: node run.js HOST:PORT
 // kafkajs ships only gzip; snappy, lz4 and zstd are plugged in from pure-JS / wasm codecs.
 'use strict';
-const { Kafka, CompressionTypes, CompressionCodecs, ConfigResourceTypes, logLevel } = require('kafkajs');
+const { Kafka, CompressionTypes, CompressionCodecs, ConfigResourceTypes, ConfigSource, logLevel } = require('kafkajs');
 const lz4 = require('lz4js');
 const zstd = require('@bokuweb/zstd-wasm');
 
@@ -358,6 +358,50 @@ async function main() {
     }
     check(refused && /INVALID_CONFIG|retention\.ms/.test(String(refused.type) + String(refused.message)), `bad value accepted (${refused})`);
     check((await read()).configValue === '12345', 'unchanged after the refusal');
+  });
+
+  // A dynamic broker config of this broker (BROKER resource named by its node id). kafkajs has
+  // AlterConfigs only, whose request replaces the resource's whole dynamic set: the values
+  // found are sent along, and "deleting" ours is sending the set without it. kafkajs refuses
+  // an empty resource name before sending, so the cluster default ("") is not reachable here.
+  await scenario('alter-broker-config', async () => {
+    const { brokers } = await admin.describeCluster();
+    const node = String(brokers[0].nodeId);
+    const key = 'log.retention.ms';
+    const describe = async () => {
+      const r = await admin.describeConfigs({ resources: [{ type: ConfigResourceTypes.BROKER, name: node }], includeSynonyms: false });
+      return r.resources[0].configEntries;
+    };
+    const read = async () => (await describe()).find((e) => e.configName === key);
+    const others = (await describe())
+      .filter((e) => e.configSource === ConfigSource.DYNAMIC_BROKER_CONFIG && e.configName !== key)
+      .map((e) => ({ name: e.configName, value: e.configValue }));
+    const alter = (entries) => admin.alterConfigs({
+      validateOnly: false,
+      resources: [{ type: ConfigResourceTypes.BROKER, name: node, configEntries: [...others, ...entries] }],
+    });
+    const before = await read();
+    try {
+      // Longer than the default: harmless to the other scenarios' topics even for a moment.
+      await alter([{ name: key, value: '691200000' }]);
+      const entry = await read();
+      check(entry.configValue === '691200000' && entry.configSource === ConfigSource.DYNAMIC_BROKER_CONFIG && !entry.readOnly, JSON.stringify(entry));
+      const kept = { name: key, value: '691200000' };
+      for (const bad of [[{ name: key, value: '-5' }], [kept, { name: 'listeners', value: 'PLAINTEXT://127.0.0.1:1' }]]) {
+        let refused = null;
+        try {
+          await alter(bad);
+        } catch (e) {
+          refused = e;
+        }
+        check(refused && refused.type === 'INVALID_REQUEST', `${JSON.stringify(bad)} accepted (${refused})`);
+      }
+      check((await read()).configValue === '691200000', 'unchanged after the refusals');
+    } finally {
+      await alter([]);
+    }
+    const after = await read();
+    check(after.configValue === before.configValue && after.configSource === before.configSource, `reverted: ${JSON.stringify(after)} vs ${JSON.stringify(before)}`);
   });
 
   console.log('SKIP kafkajs describe-log-dirs (kafkajs has no DescribeLogDirs API)');

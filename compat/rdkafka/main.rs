@@ -426,6 +426,7 @@ fn main() -> Result<()> {
         ("txn-fencing", Box::new(txn::fencing)),
         ("txn-offsets", Box::new(txn::offsets)),
         ("alter-config", Box::new(alter::alter_config)),
+        ("alter-broker-config", Box::new(alter::alter_broker_config)),
     ];
     let mut failures = 0;
     for (name, f) in scenarios {
