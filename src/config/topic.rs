@@ -40,6 +40,19 @@ pub struct LogConfig {
     pub flush_ms: i64,
     /// `cleanup.policy` includes `delete`: time and size retention apply.
     pub delete: bool,
+    /// `cleanup.policy` includes `compact`: the log cleaner keeps the latest record per key,
+    /// and the leader refuses keyless records.
+    pub compact: bool,
+    /// `delete.retention.ms`: how long the cleaner keeps tombstones and empty transactions'
+    /// markers after it first sees them.
+    pub delete_retention_ms: i64,
+    /// `min.compaction.lag.ms`: records younger than this are not cleaned.
+    pub min_compaction_lag_ms: i64,
+    /// `max.compaction.lag.ms`: a log whose oldest dirty record is older is cleaned whatever
+    /// its dirty ratio.
+    pub max_compaction_lag_ms: i64,
+    /// `min.cleanable.dirty.ratio`: dirty bytes / all bytes that make a log worth cleaning.
+    pub min_cleanable_dirty_ratio: f64,
 }
 
 impl LogConfig {
@@ -80,6 +93,15 @@ impl LogConfig {
             flush_messages: long("flush.messages").max(1),
             flush_ms: long("flush.ms").max(0),
             delete: get("cleanup.policy").contains("delete"),
+            compact: get("cleanup.policy").contains("compact"),
+            delete_retention_ms: long("delete.retention.ms").max(0),
+            min_compaction_lag_ms: long("min.compaction.lag.ms").max(0),
+            max_compaction_lag_ms: long("max.compaction.lag.ms").max(1),
+            min_cleanable_dirty_ratio: get("min.cleanable.dirty.ratio")
+                .parse::<f64>()
+                .ok()
+                .filter(|r| (0.0..=1.0).contains(r))
+                .unwrap_or(0.5),
         }
     }
 }

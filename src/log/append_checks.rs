@@ -85,7 +85,7 @@ pub fn check_follower_batches(
                 format!("batch at byte {pos} is cut short"),
             ));
         }
-        let h = batch::validate(&rest[..size]).map_err(|e| e.into_error())?;
+        let h = batch::validate_stored(&rest[..size]).map_err(|e| e.into_error())?;
         if h.base_offset != expected {
             return Err(Error::kafka(
                 ErrorCode::OffsetOutOfRange,

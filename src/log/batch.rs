@@ -39,6 +39,8 @@ pub const COMPRESSION_MASK: i16 = 0x07;
 pub const TIMESTAMP_TYPE_BIT: i16 = 0x08;
 pub const TRANSACTIONAL_BIT: i16 = 0x10;
 pub const CONTROL_BIT: i16 = 0x20;
+/// Set by the log cleaner: baseTimestamp holds the batch's delete horizon (KIP-534).
+pub const DELETE_HORIZON_BIT: i16 = 0x40;
 
 /// The header fields of one record batch v2.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -172,8 +174,20 @@ impl BatchError {
 }
 
 /// Checks the structure of one batch occupying exactly `bytes`: magic 2, a batchLength that
-/// matches, a record count consistent with lastOffsetDelta, and the CRC.
+/// matches, a record count consistent with lastOffsetDelta, and the CRC. For a producer's
+/// batch: every offset holds a record.
 pub fn validate(bytes: &[u8]) -> Result<BatchHeader, BatchError> {
+    validate_with(bytes, false)
+}
+
+/// [`validate`] for a batch already in a log: a batch the log cleaner rewrote may hold fewer
+/// records than its offset range (none at all for a producer's retained last batch), as
+/// Kafka's stored batches may.
+pub fn validate_stored(bytes: &[u8]) -> Result<BatchHeader, BatchError> {
+    validate_with(bytes, true)
+}
+
+fn validate_with(bytes: &[u8], stored: bool) -> Result<BatchHeader, BatchError> {
     let h = BatchHeader::parse(bytes).ok_or_else(|| {
         BatchError::Corrupt(format!(
             "batch of {} bytes is shorter than its header",
@@ -200,10 +214,12 @@ pub fn validate(bytes: &[u8]) -> Result<BatchHeader, BatchError> {
             h.crc, crc
         )));
     }
-    if h.record_count <= 0
-        || h.last_offset_delta < 0
-        || h.record_count as i64 != h.last_offset_delta as i64 + 1
-    {
+    let count_ok = if stored {
+        h.record_count >= 0 && h.record_count as i64 <= h.last_offset_delta as i64 + 1
+    } else {
+        h.record_count > 0 && h.record_count as i64 == h.last_offset_delta as i64 + 1
+    };
+    if !count_ok || h.last_offset_delta < 0 {
         return Err(BatchError::Invalid(format!(
             "record count {} does not match lastOffsetDelta {}",
             h.record_count, h.last_offset_delta

@@ -6,6 +6,7 @@
 //!   .gregor_cleanshutdown                present only between a clean stop and the next start
 //!   recovery-point-offset-checkpoint     per partition: offset below which data is fsynced
 //!   log-start-offset-checkpoint          per partition: log start offset (DeleteRecords)
+//!   cleaner-offset-checkpoint            per compacted partition: first dirty offset (cleaner)
 //!   producer-id-block                    next free producer id block
 //!   topics/<topic>.properties            topic id, partition count, topic config overrides
 //!   <topic>-<partition>/
@@ -16,6 +17,9 @@
 //!     00000000000000000000.txnindex      aborted transactions (34-byte entries, Kafka's)
 //!     00000000000000001234.snapshot      producer state as of offset 1234
 //!     leader-epoch-checkpoint            leader epoch → start offset (Kafka's format)
+//!     <segment files>.cleaned            a cleaned segment being written (deleted on open)
+//!     <segment files>.swap               a cleaned segment being swapped in (completed on open)
+//!     <segment files>.deleted            a replaced segment being removed (deleted on open)
 //! ```
 
 use std::path::{Path, PathBuf};
@@ -32,6 +36,11 @@ pub const TOPICS_DIR: &str = "topics";
 pub const META_FILE: &str = "meta.properties";
 pub const PRODUCER_ID_FILE: &str = "producer-id-block";
 pub const LEADER_EPOCH_FILE: &str = "leader-epoch-checkpoint";
+pub const CLEANER_CHECKPOINT_FILE: &str = "cleaner-offset-checkpoint";
+/// Suffixes of the log cleaner's segment replacement (Kafka's `LogFileUtils`).
+pub const CLEANED_SUFFIX: &str = ".cleaned";
+pub const SWAP_SUFFIX: &str = ".swap";
+pub const DELETED_SUFFIX: &str = ".deleted";
 
 /// `<offset>` zero-padded to 20 digits, Kafka's file name stem.
 pub fn file_stem(offset: i64) -> String {
@@ -56,6 +65,23 @@ pub fn time_index_file(dir: &Path, base: i64) -> PathBuf {
 
 pub fn txn_index_file(dir: &Path, base: i64) -> PathBuf {
     dir.join(format!("{}{TXN_INDEX_SUFFIX}", file_stem(base)))
+}
+
+/// The four files of a segment: `.log`, `.index`, `.timeindex`, `.txnindex`, log first.
+pub fn segment_files(dir: &Path, base: i64) -> [PathBuf; 4] {
+    [
+        log_file(dir, base),
+        index_file(dir, base),
+        time_index_file(dir, base),
+        txn_index_file(dir, base),
+    ]
+}
+
+/// `path` with `suffix` appended to its file name (`x.log` → `x.log.swap`).
+pub fn with_suffix(path: &Path, suffix: &str) -> PathBuf {
+    let mut s = path.as_os_str().to_owned();
+    s.push(suffix);
+    PathBuf::from(s)
 }
 
 pub fn snapshot_file(dir: &Path, offset: i64) -> PathBuf {

@@ -16,11 +16,12 @@
 //! [`memory_log`] (its in-memory model,
 //! for tests), [`partition`] (the log shared between tasks, with its high-watermark signal),
 //! [`manager`] (all partitions of the data directory, checkpoints and background work),
-//! [`records`] (record-level decoding for the rare paths that need it) and [`dump`] (the
-//! `dump-log` tool).
+//! [`records`] (record-level decoding for the rare paths that need it), [`cleaner`] (log
+//! compaction) and [`dump`] (the `dump-log` tool).
 
 pub mod append_checks;
 pub mod batch;
+pub mod cleaner;
 pub mod compression;
 pub mod control;
 pub mod dump;

@@ -14,10 +14,12 @@
 //!
 //! Split by concept: [`open`] (loading and recovery), [`append`] (leader and follower
 //! appends, rolling), [`truncate`] (run-time truncation, DeleteRecords, retention), [`txn`]
-//! (transaction markers, the first unstable offset, aborted transactions); this file holds
+//! (transaction markers, the first unstable offset, aborted transactions), [`clean`] (the log
+//! cleaner's snapshot and segment swap); this file holds
 //! the state, the offsets and the read path.
 
 mod append;
+mod clean;
 mod open;
 mod truncate;
 mod txn;
@@ -39,6 +41,7 @@ use super::read_plan::TruncationGeneration;
 use super::records;
 use super::recovery_point::RecoveryPoint;
 use super::segment::{LogSegment, SegmentConfig};
+pub use clean::{CleanSnapshot, SegmentView};
 
 /// Where recovery may start and what the last checkpoints said, handed in at open.
 #[derive(Debug, Clone, Copy)]

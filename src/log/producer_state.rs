@@ -284,6 +284,16 @@ impl ProducerStateManager {
         })
     }
 
+    /// Per producer: the last offset of its last remembered data batch (if any) and its
+    /// current epoch — Kafka's `lastRecordsOfActiveProducers`, which the log cleaner keeps in
+    /// the log so idempotence and fencing survive compaction.
+    pub fn last_records(&self) -> HashMap<i64, (Option<i64>, i16)> {
+        self.producers
+            .iter()
+            .map(|(pid, e)| (*pid, (e.batches.back().map(|b| b.last_offset), e.epoch)))
+            .collect()
+    }
+
     /// The smallest first offset of any ongoing transaction (Kafka's `firstUnstableOffset`).
     pub fn first_unstable_offset(&self) -> Option<i64> {
         self.ongoing.first().map(|(o, _)| *o)

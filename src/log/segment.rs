@@ -105,23 +105,27 @@ impl LogSegment {
         config: SegmentConfig,
         now_ms: i64,
     ) -> io::Result<Self> {
-        let log_path = layout::log_file(dir, base_offset);
+        Self::create_with_suffix(dir, base_offset, config, now_ms, "")
+    }
+
+    /// Creates a new, empty segment whose four file names carry `suffix` after Kafka's names
+    /// (the log cleaner writes `<base>.log.cleaned` and its indexes this way).
+    pub fn create_with_suffix(
+        dir: &Path,
+        base_offset: i64,
+        config: SegmentConfig,
+        now_ms: i64,
+        suffix: &str,
+    ) -> io::Result<Self> {
+        let [log_path, index_path, time_path, txn_path] =
+            layout::segment_files(dir, base_offset).map(|p| layout::with_suffix(&p, suffix));
         let log = open_log_file(&log_path)?;
         log.set_len(0)?;
-        let offset_index = OffsetIndex::open(
-            &layout::index_file(dir, base_offset),
-            base_offset,
-            config.index_max_bytes,
-            true,
-        )?;
-        let time_index = TimeIndex::open(
-            &layout::time_index_file(dir, base_offset),
-            base_offset,
-            config.index_max_bytes,
-            true,
-        )?;
+        let offset_index =
+            OffsetIndex::open(&index_path, base_offset, config.index_max_bytes, true)?;
+        let time_index = TimeIndex::open(&time_path, base_offset, config.index_max_bytes, true)?;
         drop(log);
-        let txn_index = TxnIndex::create(&layout::txn_index_file(dir, base_offset))?;
+        let txn_index = TxnIndex::create(&txn_path)?;
         let mut seg = LogSegment {
             base_offset,
             log: OnceLock::new(),

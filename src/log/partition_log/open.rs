@@ -1,5 +1,6 @@
-//! Opening a partition log: listing its files, recovering segments an unclean stop may have
-//! torn (Kafka's `LogLoader`), and loading producer state (ongoing transactions included), the
+//! Opening a partition log: completing or undoing an interrupted log cleaning
+//! ([`crate::log::cleaner::swap::recover`]), listing its files, recovering segments an unclean
+//! stop may have torn (Kafka's `LogLoader`), and loading producer state (ongoing transactions included), the
 //! segments' transaction indexes that need rebuilding, and the leader epoch cache.
 
 use std::collections::BTreeMap;
@@ -28,6 +29,8 @@ impl PartitionLog {
         now_ms: i64,
     ) -> io::Result<(Self, LoadReport)> {
         std::fs::create_dir_all(dir)?;
+        // An interrupted cleaning first: completed swaps replace the segments they cover.
+        let swapped = crate::log::cleaner::swap::recover(dir)?;
         let mut bases = Vec::new();
         let mut snapshots = Vec::new();
         for entry in std::fs::read_dir(dir)? {
@@ -59,7 +62,8 @@ impl PartitionLog {
                 continue;
             }
             let next_base = bases.get(i + 1).copied().unwrap_or(i64::MAX);
-            let needs_recovery = !opts.clean_shutdown && next_base > opts.recovery_point;
+            let needs_recovery = (!opts.clean_shutdown && next_base > opts.recovery_point)
+                || swapped.contains(&base);
             let seg = if needs_recovery {
                 None
             } else {

@@ -48,7 +48,9 @@ impl LogSegment {
             }
             buf.resize(h.total_size(), 0);
             log.read_exact_at(&mut buf, pos as u64)?;
-            let Ok(h) = batch::validate(&buf) else { break };
+            let Ok(h) = batch::validate_stored(&buf) else {
+                break;
+            };
             if h.base_offset < self.next_offset {
                 break;
             }

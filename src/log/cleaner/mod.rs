@@ -1,0 +1,29 @@
+//! The log cleaner: log compaction for partitions whose `cleanup.policy` contains `compact` —
+//! Kafka's `LogCleaner`, keeping at least the latest record of every key.
+//!
+//! One concept per file: [`offset_map`] (key digest → latest offset, bounded memory),
+//! [`raw_records`] (a batch's records inflated, walked and deflated again), [`filter`]
+//! (rewriting one batch with its surviving records, delete horizons, empty headers),
+//! [`txn_meta`] (aborted transactions and removable markers during a walk), [`pass`] (one
+//! cleaning pass: snapshot, offset map, grouping, cleaning, swap), [`swap`] (the crash-safe
+//! `.cleaned` → `.swap` → final replacement and its recovery on open), [`throttle`] (the I/O
+//! rate limit).
+//!
+//! Thread-safety: a pass runs on a cleaner thread and takes the partition lock only to
+//! snapshot the segments and to swap cleaned ones in (see [`pass`]).
+
+pub mod filter;
+pub mod offset_map;
+pub mod pass;
+pub mod raw_records;
+pub mod swap;
+pub mod throttle;
+pub mod txn_meta;
+
+pub use offset_map::OffsetMap;
+pub use pass::{clean_partition, PassOutcome, PassParams};
+pub use swap::{NoFaults, SwapFaults};
+pub use throttle::Throttler;
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,168 @@
+//! The cleaner's key → latest offset map (Kafka's `SkimpyOffsetMap`): a fixed-size open-addressing
+//! table of 128-bit key digests and offsets, allocated once per cleaner thread from
+//! `log.cleaner.dedupe.buffer.size / log.cleaner.threads` and reused for every pass, never grown.
+//!
+//! Format (in memory only, never stored): each slot is 24 bytes — a 16-byte digest of the record
+//! key and the 8-byte offset of the latest record with that key seen so far — as Kafka sizes its
+//! slots. A slot whose offset is −1 is empty. Probing is linear from a position taken from the
+//! digest.
+//!
+//! The digest is SipHash-1-3 (the standard library's `DefaultHasher`, fixed keys) run twice with
+//! two different prefixes, giving 128 bits. Kafka uses MD5, whose 128 bits are not collision
+//! resistant against an adversary either; like Kafka, a collision between two distinct keys makes
+//! the cleaner treat them as one key and drop the older record of the pair. For keys not chosen
+//! to collide the chance is about n²/2¹²⁹ for n keys in one pass (negligible: 10⁹ keys give
+//! ~10⁻²¹). SipHash's output is not stable across Rust releases, which does not matter: the map
+//! lives for one pass.
+//!
+//! Invariant: at most `capacity() * load_factor` keys are inserted per pass ([`OffsetMap::is_full`]),
+//! so probes always find an empty slot.
+//!
+//! Thread-safety: owned by one cleaner thread; not shared.
+
+use std::hash::{DefaultHasher, Hasher};
+
+/// Bytes one slot takes in Kafka's accounting (16-byte digest + 8-byte offset).
+pub const SLOT_BYTES: usize = 24;
+
+/// 128-bit digest of a record key.
+type Digest = u128;
+
+fn digest(key: &[u8]) -> Digest {
+    let mut a = DefaultHasher::new();
+    a.write_u8(0x5a);
+    a.write(key);
+    let mut b = DefaultHasher::new();
+    b.write_u8(0xa5);
+    b.write(key);
+    ((a.finish() as u128) << 64) | b.finish() as u128
+}
+
+/// Key digest → latest offset, bounded in memory (see the module doc).
+pub struct OffsetMap {
+    digests: Vec<Digest>,
+    offsets: Vec<i64>,
+    /// Keys inserted since the last clear.
+    entries: usize,
+    /// Most keys one pass may insert: `capacity * load factor`.
+    max_entries: usize,
+    /// The greatest offset the map covers (Kafka's `latestOffset`), −1 when empty.
+    latest_offset: i64,
+}
+
+impl OffsetMap {
+    /// A map of `memory_bytes / 24` slots, at most `load_factor` of them used per pass.
+    /// Always at least two slots, so a pass can make progress.
+    pub fn new(memory_bytes: usize, load_factor: f64) -> OffsetMap {
+        let slots = (memory_bytes / SLOT_BYTES).max(2);
+        let max_entries =
+            ((slots as f64 * load_factor.clamp(0.01, 1.0)) as usize).clamp(1, slots - 1);
+        OffsetMap {
+            digests: vec![0; slots],
+            offsets: vec![-1; slots],
+            entries: 0,
+            max_entries,
+            latest_offset: -1,
+        }
+    }
+
+    pub fn capacity(&self) -> usize {
+        self.digests.len()
+    }
+
+    pub fn len(&self) -> usize {
+        self.entries
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries == 0
+    }
+
+    /// No more keys may be inserted in this pass.
+    pub fn is_full(&self) -> bool {
+        self.entries >= self.max_entries
+    }
+
+    pub fn latest_offset(&self) -> i64 {
+        self.latest_offset
+    }
+
+    /// Raises the offset the map is known to cover (batches without keys, gaps).
+    pub fn update_latest_offset(&mut self, offset: i64) {
+        self.latest_offset = self.latest_offset.max(offset);
+    }
+
+    /// Empties the map for the next pass (no allocation).
+    pub fn clear(&mut self) {
+        if self.entries > 0 {
+            self.offsets.fill(-1);
+        }
+        self.entries = 0;
+        self.latest_offset = -1;
+    }
+
+    fn slot_of(&self, d: Digest) -> usize {
+        let n = self.digests.len();
+        let mut i = (d as u64 % n as u64) as usize;
+        loop {
+            if self.offsets[i] < 0 || self.digests[i] == d {
+                return i;
+            }
+            i += 1;
+            if i == n {
+                i = 0;
+            }
+        }
+    }
+
+    /// Records `offset` as the latest for `key`. Returns false, inserting nothing, when the key
+    /// is new and the map is full.
+    pub fn put(&mut self, key: &[u8], offset: i64) -> bool {
+        let d = digest(key);
+        let i = self.slot_of(d);
+        if self.offsets[i] < 0 {
+            if self.is_full() {
+                return false;
+            }
+            self.entries += 1;
+            self.digests[i] = d;
+        }
+        self.offsets[i] = self.offsets[i].max(offset);
+        self.update_latest_offset(offset);
+        true
+    }
+
+    /// The latest offset recorded for `key`, −1 when the key is not in the map.
+    pub fn get(&self, key: &[u8]) -> i64 {
+        let i = self.slot_of(digest(key));
+        self.offsets[i]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keeps_latest_offsets_and_stops_when_full() {
+        let mut m = OffsetMap::new(24 * 10, 0.5);
+        assert_eq!(m.capacity(), 10);
+        assert!(m.put(b"a", 1));
+        assert!(m.put(b"b", 2));
+        assert!(m.put(b"a", 7));
+        assert_eq!(m.get(b"a"), 7);
+        assert_eq!(m.get(b"b"), 2);
+        assert_eq!(m.get(b"zz"), -1);
+        for k in 0..3u8 {
+            assert!(m.put(&[k], 10 + k as i64));
+        }
+        assert!(m.is_full());
+        assert!(!m.put(b"new", 20), "a new key does not fit");
+        assert!(m.put(b"a", 21), "an existing key may still move");
+        assert_eq!(m.latest_offset(), 21);
+        m.clear();
+        assert_eq!(m.get(b"a"), -1);
+        assert!(m.is_empty());
+        assert_eq!(m.latest_offset(), -1);
+    }
+}

@@ -1,0 +1,363 @@
+//! Tests of whole cleaning passes on a disk log: compaction keeps the latest record per key at
+//! its offset, tombstones get a delete horizon and go after it, a tiny offset map cleans in
+//! several passes, aborted transactions disappear, idempotent producer state survives
+//! cleaning and a restart, and a crash before every step of the swap protocol reopens to a
+//! consistent log.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use bytes::Bytes;
+
+use super::{clean_partition, NoFaults, OffsetMap, PassOutcome, PassParams, SwapFaults, Throttler};
+use crate::config::LogConfig;
+use crate::log::batch::{self, ATTRIBUTES_POS, CRC_POS, TRANSACTIONAL_BIT};
+use crate::log::control::ControlType;
+use crate::log::partition::Partition;
+use crate::log::partition_log::{LoadOptions, PartitionLog};
+
+const NOW: i64 = 1_000_000;
+
+fn cfg() -> LogConfig {
+    LogConfig {
+        segment_bytes: 700,
+        index_interval_bytes: 100,
+        compact: true,
+        delete: false,
+        delete_retention_ms: 1_000,
+        ..LogConfig::default()
+    }
+}
+
+fn open(dir: &Path, clean: bool) -> PartitionLog {
+    let opts = LoadOptions {
+        clean_shutdown: clean,
+        recovery_point: 0,
+        log_start_offset: 0,
+    };
+    PartitionLog::open(dir, cfg(), opts, NOW).expect("open").0
+}
+
+fn keyed(entries: &[(String, Option<String>)], producer: Option<(i64, i16, i32)>) -> Vec<u8> {
+    let e: Vec<_> = entries
+        .iter()
+        .map(|(k, v)| (Some(Bytes::from(k.clone())), v.clone().map(Bytes::from)))
+        .collect();
+    crate::log::records::encode_batch(&e, producer, NOW)
+        .expect("encode")
+        .to_vec()
+}
+
+fn put(log: &mut PartitionLog, key: &str, value: Option<&str>) -> i64 {
+    let b = keyed(&[(key.to_string(), value.map(str::to_string))], None);
+    log.append(&b, NOW).expect("append").base_offset
+}
+
+/// Every record from offset 0: `(offset, key, value)`.
+fn contents(log: &PartitionLog) -> Vec<(i64, String, Option<String>)> {
+    let mut out = Vec::new();
+    crate::log::records::for_each_record(log, 0, |r| {
+        let key = r
+            .key
+            .map(|k| String::from_utf8_lossy(&k).into_owned())
+            .unwrap_or_default();
+        let value = r.value.map(|v| String::from_utf8_lossy(&v).into_owned());
+        out.push((r.offset, key, value));
+        Ok(())
+    })
+    .expect("read");
+    out
+}
+
+fn pass(
+    p: &Partition,
+    map: &mut OffsetMap,
+    checkpoint: Option<i64>,
+    now: i64,
+    faults: &dyn SwapFaults,
+) -> std::io::Result<Option<PassOutcome>> {
+    let params = PassParams {
+        checkpoint,
+        high_watermark: None,
+        now_ms: now,
+        faults,
+    };
+    clean_partition(p, map, &mut Throttler::new(f64::MAX), &params)
+}
+
+/// Asserts offsets strictly increase and every key's latest write below `cleaned_to` is
+/// there, alone, unless it is a tombstone that may have expired.
+fn check_compacted(
+    recs: &[(i64, String, Option<String>)],
+    writes: &[(i64, String, Option<String>)],
+    cleaned_to: i64,
+    tombstones_may_go: bool,
+) {
+    assert!(
+        recs.windows(2).all(|w| w[0].0 < w[1].0),
+        "offsets increase: {recs:?}"
+    );
+    let mut latest: BTreeMap<&str, (i64, &Option<String>)> = BTreeMap::new();
+    for (o, k, v) in writes {
+        latest.insert(k, (*o, v));
+    }
+    for r in recs {
+        assert!(writes.contains(r), "{r:?} was written");
+    }
+    for (k, (o, v)) in &latest {
+        let present = recs.iter().any(|r| r.0 == *o);
+        if v.is_some() || !tombstones_may_go {
+            assert!(present, "latest of {k} at {o} kept");
+        }
+        if *o < cleaned_to {
+            let older = recs.iter().filter(|r| r.1 == *k && r.0 < *o).count();
+            assert_eq!(older, 0, "older records of {k} removed");
+        }
+    }
+}
+
+#[test]
+fn compaction_keeps_latest_per_key_and_expires_tombstones() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut log = open(dir.path(), true);
+    let mut writes = Vec::new();
+    for i in 0..60 {
+        let k = if i == 10 || i == 20 {
+            "dead".to_string()
+        } else {
+            format!("k{}", i % 7)
+        };
+        let v = if i == 20 { None } else { Some(format!("v{i}")) };
+        let o = put(&mut log, &k, v.as_deref());
+        writes.push((o, k, v));
+    }
+    let segments_before = log.segments().count();
+    let bytes_before = log.size_bytes();
+    assert!(segments_before > 3);
+    let active_base = log.segments().last().unwrap().base_offset();
+    let p = Partition::new("t", 0, log);
+    let mut map = OffsetMap::new(1 << 16, 0.9);
+    let out = pass(&p, &mut map, None, NOW, &NoFaults)
+        .unwrap()
+        .expect("cleaned");
+    assert_eq!(out.next_dirty_offset, active_base);
+    assert!(!out.abandoned);
+    let log = p.lock().unwrap();
+    assert!(log.size_bytes() < bytes_before);
+    let recs = contents(&log);
+    check_compacted(&recs, &writes, active_base, false);
+    // The tombstone of "dead" at 20 is kept with a horizon until delete.retention.ms passes.
+    assert!(recs.iter().any(|r| r.0 == 20 && r.2.is_none()));
+    assert!(!recs.iter().any(|r| r.0 == 10));
+    drop(log);
+    let out = pass(&p, &mut map, Some(active_base), NOW + 500, &NoFaults).unwrap();
+    assert!(out.is_some(), "the clean part is cleaned again");
+    assert!(contents(&p.lock().unwrap()).iter().any(|r| r.0 == 20));
+    assert!(
+        p.lock().unwrap().segments().count() < segments_before,
+        "cleaned segments regrouped"
+    );
+    pass(&p, &mut map, Some(active_base), NOW + 1_001, &NoFaults).unwrap();
+    let log = p.lock().unwrap();
+    let recs = contents(&log);
+    assert!(
+        !recs.iter().any(|r| r.0 == 20),
+        "expired tombstone removed: {recs:?}"
+    );
+    check_compacted(&recs, &writes, active_base, true);
+    // Reopen: the cleaned segments load and read the same.
+    let before = recs.clone();
+    let mut log = log;
+    log.close(NOW).unwrap();
+    drop(log);
+    drop(p);
+    let log = open(dir.path(), true);
+    assert_eq!(contents(&log), before);
+    let log = open(dir.path(), false);
+    assert_eq!(contents(&log), before, "after recovery too");
+}
+
+#[test]
+fn a_small_offset_map_cleans_in_several_passes() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut log = open(dir.path(), true);
+    let mut writes = Vec::new();
+    for round in 0..4 {
+        for k in 0..20 {
+            let (key, v) = (format!("key{k}"), Some(format!("r{round}")));
+            let o = put(&mut log, &key, v.as_deref());
+            writes.push((o, key, v));
+        }
+    }
+    put(&mut log, "tail", Some("x"));
+    writes.push((80, "tail".into(), Some("x".into())));
+    log.roll(NOW).unwrap();
+    let leo = log.log_end_offset();
+    let p = Partition::new("t", 0, log);
+    // Room for 5 keys per pass.
+    let mut map = OffsetMap::new(24 * 6, 0.9);
+    let mut checkpoint = None;
+    let mut passes = 0;
+    while checkpoint != Some(leo) {
+        let out = pass(&p, &mut map, checkpoint, NOW, &NoFaults)
+            .unwrap()
+            .expect("progress");
+        assert!(checkpoint.is_none_or(|c| out.next_dirty_offset > c));
+        checkpoint = Some(out.next_dirty_offset);
+        passes += 1;
+        assert!(passes < 100);
+    }
+    assert!(passes > 3, "{passes} passes");
+    let recs = contents(&p.lock().unwrap());
+    check_compacted(&recs, &writes, leo, false);
+    assert_eq!(recs.len(), 21, "{recs:?}");
+}
+
+fn txn_batch(pid: i64, seq: i32, key: &str, value: &str) -> Vec<u8> {
+    let mut b = keyed(&[(key.into(), Some(value.into()))], Some((pid, 0, seq)));
+    let attrs = i16::from_be_bytes([b[ATTRIBUTES_POS], b[ATTRIBUTES_POS + 1]]);
+    b[ATTRIBUTES_POS..ATTRIBUTES_POS + 2]
+        .copy_from_slice(&(attrs | TRANSACTIONAL_BIT).to_be_bytes());
+    let crc = batch::compute_crc(&b);
+    b[CRC_POS..CRC_POS + 4].copy_from_slice(&crc.to_be_bytes());
+    b
+}
+
+#[test]
+fn aborted_data_goes_committed_stays_and_producer_state_survives() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut log = open(dir.path(), true);
+    // Producer 7, idempotent: its last batch ends up superseded by another producer's write.
+    for seq in 0..3 {
+        let b = keyed(
+            &[("idem".into(), Some(format!("s{seq}")))],
+            Some((7, 0, seq)),
+        );
+        log.append(&b, NOW).unwrap();
+    }
+    // Producer 8: an aborted transaction, then a committed one.
+    log.append(&txn_batch(8, 0, "t", "aborted"), NOW).unwrap();
+    log.append_control(8, 0, ControlType::Abort, 0, 0, NOW)
+        .unwrap();
+    log.append(&txn_batch(8, 1, "t", "committed"), NOW).unwrap();
+    log.append_control(8, 0, ControlType::Commit, 0, 0, NOW)
+        .unwrap();
+    put(&mut log, "idem", Some("plain"));
+    for i in 0..10 {
+        put(&mut log, &format!("f{i}"), Some("x"));
+    }
+    log.roll(NOW).unwrap();
+    let summary_before = log.active_producers();
+    let p = Partition::new("t", 0, log);
+    let mut map = OffsetMap::new(1 << 16, 0.9);
+    pass(&p, &mut map, None, NOW, &NoFaults)
+        .unwrap()
+        .expect("cleaned");
+    // Markers of emptied transactions go after their horizon.
+    pass(&p, &mut map, None, NOW + 2_000, &NoFaults).unwrap();
+    let mut log = p.lock().unwrap();
+    let recs = contents(&log);
+    let values: Vec<_> = recs.iter().filter_map(|r| r.2.clone()).collect();
+    assert!(!values.contains(&"aborted".to_string()), "{values:?}");
+    assert!(values.contains(&"committed".to_string()));
+    assert!(
+        !values.contains(&"s2".to_string()),
+        "superseded by the plain write"
+    );
+    assert_eq!(log.active_producers(), summary_before);
+    // A retry of producer 7's last batch is still a duplicate; its next sequence is accepted.
+    let retry = keyed(&[("idem".into(), Some("s2".into()))], Some((7, 0, 2)));
+    assert!(log.append(&retry, NOW).unwrap().duplicate);
+    log.close(NOW).unwrap();
+    drop(log);
+    drop(p);
+    // Restart without snapshots: producer state is rebuilt from the cleaned log.
+    for e in std::fs::read_dir(dir.path()).unwrap() {
+        let path = e.unwrap().path();
+        if path.extension().is_some_and(|x| x == "snapshot") {
+            std::fs::remove_file(path).unwrap();
+        }
+    }
+    let mut log = open(dir.path(), false);
+    let mut after = log.active_producers();
+    let mut before = summary_before;
+    for s in after.iter_mut().chain(before.iter_mut()) {
+        s.coordinator_epoch = 0;
+    }
+    assert_eq!(
+        after
+            .iter()
+            .find(|s| s.producer_id == 7)
+            .map(|s| s.last_sequence),
+        Some(2)
+    );
+    let retry = keyed(&[("idem".into(), Some("s2".into()))], Some((7, 0, 2)));
+    assert!(
+        log.append(&retry, NOW).unwrap().duplicate,
+        "dedup survives cleaning + restart"
+    );
+    let next = keyed(&[("idem".into(), Some("s3".into()))], Some((7, 0, 3)));
+    assert!(!log.append(&next, NOW).unwrap().duplicate);
+    let _ = before;
+}
+
+/// Fails every step from the `n`-th on, as a crash before step `n` would.
+struct CrashAt {
+    n: usize,
+    seen: AtomicUsize,
+}
+
+impl SwapFaults for CrashAt {
+    fn at(&self, step: &str) -> std::io::Result<()> {
+        if self.seen.fetch_add(1, Ordering::SeqCst) >= self.n {
+            return Err(std::io::Error::other(format!(
+                "injected crash before {step}"
+            )));
+        }
+        Ok(())
+    }
+}
+
+#[test]
+fn a_crash_at_every_step_of_the_swap_reopens_consistently() {
+    let mut n = 0;
+    loop {
+        let dir = tempfile::tempdir().unwrap();
+        let mut log = open(dir.path(), true);
+        let mut writes = Vec::new();
+        for i in 0..40 {
+            let k = format!("k{}", i % 5);
+            let v = Some(format!("v{i}"));
+            let o = put(&mut log, &k, v.as_deref());
+            writes.push((o, k, v));
+        }
+        log.roll(NOW).unwrap();
+        let leo = log.log_end_offset();
+        let p = Partition::new("t", 0, log);
+        let mut map = OffsetMap::new(1 << 16, 0.9);
+        let faults = CrashAt {
+            n,
+            seen: AtomicUsize::new(0),
+        };
+        let crashed = pass(&p, &mut map, None, NOW, &faults).is_err();
+        // A crash writes nothing more: leak the log's state as a dying process would.
+        std::mem::forget(p);
+        let log = open(dir.path(), false);
+        let recs = contents(&log);
+        check_compacted(&recs, &writes, 0, false);
+        assert_eq!(log.log_end_offset(), leo);
+        let leftovers: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|n| n.ends_with(".cleaned") || n.ends_with(".swap") || n.ends_with(".deleted"))
+            .collect();
+        assert!(leftovers.is_empty(), "{leftovers:?}");
+        if !crashed {
+            check_compacted(&recs, &writes, leo, false);
+            assert!(n > 5, "the protocol has steps");
+            break;
+        }
+        n += 1;
+    }
+}
