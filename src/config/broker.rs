@@ -53,6 +53,8 @@ pub struct BrokerConfig {
     /// marker for this topic with NOT_ENOUGH_REPLICAS, a retriable error, so a transaction on
     /// it stays in PrepareCommit/PrepareAbort (the crash-between-prepare-and-markers test).
     pub fail_markers_for: Option<String>,
+    /// The log cleaner (`log.cleaner.*`).
+    pub cleaner: CleanerConfig,
     /// Broker-level values of topic configs, keyed by the *topic* config name, for those whose
     /// synonym is set in some layer (`log.retention.hours=1` lands here as `retention.ms` =
     /// `3600000`), with the layer it came from.
@@ -69,6 +71,18 @@ impl Default for BrokerConfig {
     fn default() -> Self {
         BrokerConfig::from_properties(BTreeMap::new())
     }
+}
+
+/// The log cleaner's broker settings (Kafka's `CleanerConfig`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct CleanerConfig {
+    pub enable: bool,
+    pub threads: usize,
+    /// Offset map memory of all threads together.
+    pub dedupe_buffer_size: u64,
+    pub io_buffer_load_factor: f64,
+    pub backoff_ms: u64,
+    pub io_max_bytes_per_second: f64,
 }
 
 impl BrokerConfig {
@@ -159,6 +173,14 @@ impl BrokerConfig {
                 .int("transaction.remove.expired.transaction.cleanup.interval.ms")
                 .max(1) as u64,
             fail_markers_for: None,
+            cleaner: CleanerConfig {
+                enable: p.boolean("log.cleaner.enable"),
+                threads: p.int("log.cleaner.threads").max(0) as usize,
+                dedupe_buffer_size: p.long("log.cleaner.dedupe.buffer.size").max(0) as u64,
+                io_buffer_load_factor: p.double("log.cleaner.io.buffer.load.factor"),
+                backoff_ms: p.long("log.cleaner.backoff.ms").max(0) as u64,
+                io_max_bytes_per_second: p.double("log.cleaner.io.max.bytes.per.second"),
+            },
             log_overrides,
             properties,
             dynamic_default,

@@ -19,7 +19,7 @@ pub mod keys;
 pub mod properties;
 pub mod topic;
 
-pub use broker::BrokerConfig;
+pub use broker::{BrokerConfig, CleanerConfig};
 pub use keys::{ConfigError, ConfigKey, Scope};
 pub use properties::{default_advertised, parse_properties};
 pub use topic::{validate_topic_config, LogConfig, TimestampType};

@@ -79,6 +79,12 @@ impl Props<'_> {
             .unwrap_or_default()
     }
 
+    pub fn double(&self, key: &str) -> f64 {
+        self.get(key)
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or_default()
+    }
+
     pub fn boolean(&self, key: &str) -> bool {
         self.get(key)
             .is_some_and(|v| v.eq_ignore_ascii_case("true"))

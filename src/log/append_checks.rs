@@ -1,6 +1,6 @@
 //! The checks a leader makes on a producer's batch before assigning it offsets: structure and
-//! CRC, `max.message.bytes`, no control batches from clients, CreateTime bounds, and a bounded
-//! decompression. Shared by the disk log and the in-memory model so both refuse the same
+//! CRC, `max.message.bytes`, no control batches from clients, CreateTime bounds, a bounded
+//! decompression, and keys on every record of a compacted topic. Shared by the disk log and the in-memory model so both refuse the same
 //! batches with the same codes.
 
 use crate::config::{LogConfig, TimestampType};
@@ -8,6 +8,22 @@ use crate::error::{Error, ErrorCode, Result};
 
 use super::batch::{self, BatchHeader, HEADER_LEN};
 use super::compression::{self, InflateError};
+
+/// Kafka's `LogValidator` rule for compacted topics: every record must have a key
+/// (INVALID_RECORD otherwise), since the cleaner could never tell which value is the latest.
+fn check_keys(bytes: &[u8], h: &BatchHeader, limit: usize) -> Result<()> {
+    use super::cleaner::raw_records;
+    let invalid = |m: String| Error::kafka(ErrorCode::InvalidRecord, m);
+    let section =
+        raw_records::inflate(h.compression(), &bytes[HEADER_LEN..], limit).map_err(invalid)?;
+    let records = raw_records::walk(&section, h.record_count).map_err(invalid)?;
+    if records.iter().any(|r| r.key.is_none()) {
+        return Err(invalid(
+            "Compacted topic cannot accept message without key in topic partition".into(),
+        ));
+    }
+    Ok(())
+}
 
 /// Validates one batch as a producer sent it; returns its header.
 pub fn check_producer_batch(bytes: &[u8], config: &LogConfig, now_ms: i64) -> Result<BatchHeader> {
@@ -31,6 +47,7 @@ pub fn check_producer_batch(bytes: &[u8], config: &LogConfig, now_ms: i64) -> Re
     check_timestamps(&h, config, now_ms)?;
     let limit = config.max_message_bytes as u64;
     match compression::inflated_size(h.compression(), &bytes[HEADER_LEN..], limit) {
+        Ok(_) if config.compact => check_keys(bytes, &h, limit as usize).map(|_| h),
         Ok(_) => Ok(h),
         Err(InflateError::TooLarge) => Err(Error::kafka(
             ErrorCode::InvalidRecord,

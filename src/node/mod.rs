@@ -19,6 +19,7 @@ use tokio::task::JoinHandle;
 
 use crate::broker::Broker;
 use crate::config::BrokerConfig;
+use crate::log::cleaner::{LogCleaner, LogSource};
 use crate::router::Router;
 use crate::server::listener;
 
@@ -74,6 +75,15 @@ pub async fn start(config: BrokerConfig) -> io::Result<ServerHandle> {
         broker.clone(),
         shutdown_tx.subscribe(),
     ));
+    let source: LogSource = {
+        let b = broker.clone();
+        Arc::new(move || b.all_logs())
+    };
+    let cleaner = LogCleaner::start(
+        broker.config.cleaner.clone(),
+        &broker.config.data_dir,
+        source,
+    )?;
     let b = broker.clone();
     let task = tokio::spawn(async move {
         listener.run().await;
@@ -84,9 +94,12 @@ pub async fn start(config: BrokerConfig) -> io::Result<ServerHandle> {
         let _ = maintenance.await;
         let _ = group_timers.await;
         let _ = txn_timers.await;
-        tokio::task::spawn_blocking(move || b.shutdown())
-            .await
-            .map_err(|e| io::Error::other(e.to_string()))??;
+        tokio::task::spawn_blocking(move || {
+            cleaner.shutdown();
+            b.shutdown()
+        })
+        .await
+        .map_err(|e| io::Error::other(e.to_string()))??;
         tracing::info!("shutdown complete");
         Ok(())
     });

@@ -7,21 +7,25 @@
 //! [`txn_meta`] (aborted transactions and removable markers during a walk), [`pass`] (one
 //! cleaning pass: snapshot, offset map, grouping, cleaning, swap), [`swap`] (the crash-safe
 //! `.cleaned` → `.swap` → final replacement and its recovery on open), [`throttle`] (the I/O
-//! rate limit).
+//! rate limit), [`checkpoint`] (`cleaner-offset-checkpoint`: where each log's dirty part
+//! begins) and [`scheduler`] (the cleaner threads choosing the dirtiest log).
 //!
 //! Thread-safety: a pass runs on a cleaner thread and takes the partition lock only to
 //! snapshot the segments and to swap cleaned ones in (see [`pass`]).
 
+pub mod checkpoint;
 pub mod filter;
 pub mod offset_map;
 pub mod pass;
 pub mod raw_records;
+pub mod scheduler;
 pub mod swap;
 pub mod throttle;
 pub mod txn_meta;
 
 pub use offset_map::OffsetMap;
 pub use pass::{clean_partition, PassOutcome, PassParams};
+pub use scheduler::{LogCleaner, LogSource};
 pub use swap::{NoFaults, SwapFaults};
 pub use throttle::Throttler;
 

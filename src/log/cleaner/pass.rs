@@ -28,6 +28,7 @@
 
 use std::io;
 use std::os::unix::fs::FileExt;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use super::filter::{self, Filtered, Retention};
 use super::offset_map::OffsetMap;
@@ -66,6 +67,9 @@ pub struct PassParams<'a> {
     pub high_watermark: Option<i64>,
     pub now_ms: i64,
     pub faults: &'a dyn SwapFaults,
+    /// Set to stop the pass between two batches (shutdown); the pass then fails with
+    /// `Interrupted` and leaves the log as it was.
+    pub cancel: &'a AtomicBool,
 }
 
 fn invalid(msg: String) -> io::Error {
@@ -81,10 +85,17 @@ fn inflate_limit(snap: &CleanSnapshot) -> usize {
 fn for_each_batch(
     seg: &SegmentView,
     throttle: &mut Throttler,
+    cancel: &AtomicBool,
     mut f: impl FnMut(&BatchHeader, &[u8]) -> io::Result<bool>,
 ) -> io::Result<()> {
     let mut buf = Vec::new();
     for item in HeaderScan::new(&seg.file, 0, seg.size) {
+        if cancel.load(Ordering::Relaxed) {
+            return Err(io::Error::new(
+                io::ErrorKind::Interrupted,
+                "cleaning cancelled",
+            ));
+        }
         let (pos, h) = item?;
         buf.resize(h.total_size(), 0);
         seg.file.read_exact_at(&mut buf, pos as u64)?;
@@ -109,7 +120,7 @@ pub fn clean_partition(
             .map_err(|e| io::Error::other(e.to_string()))?;
         log.clean_snapshot(params.checkpoint, params.high_watermark, params.now_ms)?
     };
-    let end = build_offset_map(&snap, map, throttle)?;
+    let end = build_offset_map(&snap, map, throttle, params.cancel)?;
     let to_clean: Vec<&SegmentView> = snap.segments.iter().filter(|s| s.base < end).collect();
     if to_clean.is_empty() {
         return Ok(None);
@@ -129,15 +140,13 @@ pub fn clean_partition(
     for group in group_segments(&to_clean, &snap) {
         let base = group[0].base;
         let replaced: Vec<(i64, u32)> = group.iter().map(|s| (s.base, s.size)).collect();
-        if let Err(e) = clean_group(
-            &snap,
-            &group,
+        let ctx = GroupCtx {
+            snap: &snap,
             map,
-            &mut txns,
-            throttle,
-            params.now_ms,
-            &mut out,
-        ) {
+            now: params.now_ms,
+            cancel: params.cancel,
+        };
+        if let Err(e) = clean_group(&ctx, &group, &mut txns, throttle, &mut out) {
             let _ = super::swap::discard_cleaned(&snap.dir, base);
             return Err(e);
         }
@@ -160,6 +169,7 @@ fn build_offset_map(
     snap: &CleanSnapshot,
     map: &mut OffsetMap,
     throttle: &mut Throttler,
+    cancel: &AtomicBool,
 ) -> io::Result<i64> {
     map.clear();
     let (start, stop) = (snap.first_dirty, snap.first_uncleanable);
@@ -183,7 +193,7 @@ fn build_offset_map(
         if seg.next_offset <= start {
             continue;
         }
-        for_each_batch(seg, throttle, |h, bytes| {
+        for_each_batch(seg, throttle, cancel, |h, bytes| {
             if h.last_offset() < start {
                 return Ok(true);
             }
@@ -262,15 +272,22 @@ fn group_segments<'a>(segs: &[&'a SegmentView], snap: &CleanSnapshot) -> Vec<Vec
 }
 
 /// Rewrites one group into `<base>.*.cleaned` (fsynced), carrying transaction state over.
+/// What every group of a pass is cleaned against.
+struct GroupCtx<'a> {
+    snap: &'a CleanSnapshot,
+    map: &'a OffsetMap,
+    now: i64,
+    cancel: &'a AtomicBool,
+}
+
 fn clean_group(
-    snap: &CleanSnapshot,
+    ctx: &GroupCtx<'_>,
     group: &[&SegmentView],
-    map: &OffsetMap,
     txns: &mut TxnTracker,
     throttle: &mut Throttler,
-    now: i64,
     out: &mut PassOutcome,
 ) -> io::Result<()> {
+    let (snap, map, now, cancel) = (ctx.snap, ctx.map, ctx.now, ctx.cancel);
     let base = group[0].base;
     let cfg = SegmentConfig {
         index_interval_bytes: snap.config.index_interval_bytes,
@@ -283,7 +300,7 @@ fn clean_group(
     let mut kept_aborts = Vec::new();
     for seg in group {
         let written_before = dest.size();
-        for_each_batch(seg, throttle, |h, bytes| {
+        for_each_batch(seg, throttle, cancel, |h, bytes| {
             out.bytes_read += bytes.len() as u64;
             let can_discard = if h.is_control() {
                 txns.on_control_batch(h, control::read_marker(bytes), &mut kept_aborts)
@@ -350,7 +367,7 @@ fn clean_group(
             };
             let stored = BatchHeader::parse(bytes).ok_or_else(|| invalid("short batch".into()))?;
             if stored.record_count > 0 {
-                if let Some(hz) = new_horizon {
+                if let Some(hz) = new_horizon.filter(|hz| *hz > now) {
                     out.next_horizon = Some(out.next_horizon.map_or(hz, |n| n.min(hz)));
                 }
             }

@@ -82,6 +82,7 @@ fn pass(
         high_watermark: None,
         now_ms: now,
         faults,
+        cancel: &std::sync::atomic::AtomicBool::new(false),
     };
     clean_partition(p, map, &mut Throttler::new(f64::MAX), &params)
 }
@@ -360,4 +361,18 @@ fn a_crash_at_every_step_of_the_swap_reopens_consistently() {
         }
         n += 1;
     }
+}
+
+#[test]
+fn a_compacted_log_refuses_keyless_records() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut log = open(dir.path(), true);
+    let keyless =
+        crate::log::records::encode_batch(&[(None, Some(Bytes::from("v")))], None, NOW).unwrap();
+    let err = log.append(&keyless, NOW).unwrap_err();
+    assert_eq!(err.code(), crate::error::ErrorCode::InvalidRecord);
+    assert!(err.to_string().contains("without key"), "{err}");
+    assert_eq!(log.log_end_offset(), 0);
+    put(&mut log, "k", Some("v"));
+    assert_eq!(log.log_end_offset(), 1);
 }
