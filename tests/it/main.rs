@@ -13,6 +13,7 @@ mod admin_apis;
 mod alter_configs;
 mod bad_input;
 mod broker_configs;
+mod compaction;
 mod crash;
 mod describe_producers;
 mod disk_full;
