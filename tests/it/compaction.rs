@@ -28,17 +28,22 @@ fn read_all(bootstrap: &str, topic: &str) -> Vec<(i64, String, String)> {
         .expect("tpl");
     c.assign(&tpl).expect("assign");
     let mut out = Vec::new();
-    wait_for("reading to the high watermark", Duration::from_secs(60), || {
-        if let Some(m) = c.poll(Duration::from_millis(200)) {
-            let m = m.expect("consume");
-            let s = |b: Option<&[u8]>| String::from_utf8_lossy(b.unwrap_or_default()).into_owned();
-            out.push((m.offset(), s(m.key()), s(m.payload())));
-            if m.offset() + 1 >= high {
-                return Some(());
+    wait_for(
+        "reading to the high watermark",
+        Duration::from_secs(60),
+        || {
+            if let Some(m) = c.poll(Duration::from_millis(200)) {
+                let m = m.expect("consume");
+                let s =
+                    |b: Option<&[u8]>| String::from_utf8_lossy(b.unwrap_or_default()).into_owned();
+                out.push((m.offset(), s(m.key()), s(m.payload())));
+                if m.offset() + 1 >= high {
+                    return Some(());
+                }
             }
-        }
-        (high == 0 || out.last().is_some_and(|r| r.0 + 1 >= high)).then_some(())
-    });
+            (high == 0 || out.last().is_some_and(|r| r.0 + 1 >= high)).then_some(())
+        },
+    );
     out
 }
 
@@ -58,7 +63,10 @@ fn a_compacted_topic_keeps_the_latest_value_of_every_key() {
             ("min.cleanable.dirty.ratio", "0.01"),
         ],
     );
-    let p = producer(&bootstrap, &[("compression.type", "lz4"), ("linger.ms", "0")]);
+    let p = producer(
+        &bootstrap,
+        &[("compression.type", "lz4"), ("linger.ms", "0")],
+    );
     let mut latest: BTreeMap<String, (i64, String)> = BTreeMap::new();
     for round in 0..15 {
         let records: Vec<(String, String)> = (0..12)
@@ -97,18 +105,30 @@ fn a_compacted_topic_keeps_the_latest_value_of_every_key() {
         v.sort();
         v
     };
-    let got = wait_for("the cleaner to compact the topic", Duration::from_secs(60), || {
-        let all = read_all(&bootstrap, "compacted");
-        let compacted: Vec<_> = all
-            .iter()
-            .filter(|r| r.1.starts_with("key-"))
-            .cloned()
-            .collect();
-        (compacted.len() == 12).then_some(all)
-    });
+    let got = wait_for(
+        "the cleaner to compact the topic",
+        Duration::from_secs(60),
+        || {
+            let all = read_all(&bootstrap, "compacted");
+            let compacted: Vec<_> = all
+                .iter()
+                .filter(|r| r.1.starts_with("key-"))
+                .cloned()
+                .collect();
+            (compacted.len() == 12).then_some(all)
+        },
+    );
     assert!(got.windows(2).all(|w| w[0].0 < w[1].0), "offsets increase");
-    let keys: Vec<_> = got.iter().filter(|r| r.1.starts_with("key-")).cloned().collect();
-    let want: Vec<_> = expected.iter().filter(|r| r.1.starts_with("key-")).cloned().collect();
+    let keys: Vec<_> = got
+        .iter()
+        .filter(|r| r.1.starts_with("key-"))
+        .cloned()
+        .collect();
+    let want: Vec<_> = expected
+        .iter()
+        .filter(|r| r.1.starts_with("key-"))
+        .cloned()
+        .collect();
     assert_eq!(keys, want, "the latest value of every key at its offset");
     for r in &got {
         assert!(expected.contains(r), "{r:?} is the latest of its key");
