@@ -130,9 +130,10 @@ pub fn dump(path: &Path, opts: DumpOptions, out: &mut dyn Write) -> Result<DumpS
             String::new()
         };
         w(out, format!(
-            "baseOffset: {} lastOffset: {} count: {} baseSequence: {} lastSequence: {} producerId: {} producerEpoch: {} partitionLeaderEpoch: {} isTransactional: {} isControl: {} position: {} {}: {} size: {} magic: {} compresscodec: {} crc: {} isvalid: {}{}",
+            "baseOffset: {} lastOffset: {} count: {} baseSequence: {} lastSequence: {} producerId: {} producerEpoch: {} partitionLeaderEpoch: {} isTransactional: {} isControl: {} deleteHorizonMs: {} position: {} {}: {} size: {} magic: {} compresscodec: {} crc: {} isvalid: {}{}",
             h.base_offset, h.last_offset(), h.record_count, h.base_sequence, h.last_sequence(), h.producer_id, h.producer_epoch,
-            h.partition_leader_epoch, h.is_transactional(), h.is_control(), pos,
+            h.partition_leader_epoch, h.is_transactional(), h.is_control(),
+            crate::log::cleaner::filter::delete_horizon(&h).map_or("OptionalLong.empty".into(), |t| format!("OptionalLong[{t}]")), pos,
             if h.is_log_append_time() { "LogAppendTime" } else { "CreateTime" }, h.max_timestamp, h.total_size(), h.magic,
             h.compression_name(), h.crc, valid, marker_note
         ))?;

@@ -453,3 +453,32 @@ fn produce_and_fetch_go_on_while_the_cleaner_runs() {
     assert!(recs.windows(2).all(|w| w[0].0 < w[1].0));
     assert!(read_like_a_fetch(&p) > 0);
 }
+
+#[test]
+fn dump_log_shows_delete_horizons_and_tombstones() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut log = open(dir.path(), true);
+    put(&mut log, "gone", Some("v"));
+    put(&mut log, "gone", None);
+    log.roll(NOW).unwrap();
+    let p = Partition::new("t", 0, log);
+    pass(&p, &mut OffsetMap::new(1 << 10, 0.9), None, NOW, &NoFaults)
+        .unwrap()
+        .expect("cleaned");
+    let mut out = Vec::new();
+    let opts = crate::log::dump::DumpOptions {
+        print_data: true,
+        verify_index: true,
+    };
+    crate::log::dump::dump(&crate::log::layout::log_file(dir.path(), 0), opts, &mut out).unwrap();
+    let text = String::from_utf8(out).unwrap();
+    assert!(
+        text.contains("deleteHorizonMs: OptionalLong[1001000]"),
+        "{text}"
+    );
+    assert!(
+        text.contains("| offset: 1 ") && text.contains("valueSize: -1"),
+        "{text}"
+    );
+    assert!(!text.contains("| offset: 0 "), "{text}");
+}
