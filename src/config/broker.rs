@@ -44,6 +44,9 @@ pub struct BrokerConfig {
     pub offsets_retention_minutes: i64,
     pub offsets_retention_check_interval_ms: u64,
     pub offset_metadata_max_bytes: usize,
+    /// `segment.bytes` of `__consumer_offsets` and `__transaction_state`.
+    pub offsets_topic_segment_bytes: i32,
+    pub transaction_state_segment_bytes: i32,
     pub transaction_max_timeout_ms: i32,
     pub transactional_id_expiration_ms: i64,
     pub transaction_abort_timed_out_interval_ms: u64,
@@ -164,6 +167,9 @@ impl BrokerConfig {
                 .long("offsets.retention.check.interval.ms")
                 .max(1) as u64,
             offset_metadata_max_bytes: p.int("offset.metadata.max.bytes").max(0) as usize,
+            // Kafka accepts 1; a log segment holds at least its 14-byte minimum.
+            offsets_topic_segment_bytes: p.int("offsets.topic.segment.bytes").max(14),
+            transaction_state_segment_bytes: p.int("transaction.state.log.segment.bytes").max(14),
             transaction_max_timeout_ms: p.int("transaction.max.timeout.ms").max(1),
             transactional_id_expiration_ms: p.int("transactional.id.expiration.ms").max(1) as i64,
             transaction_abort_timed_out_interval_ms: p

@@ -203,10 +203,12 @@ pub const KEYS: &[ConfigKey] = &[
     b("group.max.session.timeout.ms", Int, "1800000").doc("longest `session.timeout.ms` a consumer may ask for"),
     b("offsets.retention.minutes", Int, "10080").min(1).doc("committed offsets of a group that has been empty this long are deleted"),
     b("offsets.retention.check.interval.ms", Long, "600000").min(1).doc("how often offset retention runs"),
+    b("offsets.topic.segment.bytes", Int, "104857600").min(1).doc("segment size of `__consumer_offsets` (kept small so the log cleaner can compact it: the active segment is never cleaned)"),
     b("offset.metadata.max.bytes", Int, "4096").min(0).doc("longest metadata string of a commit (OFFSET_METADATA_TOO_LARGE beyond)"),
     // --- broker: transaction coordinator ---
     b("transaction.max.timeout.ms", Int, "900000").min(1).doc("longest `transaction.timeout.ms` a producer may ask for (INVALID_TRANSACTION_TIMEOUT beyond)"),
     b("transactional.id.expiration.ms", Int, "604800000").min(1).doc("a transactional id with no transaction for this long is expired"),
+    b("transaction.state.log.segment.bytes", Int, "104857600").min(1).doc("segment size of `__transaction_state` (kept small so the log cleaner can compact it)"),
     b("transaction.abort.timed.out.transaction.cleanup.interval.ms", Int, "10000").min(1).doc("how often transactions past their timeout are aborted"),
     b("transaction.remove.expired.transaction.cleanup.interval.ms", Int, "3600000").min(1).doc("how often expired transactional ids are removed"),
     // --- broker: Kafka keys accepted and ignored ---

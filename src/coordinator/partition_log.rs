@@ -10,8 +10,12 @@
 //! Reading back, a batch's header says whose transaction its records belong to, and a control
 //! batch is a marker.
 //!
-//! Thread-safety: [`Partition`] serialises appends; reads and the start-up rewrite hold its
-//! lock and are blocking (they run before the broker serves requests).
+//! The log is `cleanup.policy=compact`: the log cleaner may rewrite its sealed segments at
+//! any time, keeping the latest record per key, so [`CoordinatorLog::read_all`] may find
+//! batches with fewer records than offsets, or none (an emptied batch kept as a header).
+//!
+//! Thread-safety: [`Partition`] serialises appends; reads hold its lock and are blocking (they
+//! run before the broker serves requests).
 
 use std::io;
 use std::sync::Arc;
@@ -23,9 +27,6 @@ use crate::error::{Error, Result};
 use crate::log::control::{decode_marker, ControlType};
 use crate::log::partition::now_ms;
 use crate::log::Partition;
-
-/// Records per batch when rewriting the log.
-const REWRITE_BATCH: usize = 500;
 
 /// A coordinator log kept in a partition (see the module doc).
 pub struct PartitionCoordinatorLog {
@@ -63,31 +64,6 @@ impl PartitionCoordinatorLog {
 
     pub fn partition(&self) -> &Arc<Partition> {
         &self.partition
-    }
-
-    /// Kafka compacts a coordinator topic; gregor instead rewrites it when it is larger than
-    /// `above` bytes: `state` (the records that rebuild the current state) is appended to a
-    /// fresh segment and every older segment is deleted (blocking; start-up only).
-    pub fn rewrite_if_larger(&self, above: u64, state: &[RecordBytes]) -> Result<()> {
-        let mut log = self.partition.lock()?;
-        if log.size_bytes() <= above {
-            return Ok(());
-        }
-        let before = log.size_bytes();
-        log.roll(now_ms())?;
-        let start = log.log_end_offset();
-        for chunk in state.chunks(REWRITE_BATCH) {
-            log.append(&encode_batch(chunk)?, now_ms())?;
-        }
-        log.delete_records_before(start)?;
-        tracing::info!(
-            "rewrote {}-{}: {before} bytes down to {}",
-            self.partition.topic(),
-            self.partition.index(),
-            log.size_bytes()
-        );
-        self.partition.publish(&log);
-        Ok(())
     }
 }
 

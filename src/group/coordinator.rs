@@ -47,31 +47,9 @@ impl GroupCoordinator {
     pub fn open(logs: &LogManager, broker: &BrokerConfig) -> io::Result<GroupCoordinator> {
         let partition = store::open_partition(logs, broker)?;
         let log = Arc::new(PartitionCoordinatorLog::new(partition.clone()));
-        let coordinator = GroupCoordinator::new(
-            GroupConfig::from_broker(broker),
-            log.clone(),
-            Arc::new(SystemClock),
-        )
-        .map_err(|e| io::Error::other(e.to_string()))?;
-        let (state, open_transactions): (Vec<_>, bool) = coordinator.runtime.read(|s| {
-            let records = s
-                .state_records(coordinator.runtime.now().wall_ms)
-                .iter()
-                .map(|r| r.encode())
-                .collect();
-            (records, s.txn.any_open())
-        });
-        // The rewrite keeps committed state only: with transactions open it would lose their
-        // pending offsets, so it waits for a start-up without any.
-        if open_transactions {
-            tracing::info!(
-                "{}: not rewritten, transactions are open",
-                store::OFFSETS_TOPIC
-            );
-        } else {
-            log.rewrite_if_larger(store::COMPACT_ABOVE, &state)
+        let coordinator =
+            GroupCoordinator::new(GroupConfig::from_broker(broker), log, Arc::new(SystemClock))
                 .map_err(|e| io::Error::other(e.to_string()))?;
-        }
         Ok(GroupCoordinator {
             partition: Some(partition),
             ..coordinator

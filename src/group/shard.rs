@@ -138,32 +138,4 @@ impl GroupShard {
     pub fn group(&self, id: &str) -> Option<&Group> {
         self.groups.get(id)
     }
-
-    /// Every record needed to rebuild the current durable state (to rewrite the log).
-    pub fn state_records(&self, now_ms: i64) -> Vec<GroupRecord> {
-        let mut out = Vec::new();
-        for g in self.groups.values() {
-            if g.generation > 0 || !g.members.is_empty() {
-                // An empty group keeps the time it became empty, for offset retention.
-                let at = if g.is(GroupState::Empty) {
-                    g.empty_since_ms
-                } else {
-                    now_ms
-                };
-                out.push(GroupRecord::Group {
-                    group: g.id.clone(),
-                    value: Some(g.to_value(at)),
-                });
-            }
-            for ((topic, partition), v) in &g.offsets {
-                out.push(GroupRecord::Offset {
-                    group: g.id.clone(),
-                    topic: topic.clone(),
-                    partition: *partition,
-                    value: Some(v.clone()),
-                });
-            }
-        }
-        out
-    }
 }

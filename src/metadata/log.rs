@@ -36,6 +36,8 @@ impl MetadataLog {
         config: &BrokerConfig,
     ) -> io::Result<(MetadataLog, Vec<MetadataRecord>)> {
         let mut overrides = BTreeMap::new();
+        // Never compacted nor trimmed, whatever the broker-wide `log.cleanup.policy` says.
+        overrides.insert("cleanup.policy".to_string(), "delete".to_string());
         overrides.insert("retention.ms".to_string(), "-1".to_string());
         overrides.insert("retention.bytes".to_string(), "-1".to_string());
         overrides.insert("segment.bytes".to_string(), "104857600".to_string());

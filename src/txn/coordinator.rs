@@ -72,18 +72,12 @@ impl TxnCoordinator {
         let log = Arc::new(PartitionCoordinatorLog::new(partition.clone()));
         let coordinator = TxnCoordinator::new(
             TxnConfig::from_broker(broker),
-            log.clone(),
+            log,
             Arc::new(SystemClock),
             producer_ids,
             markers,
         )
         .map_err(|e| io::Error::other(e.to_string()))?;
-        let state: Vec<_> = coordinator.runtime.read(|s| {
-            use crate::coordinator::runtime::CoordinatorRecord;
-            s.state_records().iter().map(|r| r.encode()).collect()
-        });
-        log.rewrite_if_larger(store::COMPACT_ABOVE, &state)
-            .map_err(|e| io::Error::other(e.to_string()))?;
         Ok(TxnCoordinator {
             partition: Some(partition),
             ..coordinator

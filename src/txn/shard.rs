@@ -49,15 +49,4 @@ impl TxnShard {
     pub fn get(&self, transactional_id: &str) -> Option<&TransactionMetadata> {
         self.txns.get(transactional_id)
     }
-
-    /// Every record needed to rebuild the current state (to rewrite the log).
-    pub fn state_records(&self) -> Vec<TxnRecord> {
-        self.txns
-            .iter()
-            .map(|(id, m)| TxnRecord {
-                transactional_id: id.clone(),
-                value: Some(m.clone()),
-            })
-            .collect()
-    }
 }
