@@ -16,6 +16,7 @@ mod broker_configs;
 mod compaction;
 mod compaction_internal;
 mod compaction_model;
+mod compaction_readers;
 mod crash;
 mod describe_producers;
 mod disk_full;

@@ -1,0 +1,177 @@
+//! Readers during cleaning: two producers append keyed batches to a compacted topic with small
+//! segments while the broker's cleaner thread compacts it again and again, and a reader reads
+//! the partition from offset 0 to the high watermark over and over (raw Fetch, 16 KiB at a
+//! time, so its reads interleave with the segment swaps). Every read must see whole batches
+//! (CRC-32C valid), record offsets strictly increasing within and across batches and fetches
+//! (no offset twice), and a view whose latest value per key is the last acknowledged write of
+//! that key as of the read's start — or a later one.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use gregor::log::batch::{compute_crc, BatchWalker};
+use gregor::log::records::decode;
+
+use crate::support::clients::create_topic;
+use crate::support::{encode_batch, now_ms, raw, wait_for, RawClient, TestBroker};
+
+const KEYS: u64 = 40;
+
+/// key → (offset, value) of the last acknowledged write.
+type Acked = Arc<Mutex<BTreeMap<String, (i64, String)>>>;
+
+fn produce_loop(bs: String, id: u64, acked: Acked, stop: Arc<AtomicBool>) {
+    let mut c = RawClient::connect(&bs);
+    let mut seed = id * 7919 + 1;
+    let mut n = 0u64;
+    while !stop.load(Ordering::Relaxed) {
+        let recs: Vec<(String, String)> = (0..5)
+            .map(|_| {
+                seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1);
+                n += 1;
+                let k = format!("key-{}", (seed >> 33) % KEYS);
+                (k, format!("p{id}-{n}"))
+            })
+            .collect();
+        let refs: Vec<(Option<&str>, &str)> = recs
+            .iter()
+            .map(|(k, v)| (Some(k.as_str()), v.as_str()))
+            .collect();
+        let r = raw::produce(&mut c, "creaders", 0, encode_batch(&refs, None, now_ms()));
+        assert_eq!(r.error_code, 0, "produce");
+        let mut a = acked.lock().unwrap();
+        for (i, (k, v)) in recs.into_iter().enumerate() {
+            let off = r.base_offset + i as i64;
+            if a.get(&k).is_none_or(|(o, _)| *o < off) {
+                a.insert(k, (off, v));
+            }
+        }
+    }
+}
+
+/// One read of the whole partition, checked; returns key → (offset, value) of the latest
+/// record per key, and how many records were read.
+fn read_checked(c: &mut RawClient) -> (BTreeMap<String, (i64, String)>, usize) {
+    let mut view = BTreeMap::new();
+    let mut next = 0i64;
+    let mut last_seen = -1i64;
+    let mut count = 0;
+    loop {
+        let data = raw::fetch(c, "creaders", 0, next, 16 << 10);
+        assert_eq!(data.error_code, 0, "fetch at {next}");
+        let bytes = data.records.unwrap_or_default();
+        let mut progressed = false;
+        let mut walked = 0;
+        for (pos, h) in BatchWalker::new(&bytes) {
+            let batch = &bytes[pos..pos + h.total_size()];
+            walked = pos + h.total_size();
+            assert_eq!(
+                compute_crc(batch),
+                h.crc,
+                "batch at {} is whole",
+                h.base_offset
+            );
+            assert!(h.last_offset() >= next, "a batch before the fetch offset");
+            for r in decode(batch).expect("decodes") {
+                assert!(r.offset <= h.last_offset(), "record inside its batch");
+                if r.offset < next {
+                    continue; // the part of the first batch before the fetch offset
+                }
+                assert!(
+                    r.offset > last_seen,
+                    "offset {} after {last_seen}",
+                    r.offset
+                );
+                last_seen = r.offset;
+                count += 1;
+                let s = |b: Option<bytes::Bytes>| {
+                    String::from_utf8_lossy(&b.unwrap_or_default()).into_owned()
+                };
+                view.insert(s(r.key), (r.offset, s(r.value)));
+            }
+            next = h.last_offset() + 1;
+            progressed = true;
+        }
+        // A fetch answer may end in a partial batch (cut at the byte limit), never a torn
+        // one in the middle.
+        assert!(walked <= bytes.len());
+        if !progressed || next >= data.high_watermark {
+            break;
+        }
+    }
+    (view, count)
+}
+
+fn checkpoint_of(dir: &std::path::Path) -> Option<i64> {
+    let text = std::fs::read_to_string(dir.join("cleaner-offset-checkpoint")).ok()?;
+    text.lines()
+        .find_map(|l| l.strip_prefix("creaders 0 "))
+        .and_then(|o| o.trim().parse().ok())
+}
+
+#[test]
+fn readers_see_whole_batches_and_increasing_offsets_while_the_cleaner_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let broker = TestBroker::start(dir.path(), &[("log.cleaner.backoff.ms", "10")]);
+    let bs = broker.bootstrap();
+    create_topic(
+        &bs,
+        "creaders",
+        1,
+        &[
+            ("cleanup.policy", "compact"),
+            ("segment.bytes", "4096"),
+            ("min.cleanable.dirty.ratio", "0.01"),
+        ],
+    );
+    let acked: Acked = Arc::default();
+    let stop = Arc::new(AtomicBool::new(false));
+    let producers: Vec<_> = (0..2)
+        .map(|id| {
+            let (bs, acked, stop) = (bs.clone(), acked.clone(), stop.clone());
+            std::thread::spawn(move || produce_loop(bs, id, acked, stop))
+        })
+        .collect();
+
+    let mut c = RawClient::connect(&bs);
+    let mut checkpoints = BTreeSet::new();
+    let mut reads = 0;
+    let deadline = Instant::now() + Duration::from_secs(90);
+    // Until the cleaner has finished several passes during the reads.
+    while checkpoints.len() < 15 || reads < 100 {
+        assert!(
+            Instant::now() < deadline,
+            "cleaner passes seen: {checkpoints:?}"
+        );
+        let before: BTreeMap<String, (i64, String)> = acked.lock().unwrap().clone();
+        let (view, _) = read_checked(&mut c);
+        // Every write acknowledged before the read began is in it, or a newer one of its key.
+        for (k, (o, v)) in &before {
+            let (vo, vv) = view.get(k).unwrap_or_else(|| panic!("{k} missing"));
+            assert!(vo >= o, "{k}: read {vo}, acknowledged {o}");
+            if vo == o {
+                assert_eq!(vv, v);
+            }
+        }
+        checkpoints.extend(checkpoint_of(dir.path()));
+        reads += 1;
+    }
+    stop.store(true, Ordering::Relaxed);
+    for p in producers {
+        p.join().expect("producer");
+    }
+    // The final view is exactly the latest acknowledged value of every key, and the cleaner
+    // removed records (fewer read than written).
+    let want = acked.lock().unwrap().clone();
+    let (view, count) = read_checked(&mut c);
+    assert_eq!(view, want);
+    let (_, high) = crate::support::clients::watermarks(&bs, "creaders", 0);
+    wait_for("a compacted read", Duration::from_secs(30), || {
+        let (_, n) = read_checked(&mut c);
+        ((n as i64) < high).then_some(())
+    });
+    assert!(count > 0);
+    broker.stop();
+}
