@@ -11,9 +11,6 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use gregor::log::batch::{compute_crc, BatchWalker};
-use gregor::log::records::decode;
-
 use crate::support::clients::create_topic;
 use crate::support::{encode_batch, now_ms, raw, wait_for, RawClient, TestBroker};
 
@@ -49,59 +46,6 @@ fn produce_loop(bs: String, id: u64, acked: Acked, stop: Arc<AtomicBool>) {
             }
         }
     }
-}
-
-/// One read of the whole partition, checked; returns key → (offset, value) of the latest
-/// record per key, and how many records were read.
-fn read_checked(c: &mut RawClient) -> (BTreeMap<String, (i64, String)>, usize) {
-    let mut view = BTreeMap::new();
-    let mut next = 0i64;
-    let mut last_seen = -1i64;
-    let mut count = 0;
-    loop {
-        let data = raw::fetch(c, "creaders", 0, next, 16 << 10);
-        assert_eq!(data.error_code, 0, "fetch at {next}");
-        let bytes = data.records.unwrap_or_default();
-        let mut progressed = false;
-        let mut walked = 0;
-        for (pos, h) in BatchWalker::new(&bytes) {
-            let batch = &bytes[pos..pos + h.total_size()];
-            walked = pos + h.total_size();
-            assert_eq!(
-                compute_crc(batch),
-                h.crc,
-                "batch at {} is whole",
-                h.base_offset
-            );
-            assert!(h.last_offset() >= next, "a batch before the fetch offset");
-            for r in decode(batch).expect("decodes") {
-                assert!(r.offset <= h.last_offset(), "record inside its batch");
-                if r.offset < next {
-                    continue; // the part of the first batch before the fetch offset
-                }
-                assert!(
-                    r.offset > last_seen,
-                    "offset {} after {last_seen}",
-                    r.offset
-                );
-                last_seen = r.offset;
-                count += 1;
-                let s = |b: Option<bytes::Bytes>| {
-                    String::from_utf8_lossy(&b.unwrap_or_default()).into_owned()
-                };
-                view.insert(s(r.key), (r.offset, s(r.value)));
-            }
-            next = h.last_offset() + 1;
-            progressed = true;
-        }
-        // A fetch answer may end in a partial batch (cut at the byte limit), never a torn
-        // one in the middle.
-        assert!(walked <= bytes.len());
-        if !progressed || next >= data.high_watermark {
-            break;
-        }
-    }
-    (view, count)
 }
 
 fn checkpoint_of(dir: &std::path::Path) -> Option<i64> {
@@ -146,7 +90,7 @@ fn readers_see_whole_batches_and_increasing_offsets_while_the_cleaner_runs() {
             "cleaner passes seen: {checkpoints:?}"
         );
         let before: BTreeMap<String, (i64, String)> = acked.lock().unwrap().clone();
-        let (view, _) = read_checked(&mut c);
+        let (view, _) = raw::read_compacted(&mut c, "creaders", 0);
         // Every write acknowledged before the read began is in it, or a newer one of its key.
         for (k, (o, v)) in &before {
             let (vo, vv) = view.get(k).unwrap_or_else(|| panic!("{k} missing"));
@@ -165,11 +109,11 @@ fn readers_see_whole_batches_and_increasing_offsets_while_the_cleaner_runs() {
     // The final view is exactly the latest acknowledged value of every key, and the cleaner
     // removed records (fewer read than written).
     let want = acked.lock().unwrap().clone();
-    let (view, count) = read_checked(&mut c);
+    let (view, count) = raw::read_compacted(&mut c, "creaders", 0);
     assert_eq!(view, want);
     let (_, high) = crate::support::clients::watermarks(&bs, "creaders", 0);
     wait_for("a compacted read", Duration::from_secs(30), || {
-        let (_, n) = read_checked(&mut c);
+        let (_, n) = raw::read_compacted(&mut c, "creaders", 0);
         ((n as i64) < high).then_some(())
     });
     assert!(count > 0);

@@ -14,6 +14,7 @@ mod alter_configs;
 mod bad_input;
 mod broker_configs;
 mod compaction;
+mod compaction_crash;
 mod compaction_internal;
 mod compaction_model;
 mod compaction_readers;

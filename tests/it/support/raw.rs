@@ -256,3 +256,58 @@ pub fn produce_txn(
     let resp = c.call(&req, 9);
     resp.responses[0].partition_responses[0].clone()
 }
+
+/// Latest record per key: key → (offset, value), both as text.
+pub type KeyView = std::collections::BTreeMap<String, (i64, String)>;
+
+/// Reads a partition from offset 0 to its high watermark, 16 KiB per Fetch, checking what a
+/// compacted log must always look like to a reader: whole batches (CRC-32C valid), every
+/// record inside its batch's offset range, record offsets strictly increasing within and
+/// across batches and fetches. Returns the latest record per key and how many records were
+/// read.
+pub fn read_compacted(c: &mut RawClient, t: &str, partition: i32) -> (KeyView, usize) {
+    use gregor::log::batch::{compute_crc, BatchWalker};
+    let mut view = KeyView::new();
+    let (mut next, mut last_seen, mut count) = (0i64, -1i64, 0usize);
+    loop {
+        let data = fetch(c, t, partition, next, 16 << 10);
+        assert_eq!(data.error_code, 0, "fetch at {next}");
+        let bytes = data.records.unwrap_or_default();
+        let mut progressed = false;
+        for (pos, h) in BatchWalker::new(&bytes) {
+            let batch = &bytes[pos..pos + h.total_size()];
+            assert_eq!(
+                compute_crc(batch),
+                h.crc,
+                "batch at {} is whole",
+                h.base_offset
+            );
+            assert!(
+                h.last_offset() >= next,
+                "a batch wholly before the fetch offset"
+            );
+            for r in gregor::log::records::decode(batch).expect("decodes") {
+                assert!(r.offset <= h.last_offset(), "record inside its batch");
+                if r.offset < next {
+                    continue; // the part of the first batch before the fetch offset
+                }
+                assert!(
+                    r.offset > last_seen,
+                    "offset {} after {last_seen}",
+                    r.offset
+                );
+                last_seen = r.offset;
+                count += 1;
+                let s =
+                    |b: Option<Bytes>| String::from_utf8_lossy(&b.unwrap_or_default()).into_owned();
+                view.insert(s(r.key), (r.offset, s(r.value)));
+            }
+            next = h.last_offset() + 1;
+            progressed = true;
+        }
+        if !progressed || next >= data.high_watermark {
+            break;
+        }
+    }
+    (view, count)
+}
