@@ -77,6 +77,21 @@ pub fn filter_batch(
     retention: Retention,
     empty_txn_marker: bool,
     params: &FilterParams,
+    keep: impl FnMut(&RawRecord<'_>, i64) -> bool,
+) -> Result<Filtered, String> {
+    let prepare = |_: &[RawRecord<'_>]| {};
+    filter_batch_prepared(batch, h, retention, empty_txn_marker, params, prepare, keep)
+}
+
+/// [`filter_batch`], calling `prepare` with all the batch's records before `keep` is asked
+/// about any (the pass prefetches their offset-map slots there).
+pub fn filter_batch_prepared(
+    batch: &[u8],
+    h: &BatchHeader,
+    retention: Retention,
+    empty_txn_marker: bool,
+    params: &FilterParams,
+    mut prepare: impl FnMut(&[RawRecord<'_>]),
     mut keep: impl FnMut(&RawRecord<'_>, i64) -> bool,
 ) -> Result<Filtered, String> {
     if retention == Retention::Delete {
@@ -85,6 +100,7 @@ pub fn filter_batch(
     let body = batch.get(HEADER_LEN..).ok_or("short batch")?;
     let section = raw_records::inflate(h.compression(), body, params.inflate_limit)?;
     let records = raw_records::walk(&section, h.record_count)?;
+    prepare(&records);
     let mut kept = Vec::with_capacity(records.len());
     let mut tombstones = false;
     for r in &records {

@@ -31,7 +31,7 @@ use std::os::unix::fs::FileExt;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use super::filter::{self, Filtered, Retention};
-use super::offset_map::OffsetMap;
+use super::offset_map::{self, OffsetMap};
 use super::raw_records;
 use super::swap::SwapFaults;
 use super::throttle::Throttler;
@@ -189,6 +189,7 @@ fn build_offset_map(
     let limit = inflate_limit(snap);
     let mut full = false;
     let mut ignored = Vec::new();
+    let mut digests = Vec::new();
     for (i, seg) in snap.segments.iter().enumerate() {
         if seg.next_offset <= start {
             continue;
@@ -206,13 +207,16 @@ fn build_offset_map(
                 let section = raw_records::inflate(h.compression(), &bytes[HEADER_LEN..], limit)
                     .map_err(invalid)?;
                 let records = raw_records::walk(&section, h.record_count).map_err(invalid)?;
-                for r in &records {
+                digests.clear();
+                digests.extend(records.iter().map(|r| r.key.map(offset_map::digest)));
+                map.prefetch(digests.iter().flatten().copied());
+                for (r, d) in records.iter().zip(&digests) {
                     let offset = h.base_offset + r.offset_delta as i64;
                     if offset < start || offset >= stop {
                         continue;
                     }
-                    if let Some(key) = r.key {
-                        if !map.put(key, offset) {
+                    if let Some(d) = d {
+                        if !map.put_digest(*d, offset) {
                             full = true;
                             return Ok(false);
                         }
@@ -298,6 +302,9 @@ fn clean_group(
     let limit = inflate_limit(snap);
     let latest = map.latest_offset();
     let mut kept_aborts = Vec::new();
+    // The digests of the batch being filtered (see [`OffsetMap::prefetch`]).
+    let digests = std::cell::RefCell::new(Vec::new());
+    let next_record = std::cell::Cell::new(0usize);
     for seg in group {
         let written_before = dest.size();
         for_each_batch(seg, throttle, cancel, |h, bytes| {
@@ -330,7 +337,7 @@ fn clean_group(
                 } else {
                     Retention::DeleteEmpty
                 };
-            let result = filter::filter_batch(
+            let result = filter::filter_batch_prepared(
                 bytes,
                 h,
                 retention,
@@ -340,7 +347,18 @@ fn clean_group(
                     delete_retention_ms: snap.config.delete_retention_ms,
                     inflate_limit: limit,
                 },
+                |records| {
+                    let mut d = digests.borrow_mut();
+                    d.clear();
+                    if !discard_records && !h.is_control() {
+                        d.extend(records.iter().map(|r| r.key.map(offset_map::digest)));
+                        map.prefetch(d.iter().flatten().copied());
+                    }
+                    next_record.set(0);
+                },
                 |r, offset| {
+                    // Called once per record, in order, after `prepare`.
+                    let i = next_record.replace(next_record.get() + 1);
                     if discard_records {
                         return false;
                     }
@@ -348,8 +366,14 @@ fn clean_group(
                         return true;
                     }
                     let Some(key) = r.key else { return false };
+                    let d = digests
+                        .borrow()
+                        .get(i)
+                        .copied()
+                        .flatten()
+                        .unwrap_or_else(|| offset_map::digest(key));
                     let retain_delete = horizon.is_none_or(|hz| now < hz);
-                    offset >= map.get(key) && (r.has_value || retain_delete)
+                    offset >= map.get_digest(d) && (r.has_value || retain_delete)
                 },
             )
             .map_err(|e| invalid(format!("batch at offset {}: {e}", h.base_offset)))?;
