@@ -288,7 +288,8 @@ mod produce {
     pub fn run(bs: &str, data_dir: &Path, big_mb: u64, keys: u64, records: usize) -> Result<()> {
         let admin: AdminClient<DefaultClientContext> = config(bs).create()?;
         let opts = AdminOptions::new().operation_timeout(Some(T));
-        let seg = (64 << 20).to_string();
+        // Segments of at most 64 MiB, at least eight of them (only sealed ones are cleaned).
+        let seg = ((big_mb << 20) / 8).clamp(1 << 20, 64 << 20).to_string();
         let big = NewTopic::new("big", 1, TopicReplication::Fixed(1))
             .set("segment.bytes", &seg)
             .set("cleanup.policy", "delete");
