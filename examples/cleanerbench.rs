@@ -299,7 +299,7 @@ mod produce {
         }
         // The big topic, not compacted yet.
         let p = producer(bs)?;
-        let value = vec![b'v'; VALUE_LEN];
+        let value = [b'v'; VALUE_LEN];
         let mut i = 0u64;
         let target = big_mb << 20;
         let mut bytes = 0u64;
