@@ -129,13 +129,15 @@ def group_commit_resume():
     assert rest == [b"after-restart"], rest
 
 
-# The member learns the topic's partitions before it subscribes. kafka-python 3.0.12 loses an
-# assignment when a leader's rejoin was caused only by a metadata change (its first assignment was
-# made before the topic's metadata arrived) and the JoinGroup/SyncGroup round trip outlasts one
-# poll(): the next poll sees no rejoin needed and never applies the SyncGroup result, so the
-# member keeps an empty assignment for good. The race is the client's; a broker that completes a
-# new group's first join at once (group.initial.rebalance.delay.ms=0, as Kafka's shipped
-# server.properties sets it) only makes it likelier.
+# kafka-python 3.0.12 can lose a SyncGroup result: when the JoinGroup/SyncGroup round trip
+# outlasts the poll() that started it, a later poll may find no rejoin needed and never apply the
+# result, so the member keeps its old assignment (and stops heartbeating) for good. The broker's
+# log then shows both SyncGroups answered with the split assignment. Two things make that window
+# rare: the member learns the topic's partitions before it subscribes (otherwise the leader's
+# first assignment is empty and a metadata-triggered rejoin follows at once; a broker that
+# completes a new group's first join at once, with group.initial.rebalance.delay.ms=0 as Kafka's
+# shipped server.properties sets it, makes that likelier), and it polls for a second, not 100 ms,
+# so a round trip of a few milliseconds rarely straddles a poll's end.
 MEMBER = """
 import sys, time
 from kafka import KafkaConsumer
@@ -145,7 +147,7 @@ while not c.partitions_for_topic(sys.argv[3]) and time.monotonic() < deadline:
     time.sleep(0.05)
 c.subscribe([sys.argv[3]])
 while True:
-    c.poll(timeout_ms=100)
+    c.poll(timeout_ms=1000)
     print(",".join(str(tp.partition) for tp in sorted(c.assignment())), flush=True)
 """
 
