@@ -185,6 +185,7 @@ fn clean(dir: &Path, buffer: usize) -> Result<()> {
             now_ms: now_ms(),
             faults: &NoFaults,
             cancel: &cancel,
+            io_buffer_size: gregor::log::cleaner::batch_io::buffer_size(512 << 10, 1),
         };
         let Some(out) = clean_partition(&partition, &mut map, &mut throttle, &params)? else {
             break;

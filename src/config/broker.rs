@@ -84,6 +84,8 @@ pub struct CleanerConfig {
     /// Offset map memory of all threads together.
     pub dedupe_buffer_size: u64,
     pub io_buffer_load_factor: f64,
+    /// Read and write buffers of all threads together (`log.cleaner.io.buffer.size`).
+    pub io_buffer_size: usize,
     pub backoff_ms: u64,
     pub io_max_bytes_per_second: f64,
 }
@@ -184,6 +186,7 @@ impl BrokerConfig {
                 threads: p.int("log.cleaner.threads").max(0) as usize,
                 dedupe_buffer_size: p.long("log.cleaner.dedupe.buffer.size").max(0) as u64,
                 io_buffer_load_factor: p.double("log.cleaner.io.buffer.load.factor"),
+                io_buffer_size: p.int("log.cleaner.io.buffer.size").max(0) as usize,
                 backoff_ms: p.long("log.cleaner.backoff.ms").max(0) as u64,
                 io_max_bytes_per_second: p.double("log.cleaner.io.max.bytes.per.second"),
             },

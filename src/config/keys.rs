@@ -184,7 +184,7 @@ pub const KEYS: &[ConfigKey] = &[
     b("log.cleaner.enable", Boolean, "true").doc("run the log cleaner (compaction of `compact` topics, `__consumer_offsets` and `__transaction_state` included)"),
     b("log.cleaner.threads", Int, "1").min(0).doc("cleaner threads; each owns `log.cleaner.dedupe.buffer.size / threads` of offset map"),
     b("log.cleaner.dedupe.buffer.size", Long, "134217728").doc("memory of all cleaner threads' offset maps (24 bytes per key); a dirty range with more keys is cleaned in several passes"),
-    b("log.cleaner.io.buffer.size", Int, "524288").min(0).doc("I/O buffer of a cleaner thread (accepted; gregor reads and writes one batch at a time)"),
+    b("log.cleaner.io.buffer.size", Int, "524288").min(0).doc("memory of all cleaner threads' I/O buffers: each thread reads and writes segments through two buffers of `size / threads / 2` bytes (at least 64 KiB; grown for a larger batch)"),
     b("log.cleaner.io.buffer.load.factor", Double, "0.9").doc("fill factor of the offset map before a pass stops adding keys"),
     b("log.cleaner.backoff.ms", Long, "15000").min(0).doc("how long a cleaner thread sleeps when no log needs cleaning"),
     b("log.cleaner.io.max.bytes.per.second", Double, "1.7976931348623157E308").doc("cleaner I/O throttle, reads and writes together"),

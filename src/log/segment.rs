@@ -397,6 +397,29 @@ impl LogSegment {
         Ok(())
     }
 
+    /// Appends whole stored batches lying back to back in `bytes` with one write (the log
+    /// cleaner's write buffer); `headers` describe them in order, their sizes adding up to
+    /// `bytes.len()`. Indexed exactly as one [`LogSegment::append`] per batch would be.
+    pub fn append_batches(&mut self, bytes: &[u8], headers: &[BatchHeader]) -> io::Result<()> {
+        let total: usize = headers.iter().map(|h| h.total_size()).sum();
+        if total != bytes.len() {
+            return Err(invalid(format!(
+                "batches of {total} bytes given as {} bytes",
+                bytes.len()
+            )));
+        }
+        let pos = self.size;
+        self.dirty = true;
+        write_all_at(&*self.file()?, &[bytes], pos as u64)?;
+        self.size += bytes.len() as u32;
+        let mut at = pos;
+        for h in headers {
+            self.index_batch(at, h);
+            at += h.total_size() as u32;
+        }
+        Ok(())
+    }
+
     /// Accounts for a batch stored at `pos`: adds index entries once `index.interval.bytes`
     /// have passed since the last, and updates the next offset and max timestamp.
     fn index_batch(&mut self, pos: u32, h: &BatchHeader) {

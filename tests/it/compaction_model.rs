@@ -168,6 +168,8 @@ fn run(ops: Vec<Op>) -> Result<(), TestCaseError> {
                     now_ms: now,
                     faults: &NoFaults,
                     cancel: &cancel,
+                    // Small: batches cross buffer boundaries, some exceed one.
+                    io_buffer_size: 200,
                 };
                 let out = clean_partition(&p, &mut map, &mut Throttler::new(f64::MAX), &params)
                     .expect("pass");

@@ -129,28 +129,42 @@ pub fn filter_batch_prepared(
     } else {
         h.base_timestamp
     };
-    let mut section = Vec::with_capacity(body.len());
+    // Uncompressed survivors are written straight after the header; compressed ones into a
+    // section that is then deflated.
+    let mut out = Vec::with_capacity(batch.len());
+    out.resize(HEADER_LEN, 0);
+    let mut section = Vec::new();
+    let records_out = if h.compression() == 0 {
+        &mut out
+    } else {
+        section.reserve(body.len());
+        &mut section
+    };
     let mut max_ts = i64::MIN;
     for r in &kept {
         let ts = h.base_timestamp.saturating_add(r.timestamp_delta);
         max_ts = max_ts.max(ts);
-        raw_records::write_record(&mut section, r, ts.saturating_sub(base_ts));
+        raw_records::write_record(records_out, r, ts.saturating_sub(base_ts));
     }
     if h.is_log_append_time() {
         max_ts = h.max_timestamp;
     }
-    let payload = raw_records::deflate(h.compression(), &section).map_err(|e| e.to_string())?;
+    if h.compression() != 0 {
+        let payload =
+            raw_records::deflate(h.compression(), &section).map_err(|e| e.to_string())?;
+        out.extend_from_slice(&payload);
+    }
     let mut attrs = h.attributes;
     if set_horizon {
         attrs |= DELETE_HORIZON_BIT;
     }
-    let out = HeaderFields {
+    HeaderFields {
         attributes: attrs,
         base_timestamp: base_ts,
         max_timestamp: max_ts,
         record_count: kept.len() as i32,
     }
-    .write(h, &payload);
+    .write_into(h, &mut out);
     Ok(Filtered::Rewritten {
         bytes: out,
         horizon_set: set_horizon,
@@ -166,11 +180,12 @@ struct HeaderFields {
 }
 
 impl HeaderFields {
-    /// Lays out a batch v2 with `h`'s identity fields and these, then fills in the CRC.
-    fn write(&self, h: &BatchHeader, payload: &[u8]) -> Vec<u8> {
-        let mut b = Vec::with_capacity(HEADER_LEN + payload.len());
+    /// Fills in the header of `batch` (its first [`HEADER_LEN`] bytes, the records after
+    /// them) as a batch v2 with `h`'s identity fields and these, then the CRC.
+    fn write_into(&self, h: &BatchHeader, batch: &mut [u8]) {
+        let len = (batch.len() - LOG_OVERHEAD) as i32;
+        let mut b = Vec::with_capacity(HEADER_LEN);
         b.extend_from_slice(&h.base_offset.to_be_bytes());
-        let len = (HEADER_LEN - LOG_OVERHEAD + payload.len()) as i32;
         b.extend_from_slice(&len.to_be_bytes());
         b.extend_from_slice(&h.partition_leader_epoch.to_be_bytes());
         b.push(2);
@@ -183,23 +198,24 @@ impl HeaderFields {
         b.extend_from_slice(&h.producer_epoch.to_be_bytes());
         b.extend_from_slice(&h.base_sequence.to_be_bytes());
         b.extend_from_slice(&self.record_count.to_be_bytes());
-        b.extend_from_slice(payload);
-        let crc = crate::log::batch::compute_crc(&b);
-        b[CRC_POS..CRC_POS + 4].copy_from_slice(&crc.to_be_bytes());
-        b
+        batch[..HEADER_LEN].copy_from_slice(&b);
+        let crc = crate::log::batch::compute_crc(batch);
+        batch[CRC_POS..CRC_POS + 4].copy_from_slice(&crc.to_be_bytes());
     }
 }
 
 /// Kafka's `writeEmptyHeader`: the batch's identity and offsets without records.
 fn empty_batch(h: &BatchHeader) -> Vec<u8> {
     let keep = TIMESTAMP_TYPE_BIT | TRANSACTIONAL_BIT | CONTROL_BIT;
+    let mut b = vec![0; HEADER_LEN];
     HeaderFields {
         attributes: h.attributes & keep & !COMPRESSION_MASK,
         base_timestamp: -1,
         max_timestamp: h.max_timestamp,
         record_count: 0,
     }
-    .write(h, &[])
+    .write_into(h, &mut b);
+    b
 }
 
 #[cfg(test)]

@@ -1,7 +1,8 @@
 //! The log cleaner: log compaction for partitions whose `cleanup.policy` contains `compact` —
 //! Kafka's `LogCleaner`, keeping at least the latest record of every key.
 //!
-//! One concept per file: [`offset_map`] (key digest → latest offset, bounded memory),
+//! One concept per file: [`batch_io`] (buffered reading and writing of whole batches),
+//! [`offset_map`] (key digest → latest offset, bounded memory),
 //! [`raw_records`] (a batch's records inflated, walked and deflated again), [`filter`]
 //! (rewriting one batch with its surviving records, delete horizons, empty headers),
 //! [`txn_meta`] (aborted transactions and removable markers during a walk), [`pass`] (one
@@ -13,6 +14,7 @@
 //! Thread-safety: a pass runs on a cleaner thread and takes the partition lock only to
 //! snapshot the segments and to swap cleaned ones in (see [`pass`]).
 
+pub mod batch_io;
 pub mod checkpoint;
 pub mod filter;
 pub mod offset_map;

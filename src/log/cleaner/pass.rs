@@ -27,9 +27,9 @@
 //! since the cleaned segment keeps every surviving batch's offsets.
 
 use std::io;
-use std::os::unix::fs::FileExt;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::AtomicBool;
 
+use super::batch_io::{BatchReader, BatchWriter};
 use super::filter::{self, Filtered, Retention};
 use super::offset_map::{self, OffsetMap};
 use super::raw_records;
@@ -38,7 +38,6 @@ use super::throttle::Throttler;
 use super::txn_meta::TxnTracker;
 use crate::log::batch::{BatchHeader, HEADER_LEN};
 use crate::log::control;
-use crate::log::header_scan::HeaderScan;
 use crate::log::layout::CLEANED_SUFFIX;
 use crate::log::partition::Partition;
 use crate::log::partition_log::{CleanSnapshot, SegmentView};
@@ -70,6 +69,8 @@ pub struct PassParams<'a> {
     /// Set to stop the pass between two batches (shutdown); the pass then fails with
     /// `Interrupted` and leaves the log as it was.
     pub cancel: &'a AtomicBool,
+    /// Size of each of the read and write buffers ([`super::batch_io::buffer_size`]).
+    pub io_buffer_size: usize,
 }
 
 fn invalid(msg: String) -> io::Error {
@@ -79,32 +80,6 @@ fn invalid(msg: String) -> io::Error {
 /// Most bytes one batch's records may inflate to while cleaning.
 fn inflate_limit(snap: &CleanSnapshot) -> usize {
     (snap.config.max_message_bytes.saturating_mul(4)).max(64 << 20)
-}
-
-/// Calls `f` with each whole batch of a segment, in order (pread, one batch at a time).
-fn for_each_batch(
-    seg: &SegmentView,
-    throttle: &mut Throttler,
-    cancel: &AtomicBool,
-    mut f: impl FnMut(&BatchHeader, &[u8]) -> io::Result<bool>,
-) -> io::Result<()> {
-    let mut buf = Vec::new();
-    for item in HeaderScan::new(&seg.file, 0, seg.size) {
-        if cancel.load(Ordering::Relaxed) {
-            return Err(io::Error::new(
-                io::ErrorKind::Interrupted,
-                "cleaning cancelled",
-            ));
-        }
-        let (pos, h) = item?;
-        buf.resize(h.total_size(), 0);
-        seg.file.read_exact_at(&mut buf, pos as u64)?;
-        throttle.maybe_throttle(buf.len() as u64);
-        if !f(&h, &buf)? {
-            break;
-        }
-    }
-    Ok(())
 }
 
 /// Runs one pass over `partition` (see the module doc). `None` when there is nothing to clean.
@@ -120,7 +95,8 @@ pub fn clean_partition(
             .map_err(|e| io::Error::other(e.to_string()))?;
         log.clean_snapshot(params.checkpoint, params.high_watermark, params.now_ms)?
     };
-    let end = build_offset_map(&snap, map, throttle, params.cancel)?;
+    let mut reader = BatchReader::new(params.io_buffer_size);
+    let end = build_offset_map(&snap, map, &mut reader, throttle, params.cancel)?;
     let to_clean: Vec<&SegmentView> = snap.segments.iter().filter(|s| s.base < end).collect();
     if to_clean.is_empty() {
         return Ok(None);
@@ -145,8 +121,9 @@ pub fn clean_partition(
             map,
             now: params.now_ms,
             cancel: params.cancel,
+            write_buffer: params.io_buffer_size,
         };
-        if let Err(e) = clean_group(&ctx, &group, &mut txns, throttle, &mut out) {
+        if let Err(e) = clean_group(&ctx, &group, &mut txns, &mut reader, throttle, &mut out) {
             let _ = super::swap::discard_cleaned(&snap.dir, base);
             return Err(e);
         }
@@ -168,6 +145,7 @@ pub fn clean_partition(
 fn build_offset_map(
     snap: &CleanSnapshot,
     map: &mut OffsetMap,
+    reader: &mut BatchReader,
     throttle: &mut Throttler,
     cancel: &AtomicBool,
 ) -> io::Result<i64> {
@@ -194,7 +172,7 @@ fn build_offset_map(
         if seg.next_offset <= start {
             continue;
         }
-        for_each_batch(seg, throttle, cancel, |h, bytes| {
+        reader.for_each_batch(&seg.file, seg.size, throttle, cancel, |h, bytes, _| {
             if h.last_offset() < start {
                 return Ok(true);
             }
@@ -282,12 +260,14 @@ struct GroupCtx<'a> {
     map: &'a OffsetMap,
     now: i64,
     cancel: &'a AtomicBool,
+    write_buffer: usize,
 }
 
 fn clean_group(
     ctx: &GroupCtx<'_>,
     group: &[&SegmentView],
     txns: &mut TxnTracker,
+    reader: &mut BatchReader,
     throttle: &mut Throttler,
     out: &mut PassOutcome,
 ) -> io::Result<()> {
@@ -298,6 +278,7 @@ fn clean_group(
         index_max_bytes: snap.config.segment_index_bytes,
     };
     let mut dest = LogSegment::create_with_suffix(&snap.dir, base, cfg, now, CLEANED_SUFFIX)?;
+    let mut writer = BatchWriter::new(ctx.write_buffer);
     let group_end = group.last().map_or(base, |s| s.next_offset);
     let limit = inflate_limit(snap);
     let latest = map.latest_offset();
@@ -306,8 +287,7 @@ fn clean_group(
     let digests = std::cell::RefCell::new(Vec::new());
     let next_record = std::cell::Cell::new(0usize);
     for seg in group {
-        let written_before = dest.size();
-        for_each_batch(seg, throttle, cancel, |h, bytes| {
+        reader.for_each_batch(&seg.file, seg.size, throttle, cancel, |h, bytes, throttle| {
             out.bytes_read += bytes.len() as u64;
             let can_discard = if h.is_control() {
                 txns.on_control_batch(h, control::read_marker(bytes), &mut kept_aborts)
@@ -395,14 +375,12 @@ fn clean_group(
                     out.next_horizon = Some(out.next_horizon.map_or(hz, |n| n.min(hz)));
                 }
             }
-            let mut header = [0u8; HEADER_LEN];
-            header.copy_from_slice(&bytes[..HEADER_LEN]);
-            dest.append(&header, &bytes[HEADER_LEN..], &stored)?;
+            writer.append(&mut dest, throttle, bytes, stored)?;
             out.bytes_written += bytes.len() as u64;
             Ok(true)
         })?;
-        throttle.maybe_throttle(dest.size().saturating_sub(written_before) as u64);
     }
+    writer.flush(&mut dest, throttle)?;
     for e in kept_aborts {
         dest.txn_index_mut().append(e)?;
     }

@@ -14,6 +14,7 @@
 //!
 //! Thread-safety: pure functions.
 
+use std::borrow::Cow;
 use std::io::{self, Read, Write};
 
 /// One record of a batch, borrowed from the inflated records section.
@@ -105,15 +106,22 @@ pub fn walk(section: &[u8], count: i32) -> Result<Vec<RawRecord<'_>>, String> {
     Ok(out)
 }
 
-/// Appends one record with a (possibly new) timestamp delta, the rest copied.
+/// Bytes [`write_varlong`] takes for `v`.
+fn varlong_len(v: i64) -> usize {
+    let z = ((v << 1) ^ (v >> 63)) as u64;
+    (64 - (z | 1).leading_zeros() as usize).div_ceil(7)
+}
+
+/// Appends one record with a (possibly new) timestamp delta, the rest copied (written in
+/// place: its length is known beforehand, nothing is allocated per record).
 pub fn write_record(out: &mut Vec<u8>, r: &RawRecord<'_>, timestamp_delta: i64) {
-    let mut body = Vec::with_capacity(r.tail.len() + 16);
-    body.push(r.attributes);
-    write_varlong(&mut body, timestamp_delta);
-    write_varlong(&mut body, r.offset_delta as i64);
-    body.extend_from_slice(r.tail);
-    write_varlong(out, body.len() as i64);
-    out.extend_from_slice(&body);
+    let len = 1 + varlong_len(timestamp_delta) + varlong_len(r.offset_delta as i64) + r.tail.len();
+    out.reserve(len + 5);
+    write_varlong(out, len as i64);
+    out.push(r.attributes);
+    write_varlong(out, timestamp_delta);
+    write_varlong(out, r.offset_delta as i64);
+    out.extend_from_slice(r.tail);
 }
 
 const SNAPPY_MAGIC: &[u8] = b"\x82SNAPPY\x00";
@@ -145,10 +153,17 @@ fn snappy_block(block: &[u8], out: &mut Vec<u8>, limit: usize) -> Result<(), Str
     Ok(())
 }
 
-/// Inflates a records section compressed with `codec`, refusing more than `limit` bytes.
-pub fn inflate(codec: i16, data: &[u8], limit: usize) -> Result<Vec<u8>, String> {
+/// Inflates a records section compressed with `codec`, refusing more than `limit` bytes. An
+/// uncompressed section is borrowed as it is, not copied.
+pub fn inflate(codec: i16, data: &[u8], limit: usize) -> Result<Cow<'_, [u8]>, String> {
+    if codec == 0 {
+        return Ok(Cow::Borrowed(data));
+    }
+    inflate_compressed(codec, data, limit).map(Cow::Owned)
+}
+
+fn inflate_compressed(codec: i16, data: &[u8], limit: usize) -> Result<Vec<u8>, String> {
     match codec {
-        0 => Ok(data.to_vec()),
         1 => bounded(flate2::read::GzDecoder::new(data), limit),
         2 => {
             let mut out = Vec::new();
@@ -250,6 +265,7 @@ mod tests {
             let mut p = 0;
             assert_eq!(read_varlong(&b, &mut p), Some(v));
             assert_eq!(p, b.len());
+            assert_eq!(varlong_len(v), b.len(), "{v}");
         }
     }
 }

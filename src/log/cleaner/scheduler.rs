@@ -28,6 +28,7 @@ use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
+use super::batch_io::buffer_size;
 use super::checkpoint::CleanerCheckpoint;
 use super::offset_map::OffsetMap;
 use super::pass::{clean_partition, PassParams};
@@ -217,6 +218,7 @@ impl LogCleaner {
             now_ms: now_ms(),
             faults: &NoFaults,
             cancel: &self.cancel,
+            io_buffer_size: buffer_size(self.config.io_buffer_size, self.config.threads),
         };
         match clean_partition(p, map, throttle, &params) {
             Ok(Some(out)) => {

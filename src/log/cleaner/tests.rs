@@ -83,6 +83,8 @@ fn pass(
         now_ms: now,
         faults,
         cancel: &std::sync::atomic::AtomicBool::new(false),
+        // Small buffers: batches cross buffer boundaries and some exceed a buffer.
+        io_buffer_size: 300,
     };
     clean_partition(p, map, &mut Throttler::new(f64::MAX), &params)
 }
