@@ -9,7 +9,11 @@
 //!   (several passes when the keys do not fit), until nothing is dirty; MB/s of the log's
 //!   size, bytes written, passes, and this process's peak RSS (VmHWM);
 //! - `produce`: against a running broker, produce throughput (1 KiB records, rdkafka, acks=1)
-//!   to one topic without and then while the cleaner compacts another large topic.
+//!   to one topic without and then while the cleaner compacts another large topic. The second
+//!   measurement starts once the broker's cleaner thread is seen reading (its `rchar` in
+//!   `/proc/<pid>/task/<tid>/io` moving) and must end before the compaction is done, so the
+//!   cleaner is at work for the whole window; the bytes it read and the CPU time it got during
+//!   the window are reported (from `/proc`), along with its nice value.
 //!
 //! Every step prints one line `key=value ...` the script parses.
 
@@ -66,6 +70,9 @@ enum Step {
         /// Records per produce measurement.
         #[arg(long)]
         records: usize,
+        /// The broker's process id (to find its cleaner thread in /proc).
+        #[arg(long)]
+        broker_pid: u32,
     },
 }
 
@@ -255,13 +262,9 @@ mod produce {
         }
     }
 
-    /// Produces `n` 1 KiB records to "plain" (or until `until` says stop, checked every 10,000);
-    /// returns (records, seconds).
-    fn measure(
-        p: &BaseProducer,
-        n: usize,
-        mut until: impl FnMut() -> bool,
-    ) -> Result<(usize, f64)> {
+    /// Produces `n` 1 KiB records to "plain" (rounded up to 10,000s) and waits for them to be
+    /// acknowledged; returns (records, seconds).
+    fn measure(p: &BaseProducer, n: usize) -> Result<(usize, f64)> {
         let payload = vec![b'x'; 1024];
         let start = Instant::now();
         let mut sent = 0;
@@ -273,20 +276,70 @@ mod produce {
                 )?;
             }
             sent += 10_000;
-            if until() {
-                break;
-            }
         }
         p.flush(T)?;
         Ok((sent, start.elapsed().as_secs_f64()))
     }
+
+    /// The broker's cleaner thread as `/proc` shows it.
+    #[derive(Clone, Copy, Default)]
+    struct ThreadStat {
+        /// Bytes its read calls returned.
+        rchar: u64,
+        /// CPU time, user + system, in clock ticks.
+        ticks: u64,
+        nice: i64,
+    }
+
+    /// The first thread of `pid` named `gregor-cleaner-*` (names are cut at 15 bytes).
+    fn cleaner_thread(pid: u32) -> Result<PathBuf> {
+        for e in std::fs::read_dir(format!("/proc/{pid}/task"))? {
+            let dir = e?.path();
+            let comm = std::fs::read_to_string(dir.join("comm")).unwrap_or_default();
+            if comm.starts_with("gregor-cleaner") {
+                return Ok(dir);
+            }
+        }
+        bail!("no cleaner thread in broker process {pid}")
+    }
+
+    fn thread_stat(dir: &Path) -> Result<ThreadStat> {
+        let io = std::fs::read_to_string(dir.join("io"))?;
+        let rchar = io
+            .lines()
+            .find_map(|l| l.strip_prefix("rchar:"))
+            .context("rchar")?
+            .trim()
+            .parse()?;
+        let stat = std::fs::read_to_string(dir.join("stat"))?;
+        // Fields after the parenthesised name: state is field 3; utime 14, stime 15, nice 19.
+        let rest = stat.rsplit_once(") ").context("stat")?.1;
+        let f: Vec<&str> = rest.split_whitespace().collect();
+        let field = |n: usize| -> Result<i64> { Ok(f.get(n - 3).context("stat field")?.parse()?) };
+        Ok(ThreadStat {
+            rchar,
+            ticks: (field(14)? + field(15)?) as u64,
+            nice: field(19)?,
+        })
+    }
+
+    /// Clock ticks per second of /proc's CPU times (USER_HZ, 100 on Linux).
+    const TICKS: f64 = 100.0;
 
     fn cleaned(data_dir: &Path) -> bool {
         std::fs::read_to_string(data_dir.join("cleaner-offset-checkpoint"))
             .is_ok_and(|t| t.lines().any(|l| l.starts_with("big 0 ")))
     }
 
-    pub fn run(bs: &str, data_dir: &Path, big_mb: u64, keys: u64, records: usize) -> Result<()> {
+    pub fn run(
+        bs: &str,
+        data_dir: &Path,
+        big_mb: u64,
+        keys: u64,
+        records: usize,
+        broker_pid: u32,
+    ) -> Result<()> {
+        let cleaner = cleaner_thread(broker_pid)?;
         let admin: AdminClient<DefaultClientContext> = config(bs).create()?;
         let opts = AdminOptions::new().operation_timeout(Some(T));
         // Segments of at most 64 MiB, at least eight of them (only sealed ones are cleaned).
@@ -318,9 +371,9 @@ mod produce {
         }
         p.flush(T)?;
         // Warm-up, then the baseline.
-        measure(&p, 50_000, || false)?;
-        let (n0, s0) = measure(&p, records, || false)?;
-        // Compaction switched on; the same measurement until the first pass is done.
+        measure(&p, 50_000)?;
+        let (n0, s0) = measure(&p, records)?;
+        // Compaction switched on; the same measurement while the cleaner works.
         let alter = AlterConfig::new(ResourceSpecifier::Topic("big"))
             .set("segment.bytes", &seg)
             .set("cleanup.policy", "compact")
@@ -329,7 +382,15 @@ mod produce {
             r.map_err(|(t, e)| anyhow::anyhow!("alter {t:?}: {e:?}"))?;
         }
         let t0 = Instant::now();
-        let (n1, s1) = measure(&p, records, || cleaned(data_dir))?;
+        // Wait for the cleaner to start reading "big", so it works during the whole window.
+        let idle = thread_stat(&cleaner)?.rchar;
+        while thread_stat(&cleaner)?.rchar == idle {
+            ensure!(t0.elapsed() < T, "the cleaner never started");
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        let w0 = thread_stat(&cleaner)?;
+        let (n1, s1) = measure(&p, records)?;
+        let w1 = thread_stat(&cleaner)?;
         let done_in_window = cleaned(data_dir);
         let clean_wait = Instant::now();
         while !cleaned(data_dir) {
@@ -344,8 +405,13 @@ mod produce {
         println!(
             "step=produce big_bytes={bytes} base_mbps={r0:.1} base_records={n0} \
              cleaning_mbps={r1:.1} cleaning_records={n1} ratio={:.2} \
-             cleaning_done_in_window={done_in_window} cleaning_secs={clean_secs:.2}",
-            r1 / r0
+             cleaning_done_in_window={done_in_window} cleaning_secs={clean_secs:.2} \
+             window_secs={s1:.2} cleaner_read_in_window={} cleaner_cpu_in_window={:.2} \
+             cleaner_nice={}",
+            r1 / r0,
+            w1.rchar - w0.rchar,
+            (w1.ticks - w0.ticks) as f64 / TICKS,
+            w1.nice
         );
         Ok(())
     }
@@ -362,6 +428,7 @@ fn main() -> Result<()> {
             big_mb,
             keys,
             records,
-        } => produce::run(&bootstrap, &data_dir, big_mb, keys, records),
+            broker_pid,
+        } => produce::run(&bootstrap, &data_dir, big_mb, keys, records, broker_pid),
     }
 }

@@ -6,7 +6,8 @@
 //! [`raw_records`] (a batch's records inflated, walked and deflated again), [`filter`]
 //! (rewriting one batch with its surviving records, delete horizons, empty headers),
 //! [`txn_meta`] (aborted transactions and removable markers during a walk), [`pass`] (one
-//! cleaning pass: snapshot, offset map, grouping, cleaning, swap), [`swap`] (the crash-safe
+//! cleaning pass: snapshot, offset map, grouping, cleaning, swap), [`priority`] (cleaner
+//! threads run at a lower CPU priority than the request path), [`swap`] (the crash-safe
 //! `.cleaned` → `.swap` → final replacement and its recovery on open), [`throttle`] (the I/O
 //! rate limit), [`checkpoint`] (`cleaner-offset-checkpoint`: where each log's dirty part
 //! begins) and [`scheduler`] (the cleaner threads choosing the dirtiest log).
@@ -19,6 +20,7 @@ pub mod checkpoint;
 pub mod filter;
 pub mod offset_map;
 pub mod pass;
+pub mod priority;
 pub mod raw_records;
 pub mod scheduler;
 pub mod swap;

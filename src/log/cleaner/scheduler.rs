@@ -1,6 +1,8 @@
 //! The cleaner threads (Kafka's `LogCleaner` + `LogCleanerManager`): `log.cleaner.threads`
-//! std threads, each owning an [`OffsetMap`] of `log.cleaner.dedupe.buffer.size / threads`
-//! bytes (allocated at its first pass, then reused) and its share of the I/O throttle.
+//! std threads at a lower CPU priority than the request path ([`super::priority`]), each
+//! owning an [`OffsetMap`] of `log.cleaner.dedupe.buffer.size / threads` bytes (allocated at
+//! its first pass, then reused), read and write buffers ([`super::batch_io`]) and its share of
+//! the I/O throttle.
 //!
 //! Choosing a log (Kafka's `grabFilthiestCompactedLog`): among the logs whose `cleanup.policy`
 //! contains `compact` and that no other thread is cleaning, those whose dirty ratio (dirty
@@ -32,6 +34,7 @@ use super::batch_io::buffer_size;
 use super::checkpoint::CleanerCheckpoint;
 use super::offset_map::OffsetMap;
 use super::pass::{clean_partition, PassParams};
+use super::priority;
 use super::swap::NoFaults;
 use super::throttle::Throttler;
 use crate::config::CleanerConfig;
@@ -90,7 +93,10 @@ impl LogCleaner {
                 let src = source.clone();
                 let handle = std::thread::Builder::new()
                     .name(format!("gregor-cleaner-{id}"))
-                    .spawn(move || c.run(src))?;
+                    .spawn(move || {
+                        priority::lower_current_thread();
+                        c.run(src)
+                    })?;
                 cleaner.lock_threads().push(handle);
             }
         }
