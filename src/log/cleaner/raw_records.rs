@@ -32,6 +32,13 @@ pub struct RawRecord<'a> {
 }
 
 fn read_varlong(b: &[u8], pos: &mut usize) -> Option<i64> {
+    // Most fields (deltas, small lengths) fit one byte.
+    if let Some(&byte) = b.get(*pos) {
+        if byte < 0x80 {
+            *pos += 1;
+            return Some(((byte >> 1) as i64) ^ -((byte & 1) as i64));
+        }
+    }
     let mut v: u64 = 0;
     for shift in (0..70).step_by(7) {
         let byte = *b.get(*pos)?;
