@@ -291,16 +291,24 @@ mod produce {
         nice: i64,
     }
 
-    /// The first thread of `pid` named `gregor-cleaner-*` (names are cut at 15 bytes).
+    /// The first thread of `pid` named `gregor-cleaner-*` (names are cut at 15 bytes); the
+    /// broker may answer requests before its cleaner threads exist, so this polls a while.
     fn cleaner_thread(pid: u32) -> Result<PathBuf> {
-        for e in std::fs::read_dir(format!("/proc/{pid}/task"))? {
-            let dir = e?.path();
-            let comm = std::fs::read_to_string(dir.join("comm")).unwrap_or_default();
-            if comm.starts_with("gregor-cleaner") {
-                return Ok(dir);
+        let start = Instant::now();
+        loop {
+            for e in std::fs::read_dir(format!("/proc/{pid}/task"))? {
+                let dir = e?.path();
+                let comm = std::fs::read_to_string(dir.join("comm")).unwrap_or_default();
+                if comm.starts_with("gregor-cleaner") {
+                    return Ok(dir);
+                }
             }
+            ensure!(
+                start.elapsed() < Duration::from_secs(10),
+                "no cleaner thread in broker process {pid}"
+            );
+            std::thread::sleep(Duration::from_millis(10));
         }
-        bail!("no cleaner thread in broker process {pid}")
     }
 
     fn thread_stat(dir: &Path) -> Result<ThreadStat> {

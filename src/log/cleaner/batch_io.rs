@@ -78,7 +78,14 @@ impl BatchReader {
                 break Err(cancelled());
             }
             if filled - start < HEADER_LEN {
-                match self.refill(file, end, &mut start, &mut filled, &mut file_pos, HEADER_LEN) {
+                match self.refill(
+                    file,
+                    end,
+                    &mut start,
+                    &mut filled,
+                    &mut file_pos,
+                    HEADER_LEN,
+                ) {
                     Ok(n) => throttle.maybe_throttle(n as u64),
                     Err(e) => break Err(e),
                 }
@@ -242,7 +249,10 @@ mod tests {
             assert_eq!(got, expected, "buffer {buffer}");
             assert_eq!(read.len(), whole as usize);
             assert_eq!(read[..], bytes[..whole as usize]);
-            assert!(reader.buf.len() <= buffer, "shrunk back after a larger batch");
+            assert!(
+                reader.buf.len() <= buffer,
+                "shrunk back after a larger batch"
+            );
             // Stopping early, and cancelling.
             let mut n = 0;
             reader
@@ -255,9 +265,13 @@ mod tests {
         }
         cancel.store(true, Ordering::Relaxed);
         let err = BatchReader::new(4096)
-            .for_each_batch(&file, size, &mut Throttler::new(f64::MAX), &cancel, |_, _, _| {
-                Ok(true)
-            })
+            .for_each_batch(
+                &file,
+                size,
+                &mut Throttler::new(f64::MAX),
+                &cancel,
+                |_, _, _| Ok(true),
+            )
             .unwrap_err();
         assert_eq!(err.kind(), io::ErrorKind::Interrupted);
     }

@@ -150,8 +150,7 @@ pub fn filter_batch_prepared(
         max_ts = h.max_timestamp;
     }
     if h.compression() != 0 {
-        let payload =
-            raw_records::deflate(h.compression(), &section).map_err(|e| e.to_string())?;
+        let payload = raw_records::deflate(h.compression(), &section).map_err(|e| e.to_string())?;
         out.extend_from_slice(&payload);
     }
     let mut attrs = h.attributes;

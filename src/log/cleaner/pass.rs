@@ -287,98 +287,104 @@ fn clean_group(
     let digests = std::cell::RefCell::new(Vec::new());
     let next_record = std::cell::Cell::new(0usize);
     for seg in group {
-        reader.for_each_batch(&seg.file, seg.size, throttle, cancel, |h, bytes, throttle| {
-            out.bytes_read += bytes.len() as u64;
-            let can_discard = if h.is_control() {
-                txns.on_control_batch(h, control::read_marker(bytes), &mut kept_aborts)
-            } else {
-                txns.on_data_batch(h)
-            };
-            let horizon = filter::delete_horizon(h);
-            let discard_records = if h.is_control() {
-                can_discard && horizon.is_some_and(|hz| hz <= now)
-            } else {
-                can_discard
-            };
-            let last_of_producer = h.producer_id >= 0
-                && snap
-                    .last_records
-                    .get(&h.producer_id)
-                    .is_some_and(|(last, epoch)| match last {
-                        Some(o) => h.last_offset() == *o,
-                        None => h.is_control() && h.producer_epoch == *epoch,
-                    });
-            let next = h.last_offset() + 1;
-            let retention =
-                if last_of_producer || next == group_end || next == snap.first_uncleanable {
-                    Retention::RetainEmpty
-                } else if discard_records {
-                    Retention::Delete
+        reader.for_each_batch(
+            &seg.file,
+            seg.size,
+            throttle,
+            cancel,
+            |h, bytes, throttle| {
+                out.bytes_read += bytes.len() as u64;
+                let can_discard = if h.is_control() {
+                    txns.on_control_batch(h, control::read_marker(bytes), &mut kept_aborts)
                 } else {
-                    Retention::DeleteEmpty
+                    txns.on_data_batch(h)
                 };
-            let result = filter::filter_batch_prepared(
-                bytes,
-                h,
-                retention,
-                can_discard && h.is_control(),
-                &filter::FilterParams {
-                    now_ms: now,
-                    delete_retention_ms: snap.config.delete_retention_ms,
-                    inflate_limit: limit,
-                },
-                |records| {
-                    let mut d = digests.borrow_mut();
-                    d.clear();
-                    if !discard_records && !h.is_control() {
-                        d.extend(records.iter().map(|r| r.key.map(offset_map::digest)));
-                        map.prefetch(d.iter().flatten().copied());
-                    }
-                    next_record.set(0);
-                },
-                |r, offset| {
-                    // Called once per record, in order, after `prepare`.
-                    let i = next_record.replace(next_record.get() + 1);
-                    if discard_records {
-                        return false;
-                    }
-                    if offset > latest {
-                        return true;
-                    }
-                    let Some(key) = r.key else { return false };
-                    let d = digests
-                        .borrow()
-                        .get(i)
-                        .copied()
-                        .flatten()
-                        .unwrap_or_else(|| offset_map::digest(key));
-                    let retain_delete = horizon.is_none_or(|hz| now < hz);
-                    offset >= map.get_digest(d) && (r.has_value || retain_delete)
-                },
-            )
-            .map_err(|e| invalid(format!("batch at offset {}: {e}", h.base_offset)))?;
-            let (bytes, new_horizon) = match &result {
-                Filtered::Dropped => return Ok(true),
-                Filtered::Original => (bytes, horizon),
-                Filtered::Rewritten { bytes, horizon_set } => (
-                    bytes.as_slice(),
-                    if *horizon_set {
-                        Some(now + snap.config.delete_retention_ms)
+                let horizon = filter::delete_horizon(h);
+                let discard_records = if h.is_control() {
+                    can_discard && horizon.is_some_and(|hz| hz <= now)
+                } else {
+                    can_discard
+                };
+                let last_of_producer = h.producer_id >= 0
+                    && snap.last_records.get(&h.producer_id).is_some_and(
+                        |(last, epoch)| match last {
+                            Some(o) => h.last_offset() == *o,
+                            None => h.is_control() && h.producer_epoch == *epoch,
+                        },
+                    );
+                let next = h.last_offset() + 1;
+                let retention =
+                    if last_of_producer || next == group_end || next == snap.first_uncleanable {
+                        Retention::RetainEmpty
+                    } else if discard_records {
+                        Retention::Delete
                     } else {
-                        horizon
+                        Retention::DeleteEmpty
+                    };
+                let result = filter::filter_batch_prepared(
+                    bytes,
+                    h,
+                    retention,
+                    can_discard && h.is_control(),
+                    &filter::FilterParams {
+                        now_ms: now,
+                        delete_retention_ms: snap.config.delete_retention_ms,
+                        inflate_limit: limit,
                     },
-                ),
-            };
-            let stored = BatchHeader::parse(bytes).ok_or_else(|| invalid("short batch".into()))?;
-            if stored.record_count > 0 {
-                if let Some(hz) = new_horizon.filter(|hz| *hz > now) {
-                    out.next_horizon = Some(out.next_horizon.map_or(hz, |n| n.min(hz)));
+                    |records| {
+                        let mut d = digests.borrow_mut();
+                        d.clear();
+                        if !discard_records && !h.is_control() {
+                            d.extend(records.iter().map(|r| r.key.map(offset_map::digest)));
+                            map.prefetch(d.iter().flatten().copied());
+                        }
+                        next_record.set(0);
+                    },
+                    |r, offset| {
+                        // Called once per record, in order, after `prepare`.
+                        let i = next_record.replace(next_record.get() + 1);
+                        if discard_records {
+                            return false;
+                        }
+                        if offset > latest {
+                            return true;
+                        }
+                        let Some(key) = r.key else { return false };
+                        let d = digests
+                            .borrow()
+                            .get(i)
+                            .copied()
+                            .flatten()
+                            .unwrap_or_else(|| offset_map::digest(key));
+                        let retain_delete = horizon.is_none_or(|hz| now < hz);
+                        offset >= map.get_digest(d) && (r.has_value || retain_delete)
+                    },
+                )
+                .map_err(|e| invalid(format!("batch at offset {}: {e}", h.base_offset)))?;
+                let (bytes, new_horizon) = match &result {
+                    Filtered::Dropped => return Ok(true),
+                    Filtered::Original => (bytes, horizon),
+                    Filtered::Rewritten { bytes, horizon_set } => (
+                        bytes.as_slice(),
+                        if *horizon_set {
+                            Some(now + snap.config.delete_retention_ms)
+                        } else {
+                            horizon
+                        },
+                    ),
+                };
+                let stored =
+                    BatchHeader::parse(bytes).ok_or_else(|| invalid("short batch".into()))?;
+                if stored.record_count > 0 {
+                    if let Some(hz) = new_horizon.filter(|hz| *hz > now) {
+                        out.next_horizon = Some(out.next_horizon.map_or(hz, |n| n.min(hz)));
+                    }
                 }
-            }
-            writer.append(&mut dest, throttle, bytes, stored)?;
-            out.bytes_written += bytes.len() as u64;
-            Ok(true)
-        })?;
+                writer.append(&mut dest, throttle, bytes, stored)?;
+                out.bytes_written += bytes.len() as u64;
+                Ok(true)
+            },
+        )?;
     }
     writer.flush(&mut dest, throttle)?;
     for e in kept_aborts {
