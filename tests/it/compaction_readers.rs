@@ -5,8 +5,13 @@
 //! (CRC-32C valid), record offsets strictly increasing within and across batches and fetches
 //! (no offset twice), and a view whose latest value per key is the last acknowledged write of
 //! that key as of the read's start — or a later one.
+//!
+//! The producers stay at most [`AHEAD`] offsets past the cleaner's checkpoint: the cleaner
+//! threads run at a lower CPU priority than the request path, so on a busy machine unbounded
+//! producers would outgrow it and each pass would take longer than the last.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -15,11 +20,13 @@ use crate::support::clients::create_topic;
 use crate::support::{encode_batch, now_ms, raw, wait_for, RawClient, TestBroker};
 
 const KEYS: u64 = 40;
+/// How far past the cleaner's checkpoint the producers may run.
+const AHEAD: i64 = 20_000;
 
 /// key → (offset, value) of the last acknowledged write.
 type Acked = Arc<Mutex<BTreeMap<String, (i64, String)>>>;
 
-fn produce_loop(bs: String, id: u64, acked: Acked, stop: Arc<AtomicBool>) {
+fn produce_loop(bs: String, dir: PathBuf, id: u64, acked: Acked, stop: Arc<AtomicBool>) {
     let mut c = RawClient::connect(&bs);
     let mut seed = id * 7919 + 1;
     let mut n = 0u64;
@@ -38,6 +45,13 @@ fn produce_loop(bs: String, id: u64, acked: Acked, stop: Arc<AtomicBool>) {
             .collect();
         let r = raw::produce(&mut c, "creaders", 0, encode_batch(&refs, None, now_ms()));
         assert_eq!(r.error_code, 0, "produce");
+        if r.base_offset - checkpoint_of(&dir).unwrap_or(0) > AHEAD {
+            wait_for("the cleaner to catch up", Duration::from_secs(60), || {
+                (stop.load(Ordering::Relaxed)
+                    || r.base_offset - checkpoint_of(&dir).unwrap_or(0) <= AHEAD)
+                    .then_some(())
+            });
+        }
         let mut a = acked.lock().unwrap();
         for (i, (k, v)) in recs.into_iter().enumerate() {
             let off = r.base_offset + i as i64;
@@ -75,7 +89,8 @@ fn readers_see_whole_batches_and_increasing_offsets_while_the_cleaner_runs() {
     let producers: Vec<_> = (0..2)
         .map(|id| {
             let (bs, acked, stop) = (bs.clone(), acked.clone(), stop.clone());
-            std::thread::spawn(move || produce_loop(bs, id, acked, stop))
+            let dir = dir.path().to_path_buf();
+            std::thread::spawn(move || produce_loop(bs, dir, id, acked, stop))
         })
         .collect();
 
