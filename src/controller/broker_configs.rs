@@ -13,7 +13,7 @@
 
 use std::collections::BTreeMap;
 
-use super::configs::{check_duplicates, invalid_config, list_parts};
+use super::configs::{check_duplicates, diff_records, invalid_config, list_parts};
 use super::{ConfigOp, Controller, TopicConfigChange};
 use crate::config::dynamic::validate_dynamic;
 use crate::config::keys::broker_key;
@@ -120,23 +120,7 @@ fn broker_config_records(
     let stored = image.broker_configs(resource_name);
     let next = next_configs(stored, change)?;
     validate_dynamic(&next, current).map_err(invalid_request)?;
-    let record = |key: &str, value: Option<&String>| MetadataRecord::Config {
-        resource_type: BROKER_RESOURCE,
-        resource_name: resource_name.to_string(),
-        name: key.to_string(),
-        value: value.cloned(),
-    };
-    let mut records: Vec<MetadataRecord> = stored
-        .keys()
-        .filter(|k| !next.contains_key(*k))
-        .map(|k| record(k, None))
-        .collect();
-    records.extend(
-        next.iter()
-            .filter(|(k, v)| stored.get(*k) != Some(*v))
-            .map(|(k, v)| record(k, Some(v))),
-    );
-    Ok(records)
+    Ok(diff_records(BROKER_RESOURCE, resource_name, stored, &next))
 }
 
 impl Controller {

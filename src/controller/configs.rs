@@ -184,9 +184,21 @@ fn config_records(
     for (k, v) in &next {
         validate_topic_config(k, v).map_err(invalid_config)?;
     }
+    Ok(diff_records(TOPIC_RESOURCE, name, current, &next))
+}
+
+/// The ConfigRecords that turn resource `(resource_type, resource_name)`'s stored configs
+/// `current` into `next`: a null value for every key removed, a value for every key added or
+/// changed, nothing for a key left as it was.
+pub(super) fn diff_records(
+    resource_type: i8,
+    resource_name: &str,
+    current: &BTreeMap<String, String>,
+    next: &BTreeMap<String, String>,
+) -> Vec<MetadataRecord> {
     let record = |key: &str, value: Option<&String>| MetadataRecord::Config {
-        resource_type: TOPIC_RESOURCE,
-        resource_name: name.to_string(),
+        resource_type,
+        resource_name: resource_name.to_string(),
         name: key.to_string(),
         value: value.cloned(),
     };
@@ -200,7 +212,7 @@ fn config_records(
             .filter(|(k, v)| current.get(*k) != Some(*v))
             .map(|(k, v)| record(k, Some(v))),
     );
-    Ok(records)
+    records
 }
 
 impl Controller {

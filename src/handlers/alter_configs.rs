@@ -161,19 +161,15 @@ pub async fn alter_configs(ctx: &RequestContext, req: AlterConfigsRequest) -> Al
                 .map(|c| (c.name.to_string(), c.value.as_ref().map(|v| v.to_string())))
                 .collect(),
         );
-        let r = if twice {
-            Err(each_once())
-        } else {
-            alter(
-                ctx,
-                res.resource_type,
-                &res.resource_name,
-                Ok(change),
-                req.validate_only,
-            )
-            .await
-        };
-        let (code, msg) = outcome(&r);
+        let (code, msg) = answer(
+            ctx,
+            twice,
+            res.resource_type,
+            &res.resource_name,
+            Ok(change),
+            req.validate_only,
+        )
+        .await;
         responses.push(
             alter_configs_response::AlterConfigsResourceResponse::default()
                 .with_error_code(code)
@@ -183,6 +179,24 @@ pub async fn alter_configs(ctx: &RequestContext, req: AlterConfigsRequest) -> Al
         );
     }
     AlterConfigsResponse::default().with_responses(responses)
+}
+
+/// One resource's error code and message: refused when it was named twice in the request,
+/// else altered (or only validated).
+async fn answer(
+    ctx: &RequestContext,
+    twice: bool,
+    resource_type: i8,
+    resource_name: &str,
+    change: Result<TopicConfigChange>,
+    validate_only: bool,
+) -> (i16, Option<StrBytes>) {
+    let r = if twice {
+        Err(each_once())
+    } else {
+        alter(ctx, resource_type, resource_name, change, validate_only).await
+    };
+    outcome(&r)
 }
 
 pub async fn incremental_alter_configs(
@@ -208,19 +222,15 @@ pub async fn incremental_alter_configs(
             })
             .collect::<Result<Vec<_>>>()
             .map(TopicConfigChange::Incremental);
-        let r = if twice {
-            Err(each_once())
-        } else {
-            alter(
-                ctx,
-                res.resource_type,
-                &res.resource_name,
-                change,
-                req.validate_only,
-            )
-            .await
-        };
-        let (code, msg) = outcome(&r);
+        let (code, msg) = answer(
+            ctx,
+            twice,
+            res.resource_type,
+            &res.resource_name,
+            change,
+            req.validate_only,
+        )
+        .await;
         responses.push(
             incremental_alter_configs_response::AlterConfigsResourceResponse::default()
                 .with_error_code(code)
