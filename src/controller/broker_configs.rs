@@ -134,14 +134,8 @@ impl Controller {
         current: &BrokerConfig,
         validate_only: bool,
     ) -> Result<()> {
-        if validate_only {
-            let image = self.metadata.image();
-            return broker_config_records(&image, resource_name, change, current).map(|_| ());
-        }
-        let n = self.commit(|image| {
-            let records = broker_config_records(image, resource_name, change, current)?;
-            let n = records.len();
-            Ok((records, n))
+        let n = self.commit_config_records(validate_only, |image| {
+            broker_config_records(image, resource_name, change, current)
         })?;
         if n > 0 {
             let what = if resource_name.is_empty() {
@@ -159,19 +153,7 @@ impl Controller {
 mod tests {
     use super::*;
 
-    fn map(kv: &[(&str, &str)]) -> BTreeMap<String, String> {
-        kv.iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
-    }
-
-    fn ops(o: &[(&str, ConfigOp, Option<&str>)]) -> TopicConfigChange {
-        TopicConfigChange::Incremental(
-            o.iter()
-                .map(|(n, op, v)| (n.to_string(), *op, v.map(str::to_string)))
-                .collect(),
-        )
-    }
+    use crate::controller::configs::tests::{incremental as ops, map};
 
     #[test]
     fn incremental_and_replace() {

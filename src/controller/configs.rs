@@ -216,6 +216,24 @@ pub(super) fn diff_records(
 }
 
 impl Controller {
+    /// Builds a config change's records from the image and commits them, or with
+    /// `validate_only` only builds them (so every check runs and nothing changes). Returns how
+    /// many records were committed.
+    pub(super) fn commit_config_records(
+        &self,
+        validate_only: bool,
+        build: impl Fn(&MetadataImage) -> Result<Vec<MetadataRecord>>,
+    ) -> Result<usize> {
+        if validate_only {
+            return build(&self.metadata.image()).map(|_| 0);
+        }
+        self.commit(|image| {
+            let records = build(image)?;
+            let n = records.len();
+            Ok((records, n))
+        })
+    }
+
     /// Changes the config overrides of topic `name` (or, with `validate_only`, only checks
     /// that it could). `defaults` is this broker's config, which supplies the value in effect
     /// of a key without an override (for APPEND and SUBTRACT).
@@ -226,13 +244,8 @@ impl Controller {
         defaults: &BrokerConfig,
         validate_only: bool,
     ) -> Result<()> {
-        if validate_only {
-            return config_records(&self.metadata.image(), name, change, defaults).map(|_| ());
-        }
-        let n = self.commit(|image| {
-            let records = config_records(image, name, change, defaults)?;
-            let n = records.len();
-            Ok((records, n))
+        let n = self.commit_config_records(validate_only, |image| {
+            config_records(image, name, change, defaults)
         })?;
         if n > 0 {
             tracing::info!("changed {n} config(s) of topic {name}");
@@ -242,16 +255,20 @@ impl Controller {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
 
-    fn map(kv: &[(&str, &str)]) -> BTreeMap<String, String> {
+    /// A config map from pairs (shared with the broker-config tests).
+    pub(in crate::controller) fn map(kv: &[(&str, &str)]) -> BTreeMap<String, String> {
         kv.iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect()
     }
 
-    fn incremental(ops: &[(&str, ConfigOp, Option<&str>)]) -> TopicConfigChange {
+    /// An IncrementalAlterConfigs change from `(key, op, value)` triples.
+    pub(in crate::controller) fn incremental(
+        ops: &[(&str, ConfigOp, Option<&str>)],
+    ) -> TopicConfigChange {
         TopicConfigChange::Incremental(
             ops.iter()
                 .map(|(n, o, v)| (n.to_string(), *o, v.map(str::to_string)))

@@ -21,27 +21,7 @@ fn alter(
     configs: &[(&str, &str)],
     validate_only: bool,
 ) -> (i16, Option<String>) {
-    use kafka_protocol::messages::alter_configs_request::{AlterConfigsResource, AlterableConfig};
-    let req = AlterConfigsRequest::default()
-        .with_validate_only(validate_only)
-        .with_resources(vec![AlterConfigsResource::default()
-            .with_resource_type(2)
-            .with_resource_name(s(topic))
-            .with_configs(
-                configs
-                    .iter()
-                    .map(|(k, v)| {
-                        AlterableConfig::default()
-                            .with_name(s(k))
-                            .with_value(Some(s(v)))
-                    })
-                    .collect(),
-            )]);
-    let r = &c.call(&req, 2).responses[0];
-    (
-        r.error_code,
-        r.error_message.as_ref().map(|m| m.to_string()),
-    )
+    raw::alter_configs(c, 2, topic, configs, validate_only)
 }
 
 /// IncrementalAlterConfigs v1 of one topic: (error code, message). Ops: 0 SET, 1 DELETE,
@@ -52,29 +32,7 @@ fn incremental(
     ops: &[(&str, i8, Option<&str>)],
     validate_only: bool,
 ) -> (i16, Option<String>) {
-    use kafka_protocol::messages::incremental_alter_configs_request::{
-        AlterConfigsResource, AlterableConfig,
-    };
-    let req = IncrementalAlterConfigsRequest::default()
-        .with_validate_only(validate_only)
-        .with_resources(vec![AlterConfigsResource::default()
-            .with_resource_type(2)
-            .with_resource_name(s(topic))
-            .with_configs(
-                ops.iter()
-                    .map(|(k, op, v)| {
-                        AlterableConfig::default()
-                            .with_name(s(k))
-                            .with_config_operation(*op)
-                            .with_value(v.map(s))
-                    })
-                    .collect(),
-            )]);
-    let r = &c.call(&req, 1).responses[0];
-    (
-        r.error_code,
-        r.error_message.as_ref().map(|m| m.to_string()),
-    )
+    raw::incremental_alter_configs(c, 2, topic, ops, validate_only)
 }
 
 /// DescribeConfigs v4 of a topic key: (value, source).

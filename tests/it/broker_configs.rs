@@ -22,8 +22,8 @@ fn s(v: &str) -> StrBytes {
     StrBytes::from_string(v.to_string())
 }
 
-/// IncrementalAlterConfigs v1 of one resource: (error code, message). Ops: 0 SET, 1 DELETE,
-/// 2 APPEND, 3 SUBTRACT.
+/// IncrementalAlterConfigs v1 of one resource: (error code, message, "" for none). Ops: 0
+/// SET, 1 DELETE, 2 APPEND, 3 SUBTRACT.
 pub fn incremental(
     c: &mut RawClient,
     kind: i8,
@@ -31,52 +31,14 @@ pub fn incremental(
     ops: &[(&str, i8, Option<&str>)],
     validate_only: bool,
 ) -> (i16, String) {
-    use kafka_protocol::messages::incremental_alter_configs_request::{
-        AlterConfigsResource, AlterableConfig,
-    };
-    let req = IncrementalAlterConfigsRequest::default()
-        .with_validate_only(validate_only)
-        .with_resources(vec![AlterConfigsResource::default()
-            .with_resource_type(kind)
-            .with_resource_name(s(name))
-            .with_configs(
-                ops.iter()
-                    .map(|(k, op, v)| {
-                        AlterableConfig::default()
-                            .with_name(s(k))
-                            .with_config_operation(*op)
-                            .with_value(v.map(s))
-                    })
-                    .collect(),
-            )]);
-    let r = &c.call(&req, 1).responses[0];
-    (
-        r.error_code,
-        r.error_message.as_deref().unwrap_or_default().to_string(),
-    )
+    let (code, msg) = raw::incremental_alter_configs(c, kind, name, ops, validate_only);
+    (code, msg.unwrap_or_default())
 }
 
-/// AlterConfigs v2 (the whole set) of one BROKER resource: (error code, message).
+/// AlterConfigs v2 (the whole set) of one BROKER resource: (error code, message, "" for none).
 fn alter(c: &mut RawClient, name: &str, configs: &[(&str, &str)]) -> (i16, String) {
-    use kafka_protocol::messages::alter_configs_request::{AlterConfigsResource, AlterableConfig};
-    let req = AlterConfigsRequest::default().with_resources(vec![AlterConfigsResource::default()
-        .with_resource_type(BROKER)
-        .with_resource_name(s(name))
-        .with_configs(
-            configs
-                .iter()
-                .map(|(k, v)| {
-                    AlterableConfig::default()
-                        .with_name(s(k))
-                        .with_value(Some(s(v)))
-                })
-                .collect(),
-        )]);
-    let r = &c.call(&req, 2).responses[0];
-    (
-        r.error_code,
-        r.error_message.as_deref().unwrap_or_default().to_string(),
-    )
+    let (code, msg) = raw::alter_configs(c, BROKER, name, configs, false);
+    (code, msg.unwrap_or_default())
 }
 
 /// DescribeConfigs v4 with synonyms of every key of one resource.

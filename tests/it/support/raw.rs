@@ -311,3 +311,72 @@ pub fn read_compacted(c: &mut RawClient, t: &str, partition: i32) -> (KeyView, u
     }
     (view, count)
 }
+
+fn text(v: &str) -> StrBytes {
+    StrBytes::from_string(v.to_string())
+}
+
+/// AlterConfigs v2 (the whole set) of one resource of type `kind` (2 topic, 4 broker):
+/// (error code, message).
+pub fn alter_configs(
+    c: &mut RawClient,
+    kind: i8,
+    name: &str,
+    configs: &[(&str, &str)],
+    validate_only: bool,
+) -> (i16, Option<String>) {
+    use kafka_protocol::messages::alter_configs_request::{AlterConfigsResource, AlterableConfig};
+    let configs = configs
+        .iter()
+        .map(|(k, v)| {
+            AlterableConfig::default()
+                .with_name(text(k))
+                .with_value(Some(text(v)))
+        })
+        .collect();
+    let req = AlterConfigsRequest::default()
+        .with_validate_only(validate_only)
+        .with_resources(vec![AlterConfigsResource::default()
+            .with_resource_type(kind)
+            .with_resource_name(text(name))
+            .with_configs(configs)]);
+    let r = &c.call(&req, 2).responses[0];
+    (
+        r.error_code,
+        r.error_message.as_ref().map(|m| m.to_string()),
+    )
+}
+
+/// IncrementalAlterConfigs v1 of one resource of type `kind`: (error code, message). Ops: 0
+/// SET, 1 DELETE, 2 APPEND, 3 SUBTRACT.
+pub fn incremental_alter_configs(
+    c: &mut RawClient,
+    kind: i8,
+    name: &str,
+    ops: &[(&str, i8, Option<&str>)],
+    validate_only: bool,
+) -> (i16, Option<String>) {
+    use kafka_protocol::messages::incremental_alter_configs_request::{
+        AlterConfigsResource, AlterableConfig,
+    };
+    let configs = ops
+        .iter()
+        .map(|(k, op, v)| {
+            AlterableConfig::default()
+                .with_name(text(k))
+                .with_config_operation(*op)
+                .with_value(v.map(text))
+        })
+        .collect();
+    let req = IncrementalAlterConfigsRequest::default()
+        .with_validate_only(validate_only)
+        .with_resources(vec![AlterConfigsResource::default()
+            .with_resource_type(kind)
+            .with_resource_name(text(name))
+            .with_configs(configs)]);
+    let r = &c.call(&req, 1).responses[0];
+    (
+        r.error_code,
+        r.error_message.as_ref().map(|m| m.to_string()),
+    )
+}
