@@ -100,6 +100,8 @@ error_codes! {
     ProducerFenced = 90, "PRODUCER_FENCED", false;
     UnknownTopicId = 100, "UNKNOWN_TOPIC_ID", true;
     TransactionalIdNotFound = 105, "TRANSACTIONAL_ID_NOT_FOUND", false;
+    MismatchedEndpointType = 114, "MISMATCHED_ENDPOINT_TYPE", false;
+    UnsupportedEndpointType = 115, "UNSUPPORTED_ENDPOINT_TYPE", false;
 }
 
 impl ErrorCode {

@@ -10,12 +10,13 @@ pub mod markers;
 
 use std::sync::Arc;
 
-use crate::config::BrokerConfig;
+use crate::config::{BrokerConfig, ClusterConfig};
 use crate::controller::{Controller, NewTopic};
 use crate::error::{Error, ErrorCode, Result};
 use crate::group::GroupCoordinator;
 use crate::log::{LogManager, Partition};
 use crate::metadata::log::MetadataLog;
+use crate::metadata::records::EndPoint;
 use crate::metadata::{load_cluster_id, Metadata, MetadataImage, MetadataPublisher, TopicImage};
 use crate::producer_ids::ProducerIds;
 use crate::replica::ReplicaManager;
@@ -27,6 +28,8 @@ pub struct Broker {
     /// The static configuration (`server.properties`, `--set`, flags); the one in force, with
     /// dynamic broker configs layered over it, is [`Broker::config_now`].
     pub config: BrokerConfig,
+    /// Roles, listeners (with their bound ports), voters: validated at start-up.
+    pub cluster: ClusterConfig,
     pub metadata: Arc<Metadata>,
     pub controller: Arc<Controller>,
     pub replicas: Arc<ReplicaManager>,
@@ -38,22 +41,24 @@ pub struct Broker {
     pub markers: Arc<BrokerMarkers>,
 }
 
-/// `host:port` split, with IPv6 brackets removed.
-fn split_address(addr: &str) -> Option<(String, i32)> {
-    addr.rsplit_once(':')
-        .and_then(|(h, p)| Some((h.trim_matches(['[', ']']).to_string(), p.parse().ok()?)))
+/// The endpoints a broker registers: its advertised broker listeners (no controller
+/// listener: clients never reach the controller through broker metadata).
+fn registered_endpoints(cluster: &ClusterConfig) -> Vec<EndPoint> {
+    cluster
+        .broker_endpoints()
+        .map(|e| EndPoint {
+            name: e.name.clone(),
+            host: e.host.clone(),
+            port: e.port,
+            security_protocol: e.protocol.id(),
+        })
+        .collect()
 }
 
 impl Broker {
-    /// Opens the data directory and every log in it (blocking). `bound_port` replaces a `:0`
-    /// advertised port (listeners bound to port 0 in tests).
-    pub fn open(config: BrokerConfig, bound_port: u16) -> std::io::Result<Broker> {
-        let (host, mut port) = split_address(&config.advertised).ok_or_else(|| {
-            std::io::Error::other(format!("bad advertised address {}", config.advertised))
-        })?;
-        if port == 0 {
-            port = bound_port as i32;
-        }
+    /// Opens the data directory and every log in it (blocking). `cluster` is the validated
+    /// cluster configuration with every listener's bound port filled in.
+    pub fn open(config: BrokerConfig, cluster: ClusterConfig) -> std::io::Result<Broker> {
         let logs = LogManager::open(&config.data_dir)?;
         let cluster_id = load_cluster_id(&config.data_dir, config.node_id)?;
         let (metadata_log, records) = MetadataLog::open(&logs, &config)?;
@@ -72,8 +77,13 @@ impl Broker {
             vec![replicas.clone() as Arc<dyn MetadataPublisher>],
         ));
         controller.migrate_legacy(&config.data_dir)?;
+        let rack = config
+            .properties
+            .get("broker.rack")
+            .filter(|r| !r.is_empty())
+            .cloned();
         controller
-            .register_broker(&host, port, None)
+            .register_broker(registered_endpoints(&cluster), rack)
             .map_err(|e| std::io::Error::other(e.to_string()))?;
         let groups = Arc::new(GroupCoordinator::open(replicas.logs(), &config)?);
         let producer_ids = Arc::new(ProducerIds::default());
@@ -90,6 +100,7 @@ impl Broker {
         let txns = TxnCoordinator::open(replicas.logs(), &config, source, markers.clone())?;
         Ok(Broker {
             config,
+            cluster,
             metadata,
             controller,
             replicas,
@@ -106,13 +117,13 @@ impl Broker {
         self.replicas.config()
     }
 
-    /// The host and port this node advertises, from the image.
-    pub fn advertised(&self) -> (String, i32) {
+    /// The host and port this node advertises on a listener, from the image (−1: none).
+    pub fn advertised(&self, listener: &str) -> (String, i32) {
         let image = self.metadata.image();
         image
             .brokers
             .get(&self.config.node_id)
-            .and_then(|b| b.address())
+            .and_then(|b| b.endpoint(listener))
             .map_or((String::new(), -1), |(h, p)| (h.to_string(), p))
     }
 

@@ -13,7 +13,7 @@ use std::path::PathBuf;
 
 use super::dynamic;
 use super::keys::{broker_key, keys, Scope};
-use super::properties::{default_advertised, listener_address, Props};
+use super::properties::Props;
 use super::{ConfigSource, LogConfig};
 
 /// Broker-wide settings (Kafka's `server.properties` keys), typed once at start-up so the rest
@@ -22,8 +22,8 @@ use super::{ConfigSource, LogConfig};
 /// ranges.
 #[derive(Debug, Clone)]
 pub struct BrokerConfig {
-    pub listen: String,
-    pub advertised: String,
+    /// Listeners, advertised addresses, roles and quorum live in the `properties` and are
+    /// typed and validated by [`super::ClusterConfig::from_config`] (fallible, at start-up).
     pub data_dir: PathBuf,
     pub node_id: i32,
     pub num_partitions: i32,
@@ -117,11 +117,6 @@ impl BrokerConfig {
             }
         };
         let p = Props(&merged);
-        let listen = listener_address(&p.string("listeners"));
-        let advertised = match p.set("advertised.listeners") {
-            Some(v) => listener_address(v),
-            None => default_advertised(&listen),
-        };
         let dirs = p
             .set("log.dirs")
             .or(p.set("log.dir"))
@@ -141,8 +136,6 @@ impl BrokerConfig {
             })
             .collect();
         BrokerConfig {
-            listen,
-            advertised,
             data_dir,
             node_id,
             num_partitions: p.int("num.partitions").max(1),
@@ -199,7 +192,7 @@ impl BrokerConfig {
 
     /// This configuration with these dynamic layers instead of its current ones (entries that
     /// are not valid dynamic configs are dropped, see [`dynamic::valid_entries`]). Fields
-    /// assigned directly (addresses, data directory, test seams) are kept.
+    /// assigned directly (data directory, test seams) are kept.
     pub fn with_dynamic(
         &self,
         default: &BTreeMap<String, String>,
@@ -210,8 +203,6 @@ impl BrokerConfig {
             dynamic::valid_entries("cluster-default", default),
             dynamic::valid_entries("broker", node),
         );
-        c.listen = self.listen.clone();
-        c.advertised = self.advertised.clone();
         c.data_dir = self.data_dir.clone();
         c.node_id = self.node_id;
         c.fail_markers_for = self.fail_markers_for.clone();
@@ -262,8 +253,6 @@ impl BrokerConfig {
     /// `log.retention.ms` shows the effect of `log.retention.hours`); other keys their default.
     pub fn describe_value(&self, key: &str) -> Option<String> {
         match key {
-            "listeners" => return Some(format!("PLAINTEXT://{}", self.listen)),
-            "advertised.listeners" => return Some(format!("PLAINTEXT://{}", self.advertised)),
             "log.dirs" => return Some(self.data_dir.display().to_string()),
             "node.id" => return Some(self.node_id.to_string()),
             _ => {}
@@ -318,8 +307,6 @@ mod tests {
     #[test]
     fn defaults_come_from_the_rows() {
         let c = BrokerConfig::default();
-        assert_eq!(c.listen, "127.0.0.1:9092");
-        assert_eq!(c.advertised, "127.0.0.1:9092");
         assert_eq!(c.data_dir, PathBuf::from("./gregor-data"));
         assert_eq!(c.node_id, 1);
         assert_eq!(c.num_partitions, 1);
@@ -391,8 +378,10 @@ mod tests {
         let mut w = Vec::new();
         cfg.apply_properties(&parse_properties(text), &mut w)
             .expect("valid");
-        assert_eq!(cfg.listen, "0.0.0.0:9093");
-        assert_eq!(cfg.advertised, "127.0.0.1:9093");
+        assert_eq!(
+            cfg.describe_value("listeners").as_deref(),
+            Some("PLAINTEXT://:9093")
+        );
         assert_eq!(cfg.data_dir, PathBuf::from("/tmp/x"));
         assert_eq!(cfg.num_partitions, 3);
         assert_eq!(w, vec!["unknown configuration key bogus.key (ignored)"]);
@@ -425,7 +414,7 @@ mod tests {
             Some("604800000")
         );
         assert_eq!(cfg.describe_value("log.roll.hours").as_deref(), Some("168"));
-        assert_eq!(cfg.describe_value("process.roles"), None);
+        assert_eq!(cfg.describe_value("controller.listener.names"), None);
 
         let pairs = [("broker.id".to_string(), "7".to_string())];
         cfg.apply_properties(&pairs, &mut w).expect("valid");

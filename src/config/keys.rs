@@ -140,20 +140,35 @@ const MINUTE_MS: i64 = 60_000;
 const COMPRESSION: &[&str] = &["uncompressed", "zstd", "lz4", "snappy", "gzip", "producer"];
 const TIMESTAMP_TYPES: &[&str] = &["CreateTime", "LogAppendTime"];
 const CLEANUP: &[&str] = &["compact", "delete"];
+const ROLES: &[&str] = &["broker", "controller"];
 
 /// Every key gregor accepts. Broker keys first, in the order the docs list them, then topic keys
 /// alphabetically (the order DescribeConfigs reports them in).
 #[rustfmt::skip]
 pub const KEYS: &[ConfigKey] = &[
     // --- broker: server ---
-    b("listeners", List, "PLAINTEXT://127.0.0.1:9092").kafka("PLAINTEXT://:9092").doc("address to listen on (`--listen`); a missing host means all interfaces"),
-    b_null("advertised.listeners", List).doc("address given to clients (`--advertised`); null: the listen address, a wildcard host becoming 127.0.0.1"),
+    b("listeners", List, "PLAINTEXT://127.0.0.1:9092").kafka("PLAINTEXT://:9092").doc("`NAME://host:port,...`, one server socket each, names and ports unique (port 0: any free port); a missing host means all interfaces; `--listen HOST:PORT` sets `PLAINTEXT://HOST:PORT`"),
+    b_null("advertised.listeners", List).doc("`NAME://host:port,...` given to clients per listener name (`--advertised` sets the PLAINTEXT one); a listener not named here advertises its listen address, a wildcard host becoming 127.0.0.1"),
+    b("listener.security.protocol.map", String, "SASL_SSL:SASL_SSL,PLAINTEXT:PLAINTEXT,SSL:SSL,SASL_PLAINTEXT:SASL_PLAINTEXT").doc("`NAME:PROTOCOL,...`: each listener's security protocol; left unset, the controller listener names map to PLAINTEXT too (as in Kafka). Only PLAINTEXT is served yet: other protocols are refused at start-up"),
+    b_null("inter.broker.listener.name", String).doc("listener other brokers use to reach this one; null: PLAINTEXT (Kafka's `security.inter.broker.protocol`). Must be an advertised broker listener"),
+    b("process.roles", List, "broker,controller").list_of(ROLES).kafka("(none: required)").doc("`broker`, `controller` or both. Kafka has no default; gregor without quorum settings is one node in both roles, its own single voter, with no controller listener"),
+    b("controller.quorum.voters", List, "").doc("static quorum `id@host:port,...` (the voters' controller listeners); empty with no bootstrap servers: this node alone"),
+    b("controller.quorum.bootstrap.servers", List, "").doc("`host:port,...` of controllers to find the quorum from (KIP-853)"),
+    b_null("controller.listener.names", String).doc("names of the listeners the controller uses (first one: how brokers reach it); required once `process.roles` or quorum voters are set"),
+    b("controller.quorum.election.timeout.ms", Int, "1000").doc("how long a voter waits without a leader before it starts an election"),
+    b("controller.quorum.fetch.timeout.ms", Int, "2000").doc("how long a voter waits without a fetch from the leader before it becomes a candidate"),
+    b("controller.quorum.election.backoff.max.ms", Int, "1000").doc("longest backoff before a new election"),
+    b("controller.quorum.request.timeout.ms", Int, "2000").doc("timeout of a request between controllers"),
+    b("broker.heartbeat.interval.ms", Int, "2000").doc("time between a broker's heartbeats to the active controller"),
+    b("broker.session.timeout.ms", Int, "9000").doc("a broker without a heartbeat for this long is fenced"),
+    b("initial.broker.registration.timeout.ms", Int, "60000").doc("a broker not registered with the quorum within this time exits"),
+    b_null("broker.rack", String).doc("this broker's rack, given to clients in Metadata and used for rack-aware placement"),
     b("log.dirs", String, "./gregor-data").kafka("null").doc("data directory (`--data-dir`); only the first of a list is used"),
     b_null("log.dir", String).kafka("/tmp/kafka-logs").doc("data directory when `log.dirs` is not set"),
     b("node.id", Int, "1").kafka("-1").doc("this broker's id (`--node-id`)"),
     b_null("broker.id", Int).kafka("-1").doc("this broker's id when `node.id` is not set"),
     b("num.partitions", Int, "1").min(1).doc("partitions of auto-created topics and of CreateTopics with -1"),
-    b("default.replication.factor", Int, "1").doc("replication factor for -1 (only 1 is possible on one node)"),
+    b("default.replication.factor", Int, "1").doc("replication factor of auto-created topics and of CreateTopics with -1"),
     b("auto.create.topics.enable", Boolean, "true").doc("create unknown topics on Metadata and Produce"),
     b("delete.topic.enable", Boolean, "true").doc("allow DeleteTopics"),
     b("socket.request.max.bytes", Int, "104857600").min(1).doc("largest request frame; larger ones close the connection"),
@@ -195,8 +210,22 @@ pub const KEYS: &[ConfigKey] = &[
     b("log.segment.delete.delay.ms", Long, "60000").min(0).doc("delay before a deleted segment's files are removed (not applied: removed at once)"),
     b("log.preallocate", Boolean, "false").doc("preallocate segment files (not done: segments grow)"),
     b("compression.type", String, "producer").one_of(COMPRESSION).doc("batches are stored as the producer compressed them (recompression is not done)"),
-    b("min.insync.replicas", Int, "1").min(1).doc("always met on a single node"),
-    b("unclean.leader.election.enable", Boolean, "false").doc("no effect on a single node"),
+    b("min.insync.replicas", Int, "1").min(1).doc("fewest in-sync replicas for an acks=all produce (NOT_ENOUGH_REPLICAS below); always met on a single node"),
+    b("unclean.leader.election.enable", Boolean, "false").doc("elect a leader outside the ISR when no ISR member is alive (may lose acknowledged records)"),
+    // --- broker: replication ---
+    b("replica.lag.time.max.ms", Long, "30000").doc("a follower that has not caught up for this long leaves the ISR"),
+    b("replica.fetch.wait.max.ms", Int, "500").doc("longest wait of a follower's fetch; at most `replica.lag.time.max.ms` and `replica.socket.timeout.ms`"),
+    b("replica.fetch.min.bytes", Int, "1").doc("bytes a follower's fetch waits for"),
+    b("replica.fetch.max.bytes", Int, "1048576").min(0).doc("bytes a follower fetches per partition (a larger first batch still comes whole)"),
+    b("replica.fetch.backoff.ms", Int, "1000").min(0).doc("pause after a failed follower fetch"),
+    b("replica.socket.timeout.ms", Int, "30000").doc("socket timeout of follower fetches"),
+    b("num.replica.fetchers", Int, "1").doc("fetcher threads per source broker"),
+    b("auto.leader.rebalance.enable", Boolean, "true").doc("move leadership back to the preferred replica when the imbalance check finds it elsewhere"),
+    b("leader.imbalance.check.interval.seconds", Long, "300").min(1).doc("how often the controller checks for leader imbalance"),
+    b("controlled.shutdown.enable", Boolean, "true").doc("a broker stopping gracefully first asks the controller to move its leaderships away"),
+    b("offsets.topic.replication.factor", Short, "3").min(1).doc("replication factor of `__consumer_offsets`; created with min(this, registered brokers), so a single node needs no setting (Kafka refuses to create it with fewer brokers)"),
+    b("transaction.state.log.replication.factor", Short, "3").min(1).doc("replication factor of `__transaction_state`; created with min(this, registered brokers), as `offsets.topic.replication.factor`"),
+    b("transaction.state.log.min.isr", Int, "2").min(1).doc("`min.insync.replicas` of `__transaction_state`; capped at its replication factor"),
     // --- broker: group coordinator ---
     b("group.initial.rebalance.delay.ms", Int, "0").min(0).kafka("3000").doc("how long a new group waits for more members before its first rebalance; gregor's dev default lets a first consumer start at once"),
     b("group.min.session.timeout.ms", Int, "6000").doc("shortest `session.timeout.ms` a consumer may ask for"),
@@ -212,20 +241,11 @@ pub const KEYS: &[ConfigKey] = &[
     b("transaction.abort.timed.out.transaction.cleanup.interval.ms", Int, "10000").min(1).doc("how often transactions past their timeout are aborted"),
     b("transaction.remove.expired.transaction.cleanup.interval.ms", Int, "3600000").min(1).doc("how often expired transactional ids are removed"),
     // --- broker: Kafka keys accepted and ignored ---
-    b_null("process.roles", List).ignored(),
-    b_null("controller.quorum.voters", List).ignored(),
-    b_null("controller.quorum.bootstrap.servers", List).ignored(),
-    b_null("controller.listener.names", String).ignored(),
-    b_null("inter.broker.listener.name", String).ignored(),
-    b("listener.security.protocol.map", String, "SASL_SSL:SASL_SSL,PLAINTEXT:PLAINTEXT,SSL:SSL,SASL_PLAINTEXT:SASL_PLAINTEXT").ignored(),
     b("num.network.threads", Int, "3").min(1).ignored(),
     b("num.io.threads", Int, "8").min(1).ignored(),
     b("socket.send.buffer.bytes", Int, "102400").ignored(),
     b("socket.receive.buffer.bytes", Int, "102400").ignored(),
     b("num.recovery.threads.per.data.dir", Int, "2").min(1).ignored(),
-    b("offsets.topic.replication.factor", Short, "3").min(1).ignored(),
-    b("transaction.state.log.replication.factor", Short, "3").min(1).ignored(),
-    b("transaction.state.log.min.isr", Int, "2").min(1).ignored(),
     // --- topic keys ---
     t("cleanup.policy", List, &["log.cleanup.policy"]).list_of(CLEANUP).doc("`delete`: time and size retention apply; `compact`: the log cleaner keeps the latest record per key and records need keys; both: both"),
     t("compression.type", String, &["compression.type"]).one_of(COMPRESSION).doc("batches are stored as the producer compressed them"),
@@ -241,7 +261,7 @@ pub const KEYS: &[ConfigKey] = &[
     t("message.timestamp.type", String, &["log.message.timestamp.type"]).one_of(TIMESTAMP_TYPES).doc("`LogAppendTime`: the broker stamps each batch with its own clock"),
     t("min.cleanable.dirty.ratio", Double, &["log.cleaner.min.cleanable.ratio"]).between(0.0, 1.0).doc("dirty bytes / log bytes at which the log is compacted"),
     t("min.compaction.lag.ms", Long, &["log.cleaner.min.compaction.lag.ms"]).min(0).doc("records younger than this are not compacted"),
-    t("min.insync.replicas", Int, &["min.insync.replicas"]).min(1).doc("always met on a single node"),
+    t("min.insync.replicas", Int, &["min.insync.replicas"]).min(1).doc("fewest in-sync replicas for an acks=all produce (NOT_ENOUGH_REPLICAS below)"),
     t("preallocate", Boolean, &["log.preallocate"]).doc("preallocate segment files (not done)"),
     t("retention.bytes", Long, &["log.retention.bytes"]).min(-1).doc("delete old segments beyond this size per partition (-1 = no limit)"),
     t("retention.ms", Long, &["log.retention.ms", "log.retention.minutes", "log.retention.hours"]).min(-1).doc("delete segments older than this (-1 = never)"),
@@ -249,7 +269,7 @@ pub const KEYS: &[ConfigKey] = &[
     t("segment.index.bytes", Int, &["log.index.size.max.bytes"]).min(8).doc("index file size; a full index rolls the segment"),
     t("segment.jitter.ms", Long, &["log.roll.jitter.ms", "log.roll.jitter.hours"]).min(0).doc("random jitter subtracted from the roll age (not applied yet)"),
     t("segment.ms", Long, &["log.roll.ms", "log.roll.hours"]).min(1).doc("roll a segment at this age"),
-    t("unclean.leader.election.enable", Boolean, &["unclean.leader.election.enable"]).doc("no effect on a single node"),
+    t("unclean.leader.election.enable", Boolean, &["unclean.leader.election.enable"]).doc("elect a leader outside the ISR when no ISR member is alive"),
 ];
 
 /// The broker key of this name.

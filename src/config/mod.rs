@@ -13,6 +13,7 @@
 //!   the static ones (per-broker dynamic, cluster-default dynamic, static, default).
 
 pub mod broker;
+pub mod cluster;
 pub mod docs;
 pub mod dynamic;
 pub mod keys;
@@ -20,8 +21,9 @@ pub mod properties;
 pub mod topic;
 
 pub use broker::{BrokerConfig, CleanerConfig};
+pub use cluster::{ClusterConfig, ClusterConfigError, Endpoint, SecurityProtocol};
 pub use keys::{ConfigError, ConfigKey, Scope};
-pub use properties::{default_advertised, parse_properties};
+pub use properties::parse_properties;
 pub use topic::{validate_topic_config, LogConfig, TimestampType};
 
 /// Where a config value came from, as DescribeConfigs reports it (Kafka's `ConfigSource`).

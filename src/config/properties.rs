@@ -21,25 +21,6 @@ pub fn parse_properties(text: &str) -> Vec<(String, String)> {
         .collect()
 }
 
-/// `PLAINTEXT://host:port[,…]` (or a bare `host:port`) → the first `host:port`.
-pub(super) fn listener_address(v: &str) -> String {
-    let first = v.split(',').next().unwrap_or("").trim();
-    let addr = first.split_once("://").map(|(_, a)| a).unwrap_or(first);
-    if let Some(port) = addr.strip_prefix(':') {
-        format!("0.0.0.0:{port}")
-    } else {
-        addr.to_string()
-    }
-}
-
-/// The address to advertise for a listen address: a wildcard host becomes 127.0.0.1.
-pub fn default_advertised(listen: &str) -> String {
-    match listen.rsplit_once(':') {
-        Some(("0.0.0.0" | "" | "[::]", port)) => format!("127.0.0.1:{port}"),
-        _ => listen.to_string(),
-    }
-}
-
 /// Typed getters over the set broker keys, falling back to each row's default (Kafka's
 /// `AbstractConfig.getInt` & co.). Values were validated when they were set, so a parse
 /// failure can only come from a default and yields the type's zero.
@@ -135,15 +116,6 @@ impl BrokerConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn listeners() {
-        assert_eq!(listener_address("PLAINTEXT://:9093"), "0.0.0.0:9093");
-        assert_eq!(listener_address("PLAINTEXT://h:1,SSL://h:2"), "h:1");
-        assert_eq!(listener_address("127.0.0.1:5"), "127.0.0.1:5");
-        assert_eq!(default_advertised("0.0.0.0:9093"), "127.0.0.1:9093");
-        assert_eq!(default_advertised("10.0.0.1:9093"), "10.0.0.1:9093");
-    }
 
     #[test]
     fn bad_values_name_the_key_and_change_nothing() {

@@ -96,26 +96,21 @@ impl Controller {
         Ok(out)
     }
 
-    /// Registers this node with its advertised address, when the image does not already say
-    /// exactly that (a new broker epoch each time it changes).
-    pub fn register_broker(&self, host: &str, port: i32, rack: Option<String>) -> Result<()> {
+    /// Registers this node with its advertised broker listeners (every one, in order, with
+    /// its security protocol id, as Kafka's RegisterBrokerRecord lists them), when the image
+    /// does not already say exactly that (a new broker epoch each time it changes).
+    pub fn register_broker(&self, endpoints: Vec<EndPoint>, rack: Option<String>) -> Result<()> {
         let node_id = self.node_id;
         self.commit(|image| {
-            let endpoint = EndPoint {
-                name: "PLAINTEXT".into(),
-                host: host.to_string(),
-                port: u16::try_from(port).unwrap_or(0),
-                security_protocol: 0,
-            };
             let current = image.brokers.get(&node_id);
-            if current.is_some_and(|b| b.endpoints == [endpoint.clone()] && b.rack == rack) {
+            if current.is_some_and(|b| b.endpoints == endpoints && b.rack == rack) {
                 return Ok((vec![], ()));
             }
             let record = MetadataRecord::RegisterBroker {
                 broker_id: node_id,
                 incarnation_id: Uuid::new_v4(),
                 broker_epoch: current.map_or(0, |b| b.epoch + 1),
-                endpoints: vec![endpoint],
+                endpoints,
                 rack,
                 fenced: false,
             };

@@ -1,38 +1,109 @@
-//! DescribeCluster: the registered brokers of the metadata image; this node answers as the
-//! controller (clients of a KRaft cluster are shown a broker there, as Kafka does).
+//! DescribeCluster (v0–1): the registered brokers of the metadata image, each at its
+//! endpoint for the listener the request came in on; this node answers as the controller
+//! (clients of a KRaft cluster are shown a broker there, as Kafka does).
+//!
+//! `endpoint_type` (v1, KIP-919; v0 means broker): a broker listener answers type 1 (broker),
+//! a controller listener type 2 (controller) with the quorum's voters. Asking a listener for
+//! the other type is MISMATCHED_ENDPOINT_TYPE (114), an unknown type UNSUPPORTED_ENDPOINT_TYPE
+//! (115); at v0 both are INVALID_REQUEST (42). Messages as Kafka's `AuthHelper`.
 
 use kafka_protocol::messages::describe_cluster_response::DescribeClusterBroker;
 use kafka_protocol::messages::{BrokerId, DescribeClusterRequest, DescribeClusterResponse};
 use kafka_protocol::protocol::StrBytes;
 
+use crate::error::ErrorCode;
 use crate::handlers::RequestContext;
+
+/// Kafka's `EndpointType` ids.
+const BROKER: i8 = 1;
+const CONTROLLER: i8 = 2;
+
+fn type_name(t: i8) -> &'static str {
+    match t {
+        BROKER => "BROKER",
+        CONTROLLER => "CONTROLLER",
+        _ => "UNKNOWN",
+    }
+}
+
+fn refused(ctx: &RequestContext, code: ErrorCode, message: String) -> DescribeClusterResponse {
+    let code = if ctx.version == 0 {
+        ErrorCode::InvalidRequest
+    } else {
+        code
+    };
+    DescribeClusterResponse::default()
+        .with_error_code(code.code())
+        .with_error_message(Some(StrBytes::from_string(message)))
+}
 
 pub async fn describe_cluster(
     ctx: &RequestContext,
     req: DescribeClusterRequest,
 ) -> DescribeClusterResponse {
     let b = &ctx.broker;
+    let expected = if ctx.controller_listener {
+        CONTROLLER
+    } else {
+        BROKER
+    };
+    let requested = if ctx.version >= 1 {
+        req.endpoint_type
+    } else {
+        BROKER
+    };
+    if !matches!(requested, BROKER | CONTROLLER) {
+        let msg = format!("Unsupported endpoint type {requested}");
+        return refused(ctx, ErrorCode::UnsupportedEndpointType, msg);
+    }
+    if requested != expected {
+        let msg = format!(
+            "The request was sent to an endpoint of type {}, but we wanted an endpoint of type {}",
+            type_name(expected),
+            type_name(requested)
+        );
+        return refused(ctx, ErrorCode::MismatchedEndpointType, msg);
+    }
     let image = b.metadata.image();
-    let brokers = image
-        .live_brokers()
-        .filter_map(|br| {
-            let (host, port) = br.address()?;
-            Some(
-                DescribeClusterBroker::default()
-                    .with_broker_id(BrokerId(br.id))
-                    .with_host(StrBytes::from_string(host.to_string()))
-                    .with_port(port)
-                    .with_rack(br.rack.clone().map(StrBytes::from_string)),
-            )
-        })
-        .collect();
+    let node = |id: i32, host: &str, port: i32, rack: Option<String>| {
+        DescribeClusterBroker::default()
+            .with_broker_id(BrokerId(id))
+            .with_host(StrBytes::from_string(host.to_string()))
+            .with_port(port)
+            .with_rack(rack.map(StrBytes::from_string))
+    };
+    let cluster = &b.cluster;
+    let (nodes, controller_id): (Vec<DescribeClusterBroker>, i32) = if expected == CONTROLLER {
+        // The voters at their controller listener; this node at the address it advertises.
+        let nodes = cluster
+            .voters
+            .iter()
+            .map(|v| match cluster.advertised_for(&ctx.listener) {
+                Some(e) if v.id == cluster.node_id => node(v.id, &e.host, e.port.into(), None),
+                _ => node(v.id, &v.host, v.port.into(), None),
+            })
+            .collect();
+        // The active controller is known for a quorum of one; a larger quorum's leader comes
+        // from the Raft layer (−1 until then, as Kafka answers without one).
+        let alone = cluster.voters.len() == 1 && cluster.voters[0].id == cluster.node_id;
+        (nodes, if alone { cluster.node_id } else { -1 })
+    } else {
+        let nodes = image
+            .live_brokers()
+            .filter_map(|br| {
+                let (host, port) = br.endpoint(&ctx.listener)?;
+                Some(node(br.id, host, port, br.rack.clone()))
+            })
+            .collect();
+        (nodes, b.config.node_id)
+    };
     let mut resp = DescribeClusterResponse::default()
         .with_cluster_id(StrBytes::from_string(image.cluster_id.clone()))
-        .with_controller_id(BrokerId(b.config.node_id))
-        .with_brokers(brokers)
+        .with_controller_id(BrokerId(controller_id))
+        .with_brokers(nodes)
         .with_cluster_authorized_operations(i32::MIN);
     if ctx.version >= 1 {
-        resp = resp.with_endpoint_type(req.endpoint_type);
+        resp = resp.with_endpoint_type(expected);
     }
     resp
 }

@@ -20,6 +20,11 @@ pub struct RequestContext {
     pub correlation_id: i32,
     pub client_id: Option<StrBytes>,
     pub peer: SocketAddr,
+    /// The name of the listener the request came in on (`PLAINTEXT`, `CONTROLLER`, ...):
+    /// Metadata, DescribeCluster and FindCoordinator answer with its endpoints.
+    pub listener: Arc<str>,
+    /// Whether that listener is a controller listener (`controller.listener.names`).
+    pub controller_listener: bool,
 }
 
 /// A handler's answer: a response, or nothing at all (Produce with acks=0).

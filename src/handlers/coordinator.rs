@@ -1,5 +1,6 @@
 //! FindCoordinator: this node coordinates every group (and would coordinate every
-//! transaction), at the address the metadata image has for it. v4 batches several keys in
+//! transaction), at the address the metadata image has for it on the listener the request
+//! came in on. v4 batches several keys in
 //! one request.
 //!
 //! Serving it also matters to librdkafka, which only enables LZ4 compression when a broker
@@ -21,7 +22,7 @@ pub async fn find_coordinator(
 ) -> FindCoordinatorResponse {
     let b = &ctx.broker;
     let valid_type = matches!(req.key_type, GROUP | TRANSACTION);
-    let (host, port) = b.advertised();
+    let (host, port) = b.advertised(&ctx.listener);
     let host = StrBytes::from_string(host);
     if ctx.version >= 4 {
         let coordinators = req

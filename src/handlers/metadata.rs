@@ -1,4 +1,5 @@
-//! Metadata: the registered brokers and every requested topic with its id and partitions —
+//! Metadata: the registered brokers (each with its endpoint for the listener the request came
+//! in on, as Kafka answers; a broker without one is left out) and every requested topic with its id and partitions —
 //! leader, leader epoch, replicas and ISR — all read from the metadata image. Unknown topics
 //! are created when the request allows it and `auto.create.topics.enable` is on.
 
@@ -85,7 +86,7 @@ pub async fn handle(ctx: &RequestContext, req: MetadataRequest) -> MetadataRespo
     let brokers = image
         .live_brokers()
         .filter_map(|br| {
-            let (host, port) = br.address()?;
+            let (host, port) = br.endpoint(&ctx.listener)?;
             Some(
                 MetadataResponseBroker::default()
                     .with_node_id(BrokerId(br.id))

@@ -26,10 +26,19 @@ pub struct BrokerImage {
 }
 
 impl BrokerImage {
-    /// The host and port clients are told to use (the first listener).
+    /// The host and port of the first listener registered.
     pub fn address(&self) -> Option<(&str, i32)> {
         self.endpoints
             .first()
+            .map(|e| (e.host.as_str(), e.port as i32))
+    }
+
+    /// The host and port registered for one listener name: what a client that came in on
+    /// that listener is told (Kafka answers Metadata per listener).
+    pub fn endpoint(&self, listener: &str) -> Option<(&str, i32)> {
+        self.endpoints
+            .iter()
+            .find(|e| e.name == listener)
             .map(|e| (e.host.as_str(), e.port as i32))
     }
 }

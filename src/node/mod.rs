@@ -1,5 +1,5 @@
-//! A running gregor node: the composition root that opens the broker state, binds the
-//! listener, starts the background work ([`maintenance`]) and shuts all of it down in order.
+//! A running gregor node: the composition root that validates the cluster configuration,
+//! binds every listener (each with a router that knows its name), starts the background work ([`maintenance`]) and shuts all of it down in order.
 //!
 //! Shutdown: a broadcast signal stops the listener and every connection task at its next read
 //! (a request in flight has a second to finish and be answered before it is cut short); once all connection tasks have
@@ -11,6 +11,7 @@ pub mod maintenance;
 use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
+use std::sync::atomic::AtomicUsize;
 use std::sync::Arc;
 
 use tokio::net::TcpListener;
@@ -18,22 +19,36 @@ use tokio::sync::{broadcast, mpsc};
 use tokio::task::JoinHandle;
 
 use crate::broker::Broker;
-use crate::config::BrokerConfig;
+use crate::config::{BrokerConfig, ClusterConfig};
 use crate::log::cleaner::{LogCleaner, LogSource};
-use crate::router::Router;
+use crate::router::{ListenerInfo, Router};
 use crate::server::listener;
 
-/// A running server: its bound address and the means to stop it.
+/// A running server: its bound listeners and the means to stop it.
 pub struct ServerHandle {
-    addr: SocketAddr,
+    /// Every listener's name and bound address, in `listeners` order.
+    addrs: Vec<(String, SocketAddr)>,
     broker: Arc<Broker>,
     shutdown: broadcast::Sender<()>,
     task: JoinHandle<io::Result<()>>,
 }
 
 impl ServerHandle {
+    /// The bound address of the first broker listener (the first listener on a
+    /// controller-only node).
     pub fn local_addr(&self) -> SocketAddr {
-        self.addr
+        let cluster = &self.broker.cluster;
+        self.addrs
+            .iter()
+            .find(|(n, _)| !cluster.is_controller_listener(n))
+            .or(self.addrs.first())
+            .map(|(_, a)| *a)
+            .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 0)))
+    }
+
+    /// The bound address of a listener, by name (`PLAINTEXT`, `CONTROLLER`, ...).
+    pub fn listener_addr(&self, name: &str) -> Option<SocketAddr> {
+        self.addrs.iter().find(|(n, _)| n == name).map(|(_, a)| *a)
     }
 
     pub fn broker(&self) -> &Arc<Broker> {
@@ -49,23 +64,48 @@ impl ServerHandle {
     }
 }
 
-/// Opens the data directory, binds the listener and starts serving in the background.
+/// Validates the cluster configuration, binds every listener, opens the data directory and
+/// starts serving in the background. An invalid configuration is an `InvalidInput` error
+/// carrying Kafka's message.
 pub async fn start(config: BrokerConfig) -> io::Result<ServerHandle> {
-    let listener = TcpListener::bind(&config.listen).await?;
-    let addr = listener.local_addr()?;
-    let port = addr.port();
-    let broker = tokio::task::spawn_blocking(move || Broker::open(config, port))
+    let cluster = ClusterConfig::from_config(&config)
+        .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e.0))?;
+    let mut sockets = Vec::with_capacity(cluster.listeners.len());
+    for l in &cluster.listeners {
+        let address = l.bind_address();
+        let socket = TcpListener::bind(&address).await.map_err(|e| {
+            io::Error::new(e.kind(), format!("listener {} on {address}: {e}", l.name))
+        })?;
+        sockets.push((l.name.clone(), socket.local_addr()?, socket));
+    }
+    let bound: Vec<(String, u16)> = sockets
+        .iter()
+        .map(|(n, a, _)| (n.clone(), a.port()))
+        .collect();
+    let cluster = cluster.with_bound_ports(&bound);
+    let broker = tokio::task::spawn_blocking(move || Broker::open(config, cluster))
         .await
         .map_err(|e| io::Error::other(e.to_string()))??;
     let broker = Arc::new(broker);
     let (shutdown_tx, _) = broadcast::channel(1);
     let (done_tx, done_rx) = mpsc::channel::<()>(1);
-    let listener = listener::Listener::new(
-        listener,
-        Arc::new(Router::new(broker.clone())),
-        shutdown_tx.clone(),
-        done_tx.clone(),
-    );
+    let open = Arc::new(AtomicUsize::new(0));
+    let addrs: Vec<(String, SocketAddr)> =
+        sockets.iter().map(|(n, a, _)| (n.clone(), *a)).collect();
+    let listeners: Vec<listener::Listener> = sockets
+        .into_iter()
+        .map(|(name, _, socket)| {
+            let controller = broker.cluster.is_controller_listener(&name);
+            let router = Router::new(broker.clone(), ListenerInfo::new(&name, controller));
+            listener::Listener::new(
+                socket,
+                Arc::new(router),
+                open.clone(),
+                shutdown_tx.clone(),
+                done_tx.clone(),
+            )
+        })
+        .collect();
     let maintenance = tokio::spawn(maintenance::run(broker.clone(), shutdown_tx.subscribe()));
     let group_timers = tokio::spawn(maintenance::run_groups(
         broker.clone(),
@@ -84,9 +124,15 @@ pub async fn start(config: BrokerConfig) -> io::Result<ServerHandle> {
         &broker.config.data_dir,
         source,
     )?;
+    let listeners: Vec<JoinHandle<()>> = listeners
+        .into_iter()
+        .map(|l| tokio::spawn(l.run()))
+        .collect();
     let b = broker.clone();
     let task = tokio::spawn(async move {
-        listener.run().await;
+        for l in listeners {
+            let _ = l.await;
+        }
         // Every connection task holds a clone of `done_tx`; when all are gone, recv ends.
         drop(done_tx);
         let mut done_rx = done_rx;
@@ -103,10 +149,17 @@ pub async fn start(config: BrokerConfig) -> io::Result<ServerHandle> {
         tracing::info!("shutdown complete");
         Ok(())
     });
-    let (host, port) = broker.advertised();
-    tracing::info!("gregor listening on {addr}, advertising {host}:{port}");
+    for (name, addr) in &addrs {
+        let advertised = broker
+            .cluster
+            .advertised_for(name)
+            .map_or(String::from("nothing"), |e| {
+                format!("{}:{}", e.host, e.port)
+            });
+        tracing::info!("gregor listening on {name} {addr}, advertising {advertised}");
+    }
     Ok(ServerHandle {
-        addr,
+        addrs,
         broker,
         shutdown: shutdown_tx,
         task,

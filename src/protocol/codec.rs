@@ -47,6 +47,9 @@ pub enum DispatchError {
     UnknownApi(i16),
     /// A version outside the served range (other than the cases answered with an error).
     UnsupportedVersion(ApiKey, i16),
+    /// An api not exposed on the listener the request came in on (a controller listener
+    /// serves controller APIs only); Kafka closes the connection.
+    NotEnabled(ApiKey, i16),
     /// The request body did not decode.
     Decode(String),
     /// The response did not encode (a bug, logged loudly).
@@ -60,6 +63,10 @@ impl std::fmt::Display for DispatchError {
             DispatchError::UnsupportedVersion(k, v) => {
                 write!(f, "unsupported version {v} of {k:?}")
             }
+            DispatchError::NotEnabled(k, v) => write!(
+                f,
+                "Received request api key {k:?} with version {v} which is not enabled on this listener"
+            ),
             DispatchError::Decode(e) => write!(f, "undecodable request: {e}"),
             DispatchError::Encode(e) => write!(f, "response encoding failed: {e}"),
         }

@@ -5,13 +5,16 @@ use kafka_protocol::messages::api_versions_response::ApiVersion;
 use kafka_protocol::messages::{ApiVersionsRequest, ApiVersionsResponse};
 
 use super::table::APIS;
+use super::ListenerInfo;
 use crate::error::ErrorCode;
 use crate::handlers::RequestContext;
 
-/// ApiVersions response listing every served API (advertised ranges).
-pub fn body(error: ErrorCode) -> ApiVersionsResponse {
+/// ApiVersions response listing every API the listener serves (advertised ranges): all of
+/// them on a broker listener, the controller's on a controller listener.
+pub fn body(error: ErrorCode, listener: &ListenerInfo) -> ApiVersionsResponse {
     let keys = APIS
         .iter()
+        .filter(|a| listener.serves(a.key))
         .map(|a| {
             ApiVersion::default()
                 .with_api_key(a.key as i16)
@@ -24,6 +27,10 @@ pub fn body(error: ErrorCode) -> ApiVersionsResponse {
         .with_api_keys(keys)
 }
 
-pub async fn handle(_ctx: &RequestContext, _req: ApiVersionsRequest) -> ApiVersionsResponse {
-    body(ErrorCode::None)
+pub async fn handle(ctx: &RequestContext, _req: ApiVersionsRequest) -> ApiVersionsResponse {
+    let listener = ListenerInfo {
+        name: ctx.listener.clone(),
+        controller: ctx.controller_listener,
+    };
+    body(ErrorCode::None, &listener)
 }

@@ -1,5 +1,8 @@
 //! The router: the one API table ([`table`]), the checks every request passes before its
-//! handler runs (api key, version, header), and dispatch to the handlers.
+//! handler runs (api key, version, header, whether the listener exposes the api), and
+//! dispatch to the handlers. One router per listener: the listener's name goes into every
+//! [`RequestContext`], and a controller listener serves [`CONTROLLER_APIS`] only (any other
+//! api key closes the connection, as Kafka's controller does).
 //!
 //! Why a layer of its own: the socket layer ([`crate::server`]) knows frames only and the
 //! handlers know decoded requests only; everything in between — which APIs exist, which
@@ -25,7 +28,29 @@ use crate::handlers::RequestContext;
 use crate::protocol::codec::peek_header;
 use crate::protocol::{legacy, DispatchError, Frame};
 
-pub use table::{dispatch, lookup, ApiRange, APIS};
+pub use table::{dispatch, lookup, ApiRange, APIS, CONTROLLER_APIS};
+
+/// The listener a router serves: its name and whether it is a controller listener
+/// (`controller.listener.names`), which serves [`CONTROLLER_APIS`] only.
+#[derive(Debug, Clone)]
+pub struct ListenerInfo {
+    pub name: Arc<str>,
+    pub controller: bool,
+}
+
+impl ListenerInfo {
+    pub fn new(name: &str, controller: bool) -> ListenerInfo {
+        ListenerInfo {
+            name: Arc::from(name),
+            controller,
+        }
+    }
+
+    /// Whether this listener serves an api key.
+    pub fn serves(&self, key: ApiKey) -> bool {
+        !self.controller || CONTROLLER_APIS.contains(&key)
+    }
+}
 
 /// What the socket layer needs to know of a connection's limits.
 #[derive(Debug, Clone, Copy)]
@@ -36,14 +61,19 @@ pub struct FrameLimits {
     pub idle: Duration,
 }
 
-/// Serves request frames against one broker (see the module doc).
+/// Serves request frames against one broker, for one listener (see the module doc).
 pub struct Router {
     broker: Arc<Broker>,
+    listener: ListenerInfo,
 }
 
 impl Router {
-    pub fn new(broker: Arc<Broker>) -> Router {
-        Router { broker }
+    pub fn new(broker: Arc<Broker>, listener: ListenerInfo) -> Router {
+        Router { broker, listener }
+    }
+
+    pub fn listener(&self) -> &ListenerInfo {
+        &self.listener
     }
 
     pub fn broker(&self) -> &Arc<Broker> {
@@ -83,8 +113,11 @@ impl Router {
             .ok_or_else(|| DispatchError::Decode("request shorter than its header".into()))?;
         let key = ApiKey::try_from(raw_key).map_err(|_| DispatchError::UnknownApi(raw_key))?;
         let api = lookup(key).ok_or(DispatchError::UnknownApi(raw_key))?;
+        if !self.listener.serves(key) {
+            return Err(DispatchError::NotEnabled(key, version));
+        }
         if key == ApiKey::ApiVersions && version > api.max {
-            let body = api_versions::body(ErrorCode::UnsupportedVersion);
+            let body = api_versions::body(ErrorCode::UnsupportedVersion, &self.listener);
             return legacy::api_versions_unsupported(correlation_id, &body).map(|b| Some(b.into()));
         }
         let in_range = version >= api.min && version <= api.max;
@@ -109,6 +142,8 @@ impl Router {
             correlation_id,
             client_id: header.client_id,
             peer,
+            listener: self.listener.name.clone(),
+            controller_listener: self.listener.controller,
         };
         let result = dispatch(&ctx, &mut body).await;
         if let Some(t) = started {

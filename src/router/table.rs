@@ -106,6 +106,25 @@ api_table! {
     DescribeTopicPartitions(DescribeTopicPartitionsRequest) 0..=0 => handlers::describe_partitions::handle;
 }
 
+/// The APIs a controller listener serves: those of [`APIS`] that Kafka exposes on its
+/// controller listeners (the `"controller"` listener type of their schemas) and gregor's
+/// handlers answer as the controller. Every other api key closes the connection there.
+/// Controller work in progress (DescribeQuorum, BrokerRegistration, BrokerHeartbeat, Raft
+/// traffic) adds its keys here.
+pub const CONTROLLER_APIS: &[ApiKey] = &[
+    ApiKey::ApiVersions,
+    ApiKey::CreateTopics,
+    ApiKey::DeleteTopics,
+    ApiKey::CreatePartitions,
+    ApiKey::DescribeConfigs,
+    ApiKey::AlterConfigs,
+    ApiKey::IncrementalAlterConfigs,
+    ApiKey::DescribeCluster,
+    ApiKey::ElectLeaders,
+    ApiKey::AlterPartitionReassignments,
+    ApiKey::ListPartitionReassignments,
+];
+
 /// The served range of an api key, if gregor serves it.
 pub fn lookup(key: ApiKey) -> Option<&'static ApiRange> {
     APIS.iter().find(|a| a.key == key)
@@ -127,6 +146,9 @@ mod tests {
             assert!(api.advertised_min <= api.min);
         }
         assert_eq!(lookup(ApiKey::Produce).map(|a| a.advertised_min), Some(0));
+        for key in CONTROLLER_APIS {
+            assert!(lookup(*key).is_some(), "{key:?} is not served at all");
+        }
         let long_polls: Vec<ApiKey> = APIS.iter().filter(|a| a.long_poll).map(|a| a.key).collect();
         assert_eq!(long_polls, vec![ApiKey::Fetch]);
     }

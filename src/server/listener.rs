@@ -1,4 +1,5 @@
-//! Accepts connections up to `max.connections` and spawns one task per connection.
+//! Accepts connections on one listener (one per name of `listeners`), up to
+//! `max.connections` over all of them, and spawns one task per connection.
 //!
 //! Why a counted guard: each connection holds an [`Open`] guard for its lifetime, so the count
 //! is exact and released even if a connection task panics. The limit is read at each accept
@@ -35,16 +36,19 @@ impl Drop for Open {
 }
 
 impl Listener {
+    /// `open` counts the connections of every listener of the node together
+    /// (`max.connections` is broker-wide).
     pub fn new(
         listener: TcpListener,
         router: Arc<Router>,
+        open: Arc<AtomicUsize>,
         shutdown: broadcast::Sender<()>,
         done: mpsc::Sender<()>,
     ) -> Self {
         Listener {
             listener,
             router,
-            open: Arc::new(AtomicUsize::new(0)),
+            open,
             shutdown,
             done,
         }

@@ -40,17 +40,17 @@ impl TestBroker {
             .enable_all()
             .build()
             .expect("runtime");
-        let pairs: Vec<(String, String)> = props
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
+        // One PLAINTEXT listener on a free port unless the test names its own listeners.
+        let mut pairs: Vec<(String, String)> = Vec::new();
+        if !props.iter().any(|(k, _)| *k == "listeners") {
+            pairs.push(("listeners".into(), "PLAINTEXT://127.0.0.1:0".into()));
+        }
+        pairs.extend(props.iter().map(|(k, v)| (k.to_string(), v.to_string())));
         let mut warnings = Vec::new();
         let mut cfg = BrokerConfig::default();
         cfg.apply_properties(&pairs, &mut warnings)
             .expect("valid test config");
         assert!(warnings.is_empty(), "{warnings:?}");
-        cfg.listen = "127.0.0.1:0".into();
-        cfg.advertised = "127.0.0.1:0".into();
         cfg.data_dir = dir.to_path_buf();
         let handle = rt.block_on(node::start(cfg)).expect("broker starts");
         let addr = handle.local_addr();
@@ -64,6 +64,14 @@ impl TestBroker {
 
     pub fn bootstrap(&self) -> String {
         self.addr.to_string()
+    }
+
+    /// The bound address of one listener, by name (`INTERNAL`, `CONTROLLER`, ...).
+    pub fn listener_addr(&self, name: &str) -> SocketAddr {
+        self.handle
+            .as_ref()
+            .and_then(|h| h.listener_addr(name))
+            .unwrap_or_else(|| panic!("no listener {name}"))
     }
 
     /// Runs `f` with the broker's services on the broker's runtime: for tests that call a
