@@ -26,6 +26,7 @@ mod fetch;
 mod groups_protocol;
 mod groups_rdkafka;
 mod idempotence;
+mod listeners;
 mod log_lifecycle;
 mod log_model;
 mod log_txn_model;
