@@ -1,10 +1,13 @@
 //! Shared test harness, split by role: real brokers ([`broker`]: in-process or a child
-//! process), the raw protocol ([`raw`]), real clients ([`clients`]) and deadline polling
-//! ([`wait`]). Every integration test is a module of the one `it` binary and uses these.
+//! process), several broker processes ([`cluster`]) and a fault-injecting TCP forwarder
+//! between them ([`proxy`]), the raw protocol ([`raw`]), real clients ([`clients`]) and
+//! deadline polling ([`wait`]). Every integration test is a module of the one `it` binary and uses these.
 #![allow(dead_code)]
 
 pub mod broker;
 pub mod clients;
+pub mod cluster;
+pub mod proxy;
 pub mod raw;
 pub mod wait;
 
