@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use gregor::config::BrokerConfig;
+use gregor::config::{set_listener, BrokerConfig};
 use gregor::log::dump::{dump, DumpOptions};
 
 #[derive(Parser)]
@@ -125,10 +125,11 @@ struct ServeArgs {
     /// A Kafka-style server.properties file (Kafka's key names).
     #[arg(long)]
     config: Option<PathBuf>,
-    /// Address to listen on (overrides `listeners`).
+    /// Address of the PLAINTEXT listener (replaces that entry of `listeners`).
     #[arg(long)]
     listen: Option<String>,
-    /// Address clients are told to connect to (overrides `advertised.listeners`).
+    /// Address clients are told to connect to on the PLAINTEXT listener (replaces that
+    /// entry of `advertised.listeners`).
     #[arg(long)]
     advertised: Option<String>,
     /// Data directory (overrides `log.dirs`).
@@ -172,14 +173,6 @@ fn broker_config(args: &ServeArgs) -> anyhow::Result<BrokerConfig> {
     // them as static broker config.
     let flags = [
         (
-            "listeners",
-            args.listen.as_ref().map(|l| format!("PLAINTEXT://{l}")),
-        ),
-        (
-            "advertised.listeners",
-            args.advertised.as_ref().map(|a| format!("PLAINTEXT://{a}")),
-        ),
-        (
             "log.dirs",
             args.data_dir.as_ref().map(|d| d.display().to_string()),
         ),
@@ -194,8 +187,32 @@ fn broker_config(args: &ServeArgs) -> anyhow::Result<BrokerConfig> {
             .into_iter()
             .filter_map(|(k, v)| Some((k.to_string(), v?))),
     );
+    // `--listen` and `--advertised` set the PLAINTEXT listener and leave the others (a
+    // CONTROLLER listener, say) as the file and `--set` gave them.
     let mut warnings = Vec::new();
     cfg.apply_properties(&pairs, &mut warnings)?;
+    let current = |key: &str| {
+        cfg.properties
+            .get(key)
+            .cloned()
+            .or_else(|| {
+                gregor::config::keys::broker_key(key).and_then(|k| k.default.map(str::to_string))
+            })
+            .unwrap_or_default()
+    };
+    let mut listener_flags = Vec::new();
+    if let Some(l) = &args.listen {
+        let list = current("listeners");
+        listener_flags.push(("listeners".to_string(), set_listener(&list, "PLAINTEXT", l)));
+    }
+    if let Some(a) = &args.advertised {
+        let list = current("advertised.listeners");
+        listener_flags.push((
+            "advertised.listeners".to_string(),
+            set_listener(&list, "PLAINTEXT", a),
+        ));
+    }
+    cfg.apply_properties(&listener_flags, &mut warnings)?;
     for w in warnings {
         tracing::warn!("--set: {w}");
     }

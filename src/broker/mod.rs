@@ -77,11 +77,7 @@ impl Broker {
             vec![replicas.clone() as Arc<dyn MetadataPublisher>],
         ));
         controller.migrate_legacy(&config.data_dir)?;
-        let rack = config
-            .properties
-            .get("broker.rack")
-            .filter(|r| !r.is_empty())
-            .cloned();
+        let rack = cluster.replication.broker_rack.clone();
         controller
             .register_broker(registered_endpoints(&cluster), rack)
             .map_err(|e| std::io::Error::other(e.to_string()))?;

@@ -17,7 +17,7 @@
 use std::collections::BTreeMap;
 
 use super::properties::Props;
-use super::BrokerConfig;
+use super::{BrokerConfig, ReplicationConfig};
 
 /// Kafka's security protocols with their wire ids (`SecurityProtocol.id`, the
 /// `security_protocol` of a broker registration's endpoint).
@@ -85,6 +85,27 @@ fn join_host_port(host: &str, port: u16) -> String {
     }
 }
 
+/// A listener list (`NAME://host:port,...`) with the entry named `name` pointing at
+/// `address` instead (added in front when there is none): what `--listen` and `--advertised`
+/// do to `listeners` and `advertised.listeners`, so the other listeners stay.
+pub fn set_listener(list: &str, name: &str, address: &str) -> String {
+    let mut found = false;
+    let mut entries: Vec<String> = csv(list)
+        .into_iter()
+        .map(|e| match e.split_once("://") {
+            Some((n, _)) if n.eq_ignore_ascii_case(name) => {
+                found = true;
+                format!("{name}://{address}")
+            }
+            _ => e.to_string(),
+        })
+        .collect();
+    if !found {
+        entries.insert(0, format!("{name}://{address}"));
+    }
+    entries.join(",")
+}
+
 /// One voter of a static quorum (`controller.quorum.voters`, `id@host:port`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Voter {
@@ -144,6 +165,8 @@ pub struct ClusterConfig {
     pub advertised: Vec<Endpoint>,
     pub controller_listener_names: Vec<String>,
     pub inter_broker_listener: String,
+    /// Replication, quorum and lifecycle timings and factors.
+    pub replication: ReplicationConfig,
 }
 
 /// Scala's rendering of a set of ids (`Set(1, 2)`), which Kafka's messages carry.
@@ -346,6 +369,11 @@ impl ClusterConfig {
                 "process.roles must name broker, controller or both (gregor has no ZooKeeper mode)",
             );
         }
+        if let (Some(node), Some(broker)) = (p.set("node.id"), p.set("broker.id")) {
+            require(node == broker, || {
+                "You must set `node.id` to the same value as `broker.id`.".to_string()
+            })?;
+        }
         require(node_id >= 0, || {
             "Missing configuration `node.id` which is required when `process.roles` is defined (i.e. when running in KRaft mode).".to_string()
         })?;
@@ -540,6 +568,7 @@ impl ClusterConfig {
             advertised,
             controller_listener_names,
             inter_broker_listener,
+            replication: ReplicationConfig::from_config(config),
         })
     }
 

@@ -385,6 +385,11 @@ fn roles_and_node_id() {
     );
     let e = err(&[("process.roles", "observer")]);
     assert_eq!(e, "Invalid value observer for configuration process.roles: String must be one of: broker, controller");
+    let e = err(&with(COMBINED, &[("broker.id", "2")]));
+    assert_eq!(
+        e,
+        "You must set `node.id` to the same value as `broker.id`."
+    );
     let e = err(&with(COMBINED, &[("node.id", "-1")]));
     assert_eq!(e, "Missing configuration `node.id` which is required when `process.roles` is defined (i.e. when running in KRaft mode).");
 }
@@ -398,4 +403,21 @@ fn replica_fetch_wait_bounds() {
         ("replica.lag.time.max.ms", "2000"),
     ]);
     assert_eq!(e, "replica.fetch.wait.max.ms should always be less than or equal to replica.lag.time.max.ms to prevent frequent changes in ISR");
+}
+
+#[test]
+fn flags_replace_one_listener() {
+    assert_eq!(
+        set_listener("PLAINTEXT://127.0.0.1:9092", "PLAINTEXT", "h:1"),
+        "PLAINTEXT://h:1"
+    );
+    assert_eq!(
+        set_listener("PLAINTEXT://a:1, CONTROLLER://a:2", "PLAINTEXT", "b:3"),
+        "PLAINTEXT://b:3,CONTROLLER://a:2"
+    );
+    assert_eq!(set_listener("", "PLAINTEXT", "b:3"), "PLAINTEXT://b:3");
+    assert_eq!(
+        set_listener("CONTROLLER://a:2", "PLAINTEXT", "b:3"),
+        "PLAINTEXT://b:3,CONTROLLER://a:2"
+    );
 }

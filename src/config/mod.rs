@@ -8,6 +8,9 @@
 //! - topic override validation and resolution — a topic override, else the broker's `log.*`
 //!   synonym, else the default — into the typed [`LogConfig`] ([`topic`]);
 //! - DescribeConfigs (`handlers/configs.rs`) and the README's configuration tables ([`docs`]);
+//! - the node's place in a cluster — roles, listeners, quorum — validated as Kafka's
+//!   `KafkaConfig` does ([`cluster`]), and the typed replication, quorum and lifecycle
+//!   settings ([`replication`]);
 //! - which broker keys may change at run time, and the checks a change passes ([`dynamic`]).
 //!   Dynamic values live in the metadata image; [`BrokerConfig::with_dynamic`] layers them over
 //!   the static ones (per-broker dynamic, cluster-default dynamic, static, default).
@@ -18,12 +21,14 @@ pub mod docs;
 pub mod dynamic;
 pub mod keys;
 pub mod properties;
+pub mod replication;
 pub mod topic;
 
 pub use broker::{BrokerConfig, CleanerConfig};
-pub use cluster::{ClusterConfig, ClusterConfigError, Endpoint, SecurityProtocol};
+pub use cluster::{set_listener, ClusterConfig, ClusterConfigError, Endpoint, SecurityProtocol};
 pub use keys::{ConfigError, ConfigKey, Scope};
 pub use properties::parse_properties;
+pub use replication::{internal_topic_replication_factor, ReplicationConfig};
 pub use topic::{validate_topic_config, LogConfig, TimestampType};
 
 /// Where a config value came from, as DescribeConfigs reports it (Kafka's `ConfigSource`).

@@ -270,3 +270,34 @@ fn serve_refuses_invalid_cluster_configs_with_kafkas_messages() {
         );
     }
 }
+
+/// `--listen` sets the PLAINTEXT listener and keeps a CONTROLLER listener given with `--set`.
+#[test]
+fn the_listen_flag_keeps_the_other_listeners() {
+    let dir = tempfile::tempdir().unwrap();
+    let controller = free_port();
+    let listeners =
+        format!("listeners=PLAINTEXT://127.0.0.1:1,CONTROLLER://127.0.0.1:{controller}");
+    let voters = format!("controller.quorum.voters=1@127.0.0.1:{controller}");
+    let b = crate::support::BrokerProcess::spawn(
+        &dir.path().join("data"),
+        &[
+            "--set",
+            &listeners,
+            "--set",
+            "controller.listener.names=CONTROLLER",
+            "--set",
+            &voters,
+        ],
+    );
+    let mut p = RawClient::connect(&b.addr);
+    let port: i32 = b.addr.rsplit_once(':').unwrap().1.parse().unwrap();
+    assert_eq!(
+        metadata_brokers(&mut p),
+        vec![(1, "127.0.0.1".to_string(), port)]
+    );
+    let mut c = RawClient::connect(&format!("127.0.0.1:{controller}"));
+    let d = describe_cluster(&mut c, 1, 2);
+    assert_eq!((d.error_code, d.endpoint_type), (0, 2));
+    assert_eq!(d.brokers[0].port, controller as i32);
+}
