@@ -147,8 +147,8 @@ const ROLES: &[&str] = &["broker", "controller"];
 #[rustfmt::skip]
 pub const KEYS: &[ConfigKey] = &[
     // --- broker: server ---
-    b("listeners", List, "PLAINTEXT://127.0.0.1:9092").kafka("PLAINTEXT://:9092").doc("`NAME://host:port,...`, one server socket each, names and ports unique (port 0: any free port); a missing host means all interfaces; `--listen HOST:PORT` sets `PLAINTEXT://HOST:PORT`"),
-    b_null("advertised.listeners", List).doc("`NAME://host:port,...` given to clients per listener name (`--advertised` sets the PLAINTEXT one); a listener not named here advertises its listen address, a wildcard host becoming 127.0.0.1"),
+    b("listeners", List, "PLAINTEXT://127.0.0.1:9092").kafka("PLAINTEXT://:9092").doc("`NAME://host:port,...`, one server socket each, names and ports unique (port 0: any free port); a missing host means all interfaces; `--listen HOST:PORT` replaces the PLAINTEXT entry"),
+    b_null("advertised.listeners", List).doc("`NAME://host:port,...` given to clients per listener name (`--advertised` replaces the PLAINTEXT entry); null: each listener advertises its listen address, a wildcard host becoming 127.0.0.1; port 0: the bound port. When set, broker listeners not named here are not advertised (controller listeners fall back to `listeners`)"),
     b("listener.security.protocol.map", String, "SASL_SSL:SASL_SSL,PLAINTEXT:PLAINTEXT,SSL:SSL,SASL_PLAINTEXT:SASL_PLAINTEXT").doc("`NAME:PROTOCOL,...`: each listener's security protocol; left unset, the controller listener names map to PLAINTEXT too (as in Kafka). Only PLAINTEXT is served yet: other protocols are refused at start-up"),
     b_null("inter.broker.listener.name", String).doc("listener other brokers use to reach this one; null: PLAINTEXT (Kafka's `security.inter.broker.protocol`). Must be an advertised broker listener"),
     b("process.roles", List, "broker,controller").list_of(ROLES).kafka("(none: required)").doc("`broker`, `controller` or both. Kafka has no default; gregor without quorum settings is one node in both roles, its own single voter, with no controller listener"),
