@@ -8,8 +8,8 @@ use std::sync::{Arc, OnceLock};
 
 use bytes::Bytes;
 use gregor::broker::Broker;
-use gregor::config::BrokerConfig;
-use gregor::router::Router;
+use gregor::config::{BrokerConfig, ClusterConfig};
+use gregor::router::{ListenerInfo, Router};
 use libfuzzer_sys::fuzz_target;
 
 struct State {
@@ -25,8 +25,9 @@ fn state() -> &'static State {
         let _ = std::fs::remove_dir_all(&dir);
         let config = BrokerConfig { data_dir: dir, ..Default::default() };
         let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().expect("runtime");
-        let broker = Arc::new(Broker::open(config, 9).expect("broker"));
-        State { rt, router: Router::new(broker) }
+        let cluster = ClusterConfig::from_config(&config).expect("zero-config is valid");
+        let broker = Arc::new(Broker::open(config, cluster).expect("broker"));
+        State { rt, router: Router::new(broker, ListenerInfo::new("PLAINTEXT", false)) }
     })
 }
 
