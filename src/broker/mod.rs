@@ -77,10 +77,14 @@ impl Broker {
             vec![replicas.clone() as Arc<dyn MetadataPublisher>],
         ));
         controller.migrate_legacy(&config.data_dir)?;
-        let rack = cluster.replication.broker_rack.clone();
-        controller
-            .register_broker(registered_endpoints(&cluster), rack)
-            .map_err(|e| std::io::Error::other(e.to_string()))?;
+        // Only a node with the broker role registers as a broker (a controller-only node is
+        // no broker clients could be sent to, as in Kafka).
+        if cluster.roles.broker {
+            let rack = cluster.replication.broker_rack.clone();
+            controller
+                .register_broker(registered_endpoints(&cluster), rack)
+                .map_err(|e| std::io::Error::other(e.to_string()))?;
+        }
         let groups = Arc::new(GroupCoordinator::open(replicas.logs(), &config)?);
         let producer_ids = Arc::new(ProducerIds::default());
         let source: ProducerIdSource = {

@@ -301,3 +301,39 @@ fn the_listen_flag_keeps_the_other_listeners() {
     assert_eq!((d.error_code, d.endpoint_type), (0, 2));
     assert_eq!(d.brokers[0].port, controller as i32);
 }
+
+/// A controller-only node: its one listener is the controller's, it registers no broker
+/// endpoint, and DescribeCluster (controller type) names it as the quorum's only voter.
+#[test]
+fn a_controller_only_node_is_no_broker() {
+    let dir = tempfile::tempdir().unwrap();
+    let voters = format!("7@127.0.0.1:{}", free_port());
+    let b = TestBroker::start(
+        dir.path(),
+        &[
+            ("process.roles", "controller"),
+            ("node.id", "7"),
+            ("listeners", "CONTROLLER://127.0.0.1:0"),
+            ("controller.listener.names", "CONTROLLER"),
+            ("controller.quorum.voters", voters.as_str()),
+        ],
+    );
+    let controller = b.listener_addr("CONTROLLER");
+    assert_eq!(b.addr, controller);
+    let registered = b.with_broker(|br| async move { br.metadata.image().brokers.len() });
+    assert_eq!(registered, 0);
+    let mut c = RawClient::connect(&controller.to_string());
+    let d = describe_cluster(&mut c, 1, 2);
+    assert_eq!(
+        (d.error_code, d.endpoint_type, d.controller_id.0),
+        (0, 2, 7)
+    );
+    let nodes: Vec<(i32, i32)> = d.brokers.iter().map(|n| (n.broker_id.0, n.port)).collect();
+    assert_eq!(nodes, vec![(7, controller.port() as i32)]);
+    let frame = c.frame(&MetadataRequest::default().with_topics(None), 12);
+    c.send_raw(&frame);
+    assert!(
+        c.read_frame().is_none(),
+        "Metadata answered by a controller"
+    );
+}
