@@ -42,7 +42,9 @@ fn proc_state(pid: u32) -> Option<char> {
 
 #[test]
 fn three_nodes_with_a_controller_listener_each_start_and_take_faults() {
-    let mut cluster = Cluster::start(3);
+    let mut cluster = Cluster::new(3);
+    cluster.set(Some(1), "broker.rack", "rack-b");
+    cluster.start_all();
     let voters: Vec<(i32, String, i32)> = (0..3)
         .map(|i| {
             let port = cluster
@@ -75,6 +77,8 @@ fn three_nodes_with_a_controller_listener_each_start_and_take_faults() {
             .unwrap();
         assert_eq!(d.brokers[0].port, port);
         assert_eq!(d.brokers[0].broker_id.0, cluster.id(i));
+        let rack = (i == 1).then(|| "rack-b".to_string());
+        assert_eq!(d.brokers[0].rack.as_ref().map(|r| r.to_string()), rack);
         cluster_ids.push(d.cluster_id.to_string());
         // The controller listener names every voter of the static quorum.
         let d = describe(&cluster.controller_addr(i), 2);

@@ -4,7 +4,10 @@
 //! node's CONTROLLER listener, and short timings (election 300 ms, heartbeat 200 ms, session
 //! 2 s, replica lag 2 s) so failure tests stay short. Faults are the test's: [`Cluster::kill9`],
 //! [`Cluster::pause`]/[`Cluster::resume`] (SIGSTOP/SIGCONT), [`Cluster::restart`] on the same
-//! ports and data directory. Network faults go through [`super::proxy::Proxy`].
+//! ports and data directory. Network faults go through [`super::proxy::Proxy`]: build the
+//! cluster with [`Cluster::new`], start a proxy towards a node's controller (or broker) port,
+//! point the other nodes at the proxy with [`Cluster::set`] (`controller.quorum.voters`,
+//! `advertised.listeners`), then [`Cluster::start_all`].
 //!
 //! What it does not do yet: the nodes do not form one Raft quorum (each runs its metadata
 //! alone until the quorum work lands), so nothing here waits for a leader.
@@ -29,6 +32,8 @@ struct Node {
     log: PathBuf,
     child: Option<Child>,
     paused: bool,
+    /// Settings for this node only (over the cluster-wide ones).
+    extra: Vec<(String, String)>,
 }
 
 /// N gregor processes (see the module doc).
@@ -60,6 +65,18 @@ impl Cluster {
     /// As [`Cluster::start`], with extra settings for every node (they win over the
     /// generated ones).
     pub fn start_with(n: usize, extra: &[(&str, &str)]) -> Cluster {
+        let mut c = Cluster::new(n);
+        for (k, v) in extra {
+            c.set(None, k, v);
+        }
+        c.start_all();
+        c
+    }
+
+    /// `n` nodes with their ports and directories chosen but no process started: a test can
+    /// put proxies in front of the ports ([`Cluster::controller_port`]) and override
+    /// settings ([`Cluster::set`]) before [`Cluster::start_all`].
+    pub fn new(n: usize) -> Cluster {
         let root = tempfile::tempdir().expect("cluster dir");
         let nodes = (1..=n as i32)
             .map(|id| Node {
@@ -70,23 +87,37 @@ impl Cluster {
                 log: root.path().join(format!("node-{id}.log")),
                 child: None,
                 paused: false,
+                extra: Vec::new(),
             })
             .collect();
-        let mut c = Cluster {
+        Cluster {
             root,
             nodes,
-            extra: extra
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect(),
-        };
-        for i in 0..n {
-            c.spawn(i);
+            extra: Vec::new(),
         }
-        for i in 0..n {
-            c.wait_listening(i);
+    }
+
+    /// Adds a setting for node `i` (0-based), or for every node with `None`; later settings
+    /// win. Takes effect at the node's next start.
+    pub fn set(&mut self, node: Option<usize>, key: &str, value: &str) {
+        let kv = (key.to_string(), value.to_string());
+        match node {
+            Some(i) => self.nodes[i].extra.push(kv),
+            None => self.extra.push(kv),
         }
-        c
+    }
+
+    /// Starts every node not running and waits until each listens.
+    pub fn start_all(&mut self) {
+        let idle: Vec<usize> = (0..self.nodes.len())
+            .filter(|i| self.nodes[*i].child.is_none())
+            .collect();
+        for &i in &idle {
+            self.spawn(i);
+        }
+        for &i in &idle {
+            self.wait_listening(i);
+        }
     }
 
     pub fn len(&self) -> usize {
@@ -121,6 +152,7 @@ impl Cluster {
         ];
         s.extend(TIMINGS.iter().map(|(k, v)| (k.to_string(), v.to_string())));
         s.extend(self.extra.iter().cloned());
+        s.extend(n.extra.iter().cloned());
         s
     }
 
@@ -172,7 +204,15 @@ impl Cluster {
 
     /// Node `i`'s CONTROLLER listener.
     pub fn controller_addr(&self, i: usize) -> String {
-        format!("127.0.0.1:{}", self.nodes[i].controller_port)
+        format!("127.0.0.1:{}", self.controller_port(i))
+    }
+
+    pub fn controller_port(&self, i: usize) -> u16 {
+        self.nodes[i].controller_port
+    }
+
+    pub fn broker_port(&self, i: usize) -> u16 {
+        self.nodes[i].broker_port
     }
 
     /// Every broker listener, comma-separated: a client's `bootstrap.servers`.
