@@ -1,6 +1,7 @@
 //! Unit tests of [`super::ClusterConfig`]: one per validation rule, with Kafka's messages.
 
 use super::*;
+use crate::config::endpoints::set_listener;
 
 fn cfg(pairs: &[(&str, &str)]) -> Checked<ClusterConfig> {
     let mut c = BrokerConfig::default();

@@ -19,13 +19,15 @@ pub mod broker;
 pub mod cluster;
 pub mod docs;
 pub mod dynamic;
+pub mod endpoints;
 pub mod keys;
 pub mod properties;
 pub mod replication;
 pub mod topic;
 
 pub use broker::{BrokerConfig, CleanerConfig};
-pub use cluster::{set_listener, ClusterConfig, ClusterConfigError, Endpoint, SecurityProtocol};
+pub use cluster::{ClusterConfig, ClusterConfigError, Roles};
+pub use endpoints::{set_listener, Endpoint, SecurityProtocol, Voter};
 pub use keys::{ConfigError, ConfigKey, Scope};
 pub use properties::parse_properties;
 pub use replication::{internal_topic_replication_factor, ReplicationConfig};
