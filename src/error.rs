@@ -88,6 +88,9 @@ error_codes! {
     UnknownProducerId = 59, "UNKNOWN_PRODUCER_ID", false;
     NonEmptyGroup = 68, "NON_EMPTY_GROUP", false;
     GroupIdNotFound = 69, "GROUP_ID_NOT_FOUND", false;
+    FencedLeaderEpoch = 74, "FENCED_LEADER_EPOCH", true;
+    UnknownLeaderEpoch = 75, "UNKNOWN_LEADER_EPOCH", true;
+    OffsetNotAvailable = 78, "OFFSET_NOT_AVAILABLE", true;
     MemberIdRequired = 79, "MEMBER_ID_REQUIRED", false;
     PreferredLeaderNotAvailable = 80, "PREFERRED_LEADER_NOT_AVAILABLE", true;
     FencedInstanceId = 82, "FENCED_INSTANCE_ID", false;

@@ -192,6 +192,9 @@ impl Broker {
 
     /// Closes every log cleanly and writes the clean-shutdown marker (blocking).
     pub fn shutdown(&self) -> std::io::Result<()> {
+        if let Err(e) = self.replicas.write_high_watermarks() {
+            tracing::error!("writing the high-watermark checkpoint failed: {e}");
+        }
         self.replicas.logs().shutdown(&self.all_logs())
     }
 }

@@ -36,6 +36,8 @@ pub struct BrokerConfig {
     pub retention_check_interval_ms: u64,
     pub flush_scheduler_interval_ms: u64,
     pub flush_offset_checkpoint_interval_ms: u64,
+    /// `replica.high.watermark.checkpoint.interval.ms`.
+    pub hw_checkpoint_interval_ms: u64,
     /// `group.initial.rebalance.delay.ms`: gregor's default is 0 (Kafka's is 3000), so a new
     /// group's first consumer gets its partitions at once; raise it to batch joins.
     pub group_initial_rebalance_delay_ms: u64,
@@ -152,6 +154,9 @@ impl BrokerConfig {
             flush_scheduler_interval_ms: p.long("log.flush.scheduler.interval.ms").max(1) as u64,
             flush_offset_checkpoint_interval_ms: p
                 .int("log.flush.offset.checkpoint.interval.ms")
+                .max(1) as u64,
+            hw_checkpoint_interval_ms: p
+                .long("replica.high.watermark.checkpoint.interval.ms")
                 .max(1) as u64,
             group_initial_rebalance_delay_ms: p.int("group.initial.rebalance.delay.ms").max(0)
                 as u64,

@@ -192,6 +192,7 @@ pub const KEYS: &[ConfigKey] = &[
     b("log.flush.interval.ms", Long, LONG_MAX).min(0).kafka("null").doc("fsync when unflushed data is this old"),
     b("log.flush.scheduler.interval.ms", Long, "1000").kafka(LONG_MAX).doc("maintenance round: flush checks, and idle segments let go of their descriptors"),
     b("log.flush.offset.checkpoint.interval.ms", Int, "60000").min(0).doc("how often recovery points are checkpointed"),
+    b("replica.high.watermark.checkpoint.interval.ms", Long, "5000").min(1).doc("how often the partitions' high watermarks are written to `replication-offset-checkpoint` (also at shutdown)"),
     b("log.message.timestamp.type", String, "CreateTime").one_of(TIMESTAMP_TYPES).doc("timestamp type of new topics"),
     b("log.message.timestamp.before.max.ms", Long, LONG_MAX).min(0).doc("how far in the past a CreateTime timestamp may lie (INVALID_TIMESTAMP beyond)"),
     b("log.message.timestamp.after.max.ms", Long, LONG_MAX).min(0).doc("how far in the future a CreateTime timestamp may lie (INVALID_TIMESTAMP beyond)"),

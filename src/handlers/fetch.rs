@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use futures_util::future::select_all;
 use kafka_protocol::messages::fetch_response::{
-    AbortedTransaction, FetchableTopicResponse, PartitionData,
+    AbortedTransaction, EpochEndOffset, FetchableTopicResponse, PartitionData,
 };
 use kafka_protocol::messages::{FetchRequest, FetchResponse, ProducerId};
 use tokio::sync::watch;
@@ -20,7 +20,7 @@ use tokio::time::Instant;
 
 use crate::error::Error;
 use crate::handlers::RequestContext;
-use crate::replica::Replica;
+use crate::replica::{Isolation, Replica};
 
 /// Longest wait honoured, whatever the client asks.
 const MAX_WAIT: Duration = Duration::from_secs(30);
@@ -32,6 +32,21 @@ struct Wanted {
     partition: Result<Arc<Replica>, Error>,
     offset: i64,
     max_bytes: usize,
+    /// v12+: the epoch of the fetcher's last batch (−1: none, nothing to check).
+    last_fetched_epoch: i32,
+    /// The log start offset a follower reports (−1 for consumers).
+    follower_start: i64,
+}
+
+/// Who fetches and how far it may read.
+#[derive(Clone, Copy)]
+struct Scope {
+    /// A broker replica id (≥ 0: a follower), −1 a consumer, −2 a debugging client.
+    replica_id: i32,
+    isolation: Isolation,
+    /// The first read of this request: a follower's fetch state is recorded from it only
+    /// (Kafka records it once, not again when a long-poll completes).
+    first_pass: bool,
 }
 
 fn partition_error(index: i32, e: &Error, hw: i64, start: i64) -> PartitionData {
@@ -45,12 +60,13 @@ fn partition_error(index: i32, e: &Error, hw: i64, start: i64) -> PartitionData 
         .with_records(Some(Default::default()))
 }
 
-/// One pass over all partitions: the response and the number of record bytes in it.
+/// One pass over all partitions: the response, the number of record bytes in it, and whether
+/// it must be sent at once (an error or a diverging epoch).
 async fn read_all(
     wanted: &[Wanted],
     topics: &[FetchableTopicResponse],
     max_bytes: usize,
-    read_committed: bool,
+    scope: Scope,
 ) -> (Vec<FetchableTopicResponse>, usize, bool) {
     let mut out: Vec<FetchableTopicResponse> = topics.to_vec();
     let mut total = 0usize;
@@ -64,34 +80,63 @@ async fn read_all(
             Ok(p) => {
                 let hw = p.high_watermark();
                 let lso = p.last_stable_offset();
-                let bound = if read_committed { lso } else { hw };
+                let leo = p.log_end_offset();
+                let bound = match scope.isolation {
+                    Isolation::LogEnd => leo,
+                    Isolation::HighWatermark => hw,
+                    Isolation::Committed => lso,
+                };
                 let start = p.log_start_offset();
                 let remaining = max_bytes.saturating_sub(total);
-                let result =
-                    if (w.offset == bound && w.offset >= start) || (remaining == 0 && total > 0) {
+                let diverging = p.diverging_epoch(w.last_fetched_epoch, w.offset).await;
+                let result = match diverging {
+                    Err(e) => Err(e),
+                    Ok(Some(d)) => Ok(Err(d)),
+                    Ok(None)
+                        if (w.offset == bound && w.offset >= start)
+                            || (remaining == 0 && total > 0) =>
+                    {
                         // Nothing new, or no room left: answer without touching the log.
-                        Ok(None)
-                    } else {
-                        // KIP-74: the first batch of the first partition with data is sent whole
-                        // even above the limits, so a consumer always makes progress.
-                        p.read(
+                        Ok(Ok(None))
+                    }
+                    // KIP-74: the first batch of the first partition with data is sent whole
+                    // even above the limits, so a consumer always makes progress.
+                    Ok(None) => p
+                        .read(
                             w.offset,
                             w.max_bytes.min(remaining),
                             total == 0,
-                            read_committed,
+                            scope.isolation,
                         )
                         .await
-                        .map(Some)
-                    };
+                        .map(|r| Ok(Some(r))),
+                };
+                if scope.first_pass
+                    && scope.replica_id >= 0
+                    && matches!(result, Ok(Ok(_)))
+                {
+                    p.record_follower_fetch(scope.replica_id, w.offset, w.follower_start, leo);
+                }
+                let empty = PartitionData::default()
+                    .with_partition_index(w.index)
+                    .with_high_watermark(hw)
+                    .with_last_stable_offset(lso)
+                    .with_log_start_offset(start)
+                    .with_aborted_transactions(Some(vec![]))
+                    .with_records(Some(Default::default()));
                 match result {
-                    Ok(None) => PartitionData::default()
-                        .with_partition_index(w.index)
-                        .with_high_watermark(hw)
-                        .with_last_stable_offset(lso)
-                        .with_log_start_offset(start)
-                        .with_aborted_transactions(Some(vec![]))
-                        .with_records(Some(Default::default())),
-                    Ok(Some(r)) => {
+                    Ok(Ok(None)) => empty,
+                    Ok(Err((epoch, end_offset))) => {
+                        // KIP-101/279: the fetcher truncates to at most `end_offset` and asks
+                        // again; no records until then.
+                        any_error = true;
+                        empty.with_diverging_epoch(
+                            EpochEndOffset::default()
+                                .with_epoch(epoch)
+                                .with_end_offset(end_offset),
+                        )
+                    }
+                    Ok(Ok(Some(r))) => {
                         tracing::debug!(
                             "fetch {}-{} at {}: {} bytes, high watermark {}",
                             p.topic(),
@@ -143,21 +188,42 @@ pub async fn handle(ctx: &RequestContext, req: FetchRequest) -> FetchResponse {
     let min_bytes = req.min_bytes.max(0) as usize;
     let wait = Duration::from_millis(req.max_wait_ms.max(0) as u64).min(MAX_WAIT);
     let deadline = Instant::now() + wait;
+    // v15 moved the replica id into ReplicaState (KIP-903).
+    let replica_id = if ctx.version >= 15 {
+        req.replica_state.replica_id.0
+    } else {
+        req.replica_id.0
+    };
     // v4+: 1 = READ_COMMITTED (Kafka's IsolationLevel).
-    let read_committed = req.isolation_level == 1;
+    let mut scope = Scope {
+        replica_id,
+        isolation: Isolation::of(replica_id, req.isolation_level == 1),
+        first_pass: true,
+    };
 
     let image = b.metadata.image();
     let mut topics = Vec::with_capacity(req.topics.len());
     let mut wanted = Vec::new();
     for (ti, t) in req.topics.into_iter().enumerate() {
         for p in t.partitions {
-            let partition = b.replicas.leader(&image, &t.topic, p.partition);
+            let epoch = p.current_leader_epoch;
+            let partition = b
+                .replicas
+                .leader_at_epoch(&image, &t.topic, p.partition, epoch)
+                .and_then(|r| {
+                    if replica_id >= 0 {
+                        r.check_follower(replica_id, epoch)?;
+                    }
+                    Ok(r)
+                });
             wanted.push(Wanted {
                 topic: ti,
                 index: p.partition,
                 partition,
                 offset: p.fetch_offset,
                 max_bytes: p.partition_max_bytes.max(0) as usize,
+                last_fetched_epoch: p.last_fetched_epoch,
+                follower_start: p.log_start_offset,
             });
         }
         topics.push(
@@ -166,17 +232,22 @@ pub async fn handle(ctx: &RequestContext, req: FetchRequest) -> FetchResponse {
                 .with_topic_id(t.topic_id),
         );
     }
+    // Followers wait for the log end to move, consumers for the high watermark.
     let mut receivers: Vec<watch::Receiver<i64>> = wanted
         .iter()
-        .filter_map(|w| w.partition.as_ref().ok().map(|p| p.subscribe()))
+        .filter_map(|w| w.partition.as_ref().ok())
+        .map(|p| match scope.isolation {
+            Isolation::LogEnd => p.log().subscribe(),
+            _ => p.subscribe(),
+        })
         .collect();
 
     loop {
         for r in receivers.iter_mut() {
             r.borrow_and_update();
         }
-        let (responses, total, any_error) =
-            read_all(&wanted, &topics, max_bytes, read_committed).await;
+        let (responses, total, any_error) = read_all(&wanted, &topics, max_bytes, scope).await;
+        scope.first_pass = false;
         if total >= min_bytes
             || total > 0 && min_bytes == 0
             || any_error
@@ -187,13 +258,13 @@ pub async fn handle(ctx: &RequestContext, req: FetchRequest) -> FetchResponse {
                 .with_responses(responses)
                 .with_session_id(0);
         }
-        // Sleep until any partition's high watermark moves, or the deadline.
+        // Sleep until any partition's high watermark (or log end) moves, or the deadline.
         let changed = select_all(receivers.iter_mut().map(|r| Box::pin(r.changed())));
         match tokio::time::timeout_at(deadline, changed).await {
             Ok((Ok(()), _, _)) => continue,
             // The deadline passed, or a partition went away (its topic was deleted).
             Err(_) | Ok((Err(_), _, _)) => {
-                let (responses, _, _) = read_all(&wanted, &topics, max_bytes, read_committed).await;
+                let (responses, _, _) = read_all(&wanted, &topics, max_bytes, scope).await;
                 return FetchResponse::default()
                     .with_responses(responses)
                     .with_session_id(0);

@@ -1,5 +1,13 @@
 //! ListOffsets: earliest (−2), latest (−1), max timestamp (−3, v7+), and the first offset
 //! whose timestamp is at or after a given time, looked up through the time index.
+//!
+//! As Kafka's `Partition.fetchOffsetForTimestamp`: the request's `current_leader_epoch` is
+//! checked (FENCED_LEADER_EPOCH / UNKNOWN_LEADER_EPOCH); a consumer (replica id −1) sees the
+//! log up to the high watermark (read_uncommitted) or the last stable offset
+//! (read_committed), a lookup that finds an offset at or past that bound answers −1; anyone
+//! else (−2 debugging, a broker) sees up to the log end. While a new leader's high watermark
+//! is still below the start offset of its epoch, a consumer's "latest" — and a lookup past
+//! the bound — is OFFSET_NOT_AVAILABLE, so offsets never go backwards across a leader change.
 
 use kafka_protocol::messages::list_offsets_response::{
     ListOffsetsPartitionResponse, ListOffsetsTopicResponse,
@@ -13,9 +21,13 @@ const LATEST: i64 = -1;
 const EARLIEST: i64 = -2;
 const MAX_TIMESTAMP: i64 = -3;
 
+/// Kafka's `ListOffsetsRequest.CONSUMER_REPLICA_ID`.
+const CONSUMER: i32 = -1;
+
 pub async fn handle(ctx: &RequestContext, req: ListOffsetsRequest) -> ListOffsetsResponse {
     let b = &ctx.broker;
     let image = b.metadata.image();
+    let consumer = req.replica_id.0 == CONSUMER;
     let read_committed = ctx.version >= 2 && req.isolation_level == 1;
     let mut topics = Vec::with_capacity(req.topics.len());
     for t in req.topics {
@@ -24,22 +36,39 @@ pub async fn handle(ctx: &RequestContext, req: ListOffsetsRequest) -> ListOffset
             let ts = rp.timestamp;
             let mut epoch = -1;
             let result: Result<(i64, i64)> = async {
-                let r = b.replicas.leader(&image, &t.name, rp.partition_index)?;
+                let r = b.replicas.leader_at_epoch(
+                    &image,
+                    &t.name,
+                    rp.partition_index,
+                    rp.current_leader_epoch,
+                )?;
                 epoch = r.leader_epoch();
+                let last_fetchable = match (consumer, read_committed) {
+                    (false, _) => r.log_end_offset(),
+                    (true, true) => r.last_stable_offset(),
+                    (true, false) => r.high_watermark(),
+                };
+                let lagging = if consumer { r.offsets_lagging() } else { None };
                 let p = r.log();
+                // A lookup that lands at or past what this client may see.
+                let bounded = |found: Option<(i64, i64)>| match found {
+                    Some((o, _)) if o >= last_fetchable => match r.offsets_lagging() {
+                        Some(e) if consumer => Err(e),
+                        _ => Ok((-1, -1)),
+                    },
+                    Some((o, t)) => Ok((t, o)),
+                    None => Ok((-1, -1)),
+                };
                 match ts {
-                    // v2+: READ_COMMITTED (1) sees the log end at the last stable offset.
-                    LATEST if read_committed => Ok((-1, r.last_stable_offset())),
-                    LATEST => Ok((-1, r.high_watermark())),
+                    LATEST => match lagging {
+                        Some(e) => Err(e),
+                        None => Ok((-1, last_fetchable)),
+                    },
                     EARLIEST => Ok((-1, r.log_start_offset())),
                     MAX_TIMESTAMP if ctx.version >= 7 => {
-                        let found = p.run(|log| log.max_timestamp_offset()).await?;
-                        Ok(found.map(|(o, t)| (t, o)).unwrap_or((-1, -1)))
+                        bounded(p.run(|log| log.max_timestamp_offset()).await?)
                     }
-                    t if t >= 0 => {
-                        let found = p.run(move |log| log.offset_for_timestamp(t)).await?;
-                        Ok(found.map(|(o, t)| (t, o)).unwrap_or((-1, -1)))
-                    }
+                    t if t >= 0 => bounded(p.run(move |log| log.offset_for_timestamp(t)).await?),
                     _ => Err(Error::kafka(
                         ErrorCode::UnsupportedVersion,
                         format!("timestamp {ts} is not supported"),

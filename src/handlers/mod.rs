@@ -17,6 +17,7 @@ pub mod list_offsets;
 pub mod log_dirs;
 pub mod metadata;
 pub mod offsets;
+pub mod offsets_for_leader_epoch;
 pub mod produce;
 pub mod producer_id;
 pub mod reassignments;

@@ -9,7 +9,9 @@
 //! after every change.
 //!
 //! Invariants: entries are strictly increasing in both epoch and start offset; every start
-//! offset is below the log end offset and (after [`truncate_from_start`]
+//! offset is at most the log end offset (at it only for the latest entry, when a leadership
+//! began there and nothing was appended since: reopening drops such an entry, as Kafka's
+//! loader does, and the new leadership assigns it again) and (after [`truncate_from_start`]
 //! (LeaderEpochCache::truncate_from_start)) at or above the log start offset.
 //!
 //! Thread-safety: none of its own; it lives inside the partition log behind its lock.

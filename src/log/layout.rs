@@ -32,6 +32,8 @@ pub const SNAPSHOT_SUFFIX: &str = ".snapshot";
 pub const CLEAN_SHUTDOWN_FILE: &str = ".gregor_cleanshutdown";
 pub const RECOVERY_POINT_FILE: &str = "recovery-point-offset-checkpoint";
 pub const LOG_START_FILE: &str = "log-start-offset-checkpoint";
+/// The replica layer's high watermarks (Kafka's `ReplicaManager.HighWatermarkFilename`).
+pub const HIGH_WATERMARK_FILE: &str = "replication-offset-checkpoint";
 pub const TOPICS_DIR: &str = "topics";
 pub const META_FILE: &str = "meta.properties";
 pub const PRODUCER_ID_FILE: &str = "producer-id-block";

@@ -21,7 +21,7 @@ use super::layout;
 use super::partition::{now_ms, Partition};
 use super::partition_log::{LoadOptions, PartitionLog};
 
-pub(crate) type Checkpoint = HashMap<(String, i32), i64>;
+pub type Checkpoint = HashMap<(String, i32), i64>;
 
 /// Owner of the data directory's partition logs (see the module doc).
 pub struct LogManager {
@@ -36,7 +36,7 @@ pub struct LogManager {
 }
 
 /// Reads an `OffsetCheckpointFile` (see the module doc); missing or unreadable: empty.
-pub(crate) fn read_checkpoint(path: &Path) -> Checkpoint {
+pub fn read_checkpoint(path: &Path) -> Checkpoint {
     let Ok(text) = std::fs::read_to_string(path) else {
         return HashMap::new();
     };
@@ -55,7 +55,7 @@ pub(crate) fn read_checkpoint(path: &Path) -> Checkpoint {
 }
 
 /// Replaces an `OffsetCheckpointFile` atomically and durably.
-pub(crate) fn write_checkpoint(path: &Path, entries: &[(String, i32, i64)]) -> io::Result<()> {
+pub fn write_checkpoint(path: &Path, entries: &[(String, i32, i64)]) -> io::Result<()> {
     let mut text = format!("0\n{}\n", entries.len());
     for (t, p, o) in entries {
         text.push_str(&format!("{t} {p} {o}\n"));

@@ -246,6 +246,18 @@ impl PartitionLog {
         self.epochs.latest_epoch()
     }
 
+    /// A new leadership of `epoch` begins at the log end (Kafka's
+    /// `maybeAssignEpochStartOffset`): recorded in the epoch cache at once, so the epoch is
+    /// known before its first batch. Nothing changes for an epoch the cache already has as its
+    /// latest, or an older one (a stale image).
+    pub fn assign_epoch_start(&mut self, epoch: i32) -> io::Result<()> {
+        if self.epochs.latest_epoch().is_some_and(|l| l >= epoch) {
+            return Ok(());
+        }
+        let end = self.log_end_offset();
+        self.epochs.assign(epoch, end).map(|_| ())
+    }
+
     /// OffsetsForLeaderEpoch: the greatest epoch ≤ `epoch` the log knows and where it ends
     /// (Kafka's `LeaderEpochFileCache.endOffsetFor`); `None` for an unknown newer epoch.
     pub fn end_offset_for_epoch(&self, epoch: i32) -> Option<(i32, i64)> {

@@ -14,11 +14,14 @@ pub async fn run(broker: Arc<Broker>, mut stop: broadcast::Receiver<()>) {
     let tick = Duration::from_millis(
         cfg.flush_scheduler_interval_ms
             .min(cfg.retention_check_interval_ms)
+            .min(cfg.hw_checkpoint_interval_ms)
             .max(10),
     );
     let retention_every = Duration::from_millis(cfg.retention_check_interval_ms);
     let checkpoint_every = Duration::from_millis(cfg.flush_offset_checkpoint_interval_ms);
+    let hw_every = Duration::from_millis(cfg.hw_checkpoint_interval_ms);
     let (mut last_retention, mut last_checkpoint) = (Instant::now(), Instant::now());
+    let mut last_hw = Instant::now();
     let mut interval = tokio::time::interval(tick);
     interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -34,6 +37,10 @@ pub async fn run(broker: Arc<Broker>, mut stop: broadcast::Receiver<()>) {
         if checkpoint_due {
             last_checkpoint = Instant::now();
         }
+        let hw_due = last_hw.elapsed() >= hw_every;
+        if hw_due {
+            last_hw = Instant::now();
+        }
         let b = broker.clone();
         let _ = tokio::task::spawn_blocking(move || {
             let partitions = b.all_logs();
@@ -41,6 +48,11 @@ pub async fn run(broker: Arc<Broker>, mut stop: broadcast::Receiver<()>) {
             if checkpoint_due {
                 if let Err(e) = b.replicas.logs().write_checkpoints(&partitions) {
                     tracing::error!("writing checkpoints failed: {e}");
+                }
+            }
+            if hw_due {
+                if let Err(e) = b.replicas.write_high_watermarks() {
+                    tracing::error!("writing the high-watermark checkpoint failed: {e}");
                 }
             }
         })

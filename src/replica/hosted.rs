@@ -2,34 +2,47 @@
 //! watermark — kept apart from the log end offset, as Kafka's `Partition` keeps it.
 //!
 //! The high watermark is the offset below which every record is committed (held by every
-//! in-sync replica). Readers are served only below it and long-polls wait on it; acks=all
-//! producers wait until it passes their batch. On a single node the in-sync set is this node
-//! alone, so it reaches the log end as soon as an append returns — but the two are separate
-//! values, advanced by [`Replica::advance_high_watermark`], which is where the replication
-//! issue plugs in the followers' log end offsets.
+//! in-sync replica). Consumers are served only below it and long-polls wait on it; acks=all
+//! producers wait until it passes their batch. A leader moves it to the smallest log end
+//! offset of its ISR — its own, and its ISR followers' as their fetches report them
+//! ([`super::followers`]) — and never back (except when its own log is cut below it). On a
+//! single node the ISR is this node alone, so it reaches the log end as soon as an append
+//! returns. A replica starts from the checkpointed value ([`super::hw_checkpoint`]), and a
+//! replica that is not the leader only lowers it to its own log end.
 //!
 //! The last stable offset (LSO) is the high watermark, or the first offset of the oldest
 //! transaction still open on this partition if that is lower: read_committed consumers are
 //! served below it. The first unstable offset is refreshed under the partition lock after
 //! every append, marker and log-start move, so computing the LSO never takes the lock.
 //!
-//! Thread-safety: shared as `Arc<Replica>`; the epoch, leadership and first unstable offset
-//! are atomics; the high watermark is a watch channel.
+//! Leadership: when the image makes this node the leader of a new epoch, the epoch starts at
+//! the log end (Kafka's `leaderEpochStartOffsetOpt`, also written into the epoch cache so
+//! OffsetForLeaderEpoch answers before the first append) and every follower's state is reset.
+//! Followers (replica id ≥ 0) may read up to the log end; consumers up to the high watermark
+//! or the LSO.
+//!
+//! Thread-safety: shared as `Arc<Replica>`; the epoch, leadership, epoch start and first
+//! unstable offset are atomics; the high watermark is a watch channel; the assignment and the
+//! follower states sit behind one short mutex, never held across an await or the log lock.
 
 use std::sync::atomic::{AtomicBool, AtomicI32, AtomicI64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use bytes::Bytes;
 use tokio::sync::watch;
 use uuid::Uuid;
 
-use crate::error::Result;
+use super::epoch::{check_current_leader_epoch, diverging_epoch, NO_EPOCH};
+use super::followers::{Followers, UNKNOWN_OFFSET};
+use super::hw_checkpoint::initial_high_watermark;
+use crate::error::{Error, ErrorCode, Result};
 use crate::log::batch::BatchWalker;
 use crate::log::control::ControlType;
 use crate::log::partition::{now_ms, ReadResult};
 use crate::log::partition_log::{AppendInfo, PartitionLog};
 use crate::log::Partition;
+use crate::metadata::PartitionImage;
 
 /// What a fetch of one partition returns: the records, the offsets that bound them and, for
 /// read_committed, the aborted transactions among them.
@@ -44,6 +57,31 @@ pub struct FetchRead {
     pub aborted: Vec<(i64, i64)>,
 }
 
+/// How far a read may go (Kafka's `FetchIsolation`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Isolation {
+    /// A follower replica: up to the log end.
+    LogEnd,
+    /// A read_uncommitted consumer: up to the high watermark.
+    HighWatermark,
+    /// A read_committed consumer: up to the last stable offset.
+    Committed,
+}
+
+impl Isolation {
+    /// Kafka's `FetchIsolation.of`: a broker replica id (≥ 0) reads to the log end, anyone
+    /// else (−1 consumer, −2 debugging) as its isolation level says.
+    pub fn of(replica_id: i32, read_committed: bool) -> Isolation {
+        if replica_id >= 0 {
+            Isolation::LogEnd
+        } else if read_committed {
+            Isolation::Committed
+        } else {
+            Isolation::HighWatermark
+        }
+    }
+}
+
 /// "No open transaction" in [`Replica`]'s first-unstable-offset atomic.
 const NONE_UNSTABLE: i64 = i64::MAX;
 
@@ -51,31 +89,61 @@ fn first_unstable(log: &PartitionLog) -> i64 {
     log.first_unstable_offset().unwrap_or(NONE_UNSTABLE)
 }
 
+/// The image's assignment of the partition and what the leader knows of its followers.
+#[derive(Debug, Default)]
+struct Assignment {
+    replicas: Vec<i32>,
+    isr: Vec<i32>,
+    followers: Followers,
+}
+
 /// One hosted replica (see the module doc).
 pub struct Replica {
     log: Arc<Partition>,
     topic_id: Uuid,
+    node_id: i32,
     leader_epoch: AtomicI32,
     leader: AtomicBool,
+    /// The log end when this node became leader of the current epoch; −1 when not leader.
+    epoch_start_offset: AtomicI64,
     high_watermark: watch::Sender<i64>,
     first_unstable: AtomicI64,
+    assignment: Mutex<Assignment>,
 }
 
 impl Replica {
-    pub fn new(log: Arc<Partition>, topic_id: Uuid, leader_epoch: i32, leader: bool) -> Replica {
-        let (hw, _) = watch::channel(log.log_end_offset());
+    /// A replica of `log` as `image` assigns it to `node_id`, starting from the checkpointed
+    /// high watermark (see [`super::hw_checkpoint`]).
+    pub fn new(
+        log: Arc<Partition>,
+        topic_id: Uuid,
+        node_id: i32,
+        image: &PartitionImage,
+        checkpointed_hw: Option<i64>,
+    ) -> Replica {
+        let hw = initial_high_watermark(
+            checkpointed_hw,
+            log.log_start_offset(),
+            log.log_end_offset(),
+        );
+        let (hw, _) = watch::channel(hw);
         let unstable = log
             .lock()
             .map(|l| first_unstable(&l))
             .unwrap_or(NONE_UNSTABLE);
-        Replica {
+        let r = Replica {
             first_unstable: AtomicI64::new(unstable),
             log,
             topic_id,
-            leader_epoch: AtomicI32::new(leader_epoch),
-            leader: AtomicBool::new(leader),
+            node_id,
+            leader_epoch: AtomicI32::new(NO_EPOCH),
+            leader: AtomicBool::new(false),
+            epoch_start_offset: AtomicI64::new(UNKNOWN_OFFSET),
             high_watermark: hw,
-        }
+            assignment: Mutex::new(Assignment::default()),
+        };
+        r.apply(image);
+        r
     }
 
     pub fn topic(&self) -> &str {
@@ -103,11 +171,174 @@ impl Replica {
         self.leader.load(Ordering::Acquire)
     }
 
-    /// Applies the leadership the published image gives this replica.
-    pub fn set_leadership(&self, leader: bool, epoch: i32) {
+    /// The offset where this node's leadership of the current epoch began (`None` when it is
+    /// not the leader).
+    pub fn epoch_start_offset(&self) -> Option<i64> {
+        Some(self.epoch_start_offset.load(Ordering::Acquire)).filter(|o| *o >= 0)
+    }
+
+    fn assignment(&self) -> MutexGuard<'_, Assignment> {
+        self.assignment.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Applies the leadership and assignment the published image gives this replica. A new
+    /// leadership (this node becomes leader, or leads a newer epoch) starts its epoch at the
+    /// log end and resets the follower states (see the module doc).
+    pub fn apply(&self, image: &PartitionImage) {
+        let leader = image.leader == self.node_id;
+        let epoch = image.leader_epoch;
+        let new_leadership =
+            leader && (!self.is_leader() || self.leader_epoch() != epoch);
+        let followers: Vec<i32> = image
+            .replicas
+            .iter()
+            .copied()
+            .filter(|id| *id != self.node_id)
+            .collect();
+        if new_leadership {
+            let start = match self.log.lock() {
+                Ok(mut log) => {
+                    if let Err(e) = log.assign_epoch_start(epoch) {
+                        tracing::error!("{}-{}: epoch cache: {e}", self.topic(), self.index());
+                    }
+                    log.log_end_offset()
+                }
+                Err(_) => self.log.log_end_offset(),
+            };
+            self.epoch_start_offset.store(start, Ordering::Release);
+        } else if !leader {
+            self.epoch_start_offset
+                .store(UNKNOWN_OFFSET, Ordering::Release);
+        }
+        {
+            let mut a = self.assignment();
+            if new_leadership {
+                a.followers.reset(&followers, &image.isr, now_ms());
+            } else {
+                a.followers.retain_assigned(&followers);
+            }
+            a.replicas = image.replicas.clone();
+            a.isr = image.isr.clone();
+        }
         self.leader_epoch.store(epoch, Ordering::Release);
         self.leader.store(leader, Ordering::Release);
         self.advance_high_watermark();
+    }
+
+    /// Kafka's `localLogWithEpochOrThrow`: the request's `current_leader_epoch` checked
+    /// against this replica's (see [`super::epoch`]), then NOT_LEADER_OR_FOLLOWER when
+    /// `require_leader` and this node does not lead.
+    pub fn check_epoch(&self, current_leader_epoch: i32, require_leader: bool) -> Result<()> {
+        check_current_leader_epoch(self.leader_epoch(), current_leader_epoch)?;
+        if require_leader && !self.is_leader() {
+            return Err(Error::kafka(
+                ErrorCode::NotLeaderOrFollower,
+                format!(
+                    "This server is not the leader for {}-{}",
+                    self.topic(),
+                    self.index()
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Kafka's `followerReplicaOrThrow`: a fetch from broker `replica_id` is served only if it
+    /// is one of this partition's followers — else UNKNOWN_LEADER_EPOCH when the request named
+    /// an epoch (its metadata may be ahead of ours), NOT_LEADER_OR_FOLLOWER when not.
+    pub fn check_follower(&self, replica_id: i32, current_leader_epoch: i32) -> Result<()> {
+        if self.assignment().followers.contains(replica_id) {
+            return Ok(());
+        }
+        let code = if current_leader_epoch == NO_EPOCH {
+            ErrorCode::NotLeaderOrFollower
+        } else {
+            ErrorCode::UnknownLeaderEpoch
+        };
+        Err(Error::kafka(
+            code,
+            format!(
+                "replica {replica_id} is not a follower of {}-{} in leader epoch {}",
+                self.topic(),
+                self.index(),
+                self.leader_epoch()
+            ),
+        ))
+    }
+
+    /// The greatest epoch ≤ `epoch` in the log and where it ends (Kafka's
+    /// `UnifiedLog.endOffsetForEpoch`); `None` = UNDEFINED.
+    pub async fn end_offset_for_epoch(&self, epoch: i32) -> Result<Option<(i32, i64)>> {
+        self.log
+            .run(move |log| Ok(log.end_offset_for_epoch(epoch)))
+            .await
+    }
+
+    /// Where a fetcher whose last fetched batch had `last_fetched_epoch` diverged from this
+    /// log, if it did (see [`super::epoch::diverging_epoch`]); nothing to check for −1.
+    pub async fn diverging_epoch(
+        &self,
+        last_fetched_epoch: i32,
+        fetch_offset: i64,
+    ) -> Result<Option<(i32, i64)>> {
+        if last_fetched_epoch < 0 {
+            return Ok(None);
+        }
+        let end_for = self.end_offset_for_epoch(last_fetched_epoch).await?;
+        diverging_epoch(
+            end_for,
+            last_fetched_epoch,
+            fetch_offset,
+            self.log_start_offset(),
+        )
+    }
+
+    /// Records a follower's fetch at `fetch_offset`, served while the log ended at
+    /// `leader_end` (see [`super::followers`]), then advances the high watermark, which may
+    /// wait on this follower.
+    pub fn record_follower_fetch(
+        &self,
+        replica_id: i32,
+        fetch_offset: i64,
+        follower_start: i64,
+        leader_end: i64,
+    ) {
+        let known = self.assignment().followers.record_fetch(
+            replica_id,
+            fetch_offset,
+            follower_start,
+            leader_end,
+            now_ms(),
+        );
+        if known {
+            self.advance_high_watermark();
+        }
+    }
+
+    /// OFFSET_NOT_AVAILABLE while this leader's high watermark is below the start offset of
+    /// its epoch (Kafka's `fetchOffsetForTimestamp`): the records between were written by an
+    /// earlier leader and are not known to be committed yet, so answering "latest" with the
+    /// high watermark could move a client's offsets backwards. Only possible with followers.
+    pub fn offsets_lagging(&self) -> Option<Error> {
+        let start = self.epoch_start_offset()?;
+        let hw = self.high_watermark();
+        (start > hw).then(|| {
+            Error::kafka(
+                ErrorCode::OffsetNotAvailable,
+                format!(
+                    "the high watermark {hw} of {}-{} is lagging behind the start offset {start} \
+                     of leader epoch {}",
+                    self.topic(),
+                    self.index(),
+                    self.leader_epoch()
+                ),
+            )
+        })
+    }
+
+    /// What this leader knows of follower `replica_id`.
+    pub fn follower_state(&self, replica_id: i32) -> Option<super::followers::FollowerState> {
+        self.assignment().followers.get(replica_id)
     }
 
     pub fn high_watermark(&self) -> i64 {
@@ -127,14 +358,32 @@ impl Replica {
         self.high_watermark.subscribe()
     }
 
-    /// Moves the high watermark to the smallest log end offset of the in-sync replicas —
-    /// here, this node's own (see the module doc). It never moves backwards except when the
-    /// log itself was cut below it (DeleteRecords cannot, truncation can).
+    /// The high-watermark rule (see the module doc): a leader moves it up to the smallest log
+    /// end of its ISR (a follower whose log end is not known yet holds it where it is); any
+    /// replica lowers it to its own log end when the log was cut below it.
     pub fn advance_high_watermark(&self) {
         let leo = self.log.log_end_offset();
+        let isr_end = if self.is_leader() {
+            let a = self.assignment();
+            Some(
+                a.isr
+                    .iter()
+                    .filter(|id| **id != self.node_id)
+                    .map(|id| {
+                        a.followers
+                            .get(*id)
+                            .map_or(UNKNOWN_OFFSET, |s| s.log_end_offset)
+                    })
+                    .fold(leo, i64::min),
+            )
+        } else {
+            None
+        };
         self.high_watermark.send_if_modified(|hw| {
-            let changed = *hw != leo;
-            *hw = leo;
+            let raised = isr_end.map_or(*hw, |end| (*hw).max(end));
+            let new = raised.min(leo);
+            let changed = *hw != new;
+            *hw = new;
             changed
         });
     }
@@ -208,20 +457,25 @@ impl Replica {
     }
 
     /// Reads from `offset`, at most `max_bytes` (with `whole_first` the first batch is
-    /// returned even when it alone is larger): below the high watermark, or below the last
-    /// stable offset for read_committed, with the aborted transactions among the records.
+    /// returned even when it alone is larger): below the bound `isolation` names, with the
+    /// aborted transactions among the records for read_committed.
     pub async fn read(
         &self,
         offset: i64,
         max_bytes: usize,
         whole_first: bool,
-        read_committed: bool,
+        isolation: Isolation,
     ) -> Result<FetchRead> {
         // The bounds are taken before reading: whatever is appended meanwhile is not
         // committed as far as this read knows.
         let hw = self.high_watermark();
         let lso = self.last_stable_offset();
-        let bound = if read_committed { lso } else { hw };
+        let read_committed = isolation == Isolation::Committed;
+        let bound = match isolation {
+            Isolation::LogEnd => self.log_end_offset(),
+            Isolation::HighWatermark => hw,
+            Isolation::Committed => lso,
+        };
         let empty = |start| FetchRead {
             records: Bytes::new(),
             high_watermark: hw,

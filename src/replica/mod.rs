@@ -17,7 +17,10 @@
 //! force is an `Arc` swapped whole under its own short lock (publishes are serialised by the
 //! controller).
 
+pub mod epoch;
+pub mod followers;
 mod hosted;
+pub mod hw_checkpoint;
 
 use std::collections::HashMap;
 use std::io;
@@ -26,7 +29,7 @@ use std::sync::{Arc, RwLock};
 
 use uuid::Uuid;
 
-pub use hosted::{FetchRead, Replica};
+pub use hosted::{FetchRead, Isolation, Replica};
 
 use crate::config::BrokerConfig;
 use crate::error::{Error, ErrorCode, Result};
@@ -44,6 +47,8 @@ pub struct ReplicaManager {
     config: RwLock<Arc<BrokerConfig>>,
     logs: LogManager,
     replicas: RwLock<HashMap<Key, Arc<Replica>>>,
+    /// The high watermarks checkpointed before this start, read once (see [`hw_checkpoint`]).
+    checkpointed_hws: hw_checkpoint::HighWatermarks,
 }
 
 /// The topic id recorded in a partition directory's `partition.metadata`, if any.
@@ -60,6 +65,7 @@ impl ReplicaManager {
             node_id,
             config: RwLock::new(Arc::new(config.clone())),
             static_config: config,
+            checkpointed_hws: hw_checkpoint::read(logs.data_dir()),
             logs,
             replicas: RwLock::new(HashMap::new()),
         }
@@ -119,6 +125,37 @@ impl ReplicaManager {
         })
     }
 
+    /// [`leader`](Self::leader) for a request that names the leader epoch it expects
+    /// (Kafka's `localLogWithEpochOrThrow`): a hosted replica's epoch is checked first
+    /// (FENCED_LEADER_EPOCH / UNKNOWN_LEADER_EPOCH, see [`epoch`]), then its leadership;
+    /// −1 checks nothing.
+    pub fn leader_at_epoch(
+        &self,
+        image: &MetadataImage,
+        topic: &str,
+        partition: i32,
+        current_leader_epoch: i32,
+    ) -> Result<Arc<Replica>> {
+        if image.partition(topic, partition).is_some() {
+            if let Some(r) = self.get(topic, partition) {
+                r.check_epoch(current_leader_epoch, false)?;
+            }
+        }
+        self.leader(image, topic, partition)
+    }
+
+    /// Writes every hosted replica's high watermark to the checkpoint (periodically and at
+    /// shutdown).
+    pub fn write_high_watermarks(&self) -> io::Result<()> {
+        let mut entries: Vec<(String, i32, i64)> = self
+            .all()
+            .iter()
+            .map(|r| (r.topic().to_string(), r.index(), r.high_watermark()))
+            .collect();
+        entries.sort();
+        hw_checkpoint::write(self.logs.data_dir(), &entries)
+    }
+
     /// Every hosted replica.
     pub fn all(&self) -> Vec<Arc<Replica>> {
         self.read().values().cloned().collect()
@@ -149,12 +186,11 @@ impl ReplicaManager {
             self.logs
                 .create_partition(topic, index, &id.to_string(), config)?
         };
-        Ok(Arc::new(Replica::new(
-            log,
-            id,
-            p.leader_epoch,
-            p.leader == self.node_id,
-        )))
+        let hw = self
+            .checkpointed_hws
+            .get(&(topic.to_string(), index))
+            .copied();
+        Ok(Arc::new(Replica::new(log, id, self.node_id, p, hw)))
     }
 }
 
@@ -222,7 +258,7 @@ impl MetadataPublisher for ReplicaManager {
                     continue;
                 }
                 if let Some(r) = self.get(&t.name, index) {
-                    r.set_leadership(p.leader == self.node_id, p.leader_epoch);
+                    r.apply(p);
                     if dynamic_changed
                         || old
                             .topic(&t.name)

@@ -86,6 +86,7 @@ api_table! {
     DeleteGroups(DeleteGroupsRequest) 0..=2 => handlers::group_admin::delete_groups;
     OffsetDelete(OffsetDeleteRequest) 0..=0 => handlers::offsets::offset_delete;
     TxnOffsetCommit(TxnOffsetCommitRequest) 0..=4 => handlers::txn_offsets::handle;
+    OffsetForLeaderEpoch(OffsetForLeaderEpochRequest) 2..=4 => handlers::offsets_for_leader_epoch::handle;
     DescribeConfigs(DescribeConfigsRequest) 1..=4 => handlers::configs::describe_configs;
     AlterConfigs(AlterConfigsRequest) 0..=2 => handlers::alter_configs::alter_configs;
     CreatePartitions(CreatePartitionsRequest) 0..=3 => handlers::topics::create_partitions;
