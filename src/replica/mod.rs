@@ -21,6 +21,8 @@ pub mod epoch;
 pub mod followers;
 mod hosted;
 pub mod hw_checkpoint;
+#[cfg(test)]
+mod tests;
 
 use std::collections::HashMap;
 use std::io;
