@@ -83,7 +83,10 @@ fn check_timestamps(h: &BatchHeader, config: &LogConfig, now_ms: i64) -> Result<
 }
 
 /// Splits a follower's batches (laid end to end) into validated `(position, header)` pairs,
-/// checking that they continue the log at `log_end_offset` without gaps or overlaps.
+/// checking that their offsets keep increasing from `log_end_offset`: each batch starts at or
+/// after the end of the one before (the log end for the first). Gaps are allowed — a
+/// compacted leader's log has them (Kafka's `appendAsFollower` checks only monotonicity) —
+/// overlaps are not.
 pub fn check_follower_batches(
     bytes: &[u8],
     log_end_offset: i64,
@@ -103,11 +106,11 @@ pub fn check_follower_batches(
             ));
         }
         let h = batch::validate_stored(&rest[..size]).map_err(|e| e.into_error())?;
-        if h.base_offset != expected {
+        if h.base_offset < expected {
             return Err(Error::kafka(
                 ErrorCode::OffsetOutOfRange,
                 format!(
-                    "follower batch starts at offset {} but the log continues at {expected}",
+                    "follower batch starts at offset {}, below where the log continues ({expected})",
                     h.base_offset
                 ),
             ));

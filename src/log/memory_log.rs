@@ -34,10 +34,15 @@ type Transactions = (Vec<(i64, i64)>, Vec<(i64, i64, i64)>);
 #[derive(Debug, Clone)]
 pub struct MemoryLog {
     config: LogConfig,
-    /// Every stored batch with its header, in offset order, contiguous.
+    /// Every stored batch with its header, in increasing offset order (a follower's append
+    /// may leave gaps between them, as a compacted leader's log has).
     batches: Vec<(BatchHeader, Bytes)>,
     start: i64,
     end: i64,
+    /// Where the log last started empty (0, or the offset of a truncation at or below the log
+    /// start): its end when a truncation keeps no batch — the base of the disk log's first
+    /// segment.
+    origin: i64,
     producers: ProducerStateManager,
     /// `(epoch, start offset)` as Kafka's epoch cache holds them.
     epochs: Vec<(i32, i64)>,
@@ -50,6 +55,7 @@ impl MemoryLog {
             batches: Vec::new(),
             start: 0,
             end: 0,
+            origin: 0,
             producers: ProducerStateManager::default(),
             epochs: Vec::new(),
         }
@@ -115,20 +121,36 @@ impl MemoryLog {
 
     fn push(&mut self, h: BatchHeader, bytes: Bytes) {
         Self::track(&mut self.producers, &h, &bytes);
-        // A new entry when the epoch changes; entries at or past it are dropped first.
-        let (e, base) = (h.partition_leader_epoch, h.base_offset);
-        if e >= 0 && !self.epochs.last().is_some_and(|l| l.0 == e && l.1 <= base) {
-            while self.epochs.last().is_some_and(|l| l.0 >= e || l.1 >= base) {
-                self.epochs.pop();
-            }
-            self.epochs.push((e, base));
-        }
+        assign_epoch(&mut self.epochs, h.partition_leader_epoch, h.base_offset);
         self.end = h.last_offset() + 1;
         self.batches.push((h, bytes));
     }
 }
 
+/// A new entry when the epoch changes; entries at or past it are dropped first.
+fn assign_epoch(epochs: &mut Vec<(i32, i64)>, e: i32, base: i64) {
+    if e >= 0 && !epochs.last().is_some_and(|l| l.0 == e && l.1 <= base) {
+        while epochs.last().is_some_and(|l| l.0 >= e || l.1 >= base) {
+            epochs.pop();
+        }
+        epochs.push((e, base));
+    }
+}
+
 impl MemoryLog {
+    /// What reopening a log whose epoch checkpoint was lost does: the epochs are rebuilt from
+    /// the batches reaching the log start or past it (a batch holding the log start counts
+    /// from there), so an entry DeleteRecords had moved into a gap before the next batch
+    /// starts at that batch again.
+    pub fn reopen_without_epoch_file(&mut self) {
+        let mut epochs = Vec::new();
+        for (h, _) in self.batches.iter().filter(|(h, _)| h.last_offset() >= self.start) {
+            assign_epoch(&mut epochs, h.partition_leader_epoch, h.base_offset.max(self.start));
+        }
+        self.epochs = epochs;
+        self.reopen();
+    }
+
     /// What reopening a log does to its epoch cache: like Kafka's loader, entries starting at
     /// or past the log end are dropped (`truncateFromEnd(logEndOffset)`), so a cache whose
     /// only entry was moved to the log end by DeleteRecords is empty after a restart.
@@ -240,8 +262,9 @@ impl ReplicatedLog for MemoryLog {
     }
 
     fn append_as_follower(&mut self, bytes: &[u8], _now_ms: i64) -> Result<AppendInfo> {
-        let base = self.end;
-        for (pos, h) in append_checks::check_follower_batches(bytes, self.end)? {
+        let batches = append_checks::check_follower_batches(bytes, self.end)?;
+        let base = batches.first().map_or(self.end, |(_, h)| h.base_offset);
+        for (pos, h) in batches {
             let b = Bytes::copy_from_slice(&bytes[pos..pos + h.total_size()]);
             self.push(h, b);
         }
@@ -268,6 +291,7 @@ impl ReplicatedLog for MemoryLog {
             self.batches.clear();
             self.start = offset;
             self.end = offset;
+            self.origin = offset;
             self.epochs.clear();
         } else {
             let keep = self
@@ -275,7 +299,12 @@ impl ReplicatedLog for MemoryLog {
                 .iter()
                 .take_while(|(h, _)| h.last_offset() < offset)
                 .count();
-            self.end = self.batches[keep].0.base_offset;
+            // The end of the last batch kept — across a gap too, where the cut batch starts
+            // later — or where the log began when none is kept.
+            self.end = match keep.checked_sub(1) {
+                Some(last) => self.batches[last].0.last_offset() + 1,
+                None => self.origin,
+            };
             self.batches.truncate(keep);
             self.start = self.start.min(self.end);
             let end = self.end;

@@ -18,8 +18,9 @@
 //!   `whole_first` a larger first batch is returned whole (KIP-74), and without it such a read
 //!   is empty. A disk read may stop early at a segment end; read on from there.
 //! - `truncate_to(offset)`: drops every batch whose last offset is ≥ `offset` (a batch
-//!   holding `offset` goes whole); at or below the log start the log restarts empty at
-//!   `offset`; at or past the end nothing happens.
+//!   holding `offset` goes whole); the log then ends after the last batch kept (or where it
+//!   began, when none is); at or below the log start the log restarts empty at `offset`; at
+//!   or past the end nothing happens.
 //! - `end_offset_for_epoch(epoch)`: `LeaderEpochFileCache.endOffsetFor` — `None` for a
 //!   negative epoch or one newer than the latest.
 //! - transactions: a transactional batch starts or continues its producer's transaction, a
@@ -65,7 +66,9 @@ pub trait ReplicatedLog {
     fn aborted_transactions(&self, fetch_offset: i64, upper_bound: i64) -> Vec<(i64, i64)>;
 
     /// Appends the leader's batches as they are: each must be well-formed with a valid CRC,
-    /// and together they must continue the log end without a gap (else nothing is written).
+    /// and their offsets must keep increasing from the log end — gaps allowed (a compacted
+    /// leader), overlaps not (else nothing is written). Producer state and the epoch cache
+    /// follow the appended batches.
     fn append_as_follower(&mut self, batches: &[u8], now_ms: i64) -> Result<AppendInfo>;
 
     /// Drops every batch whose last offset is ≥ `offset` (see the module doc).

@@ -247,11 +247,19 @@ enum ROp {
         bump: bool,
     },
     StaleLeader,
+    /// The leader's batches: `gaps[i]` offsets skipped before batch i (a compacted leader),
+    /// or, with `overlap`, a first batch starting below the log end (refused); `idempotent`
+    /// batches come from one idempotent producer, continuing its sequence.
     Follower {
         batches: u8,
         bump: bool,
-        gap: bool,
+        gaps: [u8; 3],
+        overlap: bool,
+        idempotent: bool,
     },
+    /// That producer retries its last batch as a leader append: a duplicate if the log still
+    /// holds it, whether a leader or a follower append wrote it.
+    Retry,
     Truncate {
         percent: u8,
     },
@@ -276,8 +284,21 @@ fn rop() -> impl Strategy<Value = ROp> {
         6 => (1u8..10, 1u16..400, proptest::bool::weighted(0.2))
             .prop_map(|(records, size, bump)| ROp::Leader { records, size, bump }),
         1 => Just(ROp::StaleLeader),
-        3 => (1u8..4, proptest::bool::weighted(0.3), proptest::bool::weighted(0.1))
-            .prop_map(|(batches, bump, gap)| ROp::Follower { batches, bump, gap }),
+        3 => (
+            1u8..4,
+            proptest::bool::weighted(0.3),
+            proptest::array::uniform3(prop_oneof![3 => Just(0u8), 1 => 1u8..40]),
+            proptest::bool::weighted(0.1),
+            proptest::bool::weighted(0.5),
+        )
+            .prop_map(|(batches, bump, gaps, overlap, idempotent)| ROp::Follower {
+                batches,
+                bump,
+                gaps,
+                overlap,
+                idempotent,
+            }),
+        1 => Just(ROp::Retry),
         3 => (0u8..=100).prop_map(|percent| ROp::Truncate { percent }),
         1 => (0u8..=100).prop_map(|percent| ROp::DeleteRecords { percent }),
         1 => Just(ROp::Retention),
@@ -288,6 +309,16 @@ fn rop() -> impl Strategy<Value = ROp> {
         4 => (0u8..=100, 0u8..=110, 1u16..3000, any::<bool>())
             .prop_map(|(from, bound, max_bytes, whole_first)| ROp::Read { from, bound, max_bytes, whole_first }),
     ]
+}
+
+/// Makes `b` a batch of the test's idempotent producer (id 7, epoch 0) starting at sequence
+/// `seq`, CRC recomputed.
+fn set_producer(b: &mut [u8], seq: i32) {
+    b[43..51].copy_from_slice(&7i64.to_be_bytes());
+    b[51..53].copy_from_slice(&0i16.to_be_bytes());
+    b[53..57].copy_from_slice(&seq.to_be_bytes());
+    let crc = batch::compute_crc(b);
+    b[17..21].copy_from_slice(&crc.to_be_bytes());
 }
 
 fn log_config() -> gregor::config::LogConfig {
@@ -408,6 +439,10 @@ proptest! {
         let mut disk = open(dir.path(), true, 0, 0);
         let mut mem = MemoryLog::new(log_config());
         let mut epoch = 0i32;
+        // The idempotent producer's next sequence and its last batch (records, sequence, base
+        // offset).
+        let mut seq = 0i32;
+        let mut last_idempotent: Option<(u8, i32, i64)> = None;
         for op in ops {
             match op {
                 ROp::Leader { records, size, bump } => {
@@ -423,25 +458,60 @@ proptest! {
                         same(d, mem.append_as_leader(&b, latest - 1, 1_000), "stale leader");
                     }
                 }
-                ROp::Follower { batches, bump, gap } => {
+                ROp::Follower { batches, bump, gaps, overlap, idempotent } => {
                     epoch += bump as i32;
-                    let mut next = disk.log_end_offset() + gap as i64;
+                    let leo = disk.log_end_offset();
+                    let overlap = overlap && leo > 0;
+                    let mut next = if overlap { leo - 1 } else { leo };
                     let mut bytes = Vec::new();
+                    let mut sent = None;
                     for i in 0..batches {
-                        let mut b = make_batch(i + 1, 30, 1_000);
+                        if !(overlap && i == 0) {
+                            next += gaps[i as usize] as i64;
+                        }
+                        let n = i + 1;
+                        let mut b = make_batch(n, 30, 1_000);
+                        if idempotent {
+                            set_producer(&mut b, seq);
+                            sent = Some((n, seq, next));
+                            seq += n as i32;
+                        }
                         b[0..8].copy_from_slice(&next.to_be_bytes());
                         b[12..16].copy_from_slice(&epoch.to_be_bytes());
-                        next += i as i64 + 1;
+                        next += n as i64;
                         bytes.extend_from_slice(&b);
                     }
                     let d = disk.append_as_follower(&bytes, 1_000);
-                    prop_assert_eq!(d.is_err(), gap, "a gap is refused, nothing else");
+                    prop_assert_eq!(d.is_err(), overlap, "an overlap is refused, gaps are not");
+                    if d.is_ok() && sent.is_some() {
+                        last_idempotent = sent;
+                    }
                     same(d, mem.append_as_follower(&bytes, 1_000), "follower append");
+                }
+                ROp::Retry => {
+                    // While the batch is still in the log, at or past its start (the producer
+                    // state of batches below the log start is not replayed: it survives only
+                    // in snapshots, which the model does not keep).
+                    let held = last_idempotent.filter(|&(n, _, base)| {
+                        base >= mem.log_start_offset() && base + (n as i64) <= mem.log_end_offset()
+                    });
+                    if let Some((n, first_seq, base)) = held {
+                        let mut b = make_batch(n, 30, 1_000);
+                        set_producer(&mut b, first_seq);
+                        let e = mem.latest_epoch().unwrap_or(0);
+                        let d = disk.append_as_leader(&b, e, 1_000);
+                        let m = mem.append_as_leader(&b, e, 1_000);
+                        prop_assert!(d.as_ref().is_ok_and(|i| i.duplicate), "retry: disk {:?}, model {:?}", d, m);
+                        let info = same(d, m, "retried batch");
+                        prop_assert_eq!(info.map(|i| i.base_offset), Some(base));
+                    }
                 }
                 ROp::Truncate { percent } => {
                     let (s, e) = (mem.log_start_offset(), mem.log_end_offset());
                     let target = (s - 1 + (e - s + 2) * percent as i64 / 100).max(0);
                     same(ReplicatedLog::truncate_to(&mut disk, target), mem.truncate_to(target), "truncate");
+                    // A batch cut off is gone, whatever is appended after.
+                    last_idempotent = last_idempotent.filter(|&(n, _, base)| base + (n as i64) <= mem.log_end_offset());
                 }
                 ROp::DeleteRecords { percent } => {
                     let (s, e) = (mem.log_start_offset(), mem.log_end_offset());
@@ -471,7 +541,7 @@ proptest! {
                         drop(disk);
                         let _ = std::fs::remove_file(dir.path().join("leader-epoch-checkpoint"));
                         disk = open(dir.path(), true, 0, mem.log_start_offset());
-                        mem.reopen();
+                        mem.reopen_without_epoch_file();
                     }
                 }
                 ROp::Read { from, bound, max_bytes, whole_first } => {

@@ -44,8 +44,8 @@ impl PartitionLog {
                 duplicate: true,
             });
         }
-        self.maybe_roll(bytes.len(), h.last_offset_delta, now_ms)?;
         let base = self.log_end_offset();
+        self.maybe_roll(bytes.len(), base, base + h.last_offset_delta as i64, now_ms)?;
         let mut header = [0u8; HEADER_LEN];
         header.copy_from_slice(&bytes[..HEADER_LEN]);
         let rest = &bytes[HEADER_LEN..];
@@ -85,20 +85,23 @@ impl PartitionLog {
 
     /// Kafka's `appendAsFollower`: appends the leader's batches (laid end to end) as they
     /// are — offsets and epochs included — after checking that each is well-formed with a
-    /// valid CRC and that they continue the log end without a gap. Nothing is written unless
-    /// every batch passes. An empty input appends nothing.
+    /// valid CRC and that their offsets keep increasing from the log end (gaps allowed: a
+    /// compacted leader's log has them; overlaps refused). Producer state and the epoch cache
+    /// follow the appended batches as they do for a leader's, so idempotence checks and
+    /// OffsetForLeaderEpoch answers survive a failover. Nothing is written unless every batch
+    /// passes. An empty input appends nothing.
     pub fn append_as_follower(&mut self, bytes: &[u8], now_ms: i64) -> Result<AppendInfo> {
         let leo = self.log_end_offset();
         let batches = append_checks::check_follower_batches(bytes, leo)?;
         for &(pos, h) in &batches {
             let size = h.total_size();
-            self.maybe_roll(size, h.last_offset_delta, now_ms)?;
+            self.maybe_roll(size, h.base_offset, h.last_offset(), now_ms)?;
             let mut header = [0u8; HEADER_LEN];
             header.copy_from_slice(&bytes[pos..pos + HEADER_LEN]);
             self.store(&header, &bytes[pos + HEADER_LEN..pos + size], &h, now_ms)?;
         }
         Ok(AppendInfo {
-            base_offset: leo,
+            base_offset: batches.first().map_or(leo, |(_, h)| h.base_offset),
             last_offset: self.log_end_offset() - 1,
             log_append_time: -1,
             log_start_offset: self.log_start_offset,
@@ -129,14 +132,24 @@ impl PartitionLog {
         Ok(())
     }
 
-    /// Kafka's `shouldRoll`: the batch would overflow `segment.bytes`, the segment is older
-    /// than `segment.ms`, an index is full, or relative offsets would overflow.
+    /// Kafka's `shouldRoll`: the batch (`base_offset..=last_offset`) would overflow
+    /// `segment.bytes`, the segment is older than `segment.ms`, an index is full, or relative
+    /// offsets would overflow. The new segment starts at the log end — or, when a follower's
+    /// batch lies more than `i32::MAX` offsets past it, at that batch's base (Kafka's roll at
+    /// the first offset of the append).
     pub(super) fn maybe_roll(
         &mut self,
         batch_len: usize,
-        last_delta: i32,
+        base_offset: i64,
+        last_offset: i64,
         now_ms: i64,
     ) -> io::Result<()> {
+        // A gap too wide for a segment at the log end: start one at the batch.
+        if last_offset - self.active().base_offset() > i32::MAX as i64
+            && last_offset - self.log_end_offset() > i32::MAX as i64
+        {
+            return self.roll_at(base_offset, now_ms);
+        }
         let cfg = &self.config;
         let active = self.active();
         if active.is_empty() {
@@ -144,8 +157,7 @@ impl PartitionLog {
         }
         let too_big = active.size() as u64 + batch_len as u64 > cfg.segment_bytes as u64;
         let too_old = now_ms - active.created_ms() > cfg.segment_ms;
-        let rel_overflow =
-            self.log_end_offset() + last_delta as i64 - active.base_offset() > i32::MAX as i64;
+        let rel_overflow = last_offset - active.base_offset() > i32::MAX as i64;
         if too_big || too_old || active.indexes_full() || rel_overflow {
             self.roll(now_ms)?;
         }
@@ -156,7 +168,11 @@ impl PartitionLog {
     /// the background, with the producer snapshot taken here and the directory (as Kafka does
     /// since 3.5, so a roll never waits for the disk); the recovery point moves once that is done.
     pub fn roll(&mut self, now_ms: i64) -> io::Result<()> {
-        let new_base = self.log_end_offset();
+        self.roll_at(self.log_end_offset(), now_ms)
+    }
+
+    /// [`roll`](Self::roll) with the new segment starting at `new_base` (≥ the log end).
+    fn roll_at(&mut self, new_base: i64, now_ms: i64) -> io::Result<()> {
         if self.active().base_offset() == new_base {
             return Ok(());
         }

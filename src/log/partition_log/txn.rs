@@ -83,7 +83,8 @@ impl PartitionLog {
                 .map_err(|e| Error::Internal(format!("encoding a transaction marker: {e}")))?;
         let h = BatchHeader::parse(&bytes)
             .ok_or_else(|| Error::Internal("short transaction marker".into()))?;
-        self.maybe_roll(bytes.len(), h.last_offset_delta, now_ms)?;
+        let end = self.log_end_offset();
+        self.maybe_roll(bytes.len(), end, end + h.last_offset_delta as i64, now_ms)?;
         let base = self.log_end_offset();
         let mut header = [0u8; HEADER_LEN];
         header.copy_from_slice(&bytes[..HEADER_LEN]);
