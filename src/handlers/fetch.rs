@@ -111,10 +111,7 @@ async fn read_all(
                         .await
                         .map(|r| Ok(Some(r))),
                 };
-                if scope.first_pass
-                    && scope.replica_id >= 0
-                    && matches!(result, Ok(Ok(_)))
-                {
+                if scope.first_pass && scope.replica_id >= 0 && matches!(result, Ok(Ok(_))) {
                     p.record_follower_fetch(scope.replica_id, w.offset, w.follower_start, leo);
                 }
                 let empty = PartitionData::default()

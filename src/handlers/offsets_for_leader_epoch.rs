@@ -33,9 +33,12 @@ pub async fn handle(
         let mut partitions = Vec::with_capacity(t.partitions.len());
         for p in t.partitions {
             let found: Result<Option<(i32, i64)>> = async {
-                let r =
-                    b.replicas
-                        .leader_at_epoch(&image, &t.topic, p.partition, p.current_leader_epoch)?;
+                let r = b.replicas.leader_at_epoch(
+                    &image,
+                    &t.topic,
+                    p.partition,
+                    p.current_leader_epoch,
+                )?;
                 r.end_offset_for_epoch(p.leader_epoch).await
             }
             .await;

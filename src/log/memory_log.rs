@@ -144,8 +144,16 @@ impl MemoryLog {
     /// starts at that batch again.
     pub fn reopen_without_epoch_file(&mut self) {
         let mut epochs = Vec::new();
-        for (h, _) in self.batches.iter().filter(|(h, _)| h.last_offset() >= self.start) {
-            assign_epoch(&mut epochs, h.partition_leader_epoch, h.base_offset.max(self.start));
+        for (h, _) in self
+            .batches
+            .iter()
+            .filter(|(h, _)| h.last_offset() >= self.start)
+        {
+            assign_epoch(
+                &mut epochs,
+                h.partition_leader_epoch,
+                h.base_offset.max(self.start),
+            );
         }
         self.epochs = epochs;
         self.reopen();

@@ -20,7 +20,7 @@ use tokio::task::JoinHandle;
 
 use crate::broker::Broker;
 use crate::config::{BrokerConfig, ClusterConfig};
-use crate::log::cleaner::{LogCleaner, LogSource};
+use crate::log::cleaner::{HighWatermarkOf, LogCleaner, LogSource};
 use crate::router::{ListenerInfo, Router};
 use crate::server::listener;
 
@@ -119,10 +119,21 @@ pub async fn start(config: BrokerConfig) -> io::Result<ServerHandle> {
         let b = broker.clone();
         Arc::new(move || b.all_logs())
     };
+    // The replica layer's high watermark bounds what the cleaner may compact.
+    let high_watermark: HighWatermarkOf = {
+        let b = broker.clone();
+        Arc::new(move |p| {
+            b.replicas
+                .get(p.topic(), p.index())
+                .filter(|r| std::ptr::eq(r.log().as_ref(), p))
+                .map(|r| r.high_watermark())
+        })
+    };
     let cleaner = LogCleaner::start(
         broker.config.cleaner.clone(),
         &broker.config.data_dir,
         source,
+        high_watermark,
     )?;
     let listeners: Vec<JoinHandle<()>> = listeners
         .into_iter()

@@ -51,7 +51,9 @@ pub fn diverging_epoch(
     let Some((epoch, end)) = end_for else {
         return Err(Error::kafka(
             ErrorCode::OffsetOutOfRange,
-            format!("could not determine the end offset of the last fetched epoch {last_fetched_epoch}"),
+            format!(
+                "could not determine the end offset of the last fetched epoch {last_fetched_epoch}"
+            ),
         ));
     };
     if fetch_offset < log_start {

@@ -187,8 +187,7 @@ impl Replica {
     pub fn apply(&self, image: &PartitionImage) {
         let leader = image.leader == self.node_id;
         let epoch = image.leader_epoch;
-        let new_leadership =
-            leader && (!self.is_leader() || self.leader_epoch() != epoch);
+        let new_leadership = leader && (!self.is_leader() || self.leader_epoch() != epoch);
         let followers: Vec<i32> = image
             .replicas
             .iter()

@@ -40,7 +40,9 @@ pub fn write(data_dir: &Path, entries: &[(String, i32, i64)]) -> io::Result<()> 
 /// `[log_start, log_end]`, or the log start when none was checkpointed (Kafka's
 /// `UnifiedLog` initialises it to the log start and the checkpoint then raises it).
 pub fn initial_high_watermark(checkpointed: Option<i64>, log_start: i64, log_end: i64) -> i64 {
-    checkpointed.unwrap_or(log_start).clamp(log_start, log_end.max(log_start))
+    checkpointed
+        .unwrap_or(log_start)
+        .clamp(log_start, log_end.max(log_start))
 }
 
 #[cfg(test)]
@@ -62,7 +64,11 @@ mod tests {
     #[test]
     fn initial_value_is_clamped_into_the_log() {
         assert_eq!(initial_high_watermark(Some(7), 2, 10), 7);
-        assert_eq!(initial_high_watermark(Some(50), 2, 10), 10, "log cut below it");
+        assert_eq!(
+            initial_high_watermark(Some(50), 2, 10),
+            10,
+            "log cut below it"
+        );
         assert_eq!(initial_high_watermark(Some(1), 2, 10), 2, "below the start");
         assert_eq!(initial_high_watermark(None, 2, 10), 2);
     }

@@ -56,9 +56,19 @@ async fn high_watermark_starts_from_the_checkpoint_then_follows_the_isr() {
     let dir = tempfile::tempdir().unwrap();
     let p = log_with(dir.path(), 10);
     // ISR {0, 2}: the checkpointed 4 holds until follower 2 reports its log end.
-    let r = Replica::new(p.clone(), Uuid::nil(), ME, &image(&[0, 2], &[0, 2], 1), Some(4));
+    let r = Replica::new(
+        p.clone(),
+        Uuid::nil(),
+        ME,
+        &image(&[0, 2], &[0, 2], 1),
+        Some(4),
+    );
     assert_eq!(r.log_end_offset(), 10);
-    assert_eq!(r.high_watermark(), 4, "from the checkpoint, not the log end");
+    assert_eq!(
+        r.high_watermark(),
+        4,
+        "from the checkpoint, not the log end"
+    );
     r.record_follower_fetch(2, 7, 0, 10);
     assert_eq!(r.high_watermark(), 7, "min log end of the ISR");
     r.record_follower_fetch(2, 6, 0, 10);
@@ -76,7 +86,13 @@ async fn high_watermark_starts_from_the_checkpoint_then_follows_the_isr() {
     let mut follower = image(&[0, 2], &[0, 2], 1);
     follower.leader = 2;
     let dir2 = tempfile::tempdir().unwrap();
-    let r = Replica::new(log_with(dir2.path(), 6), Uuid::nil(), ME, &follower, Some(99));
+    let r = Replica::new(
+        log_with(dir2.path(), 6),
+        Uuid::nil(),
+        ME,
+        &follower,
+        Some(99),
+    );
     assert_eq!(r.high_watermark(), 6, "clamped to the log end");
     assert!(r.epoch_start_offset().is_none());
 }
@@ -87,7 +103,10 @@ async fn followers_read_past_the_high_watermark_consumers_do_not() {
     let p = log_with(dir.path(), 6);
     let r = Replica::new(p, Uuid::nil(), ME, &image(&[0, 2], &[0, 2], 0), Some(2));
     assert_eq!(r.high_watermark(), 2);
-    let consumer = r.read(2, 1 << 20, true, Isolation::HighWatermark).await.unwrap();
+    let consumer = r
+        .read(2, 1 << 20, true, Isolation::HighWatermark)
+        .await
+        .unwrap();
     assert!(consumer.records.is_empty(), "nothing committed past 2");
     let follower = r.read(2, 1 << 20, true, Isolation::LogEnd).await.unwrap();
     let ranges: Vec<(i64, i64)> = crate::log::batch::BatchWalker::new(&follower.records)

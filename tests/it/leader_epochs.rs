@@ -38,14 +38,13 @@ fn ofle(
     current: i32,
     epoch: i32,
 ) -> (i16, i32, i64) {
-    let mut req = OffsetForLeaderEpochRequest::default().with_topics(vec![
-        OffsetForLeaderTopic::default()
+    let mut req =
+        OffsetForLeaderEpochRequest::default().with_topics(vec![OffsetForLeaderTopic::default()
             .with_topic(topic(t))
             .with_partitions(vec![OffsetForLeaderPartition::default()
                 .with_partition(partition)
                 .with_current_leader_epoch(current)
-                .with_leader_epoch(epoch)]),
-    ]);
+                .with_leader_epoch(epoch)])]);
     if version >= 3 {
         req = req.with_replica_id(BrokerId(-1));
     }
@@ -116,7 +115,11 @@ fn offset_for_leader_epoch_answers_every_version_with_exact_end_offsets() {
     produce(&mut c, "ofle", 3);
     for v in 2..=4 {
         assert_eq!(ofle(&mut c, v, "ofle", 0, -1, 0), (0, 0, 5), "v{v}");
-        assert_eq!(ofle(&mut c, v, "ofle", 0, 0, 0), (0, 0, 5), "v{v} epoch 0 named");
+        assert_eq!(
+            ofle(&mut c, v, "ofle", 0, 0, 0),
+            (0, 0, 5),
+            "v{v} epoch 0 named"
+        );
         // A newer epoch than any: UNDEFINED, error NONE.
         assert_eq!(ofle(&mut c, v, "ofle", 0, -1, 7), (0, -1, -1), "v{v}");
         assert_eq!(
@@ -171,7 +174,10 @@ fn fetch_and_list_offsets_check_the_current_leader_epoch() {
 
     let ok = fetch(&mut c, "fence", -1, 0, 0, -1);
     assert_eq!(ok.error_code, 0);
-    assert_eq!(raw::batch_ranges(ok.records.as_ref().unwrap()), vec![(0, 2)]);
+    assert_eq!(
+        raw::batch_ranges(ok.records.as_ref().unwrap()),
+        vec![(0, 2)]
+    );
     assert_eq!(fetch(&mut c, "fence", -1, 0, -1, -1).error_code, 0);
     let newer = fetch(&mut c, "fence", -1, 0, 1, -1);
     assert_eq!(newer.error_code, UNKNOWN_LEADER_EPOCH);
@@ -209,8 +215,14 @@ fn a_fetch_whose_last_fetched_epoch_disagrees_gets_the_diverging_epoch() {
     // Epoch 0 ends at 6 here; a fetcher claiming epoch-0 records up to 9 diverged at 6.
     let d = fetch(&mut c, "div", -1, 9, 0, 0);
     assert_eq!(d.error_code, 0);
-    assert_eq!((d.diverging_epoch.epoch, d.diverging_epoch.end_offset), (0, 6));
-    assert!(d.records.as_ref().is_none_or(|r| r.is_empty()), "no records");
+    assert_eq!(
+        (d.diverging_epoch.epoch, d.diverging_epoch.end_offset),
+        (0, 6)
+    );
+    assert!(
+        d.records.as_ref().is_none_or(|r| r.is_empty()),
+        "no records"
+    );
     assert_eq!(d.high_watermark, 6);
     // A made-up epoch 5, newer than any the leader had: it cannot place it, and answers
     // OFFSET_OUT_OF_RANGE as Kafka does.
@@ -220,9 +232,15 @@ fn a_fetch_whose_last_fetched_epoch_disagrees_gets_the_diverging_epoch() {
     // In agreement: records, no divergence.
     let ok = fetch(&mut c, "div", -1, 4, 0, 0);
     assert_eq!(ok.diverging_epoch.epoch, -1);
-    assert_eq!(raw::batch_ranges(ok.records.as_ref().unwrap()), vec![(4, 5)]);
+    assert_eq!(
+        raw::batch_ranges(ok.records.as_ref().unwrap()),
+        vec![(4, 5)]
+    );
     // Below the log start with an epoch: OFFSET_OUT_OF_RANGE before any divergence.
-    assert_eq!(fetch(&mut c, "div", -1, -5, 0, 0).error_code, OFFSET_OUT_OF_RANGE);
+    assert_eq!(
+        fetch(&mut c, "div", -1, -5, 0, 0).error_code,
+        OFFSET_OUT_OF_RANGE
+    );
 
     // A broker replica id that is not a follower of the partition (on one node, none is).
     let f = fetch(&mut c, "div", 1, 0, -1, -1);

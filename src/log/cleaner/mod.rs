@@ -29,7 +29,7 @@ pub mod txn_meta;
 
 pub use offset_map::OffsetMap;
 pub use pass::{clean_partition, PassOutcome, PassParams};
-pub use scheduler::{LogCleaner, LogSource};
+pub use scheduler::{HighWatermarkOf, LogCleaner, LogSource};
 pub use swap::{NoFaults, SwapFaults};
 pub use throttle::Throttler;
 

@@ -43,6 +43,14 @@ use crate::log::partition::{now_ms, Partition};
 /// Where the cleaner finds the logs (the broker's hosted and internal partitions).
 pub type LogSource = Arc<dyn Fn() -> Vec<Arc<Partition>> + Send + Sync>;
 
+/// A log's high watermark, if a layer above keeps one for it (the replica layer does for
+/// hosted partitions; the coordinators' logs have none): the cleaner never cleans at or past
+/// it, as Kafka's cleaner stops at the first uncleanable offset, so records not yet
+/// committed are never compacted away. Read when a log is inspected and when its pass
+/// starts; a high watermark only grows, and a truncation below it makes the pass abandon its
+/// swap.
+pub type HighWatermarkOf = Arc<dyn Fn(&Partition) -> Option<i64> + Send + Sync>;
+
 type Key = (String, i32);
 
 #[derive(Default)]
@@ -56,6 +64,7 @@ struct State {
 /// The running cleaner (see the module doc).
 pub struct LogCleaner {
     config: CleanerConfig,
+    high_watermark: HighWatermarkOf,
     checkpoint: CleanerCheckpoint,
     state: Mutex<State>,
     wake: Condvar,
@@ -76,8 +85,10 @@ impl LogCleaner {
         config: CleanerConfig,
         data_dir: &Path,
         source: LogSource,
+        high_watermark: HighWatermarkOf,
     ) -> std::io::Result<Arc<LogCleaner>> {
         let cleaner = Arc::new(LogCleaner {
+            high_watermark,
             checkpoint: CleanerCheckpoint::load(data_dir),
             state: Mutex::new(State::default()),
             wake: Condvar::new(),
@@ -176,7 +187,7 @@ impl LogCleaner {
                 if !log.config().compact {
                     continue;
                 }
-                match log.clean_snapshot(checkpoint, None, now) {
+                match log.clean_snapshot(checkpoint, (self.high_watermark)(p), now) {
                     Ok(s) => s,
                     Err(e) => {
                         tracing::warn!("cleaner: cannot inspect {}-{}: {e}", k.0, k.1);
@@ -220,7 +231,7 @@ impl LogCleaner {
         let k = key(p);
         let params = PassParams {
             checkpoint: self.checkpoint.get(&k.0, k.1),
-            high_watermark: None,
+            high_watermark: (self.high_watermark)(p),
             now_ms: now_ms(),
             faults: &NoFaults,
             cancel: &self.cancel,

@@ -77,9 +77,21 @@ fn pass(
     now: i64,
     faults: &dyn SwapFaults,
 ) -> std::io::Result<Option<PassOutcome>> {
+    pass_below(p, map, checkpoint, None, now, faults)
+}
+
+/// A pass that may not clean at or past `high_watermark`.
+fn pass_below(
+    p: &Partition,
+    map: &mut OffsetMap,
+    checkpoint: Option<i64>,
+    high_watermark: Option<i64>,
+    now: i64,
+    faults: &dyn SwapFaults,
+) -> std::io::Result<Option<PassOutcome>> {
     let params = PassParams {
         checkpoint,
-        high_watermark: None,
+        high_watermark,
         now_ms: now,
         faults,
         cancel: &std::sync::atomic::AtomicBool::new(false),
@@ -215,6 +227,55 @@ fn a_small_offset_map_cleans_in_several_passes() {
     let recs = contents(&p.lock().unwrap());
     check_compacted(&recs, &writes, leo, false);
     assert_eq!(recs.len(), 21, "{recs:?}");
+}
+
+#[test]
+fn nothing_at_or_past_the_high_watermark_is_cleaned() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut log = open(dir.path(), true);
+    let mut writes = Vec::new();
+    for i in 0..60 {
+        let (key, v) = (format!("k{}", i % 3), Some(format!("v{i}")));
+        let o = put(&mut log, &key, v.as_deref());
+        writes.push((o, key, v));
+    }
+    log.roll(NOW).unwrap();
+    let leo = log.log_end_offset();
+    let p = Partition::new("t", 0, log);
+    let mut map = OffsetMap::new(1 << 16, 0.9);
+    let hw = 30;
+    let out = pass_below(&p, &mut map, None, Some(hw), NOW, &NoFaults)
+        .unwrap()
+        .expect("something below the high watermark to clean");
+    assert!(out.next_dirty_offset <= hw, "{}", out.next_dirty_offset);
+    assert!(out.segments_cleaned > 0);
+    let recs = contents(&p.lock().unwrap());
+    let from_hw: Vec<_> = writes.iter().filter(|w| w.0 >= hw).cloned().collect();
+    let kept_from_hw: Vec<_> = recs.iter().filter(|r| r.0 >= hw).cloned().collect();
+    assert_eq!(
+        kept_from_hw, from_hw,
+        "every record at or past the high watermark kept"
+    );
+    assert!(
+        recs.len() < writes.len(),
+        "older duplicates below it removed"
+    );
+    check_compacted(&recs, &writes, out.next_dirty_offset, false);
+    // Once the high watermark reaches the log end, the rest is cleaned too.
+    let out = pass_below(
+        &p,
+        &mut map,
+        Some(out.next_dirty_offset),
+        Some(leo),
+        NOW,
+        &NoFaults,
+    )
+    .unwrap()
+    .expect("progress");
+    assert_eq!(out.next_dirty_offset, leo);
+    let recs = contents(&p.lock().unwrap());
+    check_compacted(&recs, &writes, leo, false);
+    assert_eq!(recs.len(), 3, "{recs:?}");
 }
 
 fn txn_batch(pid: i64, seq: i32, key: &str, value: &str) -> Vec<u8> {
