@@ -50,14 +50,14 @@ pub async fn handle(ctx: &RequestContext, req: ListOffsetsRequest) -> ListOffset
                 };
                 let lagging = if consumer { r.offsets_lagging() } else { None };
                 let p = r.log();
-                // A lookup that lands at or past what this client may see.
+                // A lookup finding nothing this client may see: −1, or the lagging error
+                // (Kafka's `filter(offset < lastFetchable).orElse(throw maybeOffsetsError)`).
                 let bounded = |found: Option<(i64, i64)>| match found {
-                    Some((o, _)) if o >= last_fetchable => match r.offsets_lagging() {
-                        Some(e) if consumer => Err(e),
-                        _ => Ok((-1, -1)),
-                    },
-                    Some((o, t)) => Ok((t, o)),
-                    None => Ok((-1, -1)),
+                    Some((o, t)) if o < last_fetchable => Ok((t, o)),
+                    _ => r
+                        .offsets_lagging()
+                        .filter(|_| consumer)
+                        .map_or(Ok((-1, -1)), Err),
                 };
                 match ts {
                     LATEST => match lagging {

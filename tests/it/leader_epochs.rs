@@ -2,7 +2,8 @@
 //! version (exact end offsets, across a restart), the `current_leader_epoch` checks of Fetch,
 //! ListOffsets and OffsetForLeaderEpoch (FENCED_LEADER_EPOCH 74 / UNKNOWN_LEADER_EPOCH 75),
 //! the diverging epoch of a fetch whose `last_fetched_epoch` disagrees with the log, fetches
-//! from a replica id that is not a follower, and the `replication-offset-checkpoint` file.
+//! from a replica id that is not a follower, the `replication-offset-checkpoint` file, and
+//! ListOffsets timestamp lookups bounded by what the isolation level may read.
 //!
 //! gregor keeps a partition's leader epoch across restarts (0 for a new topic on one node;
 //! only a leader change bumps it), so the fenced case is made with an epoch below the
@@ -276,4 +277,46 @@ fn high_watermarks_are_checkpointed_in_kafkas_file() {
     broker.stop();
     let text = std::fs::read_to_string(&file).unwrap();
     assert!(text.contains("hwc 0 5"), "written at shutdown: {text}");
+}
+
+/// ListOffsets by timestamp (v7) for `isolation` (1 = read_committed): `(error, offset)`.
+fn offset_for_time(c: &mut RawClient, t: &str, ts: i64, isolation: i8) -> (i16, i64) {
+    let req = ListOffsetsRequest::default()
+        .with_replica_id(BrokerId(-1))
+        .with_isolation_level(isolation)
+        .with_topics(vec![ListOffsetsTopic::default()
+            .with_name(topic(t))
+            .with_partitions(vec![ListOffsetsPartition::default()
+                .with_partition_index(0)
+                .with_current_leader_epoch(-1)
+                .with_timestamp(ts)])]);
+    let p = c.call(&req, 7).topics[0].partitions[0].clone();
+    (p.error_code, p.offset)
+}
+
+#[test]
+fn a_timestamp_lookup_finds_only_what_the_isolation_level_may_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let broker = TestBroker::start(dir.path(), &[]);
+    let mut c = RawClient::connect(&broker.bootstrap());
+    assert_eq!(raw::create_topic(&mut c, "lot", 1, &[]), 0);
+    let t0 = now_ms();
+    produce(&mut c, "lot", 2);
+    // An open transaction after them, its records newer.
+    let pid = raw::init_producer_id(&mut c, Some("lot-tx"));
+    assert_eq!(raw::add_partition(&mut c, "lot-tx", pid, "lot", 0), 0);
+    let b = raw::encode_txn_batch(&["t0", "t1"], pid, 0, t0 + 60_000);
+    assert_eq!(
+        raw::produce_txn(&mut c, "lot-tx", "lot", 0, b).error_code,
+        0
+    );
+    // read_uncommitted sees the transaction's records, read_committed stops at the LSO (2).
+    assert_eq!(offset_for_time(&mut c, "lot", t0 + 30_000, 0), (0, 2));
+    assert_eq!(offset_for_time(&mut c, "lot", t0 + 30_000, 1), (0, -1));
+    assert_eq!(offset_for_time(&mut c, "lot", t0, 1), (0, 0));
+    assert_eq!(
+        offset_for_time(&mut c, "lot", -1, 1),
+        (0, 2),
+        "latest: the LSO"
+    );
 }
