@@ -107,24 +107,7 @@ impl ReplicaManager {
         topic: &str,
         partition: i32,
     ) -> Result<Arc<Replica>> {
-        let Some(p) = image.partition(topic, partition) else {
-            return Err(Error::kafka(
-                ErrorCode::UnknownTopicOrPartition,
-                format!("This server does not host this topic-partition: {topic}-{partition}"),
-            ));
-        };
-        if p.leader != self.node_id {
-            return Err(Error::kafka(
-                ErrorCode::NotLeaderOrFollower,
-                format!("This server is not the leader for {topic}-{partition}"),
-            ));
-        }
-        self.get(topic, partition).ok_or_else(|| {
-            Error::kafka(
-                ErrorCode::KafkaStorageError,
-                format!("The log of {topic}-{partition} is not available on this node"),
-            )
-        })
+        self.leader_at_epoch(image, topic, partition, epoch::NO_EPOCH)
     }
 
     /// [`leader`](Self::leader) for a request that names the leader epoch it expects
@@ -138,12 +121,28 @@ impl ReplicaManager {
         partition: i32,
         current_leader_epoch: i32,
     ) -> Result<Arc<Replica>> {
-        if image.partition(topic, partition).is_some() {
-            if let Some(r) = self.get(topic, partition) {
-                r.check_epoch(current_leader_epoch, false)?;
-            }
+        let Some(p) = image.partition(topic, partition) else {
+            return Err(Error::kafka(
+                ErrorCode::UnknownTopicOrPartition,
+                format!("This server does not host this topic-partition: {topic}-{partition}"),
+            ));
+        };
+        let hosted = self.get(topic, partition);
+        if let Some(r) = &hosted {
+            r.check_epoch(current_leader_epoch, false)?;
         }
-        self.leader(image, topic, partition)
+        if p.leader != self.node_id {
+            return Err(Error::kafka(
+                ErrorCode::NotLeaderOrFollower,
+                format!("This server is not the leader for {topic}-{partition}"),
+            ));
+        }
+        hosted.ok_or_else(|| {
+            Error::kafka(
+                ErrorCode::KafkaStorageError,
+                format!("The log of {topic}-{partition} is not available on this node"),
+            )
+        })
     }
 
     /// Writes every hosted replica's high watermark to the checkpoint (periodically and at
