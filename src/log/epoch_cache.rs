@@ -34,6 +34,9 @@ pub struct EpochEntry {
 pub struct LeaderEpochCache {
     entries: Vec<EpochEntry>,
     path: Option<PathBuf>,
+    /// An entry was assigned without writing the file ([`assign_unflushed`]
+    /// (LeaderEpochCache::assign_unflushed)); the next change or assignment writes it.
+    unflushed: bool,
 }
 
 /// Parses the checkpoint text; `None` when it is malformed or not monotonic.
@@ -87,6 +90,7 @@ impl LeaderEpochCache {
             LeaderEpochCache {
                 entries,
                 path: Some(path),
+                unflushed: false,
             },
             ok,
         )
@@ -107,15 +111,28 @@ impl LeaderEpochCache {
     /// monotonic. Negative epochs (batches written without one) are ignored. Returns whether
     /// the cache changed.
     pub fn assign(&mut self, epoch: i32, start_offset: i64) -> io::Result<bool> {
+        let changed = self.assign_unflushed(epoch, start_offset);
+        if changed || self.unflushed {
+            self.flush()?;
+        }
+        Ok(changed)
+    }
+
+    /// [`assign`](Self::assign) without writing the file: for the entry a new leadership
+    /// starts at the log end. Such an entry would be dropped by the next load anyway (it
+    /// starts at the log end), so writing it at once — one fsynced file per partition at
+    /// every start-up, for every empty partition — buys nothing; the first append or change
+    /// after it writes it with the rest.
+    pub fn assign_unflushed(&mut self, epoch: i32, start_offset: i64) -> bool {
         if epoch < 0 || start_offset < 0 {
-            return Ok(false);
+            return false;
         }
         let needed = match self.entries.last() {
             Some(last) => epoch != last.epoch || start_offset < last.start_offset,
             None => true,
         };
         if !needed {
-            return Ok(false);
+            return false;
         }
         while let Some(last) = self.entries.last() {
             if last.epoch >= epoch || last.start_offset >= start_offset {
@@ -128,8 +145,8 @@ impl LeaderEpochCache {
             epoch,
             start_offset,
         });
-        self.flush()?;
-        Ok(true)
+        self.unflushed = true;
+        true
     }
 
     /// Drops the entries starting at or after `end_offset` (the log was truncated to it).
@@ -197,7 +214,8 @@ impl LeaderEpochCache {
     }
 
     /// Writes the checkpoint file (nothing for an in-memory cache).
-    fn flush(&self) -> io::Result<()> {
+    fn flush(&mut self) -> io::Result<()> {
+        self.unflushed = false;
         let Some(path) = &self.path else {
             return Ok(());
         };
@@ -277,6 +295,20 @@ mod tests {
                 start_offset: 12
             }]
         );
+    }
+
+    #[test]
+    fn an_unflushed_entry_is_written_with_the_next_assignment() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut c, _) = LeaderEpochCache::load(dir.path());
+        c.assign(0, 0).unwrap();
+        let file = dir.path().join(LEADER_EPOCH_FILE);
+        assert!(c.assign_unflushed(2, 7), "a new leadership at the log end");
+        assert_eq!(c.end_offset_for(2, 7), Some((2, 7)), "known at once");
+        assert_eq!(std::fs::read_to_string(&file).unwrap(), "0\n1\n0 0\n");
+        // The first batch of epoch 2 changes nothing in memory but writes the file.
+        assert!(!c.assign(2, 7).unwrap());
+        assert_eq!(std::fs::read_to_string(&file).unwrap(), "0\n2\n0 0\n2 7\n");
     }
 
     #[test]

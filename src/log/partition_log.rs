@@ -248,14 +248,14 @@ impl PartitionLog {
 
     /// A new leadership of `epoch` begins at the log end (Kafka's
     /// `maybeAssignEpochStartOffset`): recorded in the epoch cache at once, so the epoch is
-    /// known before its first batch. Nothing changes for an epoch the cache already has as its
+    /// known before its first batch (the file is written with the first change after it). Nothing changes for an epoch the cache already has as its
     /// latest, or an older one (a stale image).
-    pub fn assign_epoch_start(&mut self, epoch: i32) -> io::Result<()> {
+    pub fn assign_epoch_start(&mut self, epoch: i32) {
         if self.epochs.latest_epoch().is_some_and(|l| l >= epoch) {
-            return Ok(());
+            return;
         }
-        let end = self.log_end_offset();
-        self.epochs.assign(epoch, end).map(|_| ())
+        // Not written now: see `LeaderEpochCache::assign_unflushed`.
+        self.epochs.assign_unflushed(epoch, self.log_end_offset());
     }
 
     /// OffsetsForLeaderEpoch: the greatest epoch ≤ `epoch` the log knows and where it ends

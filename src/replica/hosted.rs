@@ -197,9 +197,7 @@ impl Replica {
         if new_leadership {
             let start = match self.log.lock() {
                 Ok(mut log) => {
-                    if let Err(e) = log.assign_epoch_start(epoch) {
-                        tracing::error!("{}-{}: epoch cache: {e}", self.topic(), self.index());
-                    }
+                    log.assign_epoch_start(epoch);
                     log.log_end_offset()
                 }
                 Err(_) => self.log.log_end_offset(),
