@@ -72,6 +72,7 @@ error_codes! {
     InvalidReplicationFactor = 38, "INVALID_REPLICATION_FACTOR", false;
     InvalidReplicaAssignment = 39, "INVALID_REPLICA_ASSIGNMENT", false;
     InvalidConfig = 40, "INVALID_CONFIG", false;
+    NotController = 41, "NOT_CONTROLLER", true;
     InvalidRequest = 42, "INVALID_REQUEST", false;
     PolicyViolation = 44, "POLICY_VIOLATION", false;
     OutOfOrderSequenceNumber = 45, "OUT_OF_ORDER_SEQUENCE_NUMBER", false;

@@ -89,12 +89,19 @@ fn layers_are_one_way() {
     only("error", &[]);
     only("fs", &[]);
     only("server", &["protocol", "router"]);
+    // The metadata quorum keeps every openraft type: only the controller (and the
+    // composition in broker/node, and DescribeQuorum) may know it.
+    only(
+        "quorum",
+        &["metadata", "log", "fs", "config", "error", "protocol"],
+    );
+    only("controller", &["metadata", "log", "config", "error", "quorum"]);
     let above_log = [
         "broker", "handlers", "router", "server", "node", "metadata", "group",
     ];
     for m in above_log
         .iter()
-        .chain(&["replica", "controller", "coordinator"])
+        .chain(&["replica", "controller", "coordinator", "quorum"])
     {
         assert!(!uses("log").contains(*m), "log may not depend on {m}");
     }

@@ -10,6 +10,8 @@
 //!   record bytes), hand-encoded legacy replies; depends on nothing else in gregor.
 //! - [`broker`]: the shared state handlers use.
 //! - [`controller`]: the only writer of metadata: validates admin requests, commits records.
+//! - [`quorum`]: the metadata quorum: `__cluster_metadata-0` as an openraft Raft log, the
+//!   image as its state machine.
 //! - [`metadata`]: the metadata image (brokers, topics, partitions, configs), its records and
 //!   log.
 //! - [`replica`]: the hosted partitions: high watermark, leader epoch, "not hosted here".
@@ -37,6 +39,7 @@ pub mod metadata;
 pub mod node;
 pub mod producer_ids;
 pub mod protocol;
+pub mod quorum;
 pub mod replica;
 pub mod router;
 pub mod server;

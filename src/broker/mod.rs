@@ -4,7 +4,8 @@
 //!
 //! Why a small struct and not a trait: handlers need a handful of concrete services; each
 //! service owns its own state and locking, and this type only wires them together (start-up
-//! order: logs → metadata log replay → replicas → controller → coordinators).
+//! order: logs → metadata quorum (replays the metadata log, leads, publishes to the
+//! replicas) → controller → coordinators).
 
 pub mod markers;
 
@@ -15,10 +16,10 @@ use crate::controller::{Controller, NewTopic};
 use crate::error::{Error, ErrorCode, Result};
 use crate::group::GroupCoordinator;
 use crate::log::{LogManager, Partition};
-use crate::metadata::log::MetadataLog;
 use crate::metadata::records::EndPoint;
 use crate::metadata::{load_cluster_id, Metadata, MetadataImage, MetadataPublisher, TopicImage};
 use crate::producer_ids::ProducerIds;
+use crate::quorum::{upgrade, Quorum, QuorumConfig};
 use crate::replica::ReplicaManager;
 use crate::txn::{ProducerIdSource, TxnCoordinator};
 use markers::BrokerMarkers;
@@ -61,21 +62,41 @@ impl Broker {
     pub fn open(config: BrokerConfig, cluster: ClusterConfig) -> std::io::Result<Broker> {
         let logs = LogManager::open(&config.data_dir)?;
         let cluster_id = load_cluster_id(&config.data_dir, config.node_id)?;
-        let (metadata_log, records) = MetadataLog::open(&logs, &config)?;
-        let mut image = MetadataImage::new(cluster_id);
-        for r in &records {
-            image.apply(r);
-        }
-        let empty = MetadataImage::new(image.cluster_id.clone());
-        let metadata = Arc::new(Metadata::new(image));
+        let (metadata_log, upgraded) = upgrade::open(&logs, &config)?;
+        let metadata = Arc::new(Metadata::new(MetadataImage::new(cluster_id)));
         let replicas = Arc::new(ReplicaManager::new(config.node_id, config.clone(), logs));
-        replicas.publish(&empty, &metadata.image())?;
-        let controller = Arc::new(Controller::new(
-            config.node_id,
+        // The voter's address: this node in `controller.quorum.voters`, else (zero-config)
+        // its first advertised listener. Step 1 of issue 13: every node is the one voter of
+        // its own quorum, whatever the voters list says (step 2 joins them).
+        let (host, port) = cluster
+            .voters
+            .iter()
+            .find(|v| v.id == config.node_id)
+            .map(|v| (v.host.clone(), v.port))
+            .or_else(|| cluster.advertised.first().map(|e| (e.host.clone(), e.port)))
+            .unwrap_or_default();
+        let quorum = Arc::new(Quorum::start(
+            &QuorumConfig {
+                node_id: config.node_id,
+                host,
+                port,
+                election_timeout_ms: cluster.replication.quorum_election_timeout_ms,
+            },
             metadata_log,
             metadata.clone(),
             vec![replicas.clone() as Arc<dyn MetadataPublisher>],
+        )?);
+        let controller = Arc::new(Controller::new(
+            config.node_id,
+            quorum,
+            metadata.clone(),
         ));
+        if let Some(records) = upgraded {
+            controller
+                .commit(|_| Ok((records, ())))
+                .map_err(|e| std::io::Error::other(e.to_string()))?;
+            upgrade::finish(&config.data_dir)?;
+        }
         controller.migrate_legacy(&config.data_dir)?;
         // Only a node with the broker role registers as a broker (a controller-only node is
         // no broker clients could be sent to, as in Kafka).
@@ -182,16 +203,14 @@ impl Broker {
         let mut all = self.replicas.partition_logs();
         all.extend(self.groups.log().cloned());
         all.extend(self.txns.log().cloned());
-        all.push(self.controller_log());
+        all.extend(self.controller.log_partition());
         all
     }
 
-    fn controller_log(&self) -> Arc<Partition> {
-        self.controller.log_partition()
-    }
-
-    /// Closes every log cleanly and writes the clean-shutdown marker (blocking).
+    /// Stops the metadata quorum, then closes every log cleanly and writes the
+    /// clean-shutdown marker (blocking).
     pub fn shutdown(&self) -> std::io::Result<()> {
+        self.controller.quorum().shutdown();
         if let Err(e) = self.replicas.write_high_watermarks() {
             tracing::error!("writing the high-watermark checkpoint failed: {e}");
         }

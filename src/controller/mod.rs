@@ -1,15 +1,18 @@
 //! The controller: the only writer of cluster metadata. Each admin operation checks its
-//! request against the current image, turns it into [`MetadataRecord`]s, commits them to the
-//! metadata log, replays them into a new image, publishes it, and hands the change to the
-//! [`MetadataPublisher`]s (the replica layer creates and deletes partition logs there).
+//! request against the current image, turns it into [`MetadataRecord`]s and commits them
+//! through the metadata quorum ([`Quorum::write`]); the quorum's state machine replays them
+//! into a new image, publishes it and hands the change to the [`MetadataPublisher`]s (the
+//! replica layer creates and deletes partition logs there) before the commit returns.
 //!
-//! Why records and not direct edits: the records are the one thing a quorum can agree on. In
-//! the replication issue a Raft log replaces the local [`MetadataLog`] commit step and every
-//! broker replays the same records; the validation and the records stay as they are.
+//! Why records and not direct edits: the records are the one thing a quorum can agree on;
+//! every voter replays the same records. Not the quorum's leader: NOT_CONTROLLER (requests
+//! are not forwarded yet: one voter).
 //!
-//! Thread-safety: commits are serialised by one mutex held across validate → append → replay
-//! → publish, so two CreateTopics of one name cannot both pass the existence check. The
-//! mutex is held across file I/O: callers run controller operations off the async workers.
+//! Thread-safety: commits are serialised by one mutex held across validate → commit →
+//! publish, so two CreateTopics of one name cannot both pass the existence check. The
+//! mutex is held across the quorum write (file I/O, waiting on the Raft task): callers run
+//! controller operations on blocking threads (`Broker::blocking`, `spawn_blocking`), never
+//! on an async worker.
 
 mod broker_configs;
 mod configs;
@@ -22,9 +25,9 @@ use std::sync::{Arc, Mutex};
 use uuid::Uuid;
 
 use crate::error::{Error, Result};
-use crate::metadata::log::MetadataLog;
 use crate::metadata::records::{EndPoint, MetadataRecord};
-use crate::metadata::{Metadata, MetadataImage, MetadataPublisher};
+use crate::metadata::{Metadata, MetadataImage};
+use crate::quorum::Quorum;
 
 pub use configs::{ConfigOp, TopicConfigChange};
 pub use topics::{NewPartitions, NewTopic};
@@ -32,36 +35,34 @@ pub use topics::{NewPartitions, NewTopic};
 /// The controller (see the module doc).
 pub struct Controller {
     node_id: i32,
-    log: Mutex<MetadataLog>,
+    /// Serialises validate → commit (see the module doc).
+    lock: Mutex<()>,
+    quorum: Arc<Quorum>,
     metadata: Arc<Metadata>,
-    publishers: Vec<Arc<dyn MetadataPublisher>>,
 }
 
 /// Producer ids handed out per ProducerIdsRecord, as Kafka's controller does.
 pub const PRODUCER_ID_BLOCK: i64 = 1000;
 
 impl Controller {
-    /// Replays `records` into the image published in `metadata`, then takes over the log.
-    pub fn new(
-        node_id: i32,
-        log: MetadataLog,
-        metadata: Arc<Metadata>,
-        publishers: Vec<Arc<dyn MetadataPublisher>>,
-    ) -> Controller {
+    /// The controller over a started quorum whose state machine publishes into `metadata`.
+    pub fn new(node_id: i32, quorum: Arc<Quorum>, metadata: Arc<Metadata>) -> Controller {
         Controller {
             node_id,
-            log: Mutex::new(log),
+            lock: Mutex::new(()),
+            quorum,
             metadata,
-            publishers,
         }
     }
 
     /// The metadata log's partition (maintenance, checkpoints, shutdown).
-    pub fn log_partition(&self) -> Arc<crate::log::Partition> {
-        match self.log.lock() {
-            Ok(l) => l.partition().clone(),
-            Err(p) => p.into_inner().partition().clone(),
-        }
+    pub fn log_partition(&self) -> Option<Arc<crate::log::Partition>> {
+        self.quorum.partition()
+    }
+
+    /// The metadata quorum (DescribeQuorum, shutdown).
+    pub fn quorum(&self) -> &Arc<Quorum> {
+        &self.quorum
     }
 
     pub fn metadata(&self) -> &Arc<Metadata> {
@@ -69,29 +70,24 @@ impl Controller {
     }
 
     /// Runs one operation: `f` sees the current image and returns the records to commit and
-    /// a result; the records are appended, replayed and published before the result is.
+    /// a result; the records are committed, replayed and published before the result is
+    /// returned (blocking).
     pub fn commit<T>(
         &self,
         f: impl FnOnce(&MetadataImage) -> Result<(Vec<MetadataRecord>, T)>,
     ) -> Result<T> {
-        let log = self
-            .log
+        let _serial = self
+            .lock
             .lock()
-            .map_err(|_| Error::internal("metadata log lock poisoned by an earlier panic"))?;
+            .map_err(|_| Error::internal("controller lock poisoned by an earlier panic"))?;
         let old = self.metadata.image();
         let (records, out) = f(&old)?;
         if records.is_empty() {
             return Ok(out);
         }
-        log.append(&records)?;
-        let mut new = (*old).clone();
-        for r in &records {
-            new.apply(r);
-        }
-        let new = Arc::new(new);
-        self.metadata.publish(new.clone());
-        for p in &self.publishers {
-            p.publish(&old, &new).map_err(Error::Io)?;
+        let applied = self.quorum.write(records)?;
+        if let Some(e) = applied.publish_error {
+            return Err(Error::Io(io::Error::other(e)));
         }
         Ok(out)
     }

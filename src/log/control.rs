@@ -6,6 +6,13 @@
 //! `version: i16 = 0, type: i16` (0 = ABORT, 1 = COMMIT) and whose value is
 //! `version: i16 = 0, coordinatorEpoch: i32`. Clients may never produce these (the produce
 //! path refuses control batches); only [`super::PartitionLog::append_control`] writes them.
+//!
+//! The metadata quorum writes the other control record types of Kafka's `ControlRecordType`
+//! into `__cluster_metadata-0` (key `version: i16 = 0, type: i16`, value one of Kafka's
+//! `*Record`/`*Message` schemas): [`LEADER_CHANGE`], [`SNAPSHOT_HEADER`], [`SNAPSHOT_FOOTER`],
+//! [`KRAFT_VERSION`], [`KRAFT_VOTERS`]. Those batches are control batches without the
+//! transactional bit and without a producer; this module only names and recognises them
+//! (their values are encoded in `crate::quorum`).
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 use kafka_protocol::records::{
@@ -34,6 +41,60 @@ impl ControlType {
             ControlType::Commit => 1,
         }
     }
+}
+
+/// Control record type of a KRaft leader's first batch of an epoch (`LeaderChangeMessage`).
+pub const LEADER_CHANGE: i16 = 2;
+/// First record of a KRaft snapshot (`SnapshotHeaderRecord`).
+pub const SNAPSHOT_HEADER: i16 = 3;
+/// Last record of a KRaft snapshot (`SnapshotFooterRecord`).
+pub const SNAPSHOT_FOOTER: i16 = 4;
+/// The kraft.version feature level (`KRaftVersionRecord`).
+pub const KRAFT_VERSION: i16 = 5;
+/// The set of voters (`VotersRecord`).
+pub const KRAFT_VOTERS: i16 = 6;
+
+/// Kafka's name of a control record type (`ControlRecordType`), for dumps.
+pub fn type_name(kind: i16) -> &'static str {
+    match kind {
+        0 => "ABORT",
+        1 => "COMMIT",
+        LEADER_CHANGE => "LEADER_CHANGE",
+        SNAPSHOT_HEADER => "SNAPSHOT_HEADER",
+        SNAPSHOT_FOOTER => "SNAPSHOT_FOOTER",
+        KRAFT_VERSION => "KRAFT_VERSION",
+        KRAFT_VOTERS => "KRAFT_VOTERS",
+        _ => "UNKNOWN",
+    }
+}
+
+/// The control record key `version: i16 = 0, type: i16`.
+pub fn control_key(kind: i16) -> Bytes {
+    let mut key = BytesMut::with_capacity(4);
+    key.put_i16(0);
+    key.put_i16(kind);
+    key.freeze()
+}
+
+/// The type in a control record's key; `None` when the key is too short.
+pub fn key_type(key: &[u8]) -> Option<i16> {
+    let mut k = key;
+    if k.len() < 4 {
+        return None;
+    }
+    let _version = k.get_i16();
+    Some(k.get_i16())
+}
+
+/// The control type of a stored control batch's first record (`None` if it does not
+/// decode or is not a control batch).
+pub fn batch_control_type(batch: &[u8]) -> Option<i16> {
+    let h = super::batch::BatchHeader::parse(batch)?;
+    if !h.is_control() {
+        return None;
+    }
+    let records = super::records::decode(batch).ok()?;
+    key_type(records.first()?.key.as_deref()?)
 }
 
 /// A decoded marker record.
@@ -147,5 +208,8 @@ mod tests {
         );
         assert_eq!(decode_marker(&[0, 0, 0, 9], &[0, 0, 0, 0, 0, 0]), None);
         assert_eq!(read_marker(&b), m);
+        assert_eq!(batch_control_type(&b), Some(1));
+        assert_eq!(key_type(&control_key(KRAFT_VOTERS)), Some(6));
+        assert_eq!(type_name(LEADER_CHANGE), "LEADER_CHANGE");
     }
 }

@@ -124,7 +124,14 @@ pub fn dump(path: &Path, opts: DumpOptions, out: &mut dyn Write) -> Result<DumpS
         } else {
             None
         };
-        let marker_note = if h.is_control() {
+        let control_type = if valid && h.is_control() && marker.is_none() {
+            control::batch_control_type(&buf)
+        } else {
+            None
+        };
+        let marker_note = if let Some(t) = control_type {
+            format!(" controlType: {}", control::type_name(t))
+        } else if h.is_control() {
             format!(" {}", marker_text(&marker))
         } else {
             String::new()
@@ -137,7 +144,12 @@ pub fn dump(path: &Path, opts: DumpOptions, out: &mut dyn Write) -> Result<DumpS
             if h.is_log_append_time() { "LogAppendTime" } else { "CreateTime" }, h.max_timestamp, h.total_size(), h.magic,
             h.compression_name(), h.crc, valid, marker_note
         ))?;
-        if opts.print_data && valid && h.is_control() {
+        if let (true, Some(t)) = (opts.print_data, control_type) {
+            w(
+                out,
+                format!("| offset: {} controlType: {}", h.base_offset, control::type_name(t)),
+            )?;
+        } else if opts.print_data && valid && h.is_control() {
             w(
                 out,
                 format!("| offset: {} {}", h.base_offset, marker_text(&marker)),

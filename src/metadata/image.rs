@@ -258,6 +258,78 @@ impl MetadataImage {
     }
 }
 
+impl MetadataImage {
+    /// Records that rebuild this image from an empty one (a KRaft snapshot's content and
+    /// the commit that migrates a pre-quorum metadata log): brokers, topics with their
+    /// partitions and overrides, broker configs, the producer-id block. Brokers' incarnation
+    /// ids are not kept in the image and come back nil.
+    pub fn to_records(&self) -> Vec<MetadataRecord> {
+        let mut out = Vec::new();
+        for b in self.brokers.values() {
+            out.push(MetadataRecord::RegisterBroker {
+                broker_id: b.id,
+                incarnation_id: Uuid::nil(),
+                broker_epoch: b.epoch,
+                endpoints: b.endpoints.clone(),
+                rack: b.rack.clone(),
+                fenced: b.fenced,
+            });
+        }
+        for t in self.topics.values() {
+            out.push(MetadataRecord::Topic {
+                name: t.name.clone(),
+                topic_id: t.id,
+            });
+            for (i, p) in t.partitions.iter().enumerate() {
+                out.push(MetadataRecord::Partition {
+                    partition_id: i32::try_from(i).unwrap_or(i32::MAX),
+                    topic_id: t.id,
+                    replicas: p.replicas.clone(),
+                    isr: p.isr.clone(),
+                    leader: p.leader,
+                    leader_epoch: p.leader_epoch,
+                    partition_epoch: p.partition_epoch,
+                });
+            }
+            for (k, v) in &t.overrides {
+                out.push(MetadataRecord::Config {
+                    resource_type: TOPIC_RESOURCE,
+                    resource_name: t.name.clone(),
+                    name: k.clone(),
+                    value: Some(v.clone()),
+                });
+            }
+        }
+        for (resource, configs) in &self.broker_configs {
+            for (k, v) in configs {
+                out.push(MetadataRecord::Config {
+                    resource_type: BROKER_RESOURCE,
+                    resource_name: resource.clone(),
+                    name: k.clone(),
+                    value: Some(v.clone()),
+                });
+            }
+        }
+        if self.next_producer_id > 0 {
+            out.push(MetadataRecord::ProducerIds {
+                broker_id: -1,
+                broker_epoch: -1,
+                next_producer_id: self.next_producer_id,
+            });
+        }
+        out
+    }
+
+    /// Whether two images describe the same cluster (everything but the replay counter).
+    pub fn same_content(&self, other: &MetadataImage) -> bool {
+        self.cluster_id == other.cluster_id
+            && self.brokers == other.brokers
+            && self.topics == other.topics
+            && self.broker_configs == other.broker_configs
+            && self.next_producer_id == other.next_producer_id
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

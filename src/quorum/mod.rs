@@ -1,0 +1,237 @@
+//! The metadata quorum: gregor's metadata log `__cluster_metadata-0` run as a Raft log with
+//! openraft (why openraft and not raft-rs: ARCHITECTURE.md). Every openraft type stays in
+//! this module, so the rest of gregor sees [`Quorum::write`] (commit records, blocking) and
+//! [`Quorum::describe`] (DescribeQuorum's view).
+//!
+//! - [`types`]: the openraft type configuration.
+//! - [`entry_codec`]: one entry = one Kafka record batch (metadata records, LEADER_CHANGE,
+//!   KRAFT_VOTERS); Raft term = the batch's `partitionLeaderEpoch`.
+//! - [`index_table`]: Raft index ↔ Kafka offset.
+//! - [`log_store`]: openraft's log storage over the partition; [`quorum_state`]: the vote and
+//!   the committed log id in Kafka's `quorum-state` file.
+//! - [`state_machine`]: the metadata image and its publishers; [`snapshot`]: Kafka's
+//!   `.checkpoint` format of an image (built in memory only for now).
+//! - [`network`]: the voters' transport; [`NoNetwork`](network::NoNetwork) for one voter.
+//! - [`upgrade`]: converting a metadata log written before the quorum.
+//!
+//! Today the quorum has exactly one voter, this node (issue 13, step 1): the first start
+//! initialises it, every start asks for an election at once (no election timeout to wait)
+//! and serves once this node leads and has applied its own LEADER_CHANGE entry, so every
+//! committed entry is in the published image before the first request.
+//!
+//! Thread-safety: [`Quorum`] is `Send + Sync`; `write`, `start` and `shutdown` block on the
+//! tokio runtime they were started on and must run on a blocking thread (the controller
+//! runs on the blocking pool), never on an async worker.
+
+pub mod entry_codec;
+pub mod index_table;
+pub mod log_store;
+pub mod network;
+pub mod quorum_state;
+pub mod snapshot;
+pub mod state_machine;
+pub mod types;
+pub mod upgrade;
+
+use std::collections::BTreeMap;
+use std::io;
+use std::sync::Arc;
+use std::time::Duration;
+
+use openraft::error::{ClientWriteError, RaftError};
+use tokio::runtime::Handle;
+
+use crate::error::{Error, ErrorCode, Result};
+use crate::log::Partition;
+use crate::metadata::records::MetadataRecord;
+use crate::metadata::{Metadata, MetadataPublisher};
+use log_store::LogStore;
+use network::NoNetwork;
+use state_machine::StateMachine;
+use types::{kafka_id, raft_id, MetadataBatch, QuorumNode, Raft};
+
+pub use types::Applied;
+
+/// How long start-up waits for this node to lead its quorum of one.
+const LEAD_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Runs blocking file work from inside an async task without stalling the runtime's other
+/// tasks: on a multi-threaded runtime the worker hands its queue over (`block_in_place`);
+/// elsewhere (a current-thread runtime, a plain thread) `f` simply runs.
+pub(crate) fn off_worker<T>(f: impl FnOnce() -> T) -> T {
+    use tokio::runtime::RuntimeFlavor;
+    match Handle::try_current().map(|h| h.runtime_flavor()) {
+        Ok(RuntimeFlavor::MultiThread) => tokio::task::block_in_place(f),
+        _ => f(),
+    }
+}
+
+/// Settings of the quorum (from the broker configuration).
+#[derive(Debug, Clone)]
+pub struct QuorumConfig {
+    /// This node (`node.id`), the only voter for now.
+    pub node_id: i32,
+    /// The address recorded for the voter (KRAFT_VOTERS endpoint).
+    pub host: String,
+    pub port: u16,
+    /// `controller.quorum.election.timeout.ms` (Kafka's default 1000).
+    pub election_timeout_ms: u64,
+}
+
+/// DescribeQuorum's view of the quorum, in Kafka terms.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QuorumView {
+    pub node_id: i32,
+    /// The leader, if known.
+    pub leader_id: Option<i32>,
+    /// The current epoch (Raft term).
+    pub leader_epoch: i32,
+    /// Kafka offset after the last committed entry (−1 before any commit).
+    pub high_watermark: i64,
+    /// This node's log end offset.
+    pub log_end_offset: i64,
+    pub voters: Vec<i32>,
+}
+
+/// The running quorum member (see the module doc).
+pub struct Quorum {
+    raft: Raft,
+    node_id: u64,
+    log: LogStore,
+    runtime: Handle,
+}
+
+impl Quorum {
+    /// Opens the Raft log over `partition`, replays its committed entries into `metadata`,
+    /// becomes the leader of its one-voter quorum and hands the image to `publishers`
+    /// (blocking; on a blocking thread of the runtime the quorum will run on).
+    pub fn start(
+        config: &QuorumConfig,
+        partition: Arc<Partition>,
+        metadata: Arc<Metadata>,
+        publishers: Vec<Arc<dyn MetadataPublisher>>,
+    ) -> io::Result<Quorum> {
+        let runtime = Handle::try_current()
+            .map_err(|e| io::Error::other(format!("the quorum needs a tokio runtime: {e}")))?;
+        let id = raft_id(config.node_id);
+        let log = LogStore::open(partition)?;
+        let sm = StateMachine::new(metadata, publishers, log.clone());
+        let min = config.election_timeout_ms.max(10);
+        let raft_config = openraft::Config {
+            cluster_name: "gregor".into(),
+            election_timeout_min: min,
+            election_timeout_max: min * 2,
+            heartbeat_interval: (min / 2).max(5),
+            snapshot_policy: openraft::SnapshotPolicy::Never,
+            ..Default::default()
+        }
+        .validate()
+        .map_err(|e| io::Error::other(e.to_string()))?;
+        let raft = runtime
+            .block_on(Raft::new(id, Arc::new(raft_config), NoNetwork, log.clone(), sm.clone()))
+            .map_err(|e| io::Error::other(format!("starting the metadata quorum: {e}")))?;
+        let q = Quorum {
+            raft,
+            node_id: id,
+            log,
+            runtime,
+        };
+        q.lead(config)?;
+        sm.go_live()?;
+        Ok(q)
+    }
+
+    /// Initialises the quorum on first start, else asks for an election now; then waits
+    /// until this node leads and has applied everything in its log.
+    fn lead(&self, config: &QuorumConfig) -> io::Result<()> {
+        let err = |e: &dyn std::fmt::Display| io::Error::other(format!("metadata quorum: {e}"));
+        let initialized = self
+            .runtime
+            .block_on(self.raft.is_initialized())
+            .map_err(|e| err(&e))?;
+        if initialized {
+            self.runtime
+                .block_on(self.raft.trigger().elect())
+                .map_err(|e| err(&e))?;
+        } else {
+            let node = QuorumNode {
+                host: config.host.clone(),
+                port: config.port,
+            };
+            self.runtime
+                .block_on(self.raft.initialize(BTreeMap::from([(self.node_id, node)])))
+                .map_err(|e| err(&e))?;
+        }
+        let id = self.node_id;
+        self.runtime
+            .block_on(self.raft.wait(Some(LEAD_TIMEOUT)).metrics(
+                |m| {
+                    m.current_leader == Some(id)
+                        && m.last_log_index.is_some()
+                        && m.last_applied.map(|l| l.index) == m.last_log_index
+                },
+                "this node leads and has applied its log",
+            ))
+            .map_err(|e| err(&e))?;
+        Ok(())
+    }
+
+    /// Commits `records` as one entry and returns once it is applied here (its image
+    /// published). Blocking; not on an async worker. Not the leader: NOT_CONTROLLER.
+    pub fn write(&self, records: Vec<MetadataRecord>) -> Result<Applied> {
+        let result = self
+            .runtime
+            .block_on(self.raft.client_write(MetadataBatch { records }));
+        match result {
+            Ok(resp) => Ok(resp.data),
+            Err(RaftError::APIError(ClientWriteError::ForwardToLeader(f))) => Err(Error::kafka(
+                ErrorCode::NotController,
+                format!(
+                    "this node is not the active controller (leader: {:?})",
+                    f.leader_id.map(kafka_id)
+                ),
+            )),
+            Err(RaftError::APIError(e)) => Err(Error::internal(format!("metadata quorum: {e}"))),
+            Err(RaftError::Fatal(e)) => Err(Error::kafka(
+                ErrorCode::NotController,
+                format!("the metadata quorum is stopped: {e}"),
+            )),
+        }
+    }
+
+    /// The quorum as DescribeQuorum reports it.
+    pub fn describe(&self) -> QuorumView {
+        let m = self.raft.metrics().borrow().clone();
+        let committed = self.log.committed();
+        QuorumView {
+            node_id: kafka_id(self.node_id),
+            leader_id: m.current_leader.map(kafka_id),
+            leader_epoch: i32::try_from(m.current_term).unwrap_or(i32::MAX),
+            high_watermark: committed.map_or(-1, |c| self.log.end_offset_of(c.index)),
+            log_end_offset: self.log.position().log_end_offset,
+            voters: m
+                .membership_config
+                .membership()
+                .voter_ids()
+                .map(kafka_id)
+                .collect(),
+        }
+    }
+
+    /// Whether this node is the leader now.
+    pub fn is_leader(&self) -> bool {
+        self.raft.metrics().borrow().current_leader == Some(self.node_id)
+    }
+
+    /// The partition log holding the Raft log.
+    pub fn partition(&self) -> Option<Arc<Partition>> {
+        self.log.partition()
+    }
+
+    /// Stops the Raft tasks (blocking).
+    pub fn shutdown(&self) {
+        if let Err(e) = self.runtime.block_on(self.raft.shutdown()) {
+            tracing::warn!("stopping the metadata quorum: {e}");
+        }
+    }
+}

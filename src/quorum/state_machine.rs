@@ -1,0 +1,233 @@
+//! openraft's state machine: the [`MetadataImage`] and the [`MetadataPublisher`]s — what the
+//! controller did after each commit before the quorum existed.
+//!
+//! `apply` replays each Normal entry's records into a copy of the current image, publishes
+//! it (`Metadata::publish`) and, once the node is *live*, hands the change to the
+//! publishers (the replica layer creates/deletes partition logs and re-configures them).
+//! Blank and Membership entries change only the quorum's bookkeeping. Before the node is
+//! live (start-up replay of the committed entries), only the image is built: the broker then
+//! publishes the whole image once (`go_live`), as it always did — one pass over the
+//! partitions instead of one per entry.
+//!
+//! A publisher's error does not stop the state machine (the records are committed; the
+//! image is published anyway): it goes back to the writer in [`Applied::publish_error`], as
+//! the controller returned it before.
+//!
+//! Nothing here is durable: on restart the image is rebuilt from the log (committed entries
+//! re-applied, openraft's `read_committed`) or a snapshot plus the log.
+//!
+//! Thread-safety: openraft calls the state machine from its one state-machine task; the
+//! shared parts (`Metadata`, the live flag) have their own locks. Publishers run through
+//! [`super::off_worker`] (file work).
+
+use std::io::Cursor;
+use std::sync::{Arc, Mutex};
+
+use openraft::storage::{RaftStateMachine, Snapshot, SnapshotMeta};
+use openraft::{EntryPayload, OptionalSend, RaftSnapshotBuilder};
+
+use super::log_store::LogStore;
+use super::snapshot;
+use super::types::{
+    Applied, Entry, LogId, QuorumNode, QuorumTypes, StorageError, StoredMembership,
+};
+use crate::log::partition::now_ms;
+use crate::metadata::{Metadata, MetadataImage, MetadataPublisher};
+
+/// The state machine (see the module doc). Clones share everything.
+#[derive(Clone)]
+pub struct StateMachine {
+    metadata: Arc<Metadata>,
+    publishers: Arc<Mutex<Publishers>>,
+    log: LogStore,
+    state: Arc<Mutex<AppliedState>>,
+}
+
+/// Publishers and whether they run yet (see the module doc).
+struct Publishers {
+    live: bool,
+    list: Vec<Arc<dyn MetadataPublisher>>,
+}
+
+#[derive(Default)]
+struct AppliedState {
+    last_applied: Option<LogId>,
+    membership: StoredMembership,
+    snapshot: Option<(SnapshotMeta<u64, QuorumNode>, Vec<u8>)>,
+}
+
+fn sm_error(e: impl std::error::Error + 'static) -> StorageError {
+    openraft::StorageIOError::write_state_machine(&e).into()
+}
+
+fn poisoned() -> StorageError {
+    sm_error(std::io::Error::other("state machine lock poisoned"))
+}
+
+impl StateMachine {
+    pub fn new(
+        metadata: Arc<Metadata>,
+        publishers: Vec<Arc<dyn MetadataPublisher>>,
+        log: LogStore,
+    ) -> StateMachine {
+        StateMachine {
+            metadata,
+            publishers: Arc::new(Mutex::new(Publishers {
+                live: false,
+                list: publishers,
+            })),
+            log,
+            state: Arc::new(Mutex::new(AppliedState::default())),
+        }
+    }
+
+    /// Publishes the whole current image to the publishers (as a change from an empty
+    /// image) and lets every later entry reach them (blocking).
+    pub fn go_live(&self) -> std::io::Result<()> {
+        let mut p = self
+            .publishers
+            .lock()
+            .map_err(|_| std::io::Error::other("publishers lock poisoned"))?;
+        let image = self.metadata.image();
+        let empty = MetadataImage::new(image.cluster_id.clone());
+        for publisher in &p.list {
+            publisher.publish(&empty, &image)?;
+        }
+        p.live = true;
+        Ok(())
+    }
+
+    /// The last applied log id.
+    pub fn last_applied(&self) -> Option<LogId> {
+        self.state.lock().ok().and_then(|s| s.last_applied)
+    }
+
+    fn publish(&self, old: &Arc<MetadataImage>, new: Arc<MetadataImage>) -> Option<String> {
+        self.metadata.publish(new.clone());
+        let p = match self.publishers.lock() {
+            Ok(p) => p,
+            Err(_) => return Some("publishers lock poisoned".into()),
+        };
+        if !p.live {
+            return None;
+        }
+        let mut error = None;
+        for publisher in &p.list {
+            if let Err(e) = super::off_worker(|| publisher.publish(old, &new)) {
+                error.get_or_insert(e.to_string());
+            }
+        }
+        error
+    }
+}
+
+impl RaftStateMachine<QuorumTypes> for StateMachine {
+    type SnapshotBuilder = StateMachine;
+
+    async fn applied_state(&mut self) -> Result<(Option<LogId>, StoredMembership), StorageError> {
+        let s = self.state.lock().map_err(|_| poisoned())?;
+        Ok((s.last_applied, s.membership.clone()))
+    }
+
+    async fn apply<I>(&mut self, entries: I) -> Result<Vec<Applied>, StorageError>
+    where
+        I: IntoIterator<Item = Entry> + OptionalSend,
+        I::IntoIter: OptionalSend,
+    {
+        let mut out = Vec::new();
+        for entry in entries {
+            let offset = self.log.base_offset_of(entry.log_id.index);
+            let mut publish_error = None;
+            match entry.payload {
+                EntryPayload::Normal(batch) => {
+                    let old = self.metadata.image();
+                    let mut new = (*old).clone();
+                    for r in &batch.records {
+                        new.apply(r);
+                    }
+                    publish_error = self.publish(&old, Arc::new(new));
+                }
+                EntryPayload::Blank => {}
+                EntryPayload::Membership(m) => {
+                    let mut s = self.state.lock().map_err(|_| poisoned())?;
+                    s.membership = StoredMembership::new(Some(entry.log_id), m);
+                }
+            }
+            self.state.lock().map_err(|_| poisoned())?.last_applied = Some(entry.log_id);
+            out.push(Applied {
+                offset,
+                publish_error,
+            });
+        }
+        Ok(out)
+    }
+
+    async fn get_snapshot_builder(&mut self) -> Self::SnapshotBuilder {
+        self.clone()
+    }
+
+    async fn begin_receiving_snapshot(&mut self) -> Result<Box<Cursor<Vec<u8>>>, StorageError> {
+        Ok(Box::new(Cursor::new(Vec::new())))
+    }
+
+    async fn install_snapshot(
+        &mut self,
+        meta: &SnapshotMeta<u64, QuorumNode>,
+        snapshot: Box<Cursor<Vec<u8>>>,
+    ) -> Result<(), StorageError> {
+        let bytes = snapshot.into_inner();
+        let old = self.metadata.image();
+        let (image, _) = snapshot::decode(&bytes, &old.cluster_id).map_err(|e| {
+            openraft::StorageIOError::read_snapshot(
+                Some(meta.signature()),
+                &std::io::Error::new(std::io::ErrorKind::InvalidData, e),
+            )
+        })?;
+        let image = Arc::new(image);
+        if let Some(e) = self.publish(&old, image) {
+            tracing::warn!("publishing an installed metadata snapshot: {e}");
+        }
+        let mut s = self.state.lock().map_err(|_| poisoned())?;
+        s.last_applied = meta.last_log_id;
+        s.membership = meta.last_membership.clone();
+        s.snapshot = Some((meta.clone(), bytes));
+        Ok(())
+    }
+
+    async fn get_current_snapshot(&mut self) -> Result<Option<Snapshot<QuorumTypes>>, StorageError> {
+        let s = self.state.lock().map_err(|_| poisoned())?;
+        Ok(s.snapshot.as_ref().map(|(meta, bytes)| Snapshot {
+            meta: meta.clone(),
+            snapshot: Box::new(Cursor::new(bytes.clone())),
+        }))
+    }
+}
+
+impl RaftSnapshotBuilder<QuorumTypes> for StateMachine {
+    async fn build_snapshot(&mut self) -> Result<Snapshot<QuorumTypes>, StorageError> {
+        let image = self.metadata.image();
+        let (last_applied, membership) = {
+            let s = self.state.lock().map_err(|_| poisoned())?;
+            (s.last_applied, s.membership.clone())
+        };
+        let term = last_applied.map_or(0, |l| l.leader_id.term);
+        let end = last_applied.map_or(0, |l| self.log.end_offset_of(l.index).max(0));
+        let bytes = snapshot::encode(&image, &membership, term, now_ms())
+            .map_err(|e| sm_error(std::io::Error::other(e)))?;
+        let meta = SnapshotMeta {
+            last_log_id: last_applied,
+            last_membership: membership,
+            snapshot_id: format!(
+                "{}-{}",
+                snapshot::snapshot_name(end, term),
+                last_applied.map_or(0, |l| l.index)
+            ),
+        };
+        let mut s = self.state.lock().map_err(|_| poisoned())?;
+        s.snapshot = Some((meta.clone(), bytes.clone()));
+        Ok(Snapshot {
+            meta,
+            snapshot: Box::new(Cursor::new(bytes)),
+        })
+    }
+}
