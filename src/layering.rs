@@ -95,7 +95,10 @@ fn layers_are_one_way() {
         "quorum",
         &["metadata", "log", "fs", "config", "error", "protocol"],
     );
-    only("controller", &["metadata", "log", "config", "error", "quorum"]);
+    only(
+        "controller",
+        &["metadata", "log", "config", "error", "quorum"],
+    );
     let above_log = [
         "broker", "handlers", "router", "server", "node", "metadata", "group",
     ];

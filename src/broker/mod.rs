@@ -86,11 +86,7 @@ impl Broker {
             metadata.clone(),
             vec![replicas.clone() as Arc<dyn MetadataPublisher>],
         )?);
-        let controller = Arc::new(Controller::new(
-            config.node_id,
-            quorum,
-            metadata.clone(),
-        ));
+        let controller = Arc::new(Controller::new(config.node_id, quorum, metadata.clone()));
         if let Some(records) = upgraded {
             controller
                 .commit(|_| Ok((records, ())))

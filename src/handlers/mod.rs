@@ -20,6 +20,7 @@ pub mod offsets;
 pub mod offsets_for_leader_epoch;
 pub mod produce;
 pub mod producer_id;
+pub mod quorum;
 pub mod reassignments;
 pub mod topics;
 pub mod txn;

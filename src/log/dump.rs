@@ -147,7 +147,11 @@ pub fn dump(path: &Path, opts: DumpOptions, out: &mut dyn Write) -> Result<DumpS
         if let (true, Some(t)) = (opts.print_data, control_type) {
             w(
                 out,
-                format!("| offset: {} controlType: {}", h.base_offset, control::type_name(t)),
+                format!(
+                    "| offset: {} controlType: {}",
+                    h.base_offset,
+                    control::type_name(t)
+                ),
             )?;
         } else if opts.print_data && valid && h.is_control() {
             w(

@@ -29,7 +29,7 @@ use kafka_protocol::records::{
     Compression, Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
 };
 
-use super::types::{kafka_id, Entry, LogId, MetadataBatch, Membership, QuorumNode};
+use super::types::{kafka_id, Entry, LogId, Membership, MetadataBatch, QuorumNode};
 use crate::log::batch::{self, BatchHeader, HEADER_LEN};
 use crate::log::control;
 use crate::metadata::records::MetadataRecord;
@@ -47,8 +47,12 @@ pub fn encode_entry(
     leader: Option<u64>,
     now: i64,
 ) -> Result<Bytes, String> {
-    let term = i32::try_from(entry.log_id.leader_id.term)
-        .map_err(|_| format!("term {} does not fit a Kafka epoch", entry.log_id.leader_id.term))?;
+    let term = i32::try_from(entry.log_id.leader_id.term).map_err(|_| {
+        format!(
+            "term {} does not fit a Kafka epoch",
+            entry.log_id.leader_id.term
+        )
+    })?;
     let bytes = match &entry.payload {
         openraft::EntryPayload::Normal(b) => {
             let entries: Vec<(Option<Bytes>, Option<Bytes>)> =
@@ -207,10 +211,13 @@ pub fn membership_from_voters(value: &mut Bytes) -> Result<Membership, String> {
         for v in &record.voters {
             let id = u64::try_from(v.voter_id.0).map_err(|_| "negative voter id")?;
             ids.insert(id);
-            let node = v.endpoints.first().map_or_else(QuorumNode::default, |e| QuorumNode {
-                host: e.host.to_string(),
-                port: e.port,
-            });
+            let node = v
+                .endpoints
+                .first()
+                .map_or_else(QuorumNode::default, |e| QuorumNode {
+                    host: e.host.to_string(),
+                    port: e.port,
+                });
             nodes.insert(id, node);
         }
         return Ok(Membership::new(vec![ids], nodes));
@@ -246,7 +253,10 @@ pub fn membership_from_voters(value: &mut Bytes) -> Result<Membership, String> {
 fn bounded(n: u32, b: &Bytes) -> Result<usize, String> {
     let n = n as usize;
     if n > b.remaining() {
-        return Err(format!("count {n} exceeds the {} bytes left", b.remaining()));
+        return Err(format!(
+            "count {n} exceeds the {} bytes left",
+            b.remaining()
+        ));
     }
     Ok(n)
 }
@@ -265,18 +275,38 @@ mod tests {
         let m = Membership::new(
             vec![[1u64, 2].into(), [2u64, 3].into()],
             BTreeMap::from([
-                (1, QuorumNode { host: "a".into(), port: 9093 }),
-                (2, QuorumNode { host: "b".into(), port: 9094 }),
+                (
+                    1,
+                    QuorumNode {
+                        host: "a".into(),
+                        port: 9093,
+                    },
+                ),
+                (
+                    2,
+                    QuorumNode {
+                        host: "b".into(),
+                        port: 9094,
+                    },
+                ),
                 (3, QuorumNode::default()),
             ]),
         );
         let entries = [
-            Entry { log_id: id(1, 0), payload: EntryPayload::Membership(m) },
-            Entry { log_id: id(2, 1), payload: EntryPayload::Blank },
+            Entry {
+                log_id: id(1, 0),
+                payload: EntryPayload::Membership(m),
+            },
+            Entry {
+                log_id: id(2, 1),
+                payload: EntryPayload::Blank,
+            },
             Entry {
                 log_id: id(2, 2),
                 payload: EntryPayload::Normal(MetadataBatch {
-                    records: vec![MetadataRecord::RemoveTopic { topic_id: uuid::Uuid::nil() }],
+                    records: vec![MetadataRecord::RemoveTopic {
+                        topic_id: uuid::Uuid::nil(),
+                    }],
                 }),
             },
         ];
@@ -291,7 +321,10 @@ mod tests {
             assert_eq!(back.payload, e.payload);
         }
         let blank = encode_entry(&entries[1], 0, None, 0).expect("blank");
-        assert_eq!(control::batch_control_type(&blank), Some(control::LEADER_CHANGE));
+        assert_eq!(
+            control::batch_control_type(&blank),
+            Some(control::LEADER_CHANGE)
+        );
     }
 
     #[test]

@@ -107,16 +107,30 @@ mod tests {
         let mut t = IndexTable::new(0);
         for (i, term) in [0u64, 1, 1, 2].iter().enumerate() {
             let base = i as i64 * 10;
-            t.push(Slot { base, last: base + 9, term: *term });
+            t.push(Slot {
+                base,
+                last: base + 9,
+                term: *term,
+            });
         }
         assert_eq!(t.last_log_id(), Some(log_id(2, 3)));
-        assert_eq!(t.get(2), Some(Slot { base: 20, last: 29, term: 1 }));
+        assert_eq!(
+            t.get(2),
+            Some(Slot {
+                base: 20,
+                last: 29,
+                term: 1
+            })
+        );
         assert_eq!(t.index_at_or_after(25), Some(2));
         assert_eq!(t.index_at_or_after(40), None);
         t.truncate(3);
         assert_eq!(t.next_index(), 3);
         t.purge(1);
-        assert_eq!((t.first_index(), t.get(1), t.get(2).map(|s| s.base)), (2, None, Some(20)));
+        assert_eq!(
+            (t.first_index(), t.get(1), t.get(2).map(|s| s.base)),
+            (2, None, Some(20))
+        );
         t.purge(5);
         assert!(t.is_empty());
         assert_eq!(t.next_index(), 6);

@@ -58,7 +58,9 @@ impl LogStore {
     /// Opens the store over `partition` (blocking): reads `quorum-state` and rebuilds the
     /// index table from the batch headers.
     pub fn open(partition: Arc<Partition>) -> io::Result<LogStore> {
-        let log = partition.lock().map_err(|e| io::Error::other(e.to_string()))?;
+        let log = partition
+            .lock()
+            .map_err(|e| io::Error::other(e.to_string()))?;
         let dir = log.dir().to_path_buf();
         let state = QuorumState::read(&dir)?;
         let start = log.log_start_offset();
@@ -68,7 +70,10 @@ impl LogStore {
         };
         let mut table = IndexTable::new(first_index);
         let mut offset = from;
-        while let Some(plan) = log.read_plan(offset).map_err(|e| io::Error::other(e.to_string()))? {
+        while let Some(plan) = log
+            .read_plan(offset)
+            .map_err(|e| io::Error::other(e.to_string()))?
+        {
             let chunk = plan
                 .read(8 << 20, true)
                 .map_err(|e| io::Error::other(e.to_string()))?;
@@ -161,9 +166,7 @@ impl LogStore {
         }
         let log = inner.partition.lock().map_err(read_error)?;
         for (index, s) in slots {
-            let bytes = log
-                .read(s.base, s.last + 1, 1, true)
-                .map_err(read_error)?;
+            let bytes = log.read(s.base, s.last + 1, 1, true).map_err(read_error)?;
             let Some((pos, h)) = BatchWalker::new(&bytes).next() else {
                 return Err(read_error(io::Error::other(format!(
                     "metadata entry {index} (offset {}) is missing",
@@ -336,8 +339,8 @@ impl LogStore {
             }
             let base = log.log_end_offset();
             let leader = leader.filter(|_| vote_term == Some(e.log_id.leader_id.term));
-            let bytes = encode_entry(e, base, leader, now)
-                .map_err(|m| write_error(io::Error::other(m)))?;
+            let bytes =
+                encode_entry(e, base, leader, now).map_err(|m| write_error(io::Error::other(m)))?;
             let info = log.append_as_follower(&bytes, now).map_err(write_error)?;
             inner.table.push(Slot {
                 base,

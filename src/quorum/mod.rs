@@ -15,13 +15,19 @@
 //! - [`upgrade`]: converting a metadata log written before the quorum.
 //!
 //! Today the quorum has exactly one voter, this node (issue 13, step 1): the first start
-//! initialises it, every start asks for an election at once (no election timeout to wait)
-//! and serves once this node leads and has applied its own LEADER_CHANGE entry, so every
-//! committed entry is in the published image before the first request.
+//! initialises it (openraft elects the lone voter at once); a restart finds its committed
+//! vote and openraft restores it as the leader of that same term (else we ask for an
+//! election at once — no election timeout to wait). The node serves once it leads and has
+//! applied everything in its log, so every committed entry is in the published image
+//! before the first request.
 //!
 //! Thread-safety: [`Quorum`] is `Send + Sync`; `write`, `start` and `shutdown` block on the
 //! tokio runtime they were started on and must run on a blocking thread (the controller
 //! runs on the blocking pool), never on an async worker.
+
+// openraft's storage traits return its `StorageError` (about 200 bytes) by value; the
+// store's helpers return what the traits must.
+#![allow(clippy::result_large_err)]
 
 pub mod entry_codec;
 pub mod index_table;
@@ -128,7 +134,13 @@ impl Quorum {
         .validate()
         .map_err(|e| io::Error::other(e.to_string()))?;
         let raft = runtime
-            .block_on(Raft::new(id, Arc::new(raft_config), NoNetwork, log.clone(), sm.clone()))
+            .block_on(Raft::new(
+                id,
+                Arc::new(raft_config),
+                NoNetwork,
+                log.clone(),
+                sm.clone(),
+            ))
             .map_err(|e| io::Error::other(format!("starting the metadata quorum: {e}")))?;
         let q = Quorum {
             raft,

@@ -51,7 +51,9 @@ impl QuorumState {
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(QuorumState::default()),
             Err(e) => return Err(e),
         };
-        let bad = |what: &str| io::Error::new(io::ErrorKind::InvalidData, format!("quorum-state: {what}"));
+        let bad = |what: &str| {
+            io::Error::new(io::ErrorKind::InvalidData, format!("quorum-state: {what}"))
+        };
         let epoch = int_field(&text, "leaderEpoch").ok_or_else(|| bad("no leaderEpoch"))?;
         let voted = int_field(&text, "votedId").unwrap_or(-1);
         let leader = int_field(&text, "leaderId").unwrap_or(-1);
@@ -125,7 +127,9 @@ impl QuorumState {
             ));
         }
         if let Some((i, o)) = self.anchor {
-            text.push_str(&format!(",\"gregorFirstIndex\":{i},\"gregorFirstOffset\":{o}"));
+            text.push_str(&format!(
+                ",\"gregorFirstIndex\":{i},\"gregorFirstOffset\":{o}"
+            ));
         }
         text.push('}');
         crate::fs::write_atomic(&Self::path(dir), text.as_bytes())
@@ -167,7 +171,10 @@ mod tests {
     #[test]
     fn state_round_trips_and_reads_kafka_files() {
         let dir = tempfile::tempdir().expect("dir");
-        assert_eq!(QuorumState::read(dir.path()).expect("empty"), QuorumState::default());
+        assert_eq!(
+            QuorumState::read(dir.path()).expect("empty"),
+            QuorumState::default()
+        );
         let mut vote = Vote::new(3, 1);
         vote.commit();
         let s = QuorumState {
@@ -178,9 +185,15 @@ mod tests {
         };
         s.write(dir.path()).expect("write");
         let back = QuorumState::read(dir.path()).expect("read");
-        assert_eq!((back.vote, back.committed, back.anchor), (s.vote, s.committed, s.anchor));
+        assert_eq!(
+            (back.vote, back.committed, back.anchor),
+            (s.vote, s.committed, s.anchor)
+        );
         let text = std::fs::read_to_string(QuorumState::path(dir.path())).expect("text");
-        assert!(text.contains("\"leaderId\":1,\"leaderEpoch\":3,\"votedId\":1"), "{text}");
+        assert!(
+            text.contains("\"leaderId\":1,\"leaderEpoch\":3,\"votedId\":1"),
+            "{text}"
+        );
         // A file as Kafka writes it (no gregor fields): an uncommitted vote, nothing committed.
         std::fs::write(
             QuorumState::path(dir.path()),

@@ -44,7 +44,11 @@ pub fn encode(
         .with_last_contained_log_timestamp(now)
         .encode(&mut header, 0)
         .map_err(|e| e.to_string())?;
-    batches.push(control_batch(control::SNAPSHOT_HEADER, header.freeze(), now)?);
+    batches.push(control_batch(
+        control::SNAPSHOT_HEADER,
+        header.freeze(),
+        now,
+    )?);
     batches.push(control_batch(
         control::KRAFT_VOTERS,
         voters_value(membership.membership())?,
@@ -59,7 +63,11 @@ pub fn encode(
         .with_version(0)
         .encode(&mut footer, 0)
         .map_err(|e| e.to_string())?;
-    batches.push(control_batch(control::SNAPSHOT_FOOTER, footer.freeze(), now)?);
+    batches.push(control_batch(
+        control::SNAPSHOT_FOOTER,
+        footer.freeze(),
+        now,
+    )?);
     let mut out = Vec::new();
     let mut offset = 0i64;
     for b in batches {
@@ -75,7 +83,10 @@ pub fn encode(
 }
 
 /// The image (over `cluster_id`) and the membership a snapshot holds.
-pub fn decode(bytes: &[u8], cluster_id: &str) -> Result<(MetadataImage, Option<Membership>), String> {
+pub fn decode(
+    bytes: &[u8],
+    cluster_id: &str,
+) -> Result<(MetadataImage, Option<Membership>), String> {
     let mut image = MetadataImage::new(cluster_id.to_string());
     let mut membership = None;
     let mut footer = false;
@@ -119,7 +130,10 @@ mod tests {
         let mut image = MetadataImage::new("c".into());
         let id = uuid::Uuid::from_u128(9);
         for r in [
-            MetadataRecord::Topic { name: "t".into(), topic_id: id },
+            MetadataRecord::Topic {
+                name: "t".into(),
+                topic_id: id,
+            },
             MetadataRecord::Partition {
                 partition_id: 0,
                 topic_id: id,
@@ -135,13 +149,23 @@ mod tests {
                 name: "retention.ms".into(),
                 value: Some("5".into()),
             },
-            MetadataRecord::ProducerIds { broker_id: 1, broker_epoch: 0, next_producer_id: 2000 },
+            MetadataRecord::ProducerIds {
+                broker_id: 1,
+                broker_epoch: 0,
+                next_producer_id: 2000,
+            },
         ] {
             image.apply(&r);
         }
         let m = Membership::new(
             vec![[1u64].into()],
-            BTreeMap::from([(1, QuorumNode { host: "h".into(), port: 1 })]),
+            BTreeMap::from([(
+                1,
+                QuorumNode {
+                    host: "h".into(),
+                    port: 1,
+                },
+            )]),
         );
         let stored = StoredMembership::new(None, m.clone());
         let bytes = encode(&image, &stored, 3, 7).expect("encode");

@@ -194,7 +194,9 @@ impl RaftStateMachine<QuorumTypes> for StateMachine {
         Ok(())
     }
 
-    async fn get_current_snapshot(&mut self) -> Result<Option<Snapshot<QuorumTypes>>, StorageError> {
+    async fn get_current_snapshot(
+        &mut self,
+    ) -> Result<Option<Snapshot<QuorumTypes>>, StorageError> {
         let s = self.state.lock().map_err(|_| poisoned())?;
         Ok(s.snapshot.as_ref().map(|(meta, bytes)| Snapshot {
             meta: meta.clone(),

@@ -92,6 +92,7 @@ api_table! {
     CreatePartitions(CreatePartitionsRequest) 0..=3 => handlers::topics::create_partitions;
     IncrementalAlterConfigs(IncrementalAlterConfigsRequest) 0..=1 => handlers::alter_configs::incremental_alter_configs;
     DescribeCluster(DescribeClusterRequest) 0..=1 => handlers::cluster::describe_cluster;
+    DescribeQuorum(DescribeQuorumRequest) 0..=2 => handlers::quorum::describe_quorum;
     AddPartitionsToTxn(AddPartitionsToTxnRequest) 0..=5 => handlers::txn::add_partitions_to_txn;
     AddOffsetsToTxn(AddOffsetsToTxnRequest) 0..=4 => handlers::txn::add_offsets_to_txn;
     EndTxn(EndTxnRequest) 0..=4 => handlers::txn::end_txn;

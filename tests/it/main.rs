@@ -34,6 +34,7 @@ mod log_model;
 mod log_txn_model;
 mod metadata_records;
 mod power_loss;
+mod quorum;
 mod rdkafka_roundtrip;
 mod resources;
 mod shutdown;

@@ -1,0 +1,114 @@
+//! DescribeQuorum (api key 55, v0–2): the metadata quorum as Kafka's `KafkaRaftClient`
+//! describes it — for `__cluster_metadata` partition 0 only: the leader and its epoch, the
+//! high watermark and each voter's log end offset as Kafka offsets, the voters and the
+//! observers (none yet: every node is a voter of its own one-voter quorum), and (v2) the
+//! voters' listeners.
+//!
+//! Errors as Kafka's: a request that is not exactly that one partition gets
+//! UNKNOWN_TOPIC_OR_PARTITION on each partition it names; a node that is not the leader
+//! answers NOT_LEADER_OR_FOLLOWER for the partition (only the leader knows the voters'
+//! progress). The leader reports itself with both timestamps = now (Kafka's `RaftUtil`).
+
+use kafka_protocol::messages::describe_quorum_response::{
+    Listener, Node, PartitionData, ReplicaState, TopicData,
+};
+use kafka_protocol::messages::{BrokerId, DescribeQuorumRequest, DescribeQuorumResponse};
+use kafka_protocol::protocol::StrBytes;
+
+use crate::error::ErrorCode;
+use crate::handlers::RequestContext;
+use crate::log::partition::now_ms;
+use crate::metadata::log::METADATA_TOPIC;
+
+pub async fn describe_quorum(
+    ctx: &RequestContext,
+    req: DescribeQuorumRequest,
+) -> DescribeQuorumResponse {
+    let valid = req.topics.len() == 1
+        && req.topics[0].topic_name.as_str() == METADATA_TOPIC
+        && req.topics[0].partitions.len() == 1
+        && req.topics[0].partitions[0].partition_index == 0;
+    if !valid {
+        let topics = req
+            .topics
+            .iter()
+            .map(|t| {
+                TopicData::default()
+                    .with_topic_name(t.topic_name.clone())
+                    .with_partitions(
+                        t.partitions
+                            .iter()
+                            .map(|p| {
+                                error_partition(
+                                    ctx.version,
+                                    p.partition_index,
+                                    ErrorCode::UnknownTopicOrPartition,
+                                )
+                            })
+                            .collect(),
+                    )
+            })
+            .collect();
+        return DescribeQuorumResponse::default().with_topics(topics);
+    }
+    let view = ctx.broker.controller.quorum().describe();
+    let topic =
+        TopicData::default().with_topic_name(StrBytes::from_static_str(METADATA_TOPIC).into());
+    if view.leader_id != Some(view.node_id) {
+        return DescribeQuorumResponse::default().with_topics(vec![topic.with_partitions(vec![
+            error_partition(ctx.version, 0, ErrorCode::NotLeaderOrFollower),
+        ])]);
+    }
+    let now = now_ms();
+    let voters = view
+        .voters
+        .iter()
+        .map(|&id| {
+            // One voter: every voter is this node, whose log end is known here.
+            let mut r = ReplicaState::default()
+                .with_replica_id(BrokerId(id))
+                .with_log_end_offset(if id == view.node_id {
+                    view.log_end_offset
+                } else {
+                    -1
+                });
+            if ctx.version >= 1 {
+                r = r
+                    .with_last_fetch_timestamp(now)
+                    .with_last_caught_up_timestamp(now);
+            }
+            r
+        })
+        .collect();
+    let partition = PartitionData::default()
+        .with_partition_index(0)
+        .with_leader_id(BrokerId(view.node_id))
+        .with_leader_epoch(view.leader_epoch)
+        .with_high_watermark(view.high_watermark)
+        .with_current_voters(voters);
+    let mut resp =
+        DescribeQuorumResponse::default().with_topics(vec![topic.with_partitions(vec![partition])]);
+    if ctx.version >= 2 {
+        let (host, port) = ctx.broker.advertised();
+        resp = resp.with_nodes(vec![Node::default()
+            .with_node_id(BrokerId(view.node_id))
+            .with_listeners(vec![Listener::default()
+                .with_name(StrBytes::from_static_str("PLAINTEXT"))
+                .with_host(StrBytes::from_string(host))
+                .with_port(u16::try_from(port).unwrap_or(0))])]);
+    }
+    resp
+}
+
+fn error_partition(version: i16, index: i32, code: ErrorCode) -> PartitionData {
+    let mut p = PartitionData::default()
+        .with_partition_index(index)
+        .with_error_code(code as i16)
+        .with_leader_id(BrokerId(-1))
+        .with_leader_epoch(-1)
+        .with_high_watermark(-1);
+    if version >= 2 {
+        p = p.with_error_message(Some(StrBytes::from_static_str(code.name())));
+    }
+    p
+}
