@@ -39,6 +39,9 @@ pub mod state_machine;
 pub mod types;
 pub mod upgrade;
 
+#[cfg(test)]
+mod storage_suite;
+
 use std::collections::BTreeMap;
 use std::io;
 use std::sync::Arc;
