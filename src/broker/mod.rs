@@ -81,6 +81,7 @@ impl Broker {
                 host,
                 port,
                 election_timeout_ms: cluster.replication.quorum_election_timeout_ms,
+                snapshot_bytes: config.metadata_snapshot_bytes,
             },
             metadata_log,
             metadata.clone(),

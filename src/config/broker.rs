@@ -60,6 +60,8 @@ pub struct BrokerConfig {
     pub fail_markers_for: Option<String>,
     /// The log cleaner (`log.cleaner.*`).
     pub cleaner: CleanerConfig,
+    /// `metadata.log.max.record.bytes.between.snapshots`.
+    pub metadata_snapshot_bytes: u64,
     /// Broker-level values of topic configs, keyed by the *topic* config name, for those whose
     /// synonym is set in some layer (`log.retention.hours=1` lands here as `retention.ms` =
     /// `3600000`), with the layer it came from.
@@ -188,6 +190,9 @@ impl BrokerConfig {
                 backoff_ms: p.long("log.cleaner.backoff.ms").max(0) as u64,
                 io_max_bytes_per_second: p.double("log.cleaner.io.max.bytes.per.second"),
             },
+            metadata_snapshot_bytes: p
+                .long("metadata.log.max.record.bytes.between.snapshots")
+                .max(1) as u64,
             log_overrides,
             properties,
             dynamic_default,

@@ -241,6 +241,8 @@ pub const KEYS: &[ConfigKey] = &[
     b("transaction.state.log.segment.bytes", Int, "104857600").min(1).doc("segment size of `__transaction_state` (kept small so the log cleaner can compact it)"),
     b("transaction.abort.timed.out.transaction.cleanup.interval.ms", Int, "10000").min(1).doc("how often transactions past their timeout are aborted"),
     b("transaction.remove.expired.transaction.cleanup.interval.ms", Int, "3600000").min(1).doc("how often expired transactional ids are removed"),
+    // --- broker: metadata quorum ---
+    b("metadata.log.max.record.bytes.between.snapshots", Long, "20971520").min(1).doc("the metadata quorum writes a snapshot (`<offset>-<epoch>.checkpoint`) once its log grew by this many bytes, then drops the log before it"),
     // --- broker: Kafka keys accepted and ignored ---
     b("num.network.threads", Int, "3").min(1).ignored(),
     b("num.io.threads", Int, "8").min(1).ignored(),

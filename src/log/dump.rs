@@ -1,7 +1,9 @@
 //! `gregor dump-log`: prints a segment's batches like Kafka's DumpLogSegments — producer id
 //! and epoch, whether transactional or control, and for a transaction marker its type and
 //! coordinator epoch — optionally every record, and checks the `.index`/`.timeindex`/
-//! `.txnindex` against the log.
+//! `.txnindex` against the log. KRaft snapshot files (`<offset>-<epoch>.checkpoint` in
+//! `__cluster_metadata-0`) are record batches too and dump the same way; control batches of
+//! the metadata quorum show their type (`controlType: KRAFT_VOTERS`, `LEADER_CHANGE`, …).
 //!
 //! It only reads: index files are read as plain bytes (never mapped or trimmed), so dumping
 //! a live or damaged partition changes nothing.
@@ -60,7 +62,20 @@ fn show_bytes(b: &Option<bytes::Bytes>) -> String {
     }
 }
 
-/// Dumps one file; `.index`/`.timeindex` paths dump their segment's `.log` with verification.
+/// Whether `name` is a KRaft snapshot file: `<20 digits>-<10 digits>.checkpoint`.
+fn is_metadata_snapshot(name: &str) -> bool {
+    name.strip_suffix(".checkpoint")
+        .and_then(|s| s.split_once('-'))
+        .is_some_and(|(o, e)| {
+            o.len() == 20
+                && e.len() == 10
+                && o.bytes().all(|b| b.is_ascii_digit())
+                && e.bytes().all(|b| b.is_ascii_digit())
+        })
+}
+
+/// Dumps one file; `.index`/`.timeindex` paths dump their segment's `.log` with verification;
+/// a metadata snapshot (`.checkpoint`) is read like a segment.
 pub fn dump(path: &Path, opts: DumpOptions, out: &mut dyn Write) -> Result<DumpSummary, String> {
     let name = path
         .file_name()
@@ -77,9 +92,12 @@ pub fn dump(path: &Path, opts: DumpOptions, out: &mut dyn Write) -> Result<DumpS
         .or_else(|| layout::parse_offset(name, layout::TXN_INDEX_SUFFIX))
     {
         (b, layout::log_file(&dir, b), true)
+    } else if is_metadata_snapshot(name) {
+        // A KRaft snapshot (`<end offset>-<epoch>.checkpoint`): batches from offset 0.
+        (0, path.to_path_buf(), false)
     } else {
         return Err(format!(
-            "{}: not a log segment (expected <20-digit offset>.log, .index, .timeindex or .txnindex)",
+            "{}: not a log segment (expected <20-digit offset>.log, .index, .timeindex, .txnindex or a <offset>-<epoch>.checkpoint snapshot)",
             path.display()
         ));
     };

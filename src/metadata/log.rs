@@ -28,6 +28,9 @@ use crate::log::{LogManager, Partition};
 /// Name of the internal topic (never listed in Metadata; a user topic cannot take it).
 pub const METADATA_TOPIC: &str = "__cluster_metadata";
 
+/// The metadata quorum's state file in the log's directory (Kafka's name).
+pub const QUORUM_STATE_FILE: &str = "quorum-state";
+
 /// Kafka's fixed topic id of `__cluster_metadata` (`Uuid.METADATA_TOPIC_ID`), base64.
 pub const METADATA_TOPIC_ID: &str = "AAAAAAAAAAAAAAAAAAAAAQ";
 
@@ -71,12 +74,16 @@ pub fn read_records(partition: &Partition) -> io::Result<Vec<MetadataRecord>> {
     Ok(records)
 }
 
-/// Whether the log was written before the quorum: not empty, and its first batch is not a
-/// control batch.
+/// Whether the log was written before the quorum: no `quorum-state` file (the quorum writes
+/// it before the log start ever moves), not empty, and its first batch is not a control
+/// batch (a quorum's log starts with KRAFT_VOTERS).
 pub fn is_pre_quorum(partition: &Partition) -> io::Result<bool> {
     let log = partition
         .lock()
         .map_err(|e| io::Error::other(e.to_string()))?;
+    if log.dir().join(QUORUM_STATE_FILE).exists() {
+        return Ok(false);
+    }
     let Some(plan) = log
         .read_plan(log.log_start_offset())
         .map_err(|e| io::Error::other(e.to_string()))?

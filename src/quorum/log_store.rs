@@ -6,8 +6,10 @@
 //! index on, in order, without gaps; an append is fsynced before openraft's `LogFlushed` is
 //! signalled (a metadata change a client was told about survives a crash); a truncation cuts
 //! the partition at the first removed entry's base offset (the epoch cache follows). `purge`
-//! only forgets entries in memory (the batches stay until snapshots move the log start; not
-//! done yet), so after a restart they are simply present again, which is consistent.
+//! (after a snapshot) first records the new first entry and the purged log id in
+//! `quorum-state`, then moves the partition's log start to that entry's batch (whole
+//! segments below it are deleted): a crash between the two leaves entries below the anchor,
+//! which the next open skips.
 //!
 //! Recovery: the partition log recovers as any log (a torn last batch is cut); the table is
 //! rebuilt from the batch headers; an entry that openraft had not been told was flushed may
@@ -106,7 +108,7 @@ impl LogStore {
                 partition,
                 dir,
                 table,
-                last_purged: None,
+                last_purged: state.purged,
                 state,
             })),
         })
@@ -116,6 +118,18 @@ impl LogStore {
         self.inner
             .lock()
             .map_err(|_| read_error(io::Error::other("quorum log store lock poisoned")))
+    }
+
+    /// The directory of the partition log (where `quorum-state` and snapshots live).
+    pub fn dir(&self) -> PathBuf {
+        self.inner.lock().map(|i| i.dir.clone()).unwrap_or_default()
+    }
+
+    /// Bytes in the partition log now.
+    pub fn size_bytes(&self) -> u64 {
+        self.partition()
+            .and_then(|p| p.lock().ok().map(|l| l.size_bytes()))
+            .unwrap_or(0)
     }
 
     /// The partition log holding the entries.
@@ -298,10 +312,25 @@ impl RaftLogStorage<QuorumTypes> for LogStore {
     }
 
     async fn purge(&mut self, log_id: LogId) -> Result<(), StorageError> {
-        let mut inner = self.lock()?;
-        inner.table.purge(log_id.index);
-        inner.last_purged = Some(log_id);
-        Ok(())
+        let me = self.clone();
+        super::off_worker(move || {
+            let mut inner = me.lock()?;
+            inner.table.purge(log_id.index);
+            inner.last_purged = Some(log_id);
+            let first = inner.table.first_index();
+            let partition = inner.partition.clone();
+            let mut log = partition.lock().map_err(write_error)?;
+            let offset = inner
+                .table
+                .get(first)
+                .map_or(log.log_end_offset(), |s| s.base);
+            inner.state.anchor = Some((first, offset));
+            inner.state.purged = Some(log_id);
+            inner.state.write(&inner.dir).map_err(write_error)?;
+            log.delete_records_before(offset).map_err(write_error)?;
+            partition.publish(&log);
+            Ok(())
+        })
     }
 }
 

@@ -10,7 +10,9 @@
 //! - [`log_store`]: openraft's log storage over the partition; [`quorum_state`]: the vote and
 //!   the committed log id in Kafka's `quorum-state` file.
 //! - [`state_machine`]: the metadata image and its publishers; [`snapshot`]: Kafka's
-//!   `.checkpoint` format of an image (built in memory only for now).
+//!   `.checkpoint` files, taken every `metadata.log.max.record.bytes.between.snapshots`
+//!   bytes of log, after which the log before them is purged; a restart loads the newest
+//!   one and re-applies the committed entries after it.
 //! - [`network`]: the voters' transport; [`NoNetwork`](network::NoNetwork) for one voter.
 //! - [`upgrade`]: converting a metadata log written before the quorum.
 //!
@@ -44,6 +46,7 @@ mod storage_suite;
 
 use std::collections::BTreeMap;
 use std::io;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -85,6 +88,9 @@ pub struct QuorumConfig {
     pub port: u16,
     /// `controller.quorum.election.timeout.ms` (Kafka's default 1000).
     pub election_timeout_ms: u64,
+    /// `metadata.log.max.record.bytes.between.snapshots`: a snapshot is taken once the
+    /// metadata log grew by this much since the last one.
+    pub snapshot_bytes: u64,
 }
 
 /// DescribeQuorum's view of the quorum, in Kafka terms.
@@ -108,6 +114,9 @@ pub struct Quorum {
     node_id: u64,
     log: LogStore,
     runtime: Handle,
+    snapshot_bytes: u64,
+    /// Size of the metadata log when the last snapshot was asked for.
+    snapshot_mark: AtomicU64,
 }
 
 impl Quorum {
@@ -125,13 +134,17 @@ impl Quorum {
         let id = raft_id(config.node_id);
         let log = LogStore::open(partition)?;
         let sm = StateMachine::new(metadata, publishers, log.clone());
+        sm.load_latest_snapshot()?;
         let min = config.election_timeout_ms.max(10);
         let raft_config = openraft::Config {
             cluster_name: "gregor".into(),
             election_timeout_min: min,
             election_timeout_max: min * 2,
             heartbeat_interval: (min / 2).max(5),
+            // gregor asks for snapshots by bytes, as Kafka does (`maybe_snapshot`), and the
+            // log before a snapshot goes at once (one voter: nobody lags behind it).
             snapshot_policy: openraft::SnapshotPolicy::Never,
+            max_in_snapshot_log_to_keep: 0,
             ..Default::default()
         }
         .validate()
@@ -148,8 +161,10 @@ impl Quorum {
         let q = Quorum {
             raft,
             node_id: id,
+            snapshot_mark: AtomicU64::new(log.size_bytes()),
             log,
             runtime,
+            snapshot_bytes: config.snapshot_bytes.max(1),
         };
         q.lead(config)?;
         sm.go_live()?;
@@ -198,7 +213,10 @@ impl Quorum {
             .runtime
             .block_on(self.raft.client_write(MetadataBatch { records }));
         match result {
-            Ok(resp) => Ok(resp.data),
+            Ok(resp) => {
+                self.maybe_snapshot();
+                Ok(resp.data)
+            }
             Err(RaftError::APIError(ClientWriteError::ForwardToLeader(f))) => Err(Error::kafka(
                 ErrorCode::NotController,
                 format!(
@@ -211,6 +229,21 @@ impl Quorum {
                 ErrorCode::NotController,
                 format!("the metadata quorum is stopped: {e}"),
             )),
+        }
+    }
+
+    /// Asks openraft for a snapshot once the log grew by `snapshot_bytes` since the last
+    /// request (Kafka's `metadata.log.max.record.bytes.between.snapshots`). The snapshot is
+    /// built in the background; the log before it is purged once it is written.
+    fn maybe_snapshot(&self) {
+        let size = self.log.size_bytes();
+        let mark = self.snapshot_mark.load(Ordering::Relaxed);
+        if size.saturating_sub(mark) < self.snapshot_bytes {
+            return;
+        }
+        self.snapshot_mark.store(size, Ordering::Relaxed);
+        if let Err(e) = self.runtime.block_on(self.raft.trigger().snapshot()) {
+            tracing::warn!("asking for a metadata snapshot: {e}");
         }
     }
 

@@ -10,7 +10,10 @@
 //! `leaderEpoch` is the term of the vote, `votedId` the candidate voted for (−1: none),
 //! `leaderId` the leader of that term once the vote is committed (−1 otherwise). gregor adds
 //! the committed log id (openraft's `save_committed`, so a restarted voter re-applies its
-//! committed entries before it serves) — absent when nothing was committed. `appliedOffset`
+//! committed entries before it serves) — absent when nothing was committed — and, once a
+//! snapshot let the log start move, the first remaining entry (`gregorFirstIndex`/`Offset`)
+//! and the last removed one (`gregorPurgedTerm`/`Index`), written before the log start moves.
+//! `appliedOffset`
 //! is kept 0 as Kafka 3.x writes it.
 //!
 //! Written whole with [`crate::fs::write_atomic`] (temp, fsync, rename, fsync dir): a crash
@@ -25,7 +28,7 @@ use std::path::{Path, PathBuf};
 use super::types::{LogId, Vote};
 
 /// Kafka's file name for the quorum state.
-pub const FILE_NAME: &str = "quorum-state";
+pub const FILE_NAME: &str = crate::metadata::log::QUORUM_STATE_FILE;
 
 /// The persisted vote and committed log id (see the module doc).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -37,6 +40,8 @@ pub struct QuorumState {
     /// `(Raft index, Kafka offset)` of the first batch when that index is not 0 (written
     /// before the log start moves past older entries; see `index_table`).
     pub anchor: Option<(u64, i64)>,
+    /// The last entry removed from the log (after a snapshot), written with the anchor.
+    pub purged: Option<LogId>,
 }
 
 impl QuorumState {
@@ -92,11 +97,25 @@ impl QuorumState {
             )),
             _ => None,
         };
+        let purged = match (
+            int_field(&text, "gregorPurgedTerm"),
+            int_field(&text, "gregorPurgedIndex"),
+        ) {
+            (Some(t), Some(i)) => Some(LogId::new(
+                openraft::CommittedLeaderId::new(
+                    u64::try_from(t).map_err(|_| bad("negative purged term"))?,
+                    0,
+                ),
+                u64::try_from(i).map_err(|_| bad("negative purged index"))?,
+            )),
+            _ => None,
+        };
         Ok(QuorumState {
             vote,
             committed,
             voters: Vec::new(),
             anchor,
+            purged,
         })
     }
 
@@ -124,6 +143,12 @@ impl QuorumState {
             text.push_str(&format!(
                 ",\"gregorCommittedTerm\":{},\"gregorCommittedIndex\":{}",
                 c.leader_id.term, c.index
+            ));
+        }
+        if let Some(p) = &self.purged {
+            text.push_str(&format!(
+                ",\"gregorPurgedTerm\":{},\"gregorPurgedIndex\":{}",
+                p.leader_id.term, p.index
             ));
         }
         if let Some((i, o)) = self.anchor {
@@ -182,6 +207,7 @@ mod tests {
             committed: Some(LogId::new(openraft::CommittedLeaderId::new(3, 0), 7)),
             voters: vec![1],
             anchor: Some((4, 100)),
+            purged: Some(LogId::new(openraft::CommittedLeaderId::new(2, 0), 3)),
         };
         s.write(dir.path()).expect("write");
         let back = QuorumState::read(dir.path()).expect("read");

@@ -13,14 +13,18 @@
 //! image is published anyway): it goes back to the writer in [`Applied::publish_error`], as
 //! the controller returned it before.
 //!
-//! Nothing here is durable: on restart the image is rebuilt from the log (committed entries
-//! re-applied, openraft's `read_committed`) or a snapshot plus the log.
+//! Snapshots are Kafka `.checkpoint` files in the log's directory ([`super::snapshot`]):
+//! built on openraft's request (gregor's policy in [`super::Quorum`]), or installed from a
+//! leader. The image itself is not durable: on restart it is the latest snapshot
+//! ([`StateMachine::load_latest_snapshot`]) plus the committed entries after it, which
+//! openraft re-applies (`read_committed`).
 //!
 //! Thread-safety: openraft calls the state machine from its one state-machine task; the
 //! shared parts (`Metadata`, the live flag) have their own locks. Publishers run through
 //! [`super::off_worker`] (file work).
 
 use std::io::Cursor;
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
 use openraft::storage::{RaftStateMachine, Snapshot, SnapshotMeta};
@@ -40,6 +44,7 @@ pub struct StateMachine {
     metadata: Arc<Metadata>,
     publishers: Arc<Mutex<Publishers>>,
     log: LogStore,
+    dir: PathBuf,
     state: Arc<Mutex<AppliedState>>,
 }
 
@@ -76,9 +81,55 @@ impl StateMachine {
                 live: false,
                 list: publishers,
             })),
+            dir: log.dir(),
             log,
             state: Arc::new(Mutex::new(AppliedState::default())),
         }
+    }
+
+    /// Loads the newest snapshot file of the log's directory, if any, as the applied state
+    /// (blocking; at start, before openraft reads the applied state).
+    pub fn load_latest_snapshot(&self) -> std::io::Result<()> {
+        let Some((path, end_offset)) = snapshot::list(&self.dir)?.pop() else {
+            return Ok(());
+        };
+        let bytes = std::fs::read(&path)?;
+        let invalid = |e: String| {
+            std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                format!("{}: {e}", path.display()),
+            )
+        };
+        let d = snapshot::decode(&bytes, &self.metadata.image().cluster_id).map_err(invalid)?;
+        let epoch = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .and_then(|n| n.split('-').nth(1))
+            .and_then(|e| e.trim_end_matches(snapshot::SUFFIX).parse::<u64>().ok())
+            .ok_or_else(|| invalid("bad name".into()))?;
+        let last = d
+            .last_index
+            .map(|i| super::index_table::log_id(epoch, i))
+            .ok_or_else(|| invalid("no last index".into()))?;
+        let membership = StoredMembership::new(
+            d.membership_log_id.or(Some(last)),
+            d.membership.unwrap_or_default(),
+        );
+        self.metadata.publish(Arc::new(d.image));
+        let meta = SnapshotMeta {
+            last_log_id: Some(last),
+            last_membership: membership.clone(),
+            snapshot_id: snapshot::snapshot_name(end_offset, epoch),
+        };
+        let mut s = self
+            .state
+            .lock()
+            .map_err(|_| std::io::Error::other("poisoned"))?;
+        s.last_applied = Some(last);
+        s.membership = membership;
+        s.snapshot = Some((meta, bytes));
+        tracing::info!("metadata image loaded from snapshot {}", path.display());
+        Ok(())
     }
 
     /// Publishes the whole current image to the publishers (as a change from an empty
@@ -177,13 +228,19 @@ impl RaftStateMachine<QuorumTypes> for StateMachine {
     ) -> Result<(), StorageError> {
         let bytes = snapshot.into_inner();
         let old = self.metadata.image();
-        let (image, _) = snapshot::decode(&bytes, &old.cluster_id).map_err(|e| {
+        let decoded = snapshot::decode(&bytes, &old.cluster_id).map_err(|e| {
             openraft::StorageIOError::read_snapshot(
                 Some(meta.signature()),
                 &std::io::Error::new(std::io::ErrorKind::InvalidData, e),
             )
         })?;
-        let image = Arc::new(image);
+        if is_kafka_name(&meta.snapshot_id) {
+            let (dir, id) = (self.dir.clone(), meta.snapshot_id.clone());
+            super::off_worker(|| snapshot::write_file(&dir, &id, &bytes)).map_err(|e| {
+                openraft::StorageIOError::write_snapshot(Some(meta.signature()), &e)
+            })?;
+        }
+        let image = Arc::new(decoded.image);
         if let Some(e) = self.publish(&old, image) {
             tracing::warn!("publishing an installed metadata snapshot: {e}");
         }
@@ -205,6 +262,16 @@ impl RaftStateMachine<QuorumTypes> for StateMachine {
     }
 }
 
+/// Whether a snapshot id is a Kafka snapshot name (`<20 digits>-<10 digits>`).
+fn is_kafka_name(id: &str) -> bool {
+    id.split_once('-').is_some_and(|(o, e)| {
+        o.len() == 20
+            && e.len() == 10
+            && o.bytes().all(|b| b.is_ascii_digit())
+            && e.bytes().all(|b| b.is_ascii_digit())
+    })
+}
+
 impl RaftSnapshotBuilder<QuorumTypes> for StateMachine {
     async fn build_snapshot(&mut self) -> Result<Snapshot<QuorumTypes>, StorageError> {
         let image = self.metadata.image();
@@ -214,16 +281,16 @@ impl RaftSnapshotBuilder<QuorumTypes> for StateMachine {
         };
         let term = last_applied.map_or(0, |l| l.leader_id.term);
         let end = last_applied.map_or(0, |l| self.log.end_offset_of(l.index).max(0));
-        let bytes = snapshot::encode(&image, &membership, term, now_ms())
+        let bytes = snapshot::encode(&image, &membership, last_applied, now_ms())
             .map_err(|e| sm_error(std::io::Error::other(e)))?;
+        let name = snapshot::snapshot_name(end, term);
+        let path = super::off_worker(|| snapshot::write_file(&self.dir, &name, &bytes))
+            .map_err(|e| openraft::StorageIOError::write_snapshot(None, &e))?;
+        tracing::info!("metadata snapshot written: {}", path.display());
         let meta = SnapshotMeta {
             last_log_id: last_applied,
             last_membership: membership,
-            snapshot_id: format!(
-                "{}-{}",
-                snapshot::snapshot_name(end, term),
-                last_applied.map_or(0, |l| l.index)
-            ),
+            snapshot_id: name,
         };
         let mut s = self.state.lock().map_err(|_| poisoned())?;
         s.snapshot = Some((meta.clone(), bytes.clone()));

@@ -20,8 +20,7 @@ impl StoreBuilder<QuorumTypes, LogStore, StateMachine, tempfile::TempDir> for Te
         let io = |e: std::io::Error| -> StorageError { super::types::write_error(e) };
         let dir = tempfile::tempdir().map_err(io)?;
         let logs = LogManager::open(dir.path()).map_err(io)?;
-        let partition =
-            crate::metadata::log::open(&logs, &BrokerConfig::default()).map_err(io)?;
+        let partition = crate::metadata::log::open(&logs, &BrokerConfig::default()).map_err(io)?;
         let store = LogStore::open(partition).map_err(io)?;
         let metadata = Arc::new(Metadata::new(MetadataImage::new("suite".into())));
         let sm = StateMachine::new(metadata, Vec::new(), store.clone());

@@ -361,3 +361,104 @@ fn an_interrupted_upgrade_starts_over_from_the_old_log() {
     .unwrap();
     assert_upgraded(dir.path(), id);
 }
+
+fn checkpoints(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut v: Vec<_> = std::fs::read_dir(dir.join("__cluster_metadata-0"))
+        .unwrap()
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.to_string_lossy().contains(".checkpoint"))
+        .collect();
+    v.sort();
+    v
+}
+
+fn topic_partitions(c: &mut RawClient) -> std::collections::BTreeMap<String, usize> {
+    let md: MetadataResponse = c.call(&MetadataRequest::default().with_topics(None), 12);
+    md.topics
+        .iter()
+        .map(|t| (t.name.as_ref().unwrap().to_string(), t.partitions.len()))
+        .collect()
+}
+
+#[test]
+fn snapshots_are_kafka_checkpoints_and_a_restart_loads_the_newest_plus_the_tail() {
+    let dir = tempfile::tempdir().unwrap();
+    let small = [("metadata.log.max.record.bytes.between.snapshots", "1500")];
+    let mut expected = std::collections::BTreeMap::new();
+    {
+        let broker = TestBroker::start(dir.path(), &small);
+        let mut c = RawClient::connect(&broker.bootstrap());
+        for i in 0..30 {
+            let name = format!("s{i}");
+            assert_eq!(raw::create_topic(&mut c, &name, i % 3 + 1, &[]), 0);
+            expected.insert(name, (i % 3 + 1) as usize);
+        }
+        wait_for(
+            "a snapshot and the log before it purged",
+            Duration::from_secs(30),
+            || {
+                let start = broker.with_broker(|b| async move {
+                    b.controller
+                        .log_partition()
+                        .map_or(0, |p| p.log_start_offset())
+                });
+                (!checkpoints(dir.path()).is_empty() && start > 0).then_some(())
+            },
+        );
+        broker.stop();
+    }
+    let files = checkpoints(dir.path());
+    assert_eq!(
+        files.len(),
+        1,
+        "only the newest snapshot is kept: {files:?}"
+    );
+    let name = files[0].file_name().unwrap().to_string_lossy().into_owned();
+    let (offset, epoch) = name
+        .trim_end_matches(".checkpoint")
+        .split_once('-')
+        .unwrap();
+    assert_eq!((offset.len(), epoch.len()), (20, 10), "{name}");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_gregor"))
+        .arg("dump-log")
+        .arg(&files[0])
+        .output()
+        .expect("dump-log");
+    let dump = String::from_utf8_lossy(&out.stdout);
+    let kinds: Vec<&str> = dump
+        .lines()
+        .filter(|l| l.starts_with("baseOffset"))
+        .map(|l| l.split("controlType: ").nth(1).unwrap_or("records"))
+        .collect();
+    assert_eq!(kinds.first(), Some(&"SNAPSHOT_HEADER"), "{dump}");
+    assert_eq!(kinds.get(1), Some(&"KRAFT_VOTERS"), "{dump}");
+    assert_eq!(kinds.last(), Some(&"SNAPSHOT_FOOTER"), "{dump}");
+    assert!(kinds.contains(&"records"), "{dump}");
+
+    // A tail after the snapshot, then a crash.
+    let port = crate::support::free_port();
+    let process = BrokerProcess::spawn_on(
+        port,
+        dir.path(),
+        &[
+            "--set",
+            "metadata.log.max.record.bytes.between.snapshots=1000000",
+        ],
+    );
+    let mut c = RawClient::connect(&process.addr);
+    for i in 0..3 {
+        let name = format!("tail{i}");
+        assert_eq!(raw::create_topic(&mut c, &name, 2, &[]), 0);
+        expected.insert(name, 2);
+    }
+    process.kill9();
+
+    for _ in 0..2 {
+        let broker = TestBroker::start(dir.path(), &small);
+        let mut c = RawClient::connect(&broker.bootstrap());
+        assert_eq!(topic_partitions(&mut c), expected);
+        let (leader, _, hw, leo) = describe(&mut c, 2);
+        assert_eq!((leader, hw), (1, leo));
+        broker.stop();
+    }
+}
