@@ -371,6 +371,10 @@ impl LogStore {
             let bytes =
                 encode_entry(e, base, leader, now).map_err(|m| write_error(io::Error::other(m)))?;
             let info = log.append_as_follower(&bytes, now).map_err(write_error)?;
+            if let openraft::EntryPayload::Membership(m) = &e.payload {
+                // Kafka's `currentVoters`, written with the next vote or commit.
+                inner.state.voters = m.voter_ids().collect();
+            }
             inner.table.push(Slot {
                 base,
                 last: info.last_offset,

@@ -462,3 +462,41 @@ fn snapshots_are_kafka_checkpoints_and_a_restart_loads_the_newest_plus_the_tail(
         broker.stop();
     }
 }
+
+#[test]
+fn acknowledged_topics_survive_a_power_cut_of_the_metadata_log() {
+    // `--record-syncs`: each segment keeps only what was fsynced when the "power" goes.
+    let dir = tempfile::tempdir().unwrap();
+    let port = crate::support::free_port();
+    let args = ["--record-syncs"];
+    let broker = BrokerProcess::spawn_on(port, dir.path(), &args);
+    let mut c = RawClient::connect(&broker.addr);
+    let mut expected = std::collections::BTreeMap::new();
+    for i in 0..20 {
+        let name = format!("p{i}");
+        assert_eq!(raw::create_topic(&mut c, &name, i % 4 + 1, &[]), 0);
+        expected.insert(name, (i % 4 + 1) as usize);
+    }
+    drop(c);
+    broker.kill9();
+    let mdir = dir.path().join("__cluster_metadata-0");
+    for e in std::fs::read_dir(&mdir).unwrap().flatten() {
+        let path = e.path();
+        if path.extension().is_some_and(|x| x == "log") {
+            let synced: u64 = std::fs::read_to_string(path.with_extension("log.synced"))
+                .ok()
+                .and_then(|s| s.trim().parse().ok())
+                .unwrap_or(0);
+            let f = std::fs::OpenOptions::new().write(true).open(&path).unwrap();
+            assert!(
+                f.metadata().unwrap().len() <= synced,
+                "an acknowledged entry was not fsynced"
+            );
+            f.set_len(synced).unwrap();
+        }
+    }
+    let broker = BrokerProcess::spawn_on(port, dir.path(), &args);
+    let mut c = RawClient::connect(&broker.addr);
+    assert_eq!(topic_partitions(&mut c), expected);
+    broker.kill9();
+}
