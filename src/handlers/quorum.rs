@@ -2,7 +2,7 @@
 //! describes it — for `__cluster_metadata` partition 0 only: the leader and its epoch, the
 //! high watermark and each voter's log end offset as Kafka offsets, the voters and the
 //! observers (none yet: every node is a voter of its own one-voter quorum), and (v2) the
-//! voters' listeners.
+//! voter's controller listeners (zero-config: the listener asked).
 //!
 //! Errors as Kafka's: a request that is not exactly that one partition gets
 //! UNKNOWN_TOPIC_OR_PARTITION on each partition it names; a node that is not the leader
@@ -89,13 +89,29 @@ pub async fn describe_quorum(
     let mut resp =
         DescribeQuorumResponse::default().with_topics(vec![topic.with_partitions(vec![partition])]);
     if ctx.version >= 2 {
-        let (host, port) = ctx.broker.advertised();
+        // This voter's controller listeners; a node without any (zero-config) gives the
+        // listener the request came in on.
+        let cluster = &ctx.broker.cluster;
+        let mut endpoints: Vec<_> = cluster
+            .controller_listener_names
+            .iter()
+            .filter_map(|n| cluster.advertised_for(n))
+            .collect();
+        if endpoints.is_empty() {
+            endpoints.extend(cluster.advertised_for(&ctx.listener));
+        }
+        let listeners = endpoints
+            .into_iter()
+            .map(|e| {
+                Listener::default()
+                    .with_name(StrBytes::from_string(e.name.clone()))
+                    .with_host(StrBytes::from_string(e.host.clone()))
+                    .with_port(e.port)
+            })
+            .collect();
         resp = resp.with_nodes(vec![Node::default()
             .with_node_id(BrokerId(view.node_id))
-            .with_listeners(vec![Listener::default()
-                .with_name(StrBytes::from_static_str("PLAINTEXT"))
-                .with_host(StrBytes::from_string(host))
-                .with_port(u16::try_from(port).unwrap_or(0))])]);
+            .with_listeners(listeners)]);
     }
     resp
 }

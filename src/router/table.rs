@@ -111,7 +111,7 @@ api_table! {
 /// The APIs a controller listener serves: those of [`APIS`] that Kafka exposes on its
 /// controller listeners (the `"controller"` listener type of their schemas) and gregor's
 /// handlers answer as the controller. Every other api key closes the connection there.
-/// Controller work in progress (DescribeQuorum, BrokerRegistration, BrokerHeartbeat, Raft
+/// Controller work in progress (BrokerRegistration, BrokerHeartbeat, Raft
 /// traffic) adds its keys here.
 pub const CONTROLLER_APIS: &[ApiKey] = &[
     ApiKey::ApiVersions,
@@ -122,6 +122,7 @@ pub const CONTROLLER_APIS: &[ApiKey] = &[
     ApiKey::AlterConfigs,
     ApiKey::IncrementalAlterConfigs,
     ApiKey::DescribeCluster,
+    ApiKey::DescribeQuorum,
     ApiKey::ElectLeaders,
     ApiKey::AlterPartitionReassignments,
     ApiKey::ListPartitionReassignments,
