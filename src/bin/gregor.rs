@@ -241,7 +241,10 @@ async fn shutdown_signal() {
 fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+            // openraft logs every state change at INFO (whole Raft states at start-up): only
+            // its warnings by default; RUST_LOG=openraft=info shows them.
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "info,openraft=warn".into()),
         )
         .with_writer(std::io::stderr)
         .init();
