@@ -386,3 +386,75 @@ impl LogStore {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::BrokerConfig;
+    use crate::log::LogManager;
+    use crate::quorum::index_table::log_id;
+    use crate::quorum::types::MetadataBatch;
+    use openraft::EntryPayload;
+
+    fn open(dir: &std::path::Path) -> LogStore {
+        let logs = LogManager::open(dir).expect("logs");
+        let p = crate::metadata::log::open(&logs, &BrokerConfig::default()).expect("partition");
+        LogStore::open(p).expect("store")
+    }
+
+    fn entry(term: u64, index: u64) -> Entry {
+        let records = vec![crate::metadata::records::MetadataRecord::ProducerIds {
+            broker_id: 1,
+            broker_epoch: 0,
+            next_producer_id: index as i64,
+        }];
+        Entry {
+            log_id: log_id(term, index),
+            payload: EntryPayload::Normal(MetadataBatch { records }),
+        }
+    }
+
+    #[test]
+    fn a_purge_survives_a_restart_even_when_the_log_start_did_not_move() {
+        let dir = tempfile::tempdir().expect("dir");
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .expect("rt");
+        rt.block_on(async {
+            let mut s = open(dir.path());
+            s.append_blocking((0..10).map(|i| entry(1 + i / 5, i)).collect())
+                .expect("append");
+            s.purge(log_id(1, 4)).await.expect("purge");
+            assert_eq!(s.base_offset_of(5), 5);
+            let state = s.get_log_state().await.expect("state");
+            assert_eq!(
+                (state.last_purged_log_id, state.last_log_id),
+                (Some(log_id(1, 4)), Some(log_id(2, 9)))
+            );
+        });
+        // No log-start checkpoint was written (as after a crash right after the anchor): the
+        // batches below the anchor are still in the segment, and the reopened store skips them.
+        rt.block_on(async {
+            let mut s = open(dir.path());
+            let state = s.get_log_state().await.expect("state");
+            assert_eq!(
+                (state.last_purged_log_id, state.last_log_id),
+                (Some(log_id(1, 4)), Some(log_id(2, 9)))
+            );
+            let got = s.try_get_log_entries(5..10).await.expect("read");
+            assert_eq!(
+                got.iter().map(|e| e.log_id).collect::<Vec<_>>(),
+                (5..10).map(|i| log_id(1 + i / 5, i)).collect::<Vec<_>>()
+            );
+            // Truncation cuts the partition at the entry's batch.
+            s.truncate(log_id(2, 7)).await.expect("truncate");
+            assert_eq!(s.position().log_end_offset, 7);
+            s.append_blocking(vec![entry(3, 7)])
+                .expect("append after truncate");
+            assert_eq!(
+                s.get_log_state().await.expect("state").last_log_id,
+                Some(log_id(3, 7))
+            );
+        });
+    }
+}

@@ -500,3 +500,41 @@ fn acknowledged_topics_survive_a_power_cut_of_the_metadata_log() {
     assert_eq!(topic_partitions(&mut c), expected);
     broker.kill9();
 }
+
+#[test]
+fn the_quorum_runs_on_a_current_thread_runtime_too() {
+    // Controller commits block on the Raft task from a blocking thread; with one runtime
+    // thread the Raft task must still run while a request waits for its commit.
+    let dir = tempfile::tempdir().unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let mut cfg = gregor::config::BrokerConfig::default();
+    let mut warnings = Vec::new();
+    cfg.apply_properties(
+        &[(
+            "listeners".to_string(),
+            "PLAINTEXT://127.0.0.1:0".to_string(),
+        )],
+        &mut warnings,
+    )
+    .unwrap();
+    cfg.data_dir = dir.path().to_path_buf();
+    let handle = rt.block_on(gregor::node::start(cfg)).expect("starts");
+    let addr = handle.local_addr().to_string();
+    let (created, view) = rt.block_on(async move {
+        tokio::task::spawn_blocking(move || {
+            let mut c = RawClient::connect(&addr);
+            let created: Vec<i16> = (0..5)
+                .map(|i| raw::create_topic(&mut c, &format!("ct{i}"), 2, &[]))
+                .collect();
+            (created, describe(&mut c, 2))
+        })
+        .await
+        .unwrap()
+    });
+    assert_eq!(created, vec![0; 5]);
+    assert_eq!((view.0, view.2), (1, view.3));
+    rt.block_on(handle.shutdown()).expect("clean shutdown");
+}
