@@ -379,6 +379,10 @@ def list_reassignments():
     raise Skip("confluent-kafka has no partition reassignment API")
 
 
+def describe_quorum():
+    raise Skip("confluent-kafka (librdkafka) has no DescribeQuorum API")
+
+
 R.run("metadata", metadata)
 R.run("admin-create-delete-topic", admin_create_delete)
 R.run("produce-keyed-headers", produce_keyed)
@@ -400,4 +404,5 @@ R.run("alter-broker-config", alter_broker_config)
 R.run("describe-log-dirs", describe_log_dirs)
 R.run("elect-leaders", elect_leaders)
 R.run("list-reassignments", list_reassignments)
+R.run("describe-quorum", describe_quorum)
 sys.exit(1 if R.failures else 0)

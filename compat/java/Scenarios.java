@@ -408,6 +408,15 @@ public class Scenarios {
             check(refused != null && refused.getCause() instanceof org.apache.kafka.common.errors.InvalidReplicaAssignmentException, "unknown broker refused: " + refused);
         });
 
+        scenario("describe-quorum", () -> {
+            int node = admin.describeCluster().nodes().get().iterator().next().id();
+            var q = admin.describeMetadataQuorum().quorumInfo().get();
+            check(q.leaderId() == node && q.leaderEpoch() >= 1, "this node leads: " + q);
+            check(q.voters().size() == 1 && q.observers().isEmpty(), "one voter, no observers: " + q);
+            var me = q.voters().get(0);
+            check(me.replicaId() == node && me.logEndOffset() == q.highWatermark() && q.highWatermark() > 0, "caught up: " + q);
+        });
+
         admin.close();
         System.exit(failures > 0 ? 1 : 0);
     }

@@ -117,4 +117,5 @@ skip alter-broker-config "kcat has no admin API"
 skip describe-log-dirs "kcat has no admin API"
 skip elect-leaders "kcat has no admin API"
 skip list-reassignments "kcat has no admin API"
+skip describe-quorum "kcat has no admin API"
 exit $((fails > 0))

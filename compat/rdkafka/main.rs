@@ -448,6 +448,7 @@ fn main() -> Result<()> {
             "list-reassignments",
             "the rdkafka crate has no partition reassignment API",
         ),
+        ("describe-quorum", "the rdkafka crate has no DescribeQuorum API"),
     ] {
         println!("SKIP rdkafka {name} ({reason})");
     }
