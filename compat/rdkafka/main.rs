@@ -448,7 +448,10 @@ fn main() -> Result<()> {
             "list-reassignments",
             "the rdkafka crate has no partition reassignment API",
         ),
-        ("describe-quorum", "the rdkafka crate has no DescribeQuorum API"),
+        (
+            "describe-quorum",
+            "the rdkafka crate has no DescribeQuorum API",
+        ),
     ] {
         println!("SKIP rdkafka {name} ({reason})");
     }

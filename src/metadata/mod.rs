@@ -1,10 +1,12 @@
 //! The cluster's metadata as this node knows it: the current [`image::MetadataImage`],
-//! built only by replaying [`records::MetadataRecord`]s from the [`log::MetadataLog`], and
+//! built only by replaying [`records::MetadataRecord`]s from the metadata log ([`log`], run as
+//! a Raft log by `crate::quorum`), and
 //! the cluster's identity (`meta.properties`, holding `cluster.id` and `node.id` as Kafka's
 //! does).
 //!
-//! Who changes it: only [`crate::controller`], which validates a request, appends the records
-//! it implies to the metadata log and publishes the replayed image here. Everyone else reads.
+//! Who changes it: only [`crate::controller`], which validates a request and commits the
+//! records it implies through the metadata quorum, whose state machine publishes the replayed
+//! image here. Everyone else reads.
 //!
 //! Thread-safety: the image is an immutable `Arc` swapped whole under a short lock, so a
 //! reader never sees half an update and never waits for a writer's I/O.
