@@ -27,6 +27,7 @@ mod fetch;
 mod groups_protocol;
 mod groups_rdkafka;
 mod idempotence;
+mod jepsen;
 mod leader_epochs;
 mod listeners;
 mod log_lifecycle;
