@@ -76,7 +76,7 @@ impl Settings {
             cycles,
             duration,
             kinds: Vec::new(),
-            message_timeout: Duration::from_secs(4),
+            message_timeout: Duration::from_secs(3),
             out: None,
         }
     }
@@ -137,22 +137,25 @@ pub fn run_with(s: &Settings) -> Result<Outcome, String> {
         send_every: Duration::from_millis(3),
         message_timeout: s.message_timeout,
     };
+    for (n, f) in plan.iter().enumerate() {
+        eprintln!("jepsen: cycle {}: {f}", n + 1);
+    }
     let rec = Recorder::new();
     let running = workload::start(&c, &rec);
     let mut log = String::new();
+    // Each cycle owns an equal slot of the duration: gap, fault, hold, heal, healed time.
+    let slot = s.duration / s.cycles.max(1) as u32;
+    let began = Instant::now();
     for (n, f) in plan.iter().enumerate() {
         std::thread::sleep(f.gap);
         let i = target.apply(f, TOPIC);
-        let _ = writeln!(
-            log,
-            "{} ms: cycle {}: {f} (node {})",
-            rec.elapsed_ms(),
-            n + 1,
-            i + 1
-        );
+        let at = rec.elapsed_ms();
+        let _ = writeln!(log, "{at} ms: cycle {}: {f} (node {})", n + 1, i + 1);
         std::thread::sleep(f.hold);
         target.heal(f, i);
         let _ = writeln!(log, "{} ms: healed", rec.elapsed_ms());
+        let cycle_end = began + slot * (n as u32 + 1);
+        std::thread::sleep(cycle_end.saturating_duration_since(Instant::now()));
     }
     // Liveness before the end: a send acknowledged after the last heal.
     let healed_at = rec.elapsed_ms();
@@ -356,8 +359,5 @@ fn run() {
     s.group_consumers = env("JEPSEN_CONSUMERS", 2);
     s.out = std::env::var("JEPSEN_OUT").ok().map(PathBuf::from);
     let o = run_with(&s).unwrap_or_else(|e| panic!("{e}"));
-    for f in &o.schedule {
-        eprintln!("jepsen: fault {f}");
-    }
     assert_clean(&s, &o);
 }
