@@ -350,7 +350,8 @@ fn poll_latest(c: &Clients, rec: &Arc<Recorder>, stop: &AtomicBool) {
 }
 
 /// Reads every partition from offset 0 to its high watermark within `deadline`; the high
-/// watermarks are logged as `ListOffsets(latest)` observations too.
+/// watermarks are logged as `ListOffsets(latest)` observations too. Fails if the read is not
+/// contiguous from 0 or not done in time.
 pub fn final_log(
     c: &Clients,
     rec: &Recorder,
@@ -399,10 +400,20 @@ pub fn final_log(
         match consumer.poll(Duration::from_millis(200)) {
             Some(Ok(m)) => {
                 let value = String::from_utf8_lossy(m.payload().unwrap_or_default()).into_owned();
-                if let Some(l) = log.get_mut(&m.partition()) {
-                    if l.last().is_none_or(|(o, _)| *o < m.offset()) {
-                        l.push((m.offset(), value));
-                    }
+                let Some(l) = log.get_mut(&m.partition()) else {
+                    continue;
+                };
+                // Offsets are dense here (no transactions, no compaction): a gap in the final
+                // read would fake lost writes, so it fails the run instead.
+                let next = l.last().map_or(0, |(o, _)| o + 1);
+                if m.offset() == next {
+                    l.push((m.offset(), value));
+                } else if m.offset() > next {
+                    return Err(format!(
+                        "the final read of partition {} jumped from {next} to {}",
+                        m.partition(),
+                        m.offset()
+                    ));
                 }
             }
             Some(Err(_)) | None => {}
