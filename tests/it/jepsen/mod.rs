@@ -124,9 +124,11 @@ pub fn run_with(s: &Settings) -> Result<Outcome, String> {
     .collect();
     let mut target = Target::start(s.nodes, &settings);
     let bootstrap = target.bootstrap();
-    create_topic(&bootstrap, s)?;
     if s.nodes > 1 {
-        replicating(&bootstrap, s)?;
+        create_topic(&bootstrap, s).map_err(|e| refusal(s, &e))?;
+        replicating(&bootstrap, s).map_err(|e| refusal(s, &e))?;
+    } else {
+        create_topic(&bootstrap, s)?;
     }
     let c = Clients {
         bootstrap,
@@ -260,24 +262,29 @@ fn replicating(bootstrap: &str, s: &Settings) -> Result<(), String> {
                 .topics()
                 .first()
                 .map(|t| {
-                    t.partitions()
-                        .iter()
-                        .map(|p| (p.replicas().len(), p.isr().len()))
-                        .collect()
+                    let rs = |p: &rdkafka::metadata::MetadataPartition| {
+                        (p.replicas().len(), p.isr().len())
+                    };
+                    t.partitions().iter().map(rs).collect()
                 })
                 .unwrap_or_default();
-            format!(
-                "{} brokers, (replicas, ISR) per partition {parts:?}",
-                m.brokers().len()
-            )
+            let brokers = m.brokers().len();
+            format!("{brokers} brokers, (replicas, ISR) per partition {parts:?}")
         })
         .unwrap_or_else(|e| e.to_string());
     Err(format!(
-        "the {}-node mode needs a replicating cluster: the metadata should list {} brokers and \
-         {} replicas all in the ISR for every partition, it shows {seen}. Until replication \
-         lands, run with JEPSEN_NODES=1.",
-        s.nodes, s.nodes, s.rf
+        "the metadata should list {} brokers and {} replicas all in the ISR for every partition; it shows {seen}",
+        s.nodes, s.rf
     ))
+}
+
+/// Why a multi-node run cannot go on.
+fn refusal(s: &Settings, why: &str) -> String {
+    format!(
+        "the {}-node mode (RF {}) needs a replicating cluster and this one is not: {why}. \
+         Until replication lands, run with one node (scripts/jepsen without --nodes).",
+        s.nodes, s.rf
+    )
 }
 
 /// Prints the outcome and fails on any violation, naming the seed.

@@ -397,26 +397,24 @@ pub fn final_log(
                 "final read incomplete (partition, read, high watermark): {got:?}"
             ));
         }
-        match consumer.poll(Duration::from_millis(200)) {
-            Some(Ok(m)) => {
-                let value = String::from_utf8_lossy(m.payload().unwrap_or_default()).into_owned();
-                let Some(l) = log.get_mut(&m.partition()) else {
-                    continue;
-                };
-                // Offsets are dense here (no transactions, no compaction): a gap in the final
-                // read would fake lost writes, so it fails the run instead.
-                let next = l.last().map_or(0, |(o, _)| o + 1);
-                if m.offset() == next {
-                    l.push((m.offset(), value));
-                } else if m.offset() > next {
-                    return Err(format!(
-                        "the final read of partition {} jumped from {next} to {}",
-                        m.partition(),
-                        m.offset()
-                    ));
-                }
-            }
-            Some(Err(_)) | None => {}
+        let Some(Ok(m)) = consumer.poll(Duration::from_millis(200)) else {
+            continue;
+        };
+        let value = String::from_utf8_lossy(m.payload().unwrap_or_default()).into_owned();
+        let Some(l) = log.get_mut(&m.partition()) else {
+            continue;
+        };
+        // Offsets are dense here (no transactions, no compaction): a gap in the final
+        // read would fake lost writes, so it fails the run instead.
+        let next = l.last().map_or(0, |(o, _)| o + 1);
+        if m.offset() == next {
+            l.push((m.offset(), value));
+        } else if m.offset() > next {
+            return Err(format!(
+                "the final read of partition {} jumped from {next} to {}",
+                m.partition(),
+                m.offset()
+            ));
         }
     }
     Ok(log)
