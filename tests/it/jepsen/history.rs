@@ -135,6 +135,22 @@ pub enum Violation {
     },
 }
 
+impl Violation {
+    /// The name of the check that found it (for counts by kind).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Violation::LostAckedWrite { .. } => "lost acked write",
+            Violation::TwoValuesAtOffset { .. } => "two values at one offset",
+            Violation::ValueAtTwoOffsets { .. } => "one value at two offsets",
+            Violation::Skip { .. } => "consumer skipped",
+            Violation::Backwards { .. } => "consumer went backwards",
+            Violation::FailedSendRead { .. } => "failed send read",
+            Violation::LatestBackwards { .. } => "ListOffsets(latest) backwards",
+            Violation::NotInFinalLog { .. } => "read not in the final log",
+        }
+    }
+}
+
 impl fmt::Display for Violation {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {

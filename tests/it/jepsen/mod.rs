@@ -295,12 +295,21 @@ fn assert_clean(s: &Settings, o: &Outcome) {
         o.fatal_producers,
         o.history_file.display()
     );
-    for v in o.report.violations.iter().take(20) {
-        eprintln!("jepsen: VIOLATION {v}");
+    // Counts by kind, and the first few of each.
+    let mut kinds: std::collections::BTreeMap<&str, usize> = Default::default();
+    for v in &o.report.violations {
+        let n = kinds.entry(v.kind()).or_default();
+        *n += 1;
+        if *n <= 3 {
+            eprintln!("jepsen: VIOLATION {v}");
+        }
+    }
+    for (kind, n) in &kinds {
+        eprintln!("jepsen: {n} × {kind}");
     }
     assert!(
         o.report.violations.is_empty(),
-        "{} violations with seed {} (replay: scripts/jepsen --seed {}); history in {}",
+        "{} violations with seed {} (replay with --seed {}); history in {}",
         o.report.violations.len(),
         s.seed,
         s.seed,
