@@ -57,6 +57,8 @@ pub struct Settings {
     /// Fault kinds to draw from (empty: every kind that makes sense for `nodes`).
     pub kinds: Vec<Kind>,
     pub message_timeout: Duration,
+    /// Pause between two sends of one producer (the offered load).
+    pub send_every: Duration,
     /// Where to keep the history, the schedule and the nodes' logs (None: a temporary dir,
     /// kept only when the run fails).
     pub out: Option<PathBuf>,
@@ -77,6 +79,7 @@ impl Settings {
             duration,
             kinds: Vec::new(),
             message_timeout: Duration::from_secs(3),
+            send_every: Duration::from_millis(3),
             out: None,
         }
     }
@@ -136,7 +139,7 @@ pub fn run_with(s: &Settings) -> Result<Outcome, String> {
         partitions: s.partitions,
         producers: s.producers,
         group_consumers: s.group_consumers,
-        send_every: Duration::from_millis(3),
+        send_every: s.send_every,
         message_timeout: s.message_timeout,
     };
     for (n, f) in plan.iter().enumerate() {
@@ -291,9 +294,8 @@ fn refusal(s: &Settings, why: &str) -> String {
 fn assert_clean(s: &Settings, o: &Outcome) {
     eprintln!("jepsen: {}", o.report);
     eprintln!(
-        "jepsen: {} idempotent producer(s) replaced after a fatal error; history in {}",
-        o.fatal_producers,
-        o.history_file.display()
+        "jepsen: {} idempotent producer(s) replaced after a fatal error",
+        o.fatal_producers
     );
     // Counts by kind, and the first few of each.
     let mut kinds: std::collections::BTreeMap<&str, usize> = Default::default();
@@ -320,10 +322,11 @@ fn assert_clean(s: &Settings, o: &Outcome) {
         "nothing was acknowledged (seed {})",
         s.seed
     );
-    if s.out.is_none() {
-        if let Some(dir) = o.history_file.parent() {
+    match (&s.out, o.history_file.parent()) {
+        (None, Some(dir)) => {
             let _ = std::fs::remove_dir_all(dir);
         }
+        _ => eprintln!("jepsen: history in {}", o.history_file.display()),
     }
 }
 
@@ -333,6 +336,8 @@ fn smoke() {
     let seed = random_seed();
     let mut s = Settings::single_node(seed, 2, Duration::from_secs(8));
     s.kinds = vec![Kind::Kill9];
+    // A lighter load than the script's: the suite runs other tests beside it.
+    s.send_every = Duration::from_millis(10);
     let o = run_with(&s).unwrap_or_else(|e| panic!("{e}"));
     assert_clean(&s, &o);
     assert_eq!(o.schedule.len(), 2);
