@@ -89,6 +89,7 @@ fn layers_are_one_way() {
     only("error", &[]);
     only("fs", &[]);
     only("server", &["protocol", "router"]);
+    only("peer", &[]);
     // The metadata quorum keeps every openraft type: only the controller (and the
     // composition in broker/node, and DescribeQuorum) may know it.
     only(

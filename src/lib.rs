@@ -37,6 +37,7 @@ pub mod handlers;
 pub mod log;
 pub mod metadata;
 pub mod node;
+pub mod peer;
 pub mod producer_ids;
 pub mod protocol;
 pub mod quorum;

@@ -1,0 +1,307 @@
+//! Outbound Kafka-protocol client for node-to-node traffic: the metadata quorum's Raft RPCs,
+//! requests forwarded to the active controller, and (issue 13, later steps) broker →
+//! controller and broker → broker calls.
+//!
+//! A [`Peer`] is one address with at most one connection: it connects on first use, sends a
+//! request (any api key, at the version the caller chooses, header client id
+//! `gregor-<node.id>`), reads the response and checks its correlation id. One request is in
+//! flight per peer (callers queue on an async mutex), which keeps a response matched to its
+//! request without a demultiplexer; callers needing parallel streams use several peers. A
+//! failed connect starts an exponential backoff (`backoff_min` doubling up to `backoff_max`)
+//! during which sends fail at once as unreachable; any I/O error, timeout, oversized frame or
+//! unexpected correlation id drops the connection (the next send reconnects). Responses are
+//! bounded by `max_frame` before anything is allocated. [`PeerPool`] shares peers by address.
+//!
+//! Framing lives in [`frame`], shared with the blocking tool client.
+//!
+//! Thread-safety: [`Peer`] and [`PeerPool`] are `Send + Sync`; a cancelled send (its future
+//! dropped mid-request) leaves the connection marked busy, and the next send replaces it.
+
+pub mod frame;
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use kafka_protocol::protocol::Request;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+/// How a peer client behaves (see the module doc).
+#[derive(Debug, Clone)]
+pub struct PeerSettings {
+    /// The request header's client id (`gregor-<node.id>`).
+    pub client_id: String,
+    pub connect_timeout: Duration,
+    /// Largest response frame accepted.
+    pub max_frame: usize,
+    pub backoff_min: Duration,
+    pub backoff_max: Duration,
+}
+
+impl PeerSettings {
+    /// Settings for node `node_id` with gregor's defaults (connect 1 s, frames up to
+    /// 100 MiB, backoff 50 ms → 1 s).
+    pub fn for_node(node_id: i32) -> PeerSettings {
+        PeerSettings {
+            client_id: format!("gregor-{node_id}"),
+            connect_timeout: Duration::from_secs(1),
+            max_frame: 100 << 20,
+            backoff_min: Duration::from_millis(50),
+            backoff_max: Duration::from_secs(1),
+        }
+    }
+}
+
+/// Why a send failed. `Unreachable`: nothing was sent (connect failed or backing off), so
+/// the request may be retried anywhere; the others may have reached the peer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PeerError {
+    Unreachable(String),
+    Timeout,
+    Io(String),
+    Protocol(String),
+}
+
+impl fmt::Display for PeerError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            PeerError::Unreachable(m) => write!(f, "unreachable: {m}"),
+            PeerError::Timeout => f.write_str("request timed out"),
+            PeerError::Io(m) => write!(f, "connection failed: {m}"),
+            PeerError::Protocol(m) => write!(f, "bad response: {m}"),
+        }
+    }
+}
+
+impl std::error::Error for PeerError {}
+
+/// Connection state of one peer.
+#[derive(Default)]
+struct State {
+    stream: Option<TcpStream>,
+    /// A request was sent on `stream` and its response not read (a cancelled send).
+    busy: bool,
+    correlation: i32,
+    failures: u32,
+    retry_at: Option<Instant>,
+}
+
+/// One remote address (see the module doc).
+pub struct Peer {
+    addr: String,
+    settings: Arc<PeerSettings>,
+    state: tokio::sync::Mutex<State>,
+}
+
+impl Peer {
+    pub fn new(addr: impl Into<String>, settings: Arc<PeerSettings>) -> Peer {
+        Peer {
+            addr: addr.into(),
+            settings,
+            state: tokio::sync::Mutex::new(State::default()),
+        }
+    }
+
+    pub fn addr(&self) -> &str {
+        &self.addr
+    }
+
+    /// Sends a typed request at `version` and decodes its response, all within `timeout`.
+    pub async fn send<R: Request>(
+        &self,
+        req: &R,
+        version: i16,
+        timeout: Duration,
+    ) -> Result<R::Response, PeerError> {
+        let body = frame::encode_body(req, version).map_err(PeerError::Protocol)?;
+        let resp = self.send_raw(R::KEY, version, &body, timeout).await?;
+        frame::decode_body::<R>(resp, version).map_err(PeerError::Protocol)
+    }
+
+    /// Sends an encoded request body under `api_key`/`version` and returns the response
+    /// body (header removed), all within `timeout`.
+    pub async fn send_raw(
+        &self,
+        api_key: i16,
+        version: i16,
+        body: &[u8],
+        timeout: Duration,
+    ) -> Result<Bytes, PeerError> {
+        match tokio::time::timeout(timeout, self.exchange(api_key, version, body)).await {
+            Ok(r) => r,
+            Err(_) => Err(PeerError::Timeout),
+        }
+    }
+
+    async fn exchange(&self, api_key: i16, version: i16, body: &[u8]) -> Result<Bytes, PeerError> {
+        let mut st = self.state.lock().await;
+        if st.busy {
+            st.stream = None;
+            st.busy = false;
+        }
+        if st.stream.is_none() {
+            self.connect(&mut st).await?;
+        }
+        st.correlation = st.correlation.wrapping_add(1);
+        let correlation = st.correlation;
+        let request = frame::request_frame(
+            api_key,
+            version,
+            correlation,
+            &self.settings.client_id,
+            body,
+        )
+        .map_err(PeerError::Protocol)?;
+        st.busy = true;
+        let result = match st.stream.as_mut() {
+            Some(stream) => self.round_trip(stream, &request).await,
+            None => Err(PeerError::Io("not connected".into())),
+        };
+        st.busy = false;
+        let checked = result.and_then(|f| {
+            let (c, body) =
+                frame::response_body(api_key, version, f).map_err(PeerError::Protocol)?;
+            if c != correlation {
+                return Err(PeerError::Protocol(format!(
+                    "correlation id {c}, expected {correlation}"
+                )));
+            }
+            Ok(body)
+        });
+        if checked.is_err() {
+            st.stream = None;
+        }
+        checked
+    }
+
+    async fn connect(&self, st: &mut State) -> Result<(), PeerError> {
+        if let Some(at) = st.retry_at {
+            if Instant::now() < at {
+                return Err(PeerError::Unreachable(format!(
+                    "{}: backing off after {} failed connects",
+                    self.addr, st.failures
+                )));
+            }
+        }
+        let connect = TcpStream::connect(self.addr.as_str());
+        let failed = match tokio::time::timeout(self.settings.connect_timeout, connect).await {
+            Ok(Ok(stream)) => {
+                let _ = stream.set_nodelay(true);
+                st.stream = Some(stream);
+                st.failures = 0;
+                st.retry_at = None;
+                return Ok(());
+            }
+            Ok(Err(e)) => e.to_string(),
+            Err(_) => "connect timed out".to_string(),
+        };
+        st.failures = st.failures.saturating_add(1);
+        let shift = st.failures.saturating_sub(1).min(16);
+        let backoff = self
+            .settings
+            .backoff_min
+            .saturating_mul(1 << shift)
+            .min(self.settings.backoff_max);
+        st.retry_at = Some(Instant::now() + backoff);
+        Err(PeerError::Unreachable(format!("{}: {failed}", self.addr)))
+    }
+
+    async fn round_trip(&self, stream: &mut TcpStream, request: &[u8]) -> Result<Bytes, PeerError> {
+        let io = |e: std::io::Error| PeerError::Io(format!("{}: {e}", self.addr));
+        stream.write_all(request).await.map_err(io)?;
+        let mut prefix = [0u8; 4];
+        stream.read_exact(&mut prefix).await.map_err(io)?;
+        let size =
+            frame::checked_size(prefix, self.settings.max_frame).map_err(PeerError::Protocol)?;
+        let mut buf = vec![0u8; size];
+        stream.read_exact(&mut buf).await.map_err(io)?;
+        Ok(Bytes::from(buf))
+    }
+}
+
+/// Peers shared by address (see the module doc).
+pub struct PeerPool {
+    settings: Arc<PeerSettings>,
+    peers: Mutex<HashMap<String, Arc<Peer>>>,
+}
+
+impl PeerPool {
+    pub fn new(settings: PeerSettings) -> PeerPool {
+        PeerPool {
+            settings: Arc::new(settings),
+            peers: Mutex::new(HashMap::new()),
+        }
+    }
+
+    pub fn settings(&self) -> &Arc<PeerSettings> {
+        &self.settings
+    }
+
+    /// The peer for `addr` (`host:port`), created on first use.
+    pub fn get(&self, addr: &str) -> Arc<Peer> {
+        let mut peers = self.peers.lock().unwrap_or_else(|p| p.into_inner());
+        peers
+            .entry(addr.to_string())
+            .or_insert_with(|| Arc::new(Peer::new(addr, self.settings.clone())))
+            .clone()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use kafka_protocol::messages::{ApiVersionsRequest, MetadataRequest};
+    use tokio::net::TcpListener;
+
+    fn settings() -> PeerSettings {
+        PeerSettings {
+            backoff_min: Duration::from_millis(200),
+            ..PeerSettings::for_node(7)
+        }
+    }
+
+    #[tokio::test]
+    async fn unreachable_then_backoff() {
+        let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = l.local_addr().unwrap().to_string();
+        drop(l);
+        let p = Peer::new(addr, Arc::new(settings()));
+        let t = Duration::from_secs(2);
+        let first = p.send(&ApiVersionsRequest::default(), 3, t).await;
+        assert!(matches!(first, Err(PeerError::Unreachable(_))), "{first:?}");
+        let second = p.send(&ApiVersionsRequest::default(), 3, t).await;
+        match second {
+            Err(PeerError::Unreachable(m)) => assert!(m.contains("backing off"), "{m}"),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn silent_server_times_out_and_oversized_frame_is_refused() {
+        let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = l.local_addr().unwrap().to_string();
+        let server = tokio::spawn(async move {
+            let (mut silent, _) = l.accept().await.unwrap();
+            let mut buf = [0u8; 64];
+            let _ = silent.read(&mut buf).await;
+            // The client gave up; it reconnects: answer with a huge size prefix.
+            let (mut huge, _) = l.accept().await.unwrap();
+            let _ = huge.read(&mut buf).await;
+            huge.write_all(&i32::MAX.to_be_bytes()).await.unwrap();
+            silent
+        });
+        let p = Peer::new(addr, Arc::new(settings()));
+        let r = p
+            .send(&MetadataRequest::default(), 12, Duration::from_millis(100))
+            .await;
+        assert_eq!(r.err(), Some(PeerError::Timeout));
+        let r = p
+            .send(&MetadataRequest::default(), 12, Duration::from_secs(5))
+            .await;
+        assert!(matches!(r, Err(PeerError::Protocol(_))), "{r:?}");
+        drop(server.await.unwrap());
+    }
+}
