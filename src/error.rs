@@ -91,6 +91,7 @@ error_codes! {
     GroupIdNotFound = 69, "GROUP_ID_NOT_FOUND", false;
     FencedLeaderEpoch = 74, "FENCED_LEADER_EPOCH", true;
     UnknownLeaderEpoch = 75, "UNKNOWN_LEADER_EPOCH", true;
+    StaleBrokerEpoch = 77, "STALE_BROKER_EPOCH", false;
     OffsetNotAvailable = 78, "OFFSET_NOT_AVAILABLE", true;
     MemberIdRequired = 79, "MEMBER_ID_REQUIRED", false;
     PreferredLeaderNotAvailable = 80, "PREFERRED_LEADER_NOT_AVAILABLE", true;
@@ -103,12 +104,24 @@ error_codes! {
     UnstableOffsetCommit = 88, "UNSTABLE_OFFSET_COMMIT", true;
     ProducerFenced = 90, "PRODUCER_FENCED", false;
     UnknownTopicId = 100, "UNKNOWN_TOPIC_ID", true;
+    DuplicateBrokerRegistration = 101, "DUPLICATE_BROKER_REGISTRATION", false;
+    BrokerIdNotRegistered = 102, "BROKER_ID_NOT_REGISTERED", false;
+    InconsistentClusterId = 104, "INCONSISTENT_CLUSTER_ID", false;
     TransactionalIdNotFound = 105, "TRANSACTIONAL_ID_NOT_FOUND", false;
     MismatchedEndpointType = 114, "MISMATCHED_ENDPOINT_TYPE", false;
     UnsupportedEndpointType = 115, "UNSUPPORTED_ENDPOINT_TYPE", false;
 }
 
 impl ErrorCode {
+    /// The code of a wire number (UNKNOWN_SERVER_ERROR for a number not in the table).
+    pub fn from_code(code: i16) -> ErrorCode {
+        ErrorCode::ALL
+            .iter()
+            .copied()
+            .find(|c| c.code() == code)
+            .unwrap_or(ErrorCode::UnknownServerError)
+    }
+
     /// The number sent on the wire.
     pub fn code(self) -> i16 {
         self as i16

@@ -7,9 +7,12 @@
 //! order: logs → metadata quorum (replays the metadata log, leads, publishes to the
 //! replicas) → controller → coordinators).
 
+pub mod controller_client;
+pub mod lifecycle;
 pub mod markers;
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use crate::config::{BrokerConfig, ClusterConfig};
 use crate::controller::{Controller, NewTopic};
@@ -19,9 +22,12 @@ use crate::log::{LogManager, Partition};
 use crate::metadata::records::EndPoint;
 use crate::metadata::{load_cluster_id, Metadata, MetadataImage, MetadataPublisher, TopicImage};
 use crate::producer_ids::ProducerIds;
+use crate::quorum::observer::Observer;
 use crate::quorum::{upgrade, Quorum, QuorumConfig};
 use crate::replica::ReplicaManager;
 use crate::txn::{ProducerIdSource, TxnCoordinator};
+use controller_client::ControllerClient;
+use lifecycle::{Lifecycle, LifecycleConfig, Link};
 use markers::BrokerMarkers;
 
 /// Everything a request handler may use (see the module doc).
@@ -40,6 +46,12 @@ pub struct Broker {
     /// Writes transaction markers to this node's partitions (the coordinator and
     /// WriteTxnMarkers).
     pub markers: Arc<BrokerMarkers>,
+    /// Registration and heartbeats with the active controller (nodes with the broker role).
+    pub lifecycle: Option<Arc<Lifecycle>>,
+    /// A broker-only node's metadata follower (no quorum runs here).
+    pub observer: Option<Arc<Observer>>,
+    /// The client a broker-only node reaches the controller with (the observer's fetches).
+    pub controller_client: Option<Arc<ControllerClient>>,
 }
 
 /// The endpoints a broker registers: its advertised broker listeners (no controller
@@ -56,53 +68,117 @@ fn registered_endpoints(cluster: &ClusterConfig) -> Vec<EndPoint> {
         .collect()
 }
 
+/// Where a broker-only node finds the controller: `controller.quorum.bootstrap.servers`,
+/// else the voters' endpoints.
+fn controller_client_addrs(cluster: &ClusterConfig) -> Vec<String> {
+    if cluster.bootstrap_servers.is_empty() {
+        cluster
+            .voters
+            .iter()
+            .map(|v| format!("{}:{}", v.host, v.port))
+            .collect()
+    } else {
+        cluster
+            .bootstrap_servers
+            .iter()
+            .map(|(h, p)| format!("{h}:{p}"))
+            .collect()
+    }
+}
+
 impl Broker {
     /// Opens the data directory and every log in it (blocking). `cluster` is the validated
     /// cluster configuration with every listener's bound port filled in.
     pub fn open(config: BrokerConfig, cluster: ClusterConfig) -> std::io::Result<Broker> {
         let logs = LogManager::open(&config.data_dir)?;
         let cluster_id = load_cluster_id(&config.data_dir, config.node_id)?;
-        let (metadata_log, upgraded) = upgrade::open(&logs, &config)?;
         let metadata = Arc::new(Metadata::new(MetadataImage::new(cluster_id)));
         let replicas = Arc::new(ReplicaManager::new(config.node_id, config.clone(), logs));
-        // The voter's address: this node in `controller.quorum.voters`, else (zero-config)
-        // its first advertised listener. Step 1 of issue 13: every node is the one voter of
-        // its own quorum, whatever the voters list says (step 2 joins them).
-        let (host, port) = cluster
-            .voters
-            .iter()
-            .find(|v| v.id == config.node_id)
-            .map(|v| (v.host.clone(), v.port))
-            .or_else(|| cluster.advertised.first().map(|e| (e.host.clone(), e.port)))
-            .unwrap_or_default();
-        let quorum = Arc::new(Quorum::start(
-            &QuorumConfig {
-                node_id: config.node_id,
-                host,
-                port,
-                election_timeout_ms: cluster.replication.quorum_election_timeout_ms,
-                snapshot_bytes: config.metadata_snapshot_bytes,
-            },
-            metadata_log,
-            metadata.clone(),
-            vec![replicas.clone() as Arc<dyn MetadataPublisher>],
-        )?);
-        let controller = Arc::new(Controller::new(config.node_id, quorum, metadata.clone()));
-        if let Some(records) = upgraded {
-            controller
-                .commit(|_| Ok((records, ())))
-                .map_err(|e| std::io::Error::other(e.to_string()))?;
-            upgrade::finish(&config.data_dir)?;
-        }
-        controller.migrate_legacy(&config.data_dir)?;
+        let publishers = vec![replicas.clone() as Arc<dyn MetadataPublisher>];
+        let timings = &cluster.replication;
+        let (controller, observer) = if cluster.roles.controller {
+            let (metadata_log, upgraded) = upgrade::open(replicas.logs(), &config)?;
+            // The voter's address: this node in `controller.quorum.voters`, else
+            // (zero-config) its first advertised listener. Every controller is the one voter
+            // of its own quorum until the multi-voter network lands (issue 13 step 2).
+            let (host, port) = cluster
+                .voters
+                .iter()
+                .find(|v| v.id == config.node_id)
+                .map(|v| (v.host.clone(), v.port))
+                .or_else(|| cluster.advertised.first().map(|e| (e.host.clone(), e.port)))
+                .unwrap_or_default();
+            let quorum = Arc::new(Quorum::start(
+                &QuorumConfig {
+                    node_id: config.node_id,
+                    host,
+                    port,
+                    election_timeout_ms: timings.quorum_election_timeout_ms,
+                    snapshot_bytes: config.metadata_snapshot_bytes,
+                },
+                metadata_log,
+                metadata.clone(),
+                publishers,
+            )?);
+            let controller = Arc::new(Controller::new(
+                config.node_id,
+                quorum,
+                metadata.clone(),
+                Duration::from_millis(timings.broker_session_timeout_ms.max(1)),
+            ));
+            if let Some(records) = upgraded {
+                controller
+                    .commit(|_| Ok((records, ())))
+                    .map_err(|e| std::io::Error::other(e.to_string()))?;
+                upgrade::finish(&config.data_dir)?;
+            }
+            controller.migrate_legacy(&config.data_dir)?;
+            (controller, None)
+        } else {
+            // A broker-only node runs no Raft: it follows the log as an observer.
+            let log = crate::metadata::log::open(replicas.logs(), &config)?;
+            let observer = Observer::open(config.node_id, log, metadata.clone(), publishers)?;
+            (
+                Arc::new(Controller::absent(config.node_id, metadata.clone())),
+                Some(Arc::new(observer)),
+            )
+        };
+        let controller_client = (!cluster.roles.controller).then(|| {
+            Arc::new(ControllerClient::new(
+                controller_client_addrs(&cluster),
+                format!("gregor-broker-{}-metadata", config.node_id),
+            ))
+        });
         // Only a node with the broker role registers as a broker (a controller-only node is
         // no broker clients could be sent to, as in Kafka).
-        if cluster.roles.broker {
-            let rack = cluster.replication.broker_rack.clone();
-            controller
-                .register_broker(registered_endpoints(&cluster), rack)
-                .map_err(|e| std::io::Error::other(e.to_string()))?;
-        }
+        let lifecycle = if cluster.roles.broker {
+            let link = match &controller_client {
+                None => Link::Local(controller.clone()),
+                // A separate connection: the observer's long-polls must not delay heartbeats.
+                Some(_) => Link::Remote(Arc::new(ControllerClient::new(
+                    controller_client_addrs(&cluster),
+                    format!("gregor-broker-{}-lifecycle", config.node_id),
+                ))),
+            };
+            let ms = |v: u64| Duration::from_millis(v.max(1));
+            let lifecycle = Lifecycle::new(
+                LifecycleConfig {
+                    node_id: config.node_id,
+                    endpoints: registered_endpoints(&cluster),
+                    rack: timings.broker_rack.clone(),
+                    heartbeat_interval: ms(timings.broker_heartbeat_interval_ms),
+                    registration_timeout: ms(timings.initial_broker_registration_timeout_ms),
+                    request_timeout: ms(timings.quorum_request_timeout_ms),
+                    shutdown_timeout: ms(timings.broker_session_timeout_ms),
+                },
+                link,
+                metadata.clone(),
+            );
+            lifecycle.register_local_now()?;
+            Some(Arc::new(lifecycle))
+        } else {
+            None
+        };
         let groups = Arc::new(GroupCoordinator::open(replicas.logs(), &config)?);
         let producer_ids = Arc::new(ProducerIds::default());
         let source: ProducerIdSource = {
@@ -126,6 +202,9 @@ impl Broker {
             groups,
             txns,
             markers,
+            lifecycle,
+            observer,
+            controller_client,
         })
     }
 
@@ -201,13 +280,16 @@ impl Broker {
         all.extend(self.groups.log().cloned());
         all.extend(self.txns.log().cloned());
         all.extend(self.controller.log_partition());
+        all.extend(self.observer.as_ref().map(|o| o.partition().clone()));
         all
     }
 
     /// Stops the metadata quorum, then closes every log cleanly and writes the
     /// clean-shutdown marker (blocking).
     pub fn shutdown(&self) -> std::io::Result<()> {
-        self.controller.quorum().shutdown();
+        if let Some(q) = self.controller.quorum() {
+            q.shutdown();
+        }
         if let Err(e) = self.replicas.write_high_watermarks() {
             tracing::error!("writing the high-watermark checkpoint failed: {e}");
         }

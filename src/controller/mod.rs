@@ -15,17 +15,17 @@
 //! on an async worker.
 
 mod broker_configs;
+pub mod brokers;
 mod configs;
 mod migrate;
 mod topics;
 
 use std::io;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
-use uuid::Uuid;
-
-use crate::error::{Error, Result};
-use crate::metadata::records::{EndPoint, MetadataRecord};
+use crate::error::{Error, ErrorCode, Result};
+use crate::metadata::records::MetadataRecord;
 use crate::metadata::{Metadata, MetadataImage};
 use crate::quorum::Quorum;
 
@@ -37,8 +37,12 @@ pub struct Controller {
     node_id: i32,
     /// Serialises validate → commit (see the module doc).
     lock: Mutex<()>,
-    quorum: Arc<Quorum>,
+    /// `None` on a broker-only node: it follows the log as an observer and every write is
+    /// NOT_CONTROLLER.
+    quorum: Option<Arc<Quorum>>,
     metadata: Arc<Metadata>,
+    /// Broker sessions of the active controller (`brokers.rs`).
+    sessions: brokers::Sessions,
 }
 
 /// Producer ids handed out per ProducerIdsRecord, as Kafka's controller does.
@@ -46,23 +50,51 @@ pub const PRODUCER_ID_BLOCK: i64 = 1000;
 
 impl Controller {
     /// The controller over a started quorum whose state machine publishes into `metadata`.
-    pub fn new(node_id: i32, quorum: Arc<Quorum>, metadata: Arc<Metadata>) -> Controller {
+    /// `session_timeout` is `broker.session.timeout.ms`.
+    pub fn new(
+        node_id: i32,
+        quorum: Arc<Quorum>,
+        metadata: Arc<Metadata>,
+        session_timeout: Duration,
+    ) -> Controller {
         Controller {
             node_id,
             lock: Mutex::new(()),
-            quorum,
+            quorum: Some(quorum),
             metadata,
+            sessions: brokers::Sessions::new(session_timeout),
+        }
+    }
+
+    /// The controller of a broker-only node: no quorum here, every write is NOT_CONTROLLER.
+    pub fn absent(node_id: i32, metadata: Arc<Metadata>) -> Controller {
+        Controller {
+            node_id,
+            lock: Mutex::new(()),
+            quorum: None,
+            metadata,
+            sessions: brokers::Sessions::new(Duration::from_secs(9)),
         }
     }
 
     /// The metadata log's partition (maintenance, checkpoints, shutdown).
     pub fn log_partition(&self) -> Option<Arc<crate::log::Partition>> {
-        self.quorum.partition()
+        self.quorum.as_ref().and_then(|q| q.partition())
     }
 
-    /// The metadata quorum (DescribeQuorum, shutdown).
-    pub fn quorum(&self) -> &Arc<Quorum> {
-        &self.quorum
+    /// The metadata quorum (DescribeQuorum, shutdown); `None` on a broker-only node.
+    pub fn quorum(&self) -> Option<&Arc<Quorum>> {
+        self.quorum.as_ref()
+    }
+
+    /// The quorum, or NOT_CONTROLLER on a node without one.
+    fn quorum_or_not_controller(&self) -> Result<&Arc<Quorum>> {
+        self.quorum.as_ref().ok_or_else(|| {
+            Error::kafka(
+                ErrorCode::NotController,
+                "this node is a broker only; it is not the controller",
+            )
+        })
     }
 
     pub fn metadata(&self) -> &Arc<Metadata> {
@@ -85,33 +117,11 @@ impl Controller {
         if records.is_empty() {
             return Ok(out);
         }
-        let applied = self.quorum.write(records)?;
+        let applied = self.quorum_or_not_controller()?.write(records)?;
         if let Some(e) = applied.publish_error {
             return Err(Error::Io(io::Error::other(e)));
         }
         Ok(out)
-    }
-
-    /// Registers this node with its advertised broker listeners (every one, in order, with
-    /// its security protocol id, as Kafka's RegisterBrokerRecord lists them), when the image
-    /// does not already say exactly that (a new broker epoch each time it changes).
-    pub fn register_broker(&self, endpoints: Vec<EndPoint>, rack: Option<String>) -> Result<()> {
-        let node_id = self.node_id;
-        self.commit(|image| {
-            let current = image.brokers.get(&node_id);
-            if current.is_some_and(|b| b.endpoints == endpoints && b.rack == rack) {
-                return Ok((vec![], ()));
-            }
-            let record = MetadataRecord::RegisterBroker {
-                broker_id: node_id,
-                incarnation_id: Uuid::new_v4(),
-                broker_epoch: current.map_or(0, |b| b.epoch + 1),
-                endpoints,
-                rack,
-                fenced: false,
-            };
-            Ok((vec![record], ()))
-        })
     }
 
     /// Reserves the next block of producer ids: `[start, end)`.

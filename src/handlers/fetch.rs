@@ -176,6 +176,10 @@ async fn read_all(
 }
 
 pub async fn handle(ctx: &RequestContext, req: FetchRequest) -> FetchResponse {
+    if ctx.controller_listener {
+        // Observers following the metadata log: the only fetch a controller listener serves.
+        return super::metadata_fetch::handle(ctx, req).await;
+    }
     let b = &ctx.broker;
     let max_bytes = if req.max_bytes <= 0 {
         i32::MAX as usize

@@ -2,6 +2,7 @@
 //! [`RequestContext`] and returns the response; none of them touches sockets or framing.
 
 pub mod alter_configs;
+pub mod broker_lifecycle;
 pub mod cluster;
 pub mod config_resources;
 pub mod configs;
@@ -16,6 +17,7 @@ pub mod groups;
 pub mod list_offsets;
 pub mod log_dirs;
 pub mod metadata;
+pub mod metadata_fetch;
 pub mod offsets;
 pub mod offsets_for_leader_epoch;
 pub mod produce;

@@ -51,7 +51,15 @@ pub async fn describe_quorum(
             .collect();
         return DescribeQuorumResponse::default().with_topics(topics);
     }
-    let view = ctx.broker.controller.quorum().describe();
+    let Some(quorum) = ctx.broker.controller.quorum() else {
+        // A broker-only node: no quorum here (requests are not forwarded yet).
+        let topic =
+            TopicData::default().with_topic_name(StrBytes::from_static_str(METADATA_TOPIC).into());
+        return DescribeQuorumResponse::default().with_topics(vec![topic.with_partitions(vec![
+            error_partition(ctx.version, 0, ErrorCode::NotLeaderOrFollower),
+        ])]);
+    };
+    let view = quorum.describe();
     let topic =
         TopicData::default().with_topic_name(StrBytes::from_static_str(METADATA_TOPIC).into());
     if view.leader_id != Some(view.node_id) {
@@ -80,12 +88,28 @@ pub async fn describe_quorum(
             r
         })
         .collect();
+    let observers = quorum
+        .observers()
+        .into_iter()
+        .map(|o| {
+            let mut r = ReplicaState::default()
+                .with_replica_id(BrokerId(o.replica_id))
+                .with_log_end_offset(o.log_end_offset);
+            if ctx.version >= 1 {
+                r = r
+                    .with_last_fetch_timestamp(o.last_fetch_ms)
+                    .with_last_caught_up_timestamp(o.last_caught_up_ms);
+            }
+            r
+        })
+        .collect();
     let partition = PartitionData::default()
         .with_partition_index(0)
         .with_leader_id(BrokerId(view.node_id))
         .with_leader_epoch(view.leader_epoch)
         .with_high_watermark(view.high_watermark)
-        .with_current_voters(voters);
+        .with_current_voters(voters)
+        .with_observers(observers);
     let mut resp =
         DescribeQuorumResponse::default().with_topics(vec![topic.with_partitions(vec![partition])]);
     if ctx.version >= 2 {

@@ -19,13 +19,22 @@ use super::records::{EndPoint, MetadataRecord, BROKER_RESOURCE, LEADER_UNCHANGED
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BrokerImage {
     pub id: i32,
+    /// The process that registered (a new one each start; fencing tells incarnations apart).
+    pub incarnation_id: Uuid,
     pub epoch: i64,
     pub endpoints: Vec<EndPoint>,
     pub rack: Option<String>,
     pub fenced: bool,
+    /// Leaving in a controlled shutdown (no new leaderships, not in any new ISR).
+    pub in_controlled_shutdown: bool,
 }
 
 impl BrokerImage {
+    /// Whether the broker may lead and be in ISRs: registered, unfenced, not shutting down.
+    pub fn active(&self) -> bool {
+        !self.fenced && !self.in_controlled_shutdown
+    }
+
     /// The host and port of the first listener registered.
     pub fn address(&self) -> Option<(&str, i32)> {
         self.endpoints
@@ -78,12 +87,16 @@ pub struct MetadataImage {
     pub next_producer_id: i64,
     /// Records applied so far.
     pub records_applied: u64,
+    /// Offset in `__cluster_metadata-0` of the last batch applied (−1: none): what a broker
+    /// reports as `current_metadata_offset` in BrokerHeartbeat.
+    pub applied_offset: i64,
 }
 
 impl MetadataImage {
     pub fn new(cluster_id: String) -> MetadataImage {
         MetadataImage {
             cluster_id,
+            applied_offset: -1,
             ..Default::default()
         }
     }
@@ -132,22 +145,64 @@ impl MetadataImage {
         match record {
             MetadataRecord::RegisterBroker {
                 broker_id,
+                incarnation_id,
                 broker_epoch,
                 endpoints,
                 rack,
                 fenced,
-                ..
             } => {
                 self.brokers.insert(
                     *broker_id,
                     BrokerImage {
                         id: *broker_id,
+                        incarnation_id: *incarnation_id,
                         epoch: *broker_epoch,
                         endpoints: endpoints.clone(),
                         rack: rack.clone(),
                         fenced: *fenced,
+                        in_controlled_shutdown: false,
                     },
                 );
+            }
+            MetadataRecord::UnregisterBroker {
+                broker_id,
+                broker_epoch,
+            } => {
+                if self
+                    .brokers
+                    .get(broker_id)
+                    .is_some_and(|b| b.epoch == *broker_epoch)
+                {
+                    self.brokers.remove(broker_id);
+                }
+            }
+            MetadataRecord::FenceBroker {
+                broker_id,
+                broker_epoch,
+                fenced,
+            } => {
+                if let Some(b) = self.brokers.get_mut(broker_id) {
+                    if b.epoch == *broker_epoch {
+                        b.fenced = *fenced;
+                    }
+                }
+            }
+            MetadataRecord::BrokerRegistrationChange {
+                broker_id,
+                broker_epoch,
+                fenced,
+                in_controlled_shutdown,
+            } => {
+                if let Some(b) = self.brokers.get_mut(broker_id) {
+                    if b.epoch == *broker_epoch {
+                        if let Some(f) = fenced {
+                            b.fenced = *f;
+                        }
+                        if let Some(s) = in_controlled_shutdown {
+                            b.in_controlled_shutdown = *s;
+                        }
+                    }
+                }
             }
             MetadataRecord::Topic { name, topic_id } => {
                 self.topic_names.insert(*topic_id, name.clone());
@@ -261,19 +316,26 @@ impl MetadataImage {
 impl MetadataImage {
     /// Records that rebuild this image from an empty one (a KRaft snapshot's content and
     /// the commit that migrates a pre-quorum metadata log): brokers, topics with their
-    /// partitions and overrides, broker configs, the producer-id block. Brokers' incarnation
-    /// ids are not kept in the image and come back nil.
+    /// partitions and overrides, broker configs, the producer-id block.
     pub fn to_records(&self) -> Vec<MetadataRecord> {
         let mut out = Vec::new();
         for b in self.brokers.values() {
             out.push(MetadataRecord::RegisterBroker {
                 broker_id: b.id,
-                incarnation_id: Uuid::nil(),
+                incarnation_id: b.incarnation_id,
                 broker_epoch: b.epoch,
                 endpoints: b.endpoints.clone(),
                 rack: b.rack.clone(),
                 fenced: b.fenced,
             });
+            if b.in_controlled_shutdown {
+                out.push(MetadataRecord::BrokerRegistrationChange {
+                    broker_id: b.id,
+                    broker_epoch: b.epoch,
+                    fenced: None,
+                    in_controlled_shutdown: Some(true),
+                });
+            }
         }
         for t in self.topics.values() {
             out.push(MetadataRecord::Topic {

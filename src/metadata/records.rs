@@ -9,6 +9,10 @@
 //! | record | key | fields (v0) |
 //! |---|---|---|
 //! | RegisterBrokerRecord | 0 | BrokerId, IncarnationId, BrokerEpoch, EndPoints[Name, Host, Port, SecurityProtocol], Features[], Rack, Fenced |
+//! | UnregisterBrokerRecord | 1 | BrokerId, BrokerEpoch |
+//! | FenceBrokerRecord | 7 | Id, Epoch (read only: Kafka ≥ 3.3 writes record 17) |
+//! | UnfenceBrokerRecord | 8 | Id, Epoch (read only, as 7) |
+//! | BrokerRegistrationChangeRecord | 17 (v1) | BrokerId, BrokerEpoch, tagged 0: Fenced (1 fenced, −1 unfenced, 0 unchanged), tagged 1: InControlledShutdown (1 yes, 0 unchanged) |
 //! | TopicRecord | 2 | Name, TopicId |
 //! | PartitionRecord | 3 | PartitionId, TopicId, Replicas, Isr, RemovingReplicas, AddingReplicas, Leader, LeaderEpoch, PartitionEpoch |
 //! | ConfigRecord | 4 | ResourceType, ResourceName, Name, Value (null = delete) |
@@ -75,6 +79,24 @@ pub enum MetadataRecord {
     RemoveTopic {
         topic_id: Uuid,
     },
+    /// UnregisterBrokerRecord: the broker leaves the cluster.
+    UnregisterBroker {
+        broker_id: i32,
+        broker_epoch: i64,
+    },
+    /// FenceBrokerRecord / UnfenceBrokerRecord (older metadata versions; `fenced` tells which).
+    FenceBroker {
+        broker_id: i32,
+        broker_epoch: i64,
+        fenced: bool,
+    },
+    /// BrokerRegistrationChangeRecord: `None` = unchanged.
+    BrokerRegistrationChange {
+        broker_id: i32,
+        broker_epoch: i64,
+        fenced: Option<bool>,
+        in_controlled_shutdown: Option<bool>,
+    },
     ProducerIds {
         broker_id: i32,
         broker_epoch: i64,
@@ -98,6 +120,18 @@ impl MetadataRecord {
             MetadataRecord::PartitionChange { .. } => 5,
             MetadataRecord::RemoveTopic { .. } => 9,
             MetadataRecord::ProducerIds { .. } => 15,
+            MetadataRecord::UnregisterBroker { .. } => 1,
+            MetadataRecord::FenceBroker { fenced: true, .. } => 7,
+            MetadataRecord::FenceBroker { fenced: false, .. } => 8,
+            MetadataRecord::BrokerRegistrationChange { .. } => 17,
+        }
+    }
+
+    /// The record version written (17 needs v1 for InControlledShutdown).
+    fn version(&self) -> u32 {
+        match self {
+            MetadataRecord::BrokerRegistrationChange { .. } => 1,
+            _ => 0,
         }
     }
 
@@ -106,7 +140,7 @@ impl MetadataRecord {
         let mut o = BytesMut::with_capacity(64);
         put_uvarint(&mut o, FRAME_VERSION);
         put_uvarint(&mut o, self.api_key());
-        put_uvarint(&mut o, 0);
+        put_uvarint(&mut o, self.version());
         let mut tagged: Vec<(u32, Bytes)> = Vec::new();
         match self {
             MetadataRecord::RegisterBroker {
@@ -184,6 +218,34 @@ impl MetadataRecord {
                 }
             }
             MetadataRecord::RemoveTopic { topic_id } => put_uuid(&mut o, *topic_id),
+            MetadataRecord::UnregisterBroker {
+                broker_id,
+                broker_epoch,
+            }
+            | MetadataRecord::FenceBroker {
+                broker_id,
+                broker_epoch,
+                ..
+            } => {
+                o.put_i32(*broker_id);
+                o.put_i64(*broker_epoch);
+            }
+            MetadataRecord::BrokerRegistrationChange {
+                broker_id,
+                broker_epoch,
+                fenced,
+                in_controlled_shutdown,
+            } => {
+                o.put_i32(*broker_id);
+                o.put_i64(*broker_epoch);
+                if let Some(f) = fenced {
+                    let v: i8 = if *f { 1 } else { -1 };
+                    tagged.push((0, Bytes::copy_from_slice(&v.to_be_bytes())));
+                }
+                if *in_controlled_shutdown == Some(true) {
+                    tagged.push((1, Bytes::from_static(&[1])));
+                }
+            }
             MetadataRecord::ProducerIds {
                 broker_id,
                 broker_epoch,
@@ -206,7 +268,11 @@ impl MetadataRecord {
         }
         let key = get_uvarint(&mut b)?;
         let version = get_uvarint(&mut b)?;
-        if version != 0 {
+        let known = match key {
+            17 => 2,
+            _ => 0,
+        };
+        if version > known {
             return Err(WireError(format!(
                 "metadata record type {key} version {version} is newer than this broker knows"
             )));
@@ -301,6 +367,39 @@ impl MetadataRecord {
             9 => MetadataRecord::RemoveTopic {
                 topic_id: get_uuid(b)?,
             },
+            1 => MetadataRecord::UnregisterBroker {
+                broker_id: get_i32(b)?,
+                broker_epoch: get_i64(b)?,
+            },
+            7 | 8 => MetadataRecord::FenceBroker {
+                broker_id: get_i32(b)?,
+                broker_epoch: get_i64(b)?,
+                fenced: key == 7,
+            },
+            17 => {
+                let broker_id = get_i32(b)?;
+                let broker_epoch = get_i64(b)?;
+                let (mut fenced, mut in_controlled_shutdown) = (None, None);
+                for (tag, mut data) in get_tagged(b)? {
+                    match tag {
+                        0 => {
+                            fenced = match get_i8(&mut data)? {
+                                1 => Some(true),
+                                -1 => Some(false),
+                                _ => None,
+                            }
+                        }
+                        1 => in_controlled_shutdown = (get_i8(&mut data)? == 1).then_some(true),
+                        _ => {}
+                    }
+                }
+                return Ok(MetadataRecord::BrokerRegistrationChange {
+                    broker_id,
+                    broker_epoch,
+                    fenced,
+                    in_controlled_shutdown,
+                });
+            }
             15 => MetadataRecord::ProducerIds {
                 broker_id: get_i32(b)?,
                 broker_epoch: get_i64(b)?,
@@ -369,6 +468,32 @@ mod tests {
                 leader: 2,
             },
             MetadataRecord::RemoveTopic { topic_id: id },
+            MetadataRecord::UnregisterBroker {
+                broker_id: 2,
+                broker_epoch: 9,
+            },
+            MetadataRecord::FenceBroker {
+                broker_id: 2,
+                broker_epoch: 9,
+                fenced: true,
+            },
+            MetadataRecord::FenceBroker {
+                broker_id: 2,
+                broker_epoch: 9,
+                fenced: false,
+            },
+            MetadataRecord::BrokerRegistrationChange {
+                broker_id: 2,
+                broker_epoch: 9,
+                fenced: Some(true),
+                in_controlled_shutdown: Some(true),
+            },
+            MetadataRecord::BrokerRegistrationChange {
+                broker_id: 2,
+                broker_epoch: 9,
+                fenced: Some(false),
+                in_controlled_shutdown: None,
+            },
             MetadataRecord::ProducerIds {
                 broker_id: 1,
                 broker_epoch: 7,

@@ -86,3 +86,53 @@ pub async fn run_txns(broker: Arc<Broker>, mut stop: broadcast::Receiver<()>) {
         }
     }
 }
+
+/// The active controller's broker heartbeat manager: runs while this node leads the
+/// metadata quorum (the quorum's leadership watch starts and stops it) and fences every
+/// broker whose session expired (`broker.session.timeout.ms`), checking every
+/// `broker.heartbeat.interval.ms` (at most a quarter of the session timeout).
+pub async fn run_broker_sessions(broker: Arc<Broker>, mut stop: broadcast::Receiver<()>) {
+    let Some(quorum) = broker.controller.quorum().cloned() else {
+        return;
+    };
+    let timings = &broker.cluster.replication;
+    let tick = Duration::from_millis(
+        timings
+            .broker_heartbeat_interval_ms
+            .min(timings.broker_session_timeout_ms / 4)
+            .max(10),
+    );
+    let mut leads = quorum.leadership();
+    loop {
+        // Wait to become the active controller.
+        tokio::select! {
+            r = leads.wait_for(|l| *l) => if r.is_err() { return },
+            _ = stop.recv() => return,
+        }
+        if let Err(e) = broker.controller.activate_sessions() {
+            tracing::error!("starting broker sessions: {e}");
+        }
+        let mut interval = tokio::time::interval(tick);
+        interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = interval.tick() => {
+                    let b = broker.clone();
+                    let _ = tokio::task::spawn_blocking(move || {
+                        if let Err(e) = b.controller.fence_expired_brokers() {
+                            tracing::warn!("fencing expired brokers: {e}");
+                        }
+                    })
+                    .await;
+                }
+                r = leads.changed() => {
+                    if r.is_err() || !*leads.borrow() {
+                        break;
+                    }
+                }
+                _ = stop.recv() => return,
+            }
+        }
+        broker.controller.deactivate_sessions();
+    }
+}

@@ -55,8 +55,13 @@ impl ServerHandle {
         &self.broker
     }
 
-    /// Stops accepting, lets in-flight requests finish, closes the logs cleanly.
+    /// A broker that reaches its controller over the network first asks for a controlled
+    /// shutdown (bounded wait for `should_shut_down`); then it stops accepting, lets
+    /// in-flight requests finish and closes the logs cleanly.
     pub async fn shutdown(self) -> io::Result<()> {
+        if let Some(l) = self.broker.lifecycle.as_ref().filter(|l| !l.is_local()) {
+            l.controlled_shutdown().await;
+        }
         let _ = self.shutdown.send(());
         self.task
             .await
@@ -115,6 +120,43 @@ pub async fn start(config: BrokerConfig) -> io::Result<ServerHandle> {
         broker.clone(),
         shutdown_tx.subscribe(),
     ));
+    let mut lifecycle_tasks = vec![tokio::spawn(maintenance::run_broker_sessions(
+        broker.clone(),
+        shutdown_tx.subscribe(),
+    ))];
+    if let Some(l) = &broker.lifecycle {
+        lifecycle_tasks.push(tokio::spawn(l.clone().run(shutdown_tx.subscribe())));
+    }
+    if let (Some(o), Some(client)) = (&broker.observer, &broker.controller_client) {
+        let timings = &broker.cluster.replication;
+        let wait_ms = i32::try_from(timings.quorum_fetch_timeout_ms / 2).unwrap_or(500);
+        let timeout = std::time::Duration::from_millis(
+            timings.quorum_fetch_timeout_ms + timings.quorum_request_timeout_ms,
+        );
+        let retry = std::time::Duration::from_millis(
+            timings.quorum_election_backoff_max_ms.clamp(10, 1000),
+        );
+        let client = client.clone();
+        let fetch: crate::quorum::observer::FetchFn = Arc::new(move |req| {
+            let client = client.clone();
+            Box::pin(async move {
+                let resp = client
+                    .call(&req, crate::quorum::observer::FETCH_VERSION, timeout)
+                    .await?;
+                let p = resp.responses.first().and_then(|t| t.partitions.first());
+                if p.is_some_and(|p| p.error_code != 0) {
+                    client.rotate().await;
+                }
+                Ok(resp)
+            })
+        });
+        lifecycle_tasks.push(tokio::spawn(o.clone().run(
+            fetch,
+            wait_ms,
+            retry,
+            shutdown_tx.subscribe(),
+        )));
+    }
     let source: LogSource = {
         let b = broker.clone();
         Arc::new(move || b.all_logs())
@@ -151,6 +193,9 @@ pub async fn start(config: BrokerConfig) -> io::Result<ServerHandle> {
         let _ = maintenance.await;
         let _ = group_timers.await;
         let _ = txn_timers.await;
+        for t in lifecycle_tasks {
+            let _ = t.await;
+        }
         tokio::task::spawn_blocking(move || {
             cleaner.shutdown();
             b.shutdown()

@@ -35,6 +35,7 @@ pub mod entry_codec;
 pub mod index_table;
 pub mod log_store;
 pub mod network;
+pub mod observer;
 pub mod quorum_state;
 pub mod snapshot;
 pub mod state_machine;
@@ -108,9 +109,35 @@ pub struct QuorumView {
     pub voters: Vec<i32>,
 }
 
+/// What the leader knows of one observer (a broker-only node fetching the log), for
+/// DescribeQuorum's `observers`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ObserverState {
+    pub replica_id: i32,
+    /// The offset it fetched from (its log end offset).
+    pub log_end_offset: i64,
+    pub last_fetch_ms: i64,
+    /// Last time it fetched from the high watermark or beyond (−1: never).
+    pub last_caught_up_ms: i64,
+}
+
+/// Committed metadata log bytes for an observer's fetch.
+#[derive(Debug, Clone)]
+pub struct CommittedRead {
+    /// Whole batches from the fetch offset, all below the high watermark.
+    pub records: bytes::Bytes,
+    pub high_watermark: i64,
+    pub log_start_offset: i64,
+}
+
+/// Observers not heard from this long are dropped (KafkaRaftClient's 300 s).
+const OBSERVER_EXPIRY_MS: i64 = 300_000;
+
 /// The running quorum member (see the module doc).
 pub struct Quorum {
     raft: Raft,
+    /// Broker-only nodes fetching the log from this leader (see [`ObserverState`]).
+    observers: std::sync::Mutex<BTreeMap<i32, ObserverState>>,
     node_id: u64,
     log: LogStore,
     runtime: Handle,
@@ -160,6 +187,7 @@ impl Quorum {
             .map_err(|e| io::Error::other(format!("starting the metadata quorum: {e}")))?;
         let q = Quorum {
             raft,
+            observers: Default::default(),
             node_id: id,
             snapshot_mark: AtomicU64::new(log.size_bytes()),
             log,
@@ -264,6 +292,108 @@ impl Quorum {
                 .map(kafka_id)
                 .collect(),
         }
+    }
+
+    /// Kafka offset the next committed batch will get (the log end offset now): a broker
+    /// epoch is taken from it (unique and increasing, as Kafka's record offsets).
+    pub fn next_offset(&self) -> i64 {
+        self.log.position().log_end_offset
+    }
+
+    /// Kafka offset after the last committed entry (0 before any commit).
+    pub fn high_watermark(&self) -> i64 {
+        self.log
+            .committed()
+            .map_or(0, |c| self.log.end_offset_of(c.index).max(0))
+    }
+
+    /// Reads committed batches from `offset` for observer `replica_id` and records its fetch
+    /// (blocking, small reads). Not the leader: NOT_LEADER_OR_FOLLOWER; `offset` outside
+    /// `[log start, high watermark]`: OFFSET_OUT_OF_RANGE.
+    pub fn read_committed(
+        &self,
+        replica_id: i32,
+        offset: i64,
+        max_bytes: usize,
+    ) -> Result<CommittedRead> {
+        if !self.is_leader() {
+            return Err(Error::kafka(
+                ErrorCode::NotLeaderOrFollower,
+                "this node is not the leader of the metadata quorum",
+            ));
+        }
+        let hw = self.high_watermark();
+        let partition = self
+            .log
+            .partition()
+            .ok_or_else(|| Error::internal("metadata log store lock poisoned"))?;
+        let (records, start) = {
+            let log = partition.lock()?;
+            let start = log.log_start_offset();
+            if offset > hw || offset < start {
+                return Err(Error::kafka(
+                    ErrorCode::OffsetOutOfRange,
+                    format!("offset {offset} is outside [{start}, {hw}]"),
+                ));
+            }
+            (log.read(offset, hw, max_bytes, true)?, start)
+        };
+        if replica_id >= 0 {
+            let now = crate::log::partition::now_ms();
+            if let Ok(mut o) = self.observers.lock() {
+                let caught_up = offset >= hw;
+                let prev = o.get(&replica_id).map_or(-1, |s| s.last_caught_up_ms);
+                o.insert(
+                    replica_id,
+                    ObserverState {
+                        replica_id,
+                        log_end_offset: offset,
+                        last_fetch_ms: now,
+                        last_caught_up_ms: if caught_up { now } else { prev },
+                    },
+                );
+                o.retain(|_, s| now - s.last_fetch_ms <= OBSERVER_EXPIRY_MS);
+            }
+        }
+        Ok(CommittedRead {
+            records,
+            high_watermark: hw,
+            log_start_offset: start,
+        })
+    }
+
+    /// The observers heard from recently (voters excluded), by id.
+    pub fn observers(&self) -> Vec<ObserverState> {
+        let voters = self.describe().voters;
+        self.observers
+            .lock()
+            .map(|o| {
+                o.values()
+                    .filter(|s| !voters.contains(&s.replica_id))
+                    .copied()
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// A watch of "this node leads the quorum", following openraft's metrics (the heartbeat
+    /// manager of the controller starts and stops with it). Needs the runtime.
+    pub fn leadership(&self) -> tokio::sync::watch::Receiver<bool> {
+        let mut metrics = self.raft.metrics();
+        let id = self.node_id;
+        let (tx, rx) = tokio::sync::watch::channel(metrics.borrow().current_leader == Some(id));
+        self.runtime.spawn(async move {
+            loop {
+                let leads = metrics.borrow_and_update().current_leader == Some(id);
+                tx.send_if_modified(|v| std::mem::replace(v, leads) != leads);
+                tokio::select! {
+                    changed = metrics.changed() => if changed.is_err() { break },
+                    _ = tx.closed() => break,
+                }
+            }
+            tx.send_replace(false);
+        });
+        rx
     }
 
     /// Whether this node is the leader now.

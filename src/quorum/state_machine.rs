@@ -115,7 +115,9 @@ impl StateMachine {
             d.membership_log_id.or(Some(last)),
             d.membership.unwrap_or_default(),
         );
-        self.metadata.publish(Arc::new(d.image));
+        let mut image = d.image;
+        image.applied_offset = end_offset - 1;
+        self.metadata.publish(Arc::new(image));
         let meta = SnapshotMeta {
             last_log_id: Some(last),
             last_membership: membership.clone(),
@@ -162,14 +164,39 @@ impl StateMachine {
         if !p.live {
             return None;
         }
-        let mut error = None;
-        for publisher in &p.list {
-            if let Err(e) = super::off_worker(|| publisher.publish(old, &new)) {
-                error.get_or_insert(e.to_string());
-            }
-        }
-        error
+        run_publishers(&p.list, old, &new)
     }
+}
+
+/// A new image: `old` with `records` replayed, having applied the log up to `applied_offset`
+/// (the quorum's state machine and the observer apply records alike).
+pub(super) fn replay(
+    old: &MetadataImage,
+    records: &[crate::metadata::records::MetadataRecord],
+    applied_offset: i64,
+) -> MetadataImage {
+    let mut new = old.clone();
+    for r in records {
+        new.apply(r);
+    }
+    new.applied_offset = applied_offset;
+    new
+}
+
+/// Hands a published change to the publishers; the first error, if any (the others still
+/// run).
+pub(super) fn run_publishers(
+    list: &[Arc<dyn MetadataPublisher>],
+    old: &MetadataImage,
+    new: &MetadataImage,
+) -> Option<String> {
+    let mut error = None;
+    for publisher in list {
+        if let Err(e) = super::off_worker(|| publisher.publish(old, new)) {
+            error.get_or_insert(e.to_string());
+        }
+    }
+    error
 }
 
 impl RaftStateMachine<QuorumTypes> for StateMachine {
@@ -192,10 +219,8 @@ impl RaftStateMachine<QuorumTypes> for StateMachine {
             match entry.payload {
                 EntryPayload::Normal(batch) => {
                     let old = self.metadata.image();
-                    let mut new = (*old).clone();
-                    for r in &batch.records {
-                        new.apply(r);
-                    }
+                    let end = self.log.end_offset_of(entry.log_id.index);
+                    let new = replay(&old, &batch.records, end - 1);
                     publish_error = self.publish(&old, Arc::new(new));
                 }
                 EntryPayload::Blank => {}

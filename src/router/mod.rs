@@ -28,7 +28,7 @@ use crate::handlers::RequestContext;
 use crate::protocol::codec::peek_header;
 use crate::protocol::{legacy, DispatchError, Frame};
 
-pub use table::{dispatch, lookup, ApiRange, APIS, CONTROLLER_APIS};
+pub use table::{dispatch, lookup, ApiRange, APIS, CONTROLLER_APIS, CONTROLLER_ONLY_APIS};
 
 /// The listener a router serves: its name and whether it is a controller listener
 /// (`controller.listener.names`), which serves [`CONTROLLER_APIS`] only.
@@ -48,7 +48,11 @@ impl ListenerInfo {
 
     /// Whether this listener serves an api key.
     pub fn serves(&self, key: ApiKey) -> bool {
-        !self.controller || CONTROLLER_APIS.contains(&key)
+        if self.controller {
+            CONTROLLER_APIS.contains(&key)
+        } else {
+            !CONTROLLER_ONLY_APIS.contains(&key)
+        }
     }
 }
 

@@ -106,15 +106,20 @@ api_table! {
     ListPartitionReassignments(ListPartitionReassignmentsRequest) 0..=0 => handlers::reassignments::list_partition_reassignments;
     ListConfigResources(ListConfigResourcesRequest) 0..=1 => handlers::config_resources::handle;
     DescribeTopicPartitions(DescribeTopicPartitionsRequest) 0..=0 => handlers::describe_partitions::handle;
+    BrokerRegistration(BrokerRegistrationRequest) 0..=4 => handlers::broker_lifecycle::broker_registration;
+    BrokerHeartbeat(BrokerHeartbeatRequest) 0..=1 => handlers::broker_lifecycle::broker_heartbeat;
 }
 
 /// The APIs a controller listener serves: those of [`APIS`] that Kafka exposes on its
 /// controller listeners (the `"controller"` listener type of their schemas) and gregor's
 /// handlers answer as the controller. Every other api key closes the connection there.
-/// Controller work in progress (BrokerRegistration, BrokerHeartbeat, Raft
-/// traffic) adds its keys here.
+/// Fetch is served there for `__cluster_metadata` only (observers); Raft traffic adds its
+/// keys here.
 pub const CONTROLLER_APIS: &[ApiKey] = &[
     ApiKey::ApiVersions,
+    ApiKey::Fetch,
+    ApiKey::BrokerRegistration,
+    ApiKey::BrokerHeartbeat,
     ApiKey::CreateTopics,
     ApiKey::DeleteTopics,
     ApiKey::CreatePartitions,
@@ -127,6 +132,10 @@ pub const CONTROLLER_APIS: &[ApiKey] = &[
     ApiKey::AlterPartitionReassignments,
     ApiKey::ListPartitionReassignments,
 ];
+
+/// APIs served on controller listeners only: a broker listener closes the connection for
+/// them and leaves them out of ApiVersions, as Kafka's brokers do.
+pub const CONTROLLER_ONLY_APIS: &[ApiKey] = &[ApiKey::BrokerRegistration, ApiKey::BrokerHeartbeat];
 
 /// The served range of an api key, if gregor serves it.
 pub fn lookup(key: ApiKey) -> Option<&'static ApiRange> {

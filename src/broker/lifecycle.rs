@@ -1,0 +1,330 @@
+//! The broker side of the lifecycle (Kafka's `BrokerLifecycleManager`, KIP-631): every node
+//! with the broker role registers with the active controller (BrokerRegistration: cluster
+//! id, a new incarnation id per process, its advertised broker listeners, `broker.rack`),
+//! then heartbeats every `broker.heartbeat.interval.ms` with the metadata offset it has
+//! applied; the controller keeps it fenced until that offset reaches its registration.
+//! A heartbeat refused with STALE_BROKER_EPOCH or BROKER_ID_NOT_REGISTERED (the controller
+//! lost it) registers again. On shutdown the broker asks for a controlled shutdown
+//! (`want_shut_down`) and waits, bounded, for `should_shut_down`.
+//!
+//! One path, two links: a node that is itself a controller ([`Link::Local`]: standalone and
+//! combined nodes) calls its controller directly — the same `controller::brokers` functions
+//! the CONTROLLER listener's handlers call — and registers and unfences synchronously during
+//! start-up, so a zero-config node serves at once, unfenced. A broker-only node
+//! ([`Link::Remote`]) sends the Kafka requests to `controller.quorum.bootstrap.servers` (or
+//! the voters) through [`ControllerClient`], from a background task.
+//!
+//! Thread-safety: shared behind an `Arc`; the epoch is atomic; one task heartbeats.
+
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use kafka_protocol::messages::broker_registration_request::Listener;
+use kafka_protocol::messages::{BrokerHeartbeatRequest, BrokerId, BrokerRegistrationRequest};
+use kafka_protocol::protocol::StrBytes;
+use tokio::sync::broadcast;
+use uuid::Uuid;
+
+use super::controller_client::ControllerClient;
+use crate::controller::brokers::{Heartbeat, HeartbeatReply, Registration};
+use crate::controller::Controller;
+use crate::error::ErrorCode;
+use crate::metadata::records::EndPoint;
+use crate::metadata::Metadata;
+
+/// BrokerRegistration version sent (Kafka 3.9's brokers send v4; the crate knows 0–4).
+const REGISTRATION_VERSION: i16 = 4;
+/// BrokerHeartbeat version sent.
+const HEARTBEAT_VERSION: i16 = 1;
+
+/// How the broker reaches the active controller (see the module doc).
+pub enum Link {
+    Local(Arc<Controller>),
+    Remote(Arc<ControllerClient>),
+}
+
+/// Why a lifecycle call failed.
+#[derive(Debug)]
+enum CallError {
+    Kafka(ErrorCode),
+    Transport(String),
+}
+
+impl std::fmt::Display for CallError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            CallError::Kafka(c) => write!(f, "{c}"),
+            CallError::Transport(e) => f.write_str(e),
+        }
+    }
+}
+
+/// Settings of the lifecycle.
+#[derive(Debug, Clone)]
+pub struct LifecycleConfig {
+    pub node_id: i32,
+    pub endpoints: Vec<EndPoint>,
+    pub rack: Option<String>,
+    pub heartbeat_interval: Duration,
+    pub registration_timeout: Duration,
+    pub request_timeout: Duration,
+    /// How long shutdown waits for `should_shut_down`.
+    pub shutdown_timeout: Duration,
+}
+
+/// This broker's registration and heartbeats (see the module doc).
+pub struct Lifecycle {
+    config: LifecycleConfig,
+    incarnation_id: Uuid,
+    link: Link,
+    metadata: Arc<Metadata>,
+    /// −1 until registered.
+    epoch: AtomicI64,
+    fenced: AtomicBool,
+}
+
+impl Lifecycle {
+    pub fn new(config: LifecycleConfig, link: Link, metadata: Arc<Metadata>) -> Lifecycle {
+        Lifecycle {
+            config,
+            incarnation_id: Uuid::new_v4(),
+            link,
+            metadata,
+            epoch: AtomicI64::new(-1),
+            fenced: AtomicBool::new(true),
+        }
+    }
+
+    /// The broker epoch the controller gave (−1 before registration).
+    pub fn epoch(&self) -> i64 {
+        self.epoch.load(Ordering::Relaxed)
+    }
+
+    /// Whether the controller still fences this broker, as last heard.
+    pub fn is_fenced(&self) -> bool {
+        self.fenced.load(Ordering::Relaxed)
+    }
+
+    /// Whether the controller is this node (no network in between).
+    pub fn is_local(&self) -> bool {
+        matches!(self.link, Link::Local(_))
+    }
+
+    fn registration(&self) -> Registration {
+        Registration {
+            broker_id: self.config.node_id,
+            cluster_id: self.metadata.cluster_id(),
+            incarnation_id: self.incarnation_id,
+            endpoints: self.config.endpoints.clone(),
+            rack: self.config.rack.clone(),
+        }
+    }
+
+    fn heartbeat(&self, want_shut_down: bool) -> Heartbeat {
+        Heartbeat {
+            broker_id: self.config.node_id,
+            broker_epoch: self.epoch(),
+            current_metadata_offset: self.metadata.image().applied_offset,
+            want_fence: false,
+            want_shut_down,
+        }
+    }
+
+    /// Registers and heartbeats once through the local controller (blocking; start-up of a
+    /// node that is its own controller): the node is unfenced before it serves.
+    pub fn register_local_now(&self) -> std::io::Result<()> {
+        let Link::Local(c) = &self.link else {
+            return Ok(());
+        };
+        let epoch = c
+            .register_broker(self.registration())
+            .map_err(|e| std::io::Error::other(format!("registering this broker: {e}")))?;
+        self.epoch.store(epoch, Ordering::Relaxed);
+        let reply = c
+            .broker_heartbeat(self.heartbeat(false))
+            .map_err(|e| std::io::Error::other(format!("first heartbeat: {e}")))?;
+        self.fenced.store(reply.is_fenced, Ordering::Relaxed);
+        Ok(())
+    }
+
+    async fn send_registration(&self) -> Result<i64, CallError> {
+        let r = self.registration();
+        match &self.link {
+            Link::Local(c) => {
+                let c = c.clone();
+                tokio::task::spawn_blocking(move || c.register_broker(r))
+                    .await
+                    .map_err(|e| CallError::Transport(e.to_string()))?
+                    .map_err(|e| CallError::Kafka(e.code()))
+            }
+            Link::Remote(client) => {
+                let req = BrokerRegistrationRequest::default()
+                    .with_broker_id(BrokerId(r.broker_id))
+                    .with_cluster_id(StrBytes::from_string(r.cluster_id))
+                    .with_incarnation_id(r.incarnation_id)
+                    .with_listeners(
+                        r.endpoints
+                            .iter()
+                            .map(|e| {
+                                Listener::default()
+                                    .with_name(StrBytes::from_string(e.name.clone()))
+                                    .with_host(StrBytes::from_string(e.host.clone()))
+                                    .with_port(e.port)
+                                    .with_security_protocol(e.security_protocol)
+                            })
+                            .collect(),
+                    )
+                    .with_rack(r.rack.map(StrBytes::from_string))
+                    .with_previous_broker_epoch(self.epoch());
+                let resp = client
+                    .call(&req, REGISTRATION_VERSION, self.config.request_timeout)
+                    .await
+                    .map_err(CallError::Transport)?;
+                match ErrorCode::from_code(resp.error_code) {
+                    ErrorCode::None => Ok(resp.broker_epoch),
+                    code => {
+                        if code == ErrorCode::NotController {
+                            client.rotate().await;
+                        }
+                        Err(CallError::Kafka(code))
+                    }
+                }
+            }
+        }
+    }
+
+    async fn send_heartbeat(&self, want_shut_down: bool) -> Result<HeartbeatReply, CallError> {
+        let h = self.heartbeat(want_shut_down);
+        match &self.link {
+            Link::Local(c) => {
+                let c = c.clone();
+                tokio::task::spawn_blocking(move || c.broker_heartbeat(h))
+                    .await
+                    .map_err(|e| CallError::Transport(e.to_string()))?
+                    .map_err(|e| CallError::Kafka(e.code()))
+            }
+            Link::Remote(client) => {
+                let req = BrokerHeartbeatRequest::default()
+                    .with_broker_id(BrokerId(h.broker_id))
+                    .with_broker_epoch(h.broker_epoch)
+                    .with_current_metadata_offset(h.current_metadata_offset)
+                    .with_want_fence(h.want_fence)
+                    .with_want_shut_down(h.want_shut_down);
+                let resp = client
+                    .call(&req, HEARTBEAT_VERSION, self.config.request_timeout)
+                    .await
+                    .map_err(CallError::Transport)?;
+                match ErrorCode::from_code(resp.error_code) {
+                    ErrorCode::None => Ok(HeartbeatReply {
+                        is_caught_up: resp.is_caught_up,
+                        is_fenced: resp.is_fenced,
+                        should_shut_down: resp.should_shut_down,
+                    }),
+                    code => {
+                        if code == ErrorCode::NotController {
+                            client.rotate().await;
+                        }
+                        Err(CallError::Kafka(code))
+                    }
+                }
+            }
+        }
+    }
+
+    /// Registers, retrying every heartbeat interval; gives up (logging it) after
+    /// `initial.broker.registration.timeout.ms` of failures but keeps the node running.
+    async fn register(&self, shutdown: &mut broadcast::Receiver<()>) -> bool {
+        let started = Instant::now();
+        let mut complained = false;
+        loop {
+            match self.send_registration().await {
+                Ok(epoch) => {
+                    self.epoch.store(epoch, Ordering::Relaxed);
+                    self.fenced.store(true, Ordering::Relaxed);
+                    tracing::info!(
+                        "registered with the controller: broker epoch {epoch}, incarnation {}",
+                        self.incarnation_id
+                    );
+                    return true;
+                }
+                Err(e) => {
+                    if !complained && started.elapsed() >= self.config.registration_timeout {
+                        tracing::error!(
+                            "broker registration did not succeed within {} ms: {e}",
+                            self.config.registration_timeout.as_millis()
+                        );
+                        complained = true;
+                    } else {
+                        tracing::debug!("broker registration: {e}");
+                    }
+                }
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(self.config.heartbeat_interval) => {}
+                _ = shutdown.recv() => return false,
+            }
+        }
+    }
+
+    /// Registers (unless already registered locally) and heartbeats until `shutdown`.
+    pub async fn run(self: Arc<Self>, mut shutdown: broadcast::Receiver<()>) {
+        if self.epoch() < 0 && !self.register(&mut shutdown).await {
+            return;
+        }
+        loop {
+            tokio::select! {
+                _ = tokio::time::sleep(self.config.heartbeat_interval) => {}
+                _ = shutdown.recv() => return,
+            }
+            match self.send_heartbeat(false).await {
+                Ok(reply) => {
+                    let was = self.fenced.swap(reply.is_fenced, Ordering::Relaxed);
+                    if was && !reply.is_fenced {
+                        tracing::info!("the controller unfenced this broker");
+                    } else if !was && reply.is_fenced {
+                        tracing::warn!("the controller fenced this broker");
+                    }
+                }
+                Err(CallError::Kafka(
+                    ErrorCode::StaleBrokerEpoch | ErrorCode::BrokerIdNotRegistered,
+                )) => {
+                    tracing::warn!(
+                        "the controller lost this broker's registration; registering again"
+                    );
+                    if !self.register(&mut shutdown).await {
+                        return;
+                    }
+                }
+                Err(e) => tracing::debug!("broker heartbeat: {e}"),
+            }
+        }
+    }
+
+    /// Asks for a controlled shutdown and waits until the controller answers
+    /// `should_shut_down` (true) or the shutdown timeout passes (false).
+    pub async fn controlled_shutdown(&self) -> bool {
+        if self.epoch() < 0 {
+            return false;
+        }
+        let deadline = Instant::now() + self.config.shutdown_timeout;
+        while Instant::now() < deadline {
+            match self.send_heartbeat(true).await {
+                Ok(r) if r.should_shut_down => {
+                    tracing::info!("controlled shutdown: the controller lets this broker go");
+                    return true;
+                }
+                Ok(_) => {}
+                Err(e) => tracing::debug!("controlled shutdown heartbeat: {e}"),
+            }
+            tokio::time::sleep(
+                self.config
+                    .heartbeat_interval
+                    .min(Duration::from_millis(200)),
+            )
+            .await;
+        }
+        tracing::warn!("controlled shutdown: no answer from the controller in time");
+        false
+    }
+}

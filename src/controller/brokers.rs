@@ -1,0 +1,460 @@
+//! The broker lifecycle on the active controller (Kafka's `ClusterControlManager` and
+//! `BrokerHeartbeatManager`, KIP-631): BrokerRegistration, BrokerHeartbeat, session expiry
+//! and controlled shutdown, each turned into metadata records.
+//!
+//! - **Registration**: the cluster id must be this cluster's (INCONSISTENT_CLUSTER_ID);
+//!   another incarnation of the same node id with a live session is refused
+//!   (DUPLICATE_BROKER_REGISTRATION); the broker epoch is the offset the RegisterBrokerRecord
+//!   will take in `__cluster_metadata-0` (the log end when it is validated — commits are
+//!   serialised, so it is unique and increasing; it is also kept above the previous epoch).
+//!   A new registration is fenced.
+//! - **Heartbeat**: unknown id → BROKER_ID_NOT_REGISTERED, another epoch → STALE_BROKER_EPOCH;
+//!   a fenced broker whose `current_metadata_offset` reached its registration's offset (its
+//!   epoch) is unfenced, and partitions left without a leader whose ISR holds it get it as
+//!   leader again; `want_fence` fences; `want_shut_down` starts a controlled shutdown: its
+//!   leaderships move to another active ISR member (none with RF 1: the leader becomes −1),
+//!   it leaves every ISR that keeps a member, and the broker is marked in controlled shutdown
+//!   and fenced in the same commit, so the answer already says `should_shut_down`.
+//! - **Sessions**: only the active controller keeps them (in memory). On activation every
+//!   unfenced broker gets a fresh session; a broker silent for `broker.session.timeout.ms` is
+//!   fenced with the same partition changes as a shutdown (Kafka without ELR: the ISR never
+//!   becomes empty, the last member stays).
+//!
+//! Thread-safety: the sessions sit behind their own mutex, taken inside the controller's
+//! commit closure (validate → commit are serialised by the controller's lock). Blocking.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use uuid::Uuid;
+
+use super::Controller;
+use crate::error::{Error, ErrorCode, Result};
+use crate::metadata::records::{EndPoint, MetadataRecord, LEADER_UNCHANGED};
+use crate::metadata::MetadataImage;
+
+/// One broker's session on the active controller.
+#[derive(Debug, Clone, Copy)]
+struct Session {
+    incarnation_id: Uuid,
+    last_contact: Instant,
+}
+
+/// The active controller's broker sessions (see the module doc).
+pub struct Sessions {
+    timeout: Duration,
+    map: Mutex<HashMap<i32, Session>>,
+}
+
+impl Sessions {
+    pub fn new(timeout: Duration) -> Sessions {
+        Sessions {
+            timeout,
+            map: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn lock(&self) -> Result<std::sync::MutexGuard<'_, HashMap<i32, Session>>> {
+        self.map
+            .lock()
+            .map_err(|_| Error::internal("broker sessions lock poisoned"))
+    }
+}
+
+/// A BrokerRegistration request, as the controller checks it.
+#[derive(Debug, Clone)]
+pub struct Registration {
+    pub broker_id: i32,
+    pub cluster_id: String,
+    pub incarnation_id: Uuid,
+    pub endpoints: Vec<EndPoint>,
+    pub rack: Option<String>,
+}
+
+/// A BrokerHeartbeat request.
+#[derive(Debug, Clone, Copy)]
+pub struct Heartbeat {
+    pub broker_id: i32,
+    pub broker_epoch: i64,
+    pub current_metadata_offset: i64,
+    pub want_fence: bool,
+    pub want_shut_down: bool,
+}
+
+/// The BrokerHeartbeat answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HeartbeatReply {
+    pub is_caught_up: bool,
+    pub is_fenced: bool,
+    pub should_shut_down: bool,
+}
+
+/// The partition changes that take `broker` out of leaderships and ISRs (fencing and
+/// controlled shutdown): a partition it leads gets the first replica (assignment order) that
+/// is in the remaining ISR and active, else −1; the ISR drops it unless it is the last member.
+fn leave_partitions(image: &MetadataImage, broker: i32) -> Vec<MetadataRecord> {
+    let active = |id: i32| id != broker && image.brokers.get(&id).is_some_and(|b| b.active());
+    let mut out = Vec::new();
+    for t in image.topics() {
+        for (i, p) in t.partitions.iter().enumerate() {
+            if p.leader != broker && !p.isr.contains(&broker) {
+                continue;
+            }
+            let mut isr: Vec<i32> = p.isr.iter().copied().filter(|r| *r != broker).collect();
+            if isr.is_empty() {
+                isr = p.isr.clone();
+            }
+            let leader = if p.leader == broker {
+                p.replicas
+                    .iter()
+                    .copied()
+                    .find(|r| isr.contains(r) && active(*r))
+                    .unwrap_or(-1)
+            } else {
+                LEADER_UNCHANGED
+            };
+            let isr_changed = isr != p.isr;
+            if !isr_changed && leader == LEADER_UNCHANGED {
+                continue;
+            }
+            out.push(MetadataRecord::PartitionChange {
+                partition_id: i32::try_from(i).unwrap_or(i32::MAX),
+                topic_id: t.id,
+                isr: isr_changed.then_some(isr),
+                leader,
+            });
+        }
+    }
+    out
+}
+
+/// The partition changes that give an unfenced `broker` the leaderless partitions whose
+/// ISR holds it (Kafka's election on unfence).
+fn take_leaderless(image: &MetadataImage, broker: i32) -> Vec<MetadataRecord> {
+    let mut out = Vec::new();
+    for t in image.topics() {
+        for (i, p) in t.partitions.iter().enumerate() {
+            if p.leader < 0 && p.isr.contains(&broker) {
+                out.push(MetadataRecord::PartitionChange {
+                    partition_id: i32::try_from(i).unwrap_or(i32::MAX),
+                    topic_id: t.id,
+                    isr: None,
+                    leader: broker,
+                });
+            }
+        }
+    }
+    out
+}
+
+/// The records that fence `broker` (partition changes first, as Kafka orders them).
+fn fence_records(image: &MetadataImage, broker: i32, epoch: i64) -> Vec<MetadataRecord> {
+    let mut records = leave_partitions(image, broker);
+    records.push(MetadataRecord::BrokerRegistrationChange {
+        broker_id: broker,
+        broker_epoch: epoch,
+        fenced: Some(true),
+        in_controlled_shutdown: None,
+    });
+    records
+}
+
+impl Controller {
+    /// Registers a broker (BrokerRegistration); returns its new broker epoch (blocking).
+    pub fn register_broker(&self, r: Registration) -> Result<i64> {
+        let quorum = self.quorum_or_not_controller()?.clone();
+        if !quorum.is_leader() {
+            return Err(Error::kafka(
+                ErrorCode::NotController,
+                "this node is not the active controller",
+            ));
+        }
+        let incarnation = r.incarnation_id;
+        let broker_id = r.broker_id;
+        let epoch = self.commit(|image| {
+            if r.cluster_id != image.cluster_id {
+                return Err(Error::kafka(
+                    ErrorCode::InconsistentClusterId,
+                    format!(
+                        "Expected cluster ID {}, but got cluster ID {}",
+                        image.cluster_id, r.cluster_id
+                    ),
+                ));
+            }
+            let sessions = self.sessions.lock()?;
+            if let Some(s) = sessions.get(&broker_id) {
+                if s.incarnation_id != incarnation
+                    && s.last_contact.elapsed() < self.sessions.timeout
+                {
+                    return Err(Error::kafka(
+                        ErrorCode::DuplicateBrokerRegistration,
+                        format!("Another broker is registered with that broker id ({broker_id})."),
+                    ));
+                }
+            }
+            drop(sessions);
+            let previous = image.brokers.get(&broker_id).map_or(-1, |b| b.epoch);
+            let epoch = quorum.next_offset().max(previous + 1);
+            let record = MetadataRecord::RegisterBroker {
+                broker_id,
+                incarnation_id: incarnation,
+                broker_epoch: epoch,
+                endpoints: r.endpoints.clone(),
+                rack: r.rack.clone(),
+                fenced: true,
+            };
+            Ok((vec![record], epoch))
+        })?;
+        self.sessions.lock()?.insert(
+            broker_id,
+            Session {
+                incarnation_id: incarnation,
+                last_contact: Instant::now(),
+            },
+        );
+        tracing::info!(
+            "broker {broker_id} registered with epoch {epoch} (incarnation {incarnation})"
+        );
+        Ok(epoch)
+    }
+
+    /// Handles a BrokerHeartbeat (see the module doc; blocking).
+    pub fn broker_heartbeat(&self, h: Heartbeat) -> Result<HeartbeatReply> {
+        let quorum = self.quorum_or_not_controller()?;
+        if !quorum.is_leader() {
+            return Err(Error::kafka(
+                ErrorCode::NotController,
+                "this node is not the active controller",
+            ));
+        }
+        let id = h.broker_id;
+        self.commit(|image| {
+            let Some(b) = image.brokers.get(&id) else {
+                return Err(Error::kafka(
+                    ErrorCode::BrokerIdNotRegistered,
+                    format!("Broker {id} is not registered."),
+                ));
+            };
+            if b.epoch != h.broker_epoch {
+                return Err(Error::kafka(
+                    ErrorCode::StaleBrokerEpoch,
+                    format!(
+                        "Expected broker epoch {}, but got broker epoch {}",
+                        b.epoch, h.broker_epoch
+                    ),
+                ));
+            }
+            let caught_up = h.current_metadata_offset >= b.epoch;
+            let mut sessions = self.sessions.lock()?;
+            if h.want_shut_down {
+                sessions.remove(&id);
+                let mut records = Vec::new();
+                if !(b.fenced && b.in_controlled_shutdown) {
+                    records = leave_partitions(image, id);
+                    records.push(MetadataRecord::BrokerRegistrationChange {
+                        broker_id: id,
+                        broker_epoch: b.epoch,
+                        fenced: Some(true),
+                        in_controlled_shutdown: Some(true),
+                    });
+                    tracing::info!(
+                        "broker {id} shuts down: {} partition change(s)",
+                        records.len() - 1
+                    );
+                }
+                let reply = HeartbeatReply {
+                    is_caught_up: caught_up,
+                    is_fenced: true,
+                    should_shut_down: true,
+                };
+                return Ok((records, reply));
+            }
+            sessions.insert(
+                id,
+                Session {
+                    incarnation_id: b.incarnation_id,
+                    last_contact: Instant::now(),
+                },
+            );
+            drop(sessions);
+            if h.want_fence {
+                let records = if b.fenced {
+                    vec![]
+                } else {
+                    fence_records(image, id, b.epoch)
+                };
+                let reply = HeartbeatReply {
+                    is_caught_up: caught_up,
+                    is_fenced: true,
+                    should_shut_down: false,
+                };
+                return Ok((records, reply));
+            }
+            let mut records = Vec::new();
+            let fenced = b.fenced && !(caught_up && !b.in_controlled_shutdown);
+            if b.fenced && !fenced {
+                records.push(MetadataRecord::BrokerRegistrationChange {
+                    broker_id: id,
+                    broker_epoch: b.epoch,
+                    fenced: Some(false),
+                    in_controlled_shutdown: None,
+                });
+                records.extend(take_leaderless(image, id));
+                tracing::info!(
+                    "broker {id} caught up at offset {}: unfenced",
+                    h.current_metadata_offset
+                );
+            }
+            let reply = HeartbeatReply {
+                is_caught_up: caught_up,
+                is_fenced: fenced,
+                should_shut_down: false,
+            };
+            Ok((records, reply))
+        })
+    }
+
+    /// The active controller starts: every unfenced broker gets a fresh session.
+    pub fn activate_sessions(&self) -> Result<()> {
+        let image = self.metadata.image();
+        let now = Instant::now();
+        let mut sessions = self.sessions.lock()?;
+        sessions.clear();
+        for b in image.brokers.values().filter(|b| !b.fenced) {
+            sessions.insert(
+                b.id,
+                Session {
+                    incarnation_id: b.incarnation_id,
+                    last_contact: now,
+                },
+            );
+        }
+        Ok(())
+    }
+
+    /// This node stopped being the active controller: sessions are no longer its business.
+    pub fn deactivate_sessions(&self) {
+        if let Ok(mut s) = self.sessions.lock() {
+            s.clear();
+        }
+    }
+
+    /// Fences every unfenced broker whose session expired (blocking). Returns the ids fenced.
+    pub fn fence_expired_brokers(&self) -> Result<Vec<i32>> {
+        let Some(quorum) = self.quorum.as_ref() else {
+            return Ok(vec![]);
+        };
+        if !quorum.is_leader() {
+            return Ok(vec![]);
+        }
+        let timeout = self.sessions.timeout;
+        let fenced = self.commit(|image| {
+            let mut sessions = self.sessions.lock()?;
+            let mut records = Vec::new();
+            let mut ids = Vec::new();
+            let mut working = image.clone();
+            for b in image.brokers.values().filter(|b| !b.fenced) {
+                let expired = sessions
+                    .get(&b.id)
+                    .is_none_or(|s| s.last_contact.elapsed() >= timeout);
+                // A broker without a session (registered through another leader) gets one now.
+                if !sessions.contains_key(&b.id) {
+                    sessions.insert(
+                        b.id,
+                        Session {
+                            incarnation_id: b.incarnation_id,
+                            last_contact: Instant::now(),
+                        },
+                    );
+                    continue;
+                }
+                if expired {
+                    let r = fence_records(&working, b.id, b.epoch);
+                    for rec in &r {
+                        working.apply(rec);
+                    }
+                    records.extend(r);
+                    ids.push(b.id);
+                    sessions.remove(&b.id);
+                }
+            }
+            Ok((records, ids))
+        })?;
+        for id in &fenced {
+            tracing::warn!(
+                "broker {id} fenced: no heartbeat for {} ms",
+                timeout.as_millis()
+            );
+        }
+        Ok(fenced)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn image() -> MetadataImage {
+        let mut image = MetadataImage::new("c".into());
+        for id in [1, 2] {
+            image.apply(&MetadataRecord::RegisterBroker {
+                broker_id: id,
+                incarnation_id: Uuid::from_u128(id as u128),
+                broker_epoch: 10,
+                endpoints: vec![],
+                rack: None,
+                fenced: false,
+            });
+        }
+        let t = Uuid::from_u128(99);
+        image.apply(&MetadataRecord::Topic {
+            name: "t".into(),
+            topic_id: t,
+        });
+        for (p, replicas) in [(0, vec![1]), (1, vec![1, 2]), (2, vec![2, 1])] {
+            image.apply(&MetadataRecord::Partition {
+                partition_id: p,
+                topic_id: t,
+                isr: replicas.clone(),
+                leader: replicas[0],
+                replicas,
+                leader_epoch: 0,
+                partition_epoch: 0,
+            });
+        }
+        image
+    }
+
+    #[test]
+    fn fencing_moves_leaders_and_never_empties_an_isr() {
+        let mut image = image();
+        for r in fence_records(&image.clone(), 1, 10) {
+            image.apply(&r);
+        }
+        let t = image.topic("t").expect("topic");
+        // RF 1: no one else; leader −1, the ISR keeps its last member.
+        assert_eq!(
+            (t.partitions[0].leader, &t.partitions[0].isr),
+            (-1, &vec![1])
+        );
+        // RF 2 led by 1: 2 takes over, 1 leaves the ISR.
+        assert_eq!(
+            (t.partitions[1].leader, &t.partitions[1].isr),
+            (2, &vec![2])
+        );
+        assert_eq!(t.partitions[1].leader_epoch, 1);
+        // Led by 2: only the ISR shrinks, the leader epoch stays.
+        assert_eq!(
+            (t.partitions[2].leader, &t.partitions[2].isr),
+            (2, &vec![2])
+        );
+        assert_eq!(t.partitions[2].leader_epoch, 0);
+        assert!(image.brokers[&1].fenced);
+        // Unfenced: it leads its leaderless partition again.
+        for r in take_leaderless(&image.clone(), 1) {
+            image.apply(&r);
+        }
+        assert_eq!(image.topic("t").expect("topic").partitions[0].leader, 1);
+    }
+}

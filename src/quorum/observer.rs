@@ -1,0 +1,240 @@
+//! A broker-only node's metadata: it runs no Raft; it follows `__cluster_metadata-0` as a
+//! Kafka *observer* (KIP-595), as KRaft brokers do.
+//!
+//! - At open, the node's own copy of the log is replayed into the image (every batch in it
+//!   was committed: the leader serves nothing above its high watermark), and the whole image
+//!   goes to the publishers once.
+//! - Then [`Observer::run`] fetches from the active controller's CONTROLLER listener with
+//!   Fetch v12 (`replica_id` = node id, `last_fetched_epoch`, topic `__cluster_metadata`
+//!   partition 0), through a send function the broker gives it (this module opens no
+//!   socket). Fetched batches are appended to the local log as a follower appends
+//!   (offsets and epochs kept) and their records applied — with the quorum's own replay code
+//!   ([`super::state_machine::replay`] / `run_publishers`) — up to the returned high
+//!   watermark, so this node's image and publishers follow the controller's.
+//! - NOT_LEADER_OR_FOLLOWER / NOT_CONTROLLER / a failed call: the send function moves to the
+//!   next controller address; the loop backs off `retry` and asks again.
+//! - OFFSET_OUT_OF_RANGE (the leader purged the log below this node's end after a snapshot):
+//!   FetchSnapshot is not implemented yet; the loop logs it and keeps retrying (see
+//!   ARCHITECTURE.md: missing).
+//!
+//! Thread-safety: `Observer` is shared (`Arc`); only its run task appends and applies.
+
+use std::future::Future;
+use std::io;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
+use kafka_protocol::messages::{BrokerId, FetchRequest, FetchResponse, TopicName};
+use kafka_protocol::protocol::StrBytes;
+use tokio::sync::broadcast;
+
+use super::state_machine::{replay, run_publishers};
+use crate::error::ErrorCode;
+use crate::log::batch::BatchWalker;
+use crate::log::partition::now_ms;
+use crate::log::Partition;
+use crate::metadata::log::{read_records, METADATA_TOPIC};
+use crate::metadata::records::MetadataRecord;
+use crate::metadata::{Metadata, MetadataImage, MetadataPublisher};
+
+/// Sends one Fetch to the active controller (the broker's outbound client).
+pub type FetchFn = Arc<
+    dyn Fn(FetchRequest) -> Pin<Box<dyn Future<Output = Result<FetchResponse, String>> + Send>>
+        + Send
+        + Sync,
+>;
+
+/// The Fetch version observers use (v12: `last_fetched_epoch`, topic names, cluster id).
+pub const FETCH_VERSION: i16 = 12;
+
+/// The metadata follower of a broker-only node (see the module doc).
+pub struct Observer {
+    node_id: i32,
+    partition: Arc<Partition>,
+    metadata: Arc<Metadata>,
+    publishers: Vec<Arc<dyn MetadataPublisher>>,
+    /// The leader's high watermark as last seen (−1: never fetched).
+    high_watermark: AtomicI64,
+}
+
+impl Observer {
+    /// Replays the local copy of the log into `metadata` and publishes it (blocking).
+    pub fn open(
+        node_id: i32,
+        partition: Arc<Partition>,
+        metadata: Arc<Metadata>,
+        publishers: Vec<Arc<dyn MetadataPublisher>>,
+    ) -> io::Result<Observer> {
+        let records = read_records(&partition)?;
+        let empty = MetadataImage::new(metadata.image().cluster_id.clone());
+        let image = replay(&empty, &records, partition.log_end_offset() - 1);
+        let image = Arc::new(image);
+        metadata.publish(image.clone());
+        if let Some(e) = run_publishers(&publishers, &empty, &image) {
+            return Err(io::Error::other(e));
+        }
+        Ok(Observer {
+            node_id,
+            partition,
+            metadata,
+            publishers,
+            high_watermark: AtomicI64::new(-1),
+        })
+    }
+
+    /// The local copy of the metadata log.
+    pub fn partition(&self) -> &Arc<Partition> {
+        &self.partition
+    }
+
+    /// The leader's high watermark as last fetched (−1 before the first answer).
+    pub fn high_watermark(&self) -> i64 {
+        self.high_watermark.load(Ordering::Relaxed)
+    }
+
+    fn request(&self, wait_ms: i32) -> FetchRequest {
+        let (offset, epoch) = match self.partition.lock() {
+            Ok(log) => (log.log_end_offset(), log.latest_epoch().unwrap_or(-1)),
+            Err(_) => (self.partition.log_end_offset(), -1),
+        };
+        let cluster_id = self.metadata.cluster_id();
+        FetchRequest::default()
+            .with_cluster_id(Some(StrBytes::from_string(cluster_id)))
+            .with_replica_id(BrokerId(self.node_id))
+            .with_max_wait_ms(wait_ms)
+            .with_min_bytes(1)
+            .with_max_bytes(8 << 20)
+            .with_session_epoch(-1)
+            .with_topics(vec![FetchTopic::default()
+                .with_topic(TopicName(StrBytes::from_static_str(METADATA_TOPIC)))
+                .with_partitions(vec![FetchPartition::default()
+                    .with_partition(0)
+                    .with_current_leader_epoch(-1)
+                    .with_fetch_offset(offset)
+                    .with_last_fetched_epoch(epoch)
+                    .with_log_start_offset(-1)
+                    .with_partition_max_bytes(8 << 20)])])
+    }
+
+    /// Appends fetched batches to the local log and applies their records (blocking).
+    fn apply(&self, records: &Bytes, high_watermark: i64) -> io::Result<()> {
+        self.high_watermark.store(high_watermark, Ordering::Relaxed);
+        if records.is_empty() {
+            return Ok(());
+        }
+        let mut decoded: Vec<MetadataRecord> = Vec::new();
+        let mut end = records.len();
+        for (pos, h) in BatchWalker::new(records) {
+            if h.last_offset() >= high_watermark {
+                end = pos;
+                break;
+            }
+            if h.is_control() {
+                continue;
+            }
+            let batch = &records[pos..pos + h.total_size()];
+            for r in crate::log::records::decode(batch).map_err(io::Error::other)? {
+                let Some(value) = r.value else {
+                    continue;
+                };
+                decoded.push(MetadataRecord::decode(value).map_err(|e| {
+                    io::Error::new(
+                        io::ErrorKind::InvalidData,
+                        format!("metadata record: {}", e.0),
+                    )
+                })?);
+            }
+        }
+        let whole = BatchWalker::new(&records[..end])
+            .last()
+            .map_or(0, |(p, h)| p + h.total_size());
+        if whole == 0 {
+            return Ok(());
+        }
+        let applied = {
+            let mut log = self
+                .partition
+                .lock()
+                .map_err(|e| io::Error::other(e.to_string()))?;
+            log.append_as_follower(&records[..whole], now_ms())
+                .map_err(|e| io::Error::other(e.to_string()))?;
+            log.flush(now_ms())?;
+            self.partition.publish(&log);
+            log.log_end_offset() - 1
+        };
+        let old = self.metadata.image();
+        let new = Arc::new(replay(&old, &decoded, applied));
+        self.metadata.publish(new.clone());
+        if let Some(e) = run_publishers(&self.publishers, &old, &new) {
+            tracing::warn!("applying fetched metadata: {e}");
+        }
+        Ok(())
+    }
+
+    /// Follows the controller until `shutdown` fires (see the module doc). `wait_ms` is the
+    /// long-poll asked of the leader, `retry` the back-off after an error.
+    pub async fn run(
+        self: Arc<Self>,
+        fetch: FetchFn,
+        wait_ms: i32,
+        retry: Duration,
+        mut shutdown: broadcast::Receiver<()>,
+    ) {
+        let mut warned = false;
+        loop {
+            let req = self.request(wait_ms);
+            let result = tokio::select! {
+                r = fetch(req) => r,
+                _ = shutdown.recv() => return,
+            };
+            let outcome = match result {
+                Ok(resp) => self.handle(resp).await,
+                Err(e) => Err(e),
+            };
+            match outcome {
+                Ok(()) => warned = false,
+                Err(e) => {
+                    if !warned {
+                        tracing::warn!("following the metadata log: {e}");
+                        warned = true;
+                    }
+                    tokio::select! {
+                        _ = tokio::time::sleep(retry) => {}
+                        _ = shutdown.recv() => return,
+                    }
+                }
+            }
+        }
+    }
+
+    async fn handle(self: &Arc<Self>, resp: FetchResponse) -> Result<(), String> {
+        if resp.error_code != 0 {
+            return Err(format!("fetch error {}", resp.error_code));
+        }
+        let Some(p) = resp.responses.first().and_then(|t| t.partitions.first()) else {
+            return Err("empty fetch response".into());
+        };
+        if p.error_code != 0 {
+            let code = ErrorCode::from_code(p.error_code);
+            return Err(match code {
+                ErrorCode::OffsetOutOfRange => format!(
+                    "this node's metadata log end is below the leader's log start {} \
+                     (FetchSnapshot is not implemented)",
+                    p.log_start_offset
+                ),
+                _ => format!("{code:?} from the controller"),
+            });
+        }
+        let records = p.records.clone().unwrap_or_default();
+        let hw = p.high_watermark;
+        let me = self.clone();
+        tokio::task::spawn_blocking(move || me.apply(&records, hw))
+            .await
+            .map_err(|e| e.to_string())?
+            .map_err(|e| e.to_string())
+    }
+}
