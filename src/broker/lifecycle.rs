@@ -38,6 +38,37 @@ const REGISTRATION_VERSION: i16 = 4;
 /// BrokerHeartbeat version sent.
 const HEARTBEAT_VERSION: i16 = 1;
 
+/// The cluster id a new broker-only node adopts: asked of the controllers with
+/// DescribeCluster (controller endpoints) until one answers or `timeout` passes (Kafka
+/// formats every node's storage with the id instead; gregor's unformatted nodes adopt it).
+pub async fn discover_cluster_id(
+    client: &ControllerClient,
+    request_timeout: Duration,
+    retry: Duration,
+    timeout: Duration,
+) -> std::io::Result<String> {
+    use kafka_protocol::messages::DescribeClusterRequest;
+    let deadline = Instant::now() + timeout;
+    loop {
+        let req = DescribeClusterRequest::default().with_endpoint_type(2);
+        match client.call(&req, 1, request_timeout).await {
+            Ok(r) if r.error_code == 0 && !r.cluster_id.is_empty() => {
+                return Ok(r.cluster_id.to_string())
+            }
+            Ok(r) => tracing::debug!("DescribeCluster answered error {}", r.error_code),
+            Err(e) => tracing::debug!("asking the controller for the cluster id: {e}"),
+        }
+        if Instant::now() >= deadline {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                "no controller told this node the cluster id within initial.broker.registration.timeout.ms",
+            ));
+        }
+        client.rotate().await;
+        tokio::time::sleep(retry).await;
+    }
+}
+
 /// How the broker reaches the active controller (see the module doc).
 pub enum Link {
     Local(Arc<Controller>),
@@ -237,6 +268,7 @@ impl Lifecycle {
     async fn register(&self, shutdown: &mut broadcast::Receiver<()>) -> bool {
         let started = Instant::now();
         let mut complained = false;
+        let mut last_refusal: Option<ErrorCode> = None;
         loop {
             match self.send_registration().await {
                 Ok(epoch) => {
@@ -247,6 +279,10 @@ impl Lifecycle {
                         self.incarnation_id
                     );
                     return true;
+                }
+                Err(CallError::Kafka(code)) if last_refusal != Some(code) => {
+                    tracing::warn!("broker registration refused: {code}");
+                    last_refusal = Some(code);
                 }
                 Err(e) => {
                     if !complained && started.elapsed() >= self.config.registration_timeout {

@@ -70,7 +70,7 @@ fn registered_endpoints(cluster: &ClusterConfig) -> Vec<EndPoint> {
 
 /// Where a broker-only node finds the controller: `controller.quorum.bootstrap.servers`,
 /// else the voters' endpoints.
-fn controller_client_addrs(cluster: &ClusterConfig) -> Vec<String> {
+pub fn controller_client_addrs(cluster: &ClusterConfig) -> Vec<String> {
     if cluster.bootstrap_servers.is_empty() {
         cluster
             .voters

@@ -13,13 +13,22 @@ use kafka_protocol::protocol::StrBytes;
 
 use crate::error::ErrorCode;
 use crate::handlers::RequestContext;
-use crate::metadata::TopicImage;
+use crate::metadata::{MetadataImage, TopicImage};
 
 fn brokers(ids: &[i32]) -> Vec<BrokerId> {
     ids.iter().copied().map(BrokerId).collect()
 }
 
-pub(crate) fn topic_entry(t: &TopicImage) -> MetadataResponseTopic {
+/// One topic's entry; replicas on brokers that are fenced or not registered are listed as
+/// `offline_replicas` (v5+), and a partition without a leader carries LEADER_NOT_AVAILABLE.
+pub(crate) fn topic_entry(t: &TopicImage, image: &MetadataImage) -> MetadataResponseTopic {
+    let offline = |replicas: &[i32]| -> Vec<i32> {
+        replicas
+            .iter()
+            .copied()
+            .filter(|r| image.brokers.get(r).is_none_or(|b| b.fenced))
+            .collect()
+    };
     let partitions = t
         .partitions
         .iter()
@@ -30,7 +39,8 @@ pub(crate) fn topic_entry(t: &TopicImage) -> MetadataResponseTopic {
                 .with_leader_id(BrokerId(p.leader))
                 .with_leader_epoch(p.leader_epoch)
                 .with_replica_nodes(brokers(&p.replicas))
-                .with_isr_nodes(brokers(&p.isr));
+                .with_isr_nodes(brokers(&p.isr))
+                .with_offline_replicas(brokers(&offline(&p.replicas)));
             if p.leader < 0 {
                 entry = entry.with_error_code(ErrorCode::LeaderNotAvailable.code());
             }
@@ -53,8 +63,9 @@ pub async fn handle(ctx: &RequestContext, req: MetadataRequest) -> MetadataRespo
         Some(t) => Some(t),
     };
     let allow_auto = ctx.version < 4 || req.allow_auto_topic_creation;
+    let image = b.metadata.image();
     let topics: Vec<MetadataResponseTopic> = match wanted {
-        None => b.metadata.topics().iter().map(|t| topic_entry(t)).collect(),
+        None => image.topics().map(|t| topic_entry(t, &image)).collect(),
         Some(list) => {
             let mut out = Vec::with_capacity(list.len());
             for rt in list {
@@ -71,7 +82,7 @@ pub async fn handle(ctx: &RequestContext, req: MetadataRequest) -> MetadataRespo
                         (None, true) => Err((ErrorCode::InvalidRequest, None)),
                     };
                 out.push(match found {
-                    Ok(t) => topic_entry(&t),
+                    Ok(t) => topic_entry(&t, &b.metadata.image()),
                     Err((code, name)) => MetadataResponseTopic::default()
                         .with_error_code(code.code())
                         .with_name(name)

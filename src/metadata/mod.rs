@@ -115,20 +115,31 @@ impl Metadata {
     }
 }
 
+/// The `cluster.id` of `meta.properties`, if the data directory has one.
+pub fn stored_cluster_id(data_dir: &Path) -> Option<String> {
+    let props: BTreeMap<String, String> = std::fs::read_to_string(data_dir.join(layout::META_FILE))
+        .map(|t| parse_properties(&t).into_iter().collect())
+        .ok()?;
+    props.get("cluster.id").filter(|id| !id.is_empty()).cloned()
+}
+
+/// Writes `meta.properties` with `cluster_id` (a new node adopting its cluster's id; the
+/// directory is created if needed).
+pub fn store_cluster_id(data_dir: &Path, node_id: i32, cluster_id: &str) -> io::Result<()> {
+    std::fs::create_dir_all(data_dir)?;
+    crate::fs::write_atomic(
+        &data_dir.join(layout::META_FILE),
+        format!("version=1\ncluster.id={cluster_id}\nnode.id={node_id}\n").as_bytes(),
+    )
+}
+
 /// Reads `cluster.id` from `meta.properties`, or makes one and writes the file.
 pub fn load_cluster_id(data_dir: &Path, node_id: i32) -> io::Result<String> {
-    let meta_path = data_dir.join(layout::META_FILE);
-    let props: BTreeMap<String, String> = std::fs::read_to_string(&meta_path)
-        .map(|t| parse_properties(&t).into_iter().collect())
-        .unwrap_or_default();
-    match props.get("cluster.id") {
-        Some(id) if !id.is_empty() => Ok(id.clone()),
-        _ => {
+    match stored_cluster_id(data_dir) {
+        Some(id) => Ok(id),
+        None => {
             let id = base64_url(Uuid::new_v4().as_bytes());
-            crate::fs::write_atomic(
-                &meta_path,
-                format!("version=1\ncluster.id={id}\nnode.id={node_id}\n").as_bytes(),
-            )?;
+            store_cluster_id(data_dir, node_id, &id)?;
             Ok(id)
         }
     }

@@ -88,6 +88,28 @@ pub async fn start(config: BrokerConfig) -> io::Result<ServerHandle> {
         .map(|(n, a, _)| (n.clone(), a.port()))
         .collect();
     let cluster = cluster.with_bound_ports(&bound);
+    // A new broker-only node adopts its cluster's id from the controllers before it opens
+    // anything (a formatted one keeps its own; the controller refuses a mismatch with 104).
+    if cluster.roles.broker
+        && !cluster.roles.controller
+        && crate::metadata::stored_cluster_id(&config.data_dir).is_none()
+    {
+        let t = &cluster.replication;
+        let client = crate::broker::controller_client::ControllerClient::new(
+            crate::broker::controller_client_addrs(&cluster),
+            format!("gregor-broker-{}-join", config.node_id),
+        );
+        let ms = |v: u64| std::time::Duration::from_millis(v.max(1));
+        let id = crate::broker::lifecycle::discover_cluster_id(
+            &client,
+            ms(t.quorum_request_timeout_ms),
+            ms(t.broker_heartbeat_interval_ms),
+            ms(t.initial_broker_registration_timeout_ms),
+        )
+        .await?;
+        crate::metadata::store_cluster_id(&config.data_dir, config.node_id, &id)?;
+        tracing::info!("joined cluster {id}");
+    }
     let broker = tokio::task::spawn_blocking(move || Broker::open(config, cluster))
         .await
         .map_err(|e| io::Error::other(e.to_string()))??;

@@ -9,8 +9,14 @@
 //! point the other nodes at the proxy with [`Cluster::set`] (`controller.quorum.voters`,
 //! `advertised.listeners`), then [`Cluster::start_all`].
 //!
-//! What it does not do yet: the nodes do not form one Raft quorum (each runs its metadata
-//! alone until the quorum work lands), so nothing here waits for a leader.
+//! [`Cluster::with_brokers`] makes the first nodes controllers (combined broker + controller,
+//! the voters) and the rest broker-only nodes: `process.roles=broker`, a PLAINTEXT listener
+//! only, `controller.quorum.bootstrap.servers` = the controllers' CONTROLLER listeners; they
+//! register, heartbeat and follow the metadata log as observers. [`Cluster::terminate`]
+//! sends SIGTERM and waits (bounded) for the exit.
+//!
+//! What it does not do yet: several voters do not form one Raft quorum (each runs its
+//! metadata alone until the quorum work lands), so nothing here waits for a leader.
 //!
 //! Dropping the cluster resumes paused nodes, kills every process and removes the data
 //! directories (one temporary directory holds them all, plus each node's stderr log).
@@ -34,6 +40,8 @@ struct Node {
     paused: bool,
     /// Settings for this node only (over the cluster-wide ones).
     extra: Vec<(String, String)>,
+    /// A voter (broker + controller); else broker-only.
+    controller: bool,
 }
 
 /// N gregor processes (see the module doc).
@@ -88,6 +96,7 @@ impl Cluster {
                 child: None,
                 paused: false,
                 extra: Vec::new(),
+                controller: true,
             })
             .collect();
         Cluster {
@@ -120,14 +129,36 @@ impl Cluster {
         }
     }
 
+    /// Starts node `i` (0-based) alone and waits until it listens.
+    pub fn start_node(&mut self, i: usize) {
+        self.spawn(i);
+        self.wait_listening(i);
+    }
+
     pub fn len(&self) -> usize {
         self.nodes.len()
+    }
+
+    /// `controllers` combined voters then `brokers` broker-only nodes (ids after the
+    /// voters'), with no process started (see the module doc).
+    pub fn with_brokers(controllers: usize, brokers: usize) -> Cluster {
+        let mut c = Cluster::new(controllers + brokers);
+        for n in c.nodes.iter_mut().skip(controllers) {
+            n.controller = false;
+        }
+        c
+    }
+
+    /// Whether node `i` is a voter (else broker-only).
+    pub fn is_controller(&self, i: usize) -> bool {
+        self.nodes[i].controller
     }
 
     /// `controller.quorum.voters` of this cluster.
     pub fn voters(&self) -> String {
         self.nodes
             .iter()
+            .filter(|n| n.controller)
             .map(|n| format!("{}@127.0.0.1:{}", n.id, n.controller_port))
             .collect::<Vec<_>>()
             .join(",")
@@ -136,6 +167,32 @@ impl Cluster {
     /// Every setting node `i` (0-based) is started with, in order (later ones win).
     pub fn settings(&self, i: usize) -> Vec<(String, String)> {
         let n = &self.nodes[i];
+        if !n.controller {
+            let bootstrap: Vec<String> = self
+                .nodes
+                .iter()
+                .filter(|c| c.controller)
+                .map(|c| format!("127.0.0.1:{}", c.controller_port))
+                .collect();
+            let mut s: Vec<(String, String)> = vec![
+                ("node.id".into(), n.id.to_string()),
+                ("process.roles".into(), "broker".into()),
+                (
+                    "listeners".into(),
+                    format!("PLAINTEXT://127.0.0.1:{}", n.broker_port),
+                ),
+                ("controller.listener.names".into(), "CONTROLLER".into()),
+                ("inter.broker.listener.name".into(), "PLAINTEXT".into()),
+                (
+                    "controller.quorum.bootstrap.servers".into(),
+                    bootstrap.join(","),
+                ),
+            ];
+            s.extend(TIMINGS.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+            s.extend(self.extra.iter().cloned());
+            s.extend(n.extra.iter().cloned());
+            return s;
+        }
         let mut s: Vec<(String, String)> = vec![
             ("node.id".into(), n.id.to_string()),
             ("process.roles".into(), "broker,controller".into()),
@@ -179,7 +236,11 @@ impl Cluster {
     }
 
     fn wait_listening(&mut self, i: usize) {
-        for addr in [self.broker_addr(i), self.controller_addr(i)] {
+        let mut addrs = vec![self.broker_addr(i)];
+        if self.nodes[i].controller {
+            addrs.push(self.controller_addr(i));
+        }
+        for addr in addrs {
             let what = format!("node {} to listen on {addr}", self.nodes[i].id);
             let n = &mut self.nodes[i];
             wait_for(&what, Duration::from_secs(20), || {
@@ -264,6 +325,25 @@ impl Cluster {
         if let Some(mut c) = self.nodes[i].child.take() {
             let _ = c.kill();
             let _ = c.wait();
+        }
+    }
+
+    /// SIGTERM node `i` and waits up to `deadline` for it to exit: its exit status, `None`
+    /// if it was still running at the deadline (then it is killed).
+    pub fn terminate(&mut self, i: usize, deadline: Duration) -> Option<std::process::ExitStatus> {
+        self.signal(i, "TERM");
+        let mut child = self.nodes[i].child.take()?;
+        let end = std::time::Instant::now() + deadline;
+        loop {
+            if let Ok(Some(status)) = child.try_wait() {
+                return Some(status);
+            }
+            if std::time::Instant::now() >= end {
+                let _ = child.kill();
+                let _ = child.wait();
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(20));
         }
     }
 

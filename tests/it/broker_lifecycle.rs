@@ -1,0 +1,323 @@
+//! The broker lifecycle (issue 13 step 3): broker-only nodes register with the controller
+//! through `controller.quorum.bootstrap.servers`, heartbeat, follow the metadata log as
+//! observers (Fetch of `__cluster_metadata` on the CONTROLLER listener), are fenced when
+//! silent for `broker.session.timeout.ms` (2 s here), come back as a new incarnation, and
+//! leave through a controlled shutdown on SIGTERM. Raw BrokerRegistration/BrokerHeartbeat
+//! calls check Kafka's error codes.
+
+use std::time::Duration;
+
+use kafka_protocol::messages::broker_registration_request::Listener;
+use kafka_protocol::messages::create_topics_request::{CreatableReplicaAssignment, CreatableTopic};
+use kafka_protocol::messages::*;
+use kafka_protocol::protocol::StrBytes;
+use rdkafka::producer::FutureRecord;
+use rdkafka::Offset;
+
+use crate::support::cluster::Cluster;
+use crate::support::raw::{self, topic};
+use crate::support::{clients, free_port, wait_for, RawClient, TestBroker};
+
+const WAIT: Duration = Duration::from_secs(20);
+
+/// (broker ids, the cluster id) of a Metadata answer, with every topic.
+fn metadata(addr: &str) -> MetadataResponse {
+    RawClient::connect(addr).call(&MetadataRequest::default().with_topics(None), 12)
+}
+
+fn broker_ids(m: &MetadataResponse) -> Vec<i32> {
+    let mut ids: Vec<i32> = m.brokers.iter().map(|b| b.node_id.0).collect();
+    ids.sort_unstable();
+    ids
+}
+
+/// (error, leader, offline replicas) of one partition in a Metadata answer.
+fn partition_state(m: &MetadataResponse, t: &str, p: i32) -> Option<(i16, i32, Vec<i32>)> {
+    let topic = m
+        .topics
+        .iter()
+        .find(|x| x.name.as_ref().is_some_and(|n| n.0.as_str() == t))?;
+    let part = topic.partitions.iter().find(|x| x.partition_index == p)?;
+    Some((
+        part.error_code,
+        part.leader_id.0,
+        part.offline_replicas.iter().map(|b| b.0).collect(),
+    ))
+}
+
+/// CreateTopics with a manual assignment: partition i on `replicas[i]`.
+fn create_assigned(addr: &str, name: &str, replicas: &[i32]) -> i16 {
+    let assignments = replicas
+        .iter()
+        .enumerate()
+        .map(|(i, b)| {
+            CreatableReplicaAssignment::default()
+                .with_partition_index(i as i32)
+                .with_broker_ids(vec![BrokerId(*b)])
+        })
+        .collect();
+    let req = CreateTopicsRequest::default()
+        .with_timeout_ms(5000)
+        .with_topics(vec![CreatableTopic::default()
+            .with_name(topic(name))
+            .with_num_partitions(-1)
+            .with_replication_factor(-1)
+            .with_assignments(assignments)]);
+    RawClient::connect(addr).call(&req, 7).topics[0].error_code
+}
+
+fn observers(controller: &str) -> Vec<i32> {
+    let resp = RawClient::connect(controller).call(
+        &DescribeQuorumRequest::default().with_topics(vec![
+            kafka_protocol::messages::describe_quorum_request::TopicData::default()
+                .with_topic_name(topic("__cluster_metadata"))
+                .with_partitions(vec![
+                    kafka_protocol::messages::describe_quorum_request::PartitionData::default(),
+                ]),
+        ]),
+        2,
+    );
+    resp.topics[0].partitions[0]
+        .observers
+        .iter()
+        .map(|o| o.replica_id.0)
+        .collect()
+}
+
+fn produce_and_read(bootstrap: &str, t: &str, partition: i32, values: &[&str]) {
+    let producer = clients::producer(bootstrap, &[("enable.idempotence", "false")]);
+    for v in values {
+        let r = futures::executor::block_on(
+            producer.send(
+                FutureRecord::<(), str>::to(t)
+                    .partition(partition)
+                    .payload(v),
+                Duration::from_secs(20),
+            ),
+        );
+        assert!(r.is_ok(), "produce to {t}-{partition}: {r:?}");
+    }
+}
+
+fn values_of(bootstrap: &str, t: &str, partition: i32, n: usize) -> Vec<String> {
+    clients::consume(bootstrap, t, &[partition], Offset::Beginning, n)
+        .values()
+        .map(|r| String::from_utf8_lossy(r.value.as_deref().unwrap_or_default()).into_owned())
+        .collect()
+}
+
+#[test]
+fn a_broker_only_node_joins_follows_the_metadata_log_and_is_fenced_when_it_dies() {
+    let mut cluster = Cluster::with_brokers(1, 1);
+    cluster.start_node(0);
+    let (ctl, b1, b2) = (
+        cluster.controller_addr(0),
+        cluster.broker_addr(0),
+        cluster.broker_addr(1),
+    );
+    assert_eq!(create_assigned(&b1, "before", &[1]), 0);
+
+    // The broker-only node joins: registered, unfenced, an observer, and it knows the topic
+    // created before it started.
+    cluster.start_node(1);
+    wait_for("node 2 unfenced in node 1's metadata", WAIT, || {
+        (broker_ids(&metadata(&b1)) == vec![1, 2]).then_some(())
+    });
+    wait_for("node 2 listed as an observer", WAIT, || {
+        observers(&ctl).contains(&2).then_some(())
+    });
+    wait_for("node 2 sees the topic made before it joined", WAIT, || {
+        partition_state(&metadata(&b2), "before", 0).filter(|s| s.1 == 1)
+    });
+    // Placement now uses it; it follows topics created after it joined, and serves the
+    // partitions placed on it.
+    assert_eq!(create_assigned(&b1, "after", &[1, 2]), 0);
+    let m2 = wait_for("node 2 sees the new topic", WAIT, || {
+        let m = metadata(&b2);
+        partition_state(&m, "after", 1).is_some().then_some(m)
+    });
+    assert_eq!(partition_state(&m2, "after", 1), Some((0, 2, vec![])));
+    assert_eq!(broker_ids(&m2), vec![1, 2]);
+    let bootstrap = format!("{b1},{b2}");
+    produce_and_read(&bootstrap, "after", 1, &["a", "b", "c"]);
+    assert_eq!(values_of(&bootstrap, "after", 1, 3), ["a", "b", "c"]);
+    // Round-robin placement of a new topic spreads over both live brokers.
+    assert_eq!(
+        raw::create_topic(&mut RawClient::connect(&b1), "spread", 2, &[]),
+        0
+    );
+    let m = metadata(&b1);
+    let mut leaders: Vec<i32> = (0..2)
+        .filter_map(|p| partition_state(&m, "spread", p).map(|s| s.1))
+        .collect();
+    leaders.sort_unstable();
+    assert_eq!(leaders, vec![1, 2]);
+
+    // kill -9: after the session timeout the controller fences it; its partition has no
+    // leader (LEADER_NOT_AVAILABLE) and lists it offline.
+    cluster.kill9(1);
+    wait_for("node 2 fenced", WAIT, || {
+        let m = metadata(&b1);
+        (broker_ids(&m) == vec![1]).then_some(())
+    });
+    assert_eq!(
+        partition_state(&metadata(&b1), "after", 1),
+        Some((5, -1, vec![2]))
+    );
+    assert!(
+        cluster.log(0).contains("broker 2 fenced"),
+        "{}",
+        cluster.log(0)
+    );
+
+    // Restart: a new incarnation registers, catches up, is unfenced and leads again; the
+    // data is still there.
+    cluster.start_node(1);
+    wait_for("node 2 leads its partition again", WAIT, || {
+        let m = metadata(&b1);
+        (broker_ids(&m) == vec![1, 2] && partition_state(&m, "after", 1) == Some((0, 2, vec![])))
+            .then_some(())
+    });
+    assert_eq!(values_of(&bootstrap, "after", 1, 3), ["a", "b", "c"]);
+
+    // SIGTERM: a controlled shutdown, then a clean exit.
+    let status = cluster.terminate(1, Duration::from_secs(15));
+    assert!(
+        status.is_some_and(|s| s.success()),
+        "exit {status:?}: {}",
+        cluster.log(1)
+    );
+    assert!(
+        cluster
+            .log(1)
+            .contains("controlled shutdown: the controller lets this broker go"),
+        "{}",
+        cluster.log(1)
+    );
+    let m = metadata(&b1);
+    assert_eq!(broker_ids(&m), vec![1]);
+    assert_eq!(partition_state(&m, "after", 1), Some((5, -1, vec![2])));
+}
+
+fn combined_node(dir: &std::path::Path) -> TestBroker {
+    let voters = format!("1@127.0.0.1:{}", free_port());
+    TestBroker::start(
+        dir,
+        &[
+            ("process.roles", "broker,controller"),
+            ("node.id", "1"),
+            (
+                "listeners",
+                "PLAINTEXT://127.0.0.1:0,CONTROLLER://127.0.0.1:0",
+            ),
+            ("controller.listener.names", "CONTROLLER"),
+            ("controller.quorum.voters", voters.as_str()),
+        ],
+    )
+}
+
+fn registration(
+    id: i32,
+    cluster_id: &str,
+    incarnation: u128,
+    port: u16,
+) -> BrokerRegistrationRequest {
+    BrokerRegistrationRequest::default()
+        .with_broker_id(BrokerId(id))
+        .with_cluster_id(StrBytes::from_string(cluster_id.to_string()))
+        .with_incarnation_id(uuid::Uuid::from_u128(incarnation))
+        .with_listeners(vec![Listener::default()
+            .with_name(StrBytes::from_static_str("PLAINTEXT"))
+            .with_host(StrBytes::from_static_str("127.0.0.1"))
+            .with_port(port)])
+        .with_previous_broker_epoch(-1)
+}
+
+fn heartbeat(id: i32, epoch: i64, offset: i64, shut_down: bool) -> BrokerHeartbeatRequest {
+    BrokerHeartbeatRequest::default()
+        .with_broker_id(BrokerId(id))
+        .with_broker_epoch(epoch)
+        .with_current_metadata_offset(offset)
+        .with_want_shut_down(shut_down)
+}
+
+#[test]
+fn registration_and_heartbeats_answer_kafkas_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let b = combined_node(dir.path());
+    let ctl = b.listener_addr("CONTROLLER").to_string();
+    let cluster_id = metadata(&b.bootstrap())
+        .cluster_id
+        .map(|c| c.to_string())
+        .expect("cluster id");
+    let mut c = RawClient::connect(&ctl);
+
+    // Wrong cluster id: 104.
+    let r = c.call(&registration(7, "not-this-cluster", 1, 9999), 4);
+    assert_eq!(r.error_code, 104);
+    // A new broker: an epoch, fenced until its heartbeat reports the registration's offset.
+    let r = c.call(&registration(7, &cluster_id, 1, 9999), 4);
+    assert_eq!(r.error_code, 0);
+    let epoch = r.broker_epoch;
+    assert!(epoch > 0);
+    assert_eq!(broker_ids(&metadata(&b.bootstrap())), vec![1]);
+    // Another incarnation of id 7 while its session lives: 101.
+    let r = c.call(&registration(7, &cluster_id, 2, 9999), 4);
+    assert_eq!(r.error_code, 101);
+    // Heartbeats: a stale epoch 77, an unknown id 102.
+    assert_eq!(c.call(&heartbeat(7, epoch - 1, 0, false), 1).error_code, 77);
+    assert_eq!(c.call(&heartbeat(99, 1, 0, false), 1).error_code, 102);
+    // Behind the registration: still fenced; caught up: unfenced and listed.
+    let r = c.call(&heartbeat(7, epoch, epoch - 1, false), 1);
+    assert_eq!(
+        (r.error_code, r.is_caught_up, r.is_fenced),
+        (0, false, true)
+    );
+    let r = c.call(&heartbeat(7, epoch, epoch, false), 1);
+    assert_eq!(
+        (r.error_code, r.is_caught_up, r.is_fenced),
+        (0, true, false)
+    );
+    assert_eq!(broker_ids(&metadata(&b.bootstrap())), vec![1, 7]);
+    // Controlled shutdown: should_shut_down, fenced, gone from Metadata.
+    let r = c.call(&heartbeat(7, epoch, epoch, true), 1);
+    assert_eq!(
+        (r.error_code, r.is_fenced, r.should_shut_down),
+        (0, true, true)
+    );
+    assert_eq!(broker_ids(&metadata(&b.bootstrap())), vec![1]);
+    // Its session ended with the shutdown: a new incarnation may register at once.
+    let r = c.call(&registration(7, &cluster_id, 3, 9999), 4);
+    assert_eq!(r.error_code, 0);
+    assert!(r.broker_epoch > epoch);
+
+    // The broker listener does not serve the controller-facing APIs (closed, as Kafka).
+    let mut p = RawClient::connect(&b.bootstrap());
+    let frame = p.frame(&heartbeat(7, epoch, epoch, false), 1);
+    p.send_raw(&frame);
+    assert!(
+        p.read_frame().is_none(),
+        "BrokerHeartbeat answered on PLAINTEXT"
+    );
+}
+
+#[test]
+fn two_processes_with_one_node_id_the_second_is_refused() {
+    let mut cluster = Cluster::with_brokers(1, 2);
+    cluster.set(Some(2), "node.id", "2");
+    cluster.start_node(0);
+    cluster.start_node(1);
+    let b1 = cluster.broker_addr(0);
+    wait_for("node 2 unfenced", WAIT, || {
+        (broker_ids(&metadata(&b1)) == vec![1, 2]).then_some(())
+    });
+    cluster.start_node(2);
+    wait_for("the duplicate refused", WAIT, || {
+        cluster
+            .log(2)
+            .contains("broker registration refused: DUPLICATE_BROKER_REGISTRATION (101)")
+            .then_some(())
+    });
+    // The first keeps its registration.
+    assert_eq!(broker_ids(&metadata(&b1)), vec![1, 2]);
+}
