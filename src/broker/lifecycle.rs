@@ -162,20 +162,17 @@ impl Lifecycle {
         }
     }
 
-    /// Registers and heartbeats once through the local controller (blocking; start-up of a
-    /// node that is its own controller): the node is unfenced before it serves.
+    /// Registers through the local controller (blocking; start-up of a node that is its own
+    /// controller): registered and unfenced in one commit, before it serves.
     pub fn register_local_now(&self) -> std::io::Result<()> {
         let Link::Local(c) = &self.link else {
             return Ok(());
         };
         let epoch = c
-            .register_broker(self.registration())
+            .register_self(self.registration())
             .map_err(|e| std::io::Error::other(format!("registering this broker: {e}")))?;
         self.epoch.store(epoch, Ordering::Relaxed);
-        let reply = c
-            .broker_heartbeat(self.heartbeat(false))
-            .map_err(|e| std::io::Error::other(format!("first heartbeat: {e}")))?;
-        self.fenced.store(reply.is_fenced, Ordering::Relaxed);
+        self.fenced.store(false, Ordering::Relaxed);
         Ok(())
     }
 

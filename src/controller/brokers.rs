@@ -219,6 +219,50 @@ impl Controller {
         Ok(epoch)
     }
 
+    /// Registers the broker of this very node (a standalone or combined node, at start-up;
+    /// blocking): its metadata is this controller's image, so it is caught up by definition
+    /// and the registration and the unfencing go in one commit. A restart whose registration
+    /// in the image is unchanged and unfenced keeps it (no commit: start-up stays fast).
+    pub fn register_self(&self, r: Registration) -> Result<i64> {
+        let quorum = self.quorum_or_not_controller()?.clone();
+        let id = r.broker_id;
+        let epoch = self.commit(|image| {
+            if let Some(b) = image.brokers.get(&id) {
+                if b.endpoints == r.endpoints && b.rack == r.rack && b.active() {
+                    return Ok((vec![], b.epoch));
+                }
+            }
+            let previous = image.brokers.get(&id).map_or(-1, |b| b.epoch);
+            let epoch = quorum.next_offset().max(previous + 1);
+            let mut records = vec![
+                MetadataRecord::RegisterBroker {
+                    broker_id: id,
+                    incarnation_id: r.incarnation_id,
+                    broker_epoch: epoch,
+                    endpoints: r.endpoints.clone(),
+                    rack: r.rack.clone(),
+                    fenced: true,
+                },
+                MetadataRecord::BrokerRegistrationChange {
+                    broker_id: id,
+                    broker_epoch: epoch,
+                    fenced: Some(false),
+                    in_controlled_shutdown: None,
+                },
+            ];
+            records.extend(take_leaderless(image, id));
+            Ok((records, epoch))
+        })?;
+        self.sessions.lock()?.insert(
+            id,
+            Session {
+                incarnation_id: r.incarnation_id,
+                last_contact: Instant::now(),
+            },
+        );
+        Ok(epoch)
+    }
+
     /// Handles a BrokerHeartbeat (see the module doc; blocking).
     pub fn broker_heartbeat(&self, h: Heartbeat) -> Result<HeartbeatReply> {
         let quorum = self.quorum_or_not_controller()?;
@@ -292,8 +336,9 @@ impl Controller {
                 return Ok((records, reply));
             }
             let mut records = Vec::new();
-            let fenced = b.fenced && !(caught_up && !b.in_controlled_shutdown);
-            if b.fenced && !fenced {
+            let unfence = b.fenced && caught_up && !b.in_controlled_shutdown;
+            let fenced = b.fenced && !unfence;
+            if unfence {
                 records.push(MetadataRecord::BrokerRegistrationChange {
                     broker_id: id,
                     broker_epoch: b.epoch,
@@ -355,28 +400,25 @@ impl Controller {
             let mut ids = Vec::new();
             let mut working = image.clone();
             for b in image.brokers.values().filter(|b| !b.fenced) {
-                let expired = sessions
-                    .get(&b.id)
-                    .is_none_or(|s| s.last_contact.elapsed() >= timeout);
                 // A broker without a session (registered through another leader) gets one now.
-                if !sessions.contains_key(&b.id) {
-                    sessions.insert(
-                        b.id,
-                        Session {
+                let session = match sessions.entry(b.id) {
+                    std::collections::hash_map::Entry::Vacant(v) => {
+                        v.insert(Session {
                             incarnation_id: b.incarnation_id,
                             last_contact: Instant::now(),
-                        },
-                    );
-                    continue;
-                }
-                if expired {
+                        });
+                        continue;
+                    }
+                    std::collections::hash_map::Entry::Occupied(o) => o,
+                };
+                if session.get().last_contact.elapsed() >= timeout {
+                    session.remove();
                     let r = fence_records(&working, b.id, b.epoch);
                     for rec in &r {
                         working.apply(rec);
                     }
                     records.extend(r);
                     ids.push(b.id);
-                    sessions.remove(&b.id);
                 }
             }
             Ok((records, ids))
