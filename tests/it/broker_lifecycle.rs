@@ -321,3 +321,80 @@ fn two_processes_with_one_node_id_the_second_is_refused() {
     // The first keeps its registration.
     assert_eq!(broker_ids(&metadata(&b1)), vec![1, 2]);
 }
+
+/// A request frame with the given header fields and raw body (header v1, client id "test").
+fn raw_frame(api_key: i16, version: i16, body: &[u8]) -> Vec<u8> {
+    let mut b = vec![];
+    b.extend_from_slice(&api_key.to_be_bytes());
+    b.extend_from_slice(&version.to_be_bytes());
+    b.extend_from_slice(&1i32.to_be_bytes());
+    b.extend_from_slice(&4i16.to_be_bytes());
+    b.extend_from_slice(b"test");
+    b.extend_from_slice(body);
+    let mut out = (b.len() as i32).to_be_bytes().to_vec();
+    out.extend_from_slice(&b);
+    out
+}
+
+fn metadata_fetch(ctl: &str, t: &str, offset: i64) -> fetch_response::PartitionData {
+    use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
+    let req = FetchRequest::default()
+        .with_replica_id(BrokerId(42))
+        .with_max_wait_ms(0)
+        .with_max_bytes(1 << 20)
+        .with_session_epoch(-1)
+        .with_topics(vec![FetchTopic::default()
+            .with_topic(topic(t))
+            .with_partitions(vec![FetchPartition::default()
+                .with_fetch_offset(offset)
+                .with_last_fetched_epoch(-1)
+                .with_partition_max_bytes(1 << 20)])]);
+    RawClient::connect(ctl).call(&req, 12).responses[0].partitions[0].clone()
+}
+
+#[test]
+fn the_controller_listener_serves_committed_metadata_and_survives_hostile_bodies() {
+    let dir = tempfile::tempdir().unwrap();
+    let b = combined_node(dir.path());
+    let ctl = b.listener_addr("CONTROLLER").to_string();
+    assert_eq!(
+        raw::create_topic(&mut RawClient::connect(&b.bootstrap()), "t", 1, &[]),
+        0
+    );
+    // Fetch of __cluster_metadata: committed batches only, up to the high watermark; the
+    // fetcher shows up as an observer.
+    let p = metadata_fetch(&ctl, "__cluster_metadata", 0);
+    assert_eq!(p.error_code, 0);
+    let ranges = raw::batch_ranges(p.records.as_ref().expect("records"));
+    assert!(!ranges.is_empty());
+    assert_eq!(ranges.last().map(|r| r.1 + 1), Some(p.high_watermark));
+    assert!(observers(&ctl).contains(&42));
+    // Past the high watermark: OFFSET_OUT_OF_RANGE; another topic: UNKNOWN_TOPIC_OR_PARTITION.
+    assert_eq!(
+        metadata_fetch(&ctl, "__cluster_metadata", p.high_watermark + 1).error_code,
+        1
+    );
+    assert_eq!(metadata_fetch(&ctl, "t", 0).error_code, 3);
+
+    // Hostile bodies for every controller-facing API at its lowest and highest version:
+    // refused or answered, never an allocation for the lie, and the node keeps serving.
+    let huge_i32: Vec<u8> = [0x7f, 0xff, 0xff, 0xff].repeat(16);
+    let huge_varint: Vec<u8> = [0xff, 0xff, 0xff, 0xff, 0x07].repeat(12);
+    for key in [
+        ApiKey::BrokerRegistration,
+        ApiKey::BrokerHeartbeat,
+        ApiKey::Fetch,
+    ] {
+        let api = gregor::router::lookup(key).expect("served");
+        for version in [api.min, api.max] {
+            for body in [&huge_i32, &huge_varint] {
+                for shift in 0..4 {
+                    let mut c = RawClient::connect(&ctl);
+                    c.send_raw(&raw_frame(key as i16, version, &body[shift..]));
+                }
+            }
+        }
+    }
+    let r = RawClient::connect(&ctl).call(&ApiVersionsRequest::default(), 3);
+    assert_eq!(r.error_code, 0);
+}
