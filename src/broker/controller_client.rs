@@ -1,141 +1,67 @@
-//! A minimal async Kafka-protocol client from a broker to the active controller, used by the
-//! broker lifecycle (BrokerRegistration, BrokerHeartbeat) and the metadata observer (Fetch of
-//! `__cluster_metadata`). Stand-in until the shared outbound pool (`src/peer/`, issue 13
-//! step 2) lands: one connection at a time, requests in sequence, no pipelining.
+//! A broker's client of the active controller, used by the broker lifecycle
+//! (BrokerRegistration, BrokerHeartbeat) and the metadata observer (Fetch of
+//! `__cluster_metadata`), over `crate::peer` (one connection per address).
 //!
 //! Addresses: `controller.quorum.bootstrap.servers`, else the voters' endpoints. A call
-//! that fails (connect, I/O, timeout, undecodable answer) drops the connection and moves to
-//! the next address; so does [`ControllerClient::rotate`], which callers use when the answer
-//! says NOT_CONTROLLER / NOT_LEADER_OR_FOLLOWER. Response frames are bounded before
-//! allocation.
+//! that fails (connect, I/O, timeout, undecodable answer) moves to the next address; so does
+//! [`ControllerClient::rotate`], which callers use when the answer says NOT_CONTROLLER /
+//! NOT_LEADER_OR_FOLLOWER.
 //!
-//! Thread-safety: the connection sits behind an async mutex; one call at a time per client.
+//! Thread-safety: `Send + Sync`; each [`Peer`] keeps one request in flight.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::{BufMut, Bytes, BytesMut};
-use kafka_protocol::messages::{ApiKey, RequestHeader, ResponseHeader};
-use kafka_protocol::protocol::{Decodable, Encodable, Request, StrBytes};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
-use tokio::sync::Mutex;
+use kafka_protocol::protocol::Request;
 
-/// Largest response frame accepted (a metadata fetch answers at most 8 MiB of records).
-const MAX_RESPONSE: usize = 64 << 20;
-
-struct Conn {
-    stream: TcpStream,
-    correlation: i32,
-}
+use crate::peer::{Peer, PeerSettings};
 
 /// A client of the active controller (see the module doc).
 pub struct ControllerClient {
-    addrs: Vec<String>,
+    peers: Vec<Peer>,
     next: AtomicUsize,
-    client_id: String,
-    conn: Mutex<Option<Conn>>,
 }
 
 impl ControllerClient {
+    /// A client of `addrs` (`host:port`), its requests tagged with `client_id`.
     pub fn new(addrs: Vec<String>, client_id: String) -> ControllerClient {
+        let mut settings = PeerSettings::for_node(0);
+        settings.client_id = client_id;
+        let settings = Arc::new(settings);
         ControllerClient {
-            addrs,
+            peers: addrs
+                .into_iter()
+                .map(|a| Peer::new(a, settings.clone()))
+                .collect(),
             next: AtomicUsize::new(0),
-            client_id,
-            conn: Mutex::new(None),
         }
     }
 
-    /// Drops the connection and moves to the next controller address.
+    /// Moves to the next controller address.
     pub async fn rotate(&self) {
-        *self.conn.lock().await = None;
         self.next.fetch_add(1, Ordering::Relaxed);
     }
 
-    fn addr(&self) -> Option<&str> {
-        if self.addrs.is_empty() {
-            return None;
-        }
-        let i = self.next.load(Ordering::Relaxed) % self.addrs.len();
-        Some(&self.addrs[i])
-    }
-
-    /// Sends `req` at `version` and decodes the answer, within `timeout`.
+    /// Sends `req` at `version` and decodes the answer, within `timeout`; a failure moves
+    /// to the next address.
     pub async fn call<R: Request>(
         &self,
         req: &R,
         version: i16,
         timeout: Duration,
     ) -> Result<R::Response, String> {
-        let result = tokio::time::timeout(timeout, self.call_inner(req, version)).await;
-        let result = match result {
-            Ok(r) => r,
-            Err(_) => Err(format!("no answer within {} ms", timeout.as_millis())),
-        };
-        if result.is_err() {
-            self.rotate().await;
+        if self.peers.is_empty() {
+            return Err("no controller address configured".into());
         }
-        result
-    }
-
-    async fn call_inner<R: Request>(&self, req: &R, version: i16) -> Result<R::Response, String> {
-        let key = ApiKey::try_from(R::KEY).map_err(|_| format!("unknown api key {}", R::KEY))?;
-        let mut guard = self.conn.lock().await;
-        if guard.is_none() {
-            let addr = self.addr().ok_or("no controller address configured")?;
-            let stream = TcpStream::connect(addr)
-                .await
-                .map_err(|e| format!("connecting to the controller at {addr}: {e}"))?;
-            let _ = stream.set_nodelay(true);
-            *guard = Some(Conn {
-                stream,
-                correlation: 0,
-            });
+        let i = self.next.load(Ordering::Relaxed) % self.peers.len();
+        let result = self.peers[i].send(req, version, timeout).await;
+        match result {
+            Ok(r) => Ok(r),
+            Err(e) => {
+                self.rotate().await;
+                Err(format!("controller at {}: {e}", self.peers[i].addr()))
+            }
         }
-        let conn = guard.as_mut().ok_or("no connection")?;
-        conn.correlation = conn.correlation.wrapping_add(1);
-        let header = RequestHeader::default()
-            .with_request_api_key(R::KEY)
-            .with_request_api_version(version)
-            .with_correlation_id(conn.correlation)
-            .with_client_id(Some(StrBytes::from_string(self.client_id.clone())));
-        let mut buf = BytesMut::new();
-        buf.put_i32(0);
-        header
-            .encode(&mut buf, key.request_header_version(version))
-            .map_err(|e| e.to_string())?;
-        req.encode(&mut buf, version).map_err(|e| e.to_string())?;
-        let size = i32::try_from(buf.len() - 4).map_err(|_| "request too large")?;
-        buf[0..4].copy_from_slice(&size.to_be_bytes());
-        conn.stream
-            .write_all(&buf)
-            .await
-            .map_err(|e| e.to_string())?;
-        let mut size = [0u8; 4];
-        conn.stream
-            .read_exact(&mut size)
-            .await
-            .map_err(|e| format!("the controller closed the connection: {e}"))?;
-        let size = i32::from_be_bytes(size);
-        let size = usize::try_from(size)
-            .ok()
-            .filter(|s| *s <= MAX_RESPONSE)
-            .ok_or_else(|| format!("bad response size {size}"))?;
-        let mut body = vec![0u8; size];
-        conn.stream
-            .read_exact(&mut body)
-            .await
-            .map_err(|e| e.to_string())?;
-        let mut body = Bytes::from(body);
-        let header = ResponseHeader::decode(&mut body, key.response_header_version(version))
-            .map_err(|e| e.to_string())?;
-        if header.correlation_id != conn.correlation {
-            return Err(format!(
-                "response for correlation id {} while waiting for {}",
-                header.correlation_id, conn.correlation
-            ));
-        }
-        <R::Response as Decodable>::decode(&mut body, version).map_err(|e| e.to_string())
     }
 }
