@@ -18,7 +18,9 @@
 //! - **Sessions**: only the active controller keeps them (in memory). On activation every
 //!   unfenced broker gets a fresh session; a broker silent for `broker.session.timeout.ms` is
 //!   fenced with the same partition changes as a shutdown (Kafka without ELR: the ISR never
-//!   becomes empty, the last member stays).
+//!   becomes empty, the last member stays). The controller's own broker (a combined node) is
+//!   never expired: it is as alive as the controller deciding, and a loaded machine delaying
+//!   its local heartbeat must not fence it.
 //!
 //! Thread-safety: the sessions sit behind their own mutex, taken inside the controller's
 //! commit closure (validate → commit are serialised by the controller's lock). Blocking.
@@ -398,8 +400,13 @@ impl Controller {
             let mut sessions = self.sessions.lock()?;
             let mut records = Vec::new();
             let mut ids = Vec::new();
-            let mut working = image.clone();
-            for b in image.brokers.values().filter(|b| !b.fenced) {
+            let mut working: Option<MetadataImage> = None;
+            // This node's own broker is as alive as the controller deciding: never expired.
+            let others = image
+                .brokers
+                .values()
+                .filter(|b| !b.fenced && b.id != self.node_id);
+            for b in others {
                 // A broker without a session (registered through another leader) gets one now.
                 let session = match sessions.entry(b.id) {
                     std::collections::hash_map::Entry::Vacant(v) => {
@@ -413,7 +420,8 @@ impl Controller {
                 };
                 if session.get().last_contact.elapsed() >= timeout {
                     session.remove();
-                    let r = fence_records(&working, b.id, b.epoch);
+                    let working = working.get_or_insert_with(|| image.clone());
+                    let r = fence_records(working, b.id, b.epoch);
                     for rec in &r {
                         working.apply(rec);
                     }
