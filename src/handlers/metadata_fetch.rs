@@ -7,7 +7,8 @@
 //! switches. An empty read long-polls up to `max_wait_ms`, re-reading whenever the log end
 //! moves (and at least every 50 ms, as the commit follows the append).
 //!
-//! Any other topic on this listener gets UNKNOWN_TOPIC_OR_PARTITION.
+//! Any other topic on this listener gets UNKNOWN_TOPIC_OR_PARTITION; a request naming
+//! another cluster id gets INCONSISTENT_CLUSTER_ID (104) at the top level.
 
 use std::time::Duration;
 
@@ -50,6 +51,14 @@ pub async fn handle(ctx: &RequestContext, req: FetchRequest) -> FetchResponse {
     } else {
         req.replica_id.0
     };
+    // Kafka's controller refuses a fetcher of another cluster (KafkaRaftClient).
+    if let Some(id) = req.cluster_id.as_ref() {
+        if id.as_str() != ctx.broker.metadata.cluster_id() {
+            return FetchResponse::default()
+                .with_error_code(ErrorCode::InconsistentClusterId.code())
+                .with_session_id(0);
+        }
+    }
     let wait = Duration::from_millis(req.max_wait_ms.max(0) as u64).min(MAX_WAIT);
     let deadline = Instant::now() + wait;
     let quorum = ctx.broker.controller.quorum().cloned();

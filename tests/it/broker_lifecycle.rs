@@ -322,6 +322,45 @@ fn two_processes_with_one_node_id_the_second_is_refused() {
     assert_eq!(broker_ids(&metadata(&b1)), vec![1, 2]);
 }
 
+#[test]
+fn a_broker_of_another_cluster_is_refused() {
+    let mut cluster = Cluster::with_brokers(1, 1);
+    std::fs::create_dir_all(cluster.data_dir(1)).unwrap();
+    std::fs::write(
+        cluster.data_dir(1).join("meta.properties"),
+        "version=1\ncluster.id=AAAAAAAAAAAAAAAAAAAAAA\nnode.id=2\n",
+    )
+    .unwrap();
+    cluster.start_node(0);
+    cluster.start_node(1);
+    wait_for("the foreign broker refused", WAIT, || {
+        cluster
+            .log(1)
+            .contains("broker registration refused: INCONSISTENT_CLUSTER_ID (104)")
+            .then_some(())
+    });
+    assert_eq!(broker_ids(&metadata(&cluster.broker_addr(0))), vec![1]);
+    // Its metadata fetches are refused too (INCONSISTENT_CLUSTER_ID at the top level), so it
+    // learns nothing of this cluster's topics.
+    assert_eq!(
+        raw::create_topic(
+            &mut RawClient::connect(&cluster.broker_addr(0)),
+            "t",
+            1,
+            &[]
+        ),
+        0
+    );
+    wait_for("the foreign observer refused", WAIT, || {
+        cluster
+            .log(1)
+            .contains("following the metadata log: fetch error 104")
+            .then_some(())
+    });
+    let m = metadata(&cluster.broker_addr(1));
+    assert!(m.topics.is_empty(), "{:?}", m.topics);
+}
+
 /// A request frame with the given header fields and raw body (header v1, client id "test").
 fn raw_frame(api_key: i16, version: i16, body: &[u8]) -> Vec<u8> {
     let mut b = vec![];
