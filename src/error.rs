@@ -103,6 +103,8 @@ error_codes! {
     InvalidRecord = 87, "INVALID_RECORD", false;
     UnstableOffsetCommit = 88, "UNSTABLE_OFFSET_COMMIT", true;
     ProducerFenced = 90, "PRODUCER_FENCED", false;
+    SnapshotNotFound = 98, "SNAPSHOT_NOT_FOUND", false;
+    PositionOutOfRange = 99, "POSITION_OUT_OF_RANGE", false;
     UnknownTopicId = 100, "UNKNOWN_TOPIC_ID", true;
     DuplicateBrokerRegistration = 101, "DUPLICATE_BROKER_REGISTRATION", false;
     BrokerIdNotRegistered = 102, "BROKER_ID_NOT_REGISTERED", false;

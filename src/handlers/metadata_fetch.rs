@@ -7,6 +7,10 @@
 //! switches. An empty read long-polls up to `max_wait_ms`, re-reading whenever the log end
 //! moves (and at least every 50 ms, as the commit follows the append).
 //!
+//! A fetch below the leader's log start (purged behind a snapshot) is answered with the
+//! newest snapshot's id (`snapshot_id`, v12+), which the observer then copies with
+//! FetchSnapshot ([`fetch_snapshot`], v0–1: the `.checkpoint` file's bytes from a position).
+//!
 //! Any other topic on this listener gets UNKNOWN_TOPIC_OR_PARTITION; a request naming
 //! another cluster id gets INCONSISTENT_CLUSTER_ID (104) at the top level.
 
@@ -14,9 +18,12 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use kafka_protocol::messages::fetch_response::{
-    FetchableTopicResponse, LeaderIdAndEpoch, PartitionData,
+    FetchableTopicResponse, LeaderIdAndEpoch, PartitionData, SnapshotId,
 };
-use kafka_protocol::messages::{BrokerId, FetchRequest, FetchResponse};
+use kafka_protocol::messages::fetch_snapshot_response::{self as fsr, PartitionSnapshot};
+use kafka_protocol::messages::{
+    BrokerId, FetchRequest, FetchResponse, FetchSnapshotRequest, FetchSnapshotResponse,
+};
 use tokio::time::Instant;
 
 use crate::error::{Error, ErrorCode};
@@ -92,6 +99,25 @@ pub async fn handle(ctx: &RequestContext, req: FetchRequest) -> FetchResponse {
                             .with_last_stable_offset(r.high_watermark)
                             .with_log_start_offset(r.log_start_offset)
                             .with_records(Some(r.records)),
+                        Err(e)
+                            if e.code() == ErrorCode::OffsetOutOfRange
+                                && ctx.version >= 12
+                                && q.latest_snapshot()
+                                    .is_some_and(|(end, _, _)| p.fetch_offset < end) =>
+                        {
+                            // Below the log start: fetch the snapshot first (KIP-630).
+                            let (end, epoch, _) =
+                                q.latest_snapshot().unwrap_or((-1, -1, Default::default()));
+                            PartitionData::default()
+                                .with_partition_index(0)
+                                .with_high_watermark(q.high_watermark())
+                                .with_last_stable_offset(q.high_watermark())
+                                .with_log_start_offset(end)
+                                .with_snapshot_id(
+                                    SnapshotId::default().with_end_offset(end).with_epoch(epoch),
+                                )
+                                .with_records(Some(Bytes::new()))
+                        }
                         Err(e) => {
                             let mut d = error_partition(0, e.code());
                             if e.code() == ErrorCode::NotLeaderOrFollower && ctx.version >= 12 {
@@ -128,4 +154,61 @@ async fn read_committed(
     tokio::task::spawn_blocking(move || q.read_committed(replica_id, offset, max))
         .await
         .map_err(Error::from)?
+}
+
+/// Largest FetchSnapshot chunk sent.
+const SNAPSHOT_CHUNK: usize = 1 << 20;
+
+/// FetchSnapshot (59) of `__cluster_metadata-0`: the snapshot file's bytes from `position`.
+pub async fn fetch_snapshot(
+    ctx: &RequestContext,
+    req: FetchSnapshotRequest,
+) -> FetchSnapshotResponse {
+    if let Some(id) = req.cluster_id.as_ref() {
+        if id.as_str() != ctx.broker.metadata.cluster_id() {
+            return FetchSnapshotResponse::default()
+                .with_error_code(ErrorCode::InconsistentClusterId.code());
+        }
+    }
+    let max = (req.max_bytes.max(1) as usize).min(SNAPSHOT_CHUNK);
+    let quorum = ctx.broker.controller.quorum().cloned();
+    let mut topics = Vec::with_capacity(req.topics.len());
+    for t in req.topics {
+        let is_metadata = t.name.0.as_str() == METADATA_TOPIC;
+        let mut partitions = Vec::with_capacity(t.partitions.len());
+        for p in t.partitions {
+            let id = fsr::SnapshotId::default()
+                .with_end_offset(p.snapshot_id.end_offset)
+                .with_epoch(p.snapshot_id.epoch);
+            let out = PartitionSnapshot::default()
+                .with_index(p.partition)
+                .with_snapshot_id(id);
+            let read = match (&quorum, is_metadata && p.partition == 0) {
+                (Some(q), true) => {
+                    let q = q.clone();
+                    let (end, epoch, pos) =
+                        (p.snapshot_id.end_offset, p.snapshot_id.epoch, p.position);
+                    tokio::task::spawn_blocking(move || q.read_snapshot(end, epoch, pos, max))
+                        .await
+                        .map_err(Error::from)
+                        .and_then(|r| r)
+                }
+                (None, true) => Err(Error::kafka(ErrorCode::NotLeaderOrFollower, "no quorum")),
+                (_, false) => Err(Error::kafka(ErrorCode::UnknownTopicOrPartition, "unknown")),
+            };
+            partitions.push(match read {
+                Ok((size, bytes)) => out
+                    .with_size(size)
+                    .with_position(p.position)
+                    .with_unaligned_records(bytes),
+                Err(e) => out.with_error_code(e.code().code()),
+            });
+        }
+        topics.push(
+            fsr::TopicSnapshot::default()
+                .with_name(t.name)
+                .with_partitions(partitions),
+        );
+    }
+    FetchSnapshotResponse::default().with_topics(topics)
 }

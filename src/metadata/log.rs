@@ -54,11 +54,16 @@ pub fn open(logs: &LogManager, config: &BrokerConfig) -> io::Result<Arc<Partitio
 /// blocking). A record that does not decode is an error: skipping it could lose or
 /// resurrect a topic.
 pub fn read_records(partition: &Partition) -> io::Result<Vec<MetadataRecord>> {
+    read_records_from(partition, 0)
+}
+
+/// As [`read_records`], from offset `from` on (the records after a snapshot).
+pub fn read_records_from(partition: &Partition, from: i64) -> io::Result<Vec<MetadataRecord>> {
     let log = partition
         .lock()
         .map_err(|e| io::Error::other(e.to_string()))?;
     let mut records = Vec::new();
-    crate::log::records::for_each_record(&log, 0, |r| {
+    crate::log::records::for_each_record(&log, from, |r| {
         if r.control {
             return Ok(());
         }

@@ -172,8 +172,23 @@ pub async fn start(config: BrokerConfig) -> io::Result<ServerHandle> {
                 Ok(resp)
             })
         });
+        let client = broker.controller_client.clone();
+        let snapshots: crate::quorum::observer::SnapshotFn = Arc::new(move |req| {
+            let client = client.clone();
+            Box::pin(async move {
+                let client = client.ok_or("no controller client")?;
+                client
+                    .call(
+                        &req,
+                        crate::quorum::observer::FETCH_SNAPSHOT_VERSION,
+                        timeout,
+                    )
+                    .await
+            })
+        });
         lifecycle_tasks.push(tokio::spawn(o.clone().run(
             fetch,
+            snapshots,
             wait_ms,
             retry,
             shutdown_tx.subscribe(),

@@ -362,6 +362,64 @@ impl Quorum {
         })
     }
 
+    /// The newest snapshot file of the metadata log: (end offset, epoch, path).
+    pub fn latest_snapshot(&self) -> Option<(i64, i32, std::path::PathBuf)> {
+        let (path, end) = snapshot::newest(&self.log.dir()).ok()??;
+        let epoch = path
+            .file_name()?
+            .to_str()?
+            .strip_suffix(snapshot::SUFFIX)?
+            .split_once('-')?
+            .1
+            .parse::<i32>()
+            .ok()?;
+        Some((end, epoch, path))
+    }
+
+    /// FetchSnapshot: up to `max_bytes` of snapshot `(end_offset, epoch)` from `position`,
+    /// with the file's size (blocking). Not the leader: NOT_LEADER_OR_FOLLOWER; no such
+    /// snapshot: SNAPSHOT_NOT_FOUND; a position outside the file: POSITION_OUT_OF_RANGE.
+    pub fn read_snapshot(
+        &self,
+        end_offset: i64,
+        epoch: i32,
+        position: i64,
+        max_bytes: usize,
+    ) -> Result<(i64, bytes::Bytes)> {
+        use std::io::{Read, Seek, SeekFrom};
+        if !self.is_leader() {
+            return Err(Error::kafka(
+                ErrorCode::NotLeaderOrFollower,
+                "this node is not the leader of the metadata quorum",
+            ));
+        }
+        let name = format!(
+            "{}{}",
+            snapshot::snapshot_name(end_offset, u64::try_from(epoch).unwrap_or(0)),
+            snapshot::SUFFIX
+        );
+        let mut f = std::fs::File::open(self.log.dir().join(name)).map_err(|_| {
+            Error::kafka(
+                ErrorCode::SnapshotNotFound,
+                format!("no snapshot {end_offset}-{epoch}"),
+            )
+        })?;
+        let size = i64::try_from(f.metadata()?.len()).unwrap_or(i64::MAX);
+        if position < 0 || position > size {
+            return Err(Error::kafka(
+                ErrorCode::PositionOutOfRange,
+                format!("position {position} is outside the snapshot's {size} bytes"),
+            ));
+        }
+        let want = usize::try_from(size - position)
+            .unwrap_or(0)
+            .min(max_bytes.max(1));
+        f.seek(SeekFrom::Start(position as u64))?;
+        let mut buf = vec![0u8; want];
+        f.read_exact(&mut buf)?;
+        Ok((size, bytes::Bytes::from(buf)))
+    }
+
     /// The observers heard from recently (voters excluded), by id.
     pub fn observers(&self) -> Vec<ObserverState> {
         let voters = self.describe().voters;

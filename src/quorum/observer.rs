@@ -13,9 +13,10 @@
 //!   watermark, so this node's image and publishers follow the controller's.
 //! - NOT_LEADER_OR_FOLLOWER / NOT_CONTROLLER / a failed call: the send function moves to the
 //!   next controller address; the loop backs off `retry` and asks again.
-//! - OFFSET_OUT_OF_RANGE (the leader purged the log below this node's end after a snapshot):
-//!   FetchSnapshot is not implemented yet; the loop logs it and keeps retrying (see
-//!   ARCHITECTURE.md: missing).
+//! - Below the leader's log start (purged behind a snapshot) the answer carries the
+//!   snapshot's id: the observer copies it with FetchSnapshot, writes it as its own
+//!   `.checkpoint`, restarts its log empty at the snapshot's end offset and replaces the
+//!   image; at open, the newest local `.checkpoint` is loaded before the log after it.
 //!
 //! Thread-safety: `Observer` is shared (`Arc`); only its run task appends and applies.
 
@@ -28,7 +29,12 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
-use kafka_protocol::messages::{BrokerId, FetchRequest, FetchResponse, TopicName};
+use kafka_protocol::messages::fetch_snapshot_request::{
+    PartitionSnapshot, SnapshotId, TopicSnapshot,
+};
+use kafka_protocol::messages::{
+    BrokerId, FetchRequest, FetchResponse, FetchSnapshotRequest, FetchSnapshotResponse, TopicName,
+};
 use kafka_protocol::protocol::StrBytes;
 use tokio::sync::broadcast;
 
@@ -37,7 +43,7 @@ use crate::error::ErrorCode;
 use crate::log::batch::BatchWalker;
 use crate::log::partition::now_ms;
 use crate::log::Partition;
-use crate::metadata::log::{read_records, METADATA_TOPIC};
+use crate::metadata::log::{read_records_from, METADATA_TOPIC};
 use crate::metadata::records::MetadataRecord;
 use crate::metadata::{Metadata, MetadataImage, MetadataPublisher};
 
@@ -47,6 +53,21 @@ pub type FetchFn = Arc<
         + Send
         + Sync,
 >;
+
+/// Sends one FetchSnapshot to the active controller.
+pub type SnapshotFn = Arc<
+    dyn Fn(
+            FetchSnapshotRequest,
+        ) -> Pin<Box<dyn Future<Output = Result<FetchSnapshotResponse, String>> + Send>>
+        + Send
+        + Sync,
+>;
+
+/// The FetchSnapshot version observers use.
+pub const FETCH_SNAPSHOT_VERSION: i16 = 1;
+
+/// Largest snapshot an observer accepts (bounds the copy in memory).
+const MAX_SNAPSHOT: i64 = 1 << 30;
 
 /// The Fetch version observers use (v12: `last_fetched_epoch`, topic names, cluster id).
 pub const FETCH_VERSION: i16 = 12;
@@ -69,9 +90,27 @@ impl Observer {
         metadata: Arc<Metadata>,
         publishers: Vec<Arc<dyn MetadataPublisher>>,
     ) -> io::Result<Observer> {
-        let records = read_records(&partition)?;
         let empty = MetadataImage::new(metadata.image().cluster_id.clone());
-        let image = replay(&empty, &records, partition.log_end_offset() - 1);
+        // The newest snapshot copied from the leader, if any, then the log after it.
+        let dir = partition
+            .lock()
+            .map_err(|e| io::Error::other(e.to_string()))?
+            .dir()
+            .to_path_buf();
+        // The snapshot is written before the log restarts at its end: a crash between the
+        // two leaves older batches in the log, which the snapshot already holds (skipped).
+        let (base, from) = match super::snapshot::list(&dir)?.pop() {
+            Some((path, end)) => {
+                let bytes = std::fs::read(&path)?;
+                let image = super::snapshot::decode(&bytes, &empty.cluster_id)
+                    .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?
+                    .image;
+                (image, end)
+            }
+            None => (empty.clone(), 0),
+        };
+        let records = read_records_from(&partition, from)?;
+        let image = replay(&base, &records, partition.log_end_offset() - 1);
         let image = Arc::new(image);
         metadata.publish(image.clone());
         if let Some(e) = run_publishers(&publishers, &empty, &image) {
@@ -175,11 +214,90 @@ impl Observer {
         Ok(())
     }
 
+    /// Installs a snapshot copied from the leader (blocking): written as this node's
+    /// `.checkpoint`, the local log restarted empty at its end offset, the image replaced.
+    fn install_snapshot(&self, bytes: &[u8], end_offset: i64, epoch: i32) -> io::Result<()> {
+        let decoded = super::snapshot::decode(bytes, &self.metadata.cluster_id())
+            .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
+        let mut log = self
+            .partition
+            .lock()
+            .map_err(|e| io::Error::other(e.to_string()))?;
+        let name = super::snapshot::snapshot_name(end_offset, u64::try_from(epoch).unwrap_or(0));
+        super::snapshot::write_file(log.dir(), &name, bytes)?;
+        log.truncate_fully_and_start_at(end_offset, now_ms())?;
+        self.partition.publish(&log);
+        drop(log);
+        let old = self.metadata.image();
+        let mut image = decoded.image;
+        image.applied_offset = end_offset - 1;
+        let new = Arc::new(image);
+        self.metadata.publish(new.clone());
+        if let Some(e) = run_publishers(&self.publishers, &old, &new) {
+            tracing::warn!("applying a metadata snapshot: {e}");
+        }
+        tracing::info!("metadata snapshot {name} installed from the controller");
+        Ok(())
+    }
+
+    /// Copies snapshot `(end_offset, epoch)` with FetchSnapshot, chunk by chunk.
+    async fn copy_snapshot(
+        &self,
+        send: &SnapshotFn,
+        end_offset: i64,
+        epoch: i32,
+    ) -> Result<Vec<u8>, String> {
+        let mut bytes: Vec<u8> = Vec::new();
+        loop {
+            let req = FetchSnapshotRequest::default()
+                .with_cluster_id(Some(StrBytes::from_string(self.metadata.cluster_id())))
+                .with_replica_id(BrokerId(self.node_id))
+                .with_max_bytes(1 << 20)
+                .with_topics(vec![TopicSnapshot::default()
+                    .with_name(TopicName(StrBytes::from_static_str(METADATA_TOPIC)))
+                    .with_partitions(vec![PartitionSnapshot::default()
+                        .with_partition(0)
+                        .with_current_leader_epoch(-1)
+                        .with_snapshot_id(
+                            SnapshotId::default()
+                                .with_end_offset(end_offset)
+                                .with_epoch(epoch),
+                        )
+                        .with_position(bytes.len() as i64)])]);
+            let resp = send(req).await?;
+            if resp.error_code != 0 {
+                return Err(format!("FetchSnapshot error {}", resp.error_code));
+            }
+            let p = resp
+                .topics
+                .first()
+                .and_then(|t| t.partitions.first())
+                .ok_or("empty FetchSnapshot response")?;
+            if p.error_code != 0 {
+                return Err(format!("FetchSnapshot error {}", p.error_code));
+            }
+            if p.size > MAX_SNAPSHOT || p.position != bytes.len() as i64 {
+                return Err(format!(
+                    "FetchSnapshot answered position {} of {} bytes",
+                    p.position, p.size
+                ));
+            }
+            bytes.extend_from_slice(&p.unaligned_records);
+            if bytes.len() as i64 >= p.size {
+                return Ok(bytes);
+            }
+            if p.unaligned_records.is_empty() {
+                return Err("FetchSnapshot made no progress".into());
+            }
+        }
+    }
+
     /// Follows the controller until `shutdown` fires (see the module doc). `wait_ms` is the
     /// long-poll asked of the leader, `retry` the back-off after an error.
     pub async fn run(
         self: Arc<Self>,
         fetch: FetchFn,
+        snapshots: SnapshotFn,
         wait_ms: i32,
         retry: Duration,
         mut shutdown: broadcast::Receiver<()>,
@@ -192,7 +310,7 @@ impl Observer {
                 _ = shutdown.recv() => return,
             };
             let outcome = match result {
-                Ok(resp) => self.handle(resp).await,
+                Ok(resp) => self.handle(resp, &snapshots).await,
                 Err(e) => Err(e),
             };
             match outcome {
@@ -211,7 +329,11 @@ impl Observer {
         }
     }
 
-    async fn handle(self: &Arc<Self>, resp: FetchResponse) -> Result<(), String> {
+    async fn handle(
+        self: &Arc<Self>,
+        resp: FetchResponse,
+        snapshots: &SnapshotFn,
+    ) -> Result<(), String> {
         if resp.error_code != 0 {
             return Err(format!("fetch error {}", resp.error_code));
         }
@@ -222,12 +344,20 @@ impl Observer {
             let code = ErrorCode::from_code(p.error_code);
             return Err(match code {
                 ErrorCode::OffsetOutOfRange => format!(
-                    "this node's metadata log end is below the leader's log start {} \
-                     (FetchSnapshot is not implemented)",
+                    "this node's metadata log end is outside the leader's log (start {})",
                     p.log_start_offset
                 ),
                 _ => format!("{code:?} from the controller"),
             });
+        }
+        if p.snapshot_id.end_offset >= 0 {
+            let (end, epoch) = (p.snapshot_id.end_offset, p.snapshot_id.epoch);
+            let bytes = self.copy_snapshot(snapshots, end, epoch).await?;
+            let me = self.clone();
+            return tokio::task::spawn_blocking(move || me.install_snapshot(&bytes, end, epoch))
+                .await
+                .map_err(|e| e.to_string())?
+                .map_err(|e| e.to_string());
         }
         let records = p.records.clone().unwrap_or_default();
         let hw = p.high_watermark;

@@ -198,6 +198,32 @@ pub fn write_file(dir: &Path, name: &str, bytes: &[u8]) -> io::Result<PathBuf> {
     Ok(path)
 }
 
+/// The newest complete snapshot file in `dir` with its end offset, without touching
+/// anything: safe while a snapshot is being written (its `.part` file is left alone, unlike
+/// [`list`], which start-up uses to clear a crash's leftovers).
+pub fn newest(dir: &Path) -> io::Result<Option<(PathBuf, i64)>> {
+    let mut best: Option<(PathBuf, i64)> = None;
+    for entry in std::fs::read_dir(dir)? {
+        let path = entry?.path();
+        let Some(stem) = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .and_then(|n| n.strip_suffix(SUFFIX))
+        else {
+            continue;
+        };
+        let Some((offset, epoch)) = stem.split_once('-') else {
+            continue;
+        };
+        if let (Ok(o), Ok(_)) = (offset.parse::<i64>(), epoch.parse::<u64>()) {
+            if best.as_ref().is_none_or(|(_, b)| o > *b) {
+                best = Some((path, o));
+            }
+        }
+    }
+    Ok(best)
+}
+
 /// Snapshot files in `dir` with their end offsets, oldest first; `.part` files (left by a
 /// crash) are deleted.
 pub fn list(dir: &Path) -> io::Result<Vec<(PathBuf, i64)>> {

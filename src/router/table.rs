@@ -108,6 +108,7 @@ api_table! {
     DescribeTopicPartitions(DescribeTopicPartitionsRequest) 0..=0 => handlers::describe_partitions::handle;
     BrokerRegistration(BrokerRegistrationRequest) 0..=4 => handlers::broker_lifecycle::broker_registration;
     BrokerHeartbeat(BrokerHeartbeatRequest) 0..=1 => handlers::broker_lifecycle::broker_heartbeat;
+    FetchSnapshot(FetchSnapshotRequest) 0..=1 => handlers::metadata_fetch::fetch_snapshot;
 }
 
 /// The APIs a controller listener serves: those of [`APIS`] that Kafka exposes on its
@@ -120,6 +121,7 @@ pub const CONTROLLER_APIS: &[ApiKey] = &[
     ApiKey::Fetch,
     ApiKey::BrokerRegistration,
     ApiKey::BrokerHeartbeat,
+    ApiKey::FetchSnapshot,
     ApiKey::CreateTopics,
     ApiKey::DeleteTopics,
     ApiKey::CreatePartitions,
@@ -135,7 +137,11 @@ pub const CONTROLLER_APIS: &[ApiKey] = &[
 
 /// APIs served on controller listeners only: a broker listener closes the connection for
 /// them and leaves them out of ApiVersions, as Kafka's brokers do.
-pub const CONTROLLER_ONLY_APIS: &[ApiKey] = &[ApiKey::BrokerRegistration, ApiKey::BrokerHeartbeat];
+pub const CONTROLLER_ONLY_APIS: &[ApiKey] = &[
+    ApiKey::BrokerRegistration,
+    ApiKey::BrokerHeartbeat,
+    ApiKey::FetchSnapshot,
+];
 
 /// The served range of an api key, if gregor serves it.
 pub fn lookup(key: ApiKey) -> Option<&'static ApiRange> {

@@ -437,3 +437,57 @@ fn the_controller_listener_serves_committed_metadata_and_survives_hostile_bodies
     let r = RawClient::connect(&ctl).call(&ApiVersionsRequest::default(), 3);
     assert_eq!(r.error_code, 0);
 }
+
+/// The `.checkpoint` files of a node's metadata log.
+fn checkpoints(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    std::fs::read_dir(dir.join("__cluster_metadata-0"))
+        .map(|d| {
+            d.filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| p.to_string_lossy().ends_with(".checkpoint"))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[test]
+fn a_broker_behind_the_log_start_copies_the_snapshot() {
+    let mut cluster = Cluster::with_brokers(1, 1);
+    cluster.set(
+        Some(0),
+        "metadata.log.max.record.bytes.between.snapshots",
+        "1500",
+    );
+    cluster.start_node(0);
+    let b1 = cluster.broker_addr(0);
+    let mut c = RawClient::connect(&b1);
+    for i in 0..30 {
+        assert_eq!(raw::create_topic(&mut c, &format!("s{i}"), 1, &[]), 0);
+    }
+    // The controller snapshotted and purged its log: offset 0 is gone.
+    wait_for("a purged metadata log", WAIT, || {
+        let p = metadata_fetch(&cluster.controller_addr(0), "__cluster_metadata", 0);
+        (p.snapshot_id.end_offset > 0).then_some(())
+    });
+    // A new broker copies the snapshot, then follows the log after it.
+    cluster.start_node(1);
+    wait_for("node 2 unfenced", WAIT, || {
+        (broker_ids(&metadata(&b1)) == vec![1, 2]).then_some(())
+    });
+    assert_eq!(create_assigned(&b1, "later", &[2]), 0);
+    let b2 = cluster.broker_addr(1);
+    let m = wait_for("node 2 knows every topic", WAIT, || {
+        let m = metadata(&b2);
+        (m.topics.len() == 31).then_some(m)
+    });
+    assert_eq!(partition_state(&m, "later", 0), Some((0, 2, vec![])));
+    assert_eq!(checkpoints(cluster.data_dir(1)).len(), 1);
+    assert!(cluster.log(1).contains("installed from the controller"));
+    // A restart starts from its own snapshot plus the log after it.
+    cluster.kill9(1);
+    cluster.start_node(1);
+    let m = wait_for("node 2 back with every topic", WAIT, || {
+        let m = metadata(&b2);
+        (m.topics.len() == 31).then_some(m)
+    });
+    assert_eq!(partition_state(&m, "s0", 0).map(|s| s.1), Some(1));
+}

@@ -57,8 +57,9 @@ impl PartitionLog {
         Ok(())
     }
 
-    /// Deletes every segment and starts the log again, empty, at `offset`.
-    fn truncate_fully_and_start_at(&mut self, offset: i64, now_ms: i64) -> io::Result<()> {
+    /// Deletes every segment and starts the log again, empty, at `offset` (also: a metadata
+    /// observer that installed a snapshot).
+    pub fn truncate_fully_and_start_at(&mut self, offset: i64, now_ms: i64) -> io::Result<()> {
         for (_, seg) in std::mem::take(&mut self.segments) {
             seg.delete_files()?;
         }
