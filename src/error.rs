@@ -103,6 +103,7 @@ error_codes! {
     UnstableOffsetCommit = 88, "UNSTABLE_OFFSET_COMMIT", true;
     ProducerFenced = 90, "PRODUCER_FENCED", false;
     UnknownTopicId = 100, "UNKNOWN_TOPIC_ID", true;
+    InconsistentClusterId = 104, "INCONSISTENT_CLUSTER_ID", false;
     TransactionalIdNotFound = 105, "TRANSACTIONAL_ID_NOT_FOUND", false;
     MismatchedEndpointType = 114, "MISMATCHED_ENDPOINT_TYPE", false;
     UnsupportedEndpointType = 115, "UNSUPPORTED_ENDPOINT_TYPE", false;
@@ -112,6 +113,15 @@ impl ErrorCode {
     /// The number sent on the wire.
     pub fn code(self) -> i16 {
         self as i16
+    }
+
+    /// The code a peer answered (UNKNOWN_SERVER_ERROR for one gregor does not know).
+    pub fn from_i16(code: i16) -> ErrorCode {
+        ErrorCode::ALL
+            .iter()
+            .copied()
+            .find(|c| c.code() == code)
+            .unwrap_or(ErrorCode::UnknownServerError)
     }
 }
 

@@ -7,6 +7,7 @@
 //! order: logs → metadata quorum (replays the metadata log, leads, publishes to the
 //! replicas) → controller → coordinators).
 
+pub mod forward;
 pub mod markers;
 
 use std::sync::Arc;
@@ -19,6 +20,7 @@ use crate::log::{LogManager, Partition};
 use crate::metadata::records::EndPoint;
 use crate::metadata::{load_cluster_id, Metadata, MetadataImage, MetadataPublisher, TopicImage};
 use crate::producer_ids::ProducerIds;
+use crate::quorum::rpc::RpcServer;
 use crate::quorum::{upgrade, Quorum, QuorumConfig};
 use crate::replica::ReplicaManager;
 use crate::txn::{ProducerIdSource, TxnCoordinator};
@@ -40,6 +42,19 @@ pub struct Broker {
     /// Writes transaction markers to this node's partitions (the coordinator and
     /// WriteTxnMarkers).
     pub markers: Arc<BrokerMarkers>,
+    /// Sends controller work to the active controller when this node is not it.
+    pub forwarder: Arc<forward::Forwarder>,
+}
+
+/// A block of producer ids for this node, from the active controller (blocking).
+fn allocate(forwarder: &forward::Forwarder, controller: &Controller) -> Result<(i64, i64)> {
+    let epoch = controller
+        .metadata()
+        .image()
+        .brokers
+        .get(&controller.node_id())
+        .map_or(0, |b| b.epoch);
+    forwarder.allocate_producer_ids(controller, epoch)
 }
 
 /// The endpoints a broker registers: its advertised broker listeners (no controller
@@ -60,14 +75,41 @@ impl Broker {
     /// Opens the data directory and every log in it (blocking). `cluster` is the validated
     /// cluster configuration with every listener's bound port filled in.
     pub fn open(config: BrokerConfig, cluster: ClusterConfig) -> std::io::Result<Broker> {
+        Broker::open_with(config, cluster, None)
+    }
+
+    /// [`Broker::open`] for a voter of several: `rpc` answers the other voters (its
+    /// listener already accepts) and holds the cluster id they agree on
+    /// (`quorum::rpc::ClusterIdentity`).
+    pub fn open_with(
+        config: BrokerConfig,
+        cluster: ClusterConfig,
+        rpc: Option<Arc<RpcServer>>,
+    ) -> std::io::Result<Broker> {
         let logs = LogManager::open(&config.data_dir)?;
-        let cluster_id = load_cluster_id(&config.data_dir, config.node_id)?;
+        // Several voters: only the lowest-id voter makes the cluster id; the others learn it
+        // from its first RPC (an empty image until then).
+        let multi = cluster.voters.len() > 1 && cluster.roles.controller;
+        let rpc = rpc.filter(|_| multi);
+        let cluster_id = match &rpc {
+            Some(r) => {
+                let lowest = cluster.voters.iter().map(|v| v.id).min() == Some(config.node_id);
+                if lowest {
+                    r.identity().get_or_create()?
+                } else {
+                    r.identity().get().unwrap_or_default()
+                }
+            }
+            None => load_cluster_id(&config.data_dir, config.node_id)?,
+        };
         let (metadata_log, upgraded) = upgrade::open(&logs, &config)?;
         let metadata = Arc::new(Metadata::new(MetadataImage::new(cluster_id)));
+        if let Some(r) = &rpc {
+            r.identity().attach(metadata.clone());
+        }
         let replicas = Arc::new(ReplicaManager::new(config.node_id, config.clone(), logs));
         // The voter's address: this node in `controller.quorum.voters`, else (zero-config)
-        // its first advertised listener. Step 1 of issue 13: every node is the one voter of
-        // its own quorum, whatever the voters list says (step 2 joins them).
+        // its first advertised listener.
         let (host, port) = cluster
             .voters
             .iter()
@@ -75,18 +117,32 @@ impl Broker {
             .map(|v| (v.host.clone(), v.port))
             .or_else(|| cluster.advertised.first().map(|e| (e.host.clone(), e.port)))
             .unwrap_or_default();
+        let voters = if rpc.is_some() {
+            cluster
+                .voters
+                .iter()
+                .map(|v| (v.id, v.host.clone(), v.port))
+                .collect()
+        } else {
+            vec![]
+        };
         let quorum = Arc::new(Quorum::start(
             &QuorumConfig {
                 node_id: config.node_id,
                 host,
                 port,
                 election_timeout_ms: cluster.replication.quorum_election_timeout_ms,
+                election_backoff_max_ms: cluster.replication.quorum_election_backoff_max_ms,
+                request_timeout_ms: cluster.replication.quorum_request_timeout_ms,
                 snapshot_bytes: config.metadata_snapshot_bytes,
+                voters,
+                rpc,
             },
             metadata_log,
             metadata.clone(),
             vec![replicas.clone() as Arc<dyn MetadataPublisher>],
         )?);
+        let forwarder = Arc::new(forward::Forwarder::new(&cluster));
         let controller = Arc::new(Controller::new(config.node_id, quorum, metadata.clone()));
         if let Some(records) = upgraded {
             controller
@@ -99,15 +155,19 @@ impl Broker {
         // no broker clients could be sent to, as in Kafka).
         if cluster.roles.broker {
             let rack = cluster.replication.broker_rack.clone();
-            controller
-                .register_broker(registered_endpoints(&cluster), rack)
+            let patience = std::time::Duration::from_millis(
+                cluster.replication.initial_broker_registration_timeout_ms,
+            );
+            forwarder
+                .register_broker(&controller, registered_endpoints(&cluster), rack, patience)
                 .map_err(|e| std::io::Error::other(e.to_string()))?;
         }
         let groups = Arc::new(GroupCoordinator::open(replicas.logs(), &config)?);
         let producer_ids = Arc::new(ProducerIds::default());
         let source: ProducerIdSource = {
-            let (ids, controller) = (producer_ids.clone(), controller.clone());
-            Arc::new(move || ids.next(|| controller.allocate_producer_ids()))
+            let (ids, controller, fw) =
+                (producer_ids.clone(), controller.clone(), forwarder.clone());
+            Arc::new(move || ids.next(|| allocate(&fw, &controller)))
         };
         let markers = Arc::new(BrokerMarkers {
             metadata: metadata.clone(),
@@ -126,6 +186,7 @@ impl Broker {
             groups,
             txns,
             markers,
+            forwarder,
         })
     }
 
@@ -192,7 +253,7 @@ impl Broker {
     /// The next producer id, reserving a block from the controller when needed (blocking).
     pub fn next_producer_id(&self) -> Result<i64> {
         self.producer_ids
-            .next(|| self.controller.allocate_producer_ids())
+            .next(|| allocate(&self.forwarder, &self.controller))
     }
 
     /// Every partition log: the hosted replicas' and the internal ones.

@@ -5,8 +5,8 @@
 //! replica layer creates and deletes partition logs there) before the commit returns.
 //!
 //! Why records and not direct edits: the records are the one thing a quorum can agree on;
-//! every voter replays the same records. Not the quorum's leader: NOT_CONTROLLER (requests
-//! are not forwarded yet: one voter).
+//! every voter replays the same records. Not the quorum's leader: NOT_CONTROLLER (the
+//! broker layer forwards the request to the leader, `broker::forward`).
 //!
 //! Thread-safety: commits are serialised by one mutex held across validate → commit →
 //! publish, so two CreateTopics of one name cannot both pass the existence check. The
@@ -65,6 +65,11 @@ impl Controller {
         &self.quorum
     }
 
+    /// The node this controller runs on.
+    pub fn node_id(&self) -> i32 {
+        self.node_id
+    }
+
     pub fn metadata(&self) -> &Arc<Metadata> {
         &self.metadata
     }
@@ -96,7 +101,17 @@ impl Controller {
     /// its security protocol id, as Kafka's RegisterBrokerRecord lists them), when the image
     /// does not already say exactly that (a new broker epoch each time it changes).
     pub fn register_broker(&self, endpoints: Vec<EndPoint>, rack: Option<String>) -> Result<()> {
-        let node_id = self.node_id;
+        self.register_broker_as(self.node_id, endpoints, rack)
+    }
+
+    /// Registers broker `node_id` (this node, or another whose registration was forwarded
+    /// here), as [`Controller::register_broker`].
+    pub fn register_broker_as(
+        &self,
+        node_id: i32,
+        endpoints: Vec<EndPoint>,
+        rack: Option<String>,
+    ) -> Result<()> {
         self.commit(|image| {
             let current = image.brokers.get(&node_id);
             if current.is_some_and(|b| b.endpoints == endpoints && b.rack == rack) {
@@ -116,7 +131,11 @@ impl Controller {
 
     /// Reserves the next block of producer ids: `[start, end)`.
     pub fn allocate_producer_ids(&self) -> Result<(i64, i64)> {
-        let node_id = self.node_id;
+        self.allocate_producer_ids_for(self.node_id)
+    }
+
+    /// Reserves the next block of producer ids for broker `node_id` (AllocateProducerIds).
+    pub fn allocate_producer_ids_for(&self, node_id: i32) -> Result<(i64, i64)> {
         self.commit(|image| {
             let start = image.next_producer_id;
             let end = start + PRODUCER_ID_BLOCK;

@@ -117,21 +117,36 @@ impl Metadata {
 
 /// Reads `cluster.id` from `meta.properties`, or makes one and writes the file.
 pub fn load_cluster_id(data_dir: &Path, node_id: i32) -> io::Result<String> {
+    match read_cluster_id(data_dir) {
+        Some(id) => Ok(id),
+        None => {
+            let id = new_cluster_id();
+            write_cluster_id(data_dir, node_id, &id)?;
+            Ok(id)
+        }
+    }
+}
+
+/// A fresh cluster id: 16 random bytes, URL-safe base64 (Kafka's `Uuid.randomUuid()` form).
+pub fn new_cluster_id() -> String {
+    base64_url(Uuid::new_v4().as_bytes())
+}
+
+/// `cluster.id` of `meta.properties`, if the data directory is formatted.
+pub fn read_cluster_id(data_dir: &Path) -> Option<String> {
     let meta_path = data_dir.join(layout::META_FILE);
     let props: BTreeMap<String, String> = std::fs::read_to_string(&meta_path)
         .map(|t| parse_properties(&t).into_iter().collect())
         .unwrap_or_default();
-    match props.get("cluster.id") {
-        Some(id) if !id.is_empty() => Ok(id.clone()),
-        _ => {
-            let id = base64_url(Uuid::new_v4().as_bytes());
-            crate::fs::write_atomic(
-                &meta_path,
-                format!("version=1\ncluster.id={id}\nnode.id={node_id}\n").as_bytes(),
-            )?;
-            Ok(id)
-        }
-    }
+    props.get("cluster.id").filter(|id| !id.is_empty()).cloned()
+}
+
+/// Writes `meta.properties` (atomically) with `cluster_id`.
+pub fn write_cluster_id(data_dir: &Path, node_id: i32, cluster_id: &str) -> io::Result<()> {
+    crate::fs::write_atomic(
+        &data_dir.join(layout::META_FILE),
+        format!("version=1\ncluster.id={cluster_id}\nnode.id={node_id}\n").as_bytes(),
+    )
 }
 
 #[cfg(test)]

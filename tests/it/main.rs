@@ -36,6 +36,7 @@ mod log_txn_model;
 mod metadata_records;
 mod power_loss;
 mod quorum;
+mod quorum_cluster;
 mod rdkafka_roundtrip;
 mod resources;
 mod shutdown;

@@ -9,8 +9,9 @@
 //! point the other nodes at the proxy with [`Cluster::set`] (`controller.quorum.voters`,
 //! `advertised.listeners`), then [`Cluster::start_all`].
 //!
-//! What it does not do yet: the nodes do not form one Raft quorum (each runs its metadata
-//! alone until the quorum work lands), so nothing here waits for a leader.
+//! The nodes form one Raft quorum (the lowest id initialises it); "listening" is not
+//! "ready": a node accepts connections before it has joined the quorum and holds requests
+//! until then, so tests wait for what they need (a leader, a topic) with deadlines.
 //!
 //! Dropping the cluster resumes paused nodes, kills every process and removes the data
 //! directories (one temporary directory holds them all, plus each node's stderr log).
