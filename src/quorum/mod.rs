@@ -173,12 +173,12 @@ impl Quorum {
             election_timeout_max: max,
             heartbeat_interval: heartbeat,
             install_snapshot_timeout: config.request_timeout_ms.max(200),
-            // gregor asks for snapshots by bytes, as Kafka does (`maybe_snapshot`). One
-            // voter purges the log before a snapshot at once (nobody lags behind it);
-            // several keep some log so that a follower a little behind gets entries,
-            // not a whole snapshot.
+            // gregor asks for snapshots by bytes, as Kafka does (`maybe_snapshot`, on the
+            // leader after a commit and on every node from the maintenance task), and the
+            // log before one goes at once: a voter behind it gets the snapshot
+            // (InstallSnapshot), as a Kafka follower behind the log start fetches one.
             snapshot_policy: openraft::SnapshotPolicy::Never,
-            max_in_snapshot_log_to_keep: if multi { 1000 } else { 0 },
+            max_in_snapshot_log_to_keep: 0,
             ..Default::default()
         }
         .validate()
@@ -378,9 +378,10 @@ impl Quorum {
     }
 
     /// Asks openraft for a snapshot once the log grew by `snapshot_bytes` since the last
-    /// request (Kafka's `metadata.log.max.record.bytes.between.snapshots`). The snapshot is
+    /// request (Kafka's `metadata.log.max.record.bytes.between.snapshots`); blocking. The
+    /// leader asks after its commits, the maintenance task on every node (followers too). The snapshot is
     /// built in the background; the log before it is purged once it is written.
-    fn maybe_snapshot(&self) {
+    pub fn maybe_snapshot(&self) {
         let size = self.log.size_bytes();
         let mark = self.snapshot_mark.load(Ordering::Relaxed);
         if size.saturating_sub(mark) < self.snapshot_bytes {

@@ -402,3 +402,46 @@ fn a_node_of_another_cluster_is_refused() {
     let kept = std::fs::read_to_string(&meta).unwrap();
     assert!(kept.contains("cluster.id=another-cluster-id"), "{kept}");
 }
+
+#[test]
+fn a_node_behind_the_leaders_snapshot_catches_up_from_it() {
+    let mut c = Cluster::start_with(
+        3,
+        &[("metadata.log.max.record.bytes.between.snapshots", "1500")],
+    );
+    let all = [0, 1, 2];
+    let (leader, _) = agreed_leader(&c, &all);
+    let behind = all.into_iter().find(|&i| c.id(i) != leader).unwrap();
+    let rest: Vec<usize> = all.into_iter().filter(|&i| i != behind).collect();
+    c.kill9(behind);
+    let names: Vec<String> = (0..20).map(|n| format!("snap{n}")).collect();
+    for n in &names {
+        create_eventually(&c.broker_addr(rest[0]), n, 1);
+    }
+    // The leader snapshotted and dropped the log before it.
+    let leader_dir = c
+        .data_dir(index_of(&c, leader))
+        .join("__cluster_metadata-0");
+    wait_for("a snapshot on the leader", PATIENCE, || {
+        std::fs::read_dir(&leader_dir)
+            .ok()?
+            .flatten()
+            .any(|e| e.file_name().to_string_lossy().ends_with(".checkpoint"))
+            .then_some(())
+    });
+    c.restart(behind);
+    let refs: Vec<&str> = names.iter().map(String::as_str).collect();
+    wait_sees(&c, behind, &refs);
+    let dir = c.data_dir(behind).join("__cluster_metadata-0");
+    let installed = std::fs::read_dir(&dir)
+        .unwrap()
+        .flatten()
+        .any(|e| e.file_name().to_string_lossy().ends_with(".checkpoint"));
+    assert!(installed, "no snapshot in {}", dir.display());
+    assert!(
+        c.log(behind).contains("installed from the leader"),
+        "{}",
+        c.log(behind)
+    );
+    agreed_leader(&c, &all);
+}
