@@ -177,17 +177,20 @@ impl RpcServer {
         let mut out = BytesMut::new();
         out.put_i16(0);
         let result: Result<(), (i16, String)> = match api_key {
-            APPEND_ENTRIES => match codec::decode_append(&mut body) {
-                Err(e) => Err((ErrorCode::InvalidRequest as i16, e)),
-                Ok(req) => match raft.append_entries(req).await {
-                    Ok(r) => {
-                        codec::encode_append_response(&mut out, &r);
-                        Ok(())
-                    }
-                    Err(e) => Err((-1, e.to_string())),
-                },
-            },
-            VOTE => match codec::decode_vote(&mut body) {
+            APPEND_ENTRIES => {
+                match codec::decode_append(&mut body).and_then(|r| codec::end(&body).map(|()| r)) {
+                    Err(e) => Err((ErrorCode::InvalidRequest as i16, e)),
+                    Ok(req) => match raft.append_entries(req).await {
+                        Ok(r) => {
+                            codec::encode_append_response(&mut out, &r);
+                            Ok(())
+                        }
+                        Err(e) => Err((-1, e.to_string())),
+                    },
+                }
+            }
+            VOTE => match codec::decode_vote(&mut body).and_then(|r| codec::end(&body).map(|()| r))
+            {
                 Err(e) => Err((ErrorCode::InvalidRequest as i16, e)),
                 Ok(req) => match raft.vote(req).await {
                     Ok(r) => {
@@ -197,7 +200,9 @@ impl RpcServer {
                     Err(e) => Err((-1, e.to_string())),
                 },
             },
-            INSTALL_SNAPSHOT => match codec::decode_snapshot(&mut body) {
+            INSTALL_SNAPSHOT => match codec::decode_snapshot(&mut body)
+                .and_then(|r| codec::end(&body).map(|()| r))
+            {
                 Err(e) => Err((ErrorCode::InvalidRequest as i16, e)),
                 Ok(req) => match raft.install_snapshot(req).await {
                     Ok(r) => {

@@ -12,6 +12,8 @@
 //! | membership | log id, u32 length + a `VotersRecord` value (with gregor's tagged field 0) |
 //! | snapshot chunk | vote, meta (last log id, membership, id string), offset u64, u32 length + data, done u8 |
 //!
+//! Terms above `i32::MAX` (not a Kafka epoch) and bytes after a request are refused.
+//!
 //! Thread-safety: pure functions.
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
@@ -95,8 +97,26 @@ fn put_vote(out: &mut BytesMut, v: &Vote) {
     out.put_u8(u8::from(v.committed));
 }
 
-fn get_vote(b: &mut Bytes) -> Decoded<Vote> {
+/// A Raft term, which must fit a Kafka epoch (`i32`): a larger one would stop the quorum
+/// from ever writing an entry again.
+fn get_term(b: &mut Bytes) -> Decoded<u64> {
     let term = get_u64(b)?;
+    if term > i32::MAX as u64 {
+        return Err(format!("term {term} does not fit a Kafka epoch"));
+    }
+    Ok(term)
+}
+
+/// Refuses bytes after a decoded request.
+pub fn end(b: &Bytes) -> Decoded<()> {
+    if b.has_remaining() {
+        return Err(format!("{} bytes after the request", b.remaining()));
+    }
+    Ok(())
+}
+
+fn get_vote(b: &mut Bytes) -> Decoded<Vote> {
+    let term = get_term(b)?;
     let voted_for = match get_u8(b)? {
         0 => None,
         _ => Some(get_u64(b)?),
@@ -124,7 +144,7 @@ fn get_log_id(b: &mut Bytes) -> Decoded<Option<LogId>> {
     if get_u8(b)? == 0 {
         return Ok(None);
     }
-    let term = get_u64(b)?;
+    let term = get_term(b)?;
     let index = get_u64(b)?;
     Ok(Some(super::index_table::log_id(term, index)))
 }
@@ -399,5 +419,14 @@ mod tests {
         let mut huge = BytesMut::from(&full[..full.len() - 4]);
         huge.put_u32(u32::MAX);
         assert!(decode_append(&mut huge.freeze()).is_err());
+        let mut big_term = BytesMut::new();
+        encode_vote(
+            &mut big_term,
+            &VoteRequest {
+                vote: Vote::new(u64::from(u32::MAX), 1),
+                last_log_id: None,
+            },
+        );
+        assert!(decode_vote(&mut big_term.freeze()).is_err());
     }
 }

@@ -376,6 +376,37 @@ fn a_node_of_another_cluster_is_refused() {
     assert_eq!(&resp[0..4], &9i32.to_be_bytes());
     assert_eq!(i16::from_be_bytes([resp[4], resp[5]]), 104);
 
+    // Garbage after the right cluster id, on every private key: INVALID_REQUEST, and the
+    // node keeps serving.
+    let meta1 = std::fs::read_to_string(c.data_dir(1).join("meta.properties")).unwrap();
+    let id = meta1
+        .lines()
+        .find_map(|l| l.strip_prefix("cluster.id="))
+        .unwrap()
+        .to_string();
+    for key in 32000..=32002i16 {
+        for junk in [
+            &[0xffu8; 40][..],
+            &[0x7f, 0xff, 0xff, 0xff, 1, 2][..],
+            &[][..],
+        ] {
+            let mut body = BytesMut::new();
+            gregor::quorum::rpc_codec::put_string(&mut body, &id).unwrap();
+            body.extend_from_slice(junk);
+            let frame = gregor::peer::frame::request_frame(key, 0, 3, "test", &body).unwrap();
+            let mut raw = raw::RawClient::connect(&c.controller_addr(1));
+            raw.send_raw(&frame);
+            let resp = raw.read_frame().expect("answered");
+            assert_eq!(i16::from_be_bytes([resp[4], resp[5]]), 42, "key {key}");
+        }
+    }
+    let frame = gregor::peer::frame::request_frame(32003, 0, 3, "test", &[0xff; 30]).unwrap();
+    let mut raw = raw::RawClient::connect(&c.controller_addr(1));
+    raw.send_raw(&frame);
+    let resp = raw.read_frame().expect("answered");
+    assert_eq!(i16::from_be_bytes([resp[4], resp[5]]), 42);
+    agreed_leader(&c, &[0, 1, 2]);
+
     // Node 3 formatted for another cluster: it refuses the leader, and the leader's log
     // says so.
     c.kill9(2);
