@@ -9,7 +9,9 @@
 //! Errors as Kafka's: a request that is not exactly that one partition gets
 //! UNKNOWN_TOPIC_OR_PARTITION on each partition it names; a node that is not the leader
 //! answers NOT_LEADER_OR_FOLLOWER for the partition (only the leader knows the voters'
-//! progress). The leader reports itself with both timestamps = now (Kafka's `RaftUtil`).
+//! progress). The leader reports itself with both timestamps = now (Kafka's `RaftUtil`), the
+//! other voters with the times its network last saw them answer AppendEntries and last saw
+//! them reach the commit point (`quorum::network::VoterProgress`), −1 before that.
 
 use kafka_protocol::messages::describe_quorum_response::{
     Listener, Node, PartitionData, ReplicaState, TopicData,
@@ -76,9 +78,16 @@ pub async fn describe_quorum(
                 .with_replica_id(BrokerId(id))
                 .with_log_end_offset(end);
             if ctx.version >= 1 {
+                // The leader itself: now (Kafka's RaftUtil); the others: as the network
+                // last saw them answer.
+                let (fetch, caught_up) = if id == view.node_id {
+                    (now, now)
+                } else {
+                    view.voter_times.get(&id).copied().unwrap_or((-1, -1))
+                };
                 r = r
-                    .with_last_fetch_timestamp(now)
-                    .with_last_caught_up_timestamp(now);
+                    .with_last_fetch_timestamp(fetch)
+                    .with_last_caught_up_timestamp(caught_up);
             }
             r
         })

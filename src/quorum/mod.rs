@@ -125,6 +125,9 @@ pub struct QuorumView {
     /// On the leader: each other voter's log end offset as far as the leader knows
     /// (the Kafka offset after its last matched entry; −1 unknown).
     pub voter_log_ends: BTreeMap<i32, i64>,
+    /// Each other voter's (last fetch, last caught up) time in ms, as this node's network
+    /// saw its AppendEntries answered (Kafka's DescribeQuorum timestamps; −1 unknown).
+    pub voter_times: BTreeMap<i32, (i64, i64)>,
 }
 
 /// The running quorum member (see the module doc).
@@ -139,6 +142,8 @@ pub struct Quorum {
     /// Several voters: how long a commit may wait for a majority (a leader cut off from
     /// the others never gets one) before REQUEST_TIMED_OUT.
     write_timeout: Option<Duration>,
+    /// When each other voter last answered AppendEntries (DescribeQuorum).
+    progress: Arc<network::VoterProgress>,
 }
 
 impl Quorum {
@@ -184,6 +189,7 @@ impl Quorum {
         .validate()
         .map_err(|e| io::Error::other(e.to_string()))?;
         let raft_config = Arc::new(raft_config);
+        let progress = Arc::new(network::VoterProgress::default());
         let raft = match (&config.rpc, multi) {
             (Some(server), true) => {
                 let network = network::TcpNetwork {
@@ -197,6 +203,7 @@ impl Quorum {
                     identity: server.identity().clone(),
                     settings: Arc::new(PeerSettings::for_node(config.node_id)),
                     request_timeout: Duration::from_millis(config.request_timeout_ms.max(100)),
+                    progress: progress.clone(),
                 };
                 let raft = runtime
                     .block_on(Raft::new(id, raft_config, network, log.clone(), sm.clone()))
@@ -221,6 +228,7 @@ impl Quorum {
             log,
             runtime,
             snapshot_bytes: config.snapshot_bytes.max(1),
+            progress,
             write_timeout: multi
                 .then(|| Duration::from_millis(config.request_timeout_ms.max(100) * 5)),
         };
@@ -324,18 +332,6 @@ impl Quorum {
         self.raft.metrics().borrow().current_leader.map(kafka_id)
     }
 
-    /// Whether the quorum has more than one voter.
-    pub fn is_multi_voter(&self) -> bool {
-        self.raft
-            .metrics()
-            .borrow()
-            .membership_config
-            .membership()
-            .voter_ids()
-            .count()
-            > 1
-    }
-
     /// Commits `records` as one entry and returns once it is applied here (its image
     /// published). Blocking; not on an async worker. Not the leader: NOT_CONTROLLER; no
     /// majority within the write timeout (several voters): REQUEST_TIMED_OUT, the entry's
@@ -408,6 +404,12 @@ impl Quorum {
                 .membership()
                 .voter_ids()
                 .map(kafka_id)
+                .collect(),
+            voter_times: self
+                .progress
+                .snapshot()
+                .into_iter()
+                .map(|(id, t)| (kafka_id(id), t))
                 .collect(),
             voter_log_ends: m
                 .replication

@@ -15,7 +15,7 @@
 
 use std::collections::BTreeMap;
 use std::io;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
@@ -96,6 +96,32 @@ pub struct TcpNetwork {
     pub settings: Arc<PeerSettings>,
     /// Timeout of a vote (`controller.quorum.request.timeout.ms`).
     pub request_timeout: Duration,
+    pub progress: Arc<VoterProgress>,
+}
+
+/// When each target voter last answered AppendEntries (Kafka's `lastFetchTimestamp`) and
+/// last had everything up to the leader's commit point (`lastCaughtUpTimestamp`: its log
+/// end reached the high watermark), in ms since the epoch; what DescribeQuorum reports.
+#[derive(Default)]
+pub struct VoterProgress {
+    times: Mutex<BTreeMap<u64, (i64, i64)>>,
+}
+
+impl VoterProgress {
+    fn stamp(&self, target: u64, caught_up: bool) {
+        let now = crate::log::partition::now_ms();
+        let mut t = self.times.lock().unwrap_or_else(|p| p.into_inner());
+        let e = t.entry(target).or_insert((-1, -1));
+        e.0 = now;
+        if caught_up {
+            e.1 = now;
+        }
+    }
+
+    /// Every target's (last fetch, last caught up).
+    pub fn snapshot(&self) -> BTreeMap<u64, (i64, i64)> {
+        self.times.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
 }
 
 impl RaftNetworkFactory<QuorumTypes> for TcpNetwork {
@@ -112,6 +138,7 @@ impl RaftNetworkFactory<QuorumTypes> for TcpNetwork {
             peer: Peer::new(addr, self.settings.clone()),
             identity: self.identity.clone(),
             request_timeout: self.request_timeout,
+            progress: self.progress.clone(),
         }
     }
 }
@@ -122,6 +149,7 @@ pub struct TcpPeer {
     peer: Peer,
     identity: Arc<ClusterIdentity>,
     request_timeout: Duration,
+    progress: Arc<VoterProgress>,
 }
 
 /// A failed RPC: `Remote` carries a response error code and its body.
@@ -191,11 +219,18 @@ impl RaftNetwork<QuorumTypes> for TcpPeer {
         option: RPCOption,
     ) -> Result<AppendEntriesResponse<u64>, RPCError<u64, QuorumNode, RaftError<u64>>> {
         let encode = |b: &mut BytesMut| codec::encode_append(b, &rpc);
+        let sent_up_to = rpc.entries.last().map(|e| e.log_id).or(rpc.prev_log_id);
         match self
             .call(rpc::APPEND_ENTRIES, encode, option.hard_ttl())
             .await
         {
-            Ok(mut b) => codec::decode_append_response(&mut b).map_err(network),
+            Ok(mut b) => {
+                let resp = codec::decode_append_response(&mut b).map_err(network)?;
+                let caught_up = resp.is_success()
+                    && sent_up_to.map(|l| l.index) >= rpc.leader_commit.map(|l| l.index);
+                self.progress.stamp(self.target, caught_up);
+                Ok(resp)
+            }
             Err(e) => Err(self.failed(e)),
         }
     }

@@ -161,6 +161,22 @@ fn three_voters_elect_one_leader_and_every_node_serves_every_write() {
         .map(|&i| c.id(i))
         .collect();
     assert_eq!(answering, vec![leader]);
+    // The leader's view: three voters, each with a log end and (v1) fetch and caught-up
+    // times once the followers have answered it.
+    let req = DescribeQuorumRequest::default().with_topics(vec![TopicData::default()
+        .with_topic_name(raw::topic("__cluster_metadata"))
+        .with_partitions(vec![PartitionData::default().with_partition_index(0)])]);
+    wait_for("every voter's progress", PATIENCE, || {
+        let resp = call(&c.controller_addr(index_of(&c, leader)), &req, 1)?;
+        let p = &resp.topics[0].partitions[0];
+        let ok = p.current_voters.len() == 3
+            && p.current_voters.iter().all(|v| {
+                v.log_end_offset >= 0
+                    && v.last_fetch_timestamp > 0
+                    && v.last_caught_up_timestamp > 0
+            });
+        ok.then_some(())
+    });
 
     // A topic created through each node: every node lists all three.
     for i in all {
