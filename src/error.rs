@@ -57,6 +57,7 @@ error_codes! {
     InvalidTopicException = 17, "INVALID_TOPIC_EXCEPTION", false;
     RecordListTooLarge = 18, "RECORD_LIST_TOO_LARGE", false;
     NotEnoughReplicas = 19, "NOT_ENOUGH_REPLICAS", true;
+    NotEnoughReplicasAfterAppend = 20, "NOT_ENOUGH_REPLICAS_AFTER_APPEND", true;
     InvalidRequiredAcks = 21, "INVALID_REQUIRED_ACKS", false;
     IllegalGeneration = 22, "ILLEGAL_GENERATION", false;
     InconsistentGroupProtocol = 23, "INCONSISTENT_GROUP_PROTOCOL", false;
@@ -91,6 +92,7 @@ error_codes! {
     GroupIdNotFound = 69, "GROUP_ID_NOT_FOUND", false;
     FencedLeaderEpoch = 74, "FENCED_LEADER_EPOCH", true;
     UnknownLeaderEpoch = 75, "UNKNOWN_LEADER_EPOCH", true;
+    StaleBrokerEpoch = 77, "STALE_BROKER_EPOCH", false;
     OffsetNotAvailable = 78, "OFFSET_NOT_AVAILABLE", true;
     MemberIdRequired = 79, "MEMBER_ID_REQUIRED", false;
     PreferredLeaderNotAvailable = 80, "PREFERRED_LEADER_NOT_AVAILABLE", true;
@@ -102,9 +104,12 @@ error_codes! {
     InvalidRecord = 87, "INVALID_RECORD", false;
     UnstableOffsetCommit = 88, "UNSTABLE_OFFSET_COMMIT", true;
     ProducerFenced = 90, "PRODUCER_FENCED", false;
+    InvalidUpdateVersion = 95, "INVALID_UPDATE_VERSION", false;
     UnknownTopicId = 100, "UNKNOWN_TOPIC_ID", true;
     InconsistentClusterId = 104, "INCONSISTENT_CLUSTER_ID", false;
     TransactionalIdNotFound = 105, "TRANSACTIONAL_ID_NOT_FOUND", false;
+    IneligibleReplica = 107, "INELIGIBLE_REPLICA", false;
+    NewLeaderElected = 108, "NEW_LEADER_ELECTED", false;
     MismatchedEndpointType = 114, "MISMATCHED_ENDPOINT_TYPE", false;
     UnsupportedEndpointType = 115, "UNSUPPORTED_ENDPOINT_TYPE", false;
 }

@@ -16,7 +16,9 @@
 
 mod broker_configs;
 mod configs;
+pub mod election;
 mod migrate;
+pub mod partitions;
 mod topics;
 
 use std::io;

@@ -121,6 +121,7 @@ api_table! {
     ListConfigResources(ListConfigResourcesRequest) 0..=1 => handlers::config_resources::handle;
     DescribeTopicPartitions(DescribeTopicPartitionsRequest) 0..=0 => handlers::describe_partitions::handle;
     AllocateProducerIds(AllocateProducerIdsRequest) 0..=0 => handlers::producer_id::allocate_producer_ids;
+    AlterPartition(AlterPartitionRequest) 2..=3 => handlers::alter_partition::handle;
 }
 
 /// The APIs a controller listener serves: those of [`APIS`] that Kafka exposes on its
@@ -144,6 +145,7 @@ pub const CONTROLLER_APIS: &[ApiKey] = &[
     ApiKey::AlterPartitionReassignments,
     ApiKey::ListPartitionReassignments,
     ApiKey::AllocateProducerIds,
+    ApiKey::AlterPartition,
 ];
 
 /// APIs served on controller listeners only (Kafka's `"listeners": ["controller"]`): a

@@ -27,6 +27,7 @@ mod fetch;
 mod groups_protocol;
 mod groups_rdkafka;
 mod idempotence;
+mod isr;
 mod jepsen;
 mod leader_epochs;
 mod listeners;
