@@ -17,10 +17,16 @@
 //! force is an `Arc` swapped whole under its own short lock (publishes are serialised by the
 //! controller).
 
+mod acks;
 pub mod epoch;
 pub mod followers;
 mod hosted;
 pub mod hw_checkpoint;
+pub mod isr;
+pub mod isr_driver;
+#[cfg(test)]
+mod isr_tests;
+mod leader_isr;
 #[cfg(test)]
 mod tests;
 
@@ -29,6 +35,7 @@ use std::io;
 use std::path::Path;
 use std::sync::{Arc, RwLock};
 
+use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender};
 use uuid::Uuid;
 
 pub use hosted::{FetchRead, Isolation, Replica};
@@ -51,6 +58,10 @@ pub struct ReplicaManager {
     replicas: RwLock<HashMap<Key, Arc<Replica>>>,
     /// The high watermarks checkpointed before this start, read once (see [`hw_checkpoint`]).
     checkpointed_hws: hw_checkpoint::HighWatermarks,
+    /// Where hosted replicas announce ISR proposals, and its receiving end until the
+    /// [`isr_driver::IsrDriver`] takes it.
+    alter_tx: UnboundedSender<(String, i32)>,
+    alter_rx: std::sync::Mutex<Option<UnboundedReceiver<(String, i32)>>>,
 }
 
 /// The topic id recorded in a partition directory's `partition.metadata`, if any.
@@ -63,7 +74,10 @@ fn recorded_topic_id(dir: &Path) -> Option<Uuid> {
 
 impl ReplicaManager {
     pub fn new(node_id: i32, config: BrokerConfig, logs: LogManager) -> ReplicaManager {
+        let (alter_tx, alter_rx) = tokio::sync::mpsc::unbounded_channel();
         ReplicaManager {
+            alter_tx,
+            alter_rx: std::sync::Mutex::new(Some(alter_rx)),
             node_id,
             config: RwLock::new(Arc::new(config.clone())),
             static_config: config,
@@ -71,6 +85,14 @@ impl ReplicaManager {
             logs,
             replicas: RwLock::new(HashMap::new()),
         }
+    }
+
+    /// The queue of ISR proposals, once (the [`isr_driver::IsrDriver`] drains it).
+    pub fn take_alter_queue(&self) -> Option<UnboundedReceiver<(String, i32)>> {
+        self.alter_rx
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take()
     }
 
     /// The broker configuration in force (static settings with the dynamic ones over them).
@@ -191,7 +213,27 @@ impl ReplicaManager {
             .checkpointed_hws
             .get(&(topic.to_string(), index))
             .copied();
-        Ok(Arc::new(Replica::new(log, id, self.node_id, p, hw)))
+        let r = Arc::new(Replica::new(log, id, self.node_id, p, hw));
+        let _ = r.alter_sink.set(self.alter_tx.clone());
+        self.set_limits(&r, overrides, broker);
+        Ok(r)
+    }
+
+    /// Gives a replica its topic's `min.insync.replicas` and the broker's
+    /// `replica.lag.time.max.ms`.
+    fn set_limits(
+        &self,
+        r: &Replica,
+        overrides: &std::collections::BTreeMap<String, String>,
+        broker: &BrokerConfig,
+    ) {
+        let min_insync = broker
+            .resolve_topic(overrides)
+            .get("min.insync.replicas")
+            .and_then(|(v, _)| v.trim().parse::<i32>().ok())
+            .unwrap_or(1);
+        let lag = crate::config::ReplicationConfig::from_config(broker).replica_lag_time_max_ms;
+        r.set_limits(min_insync, lag);
     }
 }
 
@@ -206,6 +248,7 @@ impl ReplicaManager {
         broker: &BrokerConfig,
     ) {
         let config = broker.log_config(overrides);
+        self.set_limits(r, overrides, broker);
         match r.log().lock() {
             Ok(mut log) => {
                 if *log.config() != config {
@@ -230,6 +273,7 @@ impl MetadataPublisher for ReplicaManager {
             *self.config.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(c);
         }
         let broker = self.config();
+        let eligible = |id: i32| new.brokers.get(&id).is_some_and(|b| !b.fenced);
         // Removed first: a topic deleted and created again under its name reuses directories.
         let gone: Vec<Arc<Replica>> = {
             let mut map = self.write();
@@ -259,7 +303,7 @@ impl MetadataPublisher for ReplicaManager {
                     continue;
                 }
                 if let Some(r) = self.get(&t.name, index) {
-                    r.apply(p);
+                    r.apply_with(p, eligible);
                     if dynamic_changed
                         || old
                             .topic(&t.name)
