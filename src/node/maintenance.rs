@@ -88,3 +88,47 @@ pub async fn run_txns(broker: Arc<Broker>, mut stop: broadcast::Receiver<()>) {
         }
     }
 }
+
+/// Kafka's `retry.backoff.ms` default: the wait before an AlterPartition is sent again.
+const ALTER_PARTITION_RETRY: Duration = Duration::from_millis(100);
+
+/// Drives the leaders' ISR changes (`replica::isr_driver`): the `isr-expiration` pass every
+/// `replica.lag.time.max.ms / 2` and AlterPartition to the active controller over the peer
+/// client, to the voters of `controller.quorum.voters` (a standalone node: itself, whose
+/// partitions have no followers, so nothing is ever sent).
+pub async fn run_isr(broker: Arc<Broker>, mut stop: broadcast::Receiver<()>) {
+    use crate::peer::{PeerPool, PeerSettings};
+    use crate::replica::alter_partition_client::PeerAlterPartition;
+    use crate::replica::isr_driver::IsrDriver;
+
+    let Some(queue) = broker.replicas.take_alter_queue() else {
+        return;
+    };
+    let node_id = broker.cluster.node_id;
+    let repl = &broker.cluster.replication;
+    let voters = broker
+        .cluster
+        .voters
+        .iter()
+        .map(|v| format!("{}:{}", v.host, v.port))
+        .collect();
+    let pool = Arc::new(PeerPool::new(PeerSettings::for_node(node_id)));
+    let sender = Arc::new(PeerAlterPartition::new(
+        pool,
+        voters,
+        Duration::from_millis(repl.quorum_request_timeout_ms),
+    ));
+    let driver = IsrDriver::new(
+        broker.replicas.clone(),
+        broker.metadata.clone(),
+        sender,
+        node_id,
+        ALTER_PARTITION_RETRY,
+    );
+    let every = Duration::from_millis(repl.replica_lag_time_max_ms / 2);
+    driver
+        .run(queue, every, async move {
+            let _ = stop.recv().await;
+        })
+        .await;
+}

@@ -149,6 +149,10 @@ pub async fn start(config: BrokerConfig) -> io::Result<ServerHandle> {
         broker.clone(),
         shutdown_tx.subscribe(),
     ));
+    let isr = tokio::spawn(maintenance::run_isr(
+        broker.clone(),
+        shutdown_tx.subscribe(),
+    ));
     let source: LogSource = {
         let b = broker.clone();
         Arc::new(move || b.all_logs())
@@ -188,6 +192,7 @@ pub async fn start(config: BrokerConfig) -> io::Result<ServerHandle> {
         let _ = maintenance.await;
         let _ = group_timers.await;
         let _ = txn_timers.await;
+        let _ = isr.await;
         tokio::task::spawn_blocking(move || {
             cleaner.shutdown();
             b.shutdown()

@@ -18,6 +18,7 @@
 //! controller).
 
 mod acks;
+pub mod alter_partition_client;
 pub mod epoch;
 pub mod followers;
 mod hosted;

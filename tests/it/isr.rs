@@ -216,3 +216,53 @@ fn min_insync_above_the_replication_factor_accepts_acks_all() {
         vec![(0, 0), (1, 1)]
     );
 }
+
+#[test]
+fn the_alter_partition_client_reaches_the_controller_and_moves_past_a_dead_voter() {
+    use gregor::peer::{PeerPool, PeerSettings};
+    use gregor::replica::alter_partition_client::PeerAlterPartition;
+    use gregor::replica::isr::AlterIsr;
+    use gregor::replica::isr_driver::{AlterPartitionSender, IsrCall};
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    let dir = tempfile::tempdir().unwrap();
+    let broker = TestBroker::start(dir.path(), &[]);
+    let mut c = RawClient::connect(&broker.bootstrap());
+    assert_eq!(raw::create_topic(&mut c, "cl", 1, &[]), 0);
+    let (node, epoch, topic_id) = ids(&broker, "cl");
+    let dead = format!("127.0.0.1:{}", crate::support::free_port());
+    let voters = vec![dead, broker.bootstrap()];
+    let call = IsrCall {
+        broker_id: node,
+        broker_epoch: epoch,
+        topic_id,
+        partition: 0,
+        alter: AlterIsr {
+            leader_epoch: 0,
+            partition_epoch: 0,
+            new_isr: vec![node],
+        },
+    };
+    let replies = broker.with_broker(move |_| async move {
+        let pool = Arc::new(PeerPool::new(PeerSettings::for_node(node)));
+        let client = PeerAlterPartition::new(pool, voters, Duration::from_secs(5));
+        let first = client.send(call.clone()).await;
+        let second = client.send(call.clone()).await;
+        let stale = client
+            .send(IsrCall {
+                broker_epoch: epoch + 1,
+                ..call
+            })
+            .await;
+        (first, second, stale)
+    });
+    use gregor::error::ErrorCode;
+    assert_eq!(replies.0, Err(ErrorCode::RequestTimedOut), "dead voter");
+    let ok = replies.1.expect("answered by the live voter");
+    assert_eq!(
+        (ok.isr, ok.leader_epoch, ok.partition_epoch),
+        (vec![node], 0, 0)
+    );
+    assert_eq!(replies.2, Err(ErrorCode::StaleBrokerEpoch));
+}
