@@ -20,6 +20,10 @@
 mod acks;
 pub mod alter_partition_client;
 pub mod epoch;
+pub mod fetcher;
+#[cfg(test)]
+mod fetcher_tests;
+mod follower;
 pub mod followers;
 mod hosted;
 pub mod hw_checkpoint;
