@@ -32,6 +32,7 @@ pub mod isr_driver;
 #[cfg(test)]
 mod isr_tests;
 mod leader_isr;
+pub mod remote_leader;
 #[cfg(test)]
 mod tests;
 

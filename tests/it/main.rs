@@ -39,6 +39,7 @@ mod power_loss;
 mod quorum;
 mod quorum_cluster;
 mod rdkafka_roundtrip;
+mod replica_fetcher;
 mod resources;
 mod shutdown;
 mod transactions;
