@@ -7,6 +7,7 @@
 //! marker is written.
 
 pub mod maintenance;
+pub mod replication;
 
 use std::future::Future;
 use std::io;
@@ -149,10 +150,11 @@ pub async fn start(config: BrokerConfig) -> io::Result<ServerHandle> {
         broker.clone(),
         shutdown_tx.subscribe(),
     ));
-    let isr = tokio::spawn(maintenance::run_isr(
+    let isr = tokio::spawn(replication::run_isr(
         broker.clone(),
         shutdown_tx.subscribe(),
     ));
+    let fetchers = replication::start_fetchers(&broker);
     let source: LogSource = {
         let b = broker.clone();
         Arc::new(move || b.all_logs())
@@ -193,6 +195,7 @@ pub async fn start(config: BrokerConfig) -> io::Result<ServerHandle> {
         let _ = group_timers.await;
         let _ = txn_timers.await;
         let _ = isr.await;
+        fetchers.shutdown();
         tokio::task::spawn_blocking(move || {
             cleaner.shutdown();
             b.shutdown()

@@ -271,3 +271,103 @@ async fn out_of_range_restarts_at_the_leaders_log_start_and_fencing_stops_fetchi
     assert_eq!(round.fenced, vec![("t".to_string(), 0)]);
     assert!(f.is_empty(), "left until the image names a new leadership");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_image_starts_and_stops_fetching() {
+    use super::fetcher::LeaderEndPoint;
+    use super::fetcher_manager::FetcherManager;
+    use super::ReplicaManager;
+    use crate::config::BrokerConfig;
+    use crate::metadata::records::{EndPoint, MetadataRecord};
+    use crate::metadata::{MetadataImage, MetadataPublisher};
+
+    let (da, db) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let leader = Arc::new(Replica::new(
+        empty_log(da.path()),
+        Uuid::nil(),
+        A,
+        &part(A, 0),
+        None,
+    ));
+    let topic_id = Uuid::from_u128(9);
+    let mut img = MetadataImage::new("c".into());
+    for id in [A, B] {
+        img.apply(&MetadataRecord::RegisterBroker {
+            broker_id: id,
+            incarnation_id: Uuid::nil(),
+            broker_epoch: 1,
+            endpoints: vec![EndPoint {
+                name: "PLAINTEXT".into(),
+                host: "127.0.0.1".into(),
+                port: 1,
+                security_protocol: 0,
+            }],
+            rack: None,
+            fenced: false,
+        });
+    }
+    img.apply(&MetadataRecord::Topic {
+        name: "t".into(),
+        topic_id,
+    });
+    img.apply(&MetadataRecord::Partition {
+        partition_id: 0,
+        topic_id,
+        replicas: vec![A, B],
+        isr: vec![A, B],
+        leader: A,
+        leader_epoch: 0,
+        partition_epoch: 0,
+    });
+    let manager = ReplicaManager::new(
+        B,
+        BrokerConfig::default(),
+        LogManager::open(db.path()).unwrap(),
+    );
+    manager.publish(&MetadataImage::default(), &img).unwrap();
+    let local = leader.clone();
+    let fetchers = Arc::new(FetcherManager::new(
+        B,
+        Arc::new(move |b| {
+            (b.id == A).then(|| {
+                Arc::new(LocalLeader::new(B, vec![local.clone()])) as Arc<dyn LeaderEndPoint>
+            })
+        }),
+        FetcherSettings {
+            partition_max_bytes: 1 << 20,
+            backoff: Duration::from_millis(5),
+        },
+    ));
+    manager.set_fetchers(fetchers.clone(), &img);
+    assert_eq!(
+        fetchers.leaders(),
+        vec![(A, vec![(("t".to_string(), 0), 0)])]
+    );
+    for _ in 0..3 {
+        leader.append_as_leader(batch(2), 1).await.unwrap();
+    }
+    let follower = manager.get("t", 0).unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while follower.log_end_offset() < 6 || follower.high_watermark() < 6 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the fetcher task replicates"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    assert_eq!(dump(&follower).await, dump(&leader).await);
+
+    // B becomes the leader (epoch 1): no fetching any more, its epoch starts at its log end.
+    let mut img2 = img.clone();
+    img2.apply(&MetadataRecord::PartitionChange {
+        partition_id: 0,
+        topic_id,
+        isr: None,
+        leader: B,
+    });
+    manager.publish(&img, &img2).unwrap();
+    assert!(fetchers.leaders().is_empty());
+    assert!(follower.is_leader());
+    assert_eq!(follower.epoch_start_offset(), Some(6));
+    fetchers.shutdown();
+}

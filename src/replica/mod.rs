@@ -21,6 +21,7 @@ mod acks;
 pub mod alter_partition_client;
 pub mod epoch;
 pub mod fetcher;
+pub mod fetcher_manager;
 #[cfg(test)]
 mod fetcher_tests;
 mod follower;
@@ -68,6 +69,8 @@ pub struct ReplicaManager {
     /// [`isr_driver::IsrDriver`] takes it.
     alter_tx: UnboundedSender<(String, i32)>,
     alter_rx: std::sync::Mutex<Option<UnboundedReceiver<(String, i32)>>>,
+    /// The follower side's fetchers, once the node has set them up.
+    fetchers: std::sync::OnceLock<Arc<fetcher_manager::FetcherManager>>,
 }
 
 /// The topic id recorded in a partition directory's `partition.metadata`, if any.
@@ -84,6 +87,7 @@ impl ReplicaManager {
         ReplicaManager {
             alter_tx,
             alter_rx: std::sync::Mutex::new(Some(alter_rx)),
+            fetchers: std::sync::OnceLock::new(),
             node_id,
             config: RwLock::new(Arc::new(config.clone())),
             static_config: config,
@@ -91,6 +95,19 @@ impl ReplicaManager {
             logs,
             replicas: RwLock::new(HashMap::new()),
         }
+    }
+
+    /// Sets the follower side's fetchers and follows what `image` says at once; every later
+    /// publish keeps them in step. A second call changes nothing.
+    pub fn set_fetchers(&self, m: Arc<fetcher_manager::FetcherManager>, image: &MetadataImage) {
+        if self.fetchers.set(m.clone()).is_ok() {
+            m.sync(image, self);
+        }
+    }
+
+    /// The follower side's fetchers, if set.
+    pub fn fetchers(&self) -> Option<&Arc<fetcher_manager::FetcherManager>> {
+        self.fetchers.get()
     }
 
     /// The queue of ISR proposals, once (the [`isr_driver::IsrDriver`] drains it).
@@ -329,6 +346,9 @@ impl MetadataPublisher for ReplicaManager {
                     }
                 }
             }
+        }
+        if let Some(m) = self.fetchers.get() {
+            m.sync(new, self);
         }
         first_error.map_or(Ok(()), Err)
     }
