@@ -31,6 +31,9 @@ use crate::metadata::{BrokerImage, MetadataImage};
 /// for the inter-broker listener).
 pub type LeaderFactory = Arc<dyn Fn(&BrokerImage) -> Option<Arc<dyn LeaderEndPoint>> + Send + Sync>;
 
+/// A leader broker and what is fetched from it: each partition with its leader epoch.
+pub type LeaderFetches = (i32, Vec<((String, i32), i32)>);
+
 struct Running {
     fetcher: Arc<ReplicaFetcher>,
     stop: watch::Sender<bool>,
@@ -59,7 +62,7 @@ impl FetcherManager {
     }
 
     /// The leader brokers fetched from, each with its partitions and their leader epochs.
-    pub fn leaders(&self) -> Vec<(i32, Vec<((String, i32), i32)>)> {
+    pub fn leaders(&self) -> Vec<LeaderFetches> {
         let mut out: Vec<_> = self
             .table()
             .iter()
