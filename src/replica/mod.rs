@@ -6,6 +6,9 @@
 //! controller publishes a change, [`ReplicaManager::publish`] creates the logs of partitions
 //! newly assigned to this node, deletes those of removed topics and applies changed topic
 //! config overrides to the hosted logs — at start-up the same path opens every hosted log.
+//! After each publish the follower side's fetchers ([`fetcher_manager`]) follow the image.
+//! Replication's leader side is [`isr`], [`isr_driver`] and [`alter_partition_client`]; its
+//! follower side [`fetcher`] and [`remote_leader`] (ARCHITECTURE.md, "Data replication").
 //!
 //! It also owns the broker configuration in force ([`ReplicaManager::config`]): the static
 //! one with the image's dynamic broker configs (cluster default and this node's) layered over
