@@ -4,11 +4,14 @@
 //! The high watermark is the offset below which every record is committed (held by every
 //! in-sync replica). Consumers are served only below it and long-polls wait on it; acks=all
 //! producers wait until it passes their batch. A leader moves it to the smallest log end
-//! offset of its ISR — its own, and its ISR followers' as their fetches report them
-//! ([`super::followers`]) — and never back (except when its own log is cut below it). On a
-//! single node the ISR is this node alone, so it reaches the log end as soon as an append
-//! returns. A replica starts from the checkpointed value ([`super::hw_checkpoint`]), and a
-//! replica that is not the leader only lowers it to its own log end.
+//! offset of its maximal ISR ([`super::isr`]) — its own, and its followers' as their fetches
+//! report them ([`super::followers`]), caught-up eligible followers about to join included —
+//! and never back (except when its own log is cut below it); not at all while the committed
+//! ISR is below min(`min.insync.replicas`, replication factor) (KAFKA-15583; until the
+//! topic's value is set the minimum is every replica). On a single node the ISR is this node
+//! alone, so it reaches the log end as soon as an append returns. A replica starts from the
+//! checkpointed value ([`super::hw_checkpoint`]); a follower takes the leader's, capped at
+//! its own log end ([`super::follower`]), and otherwise only lowers it to its own log end.
 //!
 //! The last stable offset (LSO) is the high watermark, or the first offset of the oldest
 //! transaction still open on this partition if that is lower: read_committed consumers are
@@ -150,7 +153,8 @@ impl Replica {
             epoch_start_offset: AtomicI64::new(UNKNOWN_OFFSET),
             high_watermark: hw,
             alter_sink: std::sync::OnceLock::new(),
-            min_insync: AtomicI32::new(1),
+            // Not known until `set_limits`: every replica, the safe side.
+            min_insync: AtomicI32::new(i32::MAX),
             max_lag_ms: AtomicI64::new(30_000),
             assignment: Mutex::new(Assignment::default()),
         };

@@ -124,14 +124,15 @@ async fn the_high_watermark_stays_while_the_isr_is_below_min_insync() {
     );
     assert_eq!(
         r.high_watermark(),
-        4,
-        "min 1 until the topic's limits are set"
+        2,
+        "until the topic's limits are set, every replica is the minimum"
     );
     r.set_limits(2, LAG);
+    assert_eq!(r.high_watermark(), 2, "ISR {{0}} < min 2: frozen");
     r.append_as_leader(batch(2), 1).await.unwrap();
     assert_eq!(
         r.high_watermark(),
-        4,
+        2,
         "acks=1 accepted, HW frozen (KAFKA-15583)"
     );
     r.apply(&with_isr(&[0, 2], 1));
