@@ -1,7 +1,8 @@
 //! ISR changes and min.insync.replicas on one node: AlterPartition (v2–3) raw, for every
 //! check a single node can reach (stale broker epoch, unknown topic id, a newer epoch =
 //! NOT_CONTROLLER, fenced leader epoch, invalid update version, an ISR without the leader or
-//! with a non-replica, an ineligible member), and an acks=all produce to a topic with
+//! with a non-replica, an ineligible member), on the broker listener of a standalone node and
+//! on a combined node's CONTROLLER listener, the network AlterPartition client, and an acks=all produce to a topic with
 //! `min.insync.replicas=2` at replication factor 1 (effective min ISR = min(2, 1) = 1:
 //! accepted, as Kafka accepts it).
 
@@ -265,4 +266,44 @@ fn the_alter_partition_client_reaches_the_controller_and_moves_past_a_dead_voter
         (vec![node], 0, 0)
     );
     assert_eq!(replies.2, Err(ErrorCode::StaleBrokerEpoch));
+}
+
+#[test]
+fn alter_partition_is_served_on_the_controller_listener() {
+    let dir = tempfile::tempdir().unwrap();
+    let voters = format!("1@127.0.0.1:{}", crate::support::free_port());
+    let broker = TestBroker::start(
+        dir.path(),
+        &[
+            ("process.roles", "broker,controller"),
+            ("node.id", "1"),
+            (
+                "listeners",
+                "PLAINTEXT://127.0.0.1:0,CONTROLLER://127.0.0.1:0",
+            ),
+            ("controller.listener.names", "CONTROLLER"),
+            ("controller.quorum.voters", voters.as_str()),
+        ],
+    );
+    let mut c = RawClient::connect(&broker.listener_addr("PLAINTEXT").to_string());
+    assert_eq!(raw::create_topic(&mut c, "ctl", 1, &[]), 0);
+    let (node, epoch, topic_id) = ids(&broker, "ctl");
+    let mut ctl = RawClient::connect(&broker.listener_addr("CONTROLLER").to_string());
+    let a = Alter {
+        broker: node,
+        broker_epoch: epoch,
+        topic_id,
+        leader_epoch: 0,
+        partition_epoch: 0,
+        isr: vec![(node, epoch)],
+    };
+    let r = alter(&mut ctl, 3, &a);
+    assert_eq!(r.error_code, 0);
+    assert_eq!(r.topics[0].partitions[0].error_code, 0);
+    assert_eq!(r.topics[0].partitions[0].isr, vec![BrokerId(node)]);
+    let stale = Alter {
+        broker_epoch: epoch - 1,
+        ..a
+    };
+    assert_eq!(alter(&mut ctl, 3, &stale).error_code, STALE_BROKER_EPOCH);
 }
