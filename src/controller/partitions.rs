@@ -3,7 +3,8 @@
 //! records the change as a `PartitionChangeRecord` and answers with the partition as it is
 //! after the change.
 //!
-//! Checks, in Kafka's order:
+//! Checks, in Kafka's order (a node that is not the active controller answers
+//! NOT_CONTROLLER for the whole request first):
 //! 1. the requesting broker's epoch is its registered one, else STALE_BROKER_EPOCH for the
 //!    whole request (nothing else looked at);
 //! 2. per partition: the topic id is known (UNKNOWN_TOPIC_ID), the partition exists
@@ -142,6 +143,13 @@ impl Controller {
         broker_epoch: i64,
         changes: Vec<IsrChange>,
     ) -> Result<Vec<IsrAnswer>> {
+        // Only the active controller answers, even when nothing would be recorded.
+        if !self.quorum().is_leader() {
+            return Err(Error::kafka(
+                ErrorCode::NotController,
+                "this node is not the active controller",
+            ));
+        }
         self.commit(|image| {
             check_broker_epoch(image, broker_id, broker_epoch)?;
             let mut records = Vec::new();

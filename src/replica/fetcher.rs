@@ -111,6 +111,9 @@ pub struct ReplicaFetcher {
     leader: Arc<dyn LeaderEndPoint>,
     settings: FetcherSettings,
     partitions: Mutex<HashMap<Key, Followed>>,
+    /// Partitions dropped for FENCED_LEADER_EPOCH, with the epoch they were followed at: not
+    /// taken back at that epoch (the image must name a newer leadership first).
+    fenced: Mutex<std::collections::HashSet<(Key, i32)>>,
 }
 
 impl ReplicaFetcher {
@@ -119,6 +122,7 @@ impl ReplicaFetcher {
             leader,
             settings,
             partitions: Mutex::new(HashMap::new()),
+            fenced: Mutex::new(std::collections::HashSet::new()),
         }
     }
 
@@ -126,9 +130,17 @@ impl ReplicaFetcher {
         self.partitions.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Follows `replica` from this leader at `leader_epoch` (again, if already followed).
+    /// Follows `replica` from this leader at `leader_epoch` (again, if already followed) —
+    /// unless it was fenced at that very epoch.
     pub fn add(&self, replica: Arc<Replica>, topic_id: Uuid, leader_epoch: i32) {
         let key = (replica.topic().to_string(), replica.index());
+        {
+            let mut fenced = self.fenced.lock().unwrap_or_else(|p| p.into_inner());
+            if fenced.contains(&(key.clone(), leader_epoch)) {
+                return;
+            }
+            fenced.retain(|(k, _)| *k != key);
+        }
         self.map().insert(
             key,
             Followed {
@@ -235,6 +247,10 @@ impl ReplicaFetcher {
             }
             ErrorCode::FencedLeaderEpoch => {
                 self.map().remove(key);
+                self.fenced
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .insert((key.clone(), epoch));
                 round.fenced.push(key.clone());
                 return;
             }

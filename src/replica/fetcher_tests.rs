@@ -270,6 +270,14 @@ async fn out_of_range_restarts_at_the_leaders_log_start_and_fencing_stops_fetchi
     let round = f.fetch_once().await;
     assert_eq!(round.fenced, vec![("t".to_string(), 0)]);
     assert!(f.is_empty(), "left until the image names a new leadership");
+    f.add(follower.clone(), Uuid::nil(), 0);
+    assert!(f.is_empty(), "not taken back at the fenced epoch");
+    follower.apply(&part(A, 1));
+    f.add(follower.clone(), Uuid::nil(), 1);
+    assert_eq!(f.followed(), vec![(("t".to_string(), 0), 1)]);
+    leader.append_as_leader(batch(2), 1).await.unwrap();
+    converge(&f, &leader, &follower).await;
+    assert_eq!(dump(&follower).await, dump(&leader).await);
 }
 
 #[tokio::test(flavor = "multi_thread")]
