@@ -4,9 +4,8 @@
 //! this handler maps the request onto them and the answers back.
 //!
 //! A STALE_BROKER_EPOCH (or NOT_CONTROLLER from the quorum) is the whole response's error
-//! with no topics, as Kafka answers it. Kafka's brokers do not serve this API (its schema's
-//! listener is `controller`); gregor serves it on every listener because a standalone node
-//! has no controller listener and its own leader must reach its own controller.
+//! with no topics, as Kafka answers it. Served on controller listeners only, as Kafka serves
+//! it (a standalone node, without one, has no followers and never needs it).
 //!
 //! Thread-safety: the controller call runs on a blocking thread.
 

@@ -18,8 +18,8 @@ const ALTER_PARTITION_RETRY: Duration = Duration::from_millis(100);
 
 /// Drives the leaders' ISR changes (`replica::isr_driver`): the `isr-expiration` pass every
 /// `replica.lag.time.max.ms / 2` and AlterPartition to the active controller over the peer
-/// client, to the voters of `controller.quorum.voters` (a standalone node: itself, whose
-/// partitions have no followers, so nothing is ever sent).
+/// client, to the quorum's leader among the voters of `controller.quorum.voters` (a
+/// standalone node's partitions have no followers, so it never sends one).
 pub async fn run_isr(broker: Arc<Broker>, mut stop: broadcast::Receiver<()>) {
     use crate::replica::alter_partition_client::PeerAlterPartition;
     use crate::replica::isr_driver::IsrDriver;
@@ -33,12 +33,14 @@ pub async fn run_isr(broker: Arc<Broker>, mut stop: broadcast::Receiver<()>) {
         .cluster
         .voters
         .iter()
-        .map(|v| format!("{}:{}", v.host, v.port))
+        .map(|v| (v.id, format!("{}:{}", v.host, v.port)))
         .collect();
     let pool = Arc::new(PeerPool::new(PeerSettings::for_node(node_id)));
+    let quorum = broker.controller.quorum().clone();
     let sender = Arc::new(PeerAlterPartition::new(
         pool,
         voters,
+        Arc::new(move || quorum.leader()),
         Duration::from_millis(repl.quorum_request_timeout_ms),
     ));
     let driver = IsrDriver::new(

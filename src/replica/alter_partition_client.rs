@@ -2,10 +2,10 @@
 //! `new_isr_with_epochs`) to the active controller over [`crate::peer`], as Kafka's
 //! `AlterPartitionManager` sends it through its controller channel.
 //!
-//! Finding the controller: the static quorum's voters (`controller.quorum.voters`, each at its
-//! controller listener) are tried in turn, starting with the one that answered last; a
-//! voter that is unreachable or answers NOT_CONTROLLER moves the choice to the next. (When
-//! the quorum can name its leader, that is the better first guess.) Every failure comes back
+//! Finding the controller: the quorum's leader as this node knows it (the hint) when it is a
+//! voter; else the static quorum's voters (`controller.quorum.voters`, each at its controller
+//! listener) in turn, starting with the one that answered last — a voter that is unreachable
+//! or answers NOT_CONTROLLER moves the choice to the next. Every failure comes back
 //! as a code the ISR state machine understands: transport failures as REQUEST_TIMED_OUT, so
 //! they are retried.
 //!
@@ -32,17 +32,27 @@ pub const VERSION: i16 = 3;
 /// The sender (see the module doc).
 pub struct PeerAlterPartition {
     pool: Arc<PeerPool>,
-    /// `host:port` of each voter's controller listener.
-    voters: Vec<String>,
+    /// Each voter's node id and `host:port` of its controller listener.
+    voters: Vec<(i32, String)>,
+    leader_hint: LeaderHint,
     current: Arc<AtomicUsize>,
     timeout: Duration,
 }
 
+/// The quorum leader's node id as this node knows it, if it does.
+pub type LeaderHint = Arc<dyn Fn() -> Option<i32> + Send + Sync>;
+
 impl PeerAlterPartition {
-    pub fn new(pool: Arc<PeerPool>, voters: Vec<String>, timeout: Duration) -> PeerAlterPartition {
+    pub fn new(
+        pool: Arc<PeerPool>,
+        voters: Vec<(i32, String)>,
+        leader_hint: LeaderHint,
+        timeout: Duration,
+    ) -> PeerAlterPartition {
         PeerAlterPartition {
             pool,
             voters,
+            leader_hint,
             current: Arc::new(AtomicUsize::new(0)),
             timeout,
         }
@@ -106,12 +116,13 @@ impl AlterPartitionSender for PeerAlterPartition {
         let voters = self.voters.clone();
         let current = self.current.clone();
         let timeout = self.timeout;
+        let hinted = (self.leader_hint)().and_then(|id| voters.iter().position(|(v, _)| *v == id));
         Box::pin(async move {
             if voters.is_empty() {
                 return Err(ErrorCode::NotController);
             }
-            let i = current.load(Ordering::Acquire) % voters.len();
-            let peer = pool.get(&voters[i]);
+            let i = hinted.unwrap_or_else(|| current.load(Ordering::Acquire) % voters.len());
+            let peer = pool.get(&voters[i].1);
             let next = || current.store((i + 1) % voters.len(), Ordering::Release);
             match peer.send(&request(&call), VERSION, timeout).await {
                 Ok(resp) => {
@@ -122,7 +133,7 @@ impl AlterPartitionSender for PeerAlterPartition {
                     reply
                 }
                 Err(e) => {
-                    tracing::debug!("AlterPartition to {} failed: {e}", voters[i]);
+                    tracing::debug!("AlterPartition to {} failed: {e}", voters[i].1);
                     next();
                     Err(ErrorCode::RequestTimedOut)
                 }

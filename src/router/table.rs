@@ -150,7 +150,7 @@ pub const CONTROLLER_APIS: &[ApiKey] = &[
 
 /// APIs served on controller listeners only (Kafka's `"listeners": ["controller"]`): a
 /// broker listener neither serves nor advertises them.
-pub const CONTROLLER_ONLY_APIS: &[ApiKey] = &[ApiKey::AllocateProducerIds];
+pub const CONTROLLER_ONLY_APIS: &[ApiKey] = &[ApiKey::AllocateProducerIds, ApiKey::AlterPartition];
 
 /// The served range of an api key, if gregor serves it.
 pub fn lookup(key: ApiKey) -> Option<&'static ApiRange> {

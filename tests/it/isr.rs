@@ -1,8 +1,8 @@
-//! ISR changes and min.insync.replicas on one node: AlterPartition (v2–3) raw, for every
-//! check a single node can reach (stale broker epoch, unknown topic id, a newer epoch =
+//! ISR changes and min.insync.replicas on one node: AlterPartition (v2–3) raw on a combined
+//! node's CONTROLLER listener (a broker listener does not serve it), for every check a single
+//! node can reach (stale broker epoch, unknown topic id, a newer epoch =
 //! NOT_CONTROLLER, fenced leader epoch, invalid update version, an ISR without the leader or
-//! with a non-replica, an ineligible member), on the broker listener of a standalone node and
-//! on a combined node's CONTROLLER listener, the network AlterPartition client, and an acks=all produce to a topic with
+//! with a non-replica, an ineligible member), the network AlterPartition client, and an acks=all produce to a topic with
 //! `min.insync.replicas=2` at replication factor 1 (effective min ISR = min(2, 1) = 1:
 //! accepted, as Kafka accepts it).
 
@@ -28,6 +28,24 @@ fn ids(broker: &TestBroker, t: &str) -> (i32, i64, Uuid) {
         let (id, reg) = image.brokers.iter().next().expect("registered");
         (*id, reg.epoch, image.topic(&name).expect("topic").id)
     })
+}
+
+/// A node in both roles with a CONTROLLER listener, the only one serving AlterPartition.
+fn combined_node(dir: &std::path::Path) -> TestBroker {
+    let voters = format!("1@127.0.0.1:{}", crate::support::free_port());
+    TestBroker::start(
+        dir,
+        &[
+            ("process.roles", "broker,controller"),
+            ("node.id", "1"),
+            (
+                "listeners",
+                "PLAINTEXT://127.0.0.1:0,CONTROLLER://127.0.0.1:0",
+            ),
+            ("controller.listener.names", "CONTROLLER"),
+            ("controller.quorum.voters", voters.as_str()),
+        ],
+    )
 }
 
 struct Alter {
@@ -79,10 +97,11 @@ fn code(c: &mut RawClient, version: i16, a: &Alter) -> i16 {
 #[test]
 fn alter_partition_checks_as_kafkas_controller() {
     let dir = tempfile::tempdir().unwrap();
-    let broker = TestBroker::start(dir.path(), &[]);
-    let mut c = RawClient::connect(&broker.bootstrap());
-    assert_eq!(raw::create_topic(&mut c, "ap", 1, &[]), 0);
+    let broker = combined_node(dir.path());
+    let mut admin = RawClient::connect(&broker.listener_addr("PLAINTEXT").to_string());
+    assert_eq!(raw::create_topic(&mut admin, "ap", 1, &[]), 0);
     let (node, epoch, topic_id) = ids(&broker, "ap");
+    let mut c = RawClient::connect(&broker.listener_addr("CONTROLLER").to_string());
     let valid = || Alter {
         broker: node,
         broker_epoch: epoch,
@@ -228,12 +247,15 @@ fn the_alter_partition_client_reaches_the_controller_and_moves_past_a_dead_voter
     use std::time::Duration;
 
     let dir = tempfile::tempdir().unwrap();
-    let broker = TestBroker::start(dir.path(), &[]);
-    let mut c = RawClient::connect(&broker.bootstrap());
+    let broker = combined_node(dir.path());
+    let mut c = RawClient::connect(&broker.listener_addr("PLAINTEXT").to_string());
     assert_eq!(raw::create_topic(&mut c, "cl", 1, &[]), 0);
     let (node, epoch, topic_id) = ids(&broker, "cl");
     let dead = format!("127.0.0.1:{}", crate::support::free_port());
-    let voters = vec![dead, broker.bootstrap()];
+    let voters = vec![
+        (7, dead),
+        (node, broker.listener_addr("CONTROLLER").to_string()),
+    ];
     let call = IsrCall {
         broker_id: node,
         broker_epoch: epoch,
@@ -247,7 +269,8 @@ fn the_alter_partition_client_reaches_the_controller_and_moves_past_a_dead_voter
     };
     let replies = broker.with_broker(move |_| async move {
         let pool = Arc::new(PeerPool::new(PeerSettings::for_node(node)));
-        let client = PeerAlterPartition::new(pool, voters, Duration::from_secs(5));
+        let client =
+            PeerAlterPartition::new(pool, voters, Arc::new(|| None), Duration::from_secs(5));
         let first = client.send(call.clone()).await;
         let second = client.send(call.clone()).await;
         let stale = client
@@ -269,22 +292,9 @@ fn the_alter_partition_client_reaches_the_controller_and_moves_past_a_dead_voter
 }
 
 #[test]
-fn alter_partition_is_served_on_the_controller_listener() {
+fn alter_partition_is_served_on_the_controller_listener_only() {
     let dir = tempfile::tempdir().unwrap();
-    let voters = format!("1@127.0.0.1:{}", crate::support::free_port());
-    let broker = TestBroker::start(
-        dir.path(),
-        &[
-            ("process.roles", "broker,controller"),
-            ("node.id", "1"),
-            (
-                "listeners",
-                "PLAINTEXT://127.0.0.1:0,CONTROLLER://127.0.0.1:0",
-            ),
-            ("controller.listener.names", "CONTROLLER"),
-            ("controller.quorum.voters", voters.as_str()),
-        ],
-    );
+    let broker = combined_node(dir.path());
     let mut c = RawClient::connect(&broker.listener_addr("PLAINTEXT").to_string());
     assert_eq!(raw::create_topic(&mut c, "ctl", 1, &[]), 0);
     let (node, epoch, topic_id) = ids(&broker, "ctl");
@@ -306,4 +316,11 @@ fn alter_partition_is_served_on_the_controller_listener() {
         ..a
     };
     assert_eq!(alter(&mut ctl, 3, &stale).error_code, STALE_BROKER_EPOCH);
+    // A broker listener closes the connection, as for any API it does not serve.
+    let frame = c.frame(&AlterPartitionRequest::default(), 3);
+    c.send_raw(&frame);
+    assert!(
+        c.is_closed(),
+        "AlterPartition answered on a broker listener"
+    );
 }
