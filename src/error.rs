@@ -57,6 +57,7 @@ error_codes! {
     InvalidTopicException = 17, "INVALID_TOPIC_EXCEPTION", false;
     RecordListTooLarge = 18, "RECORD_LIST_TOO_LARGE", false;
     NotEnoughReplicas = 19, "NOT_ENOUGH_REPLICAS", true;
+    NotEnoughReplicasAfterAppend = 20, "NOT_ENOUGH_REPLICAS_AFTER_APPEND", true;
     InvalidRequiredAcks = 21, "INVALID_REQUIRED_ACKS", false;
     IllegalGeneration = 22, "ILLEGAL_GENERATION", false;
     InconsistentGroupProtocol = 23, "INCONSISTENT_GROUP_PROTOCOL", false;
@@ -103,6 +104,7 @@ error_codes! {
     InvalidRecord = 87, "INVALID_RECORD", false;
     UnstableOffsetCommit = 88, "UNSTABLE_OFFSET_COMMIT", true;
     ProducerFenced = 90, "PRODUCER_FENCED", false;
+    InvalidUpdateVersion = 95, "INVALID_UPDATE_VERSION", false;
     SnapshotNotFound = 98, "SNAPSHOT_NOT_FOUND", false;
     PositionOutOfRange = 99, "POSITION_OUT_OF_RANGE", false;
     UnknownTopicId = 100, "UNKNOWN_TOPIC_ID", true;
@@ -110,6 +112,8 @@ error_codes! {
     BrokerIdNotRegistered = 102, "BROKER_ID_NOT_REGISTERED", false;
     InconsistentClusterId = 104, "INCONSISTENT_CLUSTER_ID", false;
     TransactionalIdNotFound = 105, "TRANSACTIONAL_ID_NOT_FOUND", false;
+    IneligibleReplica = 107, "INELIGIBLE_REPLICA", false;
+    NewLeaderElected = 108, "NEW_LEADER_ELECTED", false;
     MismatchedEndpointType = 114, "MISMATCHED_ENDPOINT_TYPE", false;
     UnsupportedEndpointType = 115, "UNSUPPORTED_ENDPOINT_TYPE", false;
 }
@@ -127,6 +131,15 @@ impl ErrorCode {
     /// The number sent on the wire.
     pub fn code(self) -> i16 {
         self as i16
+    }
+
+    /// The code a peer answered (UNKNOWN_SERVER_ERROR for one gregor does not know).
+    pub fn from_i16(code: i16) -> ErrorCode {
+        ErrorCode::ALL
+            .iter()
+            .copied()
+            .find(|c| c.code() == code)
+            .unwrap_or(ErrorCode::UnknownServerError)
     }
 }
 

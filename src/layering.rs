@@ -94,7 +94,9 @@ fn layers_are_one_way() {
     // composition in broker/node, and DescribeQuorum) may know it.
     only(
         "quorum",
-        &["metadata", "log", "fs", "config", "error", "protocol"],
+        &[
+            "metadata", "log", "fs", "config", "error", "protocol", "peer",
+        ],
     );
     only(
         "controller",

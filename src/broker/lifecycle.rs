@@ -7,11 +7,12 @@
 //! lost it) registers again. On shutdown the broker asks for a controlled shutdown
 //! (`want_shut_down`) and waits, bounded, for `should_shut_down`.
 //!
-//! One path, two links: a node that is itself a controller ([`Link::Local`]: standalone and
-//! combined nodes) calls its controller directly — the same `controller::brokers` functions
-//! the CONTROLLER listener's handlers call — and registers and unfences synchronously during
-//! start-up, so a zero-config node serves at once, unfenced. A broker-only node
-//! ([`Link::Remote`]) sends the Kafka requests to `controller.quorum.bootstrap.servers` (or
+//! One path, two links: a node that is the one voter of its own quorum ([`Link::Local`]:
+//! zero-config and single-controller combined nodes) calls its controller directly — the
+//! same `controller::brokers` functions the CONTROLLER listener's handlers call — and
+//! registers and unfences synchronously during start-up, so a zero-config node serves at
+//! once, unfenced. A broker-only node and a voter of several (which may be a follower)
+//! ([`Link::Remote`]) send the Kafka requests to `controller.quorum.bootstrap.servers` (or
 //! the voters) through [`ControllerClient`], from a background task.
 //!
 //! Thread-safety: shared behind an `Arc`; the epoch is atomic; one task heartbeats.

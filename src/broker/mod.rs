@@ -8,6 +8,7 @@
 //! replicas) → controller → coordinators).
 
 pub mod controller_client;
+pub mod forward;
 pub mod lifecycle;
 pub mod markers;
 
@@ -23,6 +24,7 @@ use crate::metadata::records::EndPoint;
 use crate::metadata::{load_cluster_id, Metadata, MetadataImage, MetadataPublisher, TopicImage};
 use crate::producer_ids::ProducerIds;
 use crate::quorum::observer::Observer;
+use crate::quorum::rpc::RpcServer;
 use crate::quorum::{upgrade, Quorum, QuorumConfig};
 use crate::replica::ReplicaManager;
 use crate::txn::{ProducerIdSource, TxnCoordinator};
@@ -52,6 +54,19 @@ pub struct Broker {
     pub observer: Option<Arc<Observer>>,
     /// The client a broker-only node reaches the controller with (the observer's fetches).
     pub controller_client: Option<Arc<ControllerClient>>,
+    /// Sends controller work to the active controller when this node is not it.
+    pub forwarder: Arc<forward::Forwarder>,
+}
+
+/// A block of producer ids for this node, from the active controller (blocking).
+fn allocate(forwarder: &forward::Forwarder, controller: &Controller) -> Result<(i64, i64)> {
+    let epoch = controller
+        .metadata()
+        .image()
+        .brokers
+        .get(&controller.node_id())
+        .map_or(0, |b| b.epoch);
+    forwarder.allocate_producer_ids(controller, epoch)
 }
 
 /// The endpoints a broker registers: its advertised broker listeners (no controller
@@ -90,17 +105,44 @@ impl Broker {
     /// Opens the data directory and every log in it (blocking). `cluster` is the validated
     /// cluster configuration with every listener's bound port filled in.
     pub fn open(config: BrokerConfig, cluster: ClusterConfig) -> std::io::Result<Broker> {
+        Broker::open_with(config, cluster, None)
+    }
+
+    /// [`Broker::open`] for a voter of several: `rpc` answers the other voters (its
+    /// listener already accepts) and holds the cluster id they agree on
+    /// (`quorum::rpc::ClusterIdentity`).
+    pub fn open_with(
+        config: BrokerConfig,
+        cluster: ClusterConfig,
+        rpc: Option<Arc<RpcServer>>,
+    ) -> std::io::Result<Broker> {
         let logs = LogManager::open(&config.data_dir)?;
-        let cluster_id = load_cluster_id(&config.data_dir, config.node_id)?;
+        // Several voters: only the lowest-id voter makes the cluster id; the others learn it
+        // from its first RPC (an empty image until then).
+        let multi = cluster.voters.len() > 1 && cluster.roles.controller;
+        let rpc = rpc.filter(|_| multi);
+        let cluster_id = match &rpc {
+            Some(r) => {
+                let lowest = cluster.voters.iter().map(|v| v.id).min() == Some(config.node_id);
+                if lowest {
+                    r.identity().get_or_create()?
+                } else {
+                    r.identity().get().unwrap_or_default()
+                }
+            }
+            None => load_cluster_id(&config.data_dir, config.node_id)?,
+        };
         let metadata = Arc::new(Metadata::new(MetadataImage::new(cluster_id)));
+        if let Some(r) = &rpc {
+            r.identity().attach(metadata.clone());
+        }
         let replicas = Arc::new(ReplicaManager::new(config.node_id, config.clone(), logs));
         let publishers = vec![replicas.clone() as Arc<dyn MetadataPublisher>];
         let timings = &cluster.replication;
         let (controller, observer) = if cluster.roles.controller {
             let (metadata_log, upgraded) = upgrade::open(replicas.logs(), &config)?;
             // The voter's address: this node in `controller.quorum.voters`, else
-            // (zero-config) its first advertised listener. Every controller is the one voter
-            // of its own quorum until the multi-voter network lands (issue 13 step 2).
+            // (zero-config) its first advertised listener.
             let (host, port) = cluster
                 .voters
                 .iter()
@@ -108,13 +150,26 @@ impl Broker {
                 .map(|v| (v.host.clone(), v.port))
                 .or_else(|| cluster.advertised.first().map(|e| (e.host.clone(), e.port)))
                 .unwrap_or_default();
+            let voters = if rpc.is_some() {
+                cluster
+                    .voters
+                    .iter()
+                    .map(|v| (v.id, v.host.clone(), v.port))
+                    .collect()
+            } else {
+                vec![]
+            };
             let quorum = Arc::new(Quorum::start(
                 &QuorumConfig {
                     node_id: config.node_id,
                     host,
                     port,
                     election_timeout_ms: timings.quorum_election_timeout_ms,
+                    election_backoff_max_ms: timings.quorum_election_backoff_max_ms,
+                    request_timeout_ms: timings.quorum_request_timeout_ms,
                     snapshot_bytes: config.metadata_snapshot_bytes,
+                    voters,
+                    rpc: rpc.clone(),
                 },
                 metadata_log,
                 metadata.clone(),
@@ -143,6 +198,7 @@ impl Broker {
                 Some(Arc::new(observer)),
             )
         };
+        let forwarder = Arc::new(forward::Forwarder::new(&cluster));
         let controller_client = (!cluster.roles.controller).then(|| {
             Arc::new(ControllerClient::new(
                 controller_client_addrs(&cluster),
@@ -150,15 +206,19 @@ impl Broker {
             ))
         });
         // Only a node with the broker role registers as a broker (a controller-only node is
-        // no broker clients could be sent to, as in Kafka).
+        // no broker clients could be sent to, as in Kafka). The one voter of its own quorum
+        // registers locally; a voter of several and a broker-only node send
+        // BrokerRegistration/BrokerHeartbeat to the active controller over the network (a
+        // voter may be a follower; its own address is one of those tried).
         let lifecycle = if cluster.roles.broker {
-            let link = match &controller_client {
-                None => Link::Local(controller.clone()),
+            let link = if cluster.roles.controller && rpc.is_none() {
+                Link::Local(controller.clone())
+            } else {
                 // A separate connection: the observer's long-polls must not delay heartbeats.
-                Some(_) => Link::Remote(Arc::new(ControllerClient::new(
+                Link::Remote(Arc::new(ControllerClient::new(
                     controller_client_addrs(&cluster),
                     format!("gregor-broker-{}-lifecycle", config.node_id),
-                ))),
+                )))
             };
             let ms = |v: u64| Duration::from_millis(v.max(1));
             let lifecycle = Lifecycle::new(
@@ -182,8 +242,9 @@ impl Broker {
         let groups = Arc::new(GroupCoordinator::open(replicas.logs(), &config)?);
         let producer_ids = Arc::new(ProducerIds::default());
         let source: ProducerIdSource = {
-            let (ids, controller) = (producer_ids.clone(), controller.clone());
-            Arc::new(move || ids.next(|| controller.allocate_producer_ids()))
+            let (ids, controller, fw) =
+                (producer_ids.clone(), controller.clone(), forwarder.clone());
+            Arc::new(move || ids.next(|| allocate(&fw, &controller)))
         };
         let markers = Arc::new(BrokerMarkers {
             metadata: metadata.clone(),
@@ -205,6 +266,7 @@ impl Broker {
             lifecycle,
             observer,
             controller_client,
+            forwarder,
         })
     }
 
@@ -271,7 +333,7 @@ impl Broker {
     /// The next producer id, reserving a block from the controller when needed (blocking).
     pub fn next_producer_id(&self) -> Result<i64> {
         self.producer_ids
-            .next(|| self.controller.allocate_producer_ids())
+            .next(|| allocate(&self.forwarder, &self.controller))
     }
 
     /// Every partition log: the hosted replicas' and the internal ones.

@@ -5,8 +5,8 @@
 //! replica layer creates and deletes partition logs there) before the commit returns.
 //!
 //! Why records and not direct edits: the records are the one thing a quorum can agree on;
-//! every voter replays the same records. Not the quorum's leader: NOT_CONTROLLER (requests
-//! are not forwarded yet: one voter).
+//! every voter replays the same records. Not the quorum's leader: NOT_CONTROLLER (the
+//! broker layer forwards the request to the leader, `broker::forward`).
 //!
 //! Thread-safety: commits are serialised by one mutex held across validate → commit →
 //! publish, so two CreateTopics of one name cannot both pass the existence check. The
@@ -17,7 +17,9 @@
 mod broker_configs;
 pub mod brokers;
 mod configs;
+pub mod election;
 mod migrate;
+pub mod partitions;
 mod topics;
 
 use std::io;
@@ -25,7 +27,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use crate::error::{Error, ErrorCode, Result};
-use crate::metadata::records::MetadataRecord;
+use crate::metadata::records::{EndPoint, MetadataRecord};
 use crate::metadata::{Metadata, MetadataImage};
 use crate::quorum::Quorum;
 
@@ -97,6 +99,11 @@ impl Controller {
         })
     }
 
+    /// The node this controller runs on.
+    pub fn node_id(&self) -> i32 {
+        self.node_id
+    }
+
     pub fn metadata(&self) -> &Arc<Metadata> {
         &self.metadata
     }
@@ -124,9 +131,39 @@ impl Controller {
         Ok(out)
     }
 
+    /// The interim private registration (32003, `broker::forward`): registers broker
+    /// `node_id` unfenced with `endpoints` unless the image already says exactly that (a new
+    /// broker epoch each time it changes). No gregor node sends it since BrokerRegistration.
+    pub fn register_broker_interim(
+        &self,
+        node_id: i32,
+        endpoints: Vec<EndPoint>,
+        rack: Option<String>,
+    ) -> Result<()> {
+        self.commit(|image| {
+            let current = image.brokers.get(&node_id);
+            if current.is_some_and(|b| b.endpoints == endpoints && b.rack == rack) {
+                return Ok((vec![], ()));
+            }
+            let record = MetadataRecord::RegisterBroker {
+                broker_id: node_id,
+                incarnation_id: uuid::Uuid::new_v4(),
+                broker_epoch: current.map_or(0, |b| b.epoch + 1),
+                endpoints,
+                rack,
+                fenced: false,
+            };
+            Ok((vec![record], ()))
+        })
+    }
+
     /// Reserves the next block of producer ids: `[start, end)`.
     pub fn allocate_producer_ids(&self) -> Result<(i64, i64)> {
-        let node_id = self.node_id;
+        self.allocate_producer_ids_for(self.node_id)
+    }
+
+    /// Reserves the next block of producer ids for broker `node_id` (AllocateProducerIds).
+    pub fn allocate_producer_ids_for(&self, node_id: i32) -> Result<(i64, i64)> {
         self.commit(|image| {
             let start = image.next_producer_id;
             let end = start + PRODUCER_ID_BLOCK;

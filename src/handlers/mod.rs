@@ -2,6 +2,7 @@
 //! [`RequestContext`] and returns the response; none of them touches sockets or framing.
 
 pub mod alter_configs;
+pub mod alter_partition;
 pub mod broker_lifecycle;
 pub mod cluster;
 pub mod config_resources;

@@ -107,21 +107,13 @@ async fn produce_partition(
         verify_transaction(ctx, &batch, transactional_id, topic, index)?;
         let image = ctx.broker.metadata.image();
         let replica = ctx.broker.replicas.leader(&image, topic, index)?;
-        let info = replica.append_as_leader(batch).await?;
+        let epoch = replica.leader_epoch();
+        let info = replica.append_as_leader(batch, acks).await?;
         // acks=all: answered once the batch is committed (below the high watermark).
-        if acks == -1
-            && !info.duplicate
-            && !replica
-                .wait_for_high_watermark(info.last_offset, timeout)
-                .await
-        {
-            return Err(Error::kafka(
-                ErrorCode::RequestTimedOut,
-                format!(
-                    "{topic}-{index}: not committed within {} ms",
-                    timeout.as_millis()
-                ),
-            ));
+        if acks == -1 && !info.duplicate {
+            replica
+                .wait_committed(info.last_offset, epoch, timeout)
+                .await?;
         }
         Ok(info)
     }

@@ -2,7 +2,10 @@
 //! have, KIP-360); with a `transactional.id`, the transaction coordinator answers (fencing,
 //! epoch bumps, aborting the previous instance's transaction).
 
-use kafka_protocol::messages::{InitProducerIdRequest, InitProducerIdResponse, ProducerId};
+use kafka_protocol::messages::{
+    AllocateProducerIdsRequest, AllocateProducerIdsResponse, InitProducerIdRequest,
+    InitProducerIdResponse, ProducerId,
+};
 
 use crate::error::ErrorCode;
 use crate::handlers::RequestContext;
@@ -54,5 +57,28 @@ pub async fn handle(ctx: &RequestContext, req: InitProducerIdRequest) -> InitPro
             tracing::error!("allocating a producer id failed: {e}");
             fail(e.code())
         }
+    }
+}
+
+/// AllocateProducerIds (67), on a controller listener: a block of producer ids for the
+/// broker that asks (a node that is not the active controller forwards its own need here,
+/// `broker::forward`). Not the active controller: NOT_CONTROLLER. The broker epoch is not
+/// checked yet (broker lifecycle: issue 13 step 3).
+pub async fn allocate_producer_ids(
+    ctx: &RequestContext,
+    req: AllocateProducerIdsRequest,
+) -> AllocateProducerIdsResponse {
+    let broker_id = req.broker_id.0;
+    let result = ctx
+        .broker
+        .blocking(move |b| b.controller.allocate_producer_ids_for(broker_id))
+        .await;
+    match result {
+        Ok((start, end)) => AllocateProducerIdsResponse::default()
+            .with_producer_id_start(ProducerId(start))
+            .with_producer_id_len(i32::try_from(end - start).unwrap_or(i32::MAX)),
+        Err(e) => AllocateProducerIdsResponse::default()
+            .with_error_code(e.code().code())
+            .with_producer_id_start(ProducerId(-1)),
     }
 }

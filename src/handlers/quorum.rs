@@ -1,13 +1,17 @@
 //! DescribeQuorum (api key 55, v0–2): the metadata quorum as Kafka's `KafkaRaftClient`
 //! describes it — for `__cluster_metadata` partition 0 only: the leader and its epoch, the
 //! high watermark and each voter's log end offset as Kafka offsets, the voters and the
-//! observers (none yet: every node is a voter of its own one-voter quorum), and (v2) the
-//! voter's controller listeners (zero-config: the listener asked).
+//! observers (none yet: broker-only nodes join in step 3), and (v2) the voters' controller
+//! listeners (this node's as advertised, zero-config: the listener asked; the others' from
+//! `controller.quorum.voters`). A node that is not the leader forwards the request from a
+//! broker listener (`broker::forward`); on a controller listener it answers as below.
 //!
 //! Errors as Kafka's: a request that is not exactly that one partition gets
 //! UNKNOWN_TOPIC_OR_PARTITION on each partition it names; a node that is not the leader
 //! answers NOT_LEADER_OR_FOLLOWER for the partition (only the leader knows the voters'
-//! progress). The leader reports itself with both timestamps = now (Kafka's `RaftUtil`).
+//! progress). The leader reports itself with both timestamps = now (Kafka's `RaftUtil`), the
+//! other voters with the times its network last saw them answer AppendEntries and last saw
+//! them reach the commit point (`quorum::network::VoterProgress`), −1 before that.
 
 use kafka_protocol::messages::describe_quorum_response::{
     Listener, Node, PartitionData, ReplicaState, TopicData,
@@ -72,18 +76,26 @@ pub async fn describe_quorum(
         .voters
         .iter()
         .map(|&id| {
-            // One voter: every voter is this node, whose log end is known here.
+            // This node's log end is known here; the others' as the leader last matched.
+            let end = if id == view.node_id {
+                view.log_end_offset
+            } else {
+                view.voter_log_ends.get(&id).copied().unwrap_or(-1)
+            };
             let mut r = ReplicaState::default()
                 .with_replica_id(BrokerId(id))
-                .with_log_end_offset(if id == view.node_id {
-                    view.log_end_offset
-                } else {
-                    -1
-                });
+                .with_log_end_offset(end);
             if ctx.version >= 1 {
+                // The leader itself: now (Kafka's RaftUtil); the others: as the network
+                // last saw them answer.
+                let (fetch, caught_up) = if id == view.node_id {
+                    (now, now)
+                } else {
+                    view.voter_times.get(&id).copied().unwrap_or((-1, -1))
+                };
                 r = r
-                    .with_last_fetch_timestamp(now)
-                    .with_last_caught_up_timestamp(now);
+                    .with_last_fetch_timestamp(fetch)
+                    .with_last_caught_up_timestamp(caught_up);
             }
             r
         })
@@ -133,9 +145,24 @@ pub async fn describe_quorum(
                     .with_port(e.port)
             })
             .collect();
-        resp = resp.with_nodes(vec![Node::default()
+        let mut nodes = vec![Node::default()
             .with_node_id(BrokerId(view.node_id))
-            .with_listeners(listeners)]);
+            .with_listeners(listeners)];
+        // The other voters: their controller listener from `controller.quorum.voters`.
+        let name = cluster
+            .controller_listener_names
+            .first()
+            .cloned()
+            .unwrap_or_default();
+        for v in cluster.voters.iter().filter(|v| v.id != view.node_id) {
+            nodes.push(Node::default().with_node_id(BrokerId(v.id)).with_listeners(
+                vec![Listener::default()
+                        .with_name(StrBytes::from_string(name.clone()))
+                        .with_host(StrBytes::from_string(v.host.clone()))
+                        .with_port(v.port)],
+            ));
+        }
+        resp = resp.with_nodes(nodes);
     }
     resp
 }

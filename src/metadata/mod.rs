@@ -115,34 +115,39 @@ impl Metadata {
     }
 }
 
-/// The `cluster.id` of `meta.properties`, if the data directory has one.
-pub fn stored_cluster_id(data_dir: &Path) -> Option<String> {
-    let props: BTreeMap<String, String> = std::fs::read_to_string(data_dir.join(layout::META_FILE))
+/// Reads `cluster.id` from `meta.properties`, or makes one and writes the file.
+pub fn load_cluster_id(data_dir: &Path, node_id: i32) -> io::Result<String> {
+    match read_cluster_id(data_dir) {
+        Some(id) => Ok(id),
+        None => {
+            let id = new_cluster_id();
+            write_cluster_id(data_dir, node_id, &id)?;
+            Ok(id)
+        }
+    }
+}
+
+/// A fresh cluster id: 16 random bytes, URL-safe base64 (Kafka's `Uuid.randomUuid()` form).
+pub fn new_cluster_id() -> String {
+    base64_url(Uuid::new_v4().as_bytes())
+}
+
+/// `cluster.id` of `meta.properties`, if the data directory is formatted.
+pub fn read_cluster_id(data_dir: &Path) -> Option<String> {
+    let meta_path = data_dir.join(layout::META_FILE);
+    let props: BTreeMap<String, String> = std::fs::read_to_string(&meta_path)
         .map(|t| parse_properties(&t).into_iter().collect())
-        .ok()?;
+        .unwrap_or_default();
     props.get("cluster.id").filter(|id| !id.is_empty()).cloned()
 }
 
-/// Writes `meta.properties` with `cluster_id` (a new node adopting its cluster's id; the
-/// directory is created if needed).
-pub fn store_cluster_id(data_dir: &Path, node_id: i32, cluster_id: &str) -> io::Result<()> {
+/// Writes `meta.properties` (atomically) with `cluster_id`.
+pub fn write_cluster_id(data_dir: &Path, node_id: i32, cluster_id: &str) -> io::Result<()> {
     std::fs::create_dir_all(data_dir)?;
     crate::fs::write_atomic(
         &data_dir.join(layout::META_FILE),
         format!("version=1\ncluster.id={cluster_id}\nnode.id={node_id}\n").as_bytes(),
     )
-}
-
-/// Reads `cluster.id` from `meta.properties`, or makes one and writes the file.
-pub fn load_cluster_id(data_dir: &Path, node_id: i32) -> io::Result<String> {
-    match stored_cluster_id(data_dir) {
-        Some(id) => Ok(id),
-        None => {
-            let id = base64_url(Uuid::new_v4().as_bytes());
-            store_cluster_id(data_dir, node_id, &id)?;
-            Ok(id)
-        }
-    }
 }
 
 #[cfg(test)]

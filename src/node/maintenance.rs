@@ -1,6 +1,7 @@
 //! Periodic log work: time-based flushes (`log.flush.interval.ms`), retention every
 //! `log.retention.check.interval.ms`, and checkpoints every
-//! `log.flush.offset.checkpoint.interval.ms`. It all runs on a blocking thread.
+//! `log.flush.offset.checkpoint.interval.ms`, and a metadata snapshot once the metadata
+//! log grew enough (followers included). It all runs on a blocking thread.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -45,6 +46,9 @@ pub async fn run(broker: Arc<Broker>, mut stop: broadcast::Receiver<()>) {
         let _ = tokio::task::spawn_blocking(move || {
             let partitions = b.all_logs();
             b.replicas.logs().maintain(&partitions, retention_due);
+            if let Some(q) = b.controller.quorum() {
+                q.maybe_snapshot();
+            }
             if checkpoint_due {
                 if let Err(e) = b.replicas.logs().write_checkpoints(&partitions) {
                     tracing::error!("writing checkpoints failed: {e}");

@@ -7,6 +7,7 @@
 //! marker is written.
 
 pub mod maintenance;
+pub mod replication;
 
 use std::future::Future;
 use std::io;
@@ -15,12 +16,13 @@ use std::sync::atomic::AtomicUsize;
 use std::sync::Arc;
 
 use tokio::net::TcpListener;
-use tokio::sync::{broadcast, mpsc};
+use tokio::sync::{broadcast, mpsc, watch};
 use tokio::task::JoinHandle;
 
 use crate::broker::Broker;
 use crate::config::{BrokerConfig, ClusterConfig};
 use crate::log::cleaner::{HighWatermarkOf, LogCleaner, LogSource};
+use crate::quorum::rpc::{ClusterIdentity, RpcServer};
 use crate::router::{ListenerInfo, Router};
 use crate::server::listener;
 
@@ -92,7 +94,7 @@ pub async fn start(config: BrokerConfig) -> io::Result<ServerHandle> {
     // anything (a formatted one keeps its own; the controller refuses a mismatch with 104).
     if cluster.roles.broker
         && !cluster.roles.controller
-        && crate::metadata::stored_cluster_id(&config.data_dir).is_none()
+        && crate::metadata::read_cluster_id(&config.data_dir).is_none()
     {
         let t = &cluster.replication;
         let client = crate::broker::controller_client::ControllerClient::new(
@@ -107,13 +109,17 @@ pub async fn start(config: BrokerConfig) -> io::Result<ServerHandle> {
             ms(t.initial_broker_registration_timeout_ms),
         )
         .await?;
-        crate::metadata::store_cluster_id(&config.data_dir, config.node_id, &id)?;
+        crate::metadata::write_cluster_id(&config.data_dir, config.node_id, &id)?;
         tracing::info!("joined cluster {id}");
     }
-    let broker = tokio::task::spawn_blocking(move || Broker::open(config, cluster))
-        .await
-        .map_err(|e| io::Error::other(e.to_string()))??;
-    let broker = Arc::new(broker);
+    // Several voters: the listeners serve before the broker is open, as the quorum must
+    // hear its peers to start (the routers hold other requests until the broker is set).
+    let multi = cluster.voters.len() > 1 && cluster.roles.controller;
+    let rpc = multi.then(|| {
+        let identity = ClusterIdentity::open(config.data_dir.clone(), config.node_id);
+        Arc::new(RpcServer::new(Arc::new(identity)))
+    });
+    let (broker_tx, broker_rx) = watch::channel(None);
     let (shutdown_tx, _) = broadcast::channel(1);
     let (done_tx, done_rx) = mpsc::channel::<()>(1);
     let open = Arc::new(AtomicUsize::new(0));
@@ -122,8 +128,13 @@ pub async fn start(config: BrokerConfig) -> io::Result<ServerHandle> {
     let listeners: Vec<listener::Listener> = sockets
         .into_iter()
         .map(|(name, _, socket)| {
-            let controller = broker.cluster.is_controller_listener(&name);
-            let router = Router::new(broker.clone(), ListenerInfo::new(&name, controller));
+            let controller = cluster.is_controller_listener(&name);
+            let router = Router::starting(
+                &config,
+                broker_rx.clone(),
+                ListenerInfo::new(&name, controller),
+                rpc.clone(),
+            );
             listener::Listener::new(
                 socket,
                 Arc::new(router),
@@ -133,6 +144,30 @@ pub async fn start(config: BrokerConfig) -> io::Result<ServerHandle> {
             )
         })
         .collect();
+    let mut listeners: Vec<Option<listener::Listener>> = listeners.into_iter().map(Some).collect();
+    let mut running: Vec<JoinHandle<()>> = Vec::new();
+    if multi {
+        running = listeners
+            .iter_mut()
+            .filter_map(Option::take)
+            .map(|l| tokio::spawn(l.run()))
+            .collect();
+    }
+    let opened = tokio::task::spawn_blocking(move || Broker::open_with(config, cluster, rpc))
+        .await
+        .map_err(|e| io::Error::other(e.to_string()))
+        .and_then(|r| r);
+    let broker = match opened {
+        Ok(b) => Arc::new(b),
+        Err(e) => {
+            let _ = shutdown_tx.send(());
+            for l in running {
+                let _ = l.await;
+            }
+            return Err(e);
+        }
+    };
+    let _ = broker_tx.send(Some(broker.clone()));
     let maintenance = tokio::spawn(maintenance::run(broker.clone(), shutdown_tx.subscribe()));
     let group_timers = tokio::spawn(maintenance::run_groups(
         broker.clone(),
@@ -194,6 +229,11 @@ pub async fn start(config: BrokerConfig) -> io::Result<ServerHandle> {
             shutdown_tx.subscribe(),
         )));
     }
+    let isr = tokio::spawn(replication::run_isr(
+        broker.clone(),
+        shutdown_tx.subscribe(),
+    ));
+    let fetchers = replication::start_fetchers(&broker);
     let source: LogSource = {
         let b = broker.clone();
         Arc::new(move || b.all_logs())
@@ -214,10 +254,13 @@ pub async fn start(config: BrokerConfig) -> io::Result<ServerHandle> {
         source,
         high_watermark,
     )?;
-    let listeners: Vec<JoinHandle<()>> = listeners
-        .into_iter()
-        .map(|l| tokio::spawn(l.run()))
-        .collect();
+    running.extend(
+        listeners
+            .into_iter()
+            .flatten()
+            .map(|l| tokio::spawn(l.run())),
+    );
+    let listeners = running;
     let b = broker.clone();
     let task = tokio::spawn(async move {
         for l in listeners {
@@ -233,6 +276,8 @@ pub async fn start(config: BrokerConfig) -> io::Result<ServerHandle> {
         for t in lifecycle_tasks {
             let _ = t.await;
         }
+        let _ = isr.await;
+        fetchers.shutdown();
         tokio::task::spawn_blocking(move || {
             cleaner.shutdown();
             b.shutdown()

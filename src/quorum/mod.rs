@@ -37,6 +37,8 @@ pub mod log_store;
 pub mod network;
 pub mod observer;
 pub mod quorum_state;
+pub mod rpc;
+pub mod rpc_codec;
 pub mod snapshot;
 pub mod state_machine;
 pub mod types;
@@ -58,6 +60,7 @@ use crate::error::{Error, ErrorCode, Result};
 use crate::log::Partition;
 use crate::metadata::records::MetadataRecord;
 use crate::metadata::{Metadata, MetadataPublisher};
+use crate::peer::PeerSettings;
 use log_store::LogStore;
 use network::NoNetwork;
 use state_machine::StateMachine;
@@ -67,6 +70,9 @@ pub use types::Applied;
 
 /// How long start-up waits for this node to lead its quorum of one.
 const LEAD_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// How often a node waiting to join its quorum says so.
+const JOIN_LOG_EVERY: Duration = Duration::from_secs(10);
 
 /// Runs blocking file work from inside an async task without stalling the runtime's other
 /// tasks: on a multi-threaded runtime the worker hands its queue over (`block_in_place`);
@@ -80,15 +86,25 @@ pub(crate) fn off_worker<T>(f: impl FnOnce() -> T) -> T {
 }
 
 /// Settings of the quorum (from the broker configuration).
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct QuorumConfig {
-    /// This node (`node.id`), the only voter for now.
+    /// This node (`node.id`).
     pub node_id: i32,
     /// The address recorded for the voter (KRAFT_VOTERS endpoint).
     pub host: String,
     pub port: u16,
     /// `controller.quorum.election.timeout.ms` (Kafka's default 1000).
     pub election_timeout_ms: u64,
+    /// `controller.quorum.election.backoff.max.ms`: the election timeout is drawn from
+    /// `election_timeout_ms ..= election_timeout_ms + this`.
+    pub election_backoff_max_ms: u64,
+    /// `controller.quorum.request.timeout.ms`.
+    pub request_timeout_ms: u64,
+    /// Every voter of `controller.quorum.voters` (id, host, port); empty or this node
+    /// alone: a quorum of one without a network.
+    pub voters: Vec<(i32, String, u16)>,
+    /// Answers the voters' RPCs (several voters only).
+    pub rpc: Option<Arc<rpc::RpcServer>>,
     /// `metadata.log.max.record.bytes.between.snapshots`: a snapshot is taken once the
     /// metadata log grew by this much since the last one.
     pub snapshot_bytes: u64,
@@ -107,6 +123,12 @@ pub struct QuorumView {
     /// This node's log end offset.
     pub log_end_offset: i64,
     pub voters: Vec<i32>,
+    /// On the leader: each other voter's log end offset as far as the leader knows
+    /// (the Kafka offset after its last matched entry; −1 unknown).
+    pub voter_log_ends: BTreeMap<i32, i64>,
+    /// Each other voter's (last fetch, last caught up) time in ms, as this node's network
+    /// saw its AppendEntries answered (Kafka's DescribeQuorum timestamps; −1 unknown).
+    pub voter_times: BTreeMap<i32, (i64, i64)>,
 }
 
 /// What the leader knows of one observer (a broker-only node fetching the log), for
@@ -144,6 +166,11 @@ pub struct Quorum {
     snapshot_bytes: u64,
     /// Size of the metadata log when the last snapshot was asked for.
     snapshot_mark: AtomicU64,
+    /// Several voters: how long a commit may wait for a majority (a leader cut off from
+    /// the others never gets one) before REQUEST_TIMED_OUT.
+    write_timeout: Option<Duration>,
+    /// When each other voter last answered AppendEntries (DescribeQuorum).
+    progress: Arc<network::VoterProgress>,
 }
 
 impl Quorum {
@@ -162,29 +189,65 @@ impl Quorum {
         let log = LogStore::open(partition)?;
         let sm = StateMachine::new(metadata, publishers, log.clone());
         sm.load_latest_snapshot()?;
+        let multi = config.voters.len() > 1;
         let min = config.election_timeout_ms.max(10);
+        let (max, heartbeat) = if multi {
+            // Kafka draws the election timeout from [timeout, timeout + backoff max]; a
+            // leader heartbeats about ten times per election timeout.
+            let max = min + config.election_backoff_max_ms.max(min / 2).max(10);
+            (max, (min / 10).max(5))
+        } else {
+            (min * 2, (min / 2).max(5))
+        };
         let raft_config = openraft::Config {
             cluster_name: "gregor".into(),
             election_timeout_min: min,
-            election_timeout_max: min * 2,
-            heartbeat_interval: (min / 2).max(5),
-            // gregor asks for snapshots by bytes, as Kafka does (`maybe_snapshot`), and the
-            // log before a snapshot goes at once (one voter: nobody lags behind it).
+            election_timeout_max: max,
+            heartbeat_interval: heartbeat,
+            install_snapshot_timeout: config.request_timeout_ms.max(200),
+            // gregor asks for snapshots by bytes, as Kafka does (`maybe_snapshot`, on the
+            // leader after a commit and on every node from the maintenance task), and the
+            // log before one goes at once: a voter behind it gets the snapshot
+            // (InstallSnapshot), as a Kafka follower behind the log start fetches one.
             snapshot_policy: openraft::SnapshotPolicy::Never,
             max_in_snapshot_log_to_keep: 0,
             ..Default::default()
         }
         .validate()
         .map_err(|e| io::Error::other(e.to_string()))?;
-        let raft = runtime
-            .block_on(Raft::new(
-                id,
-                Arc::new(raft_config),
-                NoNetwork,
-                log.clone(),
-                sm.clone(),
-            ))
-            .map_err(|e| io::Error::other(format!("starting the metadata quorum: {e}")))?;
+        let raft_config = Arc::new(raft_config);
+        let progress = Arc::new(network::VoterProgress::default());
+        let raft = match (&config.rpc, multi) {
+            (Some(server), true) => {
+                let network = network::TcpNetwork {
+                    addresses: Arc::new(
+                        config
+                            .voters
+                            .iter()
+                            .map(|(id, h, p)| (raft_id(*id), format!("{h}:{p}")))
+                            .collect(),
+                    ),
+                    identity: server.identity().clone(),
+                    settings: Arc::new(PeerSettings::for_node(config.node_id)),
+                    request_timeout: Duration::from_millis(config.request_timeout_ms.max(100)),
+                    progress: progress.clone(),
+                };
+                let raft = runtime
+                    .block_on(Raft::new(id, raft_config, network, log.clone(), sm.clone()))
+                    .map_err(|e| io::Error::other(format!("starting the metadata quorum: {e}")))?;
+                server.attach(raft.clone());
+                raft
+            }
+            _ => runtime
+                .block_on(Raft::new(
+                    id,
+                    raft_config,
+                    NoNetwork,
+                    log.clone(),
+                    sm.clone(),
+                ))
+                .map_err(|e| io::Error::other(format!("starting the metadata quorum: {e}")))?,
+        };
         let q = Quorum {
             raft,
             observers: Default::default(),
@@ -193,8 +256,15 @@ impl Quorum {
             log,
             runtime,
             snapshot_bytes: config.snapshot_bytes.max(1),
+            progress,
+            write_timeout: multi
+                .then(|| Duration::from_millis(config.request_timeout_ms.max(100) * 5)),
         };
-        q.lead(config)?;
+        if multi {
+            q.join(config)?;
+        } else {
+            q.lead(config)?;
+        }
         sm.go_live()?;
         Ok(q)
     }
@@ -234,12 +304,83 @@ impl Quorum {
         Ok(())
     }
 
-    /// Commits `records` as one entry and returns once it is applied here (its image
-    /// published). Blocking; not on an async worker. Not the leader: NOT_CONTROLLER.
-    pub fn write(&self, records: Vec<MetadataRecord>) -> Result<Applied> {
-        let result = self
+    /// Several voters: the lowest-id voter initialises an uninitialised quorum with every
+    /// voter (the others wait for its RPCs); then waits, without a deadline, until a leader
+    /// is known and this node has applied its whole log.
+    fn join(&self, config: &QuorumConfig) -> io::Result<()> {
+        let err = |e: &dyn std::fmt::Display| io::Error::other(format!("metadata quorum: {e}"));
+        let initialized = self
             .runtime
-            .block_on(self.raft.client_write(MetadataBatch { records }));
+            .block_on(self.raft.is_initialized())
+            .map_err(|e| err(&e))?;
+        let lowest = config.voters.iter().map(|v| v.0).min() == Some(config.node_id);
+        if !initialized && lowest {
+            let members: BTreeMap<u64, QuorumNode> = config
+                .voters
+                .iter()
+                .map(|(id, host, port)| {
+                    let node = QuorumNode {
+                        host: host.clone(),
+                        port: *port,
+                    };
+                    (raft_id(*id), node)
+                })
+                .collect();
+            tracing::info!(
+                "initialising the metadata quorum with voters {:?}",
+                members.keys()
+            );
+            self.runtime
+                .block_on(self.raft.initialize(members))
+                .map_err(|e| err(&e))?;
+        }
+        loop {
+            let ready = self
+                .runtime
+                .block_on(self.raft.wait(Some(JOIN_LOG_EVERY)).metrics(
+                    |m| {
+                        m.current_leader.is_some()
+                            && m.last_log_index.is_some()
+                            && m.last_applied.map(|l| l.index) >= m.last_log_index
+                    },
+                    "a leader is known and this node has applied its log",
+                ));
+            match ready {
+                Ok(_) => return Ok(()),
+                Err(openraft::metrics::WaitError::Timeout(..)) => {
+                    tracing::info!("waiting for the metadata quorum to elect a leader");
+                }
+                Err(e) => return Err(err(&e)),
+            }
+        }
+    }
+
+    /// The current leader's node id, if known.
+    pub fn leader(&self) -> Option<i32> {
+        self.raft.metrics().borrow().current_leader.map(kafka_id)
+    }
+
+    /// Commits `records` as one entry and returns once it is applied here (its image
+    /// published). Blocking; not on an async worker. Not the leader: NOT_CONTROLLER; no
+    /// majority within the write timeout (several voters): REQUEST_TIMED_OUT, the entry's
+    /// fate unknown (a later leader may still commit it, or drop it).
+    pub fn write(&self, records: Vec<MetadataRecord>) -> Result<Applied> {
+        let write = self.raft.client_write(MetadataBatch { records });
+        let result = match self.write_timeout {
+            None => self.runtime.block_on(write),
+            Some(t) => match self
+                .runtime
+                .block_on(async { tokio::time::timeout(t, write).await })
+            {
+                Ok(r) => r,
+                Err(_) => {
+                    return Err(Error::kafka(
+                        ErrorCode::RequestTimedOut,
+                        format!("the metadata quorum did not commit within {t:?}"),
+                    ))
+                }
+            },
+        };
         match result {
             Ok(resp) => {
                 self.maybe_snapshot();
@@ -261,9 +402,10 @@ impl Quorum {
     }
 
     /// Asks openraft for a snapshot once the log grew by `snapshot_bytes` since the last
-    /// request (Kafka's `metadata.log.max.record.bytes.between.snapshots`). The snapshot is
+    /// request (Kafka's `metadata.log.max.record.bytes.between.snapshots`); blocking. The
+    /// leader asks after its commits, the maintenance task on every node (followers too). The snapshot is
     /// built in the background; the log before it is purged once it is written.
-    fn maybe_snapshot(&self) {
+    pub fn maybe_snapshot(&self) {
         let size = self.log.size_bytes();
         let mark = self.snapshot_mark.load(Ordering::Relaxed);
         if size.saturating_sub(mark) < self.snapshot_bytes {
@@ -290,6 +432,21 @@ impl Quorum {
                 .membership()
                 .voter_ids()
                 .map(kafka_id)
+                .collect(),
+            voter_times: self
+                .progress
+                .snapshot()
+                .into_iter()
+                .map(|(id, t)| (kafka_id(id), t))
+                .collect(),
+            voter_log_ends: m
+                .replication
+                .iter()
+                .flatten()
+                .map(|(id, matched)| {
+                    let end = (*matched).map_or(-1, |l| self.log.end_offset_of(l.index));
+                    (kafka_id(*id), end)
+                })
                 .collect(),
         }
     }

@@ -265,6 +265,10 @@ impl RaftStateMachine<QuorumTypes> for StateMachine {
                 openraft::StorageIOError::write_snapshot(Some(meta.signature()), &e)
             })?;
         }
+        tracing::info!(
+            "metadata snapshot {} installed from the leader",
+            meta.snapshot_id
+        );
         let image = Arc::new(decoded.image);
         if let Some(e) = self.publish(&old, image) {
             tracing::warn!("publishing an installed metadata snapshot: {e}");

@@ -14,8 +14,8 @@
 //! On becoming leader every state is reset ([`Followers::reset`]): offsets unknown, and a
 //! follower in the ISR counts as caught up now (so it is not dropped before its first fetch).
 //!
-//! This module only records; the ISR is not changed from it yet (the high watermark of a
-//! replica whose ISR has other members reads their log ends from here).
+//! This module only records; the ISR changes are decided from it by [`super::isr`], and the
+//! high watermark reads the followers' log ends from here.
 //!
 //! Thread-safety: none of its own; the replica keeps it behind a mutex.
 
@@ -113,6 +113,11 @@ impl Followers {
 
     pub fn get(&self, id: i32) -> Option<FollowerState> {
         self.states.get(&id).copied()
+    }
+
+    /// Every follower's state, by broker id.
+    pub fn iter(&self) -> impl Iterator<Item = (i32, &FollowerState)> {
+        self.states.iter().map(|(id, s)| (*id, s))
     }
 
     pub fn contains(&self, id: i32) -> bool {

@@ -4,11 +4,14 @@
 //! The high watermark is the offset below which every record is committed (held by every
 //! in-sync replica). Consumers are served only below it and long-polls wait on it; acks=all
 //! producers wait until it passes their batch. A leader moves it to the smallest log end
-//! offset of its ISR — its own, and its ISR followers' as their fetches report them
-//! ([`super::followers`]) — and never back (except when its own log is cut below it). On a
-//! single node the ISR is this node alone, so it reaches the log end as soon as an append
-//! returns. A replica starts from the checkpointed value ([`super::hw_checkpoint`]), and a
-//! replica that is not the leader only lowers it to its own log end.
+//! offset of its maximal ISR ([`super::isr`]) — its own, and its followers' as their fetches
+//! report them ([`super::followers`]), caught-up eligible followers about to join included —
+//! and never back (except when its own log is cut below it); not at all while the committed
+//! ISR is below min(`min.insync.replicas`, replication factor) (KAFKA-15583; until the
+//! topic's value is set the minimum is every replica). On a single node the ISR is this node
+//! alone, so it reaches the log end as soon as an append returns. A replica starts from the
+//! checkpointed value ([`super::hw_checkpoint`]); a follower takes the leader's, capped at
+//! its own log end ([`super::follower`]), and otherwise only lowers it to its own log end.
 //!
 //! The last stable offset (LSO) is the high watermark, or the first offset of the oldest
 //! transaction still open on this partition if that is lower: read_committed consumers are
@@ -27,7 +30,6 @@
 
 use std::sync::atomic::{AtomicBool, AtomicI32, AtomicI64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::Duration;
 
 use bytes::Bytes;
 use tokio::sync::watch;
@@ -36,6 +38,7 @@ use uuid::Uuid;
 use super::epoch::{check_current_leader_epoch, diverging_epoch, NO_EPOCH};
 use super::followers::{Followers, UNKNOWN_OFFSET};
 use super::hw_checkpoint::initial_high_watermark;
+use super::isr::{effective_min_isr, IsrState};
 use crate::error::{Error, ErrorCode, Result};
 use crate::log::batch::BatchWalker;
 use crate::log::control::ControlType;
@@ -89,26 +92,35 @@ fn first_unstable(log: &PartitionLog) -> i64 {
     log.first_unstable_offset().unwrap_or(NONE_UNSTABLE)
 }
 
-/// The image's assignment of the partition and what the leader knows of its followers.
+/// The image's assignment of the partition, the leader's ISR state and what the leader
+/// knows of its followers.
 #[derive(Debug, Default)]
-struct Assignment {
-    replicas: Vec<i32>,
-    isr: Vec<i32>,
-    followers: Followers,
+pub(super) struct Assignment {
+    pub(super) replicas: Vec<i32>,
+    pub(super) isr: IsrState,
+    pub(super) followers: Followers,
+    /// Replicas whose brokers may not join the ISR (fenced or not registered in the image).
+    pub(super) ineligible: Vec<i32>,
 }
 
 /// One hosted replica (see the module doc).
 pub struct Replica {
-    log: Arc<Partition>,
+    pub(super) log: Arc<Partition>,
     topic_id: Uuid,
-    node_id: i32,
+    pub(super) node_id: i32,
     leader_epoch: AtomicI32,
     leader: AtomicBool,
     /// The log end when this node became leader of the current epoch; −1 when not leader.
     epoch_start_offset: AtomicI64,
-    high_watermark: watch::Sender<i64>,
+    pub(super) high_watermark: watch::Sender<i64>,
     first_unstable: AtomicI64,
-    assignment: Mutex<Assignment>,
+    /// Where ISR proposals are announced to the AlterPartition sender (see [`super::isr_driver`]).
+    pub(super) alter_sink: std::sync::OnceLock<tokio::sync::mpsc::UnboundedSender<(String, i32)>>,
+    /// The topic's `min.insync.replicas` (see [`super::acks`]).
+    pub(super) min_insync: AtomicI32,
+    /// `replica.lag.time.max.ms` (the caught-up rule).
+    pub(super) max_lag_ms: AtomicI64,
+    pub(super) assignment: Mutex<Assignment>,
 }
 
 impl Replica {
@@ -140,6 +152,10 @@ impl Replica {
             leader: AtomicBool::new(false),
             epoch_start_offset: AtomicI64::new(UNKNOWN_OFFSET),
             high_watermark: hw,
+            alter_sink: std::sync::OnceLock::new(),
+            // Not known until `set_limits`: every replica, the safe side.
+            min_insync: AtomicI32::new(i32::MAX),
+            max_lag_ms: AtomicI64::new(30_000),
             assignment: Mutex::new(Assignment::default()),
         };
         r.apply(image);
@@ -177,7 +193,7 @@ impl Replica {
         Some(self.epoch_start_offset.load(Ordering::Acquire)).filter(|o| *o >= 0)
     }
 
-    fn assignment(&self) -> MutexGuard<'_, Assignment> {
+    pub(super) fn assignment(&self) -> MutexGuard<'_, Assignment> {
         self.assignment.lock().unwrap_or_else(|p| p.into_inner())
     }
 
@@ -185,6 +201,12 @@ impl Replica {
     /// leadership (this node becomes leader, or leads a newer epoch) starts its epoch at the
     /// log end and resets the follower states (see the module doc).
     pub fn apply(&self, image: &PartitionImage) {
+        self.apply_with(image, |_| true);
+    }
+
+    /// [`apply`](Self::apply) with the image's view of which brokers may join an ISR
+    /// (registered, not fenced).
+    pub fn apply_with(&self, image: &PartitionImage, eligible: impl Fn(i32) -> bool) {
         let leader = image.leader == self.node_id;
         let epoch = image.leader_epoch;
         let new_leadership = leader && (!self.is_leader() || self.leader_epoch() != epoch);
@@ -215,11 +237,26 @@ impl Replica {
                 a.followers.retain_assigned(&followers);
             }
             a.replicas = image.replicas.clone();
-            a.isr = image.isr.clone();
+            if new_leadership || !leader {
+                a.isr = IsrState::from_image(image);
+            } else {
+                a.isr.on_image(image);
+            }
+            a.ineligible = image
+                .replicas
+                .iter()
+                .copied()
+                .filter(|id| !eligible(*id))
+                .collect();
         }
+        let lost = self.is_leader() && (!leader || self.leader_epoch() != epoch);
         self.leader_epoch.store(epoch, Ordering::Release);
         self.leader.store(leader, Ordering::Release);
         self.advance_high_watermark();
+        if lost {
+            // acks=all waiters re-check their leadership (see [`super::acks`]).
+            self.high_watermark.send_modify(|_| {});
+        }
     }
 
     /// Kafka's `localLogWithEpochOrThrow`: the request's `current_leader_epoch` checked
@@ -290,28 +327,6 @@ impl Replica {
         )
     }
 
-    /// Records a follower's fetch at `fetch_offset`, served while the log ended at
-    /// `leader_end` (see [`super::followers`]), then advances the high watermark, which may
-    /// wait on this follower.
-    pub fn record_follower_fetch(
-        &self,
-        replica_id: i32,
-        fetch_offset: i64,
-        follower_start: i64,
-        leader_end: i64,
-    ) {
-        let known = self.assignment().followers.record_fetch(
-            replica_id,
-            fetch_offset,
-            follower_start,
-            leader_end,
-            now_ms(),
-        );
-        if known {
-            self.advance_high_watermark();
-        }
-    }
-
     /// OFFSET_NOT_AVAILABLE while this leader's high watermark is below the start offset of
     /// its epoch (Kafka's `fetchOffsetForTimestamp`): the records between were written by an
     /// earlier leader and are not known to be committed yet, so answering "latest" with the
@@ -356,23 +371,39 @@ impl Replica {
     }
 
     /// The high-watermark rule (see the module doc): a leader moves it up to the smallest log
-    /// end of its ISR (a follower whose log end is not known yet holds it where it is); any
+    /// end of its maximal ISR and of the caught-up eligible followers about to join it (a
+    /// follower whose log end is not known yet holds it where it is), and not at all while
+    /// its committed ISR is below the effective `min.insync.replicas` (KAFKA-15583); any
     /// replica lowers it to its own log end when the log was cut below it.
     pub fn advance_high_watermark(&self) {
         let leo = self.log.log_end_offset();
         let isr_end = if self.is_leader() {
             let a = self.assignment();
-            Some(
-                a.isr
-                    .iter()
-                    .filter(|id| **id != self.node_id)
-                    .map(|id| {
-                        a.followers
-                            .get(*id)
-                            .map_or(UNKNOWN_OFFSET, |s| s.log_end_offset)
-                    })
-                    .fold(leo, i64::min),
-            )
+            let min_isr =
+                effective_min_isr(self.min_insync.load(Ordering::Acquire), a.replicas.len());
+            if a.isr.committed().len() < min_isr {
+                None
+            } else {
+                let maximal = a.isr.maximal();
+                let lag = self.max_lag_ms.load(Ordering::Acquire);
+                let now = now_ms();
+                Some(
+                    a.followers
+                        .iter()
+                        .filter(|(id, s)| {
+                            maximal.contains(id)
+                                || (!a.ineligible.contains(id) && s.is_caught_up(leo, now, lag))
+                        })
+                        .map(|(_, s)| s.log_end_offset)
+                        .chain(
+                            maximal
+                                .iter()
+                                .filter(|id| **id != self.node_id && !a.followers.contains(**id))
+                                .map(|_| UNKNOWN_OFFSET),
+                        )
+                        .fold(leo, i64::min),
+                )
+            }
         } else {
             None
         };
@@ -416,13 +447,6 @@ impl Replica {
         out
     }
 
-    /// Appends one producer batch as the leader, stamped with the current leader epoch.
-    pub async fn append_as_leader(&self, batch: Bytes) -> Result<AppendInfo> {
-        let epoch = self.leader_epoch();
-        self.change(move |log| log.append_as_leader(&batch, epoch, now_ms()))
-            .await
-    }
-
     /// Writes the marker that ends `producer_id`'s transaction on this partition.
     pub async fn append_marker(
         &self,
@@ -443,14 +467,6 @@ impl Replica {
             )
         })
         .await
-    }
-
-    /// Waits until the high watermark passes `offset` (acks=all), at most `timeout`.
-    /// Returns whether it did.
-    pub async fn wait_for_high_watermark(&self, offset: i64, timeout: Duration) -> bool {
-        let mut rx = self.subscribe();
-        let reached = tokio::time::timeout(timeout, rx.wait_for(|hw| *hw > offset)).await;
-        matches!(reached, Ok(Ok(_)))
     }
 
     /// Reads from `offset`, at most `max_bytes` (with `whole_first` the first batch is

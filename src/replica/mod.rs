@@ -6,6 +6,9 @@
 //! controller publishes a change, [`ReplicaManager::publish`] creates the logs of partitions
 //! newly assigned to this node, deletes those of removed topics and applies changed topic
 //! config overrides to the hosted logs — at start-up the same path opens every hosted log.
+//! After each publish the follower side's fetchers ([`fetcher_manager`]) follow the image.
+//! Replication's leader side is [`isr`], [`isr_driver`] and [`alter_partition_client`]; its
+//! follower side [`fetcher`] and [`remote_leader`] (ARCHITECTURE.md, "Data replication").
 //!
 //! It also owns the broker configuration in force ([`ReplicaManager::config`]): the static
 //! one with the image's dynamic broker configs (cluster default and this node's) layered over
@@ -17,10 +20,23 @@
 //! force is an `Arc` swapped whole under its own short lock (publishes are serialised by the
 //! controller).
 
+mod acks;
+pub mod alter_partition_client;
 pub mod epoch;
+pub mod fetcher;
+pub mod fetcher_manager;
+#[cfg(test)]
+mod fetcher_tests;
+mod follower;
 pub mod followers;
 mod hosted;
 pub mod hw_checkpoint;
+pub mod isr;
+pub mod isr_driver;
+#[cfg(test)]
+mod isr_tests;
+mod leader_isr;
+pub mod remote_leader;
 #[cfg(test)]
 mod tests;
 
@@ -29,6 +45,7 @@ use std::io;
 use std::path::Path;
 use std::sync::{Arc, RwLock};
 
+use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender};
 use uuid::Uuid;
 
 pub use hosted::{FetchRead, Isolation, Replica};
@@ -51,6 +68,12 @@ pub struct ReplicaManager {
     replicas: RwLock<HashMap<Key, Arc<Replica>>>,
     /// The high watermarks checkpointed before this start, read once (see [`hw_checkpoint`]).
     checkpointed_hws: hw_checkpoint::HighWatermarks,
+    /// Where hosted replicas announce ISR proposals, and its receiving end until the
+    /// [`isr_driver::IsrDriver`] takes it.
+    alter_tx: UnboundedSender<(String, i32)>,
+    alter_rx: std::sync::Mutex<Option<UnboundedReceiver<(String, i32)>>>,
+    /// The follower side's fetchers, once the node has set them up.
+    fetchers: std::sync::OnceLock<Arc<fetcher_manager::FetcherManager>>,
 }
 
 /// The topic id recorded in a partition directory's `partition.metadata`, if any.
@@ -63,7 +86,11 @@ fn recorded_topic_id(dir: &Path) -> Option<Uuid> {
 
 impl ReplicaManager {
     pub fn new(node_id: i32, config: BrokerConfig, logs: LogManager) -> ReplicaManager {
+        let (alter_tx, alter_rx) = tokio::sync::mpsc::unbounded_channel();
         ReplicaManager {
+            alter_tx,
+            alter_rx: std::sync::Mutex::new(Some(alter_rx)),
+            fetchers: std::sync::OnceLock::new(),
             node_id,
             config: RwLock::new(Arc::new(config.clone())),
             static_config: config,
@@ -71,6 +98,27 @@ impl ReplicaManager {
             logs,
             replicas: RwLock::new(HashMap::new()),
         }
+    }
+
+    /// Sets the follower side's fetchers and follows what `image` says at once; every later
+    /// publish keeps them in step. A second call changes nothing.
+    pub fn set_fetchers(&self, m: Arc<fetcher_manager::FetcherManager>, image: &MetadataImage) {
+        if self.fetchers.set(m.clone()).is_ok() {
+            m.sync(image, self);
+        }
+    }
+
+    /// The follower side's fetchers, if set.
+    pub fn fetchers(&self) -> Option<&Arc<fetcher_manager::FetcherManager>> {
+        self.fetchers.get()
+    }
+
+    /// The queue of ISR proposals, once (the [`isr_driver::IsrDriver`] drains it).
+    pub fn take_alter_queue(&self) -> Option<UnboundedReceiver<(String, i32)>> {
+        self.alter_rx
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take()
     }
 
     /// The broker configuration in force (static settings with the dynamic ones over them).
@@ -191,7 +239,27 @@ impl ReplicaManager {
             .checkpointed_hws
             .get(&(topic.to_string(), index))
             .copied();
-        Ok(Arc::new(Replica::new(log, id, self.node_id, p, hw)))
+        let r = Arc::new(Replica::new(log, id, self.node_id, p, hw));
+        let _ = r.alter_sink.set(self.alter_tx.clone());
+        self.set_limits(&r, overrides, broker);
+        Ok(r)
+    }
+
+    /// Gives a replica its topic's `min.insync.replicas` and the broker's
+    /// `replica.lag.time.max.ms`.
+    fn set_limits(
+        &self,
+        r: &Replica,
+        overrides: &std::collections::BTreeMap<String, String>,
+        broker: &BrokerConfig,
+    ) {
+        let min_insync = broker
+            .resolve_topic(overrides)
+            .get("min.insync.replicas")
+            .and_then(|(v, _)| v.trim().parse::<i32>().ok())
+            .unwrap_or(1);
+        let lag = crate::config::ReplicationConfig::from_config(broker).replica_lag_time_max_ms;
+        r.set_limits(min_insync, lag);
     }
 }
 
@@ -206,6 +274,7 @@ impl ReplicaManager {
         broker: &BrokerConfig,
     ) {
         let config = broker.log_config(overrides);
+        self.set_limits(r, overrides, broker);
         match r.log().lock() {
             Ok(mut log) => {
                 if *log.config() != config {
@@ -230,6 +299,7 @@ impl MetadataPublisher for ReplicaManager {
             *self.config.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(c);
         }
         let broker = self.config();
+        let eligible = |id: i32| new.brokers.get(&id).is_some_and(|b| !b.fenced);
         // Removed first: a topic deleted and created again under its name reuses directories.
         let gone: Vec<Arc<Replica>> = {
             let mut map = self.write();
@@ -259,7 +329,7 @@ impl MetadataPublisher for ReplicaManager {
                     continue;
                 }
                 if let Some(r) = self.get(&t.name, index) {
-                    r.apply(p);
+                    r.apply_with(p, eligible);
                     if dynamic_changed
                         || old
                             .topic(&t.name)
@@ -279,6 +349,9 @@ impl MetadataPublisher for ReplicaManager {
                     }
                 }
             }
+        }
+        if let Some(m) = self.fetchers.get() {
+            m.sync(new, self);
         }
         first_error.map_or(Ok(()), Err)
     }

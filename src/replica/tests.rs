@@ -15,16 +15,16 @@ use crate::error::ErrorCode;
 use crate::log::{LogManager, Partition};
 use crate::metadata::PartitionImage;
 
-const ME: i32 = 0;
+pub(super) const ME: i32 = 0;
 
-fn batch(n: usize) -> Bytes {
+pub(super) fn batch(n: usize) -> Bytes {
     let entries: Vec<(Option<Bytes>, Option<Bytes>)> = (0..n)
         .map(|i| (None, Some(Bytes::from(format!("v{i}")))))
         .collect();
     crate::log::records::encode_batch(&entries, None, crate::log::partition::now_ms()).unwrap()
 }
 
-fn image(replicas: &[i32], isr: &[i32], epoch: i32) -> PartitionImage {
+pub(super) fn image(replicas: &[i32], isr: &[i32], epoch: i32) -> PartitionImage {
     PartitionImage {
         replicas: replicas.to_vec(),
         isr: isr.to_vec(),
@@ -35,7 +35,7 @@ fn image(replicas: &[i32], isr: &[i32], epoch: i32) -> PartitionImage {
 }
 
 /// A log with `records` records appended in epoch 0 (batches of 2).
-fn log_with(dir: &std::path::Path, records: usize) -> Arc<Partition> {
+pub(super) fn log_with(dir: &std::path::Path, records: usize) -> Arc<Partition> {
     let logs = LogManager::open(dir).unwrap();
     let p = logs
         .create_partition("t", 0, &Uuid::nil().to_string(), LogConfig::default())

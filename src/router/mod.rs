@@ -18,15 +18,18 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::Bytes;
+use bytes::{BufMut, Bytes, BytesMut};
 use kafka_protocol::messages::{ApiKey, RequestHeader};
 use kafka_protocol::protocol::Decodable;
+use tokio::sync::watch;
 
-use crate::broker::Broker;
+use crate::broker::{forward, Broker};
+use crate::config::BrokerConfig;
 use crate::error::ErrorCode;
 use crate::handlers::RequestContext;
 use crate::protocol::codec::peek_header;
 use crate::protocol::{legacy, DispatchError, Frame};
+use crate::quorum::rpc::{self, RpcServer};
 
 pub use table::{dispatch, lookup, ApiRange, APIS, CONTROLLER_APIS, CONTROLLER_ONLY_APIS};
 
@@ -66,36 +69,104 @@ pub struct FrameLimits {
 }
 
 /// Serves request frames against one broker, for one listener (see the module doc).
+///
+/// A node with several voters starts its listeners before its broker is open (the quorum
+/// must hear its peers to start): until then the router answers the quorum's private Raft
+/// keys on a controller listener and holds every other request until the broker is there.
 pub struct Router {
-    broker: Arc<Broker>,
+    broker: watch::Receiver<Option<Arc<Broker>>>,
+    limits: FrameLimits,
+    max_connections: usize,
     listener: ListenerInfo,
+    raft: Option<Arc<RpcServer>>,
 }
 
 impl Router {
     pub fn new(broker: Arc<Broker>, listener: ListenerInfo) -> Router {
-        Router { broker, listener }
+        let config = broker.config.clone();
+        let (_, rx) = watch::channel(Some(broker));
+        Router::starting(&config, rx, listener, None)
+    }
+
+    /// A router whose broker arrives through `broker` (see the type doc).
+    pub fn starting(
+        config: &BrokerConfig,
+        broker: watch::Receiver<Option<Arc<Broker>>>,
+        listener: ListenerInfo,
+        raft: Option<Arc<RpcServer>>,
+    ) -> Router {
+        Router {
+            broker,
+            limits: FrameLimits {
+                max_frame: config.socket_request_max_bytes,
+                idle: Duration::from_millis(config.connections_max_idle_ms),
+            },
+            max_connections: config.max_connections,
+            listener,
+            raft,
+        }
     }
 
     pub fn listener(&self) -> &ListenerInfo {
         &self.listener
     }
 
-    pub fn broker(&self) -> &Arc<Broker> {
-        &self.broker
-    }
-
     /// The connection limits from the broker's configuration.
     pub fn limits(&self) -> FrameLimits {
-        let c = &self.broker.config;
-        FrameLimits {
-            max_frame: c.socket_request_max_bytes,
-            idle: Duration::from_millis(c.connections_max_idle_ms),
-        }
+        self.limits
     }
 
     /// `max.connections` in force now (a dynamic broker config).
     pub fn max_connections(&self) -> usize {
-        self.broker.config_now().max_connections
+        match self.broker.borrow().as_ref() {
+            Some(b) => b.config_now().max_connections,
+            None => self.max_connections,
+        }
+    }
+
+    /// The broker, once it is open (the connection closes if start-up failed).
+    async fn broker(&self) -> Result<Arc<Broker>, DispatchError> {
+        let mut rx = self.broker.clone();
+        let found = match rx.wait_for(|b| b.is_some()).await {
+            Ok(b) => b.clone(),
+            Err(_) => None,
+        };
+        found.ok_or_else(|| DispatchError::Decode("the node did not start".into()))
+    }
+
+    /// Serves a private api key on a controller listener: the quorum's Raft RPCs and the
+    /// internal broker registration (`None`: not a private key).
+    async fn private(
+        &self,
+        raw_key: i16,
+        version: i16,
+        correlation_id: i32,
+        frame: &Bytes,
+    ) -> Option<Result<Option<Frame>, DispatchError>> {
+        let internal = raw_key == forward::REGISTER_BROKER;
+        if !self.listener.controller || !(rpc::is_raft_key(raw_key) || internal) {
+            return None;
+        }
+        let mut body = frame.clone();
+        if let Err(e) = RequestHeader::decode(&mut body, 1) {
+            return Some(Err(DispatchError::Decode(format!("header: {e}"))));
+        }
+        let resp = if internal {
+            match self.broker().await {
+                Ok(b) => forward::serve_register(&b, body).await,
+                Err(e) => return Some(Err(e)),
+            }
+        } else {
+            match &self.raft {
+                Some(r) => r.handle(raw_key, version, body).await,
+                None => return Some(Err(DispatchError::UnknownApi(raw_key))),
+            }
+        };
+        let mut out = BytesMut::with_capacity(8 + resp.len());
+        out.put_i32(i32::try_from(4 + resp.len()).unwrap_or(i32::MAX));
+        out.put_i32(correlation_id);
+        out.extend_from_slice(&resp);
+        Some(Ok(Some(Frame::from(out))))
     }
 
     /// Whether the request in `frame` may wait for data before it is answered, so that the
@@ -115,6 +186,9 @@ impl Router {
     ) -> Result<Option<Frame>, DispatchError> {
         let (raw_key, version, correlation_id) = peek_header(&frame)
             .ok_or_else(|| DispatchError::Decode("request shorter than its header".into()))?;
+        if let Some(r) = self.private(raw_key, version, correlation_id, &frame).await {
+            return r;
+        }
         let key = ApiKey::try_from(raw_key).map_err(|_| DispatchError::UnknownApi(raw_key))?;
         let api = lookup(key).ok_or(DispatchError::UnknownApi(raw_key))?;
         if !self.listener.serves(key) {
@@ -140,7 +214,7 @@ impl Router {
         // Service time per request, only measured when someone is looking.
         let started = tracing::enabled!(tracing::Level::TRACE).then(std::time::Instant::now);
         let ctx = RequestContext {
-            broker: self.broker.clone(),
+            broker: self.broker().await?,
             api_key: key,
             version,
             correlation_id,

@@ -6,6 +6,8 @@
 //! v0 because librdkafka turns compression off otherwise, and v0–2 are answered with
 //! UNSUPPORTED_VERSION (see [`crate::protocol::legacy`]), as Kafka 4 does. `encode` replaces
 //! the crate's response encoder for one API (Fetch: see [`crate::protocol::fetch_frame`]).
+//! `forward` marks an API a node that is not the active controller sends to the one that
+//! is (`broker::forward`), unless it came in on a controller listener.
 //! `long_poll` marks an API whose handler may wait (Fetch's `max_wait_ms`): the connection
 //! sends the responses it has queued before serving it.
 
@@ -28,7 +30,7 @@ pub struct ApiRange {
 }
 
 macro_rules! api_table {
-    ($( $key:ident ( $req:ty ) $min:literal ..= $max:literal $(advertise $adv:literal)? $(long_poll $lp:ident)? $(encode $enc:path)? => $handler:path; )*) => {
+    ($( $key:ident ( $req:ty ) $min:literal ..= $max:literal $(advertise $adv:literal)? $(long_poll $lp:ident)? $(forward $fw:ident)? $(encode $enc:path)? => $handler:path; )*) => {
         /// Every API gregor serves (see the module doc).
         pub const APIS: &[ApiRange] = &[
             $( ApiRange { key: ApiKey::$key, min: $min, max: $max, advertised_min: api_table!(@adv $min $(, $adv)?), long_poll: api_table!(@lp $($lp)?) }, )*
@@ -42,6 +44,7 @@ macro_rules! api_table {
                 $( ApiKey::$key => {
                     let req = <$req as Decodable>::decode(body, ctx.version)
                         .map_err(|e| DispatchError::Decode(e.to_string()))?;
+                    api_table!(@forward ctx, req, header_version $(, $fw)?);
                     let reply: Reply<<$req as Request>::Response> = $handler(ctx, req).await.into();
                     match reply {
                         Reply::Send(resp) => api_table!(@encode ctx, header_version, resp $(, $enc)?).map(Some),
@@ -58,6 +61,18 @@ macro_rules! api_table {
     (@encode $ctx:ident, $hv:ident, $resp:ident, $enc:path) => {
         $enc($ctx.correlation_id, $ctx.version, &$resp)
     };
+    (@forward $ctx:ident, $req:ident, $hv:ident) => {};
+    (@forward $ctx:ident, $req:ident, $hv:ident, $fw:ident) => {
+        // A broker-only node runs no quorum: its controller answers NOT_CONTROLLER.
+        let quorum = $ctx.broker.controller.quorum();
+        if let Some(quorum) = quorum.filter(|q| $ctx.broker.forwarder.should_forward(q, $ctx.controller_listener)) {
+            if let Some(resp) = $ctx.broker.forwarder.forward(quorum, &$req, $ctx.version).await {
+                return encode_response($ctx.correlation_id, $hv, &resp, $ctx.version)
+                    .map(Frame::from)
+                    .map(Some);
+            }
+        }
+    };
     (@lp) => { false };
     (@lp $lp:ident) => { true };
     (@adv $min:literal) => { $min };
@@ -70,8 +85,8 @@ api_table! {
     ListOffsets(ListOffsetsRequest) 1..=7 => handlers::list_offsets::handle;
     Metadata(MetadataRequest) 0..=12 => handlers::metadata::handle;
     ApiVersions(ApiVersionsRequest) 0..=4 => super::api_versions::handle;
-    CreateTopics(CreateTopicsRequest) 2..=7 => handlers::topics::create_topics;
-    DeleteTopics(DeleteTopicsRequest) 1..=6 => handlers::topics::delete_topics;
+    CreateTopics(CreateTopicsRequest) 2..=7 forward yes => handlers::topics::create_topics;
+    DeleteTopics(DeleteTopicsRequest) 1..=6 forward yes => handlers::topics::delete_topics;
     DeleteRecords(DeleteRecordsRequest) 0..=2 => handlers::delete_records::handle;
     InitProducerId(InitProducerIdRequest) 0..=4 => handlers::producer_id::handle;
     OffsetCommit(OffsetCommitRequest) 2..=8 => handlers::offsets::offset_commit;
@@ -88,11 +103,11 @@ api_table! {
     TxnOffsetCommit(TxnOffsetCommitRequest) 0..=4 => handlers::txn_offsets::handle;
     OffsetForLeaderEpoch(OffsetForLeaderEpochRequest) 2..=4 => handlers::offsets_for_leader_epoch::handle;
     DescribeConfigs(DescribeConfigsRequest) 1..=4 => handlers::configs::describe_configs;
-    AlterConfigs(AlterConfigsRequest) 0..=2 => handlers::alter_configs::alter_configs;
-    CreatePartitions(CreatePartitionsRequest) 0..=3 => handlers::topics::create_partitions;
-    IncrementalAlterConfigs(IncrementalAlterConfigsRequest) 0..=1 => handlers::alter_configs::incremental_alter_configs;
+    AlterConfigs(AlterConfigsRequest) 0..=2 forward yes => handlers::alter_configs::alter_configs;
+    CreatePartitions(CreatePartitionsRequest) 0..=3 forward yes => handlers::topics::create_partitions;
+    IncrementalAlterConfigs(IncrementalAlterConfigsRequest) 0..=1 forward yes => handlers::alter_configs::incremental_alter_configs;
     DescribeCluster(DescribeClusterRequest) 0..=1 => handlers::cluster::describe_cluster;
-    DescribeQuorum(DescribeQuorumRequest) 0..=2 => handlers::quorum::describe_quorum;
+    DescribeQuorum(DescribeQuorumRequest) 0..=2 forward yes => handlers::quorum::describe_quorum;
     AddPartitionsToTxn(AddPartitionsToTxnRequest) 0..=5 => handlers::txn::add_partitions_to_txn;
     AddOffsetsToTxn(AddOffsetsToTxnRequest) 0..=4 => handlers::txn::add_offsets_to_txn;
     EndTxn(EndTxnRequest) 0..=4 => handlers::txn::end_txn;
@@ -101,21 +116,25 @@ api_table! {
     ListTransactions(ListTransactionsRequest) 0..=1 => handlers::txn_admin::list_transactions;
     DescribeProducers(DescribeProducersRequest) 0..=0 => handlers::txn_admin::describe_producers;
     DescribeLogDirs(DescribeLogDirsRequest) 1..=4 => handlers::log_dirs::handle;
-    ElectLeaders(ElectLeadersRequest) 0..=2 => handlers::elections::handle;
-    AlterPartitionReassignments(AlterPartitionReassignmentsRequest) 0..=1 => handlers::reassignments::alter_partition_reassignments;
+    ElectLeaders(ElectLeadersRequest) 0..=2 forward yes => handlers::elections::handle;
+    AlterPartitionReassignments(AlterPartitionReassignmentsRequest) 0..=1 forward yes => handlers::reassignments::alter_partition_reassignments;
     ListPartitionReassignments(ListPartitionReassignmentsRequest) 0..=0 => handlers::reassignments::list_partition_reassignments;
     ListConfigResources(ListConfigResourcesRequest) 0..=1 => handlers::config_resources::handle;
     DescribeTopicPartitions(DescribeTopicPartitionsRequest) 0..=0 => handlers::describe_partitions::handle;
     BrokerRegistration(BrokerRegistrationRequest) 0..=4 => handlers::broker_lifecycle::broker_registration;
     BrokerHeartbeat(BrokerHeartbeatRequest) 0..=1 => handlers::broker_lifecycle::broker_heartbeat;
     FetchSnapshot(FetchSnapshotRequest) 0..=1 => handlers::metadata_fetch::fetch_snapshot;
+    AllocateProducerIds(AllocateProducerIdsRequest) 0..=0 => handlers::producer_id::allocate_producer_ids;
+    AlterPartition(AlterPartitionRequest) 2..=3 => handlers::alter_partition::handle;
 }
 
 /// The APIs a controller listener serves: those of [`APIS`] that Kafka exposes on its
 /// controller listeners (the `"controller"` listener type of their schemas) and gregor's
 /// handlers answer as the controller. Every other api key closes the connection there.
-/// Fetch is served there for `__cluster_metadata` only (observers); Raft traffic adds its
-/// keys here.
+/// Fetch is served there for `__cluster_metadata` only (observers). The quorum's Raft RPCs
+/// use private api keys (`quorum::rpc`, 32000–32002, and the interim broker registration
+/// 32003 of `broker::forward`) that the router answers on controller listeners before this
+/// table is consulted; they are in no table and never advertised.
 pub const CONTROLLER_APIS: &[ApiKey] = &[
     ApiKey::ApiVersions,
     ApiKey::Fetch,
@@ -133,14 +152,18 @@ pub const CONTROLLER_APIS: &[ApiKey] = &[
     ApiKey::ElectLeaders,
     ApiKey::AlterPartitionReassignments,
     ApiKey::ListPartitionReassignments,
+    ApiKey::AllocateProducerIds,
+    ApiKey::AlterPartition,
 ];
 
-/// APIs served on controller listeners only: a broker listener closes the connection for
-/// them and leaves them out of ApiVersions, as Kafka's brokers do.
+/// APIs served on controller listeners only (Kafka's `"listeners": ["controller"]`): a
+/// broker listener closes the connection for them and leaves them out of ApiVersions.
 pub const CONTROLLER_ONLY_APIS: &[ApiKey] = &[
     ApiKey::BrokerRegistration,
     ApiKey::BrokerHeartbeat,
     ApiKey::FetchSnapshot,
+    ApiKey::AllocateProducerIds,
+    ApiKey::AlterPartition,
 ];
 
 /// The served range of an api key, if gregor serves it.

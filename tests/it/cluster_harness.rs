@@ -1,8 +1,8 @@
 //! The multi-node harness itself: [`Cluster`] starts three `gregor serve` processes whose
 //! cluster configs (roles, listeners with CONTROLLER, one static quorum) validate and serve,
 //! and its faults (kill -9, SIGSTOP/SIGCONT, restart) do what they say; [`Proxy`] proves
-//! each of its modes on real Kafka bytes. The nodes do not form one quorum yet (each runs its
-//! metadata alone), so nothing here asserts on a shared cluster.
+//! each of its modes on real Kafka bytes. The nodes form one metadata quorum (its own tests
+//! are in `quorum_cluster.rs`); here they only have to share one cluster id and broker list.
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -66,7 +66,12 @@ fn three_nodes_with_a_controller_listener_each_start_and_take_faults() {
     for i in 0..3 {
         // Each node's config validated: both listeners serve, each its own API set.
         assert_eq!(controller_api_keys(&cluster.controller_addr(i)), allowed);
-        let d = describe(&cluster.broker_addr(i), 1);
+        // One quorum: every node comes to list all three brokers (each registers as it
+        // starts), each with its own port and rack.
+        let d = wait_for("every broker registered", Duration::from_secs(20), || {
+            let d = describe(&cluster.broker_addr(i), 1);
+            (d.brokers.len() == 3).then_some(d)
+        });
         assert_eq!((d.error_code, d.endpoint_type), (0, 1));
         let port: i32 = cluster
             .broker_addr(i)
@@ -75,10 +80,14 @@ fn three_nodes_with_a_controller_listener_each_start_and_take_faults() {
             .1
             .parse()
             .unwrap();
-        assert_eq!(d.brokers[0].port, port);
-        assert_eq!(d.brokers[0].broker_id.0, cluster.id(i));
+        let me = d
+            .brokers
+            .iter()
+            .find(|b| b.broker_id.0 == cluster.id(i))
+            .expect("this node is registered");
+        assert_eq!(me.port, port);
         let rack = (i == 1).then(|| "rack-b".to_string());
-        assert_eq!(d.brokers[0].rack.as_ref().map(|r| r.to_string()), rack);
+        assert_eq!(me.rack.as_ref().map(|r| r.to_string()), rack);
         cluster_ids.push(d.cluster_id.to_string());
         // The controller listener names every voter of the static quorum.
         let d = describe(&cluster.controller_addr(i), 2);
@@ -91,6 +100,10 @@ fn three_nodes_with_a_controller_listener_each_start_and_take_faults() {
         assert_eq!(got, voters, "node {}", cluster.id(i));
     }
     assert!(cluster.bootstrap().split(',').count() == 3);
+    assert!(
+        cluster_ids.iter().all(|c| *c == cluster_ids[0]),
+        "{cluster_ids:?}"
+    );
 
     // SIGSTOP: the process is stopped; a request sent meanwhile is answered after SIGCONT.
     let pid = cluster.pid(1).expect("pid");
@@ -150,7 +163,7 @@ fn the_proxy_passes_holds_resets_and_delays_real_kafka_bytes() {
     let dir = tempfile::tempdir().unwrap();
     let b = TestBroker::start(dir.path(), &[]);
     let proxy = Proxy::start(b.addr);
-    let served = (gregor::router::APIS.len() - gregor::router::CONTROLLER_ONLY_APIS.len()) as i32;
+    let served = broker_listener_apis();
 
     // Pass: the broker's answer comes back unchanged.
     let mut s = ask(proxy.addr());
@@ -205,4 +218,12 @@ fn the_proxy_passes_holds_resets_and_delays_real_kafka_bytes() {
     assert!(started.elapsed() >= delay);
     assert_eq!(proxy.connections(), 4);
     assert_eq!(proxy.mode(), Mode::Delay(delay));
+}
+
+/// How many APIs a broker listener advertises (controller-only ones are not).
+pub fn broker_listener_apis() -> i32 {
+    gregor::router::APIS
+        .iter()
+        .filter(|a| !gregor::router::CONTROLLER_ONLY_APIS.contains(&a.key))
+        .count() as i32
 }

@@ -57,6 +57,20 @@ impl PartitionLog {
         Ok(())
     }
 
+    /// Kafka's `truncateFullyAndStartAt` for a follower whose fetch offset is out of the
+    /// leader's range: the whole log goes and it restarts, empty, at `offset` (which may lie
+    /// past the old log end). Safe while reads are in flight (see [`crate::log::read_plan`]).
+    pub fn truncate_fully(&mut self, offset: i64, now_ms: i64) -> Result<()> {
+        if offset < 0 {
+            return Err(Error::kafka(
+                ErrorCode::OffsetOutOfRange,
+                format!("cannot restart the log at negative offset {offset}"),
+            ));
+        }
+        self.truncations.bump();
+        Ok(self.truncate_fully_and_start_at(offset, now_ms)?)
+    }
+
     /// Deletes every segment and starts the log again, empty, at `offset` (also: a metadata
     /// observer that installed a snapshot).
     pub fn truncate_fully_and_start_at(&mut self, offset: i64, now_ms: i64) -> io::Result<()> {

@@ -15,8 +15,9 @@
 //! register, heartbeat and follow the metadata log as observers. [`Cluster::terminate`]
 //! sends SIGTERM and waits (bounded) for the exit.
 //!
-//! What it does not do yet: several voters do not form one Raft quorum (each runs its
-//! metadata alone until the quorum work lands), so nothing here waits for a leader.
+//! The nodes form one Raft quorum (the lowest id initialises it); "listening" is not
+//! "ready": a node accepts connections before it has joined the quorum and holds requests
+//! until then, so tests wait for what they need (a leader, a topic) with deadlines.
 //!
 //! Dropping the cluster resumes paused nodes, kills every process and removes the data
 //! directories (one temporary directory holds them all, plus each node's stderr log).
