@@ -26,7 +26,13 @@ fn state() -> &'static State {
         let config = BrokerConfig { data_dir: dir, ..Default::default() };
         let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().expect("runtime");
         let cluster = ClusterConfig::from_config(&config).expect("zero-config is valid");
-        let broker = Arc::new(Broker::open(config, cluster).expect("broker"));
+        // The metadata quorum blocks on the runtime it starts on: open on a blocking thread
+        // of that runtime, as the node does.
+        let broker = rt
+            .block_on(rt.spawn_blocking(move || Broker::open(config, cluster)))
+            .expect("open task")
+            .expect("broker");
+        let broker = Arc::new(broker);
         State { rt, router: Router::new(broker, ListenerInfo::new("PLAINTEXT", false)) }
     })
 }
