@@ -13,15 +13,20 @@
 //!   `.checkpoint` files, taken every `metadata.log.max.record.bytes.between.snapshots`
 //!   bytes of log, after which the log before them is purged; a restart loads the newest
 //!   one and re-applies the committed entries after it.
-//! - [`network`]: the voters' transport; [`NoNetwork`](network::NoNetwork) for one voter.
+//! - [`network`]: the voters' transport ([`NoNetwork`](network::NoNetwork) for a quorum of
+//!   one); [`rpc`] and [`rpc_codec`]: the Raft RPCs as private api keys on CONTROLLER
+//!   listeners.
+//! - [`observer`]: a broker-only node following the log (KRaft observer); [`serve_log`]: the
+//!   leader's side of that (committed batches, snapshot files, observer table).
 //! - [`upgrade`]: converting a metadata log written before the quorum.
 //!
-//! Today the quorum has exactly one voter, this node (issue 13, step 1): the first start
-//! initialises it (openraft elects the lone voter at once); a restart finds its committed
-//! vote and openraft restores it as the leader of that same term (else we ask for an
-//! election at once — no election timeout to wait). The node serves once it leads and has
-//! applied everything in its log, so every committed entry is in the published image
-//! before the first request.
+//! The voters are `controller.quorum.voters` (zero-config: this node alone). A quorum of one
+//! initialises itself at first start (openraft elects the lone voter at once); a restart
+//! finds its committed vote and openraft restores it as leader of that same term (else an
+//! election is asked for at once). With several voters the lowest-id voter of an unformatted
+//! quorum initialises all of them and the others join (cluster id agreement). A node serves
+//! once it has applied everything committed in its log, so every committed entry is in the
+//! published image before the first request.
 //!
 //! Thread-safety: [`Quorum`] is `Send + Sync`; `write`, `start` and `shutdown` block on the
 //! tokio runtime they were started on and must run on a blocking thread (the controller
@@ -39,6 +44,7 @@ pub mod observer;
 pub mod quorum_state;
 pub mod rpc;
 pub mod rpc_codec;
+pub mod serve_log;
 pub mod snapshot;
 pub mod state_machine;
 pub mod types;
@@ -65,6 +71,8 @@ use log_store::LogStore;
 use network::NoNetwork;
 use state_machine::StateMachine;
 use types::{kafka_id, raft_id, MetadataBatch, QuorumNode, Raft};
+
+pub use serve_log::{CommittedRead, ObserverState};
 
 pub use types::Applied;
 
@@ -130,30 +138,6 @@ pub struct QuorumView {
     /// saw its AppendEntries answered (Kafka's DescribeQuorum timestamps; −1 unknown).
     pub voter_times: BTreeMap<i32, (i64, i64)>,
 }
-
-/// What the leader knows of one observer (a broker-only node fetching the log), for
-/// DescribeQuorum's `observers`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ObserverState {
-    pub replica_id: i32,
-    /// The offset it fetched from (its log end offset).
-    pub log_end_offset: i64,
-    pub last_fetch_ms: i64,
-    /// Last time it fetched from the high watermark or beyond (−1: never).
-    pub last_caught_up_ms: i64,
-}
-
-/// Committed metadata log bytes for an observer's fetch.
-#[derive(Debug, Clone)]
-pub struct CommittedRead {
-    /// Whole batches from the fetch offset, all below the high watermark.
-    pub records: bytes::Bytes,
-    pub high_watermark: i64,
-    pub log_start_offset: i64,
-}
-
-/// Observers not heard from this long are dropped (KafkaRaftClient's 300 s).
-const OBSERVER_EXPIRY_MS: i64 = 300_000;
 
 /// The running quorum member (see the module doc).
 pub struct Quorum {
@@ -462,133 +446,6 @@ impl Quorum {
         self.log
             .committed()
             .map_or(0, |c| self.log.end_offset_of(c.index).max(0))
-    }
-
-    /// Reads committed batches from `offset` for observer `replica_id` and records its fetch
-    /// (blocking, small reads). Not the leader: NOT_LEADER_OR_FOLLOWER; `offset` outside
-    /// `[log start, high watermark]`: OFFSET_OUT_OF_RANGE.
-    pub fn read_committed(
-        &self,
-        replica_id: i32,
-        offset: i64,
-        max_bytes: usize,
-    ) -> Result<CommittedRead> {
-        if !self.is_leader() {
-            return Err(Error::kafka(
-                ErrorCode::NotLeaderOrFollower,
-                "this node is not the leader of the metadata quorum",
-            ));
-        }
-        let hw = self.high_watermark();
-        let partition = self
-            .log
-            .partition()
-            .ok_or_else(|| Error::internal("metadata log store lock poisoned"))?;
-        let (records, start) = {
-            let log = partition.lock()?;
-            let start = log.log_start_offset();
-            if offset > hw || offset < start {
-                return Err(Error::kafka(
-                    ErrorCode::OffsetOutOfRange,
-                    format!("offset {offset} is outside [{start}, {hw}]"),
-                ));
-            }
-            (log.read(offset, hw, max_bytes, true)?, start)
-        };
-        if replica_id >= 0 {
-            let now = crate::log::partition::now_ms();
-            if let Ok(mut o) = self.observers.lock() {
-                let caught_up = offset >= hw;
-                let prev = o.get(&replica_id).map_or(-1, |s| s.last_caught_up_ms);
-                o.insert(
-                    replica_id,
-                    ObserverState {
-                        replica_id,
-                        log_end_offset: offset,
-                        last_fetch_ms: now,
-                        last_caught_up_ms: if caught_up { now } else { prev },
-                    },
-                );
-                o.retain(|_, s| now - s.last_fetch_ms <= OBSERVER_EXPIRY_MS);
-            }
-        }
-        Ok(CommittedRead {
-            records,
-            high_watermark: hw,
-            log_start_offset: start,
-        })
-    }
-
-    /// The newest snapshot file of the metadata log: (end offset, epoch, path).
-    pub fn latest_snapshot(&self) -> Option<(i64, i32, std::path::PathBuf)> {
-        let (path, end) = snapshot::newest(&self.log.dir()).ok()??;
-        let epoch = path
-            .file_name()?
-            .to_str()?
-            .strip_suffix(snapshot::SUFFIX)?
-            .split_once('-')?
-            .1
-            .parse::<i32>()
-            .ok()?;
-        Some((end, epoch, path))
-    }
-
-    /// FetchSnapshot: up to `max_bytes` of snapshot `(end_offset, epoch)` from `position`,
-    /// with the file's size (blocking). Not the leader: NOT_LEADER_OR_FOLLOWER; no such
-    /// snapshot: SNAPSHOT_NOT_FOUND; a position outside the file: POSITION_OUT_OF_RANGE.
-    pub fn read_snapshot(
-        &self,
-        end_offset: i64,
-        epoch: i32,
-        position: i64,
-        max_bytes: usize,
-    ) -> Result<(i64, bytes::Bytes)> {
-        use std::io::{Read, Seek, SeekFrom};
-        if !self.is_leader() {
-            return Err(Error::kafka(
-                ErrorCode::NotLeaderOrFollower,
-                "this node is not the leader of the metadata quorum",
-            ));
-        }
-        let name = format!(
-            "{}{}",
-            snapshot::snapshot_name(end_offset, u64::try_from(epoch).unwrap_or(0)),
-            snapshot::SUFFIX
-        );
-        let mut f = std::fs::File::open(self.log.dir().join(name)).map_err(|_| {
-            Error::kafka(
-                ErrorCode::SnapshotNotFound,
-                format!("no snapshot {end_offset}-{epoch}"),
-            )
-        })?;
-        let size = i64::try_from(f.metadata()?.len()).unwrap_or(i64::MAX);
-        if position < 0 || position > size {
-            return Err(Error::kafka(
-                ErrorCode::PositionOutOfRange,
-                format!("position {position} is outside the snapshot's {size} bytes"),
-            ));
-        }
-        let want = usize::try_from(size - position)
-            .unwrap_or(0)
-            .min(max_bytes.max(1));
-        f.seek(SeekFrom::Start(position as u64))?;
-        let mut buf = vec![0u8; want];
-        f.read_exact(&mut buf)?;
-        Ok((size, bytes::Bytes::from(buf)))
-    }
-
-    /// The observers heard from recently (voters excluded), by id.
-    pub fn observers(&self) -> Vec<ObserverState> {
-        let voters = self.describe().voters;
-        self.observers
-            .lock()
-            .map(|o| {
-                o.values()
-                    .filter(|s| !voters.contains(&s.replica_id))
-                    .copied()
-                    .collect()
-            })
-            .unwrap_or_default()
     }
 
     /// A watch of "this node leads the quorum", following openraft's metrics (the heartbeat
