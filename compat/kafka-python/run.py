@@ -156,19 +156,42 @@ def group_split():
     # One consumer per process, as applications run them (two kafka-python consumers in one
     # process occasionally disagree with the coordinator about their assignment).
     group = f"kpy-split-{tag}"
-    procs = [subprocess.Popen([sys.executable, "-c", MEMBER, BS, group, T], stdout=subprocess.PIPE, text=True) for _ in range(2)]
+    # kafka-python 3.0.12 can drop a SyncGroup answer when the join/sync round trip straddles
+    # the end of a poll() (diagnosed against gregor's trace: the answer arrives, the client
+    # discards it and keeps an empty assignment while heartbeating happily). A member left
+    # empty for 30 s while the other holds every partition is restarted once, as an operator
+    # would; the split itself is still required, and the restart is reported on stderr.
+    procs = [None, None]
     assigned = [set(), set()]
 
-    def follow(i):
-        for line in procs[i].stdout:
-            assigned[i] = {int(p) for p in line.strip().split(",") if p}
+    def start(i):
+        procs[i] = subprocess.Popen([sys.executable, "-c", MEMBER, BS, group, T], stdout=subprocess.PIPE, text=True)
+        assigned[i] = set()
+        threading.Thread(target=follow, args=(i, procs[i]), daemon=True).start()
 
-    readers = [threading.Thread(target=follow, args=(i,), daemon=True) for i in range(2)]
-    for r in readers:
-        r.start()
+    def follow(i, proc):
+        for line in proc.stdout:
+            if procs[i] is proc:
+                assigned[i] = {int(p) for p in line.strip().split(",") if p}
+
+    def split():
+        return assigned[0] and assigned[1] and not (assigned[0] & assigned[1]) and (assigned[0] | assigned[1]) == {0, 1, 2}
+
+    for i in range(2):
+        start(i)
     try:
-        wait_until("two members to split three partitions",
-                   lambda: assigned[0] and assigned[1] and not (assigned[0] & assigned[1]) and (assigned[0] | assigned[1]) == {0, 1, 2}, 60)
+        try:
+            wait_until("two members to split three partitions", split, 30)
+        except AssertionError:
+            empty = [i for i in range(2) if not assigned[i]]
+            if len(empty) != 1 or assigned[1 - empty[0]] != {0, 1, 2}:
+                raise
+            print(f"group-split: member {empty[0]} kept no assignment (kafka-python's dropped SyncGroup); restarting it",
+                  file=sys.stderr, flush=True)
+            procs[empty[0]].kill()
+            procs[empty[0]].wait()
+            start(empty[0])
+            wait_until("two members to split three partitions (after restarting the empty member)", split, 45)
     finally:
         for p in procs:
             p.kill()
