@@ -104,22 +104,18 @@ pub struct Marker {
     pub coordinator_epoch: i32,
 }
 
-/// The marker batch ending `producer_id`'s transaction (see the module doc).
-pub fn encode_marker_batch(
-    producer_id: i64,
-    producer_epoch: i16,
-    kind: ControlType,
-    coordinator_epoch: i32,
+/// A one-record control batch of magic 2, uncompressed, at offset 0 with no leader epoch
+/// (the log stamps both): transaction markers here and the metadata quorum's
+/// LEADER_CHANGE / KRAFT_VOTERS batches share this one encoder.
+pub fn encode_control_batch(
+    (producer_id, producer_epoch): (i64, i16),
+    transactional: bool,
+    key: Bytes,
+    value: Bytes,
     timestamp: i64,
 ) -> Result<Bytes, String> {
-    let mut key = BytesMut::with_capacity(4);
-    key.put_i16(0);
-    key.put_i16(kind.code());
-    let mut value = BytesMut::with_capacity(6);
-    value.put_i16(0);
-    value.put_i32(coordinator_epoch);
     let record = Record {
-        transactional: true,
+        transactional,
         control: true,
         partition_leader_epoch: -1,
         producer_id,
@@ -128,8 +124,8 @@ pub fn encode_marker_batch(
         offset: 0,
         sequence: -1,
         timestamp,
-        key: Some(key.freeze()),
-        value: Some(value.freeze()),
+        key: Some(key),
+        value: Some(value),
         headers: Default::default(),
         delete_horizon: false,
     };
@@ -144,6 +140,29 @@ pub fn encode_marker_batch(
     )
     .map_err(|e| e.to_string())?;
     Ok(buf.freeze())
+}
+
+/// The marker batch ending `producer_id`'s transaction (see the module doc).
+pub fn encode_marker_batch(
+    producer_id: i64,
+    producer_epoch: i16,
+    kind: ControlType,
+    coordinator_epoch: i32,
+    timestamp: i64,
+) -> Result<Bytes, String> {
+    let mut key = BytesMut::with_capacity(4);
+    key.put_i16(0);
+    key.put_i16(kind.code());
+    let mut value = BytesMut::with_capacity(6);
+    value.put_i16(0);
+    value.put_i32(coordinator_epoch);
+    encode_control_batch(
+        (producer_id, producer_epoch),
+        true,
+        key.freeze(),
+        value.freeze(),
+        timestamp,
+    )
 }
 
 /// Reads a marker record's key and value; `None` when they are not a marker.

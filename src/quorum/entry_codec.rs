@@ -25,9 +25,6 @@ use bytes::{Buf, BufMut, Bytes, BytesMut};
 use kafka_protocol::messages::{leader_change_message, voters_record, BrokerId};
 use kafka_protocol::messages::{LeaderChangeMessage, VotersRecord};
 use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
-use kafka_protocol::records::{
-    Compression, Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
-};
 
 use super::types::{kafka_id, Entry, LogId, Membership, MetadataBatch, QuorumNode};
 use crate::log::batch::{self, BatchHeader, HEADER_LEN};
@@ -111,32 +108,7 @@ pub fn decode_entry(batch: &[u8], index: u64) -> Result<Entry, String> {
 
 /// A one-record control batch (no producer, not transactional, epoch stamped later).
 pub fn control_batch(kind: i16, value: Bytes, now: i64) -> Result<Bytes, String> {
-    let record = Record {
-        transactional: false,
-        control: true,
-        partition_leader_epoch: -1,
-        producer_id: -1,
-        producer_epoch: -1,
-        timestamp_type: TimestampType::Creation,
-        offset: 0,
-        sequence: -1,
-        timestamp: now,
-        key: Some(control::control_key(kind)),
-        value: Some(value),
-        headers: Default::default(),
-        delete_horizon: false,
-    };
-    let mut buf = BytesMut::new();
-    RecordBatchEncoder::encode(
-        &mut buf,
-        std::slice::from_ref(&record),
-        &RecordEncodeOptions {
-            version: 2,
-            compression: Compression::None,
-        },
-    )
-    .map_err(|e| e.to_string())?;
-    Ok(buf.freeze())
+    control::encode_control_batch((-1, -1), false, control::control_key(kind), value, now)
 }
 
 /// `LeaderChangeMessage` v0 naming `leader` (−1 when unknown) and `voters`.

@@ -16,7 +16,7 @@ use rdkafka::Offset;
 
 use crate::support::cluster::Cluster;
 use crate::support::raw::{self, topic};
-use crate::support::{clients, free_port, wait_for, RawClient, TestBroker};
+use crate::support::{clients, wait_for, RawClient, TestBroker};
 
 const WAIT: Duration = Duration::from_secs(20);
 
@@ -199,23 +199,6 @@ fn a_broker_only_node_joins_follows_the_metadata_log_and_is_fenced_when_it_dies(
     assert_eq!(partition_state(&m, "after", 1), Some((5, -1, vec![2])));
 }
 
-fn combined_node(dir: &std::path::Path) -> TestBroker {
-    let voters = format!("1@127.0.0.1:{}", free_port());
-    TestBroker::start(
-        dir,
-        &[
-            ("process.roles", "broker,controller"),
-            ("node.id", "1"),
-            (
-                "listeners",
-                "PLAINTEXT://127.0.0.1:0,CONTROLLER://127.0.0.1:0",
-            ),
-            ("controller.listener.names", "CONTROLLER"),
-            ("controller.quorum.voters", voters.as_str()),
-        ],
-    )
-}
-
 fn registration(
     id: i32,
     cluster_id: &str,
@@ -244,7 +227,7 @@ fn heartbeat(id: i32, epoch: i64, offset: i64, shut_down: bool) -> BrokerHeartbe
 #[test]
 fn registration_and_heartbeats_answer_kafkas_errors() {
     let dir = tempfile::tempdir().unwrap();
-    let b = combined_node(dir.path());
+    let b = TestBroker::combined(dir.path());
     let ctl = b.listener_addr("CONTROLLER").to_string();
     let cluster_id = metadata(&b.bootstrap())
         .cluster_id
@@ -394,7 +377,7 @@ fn metadata_fetch(ctl: &str, t: &str, offset: i64) -> fetch_response::PartitionD
 #[test]
 fn the_controller_listener_serves_committed_metadata_and_survives_hostile_bodies() {
     let dir = tempfile::tempdir().unwrap();
-    let b = combined_node(dir.path());
+    let b = TestBroker::combined(dir.path());
     let ctl = b.listener_addr("CONTROLLER").to_string();
     assert_eq!(
         raw::create_topic(&mut RawClient::connect(&b.bootstrap()), "t", 1, &[]),

@@ -31,23 +31,6 @@ fn ids(broker: &TestBroker, t: &str) -> (i32, i64, Uuid) {
 }
 
 /// A node in both roles with a CONTROLLER listener, the only one serving AlterPartition.
-fn combined_node(dir: &std::path::Path) -> TestBroker {
-    let voters = format!("1@127.0.0.1:{}", crate::support::free_port());
-    TestBroker::start(
-        dir,
-        &[
-            ("process.roles", "broker,controller"),
-            ("node.id", "1"),
-            (
-                "listeners",
-                "PLAINTEXT://127.0.0.1:0,CONTROLLER://127.0.0.1:0",
-            ),
-            ("controller.listener.names", "CONTROLLER"),
-            ("controller.quorum.voters", voters.as_str()),
-        ],
-    )
-}
-
 struct Alter {
     broker: i32,
     broker_epoch: i64,
@@ -97,7 +80,7 @@ fn code(c: &mut RawClient, version: i16, a: &Alter) -> i16 {
 #[test]
 fn alter_partition_checks_as_kafkas_controller() {
     let dir = tempfile::tempdir().unwrap();
-    let broker = combined_node(dir.path());
+    let broker = TestBroker::combined(dir.path());
     let mut admin = RawClient::connect(&broker.listener_addr("PLAINTEXT").to_string());
     assert_eq!(raw::create_topic(&mut admin, "ap", 1, &[]), 0);
     let (node, epoch, topic_id) = ids(&broker, "ap");
@@ -247,7 +230,7 @@ fn the_alter_partition_client_reaches_the_controller_and_moves_past_a_dead_voter
     use std::time::Duration;
 
     let dir = tempfile::tempdir().unwrap();
-    let broker = combined_node(dir.path());
+    let broker = TestBroker::combined(dir.path());
     let mut c = RawClient::connect(&broker.listener_addr("PLAINTEXT").to_string());
     assert_eq!(raw::create_topic(&mut c, "cl", 1, &[]), 0);
     let (node, epoch, topic_id) = ids(&broker, "cl");
@@ -294,7 +277,7 @@ fn the_alter_partition_client_reaches_the_controller_and_moves_past_a_dead_voter
 #[test]
 fn alter_partition_is_served_on_the_controller_listener_only() {
     let dir = tempfile::tempdir().unwrap();
-    let broker = combined_node(dir.path());
+    let broker = TestBroker::combined(dir.path());
     let mut c = RawClient::connect(&broker.listener_addr("PLAINTEXT").to_string());
     assert_eq!(raw::create_topic(&mut c, "ctl", 1, &[]), 0);
     let (node, epoch, topic_id) = ids(&broker, "ctl");

@@ -111,27 +111,10 @@ fn each_broker_listener_answers_with_its_own_advertised_endpoint() {
     assert_eq!(values, vec![b"a".to_vec(), b"b".to_vec(), b"c".to_vec()]);
 }
 
-fn combined_node(dir: &std::path::Path) -> TestBroker {
-    let voters = format!("1@127.0.0.1:{}", free_port());
-    TestBroker::start(
-        dir,
-        &[
-            ("process.roles", "broker,controller"),
-            ("node.id", "1"),
-            (
-                "listeners",
-                "PLAINTEXT://127.0.0.1:0,CONTROLLER://127.0.0.1:0",
-            ),
-            ("controller.listener.names", "CONTROLLER"),
-            ("controller.quorum.voters", voters.as_str()),
-        ],
-    )
-}
-
 #[test]
 fn a_controller_listener_serves_only_controller_apis() {
     let dir = tempfile::tempdir().unwrap();
-    let b = combined_node(dir.path());
+    let b = TestBroker::combined(dir.path());
     let controller = b.listener_addr("CONTROLLER").to_string();
     let plaintext = b.listener_addr("PLAINTEXT");
 
@@ -175,7 +158,7 @@ fn a_controller_listener_serves_only_controller_apis() {
 #[test]
 fn describe_cluster_checks_the_endpoint_type() {
     let dir = tempfile::tempdir().unwrap();
-    let b = combined_node(dir.path());
+    let b = TestBroker::combined(dir.path());
     let controller = b.listener_addr("CONTROLLER");
     let mut c = RawClient::connect(&controller.to_string());
     let mut p = RawClient::connect(&b.bootstrap());

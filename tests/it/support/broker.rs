@@ -62,6 +62,26 @@ impl TestBroker {
         }
     }
 
+    /// A one-voter combined node (`process.roles=broker,controller`, node 1) with a
+    /// PLAINTEXT and a CONTROLLER listener on ephemeral ports, for tests of the controller
+    /// listener's APIs.
+    pub fn combined(dir: &Path) -> TestBroker {
+        let voters = format!("1@127.0.0.1:{}", free_port());
+        TestBroker::start(
+            dir,
+            &[
+                ("process.roles", "broker,controller"),
+                ("node.id", "1"),
+                (
+                    "listeners",
+                    "PLAINTEXT://127.0.0.1:0,CONTROLLER://127.0.0.1:0",
+                ),
+                ("controller.listener.names", "CONTROLLER"),
+                ("controller.quorum.voters", voters.as_str()),
+            ],
+        )
+    }
+
     pub fn bootstrap(&self) -> String {
         self.addr.to_string()
     }
