@@ -117,15 +117,24 @@ impl Broker {
         rpc: Option<Arc<RpcServer>>,
     ) -> std::io::Result<Broker> {
         let logs = LogManager::open(&config.data_dir)?;
-        // Several voters: only the lowest-id voter makes the cluster id; the others learn it
-        // from its first RPC (an empty image until then).
+        // Several voters: only the lowest-id voter makes the cluster id, unless another voter
+        // already has one; the others learn it from the first RPC (an empty image until
+        // then).
         let multi = cluster.voters.len() > 1 && cluster.roles.controller;
         let rpc = rpc.filter(|_| multi);
         let cluster_id = match &rpc {
             Some(r) => {
                 let lowest = cluster.voters.iter().map(|v| v.id).min() == Some(config.node_id);
                 if lowest {
-                    r.identity().get_or_create()?
+                    let others: Vec<String> = cluster
+                        .voters
+                        .iter()
+                        .filter(|v| v.id != config.node_id)
+                        .map(|v| format!("{}:{}", v.host, v.port))
+                        .collect();
+                    let timeout =
+                        Duration::from_millis(cluster.replication.quorum_request_timeout_ms);
+                    r.identity().discover_or_create(&others, timeout)?
                 } else {
                     r.identity().get().unwrap_or_default()
                 }

@@ -291,50 +291,75 @@ impl Quorum {
     /// Several voters: the lowest-id voter initialises an uninitialised quorum with every
     /// voter (the others wait for its RPCs); then waits, without a deadline, until a leader
     /// is known and this node has applied its whole log.
+    ///
+    /// A voter that has adopted the cluster id (so the lowest-id voter did start) but has
+    /// still no membership after a few election timeouts initialises itself with the same
+    /// static voter set: the lowest-id voter may have died before replicating it, and with
+    /// `controller.quorum.voters` every voter knows the set, as every Kafka voter does.
+    /// openraft allows `initialize` on several nodes with an identical membership (the
+    /// vote decides one leader); a node that got the membership meanwhile refuses it.
     fn join(&self, config: &QuorumConfig) -> io::Result<()> {
         let err = |e: &dyn std::fmt::Display| io::Error::other(format!("metadata quorum: {e}"));
-        let initialized = self
-            .runtime
-            .block_on(self.raft.is_initialized())
-            .map_err(|e| err(&e))?;
+        let members: BTreeMap<u64, QuorumNode> = config
+            .voters
+            .iter()
+            .map(|(id, host, port)| {
+                let node = QuorumNode {
+                    host: host.clone(),
+                    port: *port,
+                };
+                (raft_id(*id), node)
+            })
+            .collect();
+        let initialized = |q: &Quorum| {
+            q.runtime
+                .block_on(q.raft.is_initialized())
+                .map_err(|e| err(&e))
+        };
         let lowest = config.voters.iter().map(|v| v.0).min() == Some(config.node_id);
-        if !initialized && lowest {
-            let members: BTreeMap<u64, QuorumNode> = config
-                .voters
-                .iter()
-                .map(|(id, host, port)| {
-                    let node = QuorumNode {
-                        host: host.clone(),
-                        port: *port,
-                    };
-                    (raft_id(*id), node)
-                })
-                .collect();
+        if !initialized(self)? && lowest {
             tracing::info!(
                 "initialising the metadata quorum with voters {:?}",
                 members.keys()
             );
             self.runtime
-                .block_on(self.raft.initialize(members))
+                .block_on(self.raft.initialize(members.clone()))
                 .map_err(|e| err(&e))?;
         }
+        let identity = config.rpc.as_ref().map(|s| s.identity().clone());
+        let step = Duration::from_millis(
+            (config.election_timeout_ms + config.election_backoff_max_ms).max(100) * 3,
+        )
+        .min(JOIN_LOG_EVERY);
+        let mut waited = Duration::ZERO;
         loop {
-            let ready = self
-                .runtime
-                .block_on(self.raft.wait(Some(JOIN_LOG_EVERY)).metrics(
-                    |m| {
-                        m.current_leader.is_some()
-                            && m.last_log_index.is_some()
-                            && m.last_applied.map(|l| l.index) >= m.last_log_index
-                    },
-                    "a leader is known and this node has applied its log",
-                ));
+            let ready = self.runtime.block_on(self.raft.wait(Some(step)).metrics(
+                |m| {
+                    m.current_leader.is_some()
+                        && m.last_log_index.is_some()
+                        && m.last_applied.map(|l| l.index) >= m.last_log_index
+                },
+                "a leader is known and this node has applied its log",
+            ));
             match ready {
                 Ok(_) => return Ok(()),
-                Err(openraft::metrics::WaitError::Timeout(..)) => {
-                    tracing::info!("waiting for the metadata quorum to elect a leader");
-                }
+                Err(openraft::metrics::WaitError::Timeout(..)) => {}
                 Err(e) => return Err(err(&e)),
+            }
+            let adopted = identity.as_ref().is_some_and(|i| i.get().is_some());
+            if adopted && !initialized(self)? {
+                tracing::info!(
+                    "the cluster id is known but no membership came: initialising with the static voters {:?}",
+                    members.keys()
+                );
+                if let Err(e) = self.runtime.block_on(self.raft.initialize(members.clone())) {
+                    tracing::info!("initialising the metadata quorum: {e}");
+                }
+            }
+            waited += step;
+            if waited >= JOIN_LOG_EVERY {
+                waited = Duration::ZERO;
+                tracing::info!("waiting for the metadata quorum to elect a leader");
             }
         }
     }

@@ -10,7 +10,9 @@
 //! another id with INCONSISTENT_CLUSTER_ID (104); an unformatted one adopts the id of the
 //! first RPC it receives, writes `meta.properties` and publishes an empty image with it
 //! (it has applied nothing yet). The lowest-id voter of an unformatted quorum is the one that
-//! makes the id (`Quorum::start`).
+//! makes the id, after asking the other voters whether one already has it
+//! ([`ClusterIdentity::discover_or_create`]); voters formatted with one id form the quorum
+//! without it (`Quorum::join`).
 //!
 //! [`RpcServer`] answers these requests with the node's `Raft` once the quorum is started;
 //! before that (the listener accepts while start-up runs) it answers an error the sender
@@ -22,6 +24,7 @@
 use std::io;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, OnceLock, RwLock};
+use std::time::Duration;
 
 use bytes::{BufMut, Bytes, BytesMut};
 use openraft::error::{InstallSnapshotError, RaftError};
@@ -30,6 +33,8 @@ use super::rpc_codec as codec;
 use super::types::Raft;
 use crate::error::ErrorCode;
 use crate::metadata::{self, Metadata, MetadataImage};
+use crate::peer::{Peer, PeerSettings};
+use kafka_protocol::messages::DescribeClusterRequest;
 
 pub const APPEND_ENTRIES: i16 = 32000;
 pub const VOTE: i16 = 32001;
@@ -69,6 +74,40 @@ impl ClusterIdentity {
     /// The cluster id, if known.
     pub fn get(&self) -> Option<String> {
         self.id.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// The cluster id for the lowest-id voter: the one already known, else one a voter of
+    /// `others` (their CONTROLLER addresses) already uses — asked with DescribeCluster,
+    /// each within `timeout` — else a new one, made and written now. Asking first keeps a
+    /// lowest-id voter that starts late, or on a wiped disk, from founding a second
+    /// cluster next to the one the others formed.
+    pub fn discover_or_create(&self, others: &[String], timeout: Duration) -> io::Result<String> {
+        if let Some(id) = self.get() {
+            return Ok(id);
+        }
+        if let Ok(handle) = tokio::runtime::Handle::try_current() {
+            let settings = Arc::new(PeerSettings::for_node(self.node_id));
+            for addr in others {
+                let peer = Peer::new(addr.clone(), settings.clone());
+                // v1 with endpoint type 2: a controller listener answers only that (KIP-919).
+                let req = DescribeClusterRequest::default().with_endpoint_type(2);
+                let resp = match handle.block_on(peer.send(&req, 1, timeout)) {
+                    Ok(resp) => resp,
+                    Err(e) => {
+                        tracing::debug!("asking voter at {addr} for its cluster id: {e:?}");
+                        continue;
+                    }
+                };
+                if resp.error_code == 0 && !resp.cluster_id.is_empty() {
+                    let theirs = resp.cluster_id.to_string();
+                    tracing::info!("voter at {addr} already uses cluster id {theirs}");
+                    self.check(&theirs)
+                        .map_err(|(_, msg)| io::Error::other(msg))?;
+                    return Ok(theirs);
+                }
+            }
+        }
+        self.get_or_create()
     }
 
     /// The cluster id, made and written now if the node is unformatted.

@@ -503,3 +503,28 @@ fn a_node_behind_the_leaders_snapshot_catches_up_from_it() {
     );
     agreed_leader(&c, &all);
 }
+
+/// Voters formatted with one cluster id (Kafka's `kafka-storage format`: a `meta.properties`
+/// naming it) need not wait for the lowest-id voter: nodes 2 and 3 alone initialise the
+/// static voter set, elect a leader and serve writes; node 1 started later joins them.
+#[test]
+fn formatted_voters_form_the_quorum_without_the_lowest_id_voter() {
+    let mut c = Cluster::new(3);
+    let cluster_id = "9ehZcUoXTBS6F0VH_rNmaA";
+    for i in [1, 2] {
+        let dir = c.data_dir(i).to_path_buf();
+        std::fs::create_dir_all(&dir).unwrap();
+        let props = format!("version=1\ncluster.id={cluster_id}\nnode.id={}\n", c.id(i));
+        std::fs::write(dir.join("meta.properties"), props).unwrap();
+    }
+    c.start_node(1);
+    c.start_node(2);
+    let (leader, _) = agreed_leader(&c, &[1, 2]);
+    assert!(leader == 2 || leader == 3, "leader {leader}");
+    create_eventually(&c.broker_addr(1), "without-node-1", 1);
+    wait_sees(&c, 2, &["without-node-1"]);
+    c.start_node(0);
+    wait_sees(&c, 0, &["without-node-1"]);
+    let meta = std::fs::read_to_string(c.data_dir(0).join("meta.properties")).unwrap();
+    assert!(meta.contains(cluster_id), "{meta}");
+}
