@@ -41,6 +41,7 @@ mod quorum;
 mod quorum_cluster;
 mod rdkafka_roundtrip;
 mod replica_fetcher;
+mod replication;
 mod resources;
 mod shutdown;
 mod transactions;

@@ -156,11 +156,11 @@ impl Target {
         }
         let mut proxies = Vec::new();
         if nodes > 1 {
+            let proxy = |port: u16| Proxy::start(SocketAddr::from(([127, 0, 0, 1], port)));
             for i in 0..nodes {
-                let to = |port: u16| SocketAddr::from(([127, 0, 0, 1], port));
                 proxies.push((
-                    Proxy::start(to(cluster.broker_port(i))),
-                    Proxy::start(to(cluster.controller_port(i))),
+                    proxy(cluster.broker_port(i)),
+                    proxy(cluster.controller_port(i)),
                 ));
             }
             let voters = (0..nodes)

@@ -129,12 +129,33 @@ impl Drop for TestBroker {
     }
 }
 
-/// A free TCP port on 127.0.0.1 (bound and released; a tiny race is acceptable in tests).
+/// A free TCP port on 127.0.0.1, bound and released: never one handed out before in this
+/// process, and proxies of this process avoid it (a race with other processes remains).
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("free port")
+    let mut taken = RESERVED.lock().unwrap_or_else(|e| e.into_inner());
+    // Held until a port not handed out before comes up, so the kernel does not repeat one.
+    let mut held = Vec::new();
+    loop {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").expect("free port");
+        let port = l.local_addr().expect("free port").port();
+        if taken.insert(port) {
+            return port;
+        }
+        held.push(l);
+    }
+}
+
+/// Ports [`free_port`] handed out for a process to bind later: a listener of this test
+/// process binding port 0 meanwhile (a proxy) must not take one (see [`is_reserved`]).
+static RESERVED: std::sync::Mutex<std::collections::BTreeSet<u16>> =
+    std::sync::Mutex::new(std::collections::BTreeSet::new());
+
+/// Whether `port` was handed out by [`free_port`].
+pub fn is_reserved(port: u16) -> bool {
+    RESERVED
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .contains(&port)
 }
 
 /// The `gregor` binary as a child process, for tests that kill it (a crash is a property of a

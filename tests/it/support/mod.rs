@@ -1,6 +1,6 @@
 //! Shared test harness, split by role: real brokers ([`broker`]: in-process or a child
 //! process), several broker processes ([`cluster`]) and a fault-injecting TCP forwarder
-//! between them ([`proxy`]), the raw protocol ([`raw`]), real clients ([`clients`]) and
+//! between them ([`proxy`]) with partition-level views of them ([`replicas`]), the raw protocol ([`raw`]), real clients ([`clients`]) and
 //! deadline polling ([`wait`]). Every integration test is a module of the one `it` binary and uses these.
 #![allow(dead_code)]
 
@@ -9,6 +9,7 @@ pub mod clients;
 pub mod cluster;
 pub mod proxy;
 pub mod raw;
+pub mod replicas;
 pub mod wait;
 
 pub use broker::{free_port, BrokerProcess, TestBroker};

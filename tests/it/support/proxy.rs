@@ -48,9 +48,19 @@ impl Proxy {
             .enable_all()
             .build()
             .expect("proxy runtime");
-        let listener = rt
-            .block_on(TcpListener::bind("127.0.0.1:0"))
-            .expect("proxy bind");
+        // Never on a port reserved for a node that has not bound it yet.
+        let mut held = Vec::new();
+        let listener = loop {
+            let l = rt
+                .block_on(TcpListener::bind("127.0.0.1:0"))
+                .expect("proxy bind");
+            let port = l.local_addr().expect("proxy address").port();
+            if !super::broker::is_reserved(port) {
+                break l;
+            }
+            held.push(l);
+        };
+        drop(held);
         let addr = listener.local_addr().expect("proxy address");
         let (mode, watcher) = watch::channel(Mode::Pass);
         let accepted = Arc::new(AtomicUsize::new(0));
