@@ -109,8 +109,12 @@ async fn produce_partition(
         let replica = ctx.broker.replicas.leader(&image, topic, index)?;
         let epoch = replica.leader_epoch();
         let info = replica.append_as_leader(batch, acks).await?;
-        // acks=all: answered once the batch is committed (below the high watermark).
-        if acks == -1 && !info.duplicate {
+        // acks=all: answered once the batch is committed (below the high watermark) — a
+        // duplicate too: the original may still sit above the HW (a retry that reached the
+        // leader before the followers did), and acknowledging it there would acknowledge a
+        // batch a failover can truncate (Kafka's DelayedProduce waits on the duplicate's
+        // last offset as well).
+        if acks == -1 {
             replica
                 .wait_committed(info.last_offset, epoch, timeout)
                 .await?;

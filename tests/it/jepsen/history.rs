@@ -36,7 +36,8 @@ pub type Partition = i32;
 pub enum Op {
     /// A producer handed `value` to its client for `partition`.
     SendInvoke { value: String, partition: Partition },
-    /// The send was acknowledged at this offset (acks=all).
+    /// The send was acknowledged at this offset (acks=all); negative when the client
+    /// acknowledged it without one (librdkafka's implicit acknowledgement).
     SendOk {
         value: String,
         partition: Partition,
@@ -253,7 +254,12 @@ pub fn check(h: &History) -> Report {
             } => {
                 r.acked += 1;
                 acked.push((value, *partition, *offset));
-                pairs.push((*partition, *offset, value));
+                // librdkafka acknowledges implicitly, without an offset (−1001), the
+                // messages of a request whose outcome it lost once a later request of the
+                // same producer succeeded: acknowledged, but at no known offset.
+                if *offset >= 0 {
+                    pairs.push((*partition, *offset, value));
+                }
             }
             Op::SendFailed { value, .. } => {
                 r.failed += 1;

@@ -134,6 +134,31 @@ fn a_lost_acked_write_is_found() {
 }
 
 #[test]
+fn acknowledgements_without_an_offset_pair_with_nothing_but_must_not_be_lost() {
+    // librdkafka's implicit acknowledgement: offset −1001, twice on one partition.
+    let clean = H::default()
+        .sent("a", 0, -1001)
+        .sent("b", 0, -1001)
+        .sent("c", 0, 2)
+        .final_log(0, &["a", "b", "c"])
+        .violations();
+    assert_eq!(clean, vec![]);
+    let lost = H::default()
+        .sent("a", 0, -1001)
+        .sent("b", 0, 1)
+        .final_log(0, &["x", "b"])
+        .violations();
+    assert_eq!(
+        lost,
+        vec![Violation::LostAckedWrite {
+            value: "a".into(),
+            partition: 0,
+            offset: -1001
+        }]
+    );
+}
+
+#[test]
 fn two_values_at_one_offset_are_found() {
     // Acked at 0 twice (a truncated-and-rewritten offset); the final log kept the second.
     let v = H::default()

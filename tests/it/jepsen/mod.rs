@@ -128,6 +128,7 @@ pub fn run_with(s: &Settings) -> Result<Outcome, String> {
     let mut target = Target::start(s.nodes, &settings);
     let bootstrap = target.bootstrap();
     if s.nodes > 1 {
+        registered(&bootstrap, s.nodes).map_err(|e| refusal(s, &e))?;
         create_topic(&bootstrap, s).map_err(|e| refusal(s, &e))?;
         replicating(&bootstrap, s).map_err(|e| refusal(s, &e))?;
     } else {
@@ -180,6 +181,14 @@ pub fn run_with(s: &Settings) -> Result<Outcome, String> {
             target.cluster.log(i),
         );
     }
+    if s.out.is_some() {
+        for i in 0..target.cluster.len() {
+            keep_segments(
+                target.cluster.data_dir(i),
+                &dir.join(format!("node-{}-data", i + 1)),
+            );
+        }
+    }
     if !progress {
         return Err(format!(
             "no send was acknowledged within 30 s after the last fault healed (seed {}, history {})",
@@ -195,6 +204,25 @@ pub fn run_with(s: &Settings) -> Result<Outcome, String> {
         fatal_producers,
         history_file,
     })
+}
+
+/// Copies the topic's partition directories (segments, indexes, epoch checkpoints) of a
+/// node's data directory to `to`, for `gregor dump-log` after a kept run.
+fn keep_segments(data: &std::path::Path, to: &std::path::Path) {
+    let Ok(entries) = std::fs::read_dir(data) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        if !name.starts_with(&format!("{TOPIC}-")) {
+            continue;
+        }
+        let dest = to.join(&name);
+        let _ = std::fs::create_dir_all(&dest);
+        for f in std::fs::read_dir(e.path()).into_iter().flatten().flatten() {
+            let _ = std::fs::copy(f.path(), dest.join(f.file_name()));
+        }
+    }
 }
 
 /// Polls `f` until true or the deadline; returns whether it became true.
@@ -222,6 +250,20 @@ fn keep_dir(s: &Settings) -> PathBuf {
     dir
 }
 
+/// Waits until the metadata lists `nodes` brokers: a CreateTopics sent while the brokers are
+/// still registering fails on too few brokers.
+fn registered(bootstrap: &str, nodes: usize) -> Result<(), String> {
+    let c: BaseConsumer = clients::config(bootstrap, &[])
+        .create()
+        .map_err(|e| e.to_string())?;
+    let ok = wait_until(Duration::from_secs(30), || {
+        c.fetch_metadata(None, Duration::from_secs(2))
+            .is_ok_and(|m| m.brokers().len() == nodes)
+    });
+    ok.then_some(())
+        .ok_or_else(|| format!("{nodes} brokers did not all register within 30 s"))
+}
+
 fn create_topic(bootstrap: &str, s: &Settings) -> Result<(), String> {
     let admin: AdminClient<DefaultClientContext> = clients::config(bootstrap, &[])
         .create()
@@ -229,8 +271,10 @@ fn create_topic(bootstrap: &str, s: &Settings) -> Result<(), String> {
     let min_isr = s.min_isr.to_string();
     let t = NewTopic::new(TOPIC, s.partitions, TopicReplication::Fixed(s.rf))
         .set("min.insync.replicas", &min_isr);
-    let res = block_on(admin.create_topics([&t], &AdminOptions::new()))
-        .map_err(|e| format!("CreateTopics: {e}"))?;
+    // Bounded: librdkafka's admin request otherwise waits for a controller forever.
+    let opts = AdminOptions::new().request_timeout(Some(Duration::from_secs(20)));
+    let res =
+        block_on(admin.create_topics([&t], &opts)).map_err(|e| format!("CreateTopics: {e}"))?;
     for r in res {
         r.map_err(|(t, e)| format!("creating {t} with replication factor {}: {e}", s.rf))?;
     }

@@ -227,3 +227,53 @@ fn the_only_isr_member_dying_leaves_the_partition_leaderless_and_loses_nothing()
         |s| s.isr == [1, 2],
     );
 }
+
+#[test]
+fn a_retried_idempotent_batch_is_a_duplicate_on_the_new_leader() {
+    let mut c = three_nodes(&[]);
+    let topic = "dedup";
+    create(&c, topic, 1, 3, &[("min.insync.replicas", "2")]);
+    let before = state_where(&c, topic, 0, "a leader", |s| s.leader >= 0);
+    let victim = index_of(&c, before.leader);
+    let addr = c.broker_addr(victim);
+    let pid =
+        crate::support::raw::init_producer_id(&mut crate::support::RawClient::connect(&addr), None);
+    let batch = |seq: i32, vals: &[&str]| {
+        let recs: Vec<(Option<&str>, &str)> = vals.iter().map(|v| (None, *v)).collect();
+        crate::support::raw::encode_batch(
+            &recs,
+            Some((pid.0, pid.1, seq)),
+            crate::support::raw::now_ms(),
+        )
+    };
+    let b0 = batch(0, &["a", "b"]);
+    let b1 = batch(2, &["c", "d", "e"]);
+    assert_eq!(
+        replicas::produce(&addr, topic, 0, b0.clone(), -1),
+        Some((0, 0))
+    );
+    assert_eq!(
+        replicas::produce(&addr, topic, 0, b1.clone(), -1),
+        Some((0, 2))
+    );
+    c.kill9(victim);
+    let after = state_where(&c, topic, 0, "a new leader", |s| {
+        s.leader >= 0 && s.leader != before.leader
+    });
+    let new_addr = c.broker_addr(index_of(&c, after.leader));
+    // The producer never saw the second answer and retries it on the new leader: Kafka
+    // answers the original offset (the last five batches per producer are remembered).
+    let retry = wait_for("the retry answered", PATIENCE, || {
+        replicas::produce(&new_addr, topic, 0, b1.clone(), -1).filter(|r| r.0 != 6 && r.0 != 5)
+    });
+    assert_eq!(retry, (0, 2), "a retried batch is not appended twice");
+    assert_eq!(
+        replicas::produce(&new_addr, topic, 0, b0.clone(), -1),
+        Some((0, 0))
+    );
+    let next = replicas::produce(&new_addr, topic, 0, batch(5, &["f"]), -1);
+    assert_eq!(next, Some((0, 5)));
+    let (log, _) = replicas::read_all(&new_addr, topic, 0).expect("fetch");
+    let vals: Vec<String> = log.into_iter().map(|r| r.1).collect();
+    assert_eq!(vals, ["a", "b", "c", "d", "e", "f"]);
+}

@@ -4,9 +4,10 @@
 
 use super::{create, state_where, three_nodes, values, Net, PATIENCE};
 use crate::support::replicas::{self, index_of};
-use crate::support::wait_for;
+use crate::support::{raw, wait_for, RawClient};
 
 const NOT_ENOUGH_REPLICAS: i16 = 19;
+const REQUEST_TIMED_OUT: i16 = 7;
 
 #[test]
 fn a_paused_follower_leaves_the_isr_and_comes_back_with_every_record() {
@@ -127,4 +128,51 @@ fn below_min_isr_acks_all_is_refused_and_acks_1_waits_below_the_high_watermark()
         Some((0, 9)),
         "acks=all accepted again"
     );
+}
+
+#[test]
+fn a_retried_idempotent_batch_is_not_acknowledged_before_it_is_committed() {
+    let net = Net::start(&[]);
+    let c = &net.cluster;
+    let topic = "dupwait";
+    wait_for("dupwait created", PATIENCE, || {
+        let cfg = [("min.insync.replicas", "2")];
+        matches!(
+            replicas::create_assigned(&c.broker_addr(0), topic, &[1, 2, 3], &cfg),
+            Some(0) | Some(36)
+        )
+        .then_some(())
+    });
+    state_where(c, topic, 0, "leader 1 with a full ISR", |s| {
+        s.leader == 1 && s.isr.len() == 3
+    });
+    let leader = index_of(c, 1);
+    let addr = c.broker_addr(leader);
+    let pid = raw::init_producer_id(&mut RawClient::connect(&addr), None);
+    let b = raw::encode_batch(&[(None, "once")], Some((pid.0, pid.1, 0)), raw::now_ms());
+
+    // The followers cannot fetch: the batch is appended but never committed.
+    net.cut_fetches_from(leader, true);
+    // Short request timeouts: both answers come while the ISR is still full (the followers
+    // are shrunk out only after replica.lag.time.max.ms).
+    let quick = || {
+        let req = raw::produce_request(topic, 0, b.clone(), -1).with_timeout_ms(300);
+        replicas::call(&addr, &req, 9).map(|r| r.responses[0].partition_responses[0].error_code)
+    };
+    assert_eq!(quick(), Some(REQUEST_TIMED_OUT));
+    // The producer retries it: a duplicate of an uncommitted batch is not an
+    // acknowledgement (Kafka waits for the duplicate's offsets to be committed too).
+    let retry = quick();
+    assert!(
+        retry != Some(0),
+        "an uncommitted duplicate was acknowledged: {retry:?}"
+    );
+
+    net.cut_fetches_from(leader, false);
+    let acked = wait_for("the retry acknowledged once committed", PATIENCE, || {
+        replicas::produce(&addr, topic, 0, b.clone(), -1).filter(|r| r.0 == 0)
+    });
+    assert_eq!(acked, (0, 0), "the original offset");
+    let (log, hw) = replicas::read_all(&addr, topic, 0).expect("fetch");
+    assert_eq!((log, hw), (vec![(0, "once".to_string())], 1));
 }
