@@ -10,12 +10,15 @@
 //!   process kill — not a power cut — loses nothing acknowledged;
 //! - [`Kind::Pause`]: SIGSTOP for the hold time, then SIGCONT (a long GC pause);
 //! - [`Kind::Isolate`] (several nodes only): every connection *into* the node (clients and
-//!   peers: its advertised broker listener and its controller listener both go through its
-//!   proxy) is blackholed for the hold time; its own outgoing connections pass (an asymmetric
-//!   partition, like a node whose inbound firewall broke).
+//!   followers: its advertised broker listener goes through its proxy) and every controller
+//!   link to and from it (each node reaches each other voter through a proxy of its own) is
+//!   blackholed for the hold time: its heartbeats stop, so the controller fences it and moves
+//!   its leaderships, while it may still believe it leads. Its own fetches from other leaders
+//!   pass (one advertised address per node cannot be cut for one peer only).
 //!
-//! A fault picks its node either at random or as "the leader of partition 0", resolved from
-//! the cluster's metadata when the fault starts (on one node both are node 0).
+//! A fault picks its node at random, as "the leader of partition 0" (from the cluster's
+//! metadata) or as "the metadata quorum's leader" (DescribeQuorum), resolved when the fault
+//! starts (on one node all three are node 0).
 
 use std::fmt;
 use std::net::SocketAddr;
@@ -26,6 +29,7 @@ use rdkafka::consumer::{BaseConsumer, Consumer};
 use crate::support::clients;
 use crate::support::cluster::Cluster;
 use crate::support::proxy::{Mode, Proxy};
+use crate::support::replicas;
 
 /// splitmix64: a tiny seeded generator (no dependency, the same sequence everywhere).
 #[derive(Debug, Clone)]
@@ -68,6 +72,8 @@ pub enum Victim {
     Node(usize),
     /// The leader of partition 0 when the fault starts.
     Leader,
+    /// The metadata quorum's leader (the active controller) when the fault starts.
+    QuorumLeader,
 }
 
 /// One fault of the schedule: wait `gap`, apply, hold `hold`, heal.
@@ -84,6 +90,7 @@ impl fmt::Display for Fault {
         let who = match self.victim {
             Victim::Node(i) => format!("node {}", i + 1),
             Victim::Leader => "the leader of partition 0".to_string(),
+            Victim::QuorumLeader => "the quorum leader".to_string(),
         };
         write!(
             f,
@@ -106,8 +113,9 @@ pub fn kinds_for(nodes: usize) -> Vec<Kind> {
 
 /// `cycles` faults of `kinds` spread over `duration` for a cluster of `nodes`: each takes one
 /// equal slot, a gap of 15–30 % of it, then a hold of 15–60 % (the rest of the slot is healed
-/// time; long holds outlast the producers' message timeout, so some sends end unknown). With
-/// several nodes half the faults hit the leader.
+/// time; long holds outlast the single node's message timeout, so some sends end unknown).
+/// With several nodes a third of the faults hit the leader of partition 0, a third the
+/// quorum leader.
 pub fn schedule(
     seed: u64,
     nodes: usize,
@@ -120,10 +128,10 @@ pub fn schedule(
     (0..cycles)
         .map(|_| {
             let kind = kinds[rng.range(0, kinds.len() as u64 - 1) as usize];
-            let victim = if nodes > 1 && rng.range(0, 1) == 0 {
-                Victim::Leader
-            } else {
-                Victim::Node(rng.range(0, nodes as u64 - 1) as usize)
+            let victim = match (nodes > 1).then(|| rng.range(0, 2)) {
+                Some(0) => Victim::Leader,
+                Some(1) => Victim::QuorumLeader,
+                _ => Victim::Node(rng.range(0, nodes as u64 - 1) as usize),
             };
             let gap = Duration::from_millis(rng.range(slot * 3 / 20, slot * 3 / 10));
             let hold = Duration::from_millis(rng.range(slot * 3 / 20, slot * 3 / 5));
@@ -140,41 +148,66 @@ pub fn schedule(
 /// The nodes under test and their fault switches.
 pub struct Target {
     pub cluster: Cluster,
-    /// Per node, the proxies in front of its broker and controller listeners (several nodes
-    /// only).
-    proxies: Vec<(Proxy, Proxy)>,
+    /// Per node, the proxy in front of its broker listener (several nodes only).
+    broker_in: Vec<Proxy>,
+    /// `links[i][j]`: node `i`'s way to node `j`'s controller listener (`None` for `i == j`).
+    links: Vec<Vec<Option<Proxy>>>,
 }
 
 impl Target {
     /// Starts `nodes` gregor processes; with several, every node advertises its broker
-    /// listener through its own proxy and names the voters by their proxies, so that
-    /// [`Kind::Isolate`] can cut every connection into one node.
+    /// listener through its own proxy and reaches every other voter through a proxy per
+    /// link, so that [`Kind::Isolate`] can cut a node off.
     pub fn start(nodes: usize, settings: &[(String, String)]) -> Target {
         let mut cluster = Cluster::new(nodes);
         for (k, v) in settings {
             cluster.set(None, k, v);
         }
-        let mut proxies = Vec::new();
+        let mut broker_in = Vec::new();
+        let mut links = Vec::new();
         if nodes > 1 {
             let proxy = |port: u16| Proxy::start(SocketAddr::from(([127, 0, 0, 1], port)));
+            broker_in = (0..nodes).map(|i| proxy(cluster.broker_port(i))).collect();
+            links = (0..nodes)
+                .map(|i| {
+                    (0..nodes)
+                        .map(|j| (i != j).then(|| proxy(cluster.controller_port(j))))
+                        .collect::<Vec<_>>()
+                })
+                .collect();
             for i in 0..nodes {
-                proxies.push((
-                    proxy(cluster.broker_port(i)),
-                    proxy(cluster.controller_port(i)),
-                ));
-            }
-            let voters = (0..nodes)
-                .map(|i| format!("{}@{}", cluster.id(i), proxies[i].1.addr()))
-                .collect::<Vec<_>>()
-                .join(",");
-            for (i, (broker, _)) in proxies.iter().enumerate() {
+                let voters = (0..nodes)
+                    .map(|j| match &links[i][j] {
+                        Some(p) => format!("{}@{}", cluster.id(j), p.addr()),
+                        None => format!("{}@{}", cluster.id(j), cluster.controller_addr(j)),
+                    })
+                    .collect::<Vec<_>>()
+                    .join(",");
                 cluster.set(Some(i), "controller.quorum.voters", &voters);
-                let advertised = format!("PLAINTEXT://{}", broker.addr());
+                let advertised = format!("PLAINTEXT://{}", broker_in[i].addr());
                 cluster.set(Some(i), "advertised.listeners", &advertised);
             }
         }
         cluster.start_all();
-        Target { cluster, proxies }
+        Target {
+            cluster,
+            broker_in,
+            links,
+        }
+    }
+
+    /// Switches every proxy around node `i` (see [`Kind::Isolate`]).
+    fn isolate(&self, i: usize, mode: Mode) {
+        if let Some(b) = self.broker_in.get(i) {
+            b.set_mode(mode);
+        }
+        for (a, row) in self.links.iter().enumerate() {
+            for (b, p) in row.iter().enumerate() {
+                if let (true, Some(p)) = (a == i || b == i, p) {
+                    p.set_mode(mode);
+                }
+            }
+        }
     }
 
     pub fn bootstrap(&self) -> String {
@@ -199,6 +232,10 @@ impl Target {
                     })
                     .unwrap_or(0)
             }
+            Victim::QuorumLeader => (0..self.cluster.len())
+                .find_map(|i| replicas::quorum_leader(&self.cluster.broker_addr(i)))
+                .and_then(|id| (0..self.cluster.len()).find(|i| self.cluster.id(*i) == id))
+                .unwrap_or(0),
         }
     }
 
@@ -208,12 +245,7 @@ impl Target {
         match f.kind {
             Kind::Kill9 => self.cluster.kill9(i),
             Kind::Pause => self.cluster.pause(i),
-            Kind::Isolate => {
-                if let Some((b, c)) = self.proxies.get(i) {
-                    b.set_mode(Mode::Blackhole);
-                    c.set_mode(Mode::Blackhole);
-                }
-            }
+            Kind::Isolate => self.isolate(i, Mode::Blackhole),
         }
         i
     }
@@ -223,12 +255,7 @@ impl Target {
         match f.kind {
             Kind::Kill9 => self.cluster.restart(i),
             Kind::Pause => self.cluster.resume(i),
-            Kind::Isolate => {
-                if let Some((b, c)) = self.proxies.get(i) {
-                    b.set_mode(Mode::Pass);
-                    c.set_mode(Mode::Pass);
-                }
-            }
+            Kind::Isolate => self.isolate(i, Mode::Pass),
         }
     }
 }
@@ -252,6 +279,7 @@ fn a_seed_gives_one_schedule() {
     }
     assert!(a.iter().any(|f| f.kind == Kind::Isolate));
     assert!(a.iter().any(|f| f.victim == Victim::Leader));
+    assert!(a.iter().any(|f| f.victim == Victim::QuorumLeader));
     let one = schedule(7, 1, &kinds_for(1), 20, Duration::from_secs(20));
     assert!(one
         .iter()

@@ -18,9 +18,12 @@
 //! (page cache; the default flush policy never fsyncs), so kill -9 and SIGSTOP must lose no
 //! acknowledged record, duplicate nothing (idempotence across restarts: producer state is
 //! rebuilt from the log) and never move `ListOffsets(latest)` or a consumer backwards.
-//! Several nodes (`JEPSEN_NODES=3`, RF=3, `min.insync.replicas=2`) run only once the cluster
-//! replicates: [`run_with`] refuses unless the metadata lists every node and every partition
-//! of the topic has `rf` replicas all in the ISR.
+//! Several nodes (`JEPSEN_NODES=3`, RF=3, `min.insync.replicas=2`): [`run_with`] waits for
+//! every broker, creates the topic and refuses to go on unless every partition has `rf`
+//! replicas all in the ISR; the faults then also hit the leader of partition 0 and the
+//! quorum leader, and isolate nodes through proxies. The producers' message timeout is long
+//! there ([`MULTI_NODE_MESSAGE_TIMEOUT`]): what is checked is the broker's guarantee, not
+//! librdkafka's epoch bump after a local timeout.
 
 mod faults;
 mod history;
@@ -96,6 +99,15 @@ pub struct Outcome {
 }
 
 const TOPIC: &str = "jepsen";
+
+/// The producers' `message.timeout.ms` with several nodes: longer than any fault plus a
+/// failover. When a queued message of an idempotent librdkafka producer times out, the
+/// producer bumps its epoch and re-sends the messages behind it under new sequence numbers
+/// (INTRODUCTION.md, "Message timeout considerations"), including ones a timed-out request
+/// may already have written: duplicates made by the client, which no broker can detect. One
+/// node keeps the short timeout: a killed or paused single node is the whole partition and
+/// its history needs sends of unknown outcome.
+const MULTI_NODE_MESSAGE_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Runs the workload under the faults of `s` and checks it; `Err` when the run could not be
 /// made (refused configuration, the cluster not coming back), not when it found violations.
@@ -417,6 +429,9 @@ fn run() {
         Duration::from_secs(env("JEPSEN_DURATION", 60)),
     );
     s.nodes = nodes;
+    if nodes > 1 {
+        s.message_timeout = MULTI_NODE_MESSAGE_TIMEOUT;
+    }
     s.rf = env("JEPSEN_RF", nodes as i32);
     s.min_isr = env("JEPSEN_MIN_ISR", if s.rf > 1 { 2 } else { 1 });
     s.partitions = env("JEPSEN_PARTITIONS", 3);

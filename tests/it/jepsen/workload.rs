@@ -177,7 +177,9 @@ fn definite(e: &KafkaError) -> bool {
 
 fn new_producer(c: &Clients, rec: &Arc<Recorder>) -> ThreadedProducer<SendLog> {
     let timeout = c.message_timeout.as_millis().to_string();
-    let request_timeout = (c.message_timeout.as_millis() / 2).max(1000).to_string();
+    let request_timeout = (c.message_timeout.as_millis() / 2)
+        .clamp(1000, 5000)
+        .to_string();
     clients::config(
         &c.bootstrap,
         &[
