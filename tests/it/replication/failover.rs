@@ -32,6 +32,8 @@ fn a_killed_leader_loses_and_duplicates_no_acknowledged_record_and_rejoins_ident
             ("acks", "all"),
             ("message.timeout.ms", "60000"),
             ("retry.backoff.ms", "50"),
+            ("retry.backoff.max.ms", "100"),
+            ("reconnect.backoff.max.ms", "100"),
         ],
     );
     let sent = values("r", 600);
