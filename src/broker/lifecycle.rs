@@ -114,6 +114,9 @@ pub struct Lifecycle {
     /// −1 until registered.
     epoch: AtomicI64,
     fenced: AtomicBool,
+    /// A controlled shutdown began: the regular heartbeats stop (its own carry
+    /// `want_shut_down`).
+    shutting_down: AtomicBool,
 }
 
 impl Lifecycle {
@@ -125,6 +128,7 @@ impl Lifecycle {
             metadata,
             epoch: AtomicI64::new(-1),
             fenced: AtomicBool::new(true),
+            shutting_down: AtomicBool::new(false),
         }
     }
 
@@ -311,6 +315,9 @@ impl Lifecycle {
                 _ = tokio::time::sleep(self.config.heartbeat_interval) => {}
                 _ = shutdown.recv() => return,
             }
+            if self.shutting_down.load(Ordering::Relaxed) {
+                continue;
+            }
             match self.send_heartbeat(false).await {
                 Ok(reply) => {
                     let was = self.fenced.swap(reply.is_fenced, Ordering::Relaxed);
@@ -336,11 +343,17 @@ impl Lifecycle {
     }
 
     /// Asks for a controlled shutdown and waits until the controller answers
-    /// `should_shut_down` (true) or the shutdown timeout passes (false).
+    /// `should_shut_down` (true) or the shutdown timeout passes (false). Meanwhile the node
+    /// keeps serving: the controller moves its leaderships away and waits until the other
+    /// brokers know, so clients are redirected before this node stops answering.
     pub async fn controlled_shutdown(&self) -> bool {
         if self.epoch() < 0 {
             return false;
         }
+        self.shutting_down.store(true, Ordering::Relaxed);
+        tracing::info!(
+            "controlled shutdown: asking the controller to move this broker's leaderships"
+        );
         let deadline = Instant::now() + self.config.shutdown_timeout;
         while Instant::now() < deadline {
             match self.send_heartbeat(true).await {
@@ -358,7 +371,10 @@ impl Lifecycle {
             )
             .await;
         }
-        tracing::warn!("controlled shutdown: no answer from the controller in time");
+        tracing::warn!(
+            "controlled shutdown: the controller did not let this broker go within {} ms; stopping anyway",
+            self.config.shutdown_timeout.as_millis()
+        );
         false
     }
 }

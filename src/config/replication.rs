@@ -24,6 +24,7 @@ pub struct ReplicationConfig {
     pub num_replica_fetchers: i32,
     pub auto_leader_rebalance_enable: bool,
     pub leader_imbalance_check_interval_seconds: u64,
+    pub unclean_leader_election_interval_ms: u64,
     pub controlled_shutdown_enable: bool,
     pub offsets_topic_replication_factor: i16,
     pub transaction_state_log_replication_factor: i16,
@@ -62,6 +63,9 @@ impl ReplicationConfig {
             auto_leader_rebalance_enable: p.boolean("auto.leader.rebalance.enable"),
             leader_imbalance_check_interval_seconds: non_negative(
                 p.long("leader.imbalance.check.interval.seconds"),
+            ),
+            unclean_leader_election_interval_ms: non_negative(
+                p.long("unclean.leader.election.interval.ms"),
             ),
             controlled_shutdown_enable: p.boolean("controlled.shutdown.enable"),
             offsets_topic_replication_factor: short("offsets.topic.replication.factor"),
@@ -121,6 +125,7 @@ mod tests {
         assert_eq!(r.default_replication_factor, 1);
         assert!(r.auto_leader_rebalance_enable && r.controlled_shutdown_enable);
         assert_eq!(r.leader_imbalance_check_interval_seconds, 300);
+        assert_eq!(r.unclean_leader_election_interval_ms, 300_000);
         assert_eq!(r.broker_rack, None);
     }
 

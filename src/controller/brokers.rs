@@ -31,16 +31,33 @@ use std::time::{Duration, Instant};
 
 use uuid::Uuid;
 
+use super::election;
 use super::Controller;
 use crate::error::{Error, ErrorCode, Result};
 use crate::metadata::records::{EndPoint, MetadataRecord, LEADER_UNCHANGED};
-use crate::metadata::MetadataImage;
+use crate::metadata::{MetadataImage, TopicImage};
 
 /// One broker's session on the active controller.
 #[derive(Debug, Clone, Copy)]
 struct Session {
     incarnation_id: Uuid,
     last_contact: Instant,
+    /// The metadata offset its last heartbeat reported (−1: none yet).
+    metadata_offset: i64,
+    /// In controlled shutdown: the metadata offset every other active broker must reach
+    /// before it may go (its partition changes are applied there).
+    shutdown_offset: Option<i64>,
+}
+
+impl Session {
+    fn new(incarnation_id: Uuid) -> Session {
+        Session {
+            incarnation_id,
+            last_contact: Instant::now(),
+            metadata_offset: -1,
+            shutdown_offset: None,
+        }
+    }
 }
 
 /// The active controller's broker sessions (see the module doc).
@@ -93,29 +110,33 @@ pub struct HeartbeatReply {
 }
 
 /// The partition changes that take `broker` out of leaderships and ISRs (fencing and
-/// controlled shutdown): a partition it leads gets the first replica (assignment order) that
-/// is in the remaining ISR and active, else −1; the ISR drops it unless it is the last member.
-fn leave_partitions(image: &MetadataImage, broker: i32) -> Vec<MetadataRecord> {
+/// controlled shutdown, Kafka's `generateLeaderAndIsrUpdates` with `brokerToRemove`): the ISR
+/// drops it unless it is the last member; a partition it leads (or one without a leader)
+/// gets [`election::elect`]'s leader among the other active brokers — unclean only where
+/// `unclean` allows it for the topic.
+fn leave_partitions(
+    image: &MetadataImage,
+    broker: i32,
+    unclean: &dyn Fn(&TopicImage) -> bool,
+) -> Vec<MetadataRecord> {
     let active = |id: i32| id != broker && image.brokers.get(&id).is_some_and(|b| b.active());
     let mut out = Vec::new();
     for t in image.topics() {
+        let mut allow_unclean: Option<bool> = None;
         for (i, p) in t.partitions.iter().enumerate() {
             if p.leader != broker && !p.isr.contains(&broker) {
                 continue;
             }
-            let mut isr: Vec<i32> = p.isr.iter().copied().filter(|r| *r != broker).collect();
-            if isr.is_empty() {
-                isr = p.isr.clone();
+            let mut isr = election::without_broker(&p.isr, broker);
+            let mut leader = LEADER_UNCHANGED;
+            if p.leader == broker || p.leader < 0 {
+                let allow = *allow_unclean.get_or_insert_with(|| unclean(t));
+                let e = election::elect(&p.replicas, &isr, p.leader, active, allow);
+                if e.leader != p.leader {
+                    leader = e.leader;
+                    isr = e.isr;
+                }
             }
-            let leader = if p.leader == broker {
-                p.replicas
-                    .iter()
-                    .copied()
-                    .find(|r| isr.contains(r) && active(*r))
-                    .unwrap_or(-1)
-            } else {
-                LEADER_UNCHANGED
-            };
             let isr_changed = isr != p.isr;
             if !isr_changed && leader == LEADER_UNCHANGED {
                 continue;
@@ -131,28 +152,63 @@ fn leave_partitions(image: &MetadataImage, broker: i32) -> Vec<MetadataRecord> {
     out
 }
 
-/// The partition changes that give an unfenced `broker` the leaderless partitions whose
-/// ISR holds it (Kafka's election on unfence).
-fn take_leaderless(image: &MetadataImage, broker: i32) -> Vec<MetadataRecord> {
+/// The partition changes when `broker` is unfenced (Kafka's `handleBrokerUnfenced`): every
+/// partition without a leader gets [`election::elect`]'s leader, `broker` counting as active
+/// — from its ISR, or, where `unclean` allows it for the topic, any active replica.
+fn take_leaderless(
+    image: &MetadataImage,
+    broker: i32,
+    unclean: &dyn Fn(&TopicImage) -> bool,
+) -> Vec<MetadataRecord> {
+    let active = |id: i32| id == broker || image.brokers.get(&id).is_some_and(|b| b.active());
     let mut out = Vec::new();
     for t in image.topics() {
+        if !t.partitions.iter().any(|p| p.leader < 0) {
+            continue;
+        }
+        let allow = unclean(t);
         for (i, p) in t.partitions.iter().enumerate() {
-            if p.leader < 0 && p.isr.contains(&broker) {
-                out.push(MetadataRecord::PartitionChange {
-                    partition_id: i32::try_from(i).unwrap_or(i32::MAX),
-                    topic_id: t.id,
-                    isr: None,
-                    leader: broker,
-                });
+            if p.leader >= 0 {
+                continue;
             }
+            let e = election::elect(&p.replicas, &p.isr, p.leader, active, allow);
+            if e.leader == election::NO_LEADER {
+                continue;
+            }
+            if e.unclean {
+                tracing::error!(
+                    "unclean leader election: {}-{i} led by {} from outside the ISR {:?}",
+                    t.name,
+                    e.leader,
+                    p.isr
+                );
+            }
+            out.push(MetadataRecord::PartitionChange {
+                partition_id: i32::try_from(i).unwrap_or(i32::MAX),
+                topic_id: t.id,
+                isr: (e.isr != p.isr).then_some(e.isr),
+                leader: e.leader,
+            });
         }
     }
     out
 }
 
+/// Whether `broker` leads any partition (a broker in controlled shutdown waits for none).
+fn has_leaderships(image: &MetadataImage, broker: i32) -> bool {
+    image
+        .topics()
+        .any(|t| t.partitions.iter().any(|p| p.leader == broker))
+}
+
 /// The records that fence `broker` (partition changes first, as Kafka orders them).
-fn fence_records(image: &MetadataImage, broker: i32, epoch: i64) -> Vec<MetadataRecord> {
-    let mut records = leave_partitions(image, broker);
+fn fence_records(
+    image: &MetadataImage,
+    broker: i32,
+    epoch: i64,
+    unclean: &dyn Fn(&TopicImage) -> bool,
+) -> Vec<MetadataRecord> {
+    let mut records = leave_partitions(image, broker, unclean);
     records.push(MetadataRecord::BrokerRegistrationChange {
         broker_id: broker,
         broker_epoch: epoch,
@@ -208,13 +264,9 @@ impl Controller {
             };
             Ok((vec![record], epoch))
         })?;
-        self.sessions.lock()?.insert(
-            broker_id,
-            Session {
-                incarnation_id: incarnation,
-                last_contact: Instant::now(),
-            },
-        );
+        self.sessions
+            .lock()?
+            .insert(broker_id, Session::new(incarnation));
         tracing::info!(
             "broker {broker_id} registered with epoch {epoch} (incarnation {incarnation})"
         );
@@ -252,16 +304,15 @@ impl Controller {
                     in_controlled_shutdown: None,
                 },
             ];
-            records.extend(take_leaderless(image, id));
+            let policy = self.unclean_policy(image);
+            records.extend(take_leaderless(image, id, &|t| {
+                policy.enabled(&t.overrides)
+            }));
             Ok((records, epoch))
         })?;
-        self.sessions.lock()?.insert(
-            id,
-            Session {
-                incarnation_id: r.incarnation_id,
-                last_contact: Instant::now(),
-            },
-        );
+        self.sessions
+            .lock()?
+            .insert(id, Session::new(r.incarnation_id));
         Ok(epoch)
     }
 
@@ -275,7 +326,7 @@ impl Controller {
             ));
         }
         let id = h.broker_id;
-        self.commit(|image| {
+        let reply = self.commit(|image| {
             let Some(b) = image.brokers.get(&id) else {
                 return Err(Error::kafka(
                     ErrorCode::BrokerIdNotRegistered,
@@ -292,53 +343,42 @@ impl Controller {
                 ));
             }
             let caught_up = h.current_metadata_offset >= b.epoch;
+            let policy = self.unclean_policy(image);
+            let unclean = |t: &TopicImage| policy.enabled(&t.overrides);
             let mut sessions = self.sessions.lock()?;
-            if h.want_shut_down {
-                sessions.remove(&id);
-                let mut records = Vec::new();
-                if !(b.fenced && b.in_controlled_shutdown) {
-                    records = leave_partitions(image, id);
-                    records.push(MetadataRecord::BrokerRegistrationChange {
-                        broker_id: id,
-                        broker_epoch: b.epoch,
-                        fenced: Some(true),
-                        in_controlled_shutdown: Some(true),
-                    });
-                    tracing::info!(
-                        "broker {id} shuts down: {} partition change(s)",
-                        records.len() - 1
-                    );
-                }
-                let reply = HeartbeatReply {
-                    is_caught_up: caught_up,
-                    is_fenced: true,
-                    should_shut_down: true,
-                };
-                return Ok((records, reply));
+            let session = sessions
+                .entry(id)
+                .or_insert_with(|| Session::new(b.incarnation_id));
+            session.incarnation_id = b.incarnation_id;
+            session.last_contact = Instant::now();
+            session.metadata_offset = h.current_metadata_offset;
+            let shutdown_offset = session.shutdown_offset;
+            if h.want_shut_down || b.in_controlled_shutdown {
+                return self.controlled_shutdown(
+                    image,
+                    h,
+                    caught_up,
+                    shutdown_offset,
+                    sessions,
+                    &unclean,
+                );
             }
-            sessions.insert(
-                id,
-                Session {
-                    incarnation_id: b.incarnation_id,
-                    last_contact: Instant::now(),
-                },
-            );
             drop(sessions);
             if h.want_fence {
                 let records = if b.fenced {
                     vec![]
                 } else {
-                    fence_records(image, id, b.epoch)
+                    fence_records(image, id, b.epoch, &unclean)
                 };
                 let reply = HeartbeatReply {
                     is_caught_up: caught_up,
                     is_fenced: true,
                     should_shut_down: false,
                 };
-                return Ok((records, reply));
+                return Ok((records, (reply, false)));
             }
             let mut records = Vec::new();
-            let unfence = b.fenced && caught_up && !b.in_controlled_shutdown;
+            let unfence = b.fenced && caught_up;
             let fenced = b.fenced && !unfence;
             if unfence {
                 records.push(MetadataRecord::BrokerRegistrationChange {
@@ -347,7 +387,7 @@ impl Controller {
                     fenced: Some(false),
                     in_controlled_shutdown: None,
                 });
-                records.extend(take_leaderless(image, id));
+                records.extend(take_leaderless(image, id, &unclean));
                 tracing::info!(
                     "broker {id} caught up at offset {}: unfenced",
                     h.current_metadata_offset
@@ -358,8 +398,111 @@ impl Controller {
                 is_fenced: fenced,
                 should_shut_down: false,
             };
-            Ok((records, reply))
-        })
+            Ok((records, (reply, false)))
+        })?;
+        // A controlled shutdown just began: remember the offset its changes were applied at.
+        if reply.1 {
+            let offset = self.metadata.image().applied_offset;
+            if let Some(s) = self.sessions.lock()?.get_mut(&id) {
+                s.shutdown_offset = Some(offset);
+            }
+        }
+        Ok(reply.0)
+    }
+
+    /// The controlled-shutdown part of a heartbeat (Kafka's `BrokerHeartbeatManager`
+    /// states): a fenced broker may go at once; an active one enters controlled shutdown —
+    /// its leaderships move to other active ISR members and it leaves every ISR that keeps a
+    /// member (`in_controlled_shutdown`, still unfenced, `should_shut_down` false) — unless it
+    /// leads nothing, then it is fenced and may go at once; a broker in controlled shutdown may
+    /// go (it is fenced then) once it leads nothing and every other active broker reported a
+    /// metadata offset at or past the one its changes were applied at. A heartbeat without
+    /// `want_shut_down` from a broker in controlled shutdown changes nothing.
+    /// Returns the records and (reply, whether a controlled shutdown began).
+    fn controlled_shutdown(
+        &self,
+        image: &MetadataImage,
+        h: Heartbeat,
+        caught_up: bool,
+        shutdown_offset: Option<i64>,
+        mut sessions: std::sync::MutexGuard<'_, HashMap<i32, Session>>,
+        unclean: &dyn Fn(&TopicImage) -> bool,
+    ) -> Result<(Vec<MetadataRecord>, (HeartbeatReply, bool))> {
+        let id = h.broker_id;
+        let Some(b) = image.brokers.get(&id) else {
+            return Err(Error::kafka(
+                ErrorCode::BrokerIdNotRegistered,
+                format!("Broker {id} is not registered."),
+            ));
+        };
+        let reply = |fenced, go| HeartbeatReply {
+            is_caught_up: caught_up,
+            is_fenced: fenced,
+            should_shut_down: go,
+        };
+        if b.fenced {
+            if h.want_shut_down {
+                sessions.remove(&id);
+            }
+            return Ok((vec![], (reply(true, h.want_shut_down), false)));
+        }
+        if !b.in_controlled_shutdown {
+            if !has_leaderships(image, id) {
+                sessions.remove(&id);
+                tracing::info!("broker {id} leads nothing: it may shut down at once");
+                return Ok((
+                    fence_records(image, id, b.epoch, unclean),
+                    (reply(true, true), false),
+                ));
+            }
+            let mut records = leave_partitions(image, id, unclean);
+            tracing::info!(
+                "broker {id} enters controlled shutdown: {} partition change(s)",
+                records.len()
+            );
+            records.push(MetadataRecord::BrokerRegistrationChange {
+                broker_id: id,
+                broker_epoch: b.epoch,
+                fenced: None,
+                in_controlled_shutdown: Some(true),
+            });
+            return Ok((records, (reply(false, false), true)));
+        }
+        if !h.want_shut_down || has_leaderships(image, id) {
+            return Ok((vec![], (reply(false, false), false)));
+        }
+        let Some(target) = shutdown_offset else {
+            // Entered controlled shutdown under another controller: wait one round for
+            // the others to report past the current image.
+            if let Some(s) = sessions.get_mut(&id) {
+                s.shutdown_offset = Some(image.applied_offset);
+            }
+            return Ok((vec![], (reply(false, false), false)));
+        };
+        let lowest = image
+            .brokers
+            .values()
+            .filter(|o| o.id != id && o.active())
+            .map(|o| {
+                if o.id == self.node_id {
+                    image.applied_offset
+                } else {
+                    sessions.get(&o.id).map_or(-1, |s| s.metadata_offset)
+                }
+            })
+            .min()
+            .unwrap_or(i64::MAX);
+        if lowest < target {
+            return Ok((vec![], (reply(false, false), false)));
+        }
+        sessions.remove(&id);
+        tracing::info!(
+            "broker {id} may shut down: every active broker is at metadata offset {lowest} >= {target}"
+        );
+        Ok((
+            fence_records(image, id, b.epoch, unclean),
+            (reply(true, true), false),
+        ))
     }
 
     /// The active controller starts: every unfenced broker gets a fresh session.
@@ -369,13 +512,9 @@ impl Controller {
         let mut sessions = self.sessions.lock()?;
         sessions.clear();
         for b in image.brokers.values().filter(|b| !b.fenced) {
-            sessions.insert(
-                b.id,
-                Session {
-                    incarnation_id: b.incarnation_id,
-                    last_contact: now,
-                },
-            );
+            let mut session = Session::new(b.incarnation_id);
+            session.last_contact = now;
+            sessions.insert(b.id, session);
         }
         Ok(())
     }
@@ -397,6 +536,8 @@ impl Controller {
         }
         let timeout = self.sessions.timeout;
         let fenced = self.commit(|image| {
+            let policy = self.unclean_policy(image);
+            let unclean = |t: &TopicImage| policy.enabled(&t.overrides);
             let mut sessions = self.sessions.lock()?;
             let mut records = Vec::new();
             let mut ids = Vec::new();
@@ -410,10 +551,7 @@ impl Controller {
                 // A broker without a session (registered through another leader) gets one now.
                 let session = match sessions.entry(b.id) {
                     std::collections::hash_map::Entry::Vacant(v) => {
-                        v.insert(Session {
-                            incarnation_id: b.incarnation_id,
-                            last_contact: Instant::now(),
-                        });
+                        v.insert(Session::new(b.incarnation_id));
                         continue;
                     }
                     std::collections::hash_map::Entry::Occupied(o) => o,
@@ -421,7 +559,7 @@ impl Controller {
                 if session.get().last_contact.elapsed() >= timeout {
                     session.remove();
                     let working = working.get_or_insert_with(|| image.clone());
-                    let r = fence_records(working, b.id, b.epoch);
+                    let r = fence_records(working, b.id, b.epoch, &unclean);
                     for rec in &r {
                         working.apply(rec);
                     }
@@ -479,7 +617,7 @@ mod tests {
     #[test]
     fn fencing_moves_leaders_and_never_empties_an_isr() {
         let mut image = image();
-        for r in fence_records(&image.clone(), 1, 10) {
+        for r in fence_records(&image.clone(), 1, 10, &|_| false) {
             image.apply(&r);
         }
         let t = image.topic("t").expect("topic");
@@ -502,7 +640,7 @@ mod tests {
         assert_eq!(t.partitions[2].leader_epoch, 0);
         assert!(image.brokers[&1].fenced);
         // Unfenced: it leads its leaderless partition again.
-        for r in take_leaderless(&image.clone(), 1) {
+        for r in take_leaderless(&image.clone(), 1, &|_| false) {
             image.apply(&r);
         }
         assert_eq!(image.topic("t").expect("topic").partitions[0].leader, 1);

@@ -218,7 +218,8 @@ pub(super) fn diff_records(
 impl Controller {
     /// Builds a config change's records from the image and commits them, or with
     /// `validate_only` only builds them (so every check runs and nothing changes). Returns how
-    /// many records were committed.
+    /// many config records were committed. A change of `unclean.leader.election.enable`
+    /// carries, in the same commit, the unclean elections it allows (`elections.rs`).
     pub(super) fn commit_config_records(
         &self,
         validate_only: bool,
@@ -228,8 +229,22 @@ impl Controller {
             return build(&self.metadata.image()).map(|_| 0);
         }
         self.commit(|image| {
-            let records = build(image)?;
+            let mut records = build(image)?;
             let n = records.len();
+            // Turning unclean election on elects leaders for leaderless partitions at once.
+            let elections = super::elections::unclean_after_config_change(
+                image,
+                &records,
+                &self.config,
+                self.node_id,
+            );
+            if !elections.is_empty() {
+                tracing::warn!(
+                    "unclean.leader.election.enable changed: {} unclean election(s)",
+                    elections.len()
+                );
+            }
+            records.extend(elections);
             Ok((records, n))
         })
     }

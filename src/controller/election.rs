@@ -6,8 +6,10 @@
 //!   target ISR and active; else, only when unclean election is enabled, the first active
 //!   replica (the ISR becomes that replica alone: KIP-704's RECOVERING leader); else no
 //!   leader (−1), and the ISR is kept as given.
-//! - [`preferred`] (`electPreferredLeader`, ElectLeaders PREFERRED and auto-rebalance): the
-//!   first replica of the assignment, if it is in the ISR and active.
+//! - [`preferred`]: the first replica of the assignment, if it is in the ISR and active.
+//! - [`elect_preferred`] (`electPreferredLeader`, ElectLeaders PREFERRED and the leader
+//!   imbalance task): the preferred replica if acceptable; else the current leader if it
+//!   still is (no change); else the first other replica in the ISR and active; else −1.
 //! - [`without_broker`]: an ISR with a fenced or shut-down broker taken out; without eligible
 //!   leader replicas (KIP-966, off by default) the ISR never becomes empty, so its last member
 //!   stays even when it is the one leaving.
@@ -66,6 +68,27 @@ pub fn elect(
 pub fn preferred(replicas: &[i32], isr: &[i32], is_active: impl Fn(i32) -> bool) -> Option<i32> {
     let &first = replicas.first()?;
     (isr.contains(&first) && is_active(first)).then_some(first)
+}
+
+/// Kafka's `electPreferredLeader` (see the module doc): the leader a PREFERRED election
+/// gives; equal to `current` when nothing changes. Never unclean.
+pub fn elect_preferred(
+    replicas: &[i32],
+    isr: &[i32],
+    current: i32,
+    is_active: impl Fn(i32) -> bool,
+) -> i32 {
+    let valid = |r: i32| isr.contains(&r) && is_active(r);
+    match replicas.first() {
+        Some(&first) if valid(first) => first,
+        _ if current >= 0 && valid(current) => current,
+        _ => replicas
+            .iter()
+            .skip(1)
+            .copied()
+            .find(|r| valid(*r))
+            .unwrap_or(NO_LEADER),
+    }
 }
 
 /// `isr` without `broker` — unless that would leave it empty (see the module doc).
@@ -145,6 +168,22 @@ mod tests {
         );
         assert_eq!(preferred(&[1, 2], &[1, 2], active(&[2])), None, "fenced");
         assert_eq!(preferred(&[], &[], active(&[])), None);
+    }
+
+    #[test]
+    fn a_preferred_election_moves_to_the_first_replica_or_keeps_an_acceptable_leader() {
+        assert_eq!(
+            elect_preferred(&[1, 2, 3], &[1, 2, 3], 2, active(&[1, 2, 3])),
+            1
+        );
+        // 1 not in the ISR: the current leader stays (no change).
+        assert_eq!(
+            elect_preferred(&[1, 2, 3], &[2, 3], 2, active(&[1, 2, 3])),
+            2
+        );
+        // 1 fenced and no leader: the next acceptable replica.
+        assert_eq!(elect_preferred(&[1, 2, 3], &[1, 3], -1, active(&[2, 3])), 3);
+        assert_eq!(elect_preferred(&[1, 2], &[1], -1, active(&[2])), NO_LEADER);
     }
 
     #[test]

@@ -18,6 +18,7 @@ mod broker_configs;
 pub mod brokers;
 mod configs;
 pub mod election;
+pub mod elections;
 mod migrate;
 pub mod partitions;
 mod topics;
@@ -26,6 +27,7 @@ use std::io;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use crate::config::BrokerConfig;
 use crate::error::{Error, ErrorCode, Result};
 use crate::metadata::records::{EndPoint, MetadataRecord};
 use crate::metadata::{Metadata, MetadataImage};
@@ -45,6 +47,9 @@ pub struct Controller {
     metadata: Arc<Metadata>,
     /// Broker sessions of the active controller (`brokers.rs`).
     sessions: brokers::Sessions,
+    /// This node's static configuration: the lowest layer of the configs the controller
+    /// resolves itself (`unclean.leader.election.enable`, `elections.rs`).
+    config: BrokerConfig,
 }
 
 /// Producer ids handed out per ProducerIdsRecord, as Kafka's controller does.
@@ -52,19 +57,20 @@ pub const PRODUCER_ID_BLOCK: i64 = 1000;
 
 impl Controller {
     /// The controller over a started quorum whose state machine publishes into `metadata`.
-    /// `session_timeout` is `broker.session.timeout.ms`.
+    /// `session_timeout` is `broker.session.timeout.ms`; `config` the node's static config.
     pub fn new(
-        node_id: i32,
+        config: &BrokerConfig,
         quorum: Arc<Quorum>,
         metadata: Arc<Metadata>,
         session_timeout: Duration,
     ) -> Controller {
         Controller {
-            node_id,
+            node_id: config.node_id,
             lock: Mutex::new(()),
             quorum: Some(quorum),
             metadata,
             sessions: brokers::Sessions::new(session_timeout),
+            config: config.clone(),
         }
     }
 
@@ -76,6 +82,7 @@ impl Controller {
             quorum: None,
             metadata,
             sessions: brokers::Sessions::new(Duration::from_secs(9)),
+            config: BrokerConfig::default(),
         }
     }
 

@@ -6,6 +6,7 @@
 //! ended, the background tasks stop, the logs are flushed and closed and the clean-shutdown
 //! marker is written.
 
+pub mod elections;
 pub mod maintenance;
 pub mod replication;
 
@@ -58,10 +59,17 @@ impl ServerHandle {
     }
 
     /// A broker that reaches its controller over the network first asks for a controlled
-    /// shutdown (bounded wait for `should_shut_down`); then it stops accepting, lets
+    /// shutdown (`controlled.shutdown.enable`; bounded wait for `should_shut_down`, serving
+    /// meanwhile); then it stops accepting, lets
     /// in-flight requests finish and closes the logs cleanly.
     pub async fn shutdown(self) -> io::Result<()> {
-        if let Some(l) = self.broker.lifecycle.as_ref().filter(|l| !l.is_local()) {
+        let enabled = self.broker.cluster.replication.controlled_shutdown_enable;
+        if let Some(l) = self
+            .broker
+            .lifecycle
+            .as_ref()
+            .filter(|l| enabled && !l.is_local())
+        {
             l.controlled_shutdown().await;
         }
         let _ = self.shutdown.send(());
@@ -177,10 +185,13 @@ pub async fn start(config: BrokerConfig) -> io::Result<ServerHandle> {
         broker.clone(),
         shutdown_tx.subscribe(),
     ));
-    let mut lifecycle_tasks = vec![tokio::spawn(maintenance::run_broker_sessions(
-        broker.clone(),
-        shutdown_tx.subscribe(),
-    ))];
+    let mut lifecycle_tasks = vec![
+        tokio::spawn(maintenance::run_broker_sessions(
+            broker.clone(),
+            shutdown_tx.subscribe(),
+        )),
+        tokio::spawn(elections::run(broker.clone(), shutdown_tx.subscribe())),
+    ];
     if let Some(l) = &broker.lifecycle {
         lifecycle_tasks.push(tokio::spawn(l.clone().run(shutdown_tx.subscribe())));
     }
