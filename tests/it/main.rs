@@ -24,6 +24,7 @@ mod crash;
 mod describe_producers;
 mod disk_full;
 mod durability;
+mod elections;
 mod fetch;
 mod groups_protocol;
 mod groups_rdkafka;
