@@ -176,6 +176,37 @@ fn values_of(bootstrap: &str, t: &str, n: usize) -> Vec<String> {
         .collect()
 }
 
+/// ElectLeaders through the Java admin client (`compat/java/elect.sh`): the outcome it
+/// prints ("NONE" or the exception's class), or `None` when Java or its jars
+/// (`scripts/setup-test-deps`) are missing.
+fn java_elect(bootstrap: &str, kind: &str, t: &str, p: i32) -> Option<String> {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let jar = root.join("compat/.cache/java-lib/kafka-clients.jar");
+    let javac = std::process::Command::new("javac").arg("-version").output();
+    if !jar.exists() || !javac.is_ok_and(|o| o.status.success()) {
+        eprintln!(
+            "skipping the Java admin step: no javac or no {}",
+            jar.display()
+        );
+        return None;
+    }
+    let out = std::process::Command::new(root.join("compat/java/elect.sh"))
+        .args([bootstrap, kind, t, &p.to_string()])
+        .output()
+        .expect("run compat/java/elect.sh");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let line = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix(&format!("RESULT {t}-{p} ")))
+        .unwrap_or_else(|| {
+            panic!(
+                "no result from Java: {stdout}\n{}",
+                String::from_utf8_lossy(&out.stderr)
+            )
+        });
+    Some(line.trim().to_string())
+}
+
 fn index_of(c: &Cluster, id: i32) -> usize {
     (0..c.len()).find(|&i| c.id(i) == id).expect("a node id")
 }
@@ -349,7 +380,9 @@ fn unclean_elections_only_when_asked_or_enabled() {
         &[&[2, 3]],
         &[("unclean.leader.election.enable", "true")],
     );
-    for t in ["asked", "later", "topic-on"] {
+    create(&addr, "java", &[&[2, 3]], &[]);
+    let all = ["asked", "later", "topic-on", "java"];
+    for t in all {
         wait_state(&addr, t, 0, "a full ISR", |s| {
             s.leader == 2 && s.isr.len() == 2
         });
@@ -357,11 +390,11 @@ fn unclean_elections_only_when_asked_or_enabled() {
     }
     // 3 dies and leaves every ISR; then 2, the last ISR member, dies: no leader anywhere.
     c.kill9(2);
-    for t in ["asked", "later", "topic-on"] {
+    for t in all {
         wait_state(&addr, t, 0, "ISR [2]", |s| s.isr == vec![2]);
     }
     c.kill9(1);
-    for t in ["asked", "later", "topic-on"] {
+    for t in all {
         wait_state(&addr, t, 0, "no leader", |s| s.leader < 0);
     }
     assert_eq!(
@@ -378,7 +411,7 @@ fn unclean_elections_only_when_asked_or_enabled() {
     });
     let on = state(&addr, "topic-on", 0).expect("metadata");
     assert_eq!((on.leader, on.isr.clone()), (3, vec![3]), "{on:?}");
-    for t in ["asked", "later"] {
+    for t in ["asked", "later", "java"] {
         let s = state(&addr, t, 0).expect("metadata");
         assert_eq!((s.leader, s.isr.clone()), (-1, vec![2]), "{t}: {s:?}");
     }
@@ -406,8 +439,27 @@ fn unclean_elections_only_when_asked_or_enabled() {
     assert_eq!(code, 0, "{msg:?}");
     let later = state(&addr, "later", 0).expect("metadata");
     assert_eq!((later.leader, later.isr.clone()), (3, vec![3]), "{later:?}");
+    // The Java admin client: PREFERRED is refused, UNCLEAN elects.
+    if let Some(outcome) = java_elect(&addr, "PREFERRED", "java", 0) {
+        assert_eq!(outcome, "PreferredLeaderNotAvailableException");
+        assert_eq!(
+            java_elect(&addr, "UNCLEAN", "java", 0).as_deref(),
+            Some("NONE")
+        );
+        let java = state(&addr, "java", 0).expect("metadata");
+        assert_eq!((java.leader, java.isr.clone()), (3, vec![3]), "{java:?}");
+        assert_eq!(
+            java_elect(&addr, "UNCLEAN", "java", 0).as_deref(),
+            Some("ElectionNotNeededException")
+        );
+    } else {
+        assert_eq!(
+            elect(&addr, 1, &[("java", &[0])]),
+            vec![("java".into(), 0, NONE)]
+        );
+    }
     // Every unclean leader serves what it had replicated while it was in the ISR.
-    for t in ["asked", "later", "topic-on"] {
+    for t in all {
         assert_eq!(values_of(&addr, t, 1), vec!["kept"], "{t}");
     }
 }
