@@ -3,7 +3,8 @@
 //! controller), `unclean.leader.election.enable` on unfencing and on a config change, the
 //! active controller's leader-imbalance task (`leader.imbalance.check.interval.seconds` = 1
 //! here), and a controlled shutdown (SIGTERM) of a partition leader while an acks=all
-//! producer keeps sending: leadership moves before the process exits, nothing is lost.
+//! producer keeps sending — a plain voter and the active controller itself: leadership moves
+//! before the process exits, nothing is lost.
 //!
 //! Every cluster runs with the short timings of `support::cluster` (session 2 s).
 
@@ -462,4 +463,45 @@ fn unclean_elections_only_when_asked_or_enabled() {
     for t in all {
         assert_eq!(values_of(&addr, t, 1), vec!["kept"], "{t}");
     }
+}
+
+#[test]
+fn sigterm_of_the_active_controller_that_leads_a_partition() {
+    let mut c = Cluster::start_with(3, &[("auto.leader.rebalance.enable", "false")]);
+    let (controller, x, y) = roles(&c);
+    let ci = index_of(&c, controller);
+    let x_addr = c.broker_addr(index_of(&c, x));
+    create(
+        &x_addr,
+        "ctl",
+        &[&[controller, x, y]],
+        &[("min.insync.replicas", "2")],
+    );
+    let before = wait_state(&x_addr, "ctl", 0, "led by the controller, full ISR", |s| {
+        s.leader == controller && s.isr.len() == 3
+    });
+    let values: Vec<String> = (0..20).map(|i| format!("a{i}")).collect();
+    produce(&c.bootstrap(), "ctl", &values);
+    let status = c.terminate(ci, Duration::from_secs(20));
+    assert!(
+        status.is_some_and(|s| s.success()),
+        "exits cleanly: {status:?}"
+    );
+    assert!(
+        c.log(ci).contains("the controller lets this broker go"),
+        "it waited for should_shut_down:\n{}",
+        c.log(ci)
+    );
+    // The partition moved to x (next in the ISR) before the node left; a new controller
+    // was elected among the two others.
+    let after = wait_state(&x_addr, "ctl", 0, "led by x", |s| s.leader == x);
+    assert_eq!(after.epoch, before.epoch + 1, "{before:?} -> {after:?}");
+    let new_controller = wait_for("a new quorum leader", PATIENCE, || {
+        quorum_leader(&x_addr).filter(|l| *l != controller)
+    });
+    assert!([x, y].contains(&new_controller));
+    produce(&c.bootstrap(), "ctl", &["b".to_string()]);
+    let mut expected = values;
+    expected.push("b".into());
+    assert_eq!(values_of(&x_addr, "ctl", expected.len()), expected);
 }
