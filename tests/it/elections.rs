@@ -170,6 +170,15 @@ fn produce(bootstrap: &str, t: &str, values: &[String]) {
     }
 }
 
+/// Partition 0's high watermark through `bootstrap`; `None` on a (transient) error.
+fn high_watermark(bootstrap: &str, t: &str) -> Option<i64> {
+    use rdkafka::consumer::Consumer;
+    clients::consumer(bootstrap)
+        .fetch_watermarks(t, 0, Duration::from_secs(5))
+        .ok()
+        .map(|(_, high)| high)
+}
+
 fn values_of(bootstrap: &str, t: &str, n: usize) -> Vec<String> {
     clients::consume(bootstrap, t, &[0], Offset::Beginning, n)
         .values()
@@ -253,24 +262,29 @@ fn controlled_shutdown_moves_leadership_first_and_elect_leaders_moves_it_back() 
             );
             let (mut acked, mut failed) = (Vec::new(), Vec::new());
             let mut i = 0;
+            let mut slowest = Duration::ZERO;
             while !stop.load(Ordering::Relaxed) || i < 50 {
                 let v = format!("v{i}");
+                let sent = std::time::Instant::now();
                 let r = futures::executor::block_on(producer.send(
                     FutureRecord::<(), str>::to("cs").partition(0).payload(&v),
                     Duration::from_secs(30),
                 ));
+                slowest = slowest.max(sent.elapsed());
                 match r {
                     Ok(_) => acked.push(v),
                     Err((e, _)) => failed.push(format!("{v}: {e}")),
                 }
                 i += 1;
             }
+            // A figure for the record (not asserted): the longest a send waited, i.e. the
+            // produce gap the leader's SIGTERM caused.
+            eprintln!("controlled shutdown: slowest acks=all send {slowest:?}");
             (acked, failed)
         })
     };
     wait_for("some records acked before the shutdown", PATIENCE, || {
-        let (_, high) = clients::watermarks(&y_addr, "cs", 0);
-        (high >= 20).then_some(())
+        (high_watermark(&y_addr, "cs")? >= 20).then_some(())
     });
     let status = c.terminate(xi, Duration::from_secs(20));
     assert!(
@@ -288,8 +302,7 @@ fn controlled_shutdown_moves_leadership_first_and_elect_leaders_moves_it_back() 
     assert!(after.epoch > before.epoch, "{before:?} -> {after:?}");
     assert!(!after.isr.contains(&x), "{after:?}");
     wait_for("more records acked after the shutdown", PATIENCE, || {
-        let (_, high) = clients::watermarks(&y_addr, "cs", 0);
-        (high >= 60).then_some(())
+        (high_watermark(&y_addr, "cs")? >= 60).then_some(())
     });
     stop.store(true, Ordering::Relaxed);
     let (acked, failed) = sender.join().expect("producer thread");
