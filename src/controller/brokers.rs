@@ -10,12 +10,14 @@
 //!   A new registration is fenced.
 //! - **Heartbeat**: unknown id → BROKER_ID_NOT_REGISTERED, another epoch → STALE_BROKER_EPOCH;
 //!   a fenced broker whose `current_metadata_offset` reached its registration's offset (its
-//!   epoch) is unfenced, and partitions left without a leader whose ISR holds it get it as
-//!   leader again; `want_fence` fences; `want_shut_down` starts a controlled shutdown: its
-//!   leaderships move to another active ISR member (none with RF 1: the leader becomes −1),
-//!   it leaves every ISR that keeps a member, and the broker is marked in controlled shutdown
-//!   and fenced in the same commit, so the answer already says `should_shut_down`.
-//! - **Sessions**: only the active controller keeps them (in memory). On activation every
+//!   epoch) is unfenced, and every partition without a leader gets one if it now can
+//!   (Kafka's `handleBrokerUnfenced`: from the ISR, or unclean where the topic allows it);
+//!   `want_fence` fences; `want_shut_down` (and every heartbeat of a broker in controlled
+//!   shutdown) goes to `shutdown.rs`. Fencing moves the broker's leaderships to the next
+//!   active ISR member (none: −1, or an unclean leader where the topic allows it, see
+//!   `elections.rs`) and takes it out of every ISR that keeps a member.
+//! - **Sessions**: only the active controller keeps them (in memory), with the metadata
+//!   offset each broker last reported (controlled shutdown waits on it). On activation every
 //!   unfenced broker gets a fresh session; a broker silent for `broker.session.timeout.ms` is
 //!   fenced with the same partition changes as a shutdown (Kafka without ELR: the ISR never
 //!   becomes empty, the last member stays). The controller's own broker (a combined node) is
@@ -39,14 +41,14 @@ use crate::metadata::{MetadataImage, TopicImage};
 
 /// One broker's session on the active controller.
 #[derive(Debug, Clone, Copy)]
-struct Session {
+pub(super) struct Session {
     incarnation_id: Uuid,
     last_contact: Instant,
     /// The metadata offset its last heartbeat reported (−1: none yet).
-    metadata_offset: i64,
+    pub(super) metadata_offset: i64,
     /// In controlled shutdown: the metadata offset every other active broker must reach
-    /// before it may go (its partition changes are applied there).
-    shutdown_offset: Option<i64>,
+    /// before it may go (its partition changes are applied there; `shutdown.rs`).
+    pub(super) shutdown_offset: Option<i64>,
 }
 
 impl Session {
@@ -114,7 +116,7 @@ pub struct HeartbeatReply {
 /// drops it unless it is the last member; a partition it leads (or one without a leader)
 /// gets [`election::elect`]'s leader among the other active brokers — unclean only where
 /// `unclean` allows it for the topic.
-fn leave_partitions(
+pub(super) fn leave_partitions(
     image: &MetadataImage,
     broker: i32,
     unclean: &dyn Fn(&TopicImage) -> bool,
@@ -194,15 +196,8 @@ fn take_leaderless(
     out
 }
 
-/// Whether `broker` leads any partition (a broker in controlled shutdown waits for none).
-fn has_leaderships(image: &MetadataImage, broker: i32) -> bool {
-    image
-        .topics()
-        .any(|t| t.partitions.iter().any(|p| p.leader == broker))
-}
-
 /// The records that fence `broker` (partition changes first, as Kafka orders them).
-fn fence_records(
+pub(super) fn fence_records(
     image: &MetadataImage,
     broker: i32,
     epoch: i64,
@@ -408,101 +403,6 @@ impl Controller {
             }
         }
         Ok(reply.0)
-    }
-
-    /// The controlled-shutdown part of a heartbeat (Kafka's `BrokerHeartbeatManager`
-    /// states): a fenced broker may go at once; an active one enters controlled shutdown —
-    /// its leaderships move to other active ISR members and it leaves every ISR that keeps a
-    /// member (`in_controlled_shutdown`, still unfenced, `should_shut_down` false) — unless it
-    /// leads nothing, then it is fenced and may go at once; a broker in controlled shutdown may
-    /// go (it is fenced then) once it leads nothing and every other active broker reported a
-    /// metadata offset at or past the one its changes were applied at. A heartbeat without
-    /// `want_shut_down` from a broker in controlled shutdown changes nothing.
-    /// Returns the records and (reply, whether a controlled shutdown began).
-    fn controlled_shutdown(
-        &self,
-        image: &MetadataImage,
-        h: Heartbeat,
-        caught_up: bool,
-        shutdown_offset: Option<i64>,
-        mut sessions: std::sync::MutexGuard<'_, HashMap<i32, Session>>,
-        unclean: &dyn Fn(&TopicImage) -> bool,
-    ) -> Result<(Vec<MetadataRecord>, (HeartbeatReply, bool))> {
-        let id = h.broker_id;
-        let Some(b) = image.brokers.get(&id) else {
-            return Err(Error::kafka(
-                ErrorCode::BrokerIdNotRegistered,
-                format!("Broker {id} is not registered."),
-            ));
-        };
-        let reply = |fenced, go| HeartbeatReply {
-            is_caught_up: caught_up,
-            is_fenced: fenced,
-            should_shut_down: go,
-        };
-        if b.fenced {
-            if h.want_shut_down {
-                sessions.remove(&id);
-            }
-            return Ok((vec![], (reply(true, h.want_shut_down), false)));
-        }
-        if !b.in_controlled_shutdown {
-            if !has_leaderships(image, id) {
-                sessions.remove(&id);
-                tracing::info!("broker {id} leads nothing: it may shut down at once");
-                return Ok((
-                    fence_records(image, id, b.epoch, unclean),
-                    (reply(true, true), false),
-                ));
-            }
-            let mut records = leave_partitions(image, id, unclean);
-            tracing::info!(
-                "broker {id} enters controlled shutdown: {} partition change(s)",
-                records.len()
-            );
-            records.push(MetadataRecord::BrokerRegistrationChange {
-                broker_id: id,
-                broker_epoch: b.epoch,
-                fenced: None,
-                in_controlled_shutdown: Some(true),
-            });
-            return Ok((records, (reply(false, false), true)));
-        }
-        if !h.want_shut_down || has_leaderships(image, id) {
-            return Ok((vec![], (reply(false, false), false)));
-        }
-        let Some(target) = shutdown_offset else {
-            // Entered controlled shutdown under another controller: wait one round for
-            // the others to report past the current image.
-            if let Some(s) = sessions.get_mut(&id) {
-                s.shutdown_offset = Some(image.applied_offset);
-            }
-            return Ok((vec![], (reply(false, false), false)));
-        };
-        let lowest = image
-            .brokers
-            .values()
-            .filter(|o| o.id != id && o.active())
-            .map(|o| {
-                if o.id == self.node_id {
-                    image.applied_offset
-                } else {
-                    sessions.get(&o.id).map_or(-1, |s| s.metadata_offset)
-                }
-            })
-            .min()
-            .unwrap_or(i64::MAX);
-        if lowest < target {
-            return Ok((vec![], (reply(false, false), false)));
-        }
-        sessions.remove(&id);
-        tracing::info!(
-            "broker {id} may shut down: every active broker is at metadata offset {lowest} >= {target}"
-        );
-        Ok((
-            fence_records(image, id, b.epoch, unclean),
-            (reply(true, true), false),
-        ))
     }
 
     /// The active controller starts: every unfenced broker gets a fresh session.

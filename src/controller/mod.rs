@@ -21,6 +21,7 @@ pub mod election;
 pub mod elections;
 mod migrate;
 pub mod partitions;
+mod shutdown;
 mod topics;
 
 use std::io;
