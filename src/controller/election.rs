@@ -6,7 +6,6 @@
 //!   target ISR and active; else, only when unclean election is enabled, the first active
 //!   replica (the ISR becomes that replica alone: KIP-704's RECOVERING leader); else no
 //!   leader (−1), and the ISR is kept as given.
-//! - [`preferred`]: the first replica of the assignment, if it is in the ISR and active.
 //! - [`elect_preferred`] (`electPreferredLeader`, ElectLeaders PREFERRED and the leader
 //!   imbalance task): the preferred replica if acceptable; else the current leader if it
 //!   still is (no change); else the first other replica in the ISR and active; else −1.
@@ -62,12 +61,6 @@ pub fn elect(
         }
     }
     clean(NO_LEADER)
-}
-
-/// Kafka's `electPreferredLeader`: the first replica, when it is in the ISR and active.
-pub fn preferred(replicas: &[i32], isr: &[i32], is_active: impl Fn(i32) -> bool) -> Option<i32> {
-    let &first = replicas.first()?;
-    (isr.contains(&first) && is_active(first)).then_some(first)
 }
 
 /// Kafka's `electPreferredLeader` (see the module doc): the leader a PREFERRED election
@@ -156,18 +149,6 @@ mod tests {
         );
         let e = elect(&[1, 2], &[1], 1, active(&[]), true);
         assert_eq!(e.leader, NO_LEADER, "nobody active at all");
-    }
-
-    #[test]
-    fn preferred_is_the_first_replica_only() {
-        assert_eq!(preferred(&[1, 2], &[1, 2], active(&[1, 2])), Some(1));
-        assert_eq!(
-            preferred(&[1, 2], &[2], active(&[1, 2])),
-            None,
-            "not in ISR"
-        );
-        assert_eq!(preferred(&[1, 2], &[1, 2], active(&[2])), None, "fenced");
-        assert_eq!(preferred(&[], &[], active(&[])), None);
     }
 
     #[test]
