@@ -238,7 +238,7 @@ impl Broker {
                     heartbeat_interval: ms(timings.broker_heartbeat_interval_ms),
                     registration_timeout: ms(timings.initial_broker_registration_timeout_ms),
                     request_timeout: ms(timings.quorum_request_timeout_ms),
-                    shutdown_timeout: ms(timings.broker_session_timeout_ms.saturating_mul(2)),
+                    shutdown_timeout: ms(timings.broker_session_timeout_ms),
                 },
                 link,
                 metadata.clone(),
