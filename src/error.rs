@@ -52,6 +52,7 @@ error_codes! {
     RequestTimedOut = 7, "REQUEST_TIMED_OUT", true;
     MessageTooLarge = 10, "MESSAGE_TOO_LARGE", false;
     OffsetMetadataTooLarge = 12, "OFFSET_METADATA_TOO_LARGE", false;
+    CoordinatorLoadInProgress = 14, "COORDINATOR_LOAD_IN_PROGRESS", true;
     CoordinatorNotAvailable = 15, "COORDINATOR_NOT_AVAILABLE", true;
     NotCoordinator = 16, "NOT_COORDINATOR", true;
     InvalidTopicException = 17, "INVALID_TOPIC_EXCEPTION", false;

@@ -12,6 +12,9 @@
 //!   NOT_CONTROLLER in the request's shape. A request that came in on a controller listener
 //!   is never forwarded again (no loops).
 //! - Producer id blocks ([`Forwarder::allocate_producer_ids`]): AllocateProducerIds (67).
+//! - Internal topics ([`Forwarder::create_topic`]): the coordinators' topics, created on
+//!   first need with CreateTopics v7, as Kafka's `AutoTopicCreationManager` asks the
+//!   controller.
 //! - Broker registration: gregor's nodes register with BrokerRegistration (62) and
 //!   heartbeats (`broker::lifecycle`). The interim private call [`REGISTER_BROKER`] (32003,
 //!   a RegisterBrokerRecord) of step 2 is still answered by [`serve_register`] on the
@@ -33,7 +36,7 @@ use tokio::runtime::Handle;
 
 use super::Broker;
 use crate::config::ClusterConfig;
-use crate::controller::Controller;
+use crate::controller::{Controller, NewTopic};
 use crate::error::{Error, ErrorCode, Result};
 use crate::metadata::records::MetadataRecord;
 use crate::peer::{PeerError, PeerPool, PeerSettings};
@@ -310,6 +313,61 @@ impl Forwarder {
                 }
                 let start = resp.producer_id_start.0;
                 Ok((start, start + i64::from(resp.producer_id_len)))
+            },
+        )
+    }
+}
+
+impl Forwarder {
+    /// Creates a topic on the active controller: directly when it is this node, else with
+    /// CreateTopics (v7) to its CONTROLLER listener (blocking). The topic's image may reach
+    /// this node a little later than the answer.
+    pub fn create_topic(&self, controller: &Controller, t: &NewTopic) -> Result<()> {
+        self.local_or_remote(
+            controller.quorum(),
+            self.timeout,
+            || controller.create_topic(t).map(|_| ()),
+            |addr| {
+                use create_topics_request::{
+                    CreatableReplicaAssignment, CreatableTopic, CreatableTopicConfig,
+                };
+                let assignments = t.assignments.iter().enumerate().map(|(i, r)| {
+                    CreatableReplicaAssignment::default()
+                        .with_partition_index(i as i32)
+                        .with_broker_ids(r.iter().map(|b| BrokerId(*b)).collect())
+                });
+                let configs = t.configs.iter().map(|(k, v)| {
+                    CreatableTopicConfig::default()
+                        .with_name(k.clone().into())
+                        .with_value(Some(v.clone().into()))
+                });
+                let manual = !t.assignments.is_empty();
+                let topic = CreatableTopic::default()
+                    .with_name(TopicName(t.name.clone().into()))
+                    .with_num_partitions(if manual { -1 } else { t.partitions })
+                    .with_replication_factor(if manual { -1 } else { t.replication_factor })
+                    .with_assignments(assignments.collect())
+                    .with_configs(configs.collect());
+                let req = CreateTopicsRequest::default()
+                    .with_topics(vec![topic])
+                    .with_timeout_ms(i32::try_from(self.timeout.as_millis()).unwrap_or(i32::MAX));
+                let peer = self.pool.get(addr);
+                let resp = self
+                    .block_on(peer.send(&req, 7, self.timeout))?
+                    .map_err(|e| Error::kafka(ErrorCode::RequestTimedOut, e.to_string()))?;
+                match resp.topics.first() {
+                    Some(r) if r.error_code == 0 => Ok(()),
+                    Some(r) => Err(Error::kafka(
+                        ErrorCode::from_i16(r.error_code),
+                        r.error_message
+                            .as_ref()
+                            .map_or_else(|| "creating a topic".to_string(), |m| m.to_string()),
+                    )),
+                    None => Err(Error::kafka(
+                        ErrorCode::UnknownServerError,
+                        "no topic result",
+                    )),
+                }
             },
         )
     }

@@ -3,8 +3,9 @@
 //!
 //! Why here: writing a marker touches three services the coordinator must not depend on —
 //! the metadata image (who leads the partition), the replica layer (the log and its high
-//! watermark) and the group coordinator (`__consumer_offsets-0`, where a marker makes
-//! transactional offsets visible or drops them). The broker holds all three.
+//! watermark) and the group coordinator (its shard of the `__consumer_offsets` partition,
+//! where a marker makes transactional offsets visible or drops them). The broker holds all
+//! three.
 //!
 //! A marker for a partition this node leads is appended under the partition lock
 //! (`PartitionLog::append_control`, stamped with the current leader epoch), then the high
@@ -14,6 +15,7 @@
 
 use std::sync::Arc;
 
+use crate::coordinator::shards::ShardSet;
 use crate::error::ErrorCode;
 use crate::group::store::OFFSETS_TOPIC;
 use crate::group::GroupCoordinator;
@@ -27,7 +29,8 @@ use crate::txn::{MarkerRequest, TxnMarkerWriter};
 pub struct BrokerMarkers {
     pub metadata: Arc<Metadata>,
     pub replicas: Arc<ReplicaManager>,
-    pub groups: Arc<GroupCoordinator>,
+    /// The group shards this node runs (a marker on `__consumer_offsets` goes through one).
+    pub groups: Arc<ShardSet<GroupCoordinator>>,
     /// Test seam (`BrokerConfig::fail_markers_for`): markers for this topic are refused with
     /// NOT_ENOUGH_REPLICAS, which the coordinator retries, so its transactions stay decided
     /// but incomplete until a restart without the seam.
@@ -40,14 +43,23 @@ impl BrokerMarkers {
             tracing::warn!("transaction marker on {topic}-{partition} refused (test seam)");
             return ErrorCode::NotEnoughReplicas;
         }
-        if topic == OFFSETS_TOPIC && partition == 0 {
-            let done = self
-                .groups
+        let image = self.metadata.image();
+        if topic == OFFSETS_TOPIC {
+            // Led here (else the replica layer's code), and the shard loaded.
+            if let Err(e) = self.replicas.leader(&image, topic, partition) {
+                return e.code();
+            }
+            let shard = match self.groups.get(partition) {
+                Ok(g) => g,
+                Err(code) => return code,
+            };
+            let done = shard
                 .complete_transaction(req.producer_id, req.producer_epoch, req.commit)
                 .await;
-            return done.err().map_or(ErrorCode::None, |e| e.code());
+            return done.err().map_or(ErrorCode::None, |e| {
+                crate::coordinator::runtime::write_error_code(&e)
+            });
         }
-        let image = self.metadata.image();
         let replica = match self.replicas.leader(&image, topic, partition) {
             Ok(r) => r,
             Err(e) => return e.code(),

@@ -5,9 +5,11 @@
 //! Why a small struct and not a trait: handlers need a handful of concrete services; each
 //! service owns its own state and locking, and this type only wires them together (start-up
 //! order: logs → metadata quorum (replays the metadata log, leads, publishes to the
-//! replicas) → controller → coordinators).
+//! replicas) → controller; the coordinators' shards are loaded for the partitions of
+//! `__consumer_offsets` / `__transaction_state` this node leads, see [`coordinators`]).
 
 pub mod controller_client;
+pub mod coordinators;
 pub mod forward;
 pub mod lifecycle;
 pub mod markers;
@@ -17,6 +19,7 @@ use std::time::Duration;
 
 use crate::config::{BrokerConfig, ClusterConfig};
 use crate::controller::{Controller, NewTopic};
+use crate::coordinator::shards::ShardSet;
 use crate::error::{Error, ErrorCode, Result};
 use crate::group::GroupCoordinator;
 use crate::log::{LogManager, Partition};
@@ -43,8 +46,13 @@ pub struct Broker {
     pub controller: Arc<Controller>,
     pub replicas: Arc<ReplicaManager>,
     pub producer_ids: Arc<ProducerIds>,
-    pub groups: Arc<GroupCoordinator>,
-    pub txns: TxnCoordinator,
+    /// The group coordinator shards this node runs (one per `__consumer_offsets` partition
+    /// it leads).
+    pub groups: Arc<ShardSet<GroupCoordinator>>,
+    /// The transaction coordinator shards (one per `__transaction_state` partition it leads).
+    pub txns: Arc<ShardSet<TxnCoordinator>>,
+    /// Where transaction shards take new producer ids from.
+    pub producer_id_source: ProducerIdSource,
     /// Writes transaction markers to this node's partitions (the coordinator and
     /// WriteTxnMarkers).
     pub markers: Arc<BrokerMarkers>,
@@ -248,7 +256,7 @@ impl Broker {
         } else {
             None
         };
-        let groups = Arc::new(GroupCoordinator::open(replicas.logs(), &config)?);
+        let groups = Arc::new(ShardSet::default());
         let producer_ids = Arc::new(ProducerIds::default());
         let source: ProducerIdSource = {
             let (ids, controller, fw) =
@@ -261,7 +269,7 @@ impl Broker {
             groups: groups.clone(),
             refuse_topic: config.fail_markers_for.clone(),
         });
-        let txns = TxnCoordinator::open(replicas.logs(), &config, source, markers.clone())?;
+        let txns = Arc::new(ShardSet::default());
         Ok(Broker {
             config,
             cluster,
@@ -271,6 +279,7 @@ impl Broker {
             producer_ids,
             groups,
             txns,
+            producer_id_source: source,
             markers,
             lifecycle,
             observer,
@@ -345,11 +354,10 @@ impl Broker {
             .next(|| allocate(&self.forwarder, &self.controller))
     }
 
-    /// Every partition log: the hosted replicas' and the internal ones.
+    /// Every partition log: the hosted replicas' (the coordinators' topics included) and the
+    /// metadata log.
     pub fn all_logs(&self) -> Vec<Arc<Partition>> {
         let mut all = self.replicas.partition_logs();
-        all.extend(self.groups.log().cloned());
-        all.extend(self.txns.log().cloned());
         all.extend(self.controller.log_partition());
         all.extend(self.observer.as_ref().map(|o| o.partition().clone()));
         all

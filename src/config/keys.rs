@@ -229,6 +229,9 @@ pub const KEYS: &[ConfigKey] = &[
     b("offsets.topic.replication.factor", Short, "3").min(1).doc("replication factor of `__consumer_offsets`; created with min(this, registered brokers), so a single node needs no setting (Kafka refuses to create it with fewer brokers)"),
     b("transaction.state.log.replication.factor", Short, "3").min(1).doc("replication factor of `__transaction_state`; created with min(this, registered brokers), as `offsets.topic.replication.factor`"),
     b("transaction.state.log.min.isr", Int, "2").min(1).doc("`min.insync.replicas` of `__transaction_state`; capped at its replication factor"),
+    b("offsets.topic.num.partitions", Int, "50").min(1).doc("partitions of `__consumer_offsets`, created through the controller on the first group request (FindCoordinator); never changed afterwards. A data dir from before replication keeps its one partition"),
+    b("transaction.state.log.num.partitions", Int, "50").min(1).doc("partitions of `__transaction_state`, created on the first transactional request; never changed afterwards (a pre-replication data dir keeps its one partition)"),
+    b("offsets.commit.timeout.ms", Int, "5000").min(1).doc("how long a coordinator write (offset commit, group or transaction state) waits to be committed by the ISR before it fails (REQUEST_TIMED_OUT → COORDINATOR_NOT_AVAILABLE)"),
     // --- broker: group coordinator ---
     b("group.initial.rebalance.delay.ms", Int, "0").min(0).kafka("3000").doc("how long a new group waits for more members before its first rebalance; gregor's dev default lets a first consumer start at once"),
     b("group.min.session.timeout.ms", Int, "6000").doc("shortest `session.timeout.ms` a consumer may ask for"),

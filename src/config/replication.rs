@@ -29,6 +29,9 @@ pub struct ReplicationConfig {
     pub offsets_topic_replication_factor: i16,
     pub transaction_state_log_replication_factor: i16,
     pub transaction_state_log_min_isr: i32,
+    pub offsets_topic_num_partitions: i32,
+    pub transaction_state_log_num_partitions: i32,
+    pub offsets_commit_timeout_ms: u64,
     pub quorum_election_timeout_ms: u64,
     pub quorum_fetch_timeout_ms: u64,
     pub quorum_election_backoff_max_ms: u64,
@@ -73,6 +76,11 @@ impl ReplicationConfig {
                 "transaction.state.log.replication.factor",
             ),
             transaction_state_log_min_isr: p.int("transaction.state.log.min.isr").max(1),
+            offsets_topic_num_partitions: p.int("offsets.topic.num.partitions").max(1),
+            transaction_state_log_num_partitions: p
+                .int("transaction.state.log.num.partitions")
+                .max(1),
+            offsets_commit_timeout_ms: ms("offsets.commit.timeout.ms").max(1),
             quorum_election_timeout_ms: ms("controller.quorum.election.timeout.ms"),
             quorum_fetch_timeout_ms: ms("controller.quorum.fetch.timeout.ms"),
             quorum_election_backoff_max_ms: ms("controller.quorum.election.backoff.max.ms"),

@@ -13,12 +13,10 @@ use crate::error::{Error, ErrorCode, Result};
 use crate::metadata::records::{MetadataRecord, TOPIC_RESOURCE};
 use crate::metadata::{validate_topic_name, MetadataImage, TopicImage};
 
-/// Internal topics no client may create or delete.
-const INTERNAL: &[&str] = &[
-    crate::metadata::log::METADATA_TOPIC,
-    "__consumer_offsets",
-    "__transaction_state",
-];
+/// Internal topics no client may create. The coordinators' topics (`__consumer_offsets`,
+/// `__transaction_state`) are ordinary metadata topics, created through this same path on
+/// first need (as Kafka's controller creates them).
+const INTERNAL: &[&str] = &[crate::metadata::log::METADATA_TOPIC];
 
 /// A topic to create.
 #[derive(Debug, Clone)]

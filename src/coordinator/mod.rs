@@ -6,12 +6,16 @@
 //! A coordinator is a [`Shard`](runtime::Shard) type — its state and how a record changes it —
 //! plus operations written as functions returning a
 //! [`CoordinatorResult`](runtime::CoordinatorResult). The group coordinator
-//! ([`crate::group`]) is the first; the transaction coordinator is meant to be the second.
+//! ([`crate::group`]) is the first, the transaction coordinator ([`crate::txn`]) the second. Each
+//! runs one shard per partition of its topic that this node leads ([`shards`]); a key's
+//! partition is Kafka's hash ([`placement`]).
 
 pub mod clock;
 pub mod log;
 pub mod partition_log;
+pub mod placement;
 pub mod runtime;
+pub mod shards;
 
 pub use clock::{Clock, FakeClock, Now, SystemClock};
 pub use log::{CoordinatorLog, MemoryLog};

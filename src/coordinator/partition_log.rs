@@ -1,4 +1,11 @@
-//! [`CoordinatorLog`] on a real partition log (`__consumer_offsets-0` for groups).
+//! [`CoordinatorLog`] on a real partition log (a partition of `__consumer_offsets` for groups,
+//! of `__transaction_state` for transactions).
+//!
+//! On a broker the partition is replicated: appends go through a [`LeaderWriter`] the broker
+//! implements on the replica layer — appended as the partition's leader at the shard's
+//! epoch and answered only once the high watermark passes them (acks=all, Kafka's
+//! coordinator writes), failing with NOT_LEADER_OR_FOLLOWER once the leadership is gone.
+//! Without one (unit tests) appends go straight to the partition.
 //!
 //! The one place the coordinators touch the partition layer, and only through
 //! `Partition::append`, `Partition::run` and `Partition::lock`, so that a rework of that layer
@@ -28,9 +35,18 @@ use crate::log::control::{decode_marker, ControlType};
 use crate::log::partition::now_ms;
 use crate::log::Partition;
 
+/// How a coordinator's batches reach a replicated partition (see the module doc).
+pub trait LeaderWriter: Send + Sync {
+    /// Appends one batch as the leader; `Ok` once it is committed.
+    fn append(&self, batch: Bytes) -> AppendFuture<'_>;
+    /// Appends a marker ending `producer`'s transaction; `Ok` once it is committed.
+    fn append_marker(&self, producer: TxnProducer, commit: bool) -> AppendFuture<'_>;
+}
+
 /// A coordinator log kept in a partition (see the module doc).
 pub struct PartitionCoordinatorLog {
     partition: Arc<Partition>,
+    writer: Option<Arc<dyn LeaderWriter>>,
 }
 
 fn entries(records: &[RecordBytes]) -> Vec<(Option<Bytes>, Option<Bytes>)> {
@@ -59,7 +75,28 @@ fn encode_transactional(producer: TxnProducer, records: &[RecordBytes]) -> Resul
 
 impl PartitionCoordinatorLog {
     pub fn new(partition: Arc<Partition>) -> PartitionCoordinatorLog {
-        PartitionCoordinatorLog { partition }
+        PartitionCoordinatorLog {
+            partition,
+            writer: None,
+        }
+    }
+
+    /// The log of a replicated partition: reads from `partition`, writes through `writer`.
+    pub fn replicated(
+        partition: Arc<Partition>,
+        writer: Arc<dyn LeaderWriter>,
+    ) -> PartitionCoordinatorLog {
+        PartitionCoordinatorLog {
+            partition,
+            writer: Some(writer),
+        }
+    }
+
+    async fn write(&self, batch: Bytes) -> Result<()> {
+        match &self.writer {
+            Some(w) => w.append(batch).await,
+            None => self.partition.append(batch).await.map(|_| ()),
+        }
     }
 
     pub fn partition(&self) -> &Arc<Partition> {
@@ -73,10 +110,7 @@ impl CoordinatorLog for PartitionCoordinatorLog {
             if records.is_empty() {
                 return Ok(());
             }
-            self.partition
-                .append(encode_batch(&records)?)
-                .await
-                .map(|_| ())
+            self.write(encode_batch(&records)?).await
         })
     }
 
@@ -89,16 +123,17 @@ impl CoordinatorLog for PartitionCoordinatorLog {
             if records.is_empty() {
                 return Ok(());
             }
-            self.partition
-                .append(encode_transactional(producer, &records)?)
-                .await
-                .map(|_| ())
+            self.write(encode_transactional(producer, &records)?).await
         })
     }
 
-    /// The marker carries coordinator epoch 0: a single broker has one coordinator epoch.
+    /// The marker carries coordinator epoch 0 (a group shard's own markers, as its
+    /// transaction coordinator asked for them).
     fn append_marker(&self, producer: TxnProducer, commit: bool) -> AppendFuture<'_> {
         Box::pin(async move {
+            if let Some(w) = &self.writer {
+                return w.append_marker(producer, commit).await;
+            }
             self.partition
                 .run(move |log| {
                     let leader_epoch = log.latest_epoch().unwrap_or(0);

@@ -1,8 +1,9 @@
 //! The group coordinator: consumer groups (the classic protocol) and their committed offsets,
 //! run on the [coordinator runtime](crate::coordinator::runtime).
 //!
-//! This file holds the coordinator itself — opening its log, the runtime it runs on, its
-//! settings. The operations live by concern: [`membership`](super::membership) (JoinGroup,
+//! This file holds one shard of the coordinator — the groups of one partition of
+//! `__consumer_offsets`, the runtime it runs on, its settings; the broker runs one per
+//! partition it leads (`coordinator::shards`). The operations live by concern: [`membership`](super::membership) (JoinGroup,
 //! SyncGroup, Heartbeat, LeaveGroup), [`offsets`](super::offsets) (OffsetCommit,
 //! OffsetFetch, OffsetDelete), [`txn_offsets`](super::txn_offsets) (TxnOffsetCommit and
 //! transaction completion), [`admin`](super::admin) (DescribeGroups, ListGroups,
@@ -15,20 +16,15 @@
 //! operations, and JoinGroup/SyncGroup wait for their answer on a oneshot channel after their
 //! operation has finished, so a slow member never blocks another.
 
-use std::io;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use super::api::GroupConfig;
 use super::shard::GroupShard;
-use super::store;
-use crate::config::BrokerConfig;
-use crate::coordinator::clock::{Clock, SystemClock};
+use crate::coordinator::clock::Clock;
 use crate::coordinator::log::CoordinatorLog;
-use crate::coordinator::partition_log::PartitionCoordinatorLog;
 use crate::coordinator::runtime::CoordinatorRuntime;
 use crate::error::Result;
-use crate::log::{LogManager, Partition};
 
 pub use super::api::{GroupDescription, JoinParams, MemberDescription, SyncParams, TopicOffsets};
 
@@ -36,26 +32,11 @@ pub use super::api::{GroupDescription, JoinParams, MemberDescription, SyncParams
 pub struct GroupCoordinator {
     pub(super) config: GroupConfig,
     pub(super) runtime: Arc<CoordinatorRuntime<GroupShard>>,
-    /// The partition behind the runtime's log, when it is a real one.
-    partition: Option<Arc<Partition>>,
     /// When offset retention last ran (in-memory only).
     pub(super) last_retention_check: Mutex<Instant>,
 }
 
 impl GroupCoordinator {
-    /// Opens `__consumer_offsets-0` and rebuilds every group from it (blocking).
-    pub fn open(logs: &LogManager, broker: &BrokerConfig) -> io::Result<GroupCoordinator> {
-        let partition = store::open_partition(logs, broker)?;
-        let log = Arc::new(PartitionCoordinatorLog::new(partition.clone()));
-        let coordinator =
-            GroupCoordinator::new(GroupConfig::from_broker(broker), log, Arc::new(SystemClock))
-                .map_err(|e| io::Error::other(e.to_string()))?;
-        Ok(GroupCoordinator {
-            partition: Some(partition),
-            ..coordinator
-        })
-    }
-
     /// A coordinator on any log and clock (unit tests use an in-memory log and a fake clock),
     /// rebuilt from what the log holds (blocking).
     pub fn new(
@@ -75,15 +56,8 @@ impl GroupCoordinator {
         Ok(GroupCoordinator {
             config,
             runtime: Arc::new(runtime),
-            partition: None,
             last_retention_check: Mutex::new(now),
         })
-    }
-
-    /// The internal log's partition (closed, flushed and checkpointed with the others), if
-    /// the coordinator runs on one.
-    pub fn log(&self) -> Option<&Arc<Partition>> {
-        self.partition.as_ref()
     }
 
     pub fn offset_metadata_max_bytes(&self) -> usize {

@@ -1,7 +1,10 @@
-//! FindCoordinator: this node coordinates every group (and would coordinate every
-//! transaction), at the address the metadata image has for it on the listener the request
-//! came in on. v4 batches several keys in
-//! one request.
+//! FindCoordinator (v0–6; v4+ batches several keys): a group's or transactional id's
+//! coordinator is the leader of its partition of `__consumer_offsets` /
+//! `__transaction_state` (Kafka's hash, `coordinator::placement`), at the address the
+//! metadata image has for that broker on the listener the request came in on. The topic is
+//! created through the controller on the first request (as Kafka does); no leader, no
+//! endpoint on this listener, or a topic that cannot be created yet answer
+//! COORDINATOR_NOT_AVAILABLE, which clients retry.
 //!
 //! Serving it also matters to librdkafka, which only enables LZ4 compression when a broker
 //! advertises FindCoordinator.
@@ -10,58 +13,86 @@ use kafka_protocol::messages::find_coordinator_response::Coordinator;
 use kafka_protocol::messages::{BrokerId, FindCoordinatorRequest, FindCoordinatorResponse};
 use kafka_protocol::protocol::StrBytes;
 
+use crate::broker::coordinators::CoordinatorKind;
 use crate::error::ErrorCode;
 use crate::handlers::RequestContext;
 
 const GROUP: i8 = 0;
 const TRANSACTION: i8 = 1;
 
+/// The coordinator of one key: `(node, host, port)` or Kafka's error code and message.
+async fn locate(
+    ctx: &RequestContext,
+    key_type: i8,
+    key: &str,
+) -> Result<(i32, String, i32), (ErrorCode, String)> {
+    let kind = match key_type {
+        GROUP => CoordinatorKind::Group,
+        TRANSACTION => CoordinatorKind::Txn,
+        other => {
+            return Err((
+                ErrorCode::InvalidRequest,
+                format!("unknown key type {other}"),
+            ))
+        }
+    };
+    let b = &ctx.broker;
+    let not_available = |code: ErrorCode| (code, code.to_string());
+    let node = b
+        .coordinator_leader(kind, key)
+        .await
+        .map_err(not_available)?;
+    let image = b.metadata.image();
+    let endpoint = image
+        .brokers
+        .get(&node)
+        .filter(|n| !n.fenced)
+        .and_then(|n| n.endpoint(&ctx.listener))
+        .map(|(h, p)| (h.to_string(), p));
+    match endpoint {
+        Some((host, port)) => Ok((node, host, port)),
+        None => Err(not_available(ErrorCode::CoordinatorNotAvailable)),
+    }
+}
+
 pub async fn find_coordinator(
     ctx: &RequestContext,
     req: FindCoordinatorRequest,
 ) -> FindCoordinatorResponse {
-    let b = &ctx.broker;
-    let valid_type = matches!(req.key_type, GROUP | TRANSACTION);
-    let (host, port) = b.advertised(&ctx.listener);
-    let host = StrBytes::from_string(host);
     if ctx.version >= 4 {
-        let coordinators = req
-            .coordinator_keys
-            .into_iter()
-            .map(|key| {
-                let c = Coordinator::default().with_key(key);
-                if valid_type {
-                    c.with_node_id(BrokerId(b.config.node_id))
-                        .with_host(host.clone())
-                        .with_port(port)
-                } else {
-                    c.with_node_id(BrokerId(-1))
-                        .with_port(-1)
-                        .with_error_code(ErrorCode::InvalidRequest.code())
-                        .with_error_message(Some(StrBytes::from_string(format!(
-                            "unknown key type {}",
-                            req.key_type
-                        ))))
-                }
-            })
-            .collect();
+        let mut coordinators = Vec::with_capacity(req.coordinator_keys.len());
+        for key in req.coordinator_keys {
+            let c = Coordinator::default();
+            coordinators.push(match locate(ctx, req.key_type, &key).await {
+                Ok((node, host, port)) => c
+                    .with_key(key)
+                    .with_node_id(BrokerId(node))
+                    .with_host(StrBytes::from_string(host))
+                    .with_port(port),
+                Err((code, message)) => c
+                    .with_key(key)
+                    .with_node_id(BrokerId(-1))
+                    .with_port(-1)
+                    .with_error_code(code.code())
+                    .with_error_message(Some(StrBytes::from_string(message))),
+            });
+        }
         return FindCoordinatorResponse::default().with_coordinators(coordinators);
     }
-    if !valid_type {
-        let mut r = FindCoordinatorResponse::default()
-            .with_error_code(ErrorCode::InvalidRequest.code())
-            .with_node_id(BrokerId(-1))
-            .with_port(-1);
-        if ctx.version >= 1 {
-            r = r.with_error_message(Some(StrBytes::from_string(format!(
-                "unknown key type {}",
-                req.key_type
-            ))));
+    match locate(ctx, req.key_type, &req.key).await {
+        Ok((node, host, port)) => FindCoordinatorResponse::default()
+            .with_node_id(BrokerId(node))
+            .with_host(StrBytes::from_string(host))
+            .with_port(port),
+        Err((code, message)) => {
+            let mut r = FindCoordinatorResponse::default()
+                .with_error_code(code.code())
+                .with_node_id(BrokerId(-1))
+                .with_port(-1);
+            if ctx.version >= 1 {
+                r = r.with_error_message(Some(StrBytes::from_string(message)));
+            }
+            r
         }
-        return r;
     }
-    FindCoordinatorResponse::default()
-        .with_node_id(BrokerId(b.config.node_id))
-        .with_host(host)
-        .with_port(port)
 }

@@ -15,15 +15,22 @@ pub async fn describe_groups(
     ctx: &RequestContext,
     req: DescribeGroupsRequest,
 ) -> DescribeGroupsResponse {
-    let groups = req
-        .groups
-        .into_iter()
-        .map(|id| match ctx.broker.groups.describe(&id) {
+    let mut groups = Vec::with_capacity(req.groups.len());
+    for id in req.groups {
+        let described = match ctx.broker.group_coordinator(&id).await {
+            Ok(g) => Ok(g.describe(&id)),
+            Err(code) => Err(code),
+        };
+        groups.push(match described {
+            Err(code) => DescribedGroup::default()
+                .with_group_id(id)
+                .with_error_code(code.code())
+                .with_group_state(StrBytes::new()),
             // Kafka (v0–5) describes an unknown group as Dead, without an error.
-            None => DescribedGroup::default()
+            Ok(None) => DescribedGroup::default()
                 .with_group_id(id)
                 .with_group_state(StrBytes::from_static_str("Dead")),
-            Some(d) => DescribedGroup::default()
+            Ok(Some(d)) => DescribedGroup::default()
                 .with_group_id(id)
                 .with_group_state(StrBytes::from_static_str(d.state.name()))
                 .with_protocol_type(StrBytes::from_string(d.protocol_type))
@@ -47,18 +54,20 @@ pub async fn describe_groups(
                         })
                         .collect(),
                 ),
-        })
-        .collect();
+        });
+    }
     DescribeGroupsResponse::default().with_groups(groups)
 }
 
 pub async fn list_groups(ctx: &RequestContext, req: ListGroupsRequest) -> ListGroupsResponse {
     let filter: Vec<String> = req.states_filter.iter().map(|s| s.to_lowercase()).collect();
+    // Every shard this node runs (Kafka's ListGroups answers for the local coordinators).
     let groups = ctx
         .broker
         .groups
-        .list()
+        .loaded()
         .into_iter()
+        .flat_map(|(_, g)| g.list())
         .filter(|(_, _, state)| filter.is_empty() || filter.contains(&state.name().to_lowercase()))
         .map(|(id, protocol_type, state)| {
             let g = ListedGroup::default()
@@ -77,7 +86,10 @@ pub async fn list_groups(ctx: &RequestContext, req: ListGroupsRequest) -> ListGr
 pub async fn delete_groups(ctx: &RequestContext, req: DeleteGroupsRequest) -> DeleteGroupsResponse {
     let mut results = Vec::with_capacity(req.groups_names.len());
     for id in req.groups_names {
-        let code = ctx.broker.groups.delete_group(&id).await;
+        let code = match ctx.broker.group_coordinator(&id).await {
+            Ok(g) => g.delete_group(&id).await,
+            Err(code) => code,
+        };
         results.push(
             DeletableGroupResult::default()
                 .with_group_id(id)

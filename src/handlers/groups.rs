@@ -10,6 +10,7 @@ use kafka_protocol::messages::{
 use kafka_protocol::protocol::StrBytes;
 
 use crate::error::ErrorCode;
+use crate::group::state::{JoinResult, SyncResult};
 use crate::group::{JoinParams, SyncParams};
 use crate::handlers::RequestContext;
 
@@ -43,7 +44,10 @@ pub async fn join_group(ctx: &RequestContext, req: JoinGroupRequest) -> JoinGrou
             .collect(),
         require_known_member_id: ctx.version >= 4,
     };
-    let r = ctx.broker.groups.join(params).await;
+    let r = match ctx.broker.group_coordinator(&params.group_id).await {
+        Ok(g) => g.join(params).await,
+        Err(code) => JoinResult::error(code, &params.member_id),
+    };
     let mut resp = JoinGroupResponse::default()
         .with_error_code(r.error.code())
         .with_generation_id(r.generation)
@@ -84,7 +88,15 @@ pub async fn sync_group(ctx: &RequestContext, req: SyncGroupRequest) -> SyncGrou
             .map(|a| (a.member_id.to_string(), a.assignment))
             .collect(),
     };
-    let r = ctx.broker.groups.sync(params).await;
+    let r = match ctx.broker.group_coordinator(&params.group_id).await {
+        Ok(g) => g.sync(params).await,
+        Err(error) => SyncResult {
+            error,
+            protocol_type: None,
+            protocol: None,
+            assignment: Default::default(),
+        },
+    };
     let mut resp = SyncGroupResponse::default()
         .with_error_code(r.error.code())
         .with_assignment(r.assignment);
@@ -98,19 +110,23 @@ pub async fn sync_group(ctx: &RequestContext, req: SyncGroupRequest) -> SyncGrou
 
 pub async fn heartbeat(ctx: &RequestContext, req: HeartbeatRequest) -> HeartbeatResponse {
     let instance = req.group_instance_id.as_ref().map(|i| i.as_str());
-    let code = ctx
-        .broker
-        .groups
-        .heartbeat(&req.group_id, &req.member_id, instance, req.generation_id)
-        .await;
+    let code = match ctx.broker.group_coordinator(&req.group_id).await {
+        Ok(g) => {
+            g.heartbeat(&req.group_id, &req.member_id, instance, req.generation_id)
+                .await
+        }
+        Err(code) => code,
+    };
     HeartbeatResponse::default().with_error_code(code.code())
 }
 
 pub async fn leave_group(ctx: &RequestContext, req: LeaveGroupRequest) -> LeaveGroupResponse {
+    let g = match ctx.broker.group_coordinator(&req.group_id).await {
+        Ok(g) => g,
+        Err(code) => return LeaveGroupResponse::default().with_error_code(code.code()),
+    };
     if ctx.version < 3 {
-        let codes = ctx
-            .broker
-            .groups
+        let codes = g
             .leave(&req.group_id, &[(req.member_id.to_string(), None)])
             .await;
         return LeaveGroupResponse::default().with_error_code(codes[0].code());
@@ -125,7 +141,7 @@ pub async fn leave_group(ctx: &RequestContext, req: LeaveGroupRequest) -> LeaveG
             )
         })
         .collect();
-    let codes = ctx.broker.groups.leave(&req.group_id, &members).await;
+    let codes = g.leave(&req.group_id, &members).await;
     let responses = req
         .members
         .into_iter()

@@ -27,6 +27,7 @@ use crate::log::partition::now_ms;
 pub async fn offset_commit(ctx: &RequestContext, req: OffsetCommitRequest) -> OffsetCommitResponse {
     let b = &ctx.broker;
     let now = now_ms();
+    let max_metadata = b.config.offset_metadata_max_bytes;
     // Per-partition checks first; only valid partitions are committed.
     let mut codes: Vec<Vec<ErrorCode>> = Vec::with_capacity(req.topics.len());
     let mut valid = Vec::new();
@@ -46,7 +47,7 @@ pub async fn offset_commit(ctx: &RequestContext, req: OffsetCommitRequest) -> Of
                         .unwrap_or_default();
                     if !known {
                         ErrorCode::UnknownTopicOrPartition
-                    } else if metadata.len() > b.groups.offset_metadata_max_bytes() {
+                    } else if metadata.len() > max_metadata {
                         ErrorCode::OffsetMetadataTooLarge
                     } else {
                         let leader_epoch = if ctx.version >= 6 {
@@ -74,15 +75,19 @@ pub async fn offset_commit(ctx: &RequestContext, req: OffsetCommitRequest) -> Of
     let group_code = if valid.is_empty() {
         ErrorCode::None
     } else {
-        b.groups
-            .commit(
-                &req.group_id,
-                req.generation_id_or_member_epoch,
-                &req.member_id,
-                instance,
-                valid,
-            )
-            .await
+        match b.group_coordinator(&req.group_id).await {
+            Ok(g) => {
+                g.commit(
+                    &req.group_id,
+                    req.generation_id_or_member_epoch,
+                    &req.member_id,
+                    instance,
+                    valid,
+                )
+                .await
+            }
+            Err(code) => code,
+        }
     };
     let topics = req
         .topics
@@ -112,15 +117,15 @@ pub async fn offset_commit(ctx: &RequestContext, req: OffsetCommitRequest) -> Of
     OffsetCommitResponse::default().with_topics(topics)
 }
 
-fn fetch_group(
+/// One group's offsets, or the code that stands for all of them (not the coordinator).
+async fn fetch_group(
     ctx: &RequestContext,
     group: &str,
     wanted: Option<Vec<(String, Vec<i32>)>>,
     require_stable: bool,
-) -> Vec<StableTopicOffsets> {
-    ctx.broker
-        .groups
-        .fetch_offsets_stable(group, wanted, require_stable)
+) -> Result<Vec<StableTopicOffsets>, ErrorCode> {
+    let g = ctx.broker.group_coordinator(group).await?;
+    Ok(g.fetch_offsets_stable(group, wanted, require_stable))
 }
 
 fn parts(v: &Option<OffsetValue>) -> (i64, i32, StrBytes) {
@@ -137,16 +142,20 @@ fn parts(v: &Option<OffsetValue>) -> (i64, i32, StrBytes) {
 pub async fn offset_fetch(ctx: &RequestContext, req: OffsetFetchRequest) -> OffsetFetchResponse {
     let require_stable = ctx.version >= 7 && req.require_stable;
     if ctx.version >= 8 {
-        let groups = req
-            .groups
-            .into_iter()
-            .map(|g| {
-                let wanted = g.topics.map(|ts| {
-                    ts.into_iter()
-                        .map(|t| (t.name.to_string(), t.partition_indexes))
-                        .collect()
-                });
-                let topics = fetch_group(ctx, &g.group_id, wanted, require_stable)
+        let mut groups = Vec::with_capacity(req.groups.len());
+        for g in req.groups {
+            let wanted = g.topics.map(|ts| {
+                ts.into_iter()
+                    .map(|t| (t.name.to_string(), t.partition_indexes))
+                    .collect()
+            });
+            let found = fetch_group(ctx, &g.group_id, wanted, require_stable).await;
+            groups.push({
+                let (found, code) = match found {
+                    Ok(f) => (f, ErrorCode::None),
+                    Err(code) => (Vec::new(), code),
+                };
+                let topics = found
                     .into_iter()
                     .map(|(t, ps)| {
                         OffsetFetchResponseTopics::default()
@@ -169,16 +178,43 @@ pub async fn offset_fetch(ctx: &RequestContext, req: OffsetFetchRequest) -> Offs
                 OffsetFetchResponseGroup::default()
                     .with_group_id(g.group_id)
                     .with_topics(topics)
-            })
-            .collect();
+                    .with_error_code(code.code())
+            });
+        }
         return OffsetFetchResponse::default().with_groups(groups);
     }
-    let wanted = req.topics.map(|ts| {
-        ts.into_iter()
-            .map(|t| (t.name.to_string(), t.partition_indexes))
+    let wanted = req.topics.as_ref().map(|ts| {
+        ts.iter()
+            .map(|t| (t.name.to_string(), t.partition_indexes.clone()))
             .collect()
     });
-    let topics = fetch_group(ctx, &req.group_id, wanted, require_stable)
+    let found = match fetch_group(ctx, &req.group_id, wanted, require_stable).await {
+        Ok(f) => f,
+        // v2+ carry a top-level error; v1 has none, so its partitions say it.
+        Err(code) if ctx.version >= 2 => {
+            return OffsetFetchResponse::default().with_error_code(code.code())
+        }
+        Err(code) => {
+            let topics = req.topics.unwrap_or_default().into_iter().map(|t| {
+                OffsetFetchResponseTopic::default()
+                    .with_name(t.name)
+                    .with_partitions(
+                        t.partition_indexes
+                            .iter()
+                            .map(|p| {
+                                OffsetFetchResponsePartition::default()
+                                    .with_partition_index(*p)
+                                    .with_committed_offset(-1)
+                                    .with_metadata(Some(StrBytes::new()))
+                                    .with_error_code(code.code())
+                            })
+                            .collect(),
+                    )
+            });
+            return OffsetFetchResponse::default().with_topics(topics.collect());
+        }
+    };
+    let topics = found
         .into_iter()
         .map(|(t, ps)| {
             OffsetFetchResponseTopic::default()
@@ -215,12 +251,11 @@ pub async fn offset_delete(ctx: &RequestContext, req: OffsetDeleteRequest) -> Of
                 .map(|p| (t.name.to_string(), p.partition_index))
         })
         .collect();
-    match ctx
-        .broker
-        .groups
-        .delete_offsets(&req.group_id, &wanted)
-        .await
-    {
+    let result = match ctx.broker.group_coordinator(&req.group_id).await {
+        Ok(g) => g.delete_offsets(&req.group_id, &wanted).await,
+        Err(code) => Err(code),
+    };
+    match result {
         Err(code) => OffsetDeleteResponse::default().with_error_code(code.code()),
         Ok(codes) => {
             let mut codes = codes.into_iter();

@@ -75,9 +75,13 @@ fn verify_transaction(
             "Transactional records were sent without a transactional id",
         ));
     };
-    ctx.broker
-        .txns
-        .verify(id, h.producer_id, h.producer_epoch, topic, index)
+    // KIP-890 verification where this node runs the id's coordinator shard; a coordinator
+    // on another node is not asked yet (Kafka's `transaction.partition.verification.enable`
+    // = false behaviour for those).
+    let Some(txns) = ctx.broker.local_txn_coordinator(id) else {
+        return Ok(());
+    };
+    txns.verify(id, h.producer_id, h.producer_epoch, topic, index)
         .map_err(|code| {
             let code = match code {
                 ErrorCode::ProducerFenced | ErrorCode::InvalidProducerEpoch => {

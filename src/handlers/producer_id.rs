@@ -24,7 +24,10 @@ pub async fn handle(ctx: &RequestContext, req: InitProducerIdRequest) -> InitPro
             (-1, _) | (_, -1) => return fail(ErrorCode::InvalidRequest),
             (pid, epoch) => Some((pid, epoch)),
         };
-        let txns = &ctx.broker.txns;
+        let txns = match ctx.broker.txn_coordinator(id).await {
+            Ok(t) => t,
+            Err(code) => return fail(code),
+        };
         return match txns
             .init_producer_id(id, req.transaction_timeout_ms, expected)
             .await

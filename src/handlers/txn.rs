@@ -14,6 +14,7 @@ use kafka_protocol::messages::{
     AddPartitionsToTxnResponse, EndTxnRequest, EndTxnResponse,
 };
 
+use crate::broker::coordinators::CoordinatorKind;
 use crate::error::ErrorCode;
 use crate::handlers::RequestContext;
 
@@ -39,7 +40,24 @@ async fn one_transaction(
         .iter()
         .flat_map(|t| t.partitions.iter().map(|p| (t.name.to_string(), *p)))
         .collect();
-    let txns = &ctx.broker.txns;
+    let txns = match ctx.broker.txn_coordinator(id).await {
+        Ok(t) => t,
+        Err(code) => {
+            return topics
+                .iter()
+                .map(|t| {
+                    let results = t.partitions.iter().map(|p| {
+                        AddPartitionsToTxnPartitionResult::default()
+                            .with_partition_index(*p)
+                            .with_partition_error_code(code.code())
+                    });
+                    AddPartitionsToTxnTopicResult::default()
+                        .with_name(t.name.clone())
+                        .with_results_by_partition(results.collect())
+                })
+                .collect()
+        }
+    };
     let codes: Vec<ErrorCode> = if verify_only {
         txns.verify_partitions(id, producer_id, producer_epoch, &partitions)
             .unwrap_or_else(|c| vec![c; partitions.len()])
@@ -131,29 +149,41 @@ pub async fn add_offsets_to_txn(
     let code = if req.group_id.is_empty() {
         ErrorCode::InvalidGroupId
     } else {
-        ctx.broker
-            .txns
-            .add_offsets(
-                &req.transactional_id,
-                req.producer_id.0,
-                req.producer_epoch,
-                &req.group_id,
-            )
-            .await
+        let b = &ctx.broker;
+        let offsets_partition = b
+            .coordinator_partition(CoordinatorKind::Group, &req.group_id)
+            .await;
+        match (
+            offsets_partition,
+            b.txn_coordinator(&req.transactional_id).await,
+        ) {
+            (Ok(p), Ok(t)) => {
+                t.add_offsets(
+                    &req.transactional_id,
+                    req.producer_id.0,
+                    req.producer_epoch,
+                    p,
+                )
+                .await
+            }
+            (_, Err(code)) | (Err(code), _) => code,
+        }
     };
     AddOffsetsToTxnResponse::default().with_error_code(fenced_for(ctx.version, code).code())
 }
 
 pub async fn end_txn(ctx: &RequestContext, req: EndTxnRequest) -> EndTxnResponse {
-    let code = ctx
-        .broker
-        .txns
-        .end_txn(
-            &req.transactional_id,
-            req.producer_id.0,
-            req.producer_epoch,
-            req.committed,
-        )
-        .await;
+    let code = match ctx.broker.txn_coordinator(&req.transactional_id).await {
+        Ok(t) => {
+            t.end_txn(
+                &req.transactional_id,
+                req.producer_id.0,
+                req.producer_epoch,
+                req.committed,
+            )
+            .await
+        }
+        Err(code) => code,
+    };
     EndTxnResponse::default().with_error_code(fenced_for(ctx.version, code).code())
 }

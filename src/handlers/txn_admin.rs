@@ -29,10 +29,13 @@ pub async fn describe_transactions(
     ctx: &RequestContext,
     req: DescribeTransactionsRequest,
 ) -> DescribeTransactionsResponse {
-    let states = req
-        .transactional_ids
-        .into_iter()
-        .map(|id| match ctx.broker.txns.describe(&id) {
+    let mut states = Vec::with_capacity(req.transactional_ids.len());
+    for id in req.transactional_ids {
+        let described = match ctx.broker.txn_coordinator(&id).await {
+            Ok(t) => t.describe(&id),
+            Err(code) => Err(code),
+        };
+        states.push(match described {
             Err(code) => DescribedTxn::default()
                 .with_transactional_id(id)
                 .with_error_code(code.code()),
@@ -53,8 +56,8 @@ pub async fn describe_transactions(
                         })
                         .collect(),
                 ),
-        })
-        .collect();
+        });
+    }
     DescribeTransactionsResponse::default().with_transaction_states(states)
 }
 
@@ -80,7 +83,13 @@ pub async fn list_transactions(
         } else {
             -1
         };
-        ctx.broker.txns.list(&states, &pids, duration)
+        // Every shard this node runs (Kafka answers for its own coordinators).
+        ctx.broker
+            .txns
+            .loaded()
+            .into_iter()
+            .flat_map(|(_, t)| t.list(&states, &pids, duration))
+            .collect()
     };
     let listed = listed
         .into_iter()

@@ -29,7 +29,7 @@ enum Check {
 pub async fn handle(ctx: &RequestContext, req: TxnOffsetCommitRequest) -> TxnOffsetCommitResponse {
     let b = &ctx.broker;
     let now = now_ms();
-    let max_metadata = b.groups.offset_metadata_max_bytes();
+    let max_metadata = b.config.offset_metadata_max_bytes;
     let mut checks: Vec<Vec<Check>> = Vec::with_capacity(req.topics.len());
     let mut offsets = Vec::new();
     for t in &req.topics {
@@ -86,17 +86,21 @@ pub async fn handle(ctx: &RequestContext, req: TxnOffsetCommitRequest) -> TxnOff
         } else {
             (-1, String::new(), None)
         };
-        b.groups
-            .commit_transactional(TxnCommitParams {
-                group_id: req.group_id.to_string(),
-                producer_id: req.producer_id.0,
-                producer_epoch: req.producer_epoch,
-                generation,
-                member_id,
-                instance_id,
-                offsets,
-            })
-            .await
+        match b.group_coordinator(&req.group_id).await {
+            Ok(g) => {
+                g.commit_transactional(TxnCommitParams {
+                    group_id: req.group_id.to_string(),
+                    producer_id: req.producer_id.0,
+                    producer_epoch: req.producer_epoch,
+                    generation,
+                    member_id,
+                    instance_id,
+                    offsets,
+                })
+                .await
+            }
+            Err(code) => code,
+        }
     } else {
         ErrorCode::None
     };

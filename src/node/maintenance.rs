@@ -64,15 +64,36 @@ pub async fn run(broker: Arc<Broker>, mut stop: broadcast::Receiver<()>) {
     }
 }
 
-/// Drives the group coordinator's timers (session expiry, rebalance deadlines, retention).
-/// The transaction coordinator's run on their own task ([`run_txns`]): a round that writes
-/// markers must not delay a session expiry.
+/// Drives the group coordinator's timers (session expiry, rebalance deadlines, retention)
+/// on every loaded shard. The transaction coordinator's run on their own task
+/// ([`run_txns`]): a round that writes markers must not delay a session expiry.
 pub async fn run_groups(broker: Arc<Broker>, mut stop: broadcast::Receiver<()>) {
     let mut interval = tokio::time::interval(Duration::from_millis(50));
     interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
-            _ = interval.tick() => broker.groups.tick().await,
+            _ = interval.tick() => {
+                let shards = broker.groups.loaded();
+                futures_util::future::join_all(shards.iter().map(|(_, g)| g.tick())).await;
+            }
+            _ = stop.recv() => return,
+        }
+    }
+}
+
+/// Keeps the coordinator shards in step with partition leadership: syncs after every
+/// metadata publish (and every second, as a safety net), see `broker::coordinators`.
+pub async fn run_coordinator_shards(broker: Arc<Broker>, mut stop: broadcast::Receiver<()>) {
+    let mut published = broker.replicas.published();
+    loop {
+        broker.sync_coordinators(false);
+        tokio::select! {
+            changed = published.changed() => {
+                if changed.is_err() {
+                    return;
+                }
+            }
+            _ = tokio::time::sleep(Duration::from_secs(1)) => {}
             _ = stop.recv() => return,
         }
     }
@@ -85,7 +106,10 @@ pub async fn run_txns(broker: Arc<Broker>, mut stop: broadcast::Receiver<()>) {
     interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
-            _ = interval.tick() => broker.txns.tick().await,
+            _ = interval.tick() => {
+                let shards = broker.txns.loaded();
+                futures_util::future::join_all(shards.iter().map(|(_, t)| t.tick())).await;
+            }
             _ = stop.recv() => return,
         }
     }

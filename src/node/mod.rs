@@ -175,7 +175,19 @@ pub async fn start(config: BrokerConfig) -> io::Result<ServerHandle> {
             return Err(e);
         }
     };
+    // The coordinator shards of the partitions this node leads are loaded before requests
+    // are served (a restart answers at once, as before); later changes follow publishes.
+    {
+        let b = broker.clone();
+        tokio::task::spawn_blocking(move || b.sync_coordinators(true))
+            .await
+            .map_err(|e| io::Error::other(e.to_string()))?;
+    }
     let _ = broker_tx.send(Some(broker.clone()));
+    let coordinator_shards = tokio::spawn(maintenance::run_coordinator_shards(
+        broker.clone(),
+        shutdown_tx.subscribe(),
+    ));
     let maintenance = tokio::spawn(maintenance::run(broker.clone(), shutdown_tx.subscribe()));
     let group_timers = tokio::spawn(maintenance::run_groups(
         broker.clone(),
@@ -284,6 +296,7 @@ pub async fn start(config: BrokerConfig) -> io::Result<ServerHandle> {
         let _ = maintenance.await;
         let _ = group_timers.await;
         let _ = txn_timers.await;
+        let _ = coordinator_shards.await;
         for t in lifecycle_tasks {
             let _ = t.await;
         }

@@ -74,7 +74,13 @@ pub struct ReplicaManager {
     alter_rx: std::sync::Mutex<Option<UnboundedReceiver<(String, i32)>>>,
     /// The follower side's fetchers, once the node has set them up.
     fetchers: std::sync::OnceLock<Arc<fetcher_manager::FetcherManager>>,
+    /// Bumped after every publish (the coordinators follow leadership on it).
+    published: tokio::sync::watch::Sender<u64>,
 }
+
+/// The coordinators' topics, whose pre-replication local partition `<topic>-0` (no
+/// `partition.metadata`) is adopted rather than wiped (see [`ReplicaManager::host`]).
+const ADOPTABLE: &[&str] = &["__consumer_offsets", "__transaction_state"];
 
 /// The topic id recorded in a partition directory's `partition.metadata`, if any.
 fn recorded_topic_id(dir: &Path) -> Option<Uuid> {
@@ -91,6 +97,7 @@ impl ReplicaManager {
             alter_tx,
             alter_rx: std::sync::Mutex::new(Some(alter_rx)),
             fetchers: std::sync::OnceLock::new(),
+            published: tokio::sync::watch::channel(0).0,
             node_id,
             config: RwLock::new(Arc::new(config.clone())),
             static_config: config,
@@ -106,6 +113,11 @@ impl ReplicaManager {
         if self.fetchers.set(m.clone()).is_ok() {
             m.sync(image, self);
         }
+    }
+
+    /// A receiver that changes after every publish (the replicas' leadership is applied).
+    pub fn published(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.published.subscribe()
     }
 
     /// The follower side's fetchers, if set.
@@ -217,7 +229,9 @@ impl ReplicaManager {
 
     /// Opens the log of a partition assigned to this node: the existing directory when it
     /// belongs to this topic id, else a new one (a leftover of a deleted topic of the same
-    /// name is wiped).
+    /// name is wiped). Partition 0 of a coordinator topic whose directory predates
+    /// replication (no `partition.metadata`) is adopted: the file is written with this id
+    /// and its records kept (the upgrade of a pre-replication data dir).
     fn host(
         &self,
         topic: &str,
@@ -229,6 +243,17 @@ impl ReplicaManager {
     ) -> io::Result<Arc<Replica>> {
         let dir = layout::partition_dir(self.logs.data_dir(), topic, index);
         let config = broker.log_config(overrides);
+        if index == 0
+            && ADOPTABLE.contains(&topic)
+            && dir.is_dir()
+            && !dir.join("partition.metadata").exists()
+        {
+            crate::fs::write_atomic(
+                &dir.join("partition.metadata"),
+                format!("version: 0\ntopic_id: {id}\n").as_bytes(),
+            )?;
+            tracing::info!("{topic}-0: pre-replication log adopted as topic id {id}");
+        }
         let log = if recorded_topic_id(&dir) == Some(id) {
             self.logs.open_partition(topic, index, config)?
         } else {
@@ -353,6 +378,7 @@ impl MetadataPublisher for ReplicaManager {
         if let Some(m) = self.fetchers.get() {
             m.sync(new, self);
         }
+        self.published.send_modify(|n| *n = n.wrapping_add(1));
         first_error.map_or(Ok(()), Err)
     }
 }

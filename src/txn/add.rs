@@ -16,11 +16,6 @@ use crate::coordinator::runtime::CoordinatorResult;
 use crate::error::ErrorCode;
 use crate::group::store::OFFSETS_TOPIC;
 
-/// The partition a group's transactional offsets go to (gregor has one offsets partition).
-pub fn offsets_partition(_group_id: &str) -> (String, i32) {
-    (OFFSETS_TOPIC.to_string(), 0)
-}
-
 /// The producer checks every transactional request starts with.
 fn check_producer<'a>(
     s: &'a TxnShard,
@@ -86,15 +81,16 @@ impl TxnCoordinator {
             .unwrap_or_else(|c| c)
     }
 
-    /// AddOffsetsToTxn: adds the group's offsets partition to the transaction.
+    /// AddOffsetsToTxn: adds the group's partition of `__consumer_offsets`
+    /// (`offsets_partition`, the caller's hash of the group id) to the transaction.
     pub async fn add_offsets(
         &self,
         transactional_id: &str,
         producer_id: i64,
         producer_epoch: i16,
-        group_id: &str,
+        offsets_partition: i32,
     ) -> ErrorCode {
-        let partition = offsets_partition(group_id);
+        let partition = (OFFSETS_TOPIC.to_string(), offsets_partition);
         self.add_partitions(
             transactional_id,
             producer_id,

@@ -2,8 +2,10 @@
 //! the [coordinator runtime](crate::coordinator::runtime) as a second shard type next to the
 //! group coordinator.
 //!
-//! This file holds the coordinator itself — opening `__transaction_state-0`, the runtime, the
-//! producer-id source and the marker writer it was given. The operations live by API:
+//! This file holds one shard of the coordinator — the transactional ids of one partition of
+//! `__transaction_state`, the runtime, the producer-id source and the marker writer it was
+//! given, and its coordinator epoch (the partition's leader epoch, written into every
+//! marker); the broker runs one per partition it leads (`coordinator::shards`). The operations live by API:
 //! [`init`](super::init) (InitProducerId), [`add`](super::add) (AddPartitionsToTxn,
 //! AddOffsetsToTxn, and `verify` for the produce path), [`end`](super::end) (EndTxn and the
 //! completion of a decided transaction), [`admin`](super::admin) (DescribeTransactions,
@@ -22,35 +24,28 @@
 //! operations; `completing` makes sure one task at a time writes a transaction's markers.
 
 use std::collections::HashSet;
-use std::io;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use super::api::TxnConfig;
 use super::markers::TxnMarkerWriter;
 use super::shard::TxnShard;
-use super::store;
-use crate::config::BrokerConfig;
-use crate::coordinator::clock::{Clock, Now, SystemClock};
+use crate::coordinator::clock::{Clock, Now};
 use crate::coordinator::log::CoordinatorLog;
-use crate::coordinator::partition_log::PartitionCoordinatorLog;
 use crate::coordinator::runtime::{write_error_code, CoordinatorResult, CoordinatorRuntime};
 use crate::error::{ErrorCode, Result};
-use crate::log::{LogManager, Partition};
 
 /// Where new producer ids come from (the broker's allocator; blocking: it may commit a
 /// metadata record to reserve a block).
 pub type ProducerIdSource = Arc<dyn Fn() -> Result<i64> + Send + Sync>;
 
-/// The coordinator epoch written into markers: the leader epoch of `__transaction_state-0`,
-/// which on a single node never changes.
-pub const COORDINATOR_EPOCH: i32 = 0;
-
 /// The coordinator (see the module doc).
 pub struct TxnCoordinator {
     pub(super) config: TxnConfig,
     pub(super) runtime: Arc<CoordinatorRuntime<TxnShard>>,
-    partition: Option<Arc<Partition>>,
+    /// The coordinator epoch written into markers: the leader epoch of this shard's
+    /// partition when it was loaded (Kafka's `coordinatorEpoch`).
+    pub(super) coordinator_epoch: i32,
     producer_ids: ProducerIdSource,
     pub(super) markers: Arc<dyn TxnMarkerWriter>,
     /// Transactional ids whose markers some task is writing (in memory only).
@@ -61,29 +56,6 @@ pub struct TxnCoordinator {
 }
 
 impl TxnCoordinator {
-    /// Opens `__transaction_state-0` and rebuilds every transactional id from it (blocking).
-    pub fn open(
-        logs: &LogManager,
-        broker: &BrokerConfig,
-        producer_ids: ProducerIdSource,
-        markers: Arc<dyn TxnMarkerWriter>,
-    ) -> io::Result<TxnCoordinator> {
-        let partition = store::open_partition(logs, broker)?;
-        let log = Arc::new(PartitionCoordinatorLog::new(partition.clone()));
-        let coordinator = TxnCoordinator::new(
-            TxnConfig::from_broker(broker),
-            log,
-            Arc::new(SystemClock),
-            producer_ids,
-            markers,
-        )
-        .map_err(|e| io::Error::other(e.to_string()))?;
-        Ok(TxnCoordinator {
-            partition: Some(partition),
-            ..coordinator
-        })
-    }
-
     /// A coordinator on any log and clock (unit tests: an in-memory log, a fake clock and a
     /// fake marker writer), rebuilt from what the log holds (blocking).
     pub fn new(
@@ -104,7 +76,7 @@ impl TxnCoordinator {
         Ok(TxnCoordinator {
             config,
             runtime: Arc::new(runtime),
-            partition: None,
+            coordinator_epoch: 0,
             producer_ids,
             markers,
             completing: Mutex::new(HashSet::new()),
@@ -113,10 +85,12 @@ impl TxnCoordinator {
         })
     }
 
-    /// The internal log's partition (closed, flushed and checkpointed with the others), if
-    /// the coordinator runs on one.
-    pub fn log(&self) -> Option<&Arc<Partition>> {
-        self.partition.as_ref()
+    /// The same shard with `epoch` as its coordinator epoch (the partition's leader epoch).
+    pub fn with_coordinator_epoch(self, epoch: i32) -> TxnCoordinator {
+        TxnCoordinator {
+            coordinator_epoch: epoch,
+            ..self
+        }
     }
 
     /// The marker writer (WriteTxnMarkers is served through it too).

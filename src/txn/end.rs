@@ -15,7 +15,7 @@
 //! PrepareAbort with the bumped epoch ([`fence_abort_op`]): the markers then carry an epoch
 //! the old producer cannot use any more.
 
-use super::coordinator::{TxnCoordinator, COORDINATOR_EPOCH};
+use super::coordinator::TxnCoordinator;
 use super::markers::{write_with_retries, MarkerRequest};
 use super::records::TxnRecord;
 use super::shard::TxnShard;
@@ -184,7 +184,7 @@ impl TxnCoordinator {
             producer_id: m.producer_id,
             producer_epoch: m.producer_epoch,
             commit: m.state == TxnState::PrepareCommit,
-            coordinator_epoch: COORDINATOR_EPOCH,
+            coordinator_epoch: self.coordinator_epoch,
             partitions: m.partitions.iter().cloned().collect(),
         };
         let left = write_with_retries(

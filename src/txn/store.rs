@@ -1,31 +1,31 @@
-//! Where the transaction coordinator's records live: an internal partition
-//! `__transaction_state-0` in the data directory (never listed in Metadata), holding
-//! [`TxnRecord`](super::records::TxnRecord)s in ordinary record batches, recovered like any
-//! log.
+//! Where the transaction coordinator's records live: the replicated internal topic
+//! `__transaction_state`, holding [`TxnRecord`](super::records::TxnRecord)s in ordinary
+//! record batches; a transactional id's records go to partition
+//! `abs(hashCode(transactional id)) % partitions` ([`crate::coordinator::placement`]).
 //!
-//! As in Kafka the topic is `cleanup.policy=compact` with
-//! `transaction.state.log.segment.bytes` segments, compacted by the
+//! As in Kafka the topic is created through the controller on first need (the broker does
+//! it, `broker::coordinators`) with `transaction.state.log.num.partitions` partitions,
+//! `cleanup.policy=compact`, `transaction.state.log.segment.bytes` segments and
+//! `min.insync.replicas` = `transaction.state.log.min.isr`, and compacted by the
 //! [log cleaner](crate::log::cleaner) like any compacted log: a record is keyed by its
 //! transactional id and carries the id's whole metadata, and an expired id is a tombstone, so
 //! the latest record per key rebuilds the same state.
 
 use std::collections::BTreeMap;
-use std::io;
-use std::sync::Arc;
 
 use crate::config::BrokerConfig;
-use crate::log::{LogManager, Partition};
 
 /// Name of the internal topic.
 pub const TXN_TOPIC: &str = "__transaction_state";
 
-/// Opens (or creates) the coordinator's partition (blocking).
-pub fn open_partition(logs: &LogManager, config: &BrokerConfig) -> io::Result<Arc<Partition>> {
+/// The topic configs `__transaction_state` is created with.
+pub fn topic_configs(config: &BrokerConfig, min_isr: i32) -> BTreeMap<String, String> {
     let mut overrides = BTreeMap::new();
     overrides.insert("cleanup.policy".to_string(), "compact".to_string());
     overrides.insert(
         "segment.bytes".to_string(),
         config.transaction_state_segment_bytes.to_string(),
     );
-    logs.open_partition(TXN_TOPIC, 0, config.log_config(&overrides))
+    overrides.insert("min.insync.replicas".to_string(), min_isr.to_string());
+    overrides
 }

@@ -190,6 +190,13 @@ fn describe_log_dirs_reports_the_data_dir_and_partition_sizes() {
     let value = "v".repeat(300);
     let batch = encode_batch(&[(None, value.as_str())], None, now_ms());
     assert_eq!(raw::produce(&mut c, "t1", 1, batch).error_code, 0);
+    // The first FindCoordinator creates `__consumer_offsets` (Kafka's lazy internal topic).
+    let found = c.call(
+        &kafka_protocol::messages::FindCoordinatorRequest::default()
+            .with_key(kafka_protocol::protocol::StrBytes::from_static_str("g")),
+        3,
+    );
+    assert_eq!(found.error_code, 0);
 
     let r = log_dirs(&mut c, 4, None);
     assert_eq!(r.error_code, 0);

@@ -1,5 +1,6 @@
-//! The coordinators' own logs are ordinary compacted logs: `__consumer_offsets-0` and
-//! `__transaction_state-0`, with small segments (`offsets.topic.segment.bytes`,
+//! The coordinators' own logs are ordinary compacted logs: `__consumer_offsets` and
+//! `__transaction_state` (one partition each here, so every key lands in partition 0), with
+//! small segments (`offsets.topic.segment.bytes`,
 //! `transaction.state.log.segment.bytes`), are compacted by the broker's cleaner thread while
 //! real clients (librdkafka) commit offsets over and over, delete a group, and run
 //! transactions that send offsets to a group, some committed and some aborted. Once cleaned,
@@ -29,6 +30,8 @@ const TXN_IDS: i32 = 3;
 
 fn props() -> Vec<(&'static str, &'static str)> {
     vec![
+        ("offsets.topic.num.partitions", "1"),
+        ("transaction.state.log.num.partitions", "1"),
         ("offsets.topic.segment.bytes", "2048"),
         ("transaction.state.log.segment.bytes", "2048"),
         ("log.cleaner.backoff.ms", "50"),
@@ -86,7 +89,10 @@ fn records(p: &Partition) -> Vec<(Bytes, Option<Bytes>)> {
 
 /// Per group: (offset records with a value, offset tombstones) in `__consumer_offsets-0`.
 fn offset_records(broker: &TestBroker) -> HashMap<String, (usize, usize)> {
-    let recs = broker.with_broker(|b| async move { records(b.groups.log().expect("log")) });
+    let recs = broker.with_broker(|b| async move {
+        let r = b.replicas.get("__consumer_offsets", 0).expect("hosted");
+        records(r.log())
+    });
     let mut out: HashMap<String, (usize, usize)> = HashMap::new();
     for (k, v) in recs {
         // Markers (control records) do not decode as group records.
@@ -104,7 +110,10 @@ fn offset_records(broker: &TestBroker) -> HashMap<String, (usize, usize)> {
 
 /// How many records each transactional id has in `__transaction_state-0`.
 fn txn_records(broker: &TestBroker) -> HashMap<String, usize> {
-    let recs = broker.with_broker(|b| async move { records(b.txns.log().expect("log")) });
+    let recs = broker.with_broker(|b| async move {
+        let r = b.replicas.get("__transaction_state", 0).expect("hosted");
+        records(r.log())
+    });
     let mut out = HashMap::new();
     for (k, _) in recs {
         // Key: type i16 = 0, then the id as an i16-length string.
@@ -124,7 +133,8 @@ fn describe_all(broker: &TestBroker) -> BTreeMap<String, String> {
         (0..TXN_IDS)
             .map(|i| {
                 let id = format!("tx-{i}");
-                let d = b.txns.describe(&id).expect("described");
+                let shard = b.txns.get(0).expect("loaded");
+                let d = shard.describe(&id).expect("described");
                 (id, format!("{d:?}"))
             })
             .collect()

@@ -92,7 +92,10 @@ fn fetch_v7(c: &mut RawClient, partition: i32, require_stable: bool) -> (i64, i1
 
 fn complete(broker: &TestBroker, pid: i64, commit: bool) {
     broker
-        .with_broker(|b| async move { b.groups.complete_transaction(pid, 0, commit).await })
+        .with_broker(|b| async move {
+            let shard = b.group_coordinator(GROUP).await.expect("coordinator");
+            shard.complete_transaction(pid, 0, commit).await
+        })
         .expect("transaction completed");
 }
 

@@ -46,7 +46,7 @@ async fn commit_writes_prepare_markers_then_complete() {
     );
     assert_eq!(h.log.len(), before);
     assert_eq!(
-        h.coord.add_offsets(TXN, pid, epoch, "group").await,
+        h.coord.add_offsets(TXN, pid, epoch, 0).await,
         ErrorCode::None
     );
 
