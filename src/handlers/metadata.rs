@@ -50,6 +50,7 @@ pub(crate) fn topic_entry(t: &TopicImage, image: &MetadataImage) -> MetadataResp
     MetadataResponseTopic::default()
         .with_name(Some(TopicName(StrBytes::from_string(t.name.clone()))))
         .with_topic_id(t.id)
+        .with_is_internal(crate::handlers::describe_partitions::is_internal(&t.name))
         .with_partitions(partitions)
         .with_topic_authorized_operations(i32::MIN)
 }
@@ -92,6 +93,15 @@ pub async fn handle(ctx: &RequestContext, req: MetadataRequest) -> MetadataRespo
             }
             out
         }
+    };
+    // `is_internal` exists from v1 on (a v0 answer may not carry it).
+    let topics: Vec<MetadataResponseTopic> = if ctx.version == 0 {
+        topics
+            .into_iter()
+            .map(|t| t.with_is_internal(false))
+            .collect()
+    } else {
+        topics
     };
     let image = b.metadata.image();
     let brokers = image
