@@ -268,6 +268,10 @@ impl Broker {
             replicas: replicas.clone(),
             groups: groups.clone(),
             refuse_topic: config.fail_markers_for.clone(),
+            node_id: config.node_id,
+            inter_broker_listener: cluster.inter_broker_listener.clone(),
+            peers: crate::peer::PeerPool::new(crate::peer::PeerSettings::for_node(config.node_id)),
+            timeout: Duration::from_millis(timings.offsets_commit_timeout_ms),
         });
         let txns = Arc::new(ShardSet::default());
         Ok(Broker {

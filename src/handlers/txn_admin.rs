@@ -23,7 +23,7 @@ use kafka_protocol::protocol::StrBytes;
 
 use crate::error::ErrorCode;
 use crate::handlers::{message, RequestContext};
-use crate::txn::{MarkerRequest, TxnMarkerWriter, TxnState};
+use crate::txn::{MarkerRequest, TxnState};
 
 pub async fn describe_transactions(
     ctx: &RequestContext,
@@ -122,7 +122,8 @@ pub async fn write_txn_markers(
                 .flat_map(|t| t.partition_indexes.iter().map(|p| (t.name.to_string(), *p)))
                 .collect(),
         };
-        let written = ctx.broker.markers.write_markers(&marker).await;
+        // This node's partitions only: a marker is never forwarded again.
+        let written = ctx.broker.markers.write_local(&marker).await;
         let mut codes = written.into_iter().map(|(_, c)| c);
         let topics = m
             .topics

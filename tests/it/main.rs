@@ -20,6 +20,7 @@ mod compaction_crash;
 mod compaction_internal;
 mod compaction_model;
 mod compaction_readers;
+mod coordinator_failover;
 mod coordinator_upgrade;
 mod crash;
 mod describe_producers;
