@@ -1,4 +1,5 @@
-//! FindCoordinator (v0–6; v4+ batches several keys): a group's or transactional id's
+//! FindCoordinator (v0–6; v4+ batches several keys; v6's share key type answers
+//! COORDINATOR_NOT_AVAILABLE: no share coordinator runs here, INVALID_REQUEST below v6): a group's or transactional id's
 //! coordinator is the leader of its partition of `__consumer_offsets` /
 //! `__transaction_state` (Kafka's hash, `coordinator::placement`), at the address the
 //! metadata image has for that broker on the listener the request came in on. The topic is
@@ -19,6 +20,8 @@ use crate::handlers::RequestContext;
 
 const GROUP: i8 = 0;
 const TRANSACTION: i8 = 1;
+/// KIP-932 share coordinators (v6+): gregor serves no share groups.
+const SHARE: i8 = 2;
 
 /// The coordinator of one key: `(node, host, port)` or Kafka's error code and message.
 async fn locate(
@@ -29,6 +32,13 @@ async fn locate(
     let kind = match key_type {
         GROUP => CoordinatorKind::Group,
         TRANSACTION => CoordinatorKind::Txn,
+        // As a Kafka broker without a share coordinator answers (the client retries).
+        SHARE if ctx.version >= 6 => {
+            return Err((
+                ErrorCode::CoordinatorNotAvailable,
+                "share groups are not served".to_string(),
+            ))
+        }
         other => {
             return Err((
                 ErrorCode::InvalidRequest,

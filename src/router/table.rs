@@ -91,7 +91,7 @@ api_table! {
     InitProducerId(InitProducerIdRequest) 0..=4 => handlers::producer_id::handle;
     OffsetCommit(OffsetCommitRequest) 2..=8 => handlers::offsets::offset_commit;
     OffsetFetch(OffsetFetchRequest) 1..=8 => handlers::offsets::offset_fetch;
-    FindCoordinator(FindCoordinatorRequest) 0..=4 => handlers::coordinator::find_coordinator;
+    FindCoordinator(FindCoordinatorRequest) 0..=6 => handlers::coordinator::find_coordinator;
     JoinGroup(JoinGroupRequest) 0..=9 => handlers::groups::join_group;
     Heartbeat(HeartbeatRequest) 0..=4 => handlers::groups::heartbeat;
     LeaveGroup(LeaveGroupRequest) 0..=5 => handlers::groups::leave_group;

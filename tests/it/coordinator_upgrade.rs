@@ -125,7 +125,7 @@ fn internal_topics(c: &mut RawClient) -> Vec<(String, usize, bool)> {
         .filter_map(|t| {
             let name = t.name.as_ref()?.to_string();
             name.starts_with("__")
-                .then(|| (name, t.partitions.len(), t.is_internal))
+                .then_some((name, t.partitions.len(), t.is_internal))
         })
         .collect();
     out.sort();
