@@ -28,6 +28,7 @@ mod disk_full;
 mod durability;
 mod elections;
 mod fetch;
+mod find_coordinator;
 mod groups_protocol;
 mod groups_rdkafka;
 mod idempotence;
