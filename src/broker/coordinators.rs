@@ -135,6 +135,25 @@ fn legacy_partition(broker: &Broker, topic: &str) -> bool {
     dir.is_dir() && !dir.join("partition.metadata").exists()
 }
 
+/// What a dropped shard releases (requests waiting on it).
+trait Unload: Send + Sync + 'static {
+    fn release(self: Arc<Self>) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>;
+}
+
+impl Unload for GroupCoordinator {
+    fn release(self: Arc<Self>) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>> {
+        Box::pin(async move { self.unload().await })
+    }
+}
+
+/// A transaction shard's requests never wait on other requests: its writes in flight fail on
+/// their own (the [`ReplicaWriter`] checks the epoch).
+impl Unload for TxnCoordinator {
+    fn release(self: Arc<Self>) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>> {
+        Box::pin(async {})
+    }
+}
+
 impl Broker {
     /// The topic `kind`'s coordinator would create now (see the module doc).
     fn internal_topic_spec(&self, kind: CoordinatorKind, image: &MetadataImage) -> NewTopic {
@@ -306,7 +325,7 @@ impl Broker {
         self.sync_kind(&image, CoordinatorKind::Txn, &self.txns, wait);
     }
 
-    fn sync_kind<C>(
+    fn sync_kind<C: Unload>(
         self: &Arc<Self>,
         image: &MetadataImage,
         kind: CoordinatorKind,
@@ -335,7 +354,9 @@ impl Broker {
             .unwrap_or_default();
         for (partition, epoch) in set.partitions() {
             if !led.iter().any(|(p, e, _)| *p == partition && *e == epoch) {
-                set.unload(partition);
+                if let Some(shard) = set.unload(partition) {
+                    tokio::spawn(async move { shard.release().await });
+                }
                 tracing::info!("{name}-{partition}: coordinator shard of epoch {epoch} unloaded");
             }
         }

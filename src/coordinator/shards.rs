@@ -109,9 +109,13 @@ impl<C> ShardSet<C> {
         }
     }
 
-    /// Drops the shard of `partition` (this node no longer leads it).
-    pub fn unload(&self, partition: i32) -> bool {
-        self.lock().remove(&partition).is_some()
+    /// Drops the slot of `partition` (this node no longer leads it); the shard, if it was
+    /// loaded, is returned so its owner can release what waits on it.
+    pub fn unload(&self, partition: i32) -> Option<Arc<C>> {
+        match self.lock().remove(&partition) {
+            Some(Slot::Loaded { shard, .. }) => Some(shard),
+            _ => None,
+        }
     }
 
     /// Partitions with a slot and their epochs.
@@ -138,7 +142,7 @@ mod tests {
         assert!(!set.finish_load(3, 5, Arc::new("stale")));
         assert!(set.finish_load(3, 6, Arc::new("b")));
         assert_eq!(set.get_with_epoch(3).map(|(e, s)| (e, *s)), Some((6, "b")));
-        assert!(set.unload(3));
+        assert_eq!(set.unload(3).as_deref(), Some(&"b"));
         assert_eq!(set.get(3).err(), Some(ErrorCode::NotCoordinator));
         assert!(set.loaded().is_empty());
     }

@@ -21,10 +21,11 @@ use std::time::Instant;
 
 use super::api::GroupConfig;
 use super::shard::GroupShard;
+use super::state::{JoinResult, SyncResult};
 use crate::coordinator::clock::Clock;
 use crate::coordinator::log::CoordinatorLog;
-use crate::coordinator::runtime::CoordinatorRuntime;
-use crate::error::Result;
+use crate::coordinator::runtime::{CoordinatorResult, CoordinatorRuntime};
+use crate::error::{ErrorCode, Result};
 
 pub use super::api::{GroupDescription, JoinParams, MemberDescription, SyncParams, TopicOffsets};
 
@@ -58,6 +59,40 @@ impl GroupCoordinator {
             runtime: Arc::new(runtime),
             last_retention_check: Mutex::new(now),
         })
+    }
+
+    /// This shard was dropped (its partition is no longer led here at its epoch): members
+    /// waiting in JoinGroup or SyncGroup are answered NOT_COORDINATOR at once, as Kafka's
+    /// unload does, so their clients look the coordinator up again instead of waiting for a
+    /// deadline no timer will reach.
+    pub async fn unload(&self) {
+        let released = self
+            .runtime
+            .write(|_, _| {
+                CoordinatorResult::then(Vec::new(), |s: &mut GroupShard, _| {
+                    let mut n = 0;
+                    for m in s.groups.values_mut().flat_map(|g| g.members.values_mut()) {
+                        if let Some(tx) = m.join_waiter.take() {
+                            let _ = tx.send(JoinResult::error(ErrorCode::NotCoordinator, &m.id));
+                            n += 1;
+                        }
+                        if let Some(tx) = m.sync_waiter.take() {
+                            let _ = tx.send(SyncResult {
+                                error: ErrorCode::NotCoordinator,
+                                protocol_type: None,
+                                protocol: None,
+                                assignment: Default::default(),
+                            });
+                            n += 1;
+                        }
+                    }
+                    n
+                })
+            })
+            .await;
+        if let Ok(n @ 1..) = released {
+            tracing::info!("unloaded group shard: {n} waiting member(s) told NOT_COORDINATOR");
+        }
     }
 
     pub fn offset_metadata_max_bytes(&self) -> usize {

@@ -1,9 +1,10 @@
-//! Failed log writes: the caller gets Kafka's error and the state is unchanged.
+//! Failed log writes: the caller gets Kafka's error and the state is unchanged; an unloaded
+//! shard releases its waiting members.
 
 use bytes::Bytes;
 
 use super::offsets::{fetched, offset};
-use super::{Harness, GROUP};
+use super::{until, Harness, GROUP};
 use crate::error::ErrorCode;
 use crate::group::state::GroupState;
 
@@ -97,4 +98,23 @@ async fn failed_writes_of_a_leave_or_an_expiry_change_nothing_until_they_succeed
     h.coord.tick().await;
     assert_eq!((h.state(), h.generation()), (GroupState::Empty, 2));
     assert!(h.members().is_empty());
+}
+
+#[tokio::test]
+async fn unloading_the_shard_answers_waiting_members_not_coordinator() {
+    let h = Harness::new();
+    let a = h.single_member_group(None).await;
+    // B's join starts a rebalance and waits for A; A's sync of the old generation is not
+    // possible, so B waits in JoinGroup until the shard is unloaded.
+    let b_join = h.join_later("");
+    until(|| h.state() == GroupState::PreparingRebalance).await;
+    h.coord.unload().await;
+    let rb = b_join.await.unwrap();
+    assert_eq!(rb.error, ErrorCode::NotCoordinator);
+    // Nothing durable changed: A is still the member the log knows.
+    assert_eq!(
+        h.replayed().describe(GROUP).map(|d| d.members.len()),
+        Some(1)
+    );
+    assert!(h.members().contains(&a));
 }
