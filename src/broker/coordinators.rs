@@ -203,14 +203,18 @@ impl Broker {
             return Ok(t);
         }
         let spec = self.internal_topic_spec(kind, &self.metadata.image());
-        let created = self
-            .blocking(
-                move |b| match b.forwarder.create_topic(&b.controller, &spec) {
-                    Err(e) if e.code() != ErrorCode::TopicAlreadyExists => Err(e),
-                    _ => Ok(()),
-                },
-            )
-            .await;
+        let created = match &self.controller_client {
+            // A broker-only node asks the controllers (rotating past NOT_CONTROLLER).
+            Some(client) => self.create_through(client, &spec).await,
+            None => {
+                self.blocking(move |b| b.forwarder.create_topic(&b.controller, &spec))
+                    .await
+            }
+        };
+        let created = match created {
+            Err(e) if e.code() == ErrorCode::TopicAlreadyExists => Ok(()),
+            other => other,
+        };
         if let Err(e) = created {
             tracing::warn!("creating {name} failed: {e}");
             return Err(ErrorCode::CoordinatorNotAvailable);
@@ -225,6 +229,33 @@ impl Broker {
                 return Err(ErrorCode::CoordinatorNotAvailable);
             }
             tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// Creates `spec` with CreateTopics through a broker-only node's controller client,
+    /// trying each controller address until [`IMAGE_WAIT`] runs out.
+    async fn create_through(
+        &self,
+        client: &super::controller_client::ControllerClient,
+        spec: &NewTopic,
+    ) -> Result<()> {
+        let timeout = Duration::from_millis(self.cluster.replication.quorum_request_timeout_ms);
+        let req = super::forward::create_topics_request(spec, timeout);
+        let deadline = Instant::now() + IMAGE_WAIT;
+        loop {
+            let outcome = match client.call(&req, 7, timeout).await {
+                Ok(resp) => super::forward::create_topics_result(&resp),
+                Err(e) => Err(Error::kafka(ErrorCode::RequestTimedOut, e)),
+            };
+            let retry = matches!(
+                outcome.as_ref().map_err(|e| e.code()),
+                Err(ErrorCode::NotController | ErrorCode::RequestTimedOut)
+            );
+            if !retry || Instant::now() >= deadline {
+                return outcome;
+            }
+            client.rotate().await;
+            tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
 

@@ -318,6 +318,48 @@ impl Forwarder {
     }
 }
 
+/// CreateTopics (v7) for one topic as the controller should create it.
+pub(super) fn create_topics_request(t: &NewTopic, timeout: Duration) -> CreateTopicsRequest {
+    use create_topics_request::{CreatableReplicaAssignment, CreatableTopic, CreatableTopicConfig};
+    let assignments = t.assignments.iter().enumerate().map(|(i, r)| {
+        CreatableReplicaAssignment::default()
+            .with_partition_index(i as i32)
+            .with_broker_ids(r.iter().map(|b| BrokerId(*b)).collect())
+    });
+    let configs = t.configs.iter().map(|(k, v)| {
+        CreatableTopicConfig::default()
+            .with_name(k.clone().into())
+            .with_value(Some(v.clone().into()))
+    });
+    let manual = !t.assignments.is_empty();
+    let topic = CreatableTopic::default()
+        .with_name(TopicName(t.name.clone().into()))
+        .with_num_partitions(if manual { -1 } else { t.partitions })
+        .with_replication_factor(if manual { -1 } else { t.replication_factor })
+        .with_assignments(assignments.collect())
+        .with_configs(configs.collect());
+    CreateTopicsRequest::default()
+        .with_topics(vec![topic])
+        .with_timeout_ms(i32::try_from(timeout.as_millis()).unwrap_or(i32::MAX))
+}
+
+/// The one topic's outcome of a CreateTopics answer.
+pub(super) fn create_topics_result(resp: &CreateTopicsResponse) -> Result<()> {
+    match resp.topics.first() {
+        Some(r) if r.error_code == 0 => Ok(()),
+        Some(r) => Err(Error::kafka(
+            ErrorCode::from_i16(r.error_code),
+            r.error_message
+                .as_ref()
+                .map_or_else(|| "creating a topic".to_string(), |m| m.to_string()),
+        )),
+        None => Err(Error::kafka(
+            ErrorCode::UnknownServerError,
+            "no topic result",
+        )),
+    }
+}
+
 impl Forwarder {
     /// Creates a topic on the active controller: directly when it is this node, else with
     /// CreateTopics (v7) to its CONTROLLER listener (blocking). The topic's image may reach
@@ -328,46 +370,12 @@ impl Forwarder {
             self.timeout,
             || controller.create_topic(t).map(|_| ()),
             |addr| {
-                use create_topics_request::{
-                    CreatableReplicaAssignment, CreatableTopic, CreatableTopicConfig,
-                };
-                let assignments = t.assignments.iter().enumerate().map(|(i, r)| {
-                    CreatableReplicaAssignment::default()
-                        .with_partition_index(i as i32)
-                        .with_broker_ids(r.iter().map(|b| BrokerId(*b)).collect())
-                });
-                let configs = t.configs.iter().map(|(k, v)| {
-                    CreatableTopicConfig::default()
-                        .with_name(k.clone().into())
-                        .with_value(Some(v.clone().into()))
-                });
-                let manual = !t.assignments.is_empty();
-                let topic = CreatableTopic::default()
-                    .with_name(TopicName(t.name.clone().into()))
-                    .with_num_partitions(if manual { -1 } else { t.partitions })
-                    .with_replication_factor(if manual { -1 } else { t.replication_factor })
-                    .with_assignments(assignments.collect())
-                    .with_configs(configs.collect());
-                let req = CreateTopicsRequest::default()
-                    .with_topics(vec![topic])
-                    .with_timeout_ms(i32::try_from(self.timeout.as_millis()).unwrap_or(i32::MAX));
+                let req = create_topics_request(t, self.timeout);
                 let peer = self.pool.get(addr);
                 let resp = self
                     .block_on(peer.send(&req, 7, self.timeout))?
                     .map_err(|e| Error::kafka(ErrorCode::RequestTimedOut, e.to_string()))?;
-                match resp.topics.first() {
-                    Some(r) if r.error_code == 0 => Ok(()),
-                    Some(r) => Err(Error::kafka(
-                        ErrorCode::from_i16(r.error_code),
-                        r.error_message
-                            .as_ref()
-                            .map_or_else(|| "creating a topic".to_string(), |m| m.to_string()),
-                    )),
-                    None => Err(Error::kafka(
-                        ErrorCode::UnknownServerError,
-                        "no topic result",
-                    )),
-                }
+                create_topics_result(&resp)
             },
         )
     }

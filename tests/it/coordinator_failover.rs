@@ -8,7 +8,9 @@
 //!   intact (OffsetFetch at the new coordinator equals the one before) and it commits again;
 //! - a transaction committed before the kill stays committed, one left open is aborted when
 //!   a new producer with the same `transactional.id` initialises (fencing the old epoch), and
-//!   read_committed consumers read exactly the committed records.
+//!   read_committed consumers read exactly the committed records;
+//! - a broker-only node creates the topic through the controller (replication factor capped
+//!   at the live brokers).
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -16,6 +18,7 @@ use std::time::Duration;
 use gregor::coordinator::placement::partition_for;
 use gregor::tools::client::Client;
 use kafka_protocol::messages::create_topics_request::CreatableTopic;
+use kafka_protocol::messages::offset_commit_request;
 use kafka_protocol::messages::offset_fetch_request::OffsetFetchRequestTopic;
 use kafka_protocol::messages::*;
 use kafka_protocol::protocol::{Request, StrBytes};
@@ -353,4 +356,55 @@ fn group_and_transaction_coordinators_fail_over_with_their_partitions() {
             "payments-{p}"
         );
     }
+}
+
+#[test]
+fn a_broker_only_node_creates_the_coordinators_topic_through_the_controller() {
+    let mut cluster = Cluster::with_brokers(1, 1);
+    cluster.set(None, "offsets.topic.num.partitions", "4");
+    cluster.start_all();
+    let broker_only = cluster.broker_addr(1);
+    wait_for("two live brokers", PATIENCE, || {
+        (metadata(&broker_only)?.brokers.len() == 2).then_some(())
+    });
+    // The first FindCoordinator reaches the broker-only node: it asks the controller.
+    let node = wait_for("a coordinator", PATIENCE, || {
+        find_coordinator(&broker_only, 0, "g").ok()
+    });
+    let m = metadata(&broker_only).expect("metadata");
+    let p = partition_for("g", 4);
+    assert_eq!(leader(&m, "__consumer_offsets", p), Some(node));
+    let topic = m
+        .topics
+        .iter()
+        .find(|t| {
+            t.name
+                .as_ref()
+                .is_some_and(|n| n.as_str() == "__consumer_offsets")
+        })
+        .expect("listed");
+    assert_eq!(topic.partitions.len(), 4);
+    assert!(
+        topic.partitions.iter().all(|p| p.replica_nodes.len() == 2),
+        "replication factor min(3, live brokers)"
+    );
+    // The group works through its coordinator, whichever node that is.
+    let at = cluster.broker_addr((node - 1) as usize);
+    let commit = OffsetCommitRequest::default()
+        .with_group_id(GroupId(s("g")))
+        .with_generation_id_or_member_epoch(-1)
+        .with_topics(vec![
+            offset_commit_request::OffsetCommitRequestTopic::default()
+                .with_name(raw::topic("__consumer_offsets"))
+                .with_partitions(vec![
+                    offset_commit_request::OffsetCommitRequestPartition::default()
+                        .with_partition_index(p)
+                        .with_committed_offset(3),
+                ]),
+        ]);
+    let r = wait_for("a commit", PATIENCE, || {
+        let r = call(&at, &commit, 8)?;
+        (r.topics[0].partitions[0].error_code == 0).then_some(r)
+    });
+    assert_eq!(r.topics[0].partitions[0].error_code, 0);
 }
