@@ -318,6 +318,20 @@ impl Broker {
         if let Some(t) = self.metadata.topic(name) {
             return Ok(t);
         }
+        // The coordinators' topics are created with their own shape (as Kafka's
+        // `AutoTopicCreationManager` creates internal topics), never as a default topic.
+        let internal = [
+            coordinators::CoordinatorKind::Group,
+            coordinators::CoordinatorKind::Txn,
+        ]
+        .into_iter()
+        .find(|k| k.topic() == name);
+        if let Some(kind) = internal.filter(|_| auto_create && self.config.auto_create_topics) {
+            return self
+                .internal_topic(kind)
+                .await
+                .map_err(|code| Error::kafka(code, format!("{name} could not be created yet")));
+        }
         if !(auto_create && self.config.auto_create_topics) {
             return Err(Error::kafka(
                 ErrorCode::UnknownTopicOrPartition,

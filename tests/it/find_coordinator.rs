@@ -2,7 +2,8 @@
 //! batched keys) answers this node for groups and transactional ids; unknown key types and
 //! the share key type get Kafka's codes; the first request creates the coordinators' topic
 //! as Kafka's defaults say (50 partitions, replication factor 1 on one broker, compacted,
-//! `__transaction_state` with `min.insync.replicas` = `transaction.state.log.min.isr`).
+//! `__transaction_state` with `min.insync.replicas` = `transaction.state.log.min.isr`), also
+//! when Metadata auto-creates it.
 
 use std::time::Instant;
 
@@ -119,5 +120,30 @@ fn every_version_answers_this_node_and_creates_kafkas_internal_topics() {
             ("min.insync.replicas".to_string(), "2".to_string()),
             ("segment.bytes".to_string(), "104857600".to_string()),
         ]
+    );
+}
+
+#[test]
+fn metadata_auto_creation_gives_an_internal_topic_its_own_shape() {
+    let dir = tempfile::tempdir().unwrap();
+    let broker = TestBroker::start(dir.path(), &[("transaction.state.log.num.partitions", "3")]);
+    let mut c = RawClient::connect(&broker.bootstrap());
+    let req = MetadataRequest::default()
+        .with_allow_auto_topic_creation(true)
+        .with_topics(Some(vec![
+            kafka_protocol::messages::metadata_request::MetadataRequestTopic::default()
+                .with_name(Some(crate::support::raw::topic("__transaction_state"))),
+        ]));
+    let m = c.call(&req, 12);
+    assert_eq!(m.topics[0].error_code, 0);
+    assert!(m.topics[0].is_internal);
+    assert_eq!(
+        m.topics[0].partitions.len(),
+        3,
+        "transaction.state.log.num.partitions"
+    );
+    assert_eq!(
+        overrides(&mut c, "__transaction_state")[0],
+        ("cleanup.policy".to_string(), "compact".to_string())
     );
 }
