@@ -347,6 +347,81 @@ impl Broker {
         self.txns.get(partition_for(transactional_id, count)).ok()
     }
 
+    /// KIP-890's check on the produce path for an id whose coordinator is not a loaded
+    /// shard here: AddPartitionsToTxn v4 with `verify_only` to the leader of its
+    /// `__transaction_state` partition (Kafka's `AddPartitionsToTxnManager`). `Ok` when
+    /// `topic`-`partition` is in the producer's ongoing transaction; else the coordinator's
+    /// code, COORDINATOR_NOT_AVAILABLE when it has no leader or cannot be reached,
+    /// COORDINATOR_LOAD_IN_PROGRESS when this node leads it but has not loaded it yet.
+    pub async fn verify_with_coordinator(
+        &self,
+        transactional_id: &str,
+        producer_id: i64,
+        producer_epoch: i16,
+        topic: &str,
+        partition: i32,
+    ) -> std::result::Result<(), ErrorCode> {
+        use kafka_protocol::messages::add_partitions_to_txn_request::{
+            AddPartitionsToTxnTopic, AddPartitionsToTxnTransaction,
+        };
+        use kafka_protocol::messages::{
+            AddPartitionsToTxnRequest, ProducerId, TopicName, TransactionalId,
+        };
+        let image = self.metadata.image();
+        let Some(t) = image.topic(TXN_TOPIC) else {
+            return Err(ErrorCode::CoordinatorNotAvailable);
+        };
+        let count = i32::try_from(t.partitions.len()).unwrap_or(i32::MAX);
+        let leader = image
+            .partition(TXN_TOPIC, partition_for(transactional_id, count))
+            .map_or(-1, |p| p.leader);
+        if leader == self.config.node_id {
+            return Err(ErrorCode::CoordinatorLoadInProgress);
+        }
+        let Some((host, port)) = image
+            .brokers
+            .get(&leader)
+            .filter(|b| !b.fenced)
+            .and_then(|b| b.endpoint(&self.cluster.inter_broker_listener))
+        else {
+            return Err(ErrorCode::CoordinatorNotAvailable);
+        };
+        let req = AddPartitionsToTxnRequest::default().with_transactions(vec![
+            AddPartitionsToTxnTransaction::default()
+                .with_transactional_id(TransactionalId(transactional_id.to_string().into()))
+                .with_producer_id(ProducerId(producer_id))
+                .with_producer_epoch(producer_epoch)
+                .with_verify_only(true)
+                .with_topics(vec![AddPartitionsToTxnTopic::default()
+                    .with_name(TopicName(topic.to_string().into()))
+                    .with_partitions(vec![partition])]),
+        ]);
+        let peer = self.markers.peers.get(&format!("{host}:{port}"));
+        let timeout = Duration::from_millis(self.cluster.replication.quorum_request_timeout_ms);
+        let resp = match peer.send(&req, 4, timeout).await {
+            Ok(r) => r,
+            Err(e) => {
+                tracing::warn!("verifying a transaction with broker {leader}: {e}");
+                return Err(ErrorCode::CoordinatorNotAvailable);
+            }
+        };
+        if resp.error_code != 0 {
+            return Err(ErrorCode::from_i16(resp.error_code));
+        }
+        let code = resp
+            .results_by_transaction
+            .iter()
+            .flat_map(|t| t.topic_results.iter())
+            .flat_map(|t| t.results_by_partition.iter())
+            .map(|p| p.partition_error_code)
+            .next()
+            .unwrap_or(ErrorCode::InvalidTxnState.code());
+        match ErrorCode::from_i16(code) {
+            ErrorCode::None => Ok(()),
+            other => Err(other),
+        }
+    }
+
     /// Loads the shards of partitions this node now leads and drops those it no longer
     /// leads (see the module doc). With `wait` the loads run on this thread (start-up, which
     /// must be on a blocking thread); else on blocking threads of their own.

@@ -54,8 +54,12 @@ fn single_batch(records: Option<Bytes>) -> Result<Bytes, Error> {
 
 /// KIP-890 part 1 (see the module doc). Batches of non-transactional producers pass; a
 /// transactional batch without a transactional id is refused as Kafka refuses it
-/// (TRANSACTIONAL_ID_AUTHORIZATION_FAILED).
-fn verify_transaction(
+/// (TRANSACTIONAL_ID_AUTHORIZATION_FAILED). The id's coordinator is asked — the local shard,
+/// or the leader of its `__transaction_state` partition with AddPartitionsToTxn v4
+/// `verify_only` (Kafka's `AddPartitionsToTxnManager`), unless this partition already holds
+/// the producer's open transaction (then nothing needs verifying, as in Kafka). A coordinator
+/// that cannot answer now gives NOT_ENOUGH_REPLICAS, which every client retries.
+async fn verify_transaction(
     ctx: &RequestContext,
     batch: &[u8],
     transactional_id: Option<&str>,
@@ -75,25 +79,46 @@ fn verify_transaction(
             "Transactional records were sent without a transactional id",
         ));
     };
-    // KIP-890 verification where this node runs the id's coordinator shard; a coordinator
-    // on another node is not asked yet (Kafka's `transaction.partition.verification.enable`
-    // = false behaviour for those).
-    let Some(txns) = ctx.broker.local_txn_coordinator(id) else {
-        return Ok(());
+    let b = &ctx.broker;
+    let verified = match b.local_txn_coordinator(id) {
+        Some(txns) => txns.verify(id, h.producer_id, h.producer_epoch, topic, index),
+        None if open_here(ctx, h.producer_id, topic, index) => Ok(()),
+        None => {
+            b.verify_with_coordinator(id, h.producer_id, h.producer_epoch, topic, index)
+                .await
+        }
     };
-    txns.verify(id, h.producer_id, h.producer_epoch, topic, index)
-        .map_err(|code| {
-            let code = match code {
-                ErrorCode::ProducerFenced | ErrorCode::InvalidProducerEpoch => {
-                    ErrorCode::InvalidProducerEpoch
-                }
-                _ => ErrorCode::InvalidTxnState,
-            };
-            Error::kafka(
-                code,
-                format!("{topic}-{index} is not part of the ongoing transaction of {id}"),
-            )
+    verified.map_err(|code| {
+        let code = match code {
+            ErrorCode::ProducerFenced | ErrorCode::InvalidProducerEpoch => {
+                ErrorCode::InvalidProducerEpoch
+            }
+            ErrorCode::CoordinatorNotAvailable
+            | ErrorCode::NotCoordinator
+            | ErrorCode::CoordinatorLoadInProgress
+            | ErrorCode::ConcurrentTransactions => ErrorCode::NotEnoughReplicas,
+            _ => ErrorCode::InvalidTxnState,
+        };
+        Error::kafka(
+            code,
+            format!("{topic}-{index} is not part of the ongoing transaction of {id}"),
+        )
+    })
+}
+
+/// Whether this partition's log already holds an open transaction of `producer_id`.
+fn open_here(ctx: &RequestContext, producer_id: i64, topic: &str, index: i32) -> bool {
+    let Some(r) = ctx.broker.replicas.get(topic, index) else {
+        return false;
+    };
+    r.log()
+        .lock()
+        .map(|log| {
+            log.ongoing_transactions()
+                .iter()
+                .any(|(p, _)| *p == producer_id)
         })
+        .unwrap_or(false)
 }
 
 async fn produce_partition(
@@ -108,7 +133,7 @@ async fn produce_partition(
     let result: Result<AppendInfo, Error> = async {
         let batch = single_batch(records)?;
         ctx.broker.topic_or_create(topic, true).await?;
-        verify_transaction(ctx, &batch, transactional_id, topic, index)?;
+        verify_transaction(ctx, &batch, transactional_id, topic, index).await?;
         let image = ctx.broker.metadata.image();
         let replica = ctx.broker.replicas.leader(&image, topic, index)?;
         let epoch = replica.leader_epoch();

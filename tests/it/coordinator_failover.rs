@@ -9,6 +9,7 @@
 //! - a transaction committed before the kill stays committed, one left open is aborted when
 //!   a new producer with the same `transactional.id` initialises (fencing the old epoch), and
 //!   read_committed consumers read exactly the committed records;
+//! - KIP-890 verification asks a coordinator on another broker (AddPartitionsToTxn v4);
 //! - a broker-only node creates the topic through the controller (replication factor capped
 //!   at the live brokers).
 
@@ -164,6 +165,51 @@ fn cluster_with_internal_topics() -> Cluster {
     c
 }
 
+/// A raw transactional producer whose coordinator is not the leader of the partition it
+/// writes: unverified → INVALID_TXN_STATE (48), after AddPartitionsToTxn → written; then
+/// aborted (the coordinator's markers reach the other leader).
+fn verify_remotely(addrs: &[String]) {
+    let m = wait_for("payments leaders", PATIENCE, || {
+        let m = metadata(&addrs[0])?;
+        (0..PARTITIONS)
+            .all(|p| leader(&m, "payments", p).is_some())
+            .then_some(m)
+    });
+    let (id, coordinator, partition, leader_of) = (0..100)
+        .map(|i| format!("raw-txn-{i}"))
+        .find_map(|id| {
+            let c = leader(
+                &m,
+                "__transaction_state",
+                partition_for(&id, COORDINATOR_PARTITIONS),
+            )?;
+            let p = (0..PARTITIONS).find(|p| leader(&m, "payments", *p) != Some(c))?;
+            Some((id, c, p, leader(&m, "payments", p)?))
+        })
+        .expect("an id coordinated away from a payments leader");
+    let mut coord = crate::support::RawClient::connect(&addrs[(coordinator - 1) as usize]);
+    let mut data = crate::support::RawClient::connect(&addrs[(leader_of - 1) as usize]);
+    let producer = raw::init_producer_id(&mut coord, Some(&id));
+    let batch = |seq| raw::encode_txn_batch(&["raw"], producer, seq, raw::now_ms());
+    let refused = raw::produce_txn(&mut data, &id, "payments", partition, batch(0));
+    assert_eq!(
+        refused.error_code, 48,
+        "INVALID_TXN_STATE from the coordinator"
+    );
+    assert_eq!(
+        raw::add_partition(&mut coord, &id, producer, "payments", partition),
+        0
+    );
+    let written = raw::produce_txn(&mut data, &id, "payments", partition, batch(0));
+    assert_eq!(written.error_code, 0);
+    let end = EndTxnRequest::default()
+        .with_transactional_id(TransactionalId(s(&id)))
+        .with_producer_id(ProducerId(producer.0))
+        .with_producer_epoch(producer.1)
+        .with_committed(false);
+    assert_eq!(coord.call(&end, 3).error_code, 0);
+}
+
 #[test]
 fn group_and_transaction_coordinators_fail_over_with_their_partitions() {
     let mut cluster = cluster_with_internal_topics();
@@ -240,6 +286,10 @@ fn group_and_transaction_coordinators_fail_over_with_their_partitions() {
     let victim_addr = addrs[(victim - 1) as usize].clone();
     let before = offset_fetch(&victim_addr, &group).expect("offsets at the coordinator");
     assert_eq!(before, vec![10; PARTITIONS as usize]);
+
+    // KIP-890 across brokers: a transactional batch for a partition outside the transaction
+    // is refused by a leader whose coordinator is another broker; once added, accepted.
+    verify_remotely(&addrs);
 
     // A transaction committed, a second one left open.
     let txn = clients::producer(&bootstrap, &[("transactional.id", txn_id.as_str())]);
