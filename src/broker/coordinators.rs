@@ -5,7 +5,9 @@
 //!   ([`Broker::internal_topic`]: the first FindCoordinator, or any group / transactional
 //!   request that finds no topic) with `offsets.topic.num.partitions` /
 //!   `transaction.state.log.num.partitions` partitions, replication factor
-//!   min(configured, live brokers), `cleanup.policy=compact`, their segment sizes and, for
+//!   min(configured, registered brokers) — a registered but fenced broker makes the creation
+//!   wait (COORDINATOR_NOT_AVAILABLE) until it is back, as Kafka waits for enough brokers —
+//!   `cleanup.policy=compact`, their segment sizes and, for
 //!   `__transaction_state`, `min.insync.replicas` = `transaction.state.log.min.isr`.
 //!   Upgrade: a data dir that holds the pre-replication local `<topic>-0` (no
 //!   `partition.metadata`) gets the topic with one partition on this node, which adopts the
@@ -186,7 +188,7 @@ impl Broker {
         NewTopic {
             name,
             partitions,
-            replication_factor: internal_topic_replication_factor(rf, image.live_brokers().count()),
+            replication_factor: internal_topic_replication_factor(rf, image.brokers.len()),
             assignments: vec![],
             configs,
         }

@@ -11,7 +11,7 @@
 //!   read_committed consumers read exactly the committed records;
 //! - KIP-890 verification asks a coordinator on another broker (AddPartitionsToTxn v4);
 //! - a broker-only node creates the topic through the controller (replication factor capped
-//!   at the live brokers).
+//!   at the registered brokers).
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -436,7 +436,7 @@ fn a_broker_only_node_creates_the_coordinators_topic_through_the_controller() {
     assert_eq!(topic.partitions.len(), 4);
     assert!(
         topic.partitions.iter().all(|p| p.replica_nodes.len() == 2),
-        "replication factor min(3, live brokers)"
+        "replication factor min(3, registered brokers)"
     );
     // The group works through its coordinator, whichever node that is.
     let at = cluster.broker_addr((node - 1) as usize);
