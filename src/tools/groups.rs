@@ -1,7 +1,12 @@
-//! `gregor groups`: consumer groups of a running broker — state, members, assignments, and
-//! committed offset, log end and lag per partition.
+//! `gregor groups`: consumer groups of a running broker or cluster — state, members,
+//! assignments, and committed offset, log end and lag per partition.
+//!
+//! As Kafka's admin client does on a cluster: groups are listed on every broker (each lists
+//! the groups it coordinates), a group is described and its offsets fetched at its
+//! coordinator (FindCoordinator), and log ends are asked of each partition's leader (from
+//! Metadata). On one node all of these are the bootstrap broker.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 
 use kafka_protocol::messages::list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic};
@@ -32,7 +37,90 @@ fn assignment(bytes: &bytes::Bytes) -> String {
     }
 }
 
+/// Connections to the cluster's brokers by node id, opened on first use; the bootstrap
+/// connection stands for any node without a known address.
+struct Brokers {
+    bootstrap: Client,
+    addrs: BTreeMap<i32, String>,
+    open: BTreeMap<i32, Client>,
+    /// Partition → leader, from Metadata.
+    leaders: BTreeMap<(String, i32), i32>,
+}
+
+impl Brokers {
+    fn connect(bootstrap: &str) -> Result<Brokers, String> {
+        let mut c = Client::connect(bootstrap)?;
+        let m = c.call(&MetadataRequest::default().with_topics(None), 1)?;
+        let addrs = m
+            .brokers
+            .iter()
+            .map(|b| (b.node_id.0, format!("{}:{}", b.host.as_str(), b.port)))
+            .collect();
+        let leaders = m
+            .topics
+            .iter()
+            .flat_map(|t| {
+                let name = t.name.as_ref().map(|n| n.to_string()).unwrap_or_default();
+                t.partitions
+                    .iter()
+                    .map(move |p| ((name.clone(), p.partition_index), p.leader_id.0))
+            })
+            .collect();
+        Ok(Brokers {
+            bootstrap: c,
+            addrs,
+            open: BTreeMap::new(),
+            leaders,
+        })
+    }
+
+    fn node(&mut self, id: i32) -> Result<&mut Client, String> {
+        let Some(addr) = self.addrs.get(&id) else {
+            return Ok(&mut self.bootstrap);
+        };
+        match self.open.entry(id) {
+            std::collections::btree_map::Entry::Occupied(e) => Ok(e.into_mut()),
+            std::collections::btree_map::Entry::Vacant(e) => Ok(e.insert(Client::connect(addr)?)),
+        }
+    }
+
+    /// The coordinator of `group` (the bootstrap broker if it cannot be found).
+    fn coordinator(&mut self, group: &str) -> Result<&mut Client, String> {
+        let found = self
+            .bootstrap
+            .call(&FindCoordinatorRequest::default().with_key(sb(group)), 0)?;
+        if found.error_code != 0 {
+            return Ok(&mut self.bootstrap);
+        }
+        self.node(found.node_id.0)
+    }
+}
+
 fn log_ends(
+    brokers: &mut Brokers,
+    partitions: &BTreeMap<String, Vec<i32>>,
+) -> Result<BTreeMap<(String, i32), i64>, String> {
+    let mut by_leader: BTreeMap<i32, BTreeMap<String, Vec<i32>>> = BTreeMap::new();
+    for (t, ps) in partitions {
+        for p in ps {
+            let leader = brokers.leaders.get(&(t.clone(), *p)).copied().unwrap_or(-1);
+            by_leader
+                .entry(leader)
+                .or_default()
+                .entry(t.clone())
+                .or_default()
+                .push(*p);
+        }
+    }
+    let mut out = BTreeMap::new();
+    for (leader, partitions) in by_leader {
+        let c = brokers.node(leader)?;
+        out.extend(log_ends_at(c, &partitions)?);
+    }
+    Ok(out)
+}
+
+fn log_ends_at(
     c: &mut Client,
     partitions: &BTreeMap<String, Vec<i32>>,
 ) -> Result<BTreeMap<(String, i32), i64>, String> {
@@ -72,14 +160,21 @@ fn log_ends(
 
 /// Renders every group (or just `only`) of the broker at `bootstrap`.
 pub fn report(bootstrap: &str, only: Option<&str>) -> Result<String, String> {
-    let mut c = Client::connect(bootstrap)?;
-    let listed = c.call(&ListGroupsRequest::default(), 4)?;
-    let mut ids: Vec<String> = listed
-        .groups
-        .iter()
-        .map(|g| g.group_id.to_string())
-        .collect();
-    ids.sort();
+    let mut brokers = Brokers::connect(bootstrap)?;
+    let mut set = BTreeSet::new();
+    let nodes: Vec<i32> = brokers.addrs.keys().copied().collect();
+    for id in nodes {
+        // A broker that cannot be reached lists nothing; the others still answer.
+        let Ok(c) = brokers.node(id) else { continue };
+        if let Ok(listed) = c.call(&ListGroupsRequest::default(), 4) {
+            set.extend(listed.groups.iter().map(|g| g.group_id.to_string()));
+        }
+    }
+    if brokers.addrs.is_empty() {
+        let listed = brokers.bootstrap.call(&ListGroupsRequest::default(), 4)?;
+        set.extend(listed.groups.iter().map(|g| g.group_id.to_string()));
+    }
+    let mut ids: Vec<String> = set.into_iter().collect();
     if let Some(g) = only {
         ids.retain(|id| id == g);
         if ids.is_empty() {
@@ -91,11 +186,16 @@ pub fn report(bootstrap: &str, only: Option<&str>) -> Result<String, String> {
         out.push_str("no consumer groups\n");
         return Ok(out);
     }
-    let described = c.call(
-        &DescribeGroupsRequest::default().with_groups(ids.iter().map(|i| GroupId(sb(i))).collect()),
-        5,
-    )?;
-    for g in described.groups {
+    let mut described = Vec::with_capacity(ids.len());
+    for id in &ids {
+        let c = brokers.coordinator(id)?;
+        let d = c.call(
+            &DescribeGroupsRequest::default().with_groups(vec![GroupId(sb(id))]),
+            5,
+        )?;
+        described.extend(d.groups);
+    }
+    for g in described {
         let _ = writeln!(
             out,
             "GROUP {}  state {}  protocol {}/{}  members {}",
@@ -124,7 +224,7 @@ pub fn report(bootstrap: &str, only: Option<&str>) -> Result<String, String> {
                 assignment(&m.member_assignment)
             );
         }
-        let offsets = c.call(
+        let offsets = brokers.coordinator(g.group_id.as_str())?.call(
             &OffsetFetchRequest::default()
                 .with_group_id(g.group_id.clone())
                 .with_topics(None),
@@ -146,7 +246,7 @@ pub fn report(bootstrap: &str, only: Option<&str>) -> Result<String, String> {
         let ends = if wanted.is_empty() {
             BTreeMap::new()
         } else {
-            log_ends(&mut c, &wanted)?
+            log_ends(&mut brokers, &wanted)?
         };
         if !committed.is_empty() {
             let _ = writeln!(

@@ -286,6 +286,19 @@ fn group_and_transaction_coordinators_fail_over_with_their_partitions() {
     let victim_addr = addrs[(victim - 1) as usize].clone();
     let before = offset_fetch(&victim_addr, &group).expect("offsets at the coordinator");
     assert_eq!(before, vec![10; PARTITIONS as usize]);
+    // `gregor groups` through a node that coordinates nothing of it finds the group, its
+    // member and its offsets (listing every broker, asking the coordinator and the leaders).
+    let elsewhere = addrs[(victim % 3) as usize].clone();
+    let report = gregor::tools::groups::report(&elsewhere, Some(&group)).expect("report");
+    assert!(
+        report.contains(&format!("GROUP {group}  state Stable")),
+        "{report}"
+    );
+    assert!(report.contains("members 1"), "{report}");
+    for p in 0..PARTITIONS {
+        let row = format!("  {:<30} {p:>9} {:>12} {:>12} {:>8}", "orders", 10, 10, 0);
+        assert!(report.contains(&row), "{report}");
+    }
 
     // KIP-890 across brokers: a transactional batch for a partition outside the transaction
     // is refused by a leader whose coordinator is another broker; once added, accepted.
