@@ -3,7 +3,7 @@
 //! values, duplicate names in one request) stay in the handlers; everything that depends on
 //! the image — existence, registered brokers, placement — is decided here.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use uuid::Uuid;
@@ -43,7 +43,8 @@ pub struct NewPartitions {
 pub const MAX_PARTITIONS_PER_REQUEST: i32 = 10_000;
 
 /// Replica lists for `count` partitions starting at `first`: manual ones checked against the
-/// registered brokers, or spread round-robin over the live brokers (leaders rotate too).
+/// registered brokers, or spread over the live brokers (leaders rotate; replicas span as
+/// many `broker.rack`s as they can, see [`rack_alternated`] and [`spread`]).
 fn place(
     image: &MetadataImage,
     first: i32,
@@ -79,7 +80,7 @@ fn place(
         }
         return Ok(manual.to_vec());
     }
-    let brokers: Vec<i32> = image.live_brokers().map(|b| b.id).collect();
+    let brokers = rack_alternated(image);
     if rf <= 0 {
         return Err(Error::kafka(
             ErrorCode::InvalidReplicationFactor,
@@ -96,12 +97,64 @@ fn place(
         ));
     }
     Ok((first..first + count)
-        .map(|p| {
-            (0..rf as usize)
-                .map(|i| brokers[(p as usize + i) % brokers.len()])
-                .collect()
-        })
+        .map(|p| spread(&brokers, p as usize % brokers.len(), rf as usize))
         .collect())
+}
+
+/// The live brokers ordered so that racks alternate (Kafka's `getRackAlternatedBrokerList`):
+/// racks in name order, brokers of a rack in id order, one broker of each rack in turn. A
+/// broker without `broker.rack` counts as one rack of its own kind; with no racks at all this
+/// is the brokers in id order.
+fn rack_alternated(image: &MetadataImage) -> Vec<(i32, Option<String>)> {
+    let mut by_rack: BTreeMap<Option<String>, Vec<i32>> = BTreeMap::new();
+    for b in image.live_brokers() {
+        by_rack.entry(b.rack.clone()).or_default().push(b.id);
+    }
+    let mut lists: Vec<(Option<String>, std::vec::IntoIter<i32>)> = by_rack
+        .into_iter()
+        .map(|(rack, mut ids)| {
+            ids.sort_unstable();
+            (rack, ids.into_iter())
+        })
+        .collect();
+    let mut out = Vec::new();
+    loop {
+        let before = out.len();
+        for (rack, ids) in &mut lists {
+            if let Some(id) = ids.next() {
+                out.push((id, rack.clone()));
+            }
+        }
+        if out.len() == before {
+            return out;
+        }
+    }
+}
+
+/// `rf` replicas from the rack-alternated list, the first at `start`, then walking on and
+/// taking a broker whose rack holds no replica yet while racks remain, any unused broker after
+/// that (Kafka's rack-aware rule: replicas span as many racks as they can).
+fn spread(brokers: &[(i32, Option<String>)], start: usize, rf: usize) -> Vec<i32> {
+    let n = brokers.len();
+    let racks: BTreeSet<&Option<String>> = brokers.iter().map(|(_, r)| r).collect();
+    let mut chosen: Vec<i32> = Vec::with_capacity(rf);
+    let mut used_racks: BTreeSet<&Option<String>> = BTreeSet::new();
+    while chosen.len() < rf.min(n) {
+        let all_racks_used = used_racks.len() == racks.len();
+        let pick = (0..n)
+            .map(|k| &brokers[(start + k) % n])
+            .find(|(id, rack)| {
+                !chosen.contains(id) && (all_racks_used || !used_racks.contains(rack))
+            });
+        match pick {
+            Some((id, rack)) => {
+                chosen.push(*id);
+                used_racks.insert(rack);
+            }
+            None => used_racks.clear(),
+        }
+    }
+    chosen
 }
 
 fn partition_records(topic_id: Uuid, first: i32, placed: Vec<Vec<i32>>) -> Vec<MetadataRecord> {
@@ -238,5 +291,69 @@ impl Controller {
     /// Adds partitions to a topic so it has `p.count` in all.
     pub fn create_partitions(&self, p: &NewPartitions) -> Result<()> {
         self.commit(|image| Ok((Self::partition_growth(image, p)?, ())))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{rack_alternated, spread};
+    use crate::metadata::{BrokerImage, MetadataImage};
+
+    fn image(brokers: &[(i32, Option<&str>)]) -> MetadataImage {
+        let mut image = MetadataImage::new("c".into());
+        for (id, rack) in brokers {
+            image.brokers.insert(
+                *id,
+                BrokerImage {
+                    id: *id,
+                    incarnation_id: uuid::Uuid::nil(),
+                    epoch: 1,
+                    endpoints: Vec::new(),
+                    rack: rack.map(str::to_string),
+                    fenced: false,
+                    in_controlled_shutdown: false,
+                },
+            );
+        }
+        image
+    }
+
+    #[test]
+    fn without_racks_replicas_follow_the_leader_in_id_order() {
+        let list = rack_alternated(&image(&[(3, None), (1, None), (2, None)]));
+        assert_eq!(spread(&list, 0, 3), vec![1, 2, 3]);
+        assert_eq!(spread(&list, 1, 3), vec![2, 3, 1]);
+        assert_eq!(spread(&list, 2, 2), vec![3, 1]);
+    }
+
+    #[test]
+    fn replicas_span_every_rack_they_can() {
+        let img = image(&[
+            (1, Some("a")),
+            (2, Some("a")),
+            (3, Some("b")),
+            (4, Some("b")),
+        ]);
+        let list = rack_alternated(&img);
+        let ids: Vec<i32> = list.iter().map(|(id, _)| *id).collect();
+        assert_eq!(ids, vec![1, 3, 2, 4], "racks alternate");
+        let rack = |id: i32| if id <= 2 { "a" } else { "b" };
+        let mut leaders = Vec::new();
+        for p in 0..8 {
+            let r = spread(&list, p % list.len(), 2);
+            assert_eq!(r.len(), 2);
+            assert_ne!(rack(r[0]), rack(r[1]), "partition {p}: {r:?}");
+            leaders.push(r[0]);
+        }
+        leaders.sort_unstable();
+        leaders.dedup();
+        assert_eq!(
+            leaders,
+            vec![1, 2, 3, 4],
+            "leaders spread over every broker"
+        );
+        let r3 = spread(&list, 1, 3);
+        let racks: std::collections::BTreeSet<&str> = r3.iter().map(|id| rack(*id)).collect();
+        assert_eq!(racks.len(), 2, "{r3:?}");
     }
 }

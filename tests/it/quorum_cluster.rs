@@ -528,3 +528,53 @@ fn formatted_voters_form_the_quorum_without_the_lowest_id_voter() {
     let meta = std::fs::read_to_string(c.data_dir(0).join("meta.properties")).unwrap();
     assert!(meta.contains(cluster_id), "{meta}");
 }
+
+/// `broker.rack`: nodes 1 and 2 in rack "a", node 3 in "b"; an RF-2 topic's every partition
+/// has a replica in each rack, and Metadata gives each broker its rack.
+#[test]
+fn placement_spreads_replicas_over_racks() {
+    let mut c = Cluster::new(3);
+    for (i, rack) in [(0, "a"), (1, "a"), (2, "b")] {
+        c.set(Some(i), "broker.rack", rack);
+    }
+    c.start_all();
+    agreed_leader(&c, &[0, 1, 2]);
+    wait_brokers(&c.broker_addr(0), 3);
+    let mut req = create_request("racked", 6);
+    req.topics[0].replication_factor = 2;
+    let code = wait_for("CreateTopics of an RF-2 topic", PATIENCE, || {
+        call(&c.broker_addr(0), &req, 7).map(|r| r.topics[0].error_code)
+    });
+    assert_eq!(code, 0);
+    let resp = wait_for("Metadata of the topic", PATIENCE, || {
+        let req = MetadataRequest::default().with_topics(None);
+        call(&c.broker_addr(1), &req, 12)
+            .filter(|r| r.topics.iter().any(|t| t.partitions.len() == 6))
+    });
+    let racks: std::collections::BTreeMap<i32, String> = resp
+        .brokers
+        .iter()
+        .map(|b| {
+            (
+                b.node_id.0,
+                b.rack.as_ref().map(|r| r.to_string()).unwrap_or_default(),
+            )
+        })
+        .collect();
+    assert_eq!(racks.values().filter(|r| *r == "a").count(), 2, "{racks:?}");
+    let topic = resp
+        .topics
+        .iter()
+        .find(|t| t.partitions.len() == 6)
+        .unwrap();
+    for p in &topic.partitions {
+        let spanned: BTreeSet<&String> = p.replica_nodes.iter().map(|r| &racks[&r.0]).collect();
+        assert_eq!(
+            spanned.len(),
+            2,
+            "partition {}: {:?}",
+            p.partition_index,
+            p.replica_nodes
+        );
+    }
+}
