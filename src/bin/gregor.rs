@@ -29,6 +29,21 @@ enum Command {
     },
     /// Describe or change topic and broker configs of a running broker, like kafka-configs.
     Configs(ConfigsArgs),
+    /// Show a cluster's health: nodes, the metadata quorum, and under-replicated, under min
+    /// ISR and offline partitions.
+    Cluster {
+        /// Brokers to ask (the first that answers), comma-separated.
+        #[arg(
+            long,
+            short = 'b',
+            visible_alias = "bootstrap-server",
+            default_value = "127.0.0.1:9092"
+        )]
+        bootstrap: String,
+        /// Print one JSON object instead of tables.
+        #[arg(long)]
+        json: bool,
+    },
     /// Print the batches of log segment files, like Kafka's DumpLogSegments.
     DumpLog {
         /// Segment files (.log, .index or .timeindex).
@@ -253,6 +268,9 @@ fn main() -> ExitCode {
         Command::Serve(args) => serve(args),
         Command::ConfigDocs { write } => config_docs(write),
         Command::Configs(args) => configs(args).map(|text| print!("{text}")),
+        Command::Cluster { bootstrap, json } => gregor::tools::cluster::report(&bootstrap, json)
+            .map(|text| print!("{text}"))
+            .map_err(anyhow::Error::msg),
         Command::Groups { bootstrap, group } => {
             match gregor::tools::groups::report(&bootstrap, group.as_deref()) {
                 Ok(text) => {

@@ -1,6 +1,8 @@
-//! DescribeCluster (v0–1): the registered brokers of the metadata image, each at its
+//! DescribeCluster (v0–2): the registered brokers of the metadata image, each at its
 //! endpoint for the listener the request came in on; this node answers as the controller
-//! (clients of a KRaft cluster are shown a broker there, as Kafka does).
+//! (clients of a KRaft cluster are shown a broker there, as Kafka does). Unfenced brokers
+//! only, unless a v2 request sets `include_fenced_brokers` (KIP-1073): then fenced ones too,
+//! with `is_fenced` (what `gregor cluster` shows).
 //!
 //! `endpoint_type` (v1, KIP-919; v0 means broker): a broker listener answers type 1 (broker),
 //! a controller listener type 2 (controller) with the quorum's voters. Asking a listener for
@@ -88,11 +90,19 @@ pub async fn describe_cluster(
         let alone = cluster.voters.len() == 1 && cluster.voters[0].id == cluster.node_id;
         (nodes, if alone { cluster.node_id } else { -1 })
     } else {
+        let with_fenced = ctx.version >= 2 && req.include_fenced_brokers;
         let nodes = image
-            .live_brokers()
+            .brokers
+            .values()
+            .filter(|br| with_fenced || !br.fenced)
             .filter_map(|br| {
                 let (host, port) = br.endpoint(&ctx.listener)?;
-                Some(node(br.id, host, port, br.rack.clone()))
+                let n = node(br.id, host, port, br.rack.clone());
+                Some(if ctx.version >= 2 {
+                    n.with_is_fenced(br.fenced)
+                } else {
+                    n
+                })
             })
             .collect();
         (nodes, b.config.node_id)

@@ -106,7 +106,7 @@ api_table! {
     AlterConfigs(AlterConfigsRequest) 0..=2 forward yes => handlers::alter_configs::alter_configs;
     CreatePartitions(CreatePartitionsRequest) 0..=3 forward yes => handlers::topics::create_partitions;
     IncrementalAlterConfigs(IncrementalAlterConfigsRequest) 0..=1 forward yes => handlers::alter_configs::incremental_alter_configs;
-    DescribeCluster(DescribeClusterRequest) 0..=1 => handlers::cluster::describe_cluster;
+    DescribeCluster(DescribeClusterRequest) 0..=2 => handlers::cluster::describe_cluster;
     DescribeQuorum(DescribeQuorumRequest) 0..=2 forward yes => handlers::quorum::describe_quorum;
     AddPartitionsToTxn(AddPartitionsToTxnRequest) 0..=5 => handlers::txn::add_partitions_to_txn;
     AddOffsetsToTxn(AddOffsetsToTxnRequest) 0..=4 => handlers::txn::add_offsets_to_txn;

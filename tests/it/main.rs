@@ -15,6 +15,7 @@ mod bad_input;
 mod broker_configs;
 mod broker_lifecycle;
 mod cluster_harness;
+mod cluster_tool;
 mod compaction;
 mod compaction_crash;
 mod compaction_internal;
