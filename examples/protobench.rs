@@ -9,6 +9,12 @@
 //! asks for all of them. `--json` prints one JSON object for `scripts/bench`;
 //! `--create-only N` just creates a topic of N partitions (for the start-up and RSS workloads).
 //!
+//! On a cluster (`scripts/bench-replication`): `--replication-factor` sets the topic's, the
+//! bootstrap may list several brokers (the first that accepts is asked), and every partition's
+//! requests go to its leader as Metadata names it (one connection, and one thread keeping
+//! `--in-flight` requests outstanding, per leader); `--produce-only` skips the fetch and the
+//! baselines, `--keep-topic` leaves the topic (an existing one is used as it is).
+//!
 //! `cargo run --release --example protobench -- --bootstrap 127.0.0.1:9092 --dir /tmp/x`
 
 use std::io::{Read, Write};
@@ -53,6 +59,15 @@ struct Args {
     /// Topic name (default: protobench-<pid>).
     #[arg(long)]
     topic: Option<String>,
+    /// Replication factor of the topic created.
+    #[arg(long, default_value_t = 1)]
+    replication_factor: i16,
+    /// Only produce: no fetch, no baselines (their figures are printed as null).
+    #[arg(long)]
+    produce_only: bool,
+    /// Do not delete the topic at the end; use it if it exists already.
+    #[arg(long)]
+    keep_topic: bool,
 }
 
 fn topic_name(a: &Args) -> TopicName {
@@ -63,7 +78,7 @@ fn topic_name(a: &Args) -> TopicName {
     ))
 }
 
-fn create_topic(c: &mut Client, name: &TopicName, partitions: i32) -> Result<()> {
+fn create_topic(c: &mut Client, name: &TopicName, partitions: i32, a: &Args) -> Result<()> {
     let created = c
         .call(
             &CreateTopicsRequest::default()
@@ -71,12 +86,93 @@ fn create_topic(c: &mut Client, name: &TopicName, partitions: i32) -> Result<()>
                 .with_topics(vec![CreatableTopic::default()
                     .with_name(name.clone())
                     .with_num_partitions(partitions)
-                    .with_replication_factor(1)]),
+                    .with_replication_factor(a.replication_factor)]),
             7,
         )
         .map_err(anyhow::Error::msg)?;
     let code = created.topics[0].error_code;
-    ensure!(code == 0, "create topic {}: error {code}", name.0);
+    // 36: TOPIC_ALREADY_EXISTS, fine when the topic is kept between runs.
+    ensure!(
+        code == 0 || (code == 36 && a.keep_topic),
+        "create topic {}: error {code}",
+        name.0
+    );
+    Ok(())
+}
+
+/// The first address of a comma-separated list that accepts a connection.
+fn connect_any(bootstrap: &str) -> Result<Client> {
+    let mut last = anyhow::anyhow!("no address in {bootstrap:?}");
+    for addr in bootstrap.split(',').filter(|s| !s.is_empty()) {
+        match Client::connect(addr) {
+            Ok(c) => return Ok(c),
+            Err(e) => last = anyhow::anyhow!(e),
+        }
+    }
+    Err(last)
+}
+
+/// Each partition's leader address (index = partition), once Metadata names one for all.
+fn leaders(c: &mut Client, name: &TopicName, partitions: i32) -> Result<Vec<String>> {
+    let deadline = Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let md = c
+            .call(
+                &MetadataRequest::default().with_topics(Some(vec![
+                    kafka_protocol::messages::metadata_request::MetadataRequestTopic::default()
+                        .with_name(Some(name.clone())),
+                ])),
+                12,
+            )
+            .map_err(anyhow::Error::msg)?;
+        let addrs: std::collections::HashMap<i32, String> = md
+            .brokers
+            .iter()
+            .map(|b| (b.node_id.0, format!("{}:{}", b.host.as_str(), b.port)))
+            .collect();
+        let mut out = vec![String::new(); partitions as usize];
+        let mut all = true;
+        if let Some(t) = md.topics.first() {
+            for p in &t.partitions {
+                match (
+                    addrs.get(&p.leader_id.0),
+                    out.get_mut(p.partition_index as usize),
+                ) {
+                    (Some(addr), Some(slot)) if p.error_code == 0 => *slot = addr.clone(),
+                    _ => all = false,
+                }
+            }
+        }
+        if all && out.iter().all(|a| !a.is_empty()) {
+            return Ok(out);
+        }
+        ensure!(
+            Instant::now() < deadline,
+            "no leader for every partition of {}",
+            name.0
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
+
+/// Sends `frames` on one connection to `addr`, `in_flight` outstanding, checking every answer.
+fn produce_to(addr: &str, frames: &[Vec<u8>], in_flight: usize) -> Result<()> {
+    let mut c = Client::connect(addr).map_err(anyhow::Error::msg)?;
+    let n = frames.len();
+    let (mut sent, mut done) = (0, 0);
+    while done < n {
+        while sent < n && sent - done < in_flight {
+            c.stream.write_all(&frames[sent])?;
+            sent += 1;
+        }
+        let mut resp = c.read_frame().context("broker closed the connection")?;
+        ResponseHeader::decode(&mut resp, ApiKey::Produce.response_header_version(9))
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        let r = ProduceResponse::decode(&mut resp, 9).map_err(|e| anyhow::anyhow!("{e}"))?;
+        let p = &r.responses[0].partition_responses[0];
+        ensure!(p.error_code == 0, "produce error {}", p.error_code);
+        done += 1;
+    }
     Ok(())
 }
 
@@ -103,46 +199,93 @@ fn produce_frames(c: &mut Client, a: &Args, batch: &Bytes, n: usize) -> Result<V
         .collect()
 }
 
+fn delete_topic(c: &mut Client, name: &TopicName) -> Result<()> {
+    let deleted = c
+        .call(
+            &DeleteTopicsRequest::default()
+                .with_timeout_ms(30_000)
+                .with_topic_names(vec![name.clone()]),
+            4,
+        )
+        .map_err(anyhow::Error::msg)?;
+    ensure!(
+        deleted.responses.first().map(|r| r.error_code) == Some(0),
+        "delete topic failed"
+    );
+    Ok(())
+}
+
 fn mbps(bytes: usize, secs: f64) -> f64 {
     bytes as f64 / 1e6 / secs
 }
 
 fn main() -> Result<()> {
     let a = Args::parse();
-    let mut c = Client::connect(&a.bootstrap).map_err(anyhow::Error::msg)?;
+    let mut c = connect_any(&a.bootstrap)?;
     if let Some(n) = a.create_only {
-        return create_topic(&mut c, &topic_name(&a), n);
+        create_topic(&mut c, &topic_name(&a), n, &a)?;
+        return Ok(());
     }
     let batch = batch();
     let n = a.mb * 1_000_000 / batch.len();
     let total = n * batch.len();
-    create_topic(&mut c, &topic_name(&a), a.partitions)?;
+    create_topic(&mut c, &topic_name(&a), a.partitions, &a)?;
+    let leader_of = leaders(&mut c, &topic_name(&a), a.partitions)?;
 
-    // Produce: keep `in_flight` requests outstanding on one connection.
+    // Produce: frame i goes to partition i % partitions, on its leader's connection; each
+    // leader's connection keeps `in_flight` requests outstanding (one thread per leader).
     let frames = produce_frames(&mut c, &a, &batch, n)?;
     let wire: usize = frames.iter().map(Vec::len).sum();
+    let mut by_leader: std::collections::BTreeMap<String, Vec<Vec<u8>>> = Default::default();
+    for (i, f) in frames.iter().enumerate() {
+        let leader = &leader_of[i % a.partitions as usize];
+        by_leader.entry(leader.clone()).or_default().push(f.clone());
+    }
     let start = Instant::now();
-    let (mut sent, mut done) = (0, 0);
-    while done < n {
-        while sent < n && sent - done < a.in_flight {
-            c.stream.write_all(&frames[sent])?;
-            sent += 1;
-        }
-        let mut resp = c.read_frame().context("broker closed the connection")?;
-        ResponseHeader::decode(&mut resp, ApiKey::Produce.response_header_version(9))
-            .map_err(|e| anyhow::anyhow!("{e}"))?;
-        let r = ProduceResponse::decode(&mut resp, 9).map_err(|e| anyhow::anyhow!("{e}"))?;
-        let p = &r.responses[0].partition_responses[0];
-        ensure!(p.error_code == 0, "produce error {}", p.error_code);
-        done += 1;
+    let in_flight = a.in_flight;
+    let workers: Vec<_> = by_leader
+        .into_iter()
+        .map(|(addr, fs)| std::thread::spawn(move || produce_to(&addr, &fs, in_flight)))
+        .collect();
+    for w in workers {
+        w.join()
+            .map_err(|_| anyhow::anyhow!("producer thread panicked"))??;
     }
     let produce_s = start.elapsed().as_secs_f64();
+    if a.produce_only {
+        if !a.keep_topic {
+            delete_topic(&mut c, &topic_name(&a))?;
+        }
+        if a.json {
+            println!(
+                "{{\"records\":{},\"bytes\":{total},\"produce_s\":{produce_s},\"fetch_s\":null,\"sink_s\":null,\"file_s\":null,\"wire_bytes\":{wire}}}",
+                n * 64
+            );
+        } else {
+            println!(
+                "produce: {:8.1} MB/s ({} x 64 KiB batches, acks={}, RF {}, {} partition(s))",
+                mbps(total, produce_s),
+                n,
+                a.acks,
+                a.replication_factor,
+                a.partitions
+            );
+        }
+        return Ok(());
+    }
 
-    // Fetch everything back with large fetches, all partitions in each request.
+    // Fetch everything back with large fetches, all of one leader's partitions in each
+    // request (the others are asked for from offset "done", past their end: none here).
     let start = Instant::now();
     let mut offsets = vec![0i64; a.partitions as usize];
     let mut fetched = 0usize;
     let per_partition = ((32 << 20) / a.partitions).max(1 << 20);
+    let single_leader = leader_of.iter().all(|l| *l == leader_of[0]);
+    ensure!(
+        single_leader,
+        "fetching from several leaders is not done: use --produce-only"
+    );
+    let mut c_fetch = Client::connect(&leader_of[0]).map_err(anyhow::Error::msg)?;
     while fetched < total {
         let req = FetchRequest::default()
             .with_replica_id(BrokerId(-1))
@@ -164,7 +307,7 @@ fn main() -> Result<()> {
                         })
                         .collect(),
                 )]);
-        let r = c.call(&req, 12).map_err(anyhow::Error::msg)?;
+        let r = c_fetch.call(&req, 12).map_err(anyhow::Error::msg)?;
         let mut progress = false;
         for p in &r.responses[0].partitions {
             ensure!(p.error_code == 0, "fetch error {}", p.error_code);
@@ -250,18 +393,9 @@ fn main() -> Result<()> {
     );
 
     // Leave the disk as we found it for the next run.
-    let deleted = c
-        .call(
-            &DeleteTopicsRequest::default()
-                .with_timeout_ms(30_000)
-                .with_topic_names(vec![topic_name(&a)]),
-            4,
-        )
-        .map_err(anyhow::Error::msg)?;
-    ensure!(
-        deleted.responses.first().map(|r| r.error_code) == Some(0),
-        "delete topic failed"
-    );
+    if !a.keep_topic {
+        delete_topic(&mut c, &topic_name(&a))?;
+    }
     if a.json {
         println!(
             "{{\"records\":{},\"bytes\":{total},\"produce_s\":{produce_s},\"fetch_s\":{fetch_s},\"sink_s\":{sink_s},\"file_s\":{file_s},\"wire_bytes\":{wire}}}",

@@ -2,6 +2,7 @@
 //! by hand). The tool against real brokers is tested in `tests/it/cluster_tool.rs`.
 
 use super::*;
+use crate::tools::cluster_render::jstr;
 
 fn part(topic: &str, leader: i32, replicas: &[i32], isr: &[i32], min_isr: i32) -> PartitionView {
     PartitionView {

@@ -2,5 +2,6 @@
 
 pub mod client;
 pub mod cluster;
+mod cluster_render;
 pub mod configs;
 pub mod groups;

@@ -9,7 +9,7 @@
 use std::process::Command;
 use std::time::Duration;
 
-use gregor::tools::cluster::{gather, ClusterView, NodeStatus};
+use gregor::tools::cluster::{gather, ClusterView, NodeStatus, PartitionView};
 use kafka_protocol::messages::create_topics_request::{CreatableTopic, CreatableTopicConfig};
 use kafka_protocol::messages::*;
 use kafka_protocol::protocol::StrBytes;
@@ -56,31 +56,26 @@ fn a_single_node_is_one_live_voter_with_nothing_under_replicated() {
     assert!(q.observers.is_empty());
     assert_eq!(q.voters[0].log_end_offset, q.high_watermark);
     assert!(q.voters[0].last_fetch_ms > 0);
-    let ours: Vec<(String, i32, i32, Vec<i32>, Vec<i32>, i32)> = v
+    let ours: Vec<&PartitionView> = v
         .partitions
         .iter()
         .filter(|p| !p.topic.starts_with("__"))
-        .map(|p| {
-            (
-                p.topic.clone(),
-                p.partition,
-                p.leader,
-                p.replicas.clone(),
-                p.isr.clone(),
-                p.min_isr,
-            )
-        })
         .collect();
-    let one = |p: i32, min: i32, t: &str| (t.to_string(), p, 7, vec![7], vec![7], min);
-    assert_eq!(
-        ours,
-        vec![
-            one(0, 1, "one"),
-            one(1, 1, "one"),
-            one(2, 1, "one"),
-            one(0, 2, "strict")
-        ]
-    );
+    let one = |partition: i32, min_isr: i32, t: &str| PartitionView {
+        topic: t.to_string(),
+        partition,
+        leader: 7,
+        replicas: vec![7],
+        isr: vec![7],
+        min_isr,
+    };
+    let expected = [
+        one(0, 1, "one"),
+        one(1, 1, "one"),
+        one(2, 1, "one"),
+        one(0, 2, "strict"),
+    ];
+    assert_eq!(ours, expected.iter().collect::<Vec<_>>());
     assert!(v.under_replicated().is_empty());
     assert!(v.offline().is_empty());
     // min.insync.replicas=2 on one replica: Kafka's definition counts it as under min ISR.
@@ -125,7 +120,7 @@ fn create_rf3(addr: &str, name: &str, partitions: i32, min_isr: Option<&str>) ->
     c.call(&req, 7).ok().map(|r| r.topics[0].error_code)
 }
 
-fn ours(v: &ClusterView) -> impl Iterator<Item = &gregor::tools::cluster::PartitionView> {
+fn ours(v: &ClusterView) -> impl Iterator<Item = &PartitionView> {
     v.partitions.iter().filter(|p| !p.topic.starts_with("__"))
 }
 
