@@ -42,6 +42,9 @@ GREGOR = os.path.join(ROOT, f"target/{PROFILE}/gregor")
 PROTOBENCH = os.path.join(ROOT, f"target/{PROFILE}/examples/protobench")
 REPLPROBE = os.path.join(ROOT, f"target/{PROFILE}/examples/replprobe")
 
+# Set when a run got stuck: its data and logs are kept for a look.
+KEEP = False
+
 SHORT_SESSION = [("broker.session.timeout.ms", "2000"), ("broker.heartbeat.interval.ms", "500")]
 
 
@@ -163,7 +166,9 @@ class Cluster:
             if views and all(v is not None and pred(v) for v in views):
                 return views[0]
             time.sleep(0.05)
-        sys.exit(f"timed out waiting for {what}; logs in {self.root}")
+        for v in views:
+            log(json.dumps(v))
+        raise TimeoutError(f"timed out waiting for {what}; logs in {self.root}")
 
     def stop(self):
         for n in self.nodes:
@@ -317,15 +322,23 @@ def failovers(work, name, extra, kills, how):
     The topic has 3 partitions, so leaders are spread; kills alternate between a partition led
     by the active controller (the kill then also costs a metadata-quorum election) and one led
     by another node, when the cluster has both. A probe runs on the chosen partition only."""
+    global KEEP
     cluster = Cluster(os.path.join(work, name), 3, extra)
     cluster.start()
     topic = "failover"
     create_topic(cluster.bootstrap, work, topic, 3, min_isr=2, partitions=3)
-    out = {"controller": [], "other": [], "misses": 0}
+    out = {"controller": [], "other": [], "misses": 0, "stuck": None}
     try:
         for k in range(kills):
-            v = cluster.wait(lambda v: all(in_sync(v, topic, 3, p) for p in range(3)) and len(live(v)) == 3
-                             and quorum_ok(v, 3), "every partition fully in sync")
+            try:
+                v = cluster.wait(lambda v: all(in_sync(v, topic, 3, p) for p in range(3)) and len(live(v)) == 3
+                                 and quorum_ok(v, 3), "every partition fully in sync")
+            except TimeoutError as e:
+                # Reported in the table (and the data kept), not hidden by a crash of the script.
+                out["stuck"] = f"stopped before kill {k + 1}: {e}"
+                log(f"    {name}: {out['stuck']}")
+                KEEP = True
+                break
             want = k % 2 == 0
             ps = [partition(v, topic, p) for p in range(3)]
             chosen = [x for x in ps if (x["leader"] == v["controller_id"]) == want] or ps
@@ -466,6 +479,8 @@ def main():
                         f" (n={len(f['other'])})")
                 if f["misses"]:
                     note += f"; {f['misses']} never recovered"
+                if f["stuck"]:
+                    note += f"; {f['stuck']}"
                 rows.append([f"failover {label}: p50", fmt(med(ts), " s"), note, goal])
                 rows.append(["  p99 / max", f"{fmt(pct(ts, 99), ' s')} / {fmt(max(ts) if ts else float('nan'), ' s')}",
                              "", ""])
@@ -476,7 +491,7 @@ def main():
                          fmt(c["secs"], " s"), f"{fmt(c['bytes'] / 1e6)} MB of log on the follower", ""])
             rows.append(["  rate", fmt(c["mb"] / c["secs"], " MB/s"), "", ""])
     finally:
-        if not os.environ.get("BENCH_KEEP"):
+        if not (os.environ.get("BENCH_KEEP") or KEEP):
             shutil.rmtree(work, ignore_errors=True)
 
     header = ["workload", "gregor", "detail", "goal"]
