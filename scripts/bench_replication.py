@@ -42,8 +42,8 @@ GREGOR = os.path.join(ROOT, f"target/{PROFILE}/gregor")
 PROTOBENCH = os.path.join(ROOT, f"target/{PROFILE}/examples/protobench")
 REPLPROBE = os.path.join(ROOT, f"target/{PROFILE}/examples/replprobe")
 
-# Set when a run got stuck: its data and logs are kept for a look.
-KEEP = False
+# Directories of runs that got stuck: kept (data and logs) for a look; the rest is removed.
+KEEP = []
 
 SHORT_SESSION = [("broker.session.timeout.ms", "2000"), ("broker.heartbeat.interval.ms", "500")]
 
@@ -322,7 +322,6 @@ def failovers(work, name, extra, kills, how):
     The topic has 3 partitions, so leaders are spread; kills alternate between a partition led
     by the active controller (the kill then also costs a metadata-quorum election) and one led
     by another node, when the cluster has both. A probe runs on the chosen partition only."""
-    global KEEP
     cluster = Cluster(os.path.join(work, name), 3, extra)
     cluster.start()
     topic = "failover"
@@ -337,7 +336,7 @@ def failovers(work, name, extra, kills, how):
                 # Reported in the table (and the data kept), not hidden by a crash of the script.
                 out["stuck"] = f"stopped before kill {k + 1}: {e}"
                 log(f"    {name}: {out['stuck']}")
-                KEEP = True
+                KEEP.append(cluster.root)
                 break
             want = k % 2 == 0
             ps = [partition(v, topic, p) for p in range(3)]
@@ -491,8 +490,17 @@ def main():
                          fmt(c["secs"], " s"), f"{fmt(c['bytes'] / 1e6)} MB of log on the follower", ""])
             rows.append(["  rate", fmt(c["mb"] / c["secs"], " MB/s"), "", ""])
     finally:
-        if not (os.environ.get("BENCH_KEEP") or KEEP):
-            shutil.rmtree(work, ignore_errors=True)
+        if not os.environ.get("BENCH_KEEP"):
+            for entry in os.listdir(work):
+                path = os.path.join(work, entry)
+                if path in KEEP:
+                    continue
+                if os.path.isdir(path):
+                    shutil.rmtree(path, ignore_errors=True)
+                else:
+                    os.remove(path)
+            if not KEEP:
+                os.rmdir(work)
 
     header = ["workload", "gregor", "detail", "goal"]
     widths = [max(len(str(r[i])) for r in rows + [header]) for i in range(len(header))]
