@@ -52,12 +52,20 @@ def log(msg):
     print(msg, file=sys.stderr, flush=True)
 
 
+_USED_PORTS = set()
+
+
 def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
+    """A port the kernel just gave out and this run has not used yet (a closed port can be
+    handed out again at once, and two nodes on one port make a broken quorum)."""
+    while True:
+        s = socket.socket()
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+        s.close()
+        if port not in _USED_PORTS:
+            _USED_PORTS.add(port)
+            return port
 
 
 def listening(port):
