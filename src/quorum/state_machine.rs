@@ -1,9 +1,11 @@
 //! openraft's state machine: the [`MetadataImage`] and the [`MetadataPublisher`]s — what the
 //! controller did after each commit before the quorum existed.
 //!
-//! `apply` replays each Normal entry's records into a copy of the current image, publishes
-//! it (`Metadata::publish`) and, once the node is *live*, hands the change to the
-//! publishers (the replica layer creates/deletes partition logs and re-configures them).
+//! `apply` replays each Normal entry's records into a copy of the current image, hands the
+//! change to the publishers once the node is *live* (the replica layer creates/deletes
+//! partition logs and re-configures them), and only then publishes it (`Metadata::publish`)
+//! to the request handlers — so a handler never sees a leadership the replica layer has not
+//! applied (Kafka's window answers NOT_LEADER_OR_FOLLOWER; gregor closes it).
 //! Blank and Membership entries change only the quorum's bookkeeping. Before the node is
 //! live (start-up replay of the committed entries), only the image is built: the broker then
 //! publishes the whole image once (`go_live`), as it always did — one pass over the
@@ -155,16 +157,24 @@ impl StateMachine {
         self.state.lock().ok().and_then(|s| s.last_applied)
     }
 
+    /// Hands the change to the publishers (once live), then makes `new` the image the
+    /// handlers see: a handler never finds this node named leader of a partition whose
+    /// replica the replica layer has not opened yet.
     fn publish(&self, old: &Arc<MetadataImage>, new: Arc<MetadataImage>) -> Option<String> {
-        self.metadata.publish(new.clone());
         let p = match self.publishers.lock() {
             Ok(p) => p,
-            Err(_) => return Some("publishers lock poisoned".into()),
+            Err(_) => {
+                self.metadata.publish(new);
+                return Some("publishers lock poisoned".into());
+            }
         };
-        if !p.live {
-            return None;
-        }
-        run_publishers(&p.list, old, &new)
+        let error = if p.live {
+            run_publishers(&p.list, old, &new)
+        } else {
+            None
+        };
+        self.metadata.publish(new);
+        error
     }
 }
 

@@ -76,6 +76,9 @@ pub struct ReplicaManager {
     fetchers: std::sync::OnceLock<Arc<fetcher_manager::FetcherManager>>,
     /// Bumped after every publish (the coordinators follow leadership on it).
     published: tokio::sync::watch::Sender<u64>,
+    /// Partitions assigned here whose log failed to open (Kafka's `HostedPartition.Offline`:
+    /// KAFKA_STORAGE_ERROR); retried on every publish.
+    offline: RwLock<std::collections::HashSet<Key>>,
 }
 
 /// The coordinators' topics, whose pre-replication local partition `<topic>-0` (no
@@ -104,6 +107,7 @@ impl ReplicaManager {
             checkpointed_hws: hw_checkpoint::read(logs.data_dir()),
             logs,
             replicas: RwLock::new(HashMap::new()),
+            offline: RwLock::new(Default::default()),
         }
     }
 
@@ -158,9 +162,11 @@ impl ReplicaManager {
         self.read().get(&(topic.to_string(), partition)).cloned()
     }
 
-    /// The replica of a partition this node leads, or Kafka's answer for why not:
-    /// UNKNOWN_TOPIC_OR_PARTITION when the image does not know it, NOT_LEADER_OR_FOLLOWER when
-    /// another node leads it (or this one hosts it as a follower).
+    /// The replica of a partition this node leads, or Kafka's answer for why not
+    /// (`ReplicaManager.getPartitionOrError`): UNKNOWN_TOPIC_OR_PARTITION when the image
+    /// does not know it, NOT_LEADER_OR_FOLLOWER when another node leads it (or this one
+    /// hosts it as a follower, or has no replica of it yet), KAFKA_STORAGE_ERROR when its
+    /// log failed to open.
     pub fn leader(
         &self,
         image: &MetadataImage,
@@ -198,10 +204,24 @@ impl ReplicaManager {
             ));
         }
         hosted.ok_or_else(|| {
-            Error::kafka(
-                ErrorCode::KafkaStorageError,
-                format!("The log of {topic}-{partition} is not available on this node"),
-            )
+            let key = (topic.to_string(), partition);
+            if self
+                .offline
+                .read()
+                .unwrap_or_else(|p| p.into_inner())
+                .contains(&key)
+            {
+                Error::kafka(
+                    ErrorCode::KafkaStorageError,
+                    format!("The log of {topic}-{partition} is not available on this node"),
+                )
+            } else {
+                // The image is ahead of the replica layer: the client retries.
+                Error::kafka(
+                    ErrorCode::NotLeaderOrFollower,
+                    format!("This server does not host a replica of {topic}-{partition} yet"),
+                )
+            }
         })
     }
 
@@ -364,12 +384,16 @@ impl MetadataPublisher for ReplicaManager {
                     }
                     continue;
                 }
+                let key = (t.name.clone(), index);
+                let offline = || self.offline.write().unwrap_or_else(|p| p.into_inner());
                 match self.host(&t.name, t.id, index, p, &t.overrides, &broker) {
                     Ok(r) => {
-                        self.write().insert((t.name.clone(), index), r);
+                        offline().remove(&key);
+                        self.write().insert(key, r);
                     }
                     Err(e) => {
                         tracing::error!("opening {}-{index} failed: {e}", t.name);
+                        offline().insert(key);
                         first_error.get_or_insert(e);
                     }
                 }
