@@ -187,6 +187,7 @@ impl Broker {
                     snapshot_bytes: config.metadata_snapshot_bytes,
                     voters,
                     rpc: rpc.clone(),
+                    catch_up_timeout_ms: timings.initial_broker_registration_timeout_ms,
                 },
                 metadata_log,
                 metadata.clone(),

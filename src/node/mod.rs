@@ -175,6 +175,34 @@ pub async fn start(config: BrokerConfig) -> io::Result<ServerHandle> {
             return Err(e);
         }
     };
+    // A broker-only node follows the metadata log from here; it serves nothing and its
+    // replica layer applies nothing until it has caught up (Kafka's initial catch-up).
+    let observer_task = spawn_observer(&broker, shutdown_tx.subscribe());
+    if let Some(o) = broker.observer.clone() {
+        let timeout = std::time::Duration::from_millis(
+            broker
+                .cluster
+                .replication
+                .initial_broker_registration_timeout_ms
+                .max(1),
+        );
+        let caught_up = match o.wait_caught_up(timeout).await {
+            Ok(()) => tokio::task::spawn_blocking(move || o.go_live())
+                .await
+                .map_err(|e| io::Error::other(e.to_string()))
+                .and_then(|r| r),
+            Err(e) => Err(e),
+        };
+        if let Err(e) = caught_up {
+            let _ = shutdown_tx.send(());
+            for t in running.into_iter().chain(observer_task) {
+                let _ = t.await;
+            }
+            let b = broker.clone();
+            let _ = tokio::task::spawn_blocking(move || b.shutdown()).await;
+            return Err(e);
+        }
+    }
     // The coordinator shards of the partitions this node leads are loaded before requests
     // are served (a restart answers at once, as before); later changes follow publishes.
     {
@@ -207,51 +235,7 @@ pub async fn start(config: BrokerConfig) -> io::Result<ServerHandle> {
     if let Some(l) = &broker.lifecycle {
         lifecycle_tasks.push(tokio::spawn(l.clone().run(shutdown_tx.subscribe())));
     }
-    if let (Some(o), Some(client)) = (&broker.observer, &broker.controller_client) {
-        let timings = &broker.cluster.replication;
-        let wait_ms = i32::try_from(timings.quorum_fetch_timeout_ms / 2).unwrap_or(500);
-        let timeout = std::time::Duration::from_millis(
-            timings.quorum_fetch_timeout_ms + timings.quorum_request_timeout_ms,
-        );
-        let retry = std::time::Duration::from_millis(
-            timings.quorum_election_backoff_max_ms.clamp(10, 1000),
-        );
-        let client = client.clone();
-        let fetch: crate::quorum::observer::FetchFn = Arc::new(move |req| {
-            let client = client.clone();
-            Box::pin(async move {
-                let resp = client
-                    .call(&req, crate::quorum::observer::FETCH_VERSION, timeout)
-                    .await?;
-                let p = resp.responses.first().and_then(|t| t.partitions.first());
-                if p.is_some_and(|p| p.error_code != 0) {
-                    client.rotate().await;
-                }
-                Ok(resp)
-            })
-        });
-        let client = broker.controller_client.clone();
-        let snapshots: crate::quorum::observer::SnapshotFn = Arc::new(move |req| {
-            let client = client.clone();
-            Box::pin(async move {
-                let client = client.ok_or("no controller client")?;
-                client
-                    .call(
-                        &req,
-                        crate::quorum::observer::FETCH_SNAPSHOT_VERSION,
-                        timeout,
-                    )
-                    .await
-            })
-        });
-        lifecycle_tasks.push(tokio::spawn(o.clone().run(
-            fetch,
-            snapshots,
-            wait_ms,
-            retry,
-            shutdown_tx.subscribe(),
-        )));
-    }
+    lifecycle_tasks.extend(observer_task);
     let isr = tokio::spawn(replication::run_isr(
         broker.clone(),
         shutdown_tx.subscribe(),
@@ -326,6 +310,56 @@ pub async fn start(config: BrokerConfig) -> io::Result<ServerHandle> {
         shutdown: shutdown_tx,
         task,
     })
+}
+
+/// Starts a broker-only node's metadata observer (`quorum::observer`) fetching from the
+/// active controller through the broker's controller client; `None` on other nodes.
+fn spawn_observer(
+    broker: &Arc<Broker>,
+    shutdown: broadcast::Receiver<()>,
+) -> Option<JoinHandle<()>> {
+    let (Some(o), Some(client)) = (&broker.observer, &broker.controller_client) else {
+        return None;
+    };
+    let timings = &broker.cluster.replication;
+    let wait_ms = i32::try_from(timings.quorum_fetch_timeout_ms / 2).unwrap_or(500);
+    let timeout = std::time::Duration::from_millis(
+        timings.quorum_fetch_timeout_ms + timings.quorum_request_timeout_ms,
+    );
+    let retry = std::time::Duration::from_millis(
+        timings.quorum_election_backoff_max_ms.clamp(10, 1000),
+    );
+    let client = client.clone();
+    let fetch: crate::quorum::observer::FetchFn = Arc::new(move |req| {
+        let client = client.clone();
+        Box::pin(async move {
+            let resp = client
+                .call(&req, crate::quorum::observer::FETCH_VERSION, timeout)
+                .await?;
+            let p = resp.responses.first().and_then(|t| t.partitions.first());
+            if p.is_some_and(|p| p.error_code != 0) {
+                client.rotate().await;
+            }
+            Ok(resp)
+        })
+    });
+    let client = broker.controller_client.clone();
+    let snapshots: crate::quorum::observer::SnapshotFn = Arc::new(move |req| {
+        let client = client.clone();
+        Box::pin(async move {
+            let client = client.ok_or("no controller client")?;
+            client
+                .call(
+                    &req,
+                    crate::quorum::observer::FETCH_SNAPSHOT_VERSION,
+                    timeout,
+                )
+                .await
+        })
+    });
+    Some(tokio::spawn(o.clone().run(
+        fetch, snapshots, wait_ms, retry, shutdown,
+    )))
 }
 
 /// Serves until `signal` completes, then shuts down gracefully.

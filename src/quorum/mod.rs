@@ -25,8 +25,9 @@
 //! finds its committed vote and openraft restores it as leader of that same term (else an
 //! election is asked for at once). With several voters the lowest-id voter of an unformatted
 //! quorum initialises all of them and the others join (cluster id agreement). A node serves
-//! once it has applied everything committed in its log, so every committed entry is in the
-//! published image before the first request.
+//! once it has applied everything committed in its log and, with several voters, everything
+//! the quorum had committed when it rejoined (Kafka's initial catch-up, `Quorum::catch_up`),
+//! so the published image is never an old one before the first request.
 //!
 //! Thread-safety: [`Quorum`] is `Send + Sync`; `write`, `start` and `shutdown` block on the
 //! tokio runtime they were started on and must run on a blocking thread (the controller
@@ -79,6 +80,9 @@ pub use types::Applied;
 /// How long start-up waits for this node to lead its quorum of one.
 const LEAD_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// How often start-up looks whether the initial metadata catch-up is done.
+const CATCH_UP_POLL: Duration = Duration::from_millis(10);
+
 /// How often a node waiting to join its quorum says so.
 const JOIN_LOG_EVERY: Duration = Duration::from_secs(10);
 
@@ -116,6 +120,10 @@ pub struct QuorumConfig {
     /// `metadata.log.max.record.bytes.between.snapshots`: a snapshot is taken once the
     /// metadata log grew by this much since the last one.
     pub snapshot_bytes: u64,
+    /// Several voters: how long start-up waits, once a leader is known, to apply what the
+    /// quorum had committed (`initial.broker.registration.timeout.ms`; see
+    /// [`Quorum::start`]).
+    pub catch_up_timeout_ms: u64,
 }
 
 /// DescribeQuorum's view of the quorum, in Kafka terms.
@@ -246,6 +254,9 @@ impl Quorum {
         };
         if multi {
             q.join(config)?;
+            if let Some(rpc) = &config.rpc {
+                q.catch_up(rpc, Duration::from_millis(config.catch_up_timeout_ms.max(1)))?;
+            }
         } else {
             q.lead(config)?;
         }
@@ -361,6 +372,59 @@ impl Quorum {
                 waited = Duration::ZERO;
                 tracing::info!("waiting for the metadata quorum to elect a leader");
             }
+        }
+    }
+
+    /// Kafka's initial metadata catch-up (the `MetadataLoader` publishes nothing, and the
+    /// broker serves nothing, until the image reaches the quorum's high watermark): after
+    /// [`join`](Self::join) a restarted voter may know a leader while its image is still
+    /// its own old log. It waits until it has applied what the quorum had committed — as a
+    /// follower, the highest `leader_commit` a leader's AppendEntries carried
+    /// ([`rpc::RpcServer::leader_commit`]); as the leader (openraft restores a leader from
+    /// its committed vote), until a majority acknowledged its vote and its whole log is
+    /// applied. Blocking; `timeout` passed without it: an error, start-up fails (Kafka
+    /// fails start-up when its startup deadline passes first).
+    fn catch_up(&self, rpc: &rpc::RpcServer, timeout: Duration) -> io::Result<()> {
+        let started = std::time::Instant::now();
+        let mut said = started;
+        let index = |i: u64| i64::try_from(i).unwrap_or(i64::MAX);
+        loop {
+            let m = self.raft.metrics().borrow().clone();
+            let applied = m.last_applied.map_or(-1, |l| index(l.index));
+            let (done, target) = match m.current_leader {
+                Some(l) if l == self.node_id => {
+                    let end = m.last_log_index.map_or(-1, index);
+                    (m.millis_since_quorum_ack.is_some() && applied >= end, end)
+                }
+                Some(_) => {
+                    let commit = rpc.leader_commit();
+                    (commit != rpc::NOTHING_HEARD && applied >= commit, commit)
+                }
+                None => (false, rpc::NOTHING_HEARD),
+            };
+            if done {
+                tracing::info!(
+                    "caught up with the metadata quorum: applied index {applied} (leader's commit {target}) after {} ms",
+                    started.elapsed().as_millis()
+                );
+                return Ok(());
+            }
+            if started.elapsed() >= timeout {
+                return Err(io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    format!(
+                        "did not catch up with the metadata quorum within {} ms (applied index {applied}, leader's commit {target}); not serving from a stale image",
+                        timeout.as_millis()
+                    ),
+                ));
+            }
+            if said.elapsed() >= JOIN_LOG_EVERY {
+                said = std::time::Instant::now();
+                tracing::info!(
+                    "waiting for the initial metadata catch-up: applied index {applied}, leader's commit {target}"
+                );
+            }
+            std::thread::sleep(CATCH_UP_POLL);
         }
     }
 

@@ -2,8 +2,12 @@
 //! Kafka *observer* (KIP-595), as KRaft brokers do.
 //!
 //! - At open, the node's own copy of the log is replayed into the image (every batch in it
-//!   was committed: the leader serves nothing above its high watermark), and the whole image
-//!   goes to the publishers once.
+//!   was committed: the leader serves nothing above its high watermark). That image may be
+//!   old: as Kafka's `MetadataLoader`, the observer hands nothing to the publishers (the
+//!   replica layer) until it has applied up to the high watermark of a fetch answer
+//!   ([`Observer::wait_caught_up`]); then the whole image goes to them once
+//!   ([`Observer::go_live`]) and every later change follows, always to the publishers
+//!   before the handlers see it. The node serves no client before that.
 //! - Then [`Observer::run`] fetches from the active controller's CONTROLLER listener with
 //!   Fetch v12 (`replica_id` = node id, `last_fetched_epoch`, topic `__cluster_metadata`
 //!   partition 0), through a send function the broker gives it (this module opens no
@@ -24,7 +28,7 @@ use std::future::Future;
 use std::io;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicI64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -78,12 +82,16 @@ pub struct Observer {
     partition: Arc<Partition>,
     metadata: Arc<Metadata>,
     publishers: Vec<Arc<dyn MetadataPublisher>>,
+    /// Whether the publishers follow the image yet (after the initial catch-up,
+    /// [`Observer::go_live`]); held while an image is handed to them and published.
+    live: Mutex<bool>,
     /// The leader's high watermark as last seen (−1: never fetched).
     high_watermark: AtomicI64,
 }
 
 impl Observer {
-    /// Replays the local copy of the log into `metadata` and publishes it (blocking).
+    /// Replays the local copy of the log into `metadata` (blocking). The publishers get
+    /// nothing before [`go_live`](Self::go_live).
     pub fn open(
         node_id: i32,
         partition: Arc<Partition>,
@@ -111,18 +119,89 @@ impl Observer {
         };
         let records = read_records_from(&partition, from)?;
         let image = replay(&base, &records, partition.log_end_offset() - 1);
-        let image = Arc::new(image);
-        metadata.publish(image.clone());
-        if let Some(e) = run_publishers(&publishers, &empty, &image) {
-            return Err(io::Error::other(e));
-        }
+        metadata.publish(Arc::new(image));
         Ok(Observer {
             node_id,
             partition,
             metadata,
             publishers,
+            live: Mutex::new(false),
             high_watermark: AtomicI64::new(-1),
         })
+    }
+
+    fn live(&self) -> std::sync::MutexGuard<'_, bool> {
+        self.live.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Whether the image has reached the high watermark of the first (or a later) fetch
+    /// answer: Kafka's `MetadataLoader` leaves its catching-up state there.
+    pub fn caught_up(&self) -> bool {
+        let hw = self.high_watermark();
+        hw >= 0 && self.metadata.image().applied_offset >= hw - 1
+    }
+
+    /// Waits until [`caught_up`](Self::caught_up) (the run task fetches meanwhile), saying
+    /// so every ten seconds; `timeout` passed first: an error (start-up fails rather than
+    /// serve from an old image).
+    pub async fn wait_caught_up(&self, timeout: Duration) -> io::Result<()> {
+        let started = tokio::time::Instant::now();
+        let mut said = started;
+        while !self.caught_up() {
+            let applied = self.metadata.image().applied_offset;
+            let hw = self.high_watermark();
+            if started.elapsed() >= timeout {
+                return Err(io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    format!(
+                        "did not catch up with the metadata log within {} ms (applied offset {applied}, leader's high watermark {hw}); not serving from a stale image",
+                        timeout.as_millis()
+                    ),
+                ));
+            }
+            if said.elapsed() >= Duration::from_secs(10) {
+                said = tokio::time::Instant::now();
+                tracing::info!(
+                    "waiting for the initial metadata catch-up: applied offset {applied}, leader's high watermark {hw}"
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        tracing::info!(
+            "caught up with the metadata log at offset {} after {} ms",
+            self.metadata.image().applied_offset,
+            started.elapsed().as_millis()
+        );
+        Ok(())
+    }
+
+    /// Hands the whole image to the publishers (as a change from an empty image) and lets
+    /// every later change reach them (blocking; once caught up).
+    pub fn go_live(&self) -> io::Result<()> {
+        let mut live = self.live();
+        if *live {
+            return Ok(());
+        }
+        let image = self.metadata.image();
+        let empty = MetadataImage::new(image.cluster_id.clone());
+        if let Some(e) = run_publishers(&self.publishers, &empty, &image) {
+            return Err(io::Error::other(e));
+        }
+        *live = true;
+        Ok(())
+    }
+
+    /// Publishes a new image: to the publishers first once live, then to the handlers
+    /// (see `state_machine`'s order); the first publisher error, if any.
+    fn publish(&self, old: &MetadataImage, new: Arc<MetadataImage>) -> Option<String> {
+        let live = self.live();
+        let error = if *live {
+            run_publishers(&self.publishers, old, &new)
+        } else {
+            None
+        };
+        self.metadata.publish(new);
+        error
     }
 
     /// The local copy of the metadata log.
@@ -207,8 +286,7 @@ impl Observer {
         };
         let old = self.metadata.image();
         let new = Arc::new(replay(&old, &decoded, applied));
-        self.metadata.publish(new.clone());
-        if let Some(e) = run_publishers(&self.publishers, &old, &new) {
+        if let Some(e) = self.publish(&old, new) {
             tracing::warn!("applying fetched metadata: {e}");
         }
         Ok(())
@@ -231,9 +309,7 @@ impl Observer {
         let old = self.metadata.image();
         let mut image = decoded.image;
         image.applied_offset = end_offset - 1;
-        let new = Arc::new(image);
-        self.metadata.publish(new.clone());
-        if let Some(e) = run_publishers(&self.publishers, &old, &new) {
+        if let Some(e) = self.publish(&old, Arc::new(image)) {
             tracing::warn!("applying a metadata snapshot: {e}");
         }
         tracing::info!("metadata snapshot {name} installed from the controller");

@@ -23,11 +23,13 @@
 
 use std::io;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, RwLock};
 use std::time::Duration;
 
 use bytes::{BufMut, Bytes, BytesMut};
 use openraft::error::{InstallSnapshotError, RaftError};
+use openraft::raft::AppendEntriesResponse;
 
 use super::rpc_codec as codec;
 use super::types::Raft;
@@ -168,7 +170,15 @@ impl ClusterIdentity {
 pub struct RpcServer {
     identity: Arc<ClusterIdentity>,
     raft: OnceLock<Raft>,
+    /// The highest `leader_commit` index of an AppendEntries this node did not refuse for
+    /// a higher vote ([`NOTHING_HEARD`] before the first; −1: the leader had committed
+    /// nothing): a restarted voter has caught up once it has applied this far (see
+    /// `Quorum::catch_up`).
+    leader_commit: AtomicI64,
 }
+
+/// [`RpcServer::leader_commit`] before any AppendEntries was accepted.
+pub const NOTHING_HEARD: i64 = -2;
 
 fn error_response(code: i16, message: &str) -> Bytes {
     let mut out = BytesMut::new();
@@ -182,7 +192,14 @@ impl RpcServer {
         RpcServer {
             identity,
             raft: OnceLock::new(),
+            leader_commit: AtomicI64::new(NOTHING_HEARD),
         }
+    }
+
+    /// The highest commit index a leader announced to this node since it started
+    /// ([`NOTHING_HEARD`]: none yet; −1: nothing committed).
+    pub fn leader_commit(&self) -> i64 {
+        self.leader_commit.load(Ordering::Acquire)
     }
 
     pub fn identity(&self) -> &Arc<ClusterIdentity> {
@@ -219,13 +236,21 @@ impl RpcServer {
             APPEND_ENTRIES => {
                 match codec::decode_append(&mut body).and_then(|r| codec::end(&body).map(|()| r)) {
                     Err(e) => Err((ErrorCode::InvalidRequest as i16, e)),
-                    Ok(req) => match raft.append_entries(req).await {
+                    Ok(req) => {
+                        let commit = req
+                            .leader_commit
+                            .map_or(-1, |c| i64::try_from(c.index).unwrap_or(i64::MAX));
+                        match raft.append_entries(req).await {
                         Ok(r) => {
+                            if !matches!(r, AppendEntriesResponse::HigherVote(_)) {
+                                self.leader_commit.fetch_max(commit, Ordering::AcqRel);
+                            }
                             codec::encode_append_response(&mut out, &r);
                             Ok(())
                         }
                         Err(e) => Err((-1, e.to_string())),
-                    },
+                    }
+                    }
                 }
             }
             VOTE => match codec::decode_vote(&mut body).and_then(|r| codec::end(&body).map(|()| r))

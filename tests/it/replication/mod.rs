@@ -11,11 +11,14 @@
 //!   high watermark until a follower returns;
 //! - [`isolation`]: a leader cut from the controller keeps taking acks=1 writes, is fenced,
 //!   and on healing truncates them away by diverging epoch while every acks=all write
-//!   survives on all three replicas.
+//!   survives on all three replicas;
+//! - [`restart`]: a node restarted after its leadership moved away answers Metadata and
+//!   Produce only from the caught-up image (a voter and a broker-only node).
 
 mod failover;
 mod isolation;
 mod isr;
+mod restart;
 
 use std::net::SocketAddr;
 use std::time::Duration;
