@@ -326,9 +326,8 @@ fn spawn_observer(
     let timeout = std::time::Duration::from_millis(
         timings.quorum_fetch_timeout_ms + timings.quorum_request_timeout_ms,
     );
-    let retry = std::time::Duration::from_millis(
-        timings.quorum_election_backoff_max_ms.clamp(10, 1000),
-    );
+    let retry =
+        std::time::Duration::from_millis(timings.quorum_election_backoff_max_ms.clamp(10, 1000));
     let client = client.clone();
     let fetch: crate::quorum::observer::FetchFn = Arc::new(move |req| {
         let client = client.clone();
@@ -357,9 +356,9 @@ fn spawn_observer(
                 .await
         })
     });
-    Some(tokio::spawn(o.clone().run(
-        fetch, snapshots, wait_ms, retry, shutdown,
-    )))
+    Some(tokio::spawn(
+        o.clone().run(fetch, snapshots, wait_ms, retry, shutdown),
+    ))
 }
 
 /// Serves until `signal` completes, then shuts down gracefully.

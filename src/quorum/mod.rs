@@ -255,7 +255,10 @@ impl Quorum {
         if multi {
             q.join(config)?;
             if let Some(rpc) = &config.rpc {
-                q.catch_up(rpc, Duration::from_millis(config.catch_up_timeout_ms.max(1)))?;
+                q.catch_up(
+                    rpc,
+                    Duration::from_millis(config.catch_up_timeout_ms.max(1)),
+                )?;
             }
         } else {
             q.lead(config)?;

@@ -241,15 +241,15 @@ impl RpcServer {
                             .leader_commit
                             .map_or(-1, |c| i64::try_from(c.index).unwrap_or(i64::MAX));
                         match raft.append_entries(req).await {
-                        Ok(r) => {
-                            if !matches!(r, AppendEntriesResponse::HigherVote(_)) {
-                                self.leader_commit.fetch_max(commit, Ordering::AcqRel);
+                            Ok(r) => {
+                                if !matches!(r, AppendEntriesResponse::HigherVote(_)) {
+                                    self.leader_commit.fetch_max(commit, Ordering::AcqRel);
+                                }
+                                codec::encode_append_response(&mut out, &r);
+                                Ok(())
                             }
-                            codec::encode_append_response(&mut out, &r);
-                            Ok(())
+                            Err(e) => Err((-1, e.to_string())),
                         }
-                        Err(e) => Err((-1, e.to_string())),
-                    }
                     }
                 }
             }

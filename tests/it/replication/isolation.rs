@@ -30,9 +30,14 @@ fn an_isolated_leader_is_fenced_and_truncates_its_unreplicated_writes() {
     });
     // Asked of the leader itself: another node may have applied the topic before it.
     let li = index_of(c, old);
-    let first = state_on(c, &[li], topic, 0, "the chosen leader with a full ISR", |s| {
-        s.leader == old && s.isr.len() == 3
-    });
+    let first = state_on(
+        c,
+        &[li],
+        topic,
+        0,
+        "the chosen leader with a full ISR",
+        |s| s.leader == old && s.isr.len() == 3,
+    );
     let old_addr = c.broker_addr(li);
     let pre = values("pre", 10);
     assert_eq!(

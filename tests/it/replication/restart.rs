@@ -6,7 +6,8 @@
 //! snapshot and metadata log name it leader in the old epoch). From the moment its port
 //! accepts, every Metadata answer it gives carries the new epoch, and a Produce (acks=1)
 //! sent straight to it is refused with NOT_LEADER_OR_FOLLOWER, never appended. Run for a
-//! combined voter and for a broker-only node (the metadata observer).
+//! combined voter, for the quorum's leader (restored as leader from its vote at restart)
+//! and for a broker-only node (the metadata observer).
 
 use super::{state_on, PATIENCE};
 use crate::support::cluster::Cluster;
@@ -95,6 +96,19 @@ fn a_restarted_voter_never_answers_from_its_old_image() {
     let mut ids: Vec<i32> = (0..3).map(|i| c.id(i)).collect();
     ids.sort_by_key(|&id| id == quorum);
     restart_after_leadership_moved(&mut c, "stale-voter", &ids);
+}
+
+#[test]
+fn a_restarted_quorum_leader_never_answers_from_its_old_image() {
+    // openraft restores a restarted leader from its committed vote: it believes it leads
+    // until a majority answers it.
+    let mut c = super::three_nodes(&[]);
+    let quorum = wait_for("a quorum leader", PATIENCE, || {
+        replicas::quorum_leader(&c.broker_addr(0))
+    });
+    let mut ids: Vec<i32> = (0..3).map(|i| c.id(i)).collect();
+    ids.sort_by_key(|&id| id != quorum);
+    restart_after_leadership_moved(&mut c, "stale-quorum-leader", &ids);
 }
 
 #[test]
