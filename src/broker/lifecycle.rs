@@ -117,6 +117,9 @@ pub struct Lifecycle {
     /// A controlled shutdown began: the regular heartbeats stop (its own carry
     /// `want_shut_down`).
     shutting_down: AtomicBool,
+    /// Kafka's `readyToUnfence`: false while the node has not finished its initial
+    /// metadata catch-up, and its heartbeats ask to stay fenced (`want_fence`).
+    ready_to_unfence: AtomicBool,
 }
 
 impl Lifecycle {
@@ -129,7 +132,14 @@ impl Lifecycle {
             epoch: AtomicI64::new(-1),
             fenced: AtomicBool::new(true),
             shutting_down: AtomicBool::new(false),
+            ready_to_unfence: AtomicBool::new(true),
         }
+    }
+
+    /// Whether the heartbeats may let the controller unfence this broker (false: they ask
+    /// to stay fenced, as a Kafka broker does until its initial catch-up is published).
+    pub fn set_ready_to_unfence(&self, ready: bool) {
+        self.ready_to_unfence.store(ready, Ordering::Relaxed);
     }
 
     /// The broker epoch the controller gave (−1 before registration).
@@ -162,7 +172,7 @@ impl Lifecycle {
             broker_id: self.config.node_id,
             broker_epoch: self.epoch(),
             current_metadata_offset: self.metadata.image().applied_offset,
-            want_fence: false,
+            want_fence: !self.ready_to_unfence.load(Ordering::Relaxed),
             want_shut_down,
         }
     }

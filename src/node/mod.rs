@@ -177,6 +177,13 @@ pub async fn start(config: BrokerConfig) -> io::Result<ServerHandle> {
     };
     // A broker-only node follows the metadata log from here; it serves nothing and its
     // replica layer applies nothing until it has caught up (Kafka's initial catch-up).
+    // As Kafka's broker, it registers first (asking to stay fenced until it is ready), so
+    // the controller answers it while it catches up.
+    let ready = broker.observer.is_none();
+    let lifecycle_task = broker.lifecycle.as_ref().map(|l| {
+        l.set_ready_to_unfence(ready);
+        tokio::spawn(l.clone().run(shutdown_tx.subscribe()))
+    });
     let observer_task = spawn_observer(&broker, shutdown_tx.subscribe());
     if let Some(o) = broker.observer.clone() {
         let timeout = std::time::Duration::from_millis(
@@ -195,12 +202,19 @@ pub async fn start(config: BrokerConfig) -> io::Result<ServerHandle> {
         };
         if let Err(e) = caught_up {
             let _ = shutdown_tx.send(());
-            for t in running.into_iter().chain(observer_task) {
+            for t in running
+                .into_iter()
+                .chain(observer_task)
+                .chain(lifecycle_task)
+            {
                 let _ = t.await;
             }
             let b = broker.clone();
             let _ = tokio::task::spawn_blocking(move || b.shutdown()).await;
             return Err(e);
+        }
+        if let Some(l) = &broker.lifecycle {
+            l.set_ready_to_unfence(true);
         }
     }
     // The coordinator shards of the partitions this node leads are loaded before requests
@@ -232,9 +246,7 @@ pub async fn start(config: BrokerConfig) -> io::Result<ServerHandle> {
         )),
         tokio::spawn(elections::run(broker.clone(), shutdown_tx.subscribe())),
     ];
-    if let Some(l) = &broker.lifecycle {
-        lifecycle_tasks.push(tokio::spawn(l.clone().run(shutdown_tx.subscribe())));
-    }
+    lifecycle_tasks.extend(lifecycle_task);
     lifecycle_tasks.extend(observer_task);
     let isr = tokio::spawn(replication::run_isr(
         broker.clone(),

@@ -324,7 +324,7 @@ fn a_broker_of_another_cluster_is_refused() {
     });
     assert_eq!(broker_ids(&metadata(&cluster.broker_addr(0))), vec![1]);
     // Its metadata fetches are refused too (INCONSISTENT_CLUSTER_ID at the top level), so it
-    // learns nothing of this cluster's topics.
+    // learns nothing of this cluster's topics and never serves.
     assert_eq!(
         raw::create_topic(
             &mut RawClient::connect(&cluster.broker_addr(0)),
@@ -340,8 +340,15 @@ fn a_broker_of_another_cluster_is_refused() {
             .contains("following the metadata log: fetch error 104")
             .then_some(())
     });
-    let m = metadata(&cluster.broker_addr(1));
-    assert!(m.topics.is_empty(), "{:?}", m.topics);
+    // It never catches up, so it serves no client (Kafka's broker enables its listeners
+    // only after the initial metadata catch-up).
+    let req = kafka_protocol::messages::MetadataRequest::default().with_topics(None);
+    let answer = crate::support::replicas::call(&cluster.broker_addr(1), &req, 12);
+    assert!(
+        answer.is_none(),
+        "a broker of another cluster answered {answer:?}"
+    );
+    assert!(!cluster.log(1).contains("caught up with the metadata log"));
 }
 
 /// A request frame with the given header fields and raw body (header v1, client id "test").
