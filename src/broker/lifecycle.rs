@@ -120,6 +120,8 @@ pub struct Lifecycle {
     /// Kafka's `readyToUnfence`: false while the node has not finished its initial
     /// metadata catch-up, and its heartbeats ask to stay fenced (`want_fence`).
     ready_to_unfence: AtomicBool,
+    /// Set when the initial registration timed out: the node must shut down.
+    failed: tokio::sync::watch::Sender<bool>,
 }
 
 impl Lifecycle {
@@ -133,7 +135,14 @@ impl Lifecycle {
             fenced: AtomicBool::new(true),
             shutting_down: AtomicBool::new(false),
             ready_to_unfence: AtomicBool::new(true),
+            failed: tokio::sync::watch::channel(false).0,
         }
+    }
+
+    /// Completes when the initial registration timed out (never, otherwise).
+    pub async fn failed(&self) {
+        let mut rx = self.failed.subscribe();
+        let _ = rx.wait_for(|f| *f).await;
     }
 
     /// Whether the heartbeats may let the controller unfence this broker (false: they ask
@@ -275,11 +284,14 @@ impl Lifecycle {
         }
     }
 
-    /// Registers, retrying every heartbeat interval; gives up (logging it) after
-    /// `initial.broker.registration.timeout.ms` of failures but keeps the node running.
+    /// Registers, retrying every heartbeat interval. The first registration of the process
+    /// gives up after `initial.broker.registration.timeout.ms` with Kafka's error and marks
+    /// the lifecycle [`failed`](Self::failed): the node shuts down, as Kafka's broker does
+    /// (`RegistrationTimeoutEvent`). A registration again (the controller lost this broker)
+    /// retries for as long as it takes.
     async fn register(&self, shutdown: &mut broadcast::Receiver<()>) -> bool {
         let started = Instant::now();
-        let mut complained = false;
+        let initial = self.epoch() < 0;
         let mut last_refusal: Option<ErrorCode> = None;
         loop {
             match self.send_registration().await {
@@ -296,17 +308,14 @@ impl Lifecycle {
                     tracing::warn!("broker registration refused: {code}");
                     last_refusal = Some(code);
                 }
-                Err(e) => {
-                    if !complained && started.elapsed() >= self.config.registration_timeout {
-                        tracing::error!(
-                            "broker registration did not succeed within {} ms: {e}",
-                            self.config.registration_timeout.as_millis()
-                        );
-                        complained = true;
-                    } else {
-                        tracing::debug!("broker registration: {e}");
-                    }
-                }
+                Err(e) => tracing::debug!("broker registration: {e}"),
+            }
+            if initial && started.elapsed() >= self.config.registration_timeout {
+                tracing::error!(
+                    "Shutting down because we were unable to register with the controller quorum."
+                );
+                self.failed.send_replace(true);
+                return false;
             }
             tokio::select! {
                 _ = tokio::time::sleep(self.config.heartbeat_interval) => {}

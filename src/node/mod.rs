@@ -186,14 +186,17 @@ pub async fn start(config: BrokerConfig) -> io::Result<ServerHandle> {
     });
     let observer_task = spawn_observer(&broker, shutdown_tx.subscribe());
     if let Some(o) = broker.observer.clone() {
-        let timeout = std::time::Duration::from_millis(
-            broker
-                .cluster
-                .replication
-                .initial_broker_registration_timeout_ms
-                .max(1),
-        );
-        let caught_up = match o.wait_caught_up(timeout).await {
+        let registration_failed = async {
+            match &broker.lifecycle {
+                Some(l) => l.failed().await,
+                None => std::future::pending().await,
+            }
+        };
+        let waited = tokio::select! {
+            () = o.wait_caught_up() => Ok(()),
+            _ = registration_failed => Err(io::Error::other(UNREGISTERED)),
+        };
+        let caught_up = match waited {
             Ok(()) => tokio::task::spawn_blocking(move || o.go_live())
                 .await
                 .map_err(|e| io::Error::other(e.to_string()))
@@ -373,10 +376,33 @@ fn spawn_observer(
     ))
 }
 
-/// Serves until `signal` completes, then shuts down gracefully.
+/// Why a node whose initial broker registration timed out stops.
+const UNREGISTERED: &str =
+    "unable to register with the controller quorum within initial.broker.registration.timeout.ms";
+
+/// Serves until `signal` completes, then shuts down gracefully. A broker whose initial
+/// registration times out (`initial.broker.registration.timeout.ms`) shuts down and
+/// returns an error, as Kafka's broker exits.
 pub async fn run(config: BrokerConfig, signal: impl Future<Output = ()>) -> io::Result<()> {
-    let handle = start(config).await?;
-    signal.await;
-    tracing::info!("shutting down");
-    handle.shutdown().await
+    let handle = start(config).await.inspect_err(|e| {
+        tracing::error!("Fatal error during broker startup. Prepare to shutdown: {e}");
+    })?;
+    let lifecycle = handle.broker.lifecycle.clone();
+    let registration_failed = async {
+        match &lifecycle {
+            Some(l) => l.failed().await,
+            None => std::future::pending().await,
+        }
+    };
+    tokio::select! {
+        _ = signal => {
+            tracing::info!("shutting down");
+            handle.shutdown().await
+        }
+        _ = registration_failed => {
+            tracing::error!("Fatal error during broker startup. Prepare to shutdown");
+            handle.shutdown().await?;
+            Err(io::Error::other(UNREGISTERED))
+        }
+    }
 }

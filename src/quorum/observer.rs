@@ -142,27 +142,18 @@ impl Observer {
     }
 
     /// Waits until [`caught_up`](Self::caught_up) (the run task fetches meanwhile), saying
-    /// so every ten seconds; `timeout` passed first: an error (start-up fails rather than
-    /// serve from an old image).
-    pub async fn wait_caught_up(&self, timeout: Duration) -> io::Result<()> {
+    /// so every ten seconds. No deadline of its own: as Kafka's broker, the node gives up
+    /// when its initial registration times out (the caller's business).
+    pub async fn wait_caught_up(&self) {
         let started = tokio::time::Instant::now();
         let mut said = started;
         while !self.caught_up() {
-            let applied = self.metadata.image().applied_offset;
-            let hw = self.high_watermark();
-            if started.elapsed() >= timeout {
-                return Err(io::Error::new(
-                    io::ErrorKind::TimedOut,
-                    format!(
-                        "did not catch up with the metadata log within {} ms (applied offset {applied}, leader's high watermark {hw}); not serving from a stale image",
-                        timeout.as_millis()
-                    ),
-                ));
-            }
             if said.elapsed() >= Duration::from_secs(10) {
                 said = tokio::time::Instant::now();
                 tracing::info!(
-                    "waiting for the initial metadata catch-up: applied offset {applied}, leader's high watermark {hw}"
+                    "waiting for the initial metadata catch-up: applied offset {}, leader's high watermark {}",
+                    self.metadata.image().applied_offset,
+                    self.high_watermark()
                 );
             }
             tokio::time::sleep(Duration::from_millis(10)).await;
@@ -172,7 +163,6 @@ impl Observer {
             self.metadata.image().applied_offset,
             started.elapsed().as_millis()
         );
-        Ok(())
     }
 
     /// Hands the whole image to the publishers (as a change from an empty image) and lets

@@ -351,6 +351,33 @@ fn a_broker_of_another_cluster_is_refused() {
     assert!(!cluster.log(1).contains("caught up with the metadata log"));
 }
 
+#[test]
+fn a_broker_that_cannot_register_in_time_exits() {
+    // A foreign cluster id: every registration is refused with INCONSISTENT_CLUSTER_ID.
+    let mut cluster = Cluster::with_brokers(1, 1);
+    std::fs::create_dir_all(cluster.data_dir(1)).unwrap();
+    std::fs::write(
+        cluster.data_dir(1).join("meta.properties"),
+        "version=1\ncluster.id=AAAAAAAAAAAAAAAAAAAAAA\nnode.id=2\n",
+    )
+    .unwrap();
+    cluster.set(Some(1), "initial.broker.registration.timeout.ms", "2000");
+    cluster.start_node(0);
+    cluster.start_node(1);
+    let status = wait_for("the unregistered broker to exit", WAIT, || {
+        cluster.exited(1)
+    });
+    assert!(!status.success(), "{status:?}");
+    let log = cluster.log(1);
+    assert!(
+        log.contains(
+            "Shutting down because we were unable to register with the controller quorum."
+        ),
+        "{log}"
+    );
+    assert_eq!(broker_ids(&metadata(&cluster.broker_addr(0))), vec![1]);
+}
+
 /// A request frame with the given header fields and raw body (header v1, client id "test").
 fn raw_frame(api_key: i16, version: i16, body: &[u8]) -> Vec<u8> {
     let mut b = vec![];

@@ -307,6 +307,11 @@ impl Cluster {
         }
     }
 
+    /// Node `i`'s exit status if its process has ended (`None` while it runs).
+    pub fn exited(&mut self, i: usize) -> Option<std::process::ExitStatus> {
+        self.nodes[i].child.as_mut()?.try_wait().ok().flatten()
+    }
+
     fn signal(&self, i: usize, sig: &str) {
         if let Some(pid) = self.pid(i) {
             let ok = Command::new("kill")
