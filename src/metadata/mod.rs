@@ -39,6 +39,10 @@ pub trait MetadataPublisher: Send + Sync {
 /// The published image (see the module doc).
 pub struct Metadata {
     image: RwLock<Arc<MetadataImage>>,
+    /// Bumped after every publish: the quorum and the observer publish an image once the
+    /// replica layer has applied it, so a watcher (the coordinators following leadership)
+    /// finds image and replicas in step.
+    changes: tokio::sync::watch::Sender<u64>,
 }
 
 /// Kafka's topic name rules: 1–249 characters of `[a-zA-Z0-9._-]`, not `.` or `..`.
@@ -85,7 +89,13 @@ impl Metadata {
     pub fn new(image: MetadataImage) -> Metadata {
         Metadata {
             image: RwLock::new(Arc::new(image)),
+            changes: tokio::sync::watch::channel(0).0,
         }
+    }
+
+    /// A receiver that changes after every publish (see the field's doc).
+    pub fn changes(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.changes.subscribe()
     }
 
     /// The current image.
@@ -96,6 +106,7 @@ impl Metadata {
     /// Makes `image` the current one (the controller only).
     pub fn publish(&self, image: Arc<MetadataImage>) {
         *self.image.write().unwrap_or_else(|p| p.into_inner()) = image;
+        self.changes.send_modify(|n| *n = n.wrapping_add(1));
     }
 
     pub fn cluster_id(&self) -> String {

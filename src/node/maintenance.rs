@@ -84,7 +84,7 @@ pub async fn run_groups(broker: Arc<Broker>, mut stop: broadcast::Receiver<()>) 
 /// Keeps the coordinator shards in step with partition leadership: syncs after every
 /// metadata publish (and every second, as a safety net), see `broker::coordinators`.
 pub async fn run_coordinator_shards(broker: Arc<Broker>, mut stop: broadcast::Receiver<()>) {
-    let mut published = broker.replicas.published();
+    let mut published = broker.metadata.changes();
     loop {
         broker.sync_coordinators(false);
         tokio::select! {

@@ -74,8 +74,6 @@ pub struct ReplicaManager {
     alter_rx: std::sync::Mutex<Option<UnboundedReceiver<(String, i32)>>>,
     /// The follower side's fetchers, once the node has set them up.
     fetchers: std::sync::OnceLock<Arc<fetcher_manager::FetcherManager>>,
-    /// Bumped after every publish (the coordinators follow leadership on it).
-    published: tokio::sync::watch::Sender<u64>,
     /// Partitions assigned here whose log failed to open (Kafka's `HostedPartition.Offline`:
     /// KAFKA_STORAGE_ERROR); retried on every publish.
     offline: RwLock<std::collections::HashSet<Key>>,
@@ -100,7 +98,6 @@ impl ReplicaManager {
             alter_tx,
             alter_rx: std::sync::Mutex::new(Some(alter_rx)),
             fetchers: std::sync::OnceLock::new(),
-            published: tokio::sync::watch::channel(0).0,
             node_id,
             config: RwLock::new(Arc::new(config.clone())),
             static_config: config,
@@ -117,11 +114,6 @@ impl ReplicaManager {
         if self.fetchers.set(m.clone()).is_ok() {
             m.sync(image, self);
         }
-    }
-
-    /// A receiver that changes after every publish (the replicas' leadership is applied).
-    pub fn published(&self) -> tokio::sync::watch::Receiver<u64> {
-        self.published.subscribe()
     }
 
     /// The follower side's fetchers, if set.
@@ -402,7 +394,6 @@ impl MetadataPublisher for ReplicaManager {
         if let Some(m) = self.fetchers.get() {
             m.sync(new, self);
         }
-        self.published.send_modify(|n| *n = n.wrapping_add(1));
         first_error.map_or(Ok(()), Err)
     }
 }
