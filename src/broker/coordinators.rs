@@ -205,6 +205,22 @@ impl Broker {
             return Ok(t);
         }
         let spec = self.internal_topic_spec(kind, &self.metadata.image());
+        self.create_topic_anywhere(spec).await.map_err(|e| {
+            tracing::warn!("creating {name} failed: {e}");
+            ErrorCode::CoordinatorNotAvailable
+        })
+    }
+
+    /// Creates `spec` wherever this node is — on the active controller directly, from another
+    /// voter through the forwarder, from a broker-only node through its controller client (as
+    /// Kafka's `AutoTopicCreationManager` sends CreateTopics to the controller) — and waits
+    /// up to [`IMAGE_WAIT`] for this node's image to have it. A topic that already exists is
+    /// fine. Timed out: LEADER_NOT_AVAILABLE (retriable; clients ask again).
+    pub async fn create_topic_anywhere(
+        self: &Arc<Self>,
+        spec: NewTopic,
+    ) -> Result<Arc<TopicImage>> {
+        let name = spec.name.clone();
         let created = match &self.controller_client {
             // A broker-only node asks the controllers (rotating past NOT_CONTROLLER).
             Some(client) => self.create_through(client, &spec).await,
@@ -213,22 +229,21 @@ impl Broker {
                     .await
             }
         };
-        let created = match created {
-            Err(e) if e.code() == ErrorCode::TopicAlreadyExists => Ok(()),
-            other => other,
-        };
-        if let Err(e) = created {
-            tracing::warn!("creating {name} failed: {e}");
-            return Err(ErrorCode::CoordinatorNotAvailable);
+        match created {
+            Err(e) if e.code() == ErrorCode::TopicAlreadyExists => {}
+            other => other?,
         }
         // Created on another node: wait for this node's image to have it.
         let deadline = Instant::now() + IMAGE_WAIT;
         loop {
-            if let Some(t) = self.metadata.topic(name) {
+            if let Some(t) = self.metadata.topic(&name) {
                 return Ok(t);
             }
             if Instant::now() >= deadline {
-                return Err(ErrorCode::CoordinatorNotAvailable);
+                return Err(Error::kafka(
+                    ErrorCode::LeaderNotAvailable,
+                    format!("{name} is being created"),
+                ));
             }
             tokio::time::sleep(Duration::from_millis(20)).await;
         }

@@ -346,14 +346,7 @@ impl Broker {
             assignments: vec![],
             configs: Default::default(),
         };
-        self.blocking(move |b| match b.controller.create_topic(&topic) {
-            // Lost a race with another creator: fine.
-            Err(e) if e.code() == ErrorCode::TopicAlreadyExists => {
-                b.metadata.topic(&topic.name).ok_or(e)
-            }
-            other => other,
-        })
-        .await
+        self.create_topic_anywhere(topic).await
     }
 
     /// Runs blocking work (file creation, fsync) off the async workers.

@@ -578,3 +578,30 @@ fn placement_spreads_replicas_over_racks() {
         );
     }
 }
+
+/// Auto-creation (Metadata with `allow_auto_topic_creation`, and Produce) through a voter that
+/// is not the active controller creates the topic through the controller, as Kafka's
+/// `AutoTopicCreationManager` does: never NOT_CONTROLLER (41) to a client.
+#[test]
+fn auto_creation_through_a_non_controller_voter_reaches_the_controller() {
+    let c = Cluster::start(3);
+    let (leader, _) = agreed_leader(&c, &[0, 1, 2]);
+    wait_brokers(&c.broker_addr(0), 3);
+    let other = (0..3).find(|&i| c.id(i) != leader).unwrap();
+    let addr = c.broker_addr(other);
+    let req = MetadataRequest::default()
+        .with_allow_auto_topic_creation(true)
+        .with_topics(Some(vec![
+            kafka_protocol::messages::metadata_request::MetadataRequestTopic::default()
+                .with_name(Some(raw::topic("auto-made"))),
+        ]));
+    let mut codes = Vec::new();
+    wait_for("the auto-created topic", PATIENCE, || {
+        let resp = call(&addr, &req, 12)?;
+        let code = resp.topics[0].error_code;
+        codes.push(code);
+        (code == 0 && !resp.topics[0].partitions.is_empty()).then_some(())
+    });
+    assert!(!codes.contains(&41), "answers {codes:?}");
+    wait_sees(&c, (other + 1) % 3, &["auto-made"]);
+}
