@@ -161,6 +161,7 @@ pub const KEYS: &[ConfigKey] = &[
     b("controller.quorum.request.timeout.ms", Int, "2000").doc("timeout of a request between controllers"),
     b("broker.heartbeat.interval.ms", Int, "2000").doc("time between a broker's heartbeats to the active controller"),
     b("broker.session.timeout.ms", Int, "9000").doc("a broker without a heartbeat for this long is fenced"),
+    b("broker.liveness.probe.enable", Boolean, "true").kafka("(none: gregor-only)").doc("gregor-only: the active controller fences a broker before its session expires when its heartbeat is late (or its heartbeat connection closed, or the controller just took over) and its inter-broker (and controller) listeners refuse TCP connections — proof its process is gone; a timeout proves nothing and leaves the session in charge"),
     b("initial.broker.registration.timeout.ms", Int, "60000").doc("a broker not registered with the quorum within this time exits"),
     b_null("broker.rack", String).doc("this broker's rack, given to clients in Metadata and used for rack-aware placement"),
     b("log.dirs", String, "./gregor-data").kafka("null").doc("data directory (`--data-dir`); only the first of a list is used"),

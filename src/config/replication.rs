@@ -38,6 +38,8 @@ pub struct ReplicationConfig {
     pub quorum_request_timeout_ms: u64,
     pub broker_heartbeat_interval_ms: u64,
     pub broker_session_timeout_ms: u64,
+    /// gregor-only `broker.liveness.probe.enable` (`controller/liveness.rs`).
+    pub broker_liveness_probe_enable: bool,
     pub initial_broker_registration_timeout_ms: u64,
     pub broker_rack: Option<String>,
 }
@@ -87,6 +89,7 @@ impl ReplicationConfig {
             quorum_request_timeout_ms: ms("controller.quorum.request.timeout.ms"),
             broker_heartbeat_interval_ms: ms("broker.heartbeat.interval.ms"),
             broker_session_timeout_ms: ms("broker.session.timeout.ms"),
+            broker_liveness_probe_enable: p.boolean("broker.liveness.probe.enable"),
             initial_broker_registration_timeout_ms: ms("initial.broker.registration.timeout.ms"),
             broker_rack: p
                 .set("broker.rack")
@@ -122,6 +125,7 @@ mod tests {
         assert_eq!(r.replica_socket_timeout_ms, 30_000);
         assert_eq!(r.broker_heartbeat_interval_ms, 2_000);
         assert_eq!(r.broker_session_timeout_ms, 9_000);
+        assert!(r.broker_liveness_probe_enable);
         assert_eq!(r.initial_broker_registration_timeout_ms, 60_000);
         assert_eq!(r.quorum_election_timeout_ms, 1_000);
         assert_eq!(r.quorum_fetch_timeout_ms, 2_000);

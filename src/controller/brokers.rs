@@ -43,7 +43,13 @@ use crate::metadata::{MetadataImage, TopicImage};
 #[derive(Debug, Clone, Copy)]
 pub(super) struct Session {
     incarnation_id: Uuid,
-    last_contact: Instant,
+    /// The last heartbeat, or the session's start (activation, registration).
+    pub(super) last_contact: Instant,
+    /// The last heartbeat actually received by this controller (`liveness.rs`: a probe's
+    /// evidence only counts if no heartbeat came after the probe began).
+    pub(super) last_heartbeat: Option<Instant>,
+    /// When `liveness.rs` last probed the broker's listeners.
+    pub(super) last_probe: Option<Instant>,
     /// The metadata offset its last heartbeat reported (−1: none yet).
     pub(super) metadata_offset: i64,
     /// In controlled shutdown: the metadata offset every other active broker must reach
@@ -56,6 +62,8 @@ impl Session {
         Session {
             incarnation_id,
             last_contact: Instant::now(),
+            last_heartbeat: None,
+            last_probe: None,
             metadata_offset: -1,
             shutdown_offset: None,
         }
@@ -64,7 +72,7 @@ impl Session {
 
 /// The active controller's broker sessions (see the module doc).
 pub struct Sessions {
-    timeout: Duration,
+    pub(super) timeout: Duration,
     map: Mutex<HashMap<i32, Session>>,
 }
 
@@ -76,7 +84,7 @@ impl Sessions {
         }
     }
 
-    fn lock(&self) -> Result<std::sync::MutexGuard<'_, HashMap<i32, Session>>> {
+    pub(super) fn lock(&self) -> Result<std::sync::MutexGuard<'_, HashMap<i32, Session>>> {
         self.map
             .lock()
             .map_err(|_| Error::internal("broker sessions lock poisoned"))
@@ -346,6 +354,7 @@ impl Controller {
                 .or_insert_with(|| Session::new(b.incarnation_id));
             session.incarnation_id = b.incarnation_id;
             session.last_contact = Instant::now();
+            session.last_heartbeat = Some(session.last_contact);
             session.metadata_offset = h.current_metadata_offset;
             let shutdown_offset = session.shutdown_offset;
             if h.want_shut_down || b.in_controlled_shutdown {

@@ -19,6 +19,7 @@ pub mod brokers;
 mod configs;
 pub mod election;
 pub mod elections;
+pub mod liveness;
 mod migrate;
 pub mod partitions;
 mod shutdown;
@@ -48,6 +49,8 @@ pub struct Controller {
     metadata: Arc<Metadata>,
     /// Broker sessions of the active controller (`brokers.rs`).
     sessions: brokers::Sessions,
+    /// Heartbeat connections and brokers to probe at once (`liveness.rs`).
+    liveness: liveness::Liveness,
     /// This node's static configuration: the lowest layer of the configs the controller
     /// resolves itself (`unclean.leader.election.enable`, `elections.rs`).
     config: BrokerConfig,
@@ -71,6 +74,7 @@ impl Controller {
             quorum: Some(quorum),
             metadata,
             sessions: brokers::Sessions::new(session_timeout),
+            liveness: liveness::Liveness::default(),
             config: config.clone(),
         }
     }
@@ -83,6 +87,7 @@ impl Controller {
             quorum: None,
             metadata,
             sessions: brokers::Sessions::new(Duration::from_secs(9)),
+            liveness: liveness::Liveness::default(),
             config: BrokerConfig::default(),
         }
     }

@@ -71,10 +71,14 @@ pub async fn broker_heartbeat(
         .blocking(move |b| b.controller.broker_heartbeat(h))
         .await
     {
-        Ok(r) => BrokerHeartbeatResponse::default()
-            .with_is_caught_up(r.is_caught_up)
-            .with_is_fenced(r.is_fenced)
-            .with_should_shut_down(r.should_shut_down),
+        Ok(r) => {
+            // Its process exiting closes this connection: the liveness prober looks then.
+            ctx.broker.controller.heartbeat_via(h.broker_id, ctx.peer);
+            BrokerHeartbeatResponse::default()
+                .with_is_caught_up(r.is_caught_up)
+                .with_is_fenced(r.is_fenced)
+                .with_should_shut_down(r.should_shut_down)
+        }
         Err(e) => BrokerHeartbeatResponse::default()
             .with_error_code(e.code().code())
             .with_is_fenced(true),

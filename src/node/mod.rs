@@ -7,6 +7,7 @@
 //! marker is written.
 
 pub mod elections;
+pub mod liveness;
 pub mod maintenance;
 pub mod replication;
 
@@ -248,6 +249,7 @@ pub async fn start(config: BrokerConfig) -> io::Result<ServerHandle> {
             shutdown_tx.subscribe(),
         )),
         tokio::spawn(elections::run(broker.clone(), shutdown_tx.subscribe())),
+        tokio::spawn(liveness::run(broker.clone(), shutdown_tx.subscribe())),
     ];
     lifecycle_tasks.extend(lifecycle_task);
     lifecycle_tasks.extend(observer_task);

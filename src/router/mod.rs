@@ -169,6 +169,17 @@ impl Router {
         Some(Ok(Some(Frame::from(out))))
     }
 
+    /// A connection of this listener closed. On a controller listener the controller hears
+    /// of it: if it carried a broker's heartbeats, that broker's liveness is probed at once.
+    pub fn closed(&self, peer: SocketAddr) {
+        if !self.listener.controller {
+            return;
+        }
+        if let Some(b) = self.broker.borrow().as_ref() {
+            b.controller.connection_closed(peer);
+        }
+    }
+
     /// Whether the request in `frame` may wait for data before it is answered, so that the
     /// responses queued before it should be sent first.
     pub fn may_long_poll(frame: &[u8]) -> bool {

@@ -94,8 +94,15 @@ impl Connection {
         Ok(())
     }
 
-    /// Serves the connection until the client leaves, errs, idles out, or shutdown.
+    /// Serves the connection until the client leaves, errs, idles out, or shutdown, then
+    /// tells the router it closed.
     pub async fn serve(mut self) {
+        let (router, peer) = (self.router.clone(), self.peer);
+        self.serve_frames().await;
+        router.closed(peer);
+    }
+
+    async fn serve_frames(&mut self) {
         let max = self.limits.max_frame;
         let idle = self.limits.idle;
         let mut buf = BytesMut::with_capacity(4096);

@@ -37,6 +37,7 @@ mod isr;
 mod jepsen;
 mod leader_epochs;
 mod listeners;
+mod liveness;
 mod log_lifecycle;
 mod log_model;
 mod log_txn_model;
