@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use kafka_protocol::protocol::Request;
 
-use crate::peer::{Peer, PeerSettings};
+use crate::peer::{Peer, PeerError, PeerSettings};
 
 /// A client of the active controller (see the module doc).
 pub struct ControllerClient {
@@ -51,8 +51,24 @@ impl ControllerClient {
         version: i16,
         timeout: Duration,
     ) -> Result<R::Response, String> {
+        self.send(req, version, timeout)
+            .await
+            .map_err(|(addr, e)| format!("controller at {addr}: {e}"))
+    }
+
+    /// As [`ControllerClient::call`], keeping the peer error (whether anything was sent)
+    /// with the address it came from.
+    pub async fn send<R: Request>(
+        &self,
+        req: &R,
+        version: i16,
+        timeout: Duration,
+    ) -> Result<R::Response, (String, PeerError)> {
         if self.peers.is_empty() {
-            return Err("no controller address configured".into());
+            return Err((
+                String::new(),
+                PeerError::Unreachable("no controller address configured".into()),
+            ));
         }
         let i = self.next.load(Ordering::Relaxed) % self.peers.len();
         let result = self.peers[i].send(req, version, timeout).await;
@@ -60,7 +76,7 @@ impl ControllerClient {
             Ok(r) => Ok(r),
             Err(e) => {
                 self.rotate().await;
-                Err(format!("controller at {}: {e}", self.peers[i].addr()))
+                Err((self.peers[i].addr().to_string(), e))
             }
         }
     }

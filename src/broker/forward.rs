@@ -34,6 +34,7 @@ use kafka_protocol::messages::*;
 use kafka_protocol::protocol::Request;
 use tokio::runtime::Handle;
 
+use super::controller_client::ControllerClient;
 use super::Broker;
 use crate::config::ClusterConfig;
 use crate::controller::{Controller, NewTopic};
@@ -179,6 +180,9 @@ impl Forwardable for DescribeQuorumRequest {
 
 /// Sends requests to the active controller (see the module doc).
 pub struct Forwarder {
+    /// A broker-only node's own client of the controllers (not the observer's, whose
+    /// long-polls would hold admin requests back): it forwards over it.
+    client: Option<ControllerClient>,
     node_id: i32,
     pool: PeerPool,
     /// Voter id → its CONTROLLER listener (`controller.quorum.voters`).
@@ -192,6 +196,12 @@ pub struct Forwarder {
 impl Forwarder {
     pub fn new(cluster: &ClusterConfig) -> Forwarder {
         Forwarder {
+            client: (!cluster.roles.controller && cluster.roles.broker).then(|| {
+                ControllerClient::new(
+                    super::controller_client_addrs(cluster),
+                    format!("gregor-broker-{}-forwarding", cluster.node_id),
+                )
+            }),
             node_id: cluster.node_id,
             pool: PeerPool::new(PeerSettings::for_node(cluster.node_id)),
             controllers: cluster
@@ -208,6 +218,59 @@ impl Forwarder {
     /// Whether a request that came in on a broker listener goes to another node.
     pub fn should_forward(&self, quorum: &Quorum, controller_listener: bool) -> bool {
         self.enabled && !controller_listener && !quorum.is_leader()
+    }
+
+    /// Forwards `req` if this node should (a request from a broker listener on a node that
+    /// is not the active controller): a voter through [`Forwarder::forward`], a broker-only
+    /// node through [`Forwarder::forward_from_broker`]. `None`: handle it here.
+    pub async fn maybe_forward<R: Forwardable>(
+        &self,
+        quorum: Option<&Arc<Quorum>>,
+        controller_listener: bool,
+        req: &R,
+        version: i16,
+    ) -> Option<R::Response> {
+        if controller_listener {
+            return None;
+        }
+        match (quorum, &self.client) {
+            (Some(q), _) if self.should_forward(q, false) => self.forward(q, req, version).await,
+            (None, Some(client)) => self.forward_from_broker(client, req, version).await,
+            _ => None,
+        }
+    }
+
+    /// A broker-only node's forwarding: `req` goes to the controllers its client knows,
+    /// moving to the next one on NOT_CONTROLLER or no answer, until the deadline
+    /// (`controller.quorum.request.timeout.ms`); then REQUEST_TIMED_OUT if a request went
+    /// out, else `None` (the local handler answers NOT_CONTROLLER).
+    pub async fn forward_from_broker<R: Forwardable>(
+        &self,
+        client: &ControllerClient,
+        req: &R,
+        version: i16,
+    ) -> Option<R::Response> {
+        let deadline = Instant::now() + self.timeout;
+        let mut sent = false;
+        loop {
+            let now = Instant::now();
+            if now >= deadline {
+                return sent.then(|| req.timed_out());
+            }
+            match client.send(req, version, deadline - now).await {
+                Ok(resp) if !R::not_controller(&resp) => return Some(resp),
+                Ok(_) => client.rotate().await,
+                Err((addr, PeerError::Unreachable(e))) => {
+                    tracing::debug!("controller at {addr}: {e}")
+                }
+                Err((addr, e)) => {
+                    sent = true;
+                    tracing::debug!("forwarding to the controller at {addr}: {e}");
+                }
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            tokio::time::sleep(RETRY.min(left)).await;
+        }
     }
 
     /// Sends `req` to the active controller and returns its answer. `None` when this node

@@ -63,14 +63,13 @@ macro_rules! api_table {
     };
     (@forward $ctx:ident, $req:ident, $hv:ident) => {};
     (@forward $ctx:ident, $req:ident, $hv:ident, $fw:ident) => {
-        // A broker-only node runs no quorum: its controller answers NOT_CONTROLLER.
+        // A voter that is not the leader, or a broker-only node (no quorum), forwards.
         let quorum = $ctx.broker.controller.quorum();
-        if let Some(quorum) = quorum.filter(|q| $ctx.broker.forwarder.should_forward(q, $ctx.controller_listener)) {
-            if let Some(resp) = $ctx.broker.forwarder.forward(quorum, &$req, $ctx.version).await {
-                return encode_response($ctx.correlation_id, $hv, &resp, $ctx.version)
-                    .map(Frame::from)
-                    .map(Some);
-            }
+        let forwarder = &$ctx.broker.forwarder;
+        if let Some(resp) = forwarder.maybe_forward(quorum, $ctx.controller_listener, &$req, $ctx.version).await {
+            return encode_response($ctx.correlation_id, $hv, &resp, $ctx.version)
+                .map(Frame::from)
+                .map(Some);
         }
     };
     (@lp) => { false };

@@ -13,6 +13,7 @@ mod admin_apis;
 mod alter_configs;
 mod bad_input;
 mod broker_configs;
+mod broker_forwarding;
 mod broker_lifecycle;
 mod cluster_harness;
 mod cluster_tool;
