@@ -156,6 +156,9 @@ pub(super) fn leave_partitions(
                 topic_id: t.id,
                 isr: isr_changed.then_some(isr),
                 leader,
+                replicas: None,
+                removing_replicas: None,
+                adding_replicas: None,
             });
         }
     }
@@ -198,6 +201,9 @@ fn take_leaderless(
                 topic_id: t.id,
                 isr: (e.isr != p.isr).then_some(e.isr),
                 leader: e.leader,
+                replicas: None,
+                removing_replicas: None,
+                adding_replicas: None,
             });
         }
     }
@@ -518,6 +524,8 @@ mod tests {
                 replicas,
                 leader_epoch: 0,
                 partition_epoch: 0,
+                removing_replicas: vec![],
+                adding_replicas: vec![],
             });
         }
         image

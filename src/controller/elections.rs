@@ -121,6 +121,9 @@ fn change(
         topic_id: t.id,
         isr: (isr != p.isr).then_some(isr),
         leader,
+        replicas: None,
+        removing_replicas: None,
+        adding_replicas: None,
     }
 }
 

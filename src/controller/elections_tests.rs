@@ -33,6 +33,8 @@ fn image(fenced: &[i32], parts: &[(&[i32], &[i32], i32)]) -> MetadataImage {
             leader: *leader,
             leader_epoch: 0,
             partition_epoch: 0,
+            removing_replicas: vec![],
+            adding_replicas: vec![],
         });
     }
     image

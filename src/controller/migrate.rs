@@ -65,6 +65,8 @@ pub fn run(c: &Controller, data_dir: &Path) -> io::Result<()> {
                     leader: c.node_id,
                     leader_epoch: 0,
                     partition_epoch: 0,
+                    removing_replicas: vec![],
+                    adding_replicas: vec![],
                 });
             }
         }

@@ -22,6 +22,7 @@ pub mod elections;
 pub mod liveness;
 mod migrate;
 pub mod partitions;
+pub mod reassignments;
 mod shutdown;
 mod topics;
 

@@ -21,7 +21,9 @@
 //!    crate serves v2–3 only).
 //!
 //! An ISR change bumps the partition epoch, never the leader epoch (Kafka since MV 3.6). A
-//! request whose ISR equals the current one records nothing and gets the current state.
+//! request whose ISR equals the current one records nothing and gets the current state. An
+//! ISR that holds every target replica of a reassignment in progress completes it in the
+//! same record ([`super::reassignments::completion`]).
 //!
 //! Thread-safety: runs under the controller's commit lock (blocking).
 
@@ -158,12 +160,31 @@ impl Controller {
                 let answer = validate(image, broker_id, c).map(|p| {
                     let mut state = PartitionState::of(p);
                     let isr: Vec<i32> = c.new_isr.iter().map(|(id, _)| *id).collect();
-                    if isr != p.isr {
+                    // A reassignment whose target is now all in sync completes here.
+                    let done =
+                        super::reassignments::completion(image, c.topic_id, c.partition, p, &isr);
+                    if let Some(MetadataRecord::PartitionChange {
+                        isr: new_isr,
+                        leader,
+                        ..
+                    }) = &done
+                    {
+                        state.isr = new_isr.clone().unwrap_or_else(|| p.isr.clone());
+                        if *leader != LEADER_UNCHANGED {
+                            state.leader = *leader;
+                            state.leader_epoch += 1;
+                        }
+                        state.partition_epoch += 1;
+                        records.extend(done);
+                    } else if isr != p.isr {
                         records.push(MetadataRecord::PartitionChange {
                             partition_id: c.partition,
                             topic_id: c.topic_id,
                             isr: Some(isr.clone()),
                             leader: LEADER_UNCHANGED,
+                            replicas: None,
+                            removing_replicas: None,
+                            adding_replicas: None,
                         });
                         state.isr = isr;
                         state.partition_epoch += 1;
@@ -213,6 +234,8 @@ mod tests {
             leader: 1,
             leader_epoch: 5,
             partition_epoch: 7,
+            removing_replicas: vec![],
+            adding_replicas: vec![],
         });
         image
     }

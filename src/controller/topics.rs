@@ -169,6 +169,8 @@ fn partition_records(topic_id: Uuid, first: i32, placed: Vec<Vec<i32>>) -> Vec<M
             replicas,
             leader_epoch: 0,
             partition_epoch: 0,
+            removing_replicas: vec![],
+            adding_replicas: vec![],
         })
         .collect()
 }

@@ -1,150 +1,100 @@
 //! AlterPartitionReassignments (api 45, v0–1) and ListPartitionReassignments (api 46, v0), as
 //! Kafka's controller (`ReplicationControlManager`) answers them.
 //!
-//! Alter, per partition, in Kafka's order of checks: an unknown topic or partition gets
-//! UNKNOWN_TOPIC_OR_PARTITION; null replicas cancel a reassignment, and since none is ever in
-//! progress here that is NO_REASSIGNMENT_IN_PROGRESS; a target list must be non-empty, name
+//! Alter is forwarded to the active controller (the `forward` row of the API table) and run
+//! there (`controller::reassignments`): per partition, in Kafka's order of checks, an unknown
+//! topic or partition gets UNKNOWN_TOPIC_OR_PARTITION; null replicas cancel the reassignment
+//! in progress (NO_REASSIGNMENT_IN_PROGRESS when none); a target list must be non-empty, name
 //! only registered brokers and none twice (INVALID_REPLICA_ASSIGNMENT with Kafka's messages);
 //! v1 with `allow_replication_factor_change` false refuses a target of another size
-//! (INVALID_REPLICATION_FACTOR, KIP-860) and echoes the flag. A target equal to the current
-//! replicas changes nothing and succeeds. On one node a valid target is always `[this node]`,
-//! which is the current assignment; moving replicas between brokers waits for replication, so
-//! a valid target that differs (possible only with several registered brokers) is refused
-//! with INVALID_REPLICA_ASSIGNMENT saying so.
+//! (INVALID_REPLICATION_FACTOR, KIP-860) and echoes the flag. Accepted targets start moving
+//! replicas; the reassignment completes when every target replica is in the ISR. When the
+//! controller call fails as a whole (NOT_CONTROLLER), that is the top-level error.
 //!
-//! List: nothing is ever being reassigned, so every answer is an empty list (Kafka lists only
-//! partitions with a reassignment in progress, and skips unknown topics).
+//! List: the partitions with a reassignment in progress in this node's image (all of them,
+//! or those asked for; unknown topics and partitions are skipped, as Kafka does), with their
+//! replicas and the adding and removing ones.
 //!
-//! Thread-safety: reads one metadata image; no locks.
+//! Thread-safety: the controller call runs on a blocking thread; List reads one image.
 
-use kafka_protocol::messages::alter_partition_reassignments_request::ReassignablePartition;
 use kafka_protocol::messages::alter_partition_reassignments_response::{
     ReassignablePartitionResponse, ReassignableTopicResponse,
 };
+use kafka_protocol::messages::list_partition_reassignments_response::{
+    OngoingPartitionReassignment, OngoingTopicReassignment,
+};
 use kafka_protocol::messages::{
-    AlterPartitionReassignmentsRequest, AlterPartitionReassignmentsResponse,
+    AlterPartitionReassignmentsRequest, AlterPartitionReassignmentsResponse, BrokerId,
     ListPartitionReassignmentsRequest, ListPartitionReassignmentsResponse,
 };
 use kafka_protocol::protocol::StrBytes;
 
-use crate::error::ErrorCode;
+use crate::controller::reassignments::{ongoing, TopicTargets};
 use crate::handlers::RequestContext;
-use crate::metadata::MetadataImage;
-
-/// Checks one partition's reassignment (see the module doc); `Ok` when nothing needs to move.
-fn check(
-    image: &MetadataImage,
-    topic: &str,
-    target: &ReassignablePartition,
-    allow_rf_change: bool,
-) -> Result<(), (ErrorCode, String)> {
-    let Some(t) = image.topic(topic) else {
-        return Err((
-            ErrorCode::UnknownTopicOrPartition,
-            format!("Unable to find a topic named {topic}."),
-        ));
-    };
-    let index = target.partition_index;
-    let Some(part) = usize::try_from(index)
-        .ok()
-        .and_then(|i| t.partitions.get(i))
-    else {
-        return Err((
-            ErrorCode::UnknownTopicOrPartition,
-            format!("Unable to find partition {topic}:{index}."),
-        ));
-    };
-    let Some(replicas) = &target.replicas else {
-        return Err((
-            ErrorCode::NoReassignmentInProgress,
-            "No partition reassignment is in progress.".to_string(),
-        ));
-    };
-    if replicas.is_empty() {
-        return Err((
-            ErrorCode::InvalidReplicaAssignment,
-            "The manual partition assignment includes an empty replica list.".to_string(),
-        ));
-    }
-    let mut sorted: Vec<i32> = replicas.iter().map(|b| b.0).collect();
-    sorted.sort_unstable();
-    let mut previous = None;
-    for id in sorted {
-        if !image.brokers.contains_key(&id) {
-            return Err((
-                ErrorCode::InvalidReplicaAssignment,
-                format!(
-                    "The manual partition assignment includes broker {id}, but no such broker is registered."
-                ),
-            ));
-        }
-        if previous == Some(id) {
-            return Err((
-                ErrorCode::InvalidReplicaAssignment,
-                format!("The manual partition assignment includes the broker {id} more than once."),
-            ));
-        }
-        previous = Some(id);
-    }
-    if !allow_rf_change && replicas.len() != part.replicas.len() {
-        return Err((
-            ErrorCode::InvalidReplicationFactor,
-            format!(
-                "The replication factor is changed from {} to {}",
-                part.replicas.len(),
-                replicas.len()
-            ),
-        ));
-    }
-    let same = replicas
-        .iter()
-        .map(|b| b.0)
-        .eq(part.replicas.iter().copied());
-    if same {
-        Ok(())
-    } else {
-        Err((
-            ErrorCode::InvalidReplicaAssignment,
-            format!(
-                "Unable to move {topic}:{index}: this broker cannot move replicas between brokers."
-            ),
-        ))
-    }
-}
 
 pub async fn alter_partition_reassignments(
     ctx: &RequestContext,
     req: AlterPartitionReassignmentsRequest,
 ) -> AlterPartitionReassignmentsResponse {
-    let image = ctx.broker.metadata.image();
     // v0 has no flag: the replication factor may change.
     let allow_rf_change = ctx.version == 0 || req.allow_replication_factor_change;
-    let responses = req
+    let topics: Vec<TopicTargets> = req
         .topics
         .iter()
         .map(|t| {
-            let partitions = t
+            let parts = t
                 .partitions
                 .iter()
                 .map(|p| {
-                    let r = ReassignablePartitionResponse::default()
-                        .with_partition_index(p.partition_index);
-                    match check(&image, &t.name, p, allow_rf_change) {
-                        Ok(()) => r.with_error_message(None),
-                        Err((code, message)) => r
-                            .with_error_code(code.code())
-                            .with_error_message(Some(StrBytes::from_string(message))),
-                    }
+                    let target = p.replicas.as_ref().map(|r| r.iter().map(|b| b.0).collect());
+                    (p.partition_index, target)
                 })
                 .collect();
-            ReassignableTopicResponse::default()
-                .with_name(t.name.clone())
-                .with_partitions(partitions)
+            (t.name.0.to_string(), parts)
         })
         .collect();
-    let mut resp = AlterPartitionReassignmentsResponse::default()
-        .with_error_message(None)
-        .with_responses(responses);
+    let answers = ctx
+        .broker
+        .blocking(move |b| {
+            b.controller
+                .alter_partition_reassignments(topics, allow_rf_change)
+        })
+        .await;
+    let mut resp = AlterPartitionReassignmentsResponse::default().with_error_message(None);
+    match answers {
+        Ok(answers) => {
+            resp.responses = req
+                .topics
+                .iter()
+                .zip(answers)
+                .map(|(t, answers)| {
+                    let partitions = t
+                        .partitions
+                        .iter()
+                        .zip(answers)
+                        .map(|(p, answer)| {
+                            let r = ReassignablePartitionResponse::default()
+                                .with_partition_index(p.partition_index);
+                            match answer {
+                                Ok(()) => r.with_error_message(None),
+                                Err((code, message)) => r
+                                    .with_error_code(code.code())
+                                    .with_error_message(Some(StrBytes::from_string(message))),
+                            }
+                        })
+                        .collect();
+                    ReassignableTopicResponse::default()
+                        .with_name(t.name.clone())
+                        .with_partitions(partitions)
+                })
+                .collect();
+        }
+        Err(e) => {
+            resp = resp
+                .with_error_code(e.code().code())
+                .with_error_message(Some(StrBytes::from_string(e.message())));
+        }
+    }
     if ctx.version >= 1 {
         resp = resp.with_allow_replication_factor_change(req.allow_replication_factor_change);
     }
@@ -152,9 +102,38 @@ pub async fn alter_partition_reassignments(
 }
 
 pub async fn list_partition_reassignments(
-    _ctx: &RequestContext,
-    _req: ListPartitionReassignmentsRequest,
+    ctx: &RequestContext,
+    req: ListPartitionReassignmentsRequest,
 ) -> ListPartitionReassignmentsResponse {
-    // Nothing is ever being reassigned on one node (see the module doc).
-    ListPartitionReassignmentsResponse::default().with_error_message(None)
+    let image = ctx.broker.metadata.image();
+    let wanted: Option<Vec<(String, Vec<i32>)>> = req.topics.as_ref().map(|ts| {
+        ts.iter()
+            .map(|t| (t.name.0.to_string(), t.partition_indexes.clone()))
+            .collect()
+    });
+    let ids = |v: Vec<i32>| v.into_iter().map(BrokerId).collect::<Vec<_>>();
+    let topics = ongoing(&image, wanted.as_deref())
+        .into_iter()
+        .map(|(name, parts)| {
+            OngoingTopicReassignment::default()
+                .with_name(kafka_protocol::messages::TopicName(StrBytes::from_string(
+                    name,
+                )))
+                .with_partitions(
+                    parts
+                        .into_iter()
+                        .map(|p| {
+                            OngoingPartitionReassignment::default()
+                                .with_partition_index(p.partition)
+                                .with_replicas(ids(p.replicas))
+                                .with_adding_replicas(ids(p.adding))
+                                .with_removing_replicas(ids(p.removing))
+                        })
+                        .collect(),
+                )
+        })
+        .collect();
+    ListPartitionReassignmentsResponse::default()
+        .with_error_message(None)
+        .with_topics(topics)
 }

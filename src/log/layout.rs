@@ -20,6 +20,7 @@
 //!     <segment files>.cleaned            a cleaned segment being written (deleted on open)
 //!     <segment files>.swap               a cleaned segment being swapped in (completed on open)
 //!     <segment files>.deleted            a replaced segment being removed (deleted on open)
+//!   <topic>-<partition>.<uuid>-delete     a partition directory being deleted (removed at start-up)
 //! ```
 
 use std::path::{Path, PathBuf};
@@ -43,6 +44,9 @@ pub const CLEANER_CHECKPOINT_FILE: &str = "cleaner-offset-checkpoint";
 pub const CLEANED_SUFFIX: &str = ".cleaned";
 pub const SWAP_SUFFIX: &str = ".swap";
 pub const DELETED_SUFFIX: &str = ".deleted";
+/// Suffix of a partition directory being deleted (`<topic>-<partition>.<uuid>-delete`, as
+/// Kafka names it); never parsed as a partition, removed at start-up if left over.
+pub const DELETE_DIR_SUFFIX: &str = "-delete";
 
 /// `<offset>` zero-padded to 20 digits, Kafka's file name stem.
 pub fn file_stem(offset: i64) -> String {

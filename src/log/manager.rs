@@ -68,6 +68,7 @@ impl LogManager {
     /// marker removed, so a crash from now on is seen as unclean at the next start.
     pub fn open(data_dir: &Path) -> io::Result<LogManager> {
         std::fs::create_dir_all(data_dir)?;
+        Self::remove_leftover_deletions(data_dir);
         let marker = data_dir.join(layout::CLEAN_SHUTDOWN_FILE);
         let clean_shutdown = marker.exists();
         if clean_shutdown {
@@ -154,7 +155,10 @@ impl LogManager {
         self.open_partition(topic, partition, config)
     }
 
-    /// Deletes a partition's log and directory.
+    /// Deletes a partition's log and directory as Kafka does: the directory is first renamed
+    /// to `<topic>-<partition>.<uuid>-delete` (durably), so a crash half-way through the
+    /// removal never leaves a partial `<topic>-<partition>` to be opened as a log; leftovers
+    /// are removed at the next start ([`LogManager::open`]).
     pub fn delete_partition(&self, p: &Partition) -> io::Result<()> {
         let dir = layout::partition_dir(&self.data_dir, p.topic(), p.index());
         for map in [&self.recovery_points, &self.log_starts] {
@@ -162,9 +166,36 @@ impl LogManager {
                 m.remove(&(p.topic().to_string(), p.index()));
             }
         }
-        match std::fs::remove_dir_all(&dir) {
+        let doomed = self.data_dir.join(format!(
+            "{}-{}.{}{}",
+            p.topic(),
+            p.index(),
+            uuid::Uuid::new_v4().simple(),
+            layout::DELETE_DIR_SUFFIX
+        ));
+        match std::fs::rename(&dir, &doomed) {
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+            Err(e) => return Err(e),
+            Ok(()) => crate::fs::sync_dir(&self.data_dir)?,
+        }
+        match std::fs::remove_dir_all(&doomed) {
             Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
             _ => Ok(()),
+        }
+    }
+
+    /// Removes directories a deletion renamed but did not finish removing (a crash).
+    fn remove_leftover_deletions(data_dir: &Path) {
+        let Ok(entries) = std::fs::read_dir(data_dir) else {
+            return;
+        };
+        for e in entries.flatten() {
+            let name = e.file_name();
+            if name.to_string_lossy().ends_with(layout::DELETE_DIR_SUFFIX) && e.path().is_dir() {
+                if let Err(err) = std::fs::remove_dir_all(e.path()) {
+                    tracing::warn!("removing {} failed: {err}", e.path().display());
+                }
+            }
         }
     }
 

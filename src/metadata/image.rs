@@ -57,6 +57,10 @@ impl BrokerImage {
 pub struct PartitionImage {
     pub replicas: Vec<i32>,
     pub isr: Vec<i32>,
+    /// A reassignment in progress: replicas that leave when it completes (else empty).
+    pub removing_replicas: Vec<i32>,
+    /// A reassignment in progress: replicas that join (it completes once all are in the ISR).
+    pub adding_replicas: Vec<i32>,
     /// −1 when the partition has no leader.
     pub leader: i32,
     pub leader_epoch: i32,
@@ -221,6 +225,8 @@ impl MetadataImage {
                 topic_id,
                 replicas,
                 isr,
+                removing_replicas,
+                adding_replicas,
                 leader,
                 leader_epoch,
                 partition_epoch,
@@ -234,6 +240,8 @@ impl MetadataImage {
                 let image = PartitionImage {
                     replicas: replicas.clone(),
                     isr: isr.clone(),
+                    removing_replicas: removing_replicas.clone(),
+                    adding_replicas: adding_replicas.clone(),
                     leader: *leader,
                     leader_epoch: *leader_epoch,
                     partition_epoch: *partition_epoch,
@@ -249,6 +257,9 @@ impl MetadataImage {
                 topic_id,
                 isr,
                 leader,
+                replicas,
+                removing_replicas,
+                adding_replicas,
             } => {
                 let Some(t) = self.topic_mut(*topic_id) else {
                     return;
@@ -261,6 +272,15 @@ impl MetadataImage {
                 };
                 if let Some(isr) = isr {
                     p.isr = isr.clone();
+                }
+                if let Some(r) = replicas {
+                    p.replicas = r.clone();
+                }
+                if let Some(r) = removing_replicas {
+                    p.removing_replicas = r.clone();
+                }
+                if let Some(r) = adding_replicas {
+                    p.adding_replicas = r.clone();
                 }
                 if *leader != LEADER_UNCHANGED {
                     p.leader = *leader;
@@ -348,6 +368,8 @@ impl MetadataImage {
                     topic_id: t.id,
                     replicas: p.replicas.clone(),
                     isr: p.isr.clone(),
+                    removing_replicas: p.removing_replicas.clone(),
+                    adding_replicas: p.adding_replicas.clone(),
                     leader: p.leader,
                     leader_epoch: p.leader_epoch,
                     partition_epoch: p.partition_epoch,
@@ -408,6 +430,8 @@ mod tests {
             leader: 1,
             leader_epoch: 0,
             partition_epoch: 0,
+            removing_replicas: vec![],
+            adding_replicas: vec![],
         };
         for r in [
             MetadataRecord::Topic {
@@ -427,6 +451,9 @@ mod tests {
                 topic_id: id,
                 isr: None,
                 leader: 1,
+                replicas: None,
+                removing_replicas: None,
+                adding_replicas: None,
             },
         ] {
             image.apply(&r);

@@ -16,7 +16,7 @@
 //! | TopicRecord | 2 | Name, TopicId |
 //! | PartitionRecord | 3 | PartitionId, TopicId, Replicas, Isr, RemovingReplicas, AddingReplicas, Leader, LeaderEpoch, PartitionEpoch |
 //! | ConfigRecord | 4 | ResourceType, ResourceName, Name, Value (null = delete) |
-//! | PartitionChangeRecord | 5 | PartitionId, TopicId, tagged 0: Isr, tagged 1: Leader (−2 = unchanged) |
+//! | PartitionChangeRecord | 5 | PartitionId, TopicId, tagged 0: Isr, tagged 1: Leader (−2 = unchanged), tagged 2: Replicas, 3: RemovingReplicas, 4: AddingReplicas (absent = unchanged) |
 //! | RemoveTopicRecord | 9 | TopicId |
 //! | ProducerIdsRecord | 15 | BrokerId, BrokerEpoch, NextProducerId |
 
@@ -59,6 +59,10 @@ pub enum MetadataRecord {
         topic_id: Uuid,
         replicas: Vec<i32>,
         isr: Vec<i32>,
+        /// Replicas leaving the assignment when the reassignment in progress completes.
+        removing_replicas: Vec<i32>,
+        /// Replicas joining it: the reassignment completes once they are all in the ISR.
+        adding_replicas: Vec<i32>,
         leader: i32,
         leader_epoch: i32,
         partition_epoch: i32,
@@ -75,6 +79,10 @@ pub enum MetadataRecord {
         isr: Option<Vec<i32>>,
         /// −2: unchanged; −1: no leader.
         leader: i32,
+        /// Tagged 2, 3, 4 (reassignments): `None` = unchanged, an empty list clears.
+        replicas: Option<Vec<i32>>,
+        removing_replicas: Option<Vec<i32>>,
+        adding_replicas: Option<Vec<i32>>,
     },
     RemoveTopic {
         topic_id: Uuid,
@@ -175,6 +183,8 @@ impl MetadataRecord {
                 topic_id,
                 replicas,
                 isr,
+                removing_replicas,
+                adding_replicas,
                 leader,
                 leader_epoch,
                 partition_epoch,
@@ -183,8 +193,8 @@ impl MetadataRecord {
                 put_uuid(&mut o, *topic_id);
                 put_i32_array(&mut o, Some(replicas));
                 put_i32_array(&mut o, Some(isr));
-                put_i32_array(&mut o, Some(&[]));
-                put_i32_array(&mut o, Some(&[]));
+                put_i32_array(&mut o, Some(removing_replicas));
+                put_i32_array(&mut o, Some(adding_replicas));
                 o.put_i32(*leader);
                 o.put_i32(*leader_epoch);
                 o.put_i32(*partition_epoch);
@@ -205,6 +215,9 @@ impl MetadataRecord {
                 topic_id,
                 isr,
                 leader,
+                replicas,
+                removing_replicas,
+                adding_replicas,
             } => {
                 o.put_i32(*partition_id);
                 put_uuid(&mut o, *topic_id);
@@ -215,6 +228,13 @@ impl MetadataRecord {
                 }
                 if *leader != LEADER_UNCHANGED {
                     tagged.push((1, Bytes::copy_from_slice(&leader.to_be_bytes())));
+                }
+                for (tag, list) in [(2, replicas), (3, removing_replicas), (4, adding_replicas)] {
+                    if let Some(list) = list {
+                        let mut f = BytesMut::new();
+                        put_i32_array(&mut f, Some(list));
+                        tagged.push((tag, f.freeze()));
+                    }
                 }
             }
             MetadataRecord::RemoveTopic { topic_id } => put_uuid(&mut o, *topic_id),
@@ -328,13 +348,15 @@ impl MetadataRecord {
                 let topic_id = get_uuid(b)?;
                 let replicas = get_i32_array(b)?.unwrap_or_default();
                 let isr = get_i32_array(b)?.unwrap_or_default();
-                get_i32_array(b)?;
-                get_i32_array(b)?;
+                let removing_replicas = get_i32_array(b)?.unwrap_or_default();
+                let adding_replicas = get_i32_array(b)?.unwrap_or_default();
                 MetadataRecord::Partition {
                     partition_id,
                     topic_id,
                     replicas,
                     isr,
+                    removing_replicas,
+                    adding_replicas,
                     leader: get_i32(b)?,
                     leader_epoch: get_i32(b)?,
                     partition_epoch: get_i32(b)?,
@@ -350,10 +372,14 @@ impl MetadataRecord {
                 let partition_id = get_i32(b)?;
                 let topic_id = get_uuid(b)?;
                 let (mut isr, mut leader) = (None, LEADER_UNCHANGED);
+                let (mut replicas, mut removing_replicas, mut adding_replicas) = (None, None, None);
                 for (tag, mut data) in get_tagged(b)? {
                     match tag {
                         0 => isr = get_i32_array(&mut data)?,
                         1 => leader = get_i32(&mut data)?,
+                        2 => replicas = get_i32_array(&mut data)?,
+                        3 => removing_replicas = get_i32_array(&mut data)?,
+                        4 => adding_replicas = get_i32_array(&mut data)?,
                         _ => {}
                     }
                 }
@@ -362,6 +388,9 @@ impl MetadataRecord {
                     topic_id,
                     isr,
                     leader,
+                    replicas,
+                    removing_replicas,
+                    adding_replicas,
                 });
             }
             9 => MetadataRecord::RemoveTopic {
@@ -445,6 +474,8 @@ mod tests {
                 topic_id: id,
                 replicas: vec![1, 2],
                 isr: vec![1],
+                removing_replicas: vec![1],
+                adding_replicas: vec![2],
                 leader: 1,
                 leader_epoch: 4,
                 partition_epoch: 5,
@@ -460,12 +491,18 @@ mod tests {
                 topic_id: id,
                 isr: Some(vec![1, 2]),
                 leader: LEADER_UNCHANGED,
+                replicas: None,
+                removing_replicas: None,
+                adding_replicas: None,
             },
             MetadataRecord::PartitionChange {
                 partition_id: 0,
                 topic_id: id,
                 isr: None,
                 leader: 2,
+                replicas: Some(vec![3, 2, 1]),
+                removing_replicas: Some(vec![1]),
+                adding_replicas: Some(vec![]),
             },
             MetadataRecord::RemoveTopic { topic_id: id },
             MetadataRecord::UnregisterBroker {

@@ -25,6 +25,8 @@ fn part(leader: i32, epoch: i32) -> PartitionImage {
     PartitionImage {
         replicas: vec![A, B],
         isr: vec![A, B],
+        removing_replicas: vec![],
+        adding_replicas: vec![],
         leader,
         leader_epoch: epoch,
         partition_epoch: epoch,
@@ -326,6 +328,8 @@ async fn the_image_starts_and_stops_fetching() {
         leader: A,
         leader_epoch: 0,
         partition_epoch: 0,
+        removing_replicas: vec![],
+        adding_replicas: vec![],
     });
     let manager = ReplicaManager::new(
         B,
@@ -372,6 +376,9 @@ async fn the_image_starts_and_stops_fetching() {
         topic_id,
         isr: None,
         leader: B,
+        replicas: None,
+        removing_replicas: None,
+        adding_replicas: None,
     });
     manager.publish(&img, &img2).unwrap();
     assert!(fetchers.leaders().is_empty());

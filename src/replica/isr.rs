@@ -255,6 +255,8 @@ mod tests {
         PartitionImage {
             replicas: vec![1, 2, 3],
             isr: isr.to_vec(),
+            removing_replicas: vec![],
+            adding_replicas: vec![],
             leader: 1,
             leader_epoch,
             partition_epoch,

@@ -245,6 +245,8 @@ async fn the_driver_sends_one_request_retries_and_adopts() {
         leader: ME,
         leader_epoch: 1,
         partition_epoch: 0,
+        removing_replicas: vec![],
+        adding_replicas: vec![],
     });
     let manager = Arc::new(ReplicaManager::new(
         ME,

@@ -28,6 +28,8 @@ pub(super) fn image(replicas: &[i32], isr: &[i32], epoch: i32) -> PartitionImage
     PartitionImage {
         replicas: replicas.to_vec(),
         isr: isr.to_vec(),
+        removing_replicas: vec![],
+        adding_replicas: vec![],
         leader: ME,
         leader_epoch: epoch,
         partition_epoch: 0,

@@ -280,6 +280,8 @@ fn write_pre_quorum_log(dir: &Path, topic_id: uuid::Uuid) {
                 leader: 1,
                 leader_epoch: 0,
                 partition_epoch: 0,
+                removing_replicas: vec![],
+                adding_replicas: vec![],
             })
             .collect(),
         vec![MetadataRecord::Config {

@@ -34,6 +34,8 @@ fn follower(dir: &std::path::Path) -> Arc<Replica> {
     let image = PartitionImage {
         replicas: vec![1, 2],
         isr: vec![1, 2],
+        removing_replicas: vec![],
+        adding_replicas: vec![],
         leader: 1,
         leader_epoch: 0,
         partition_epoch: 0,
