@@ -15,7 +15,8 @@
 //!   is elected from `target ∩ ISR` ([`super::election::elect`], clean only: the leader epoch
 //!   goes up). Removed brokers delete their logs when they see the image.
 //! - **Cancellation** ([`cancel`], null target): the original replicas come back (the adding
-//!   ones removed, and taken out of the ISR); when that would empty the ISR it is refused with
+//!   ones removed from the merged list, which keeps its order, as Kafka's
+//!   `PartitionReassignmentRevert` does, and taken out of the ISR); when that would empty the ISR it is refused with
 //!   INVALID_REPLICA_ASSIGNMENT (Kafka would need an unclean election there); no reassignment
 //!   in progress → NO_REASSIGNMENT_IN_PROGRESS.
 //!

@@ -47,6 +47,7 @@ mod power_loss;
 mod quorum;
 mod quorum_cluster;
 mod rdkafka_roundtrip;
+mod reassignments;
 mod replica_fetcher;
 mod replication;
 mod resources;
