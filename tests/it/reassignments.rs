@@ -151,6 +151,41 @@ fn values_of(bootstrap: &str, t: &str, n: usize) -> Vec<String> {
         .collect()
 }
 
+/// AlterPartitionReassignments + ListPartitionReassignments through the Java admin client
+/// (`compat/java/reassign.sh`): its two output lines, or `None` when Java or its jars
+/// (`scripts/setup-test-deps`) are missing.
+fn java_reassign(bootstrap: &str, t: &str, target: &[i32]) -> Option<(String, String)> {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let jar = root.join("compat/.cache/java-lib/kafka-clients.jar");
+    let javac = std::process::Command::new("javac").arg("-version").output();
+    if !jar.exists() || !javac.is_ok_and(|o| o.status.success()) {
+        eprintln!(
+            "skipping the Java admin step: no javac or no {}",
+            jar.display()
+        );
+        return None;
+    }
+    let list: Vec<String> = target.iter().map(|b| b.to_string()).collect();
+    let out = std::process::Command::new(root.join("compat/java/reassign.sh"))
+        .args([bootstrap, t, "0", &list.join(",")])
+        .output()
+        .expect("run compat/java/reassign.sh");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let line = |prefix: &str| {
+        stdout
+            .lines()
+            .find_map(|l| l.strip_prefix(prefix))
+            .map(|l| l.trim().to_string())
+            .unwrap_or_else(|| {
+                panic!(
+                    "no {prefix} from Java: {stdout}\n{}",
+                    String::from_utf8_lossy(&out.stderr)
+                )
+            })
+    };
+    Some((line("ALTER "), line("LISTED ")))
+}
+
 fn segment(c: &Cluster, i: usize, t: &str) -> Option<Vec<u8>> {
     std::fs::read(
         c.data_dir(i)
@@ -264,4 +299,24 @@ fn replicas_move_after_catching_up_and_cancellation_reverts() {
         (!c.data_dir(new).join("cancelled-0").exists()).then_some(())
     });
     assert_eq!(values_of(&bootstrap, "cancelled", few.len()), few);
+
+    // The Java admin client: alter while the new replica's node is paused, then list.
+    create(&via, "java-moved", &[o, k]);
+    produce(&bootstrap, "java-moved", &few);
+    c.pause(new);
+    // Bootstrapped through `keep` only, so the client talks to a node that answers.
+    let java = java_reassign(&via, "java-moved", &[k, n]);
+    c.resume(new);
+    if let Some((alter, list)) = java {
+        assert_eq!(alter, "NONE");
+        assert_eq!(
+            list,
+            format!("replicas=[{k}, {n}, {o}] adding=[{n}] removing=[{o}]")
+        );
+        let (_, replicas, _) = wait_for("the Java-started move completes", PATIENCE, || {
+            partition(&via, "java-moved").filter(|(_, r, _)| r.len() == 2)
+        });
+        assert_eq!(replicas, vec![k, n]);
+        assert_eq!(values_of(&bootstrap, "java-moved", few.len()), few);
+    }
 }
