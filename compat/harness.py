@@ -1,5 +1,8 @@
 """Shared runner for the Python clients' scenarios: each scenario prints one line,
-`PASS <client> <name>`, `FAIL <client> <name> (reason)` or `SKIP <client> <name> (reason)`."""
+`PASS <client> <name>`, `FAIL <client> <name> (reason)` or `SKIP <client> <name> (reason)`.
+A scenario that returns a string passes with it as a note (`PASS <client> <name> (note)`: counts)."""
+import os
+import subprocess
 import time
 import traceback
 
@@ -15,8 +18,8 @@ class Runner:
 
     def run(self, name, fn):
         try:
-            fn()
-            print(f"PASS {self.client} {name}", flush=True)
+            note = fn()
+            print(f"PASS {self.client} {name}" + (f" ({note})" if note else ""), flush=True)
         except Skip as s:
             print(f"SKIP {self.client} {name} ({s})", flush=True)
         except Exception as e:  # noqa: BLE001 - every failure becomes a line
@@ -34,3 +37,13 @@ def wait_until(what, fn, timeout=30.0):
             return v
         time.sleep(0.05)
     raise AssertionError(f"timed out waiting for {what}")
+
+
+def fault(*args):
+    """Runs the cluster tier's fault hook ($COMPAT_FAULT, see compat/cluster.py); its output."""
+    hook = os.environ.get("COMPAT_FAULT")
+    if not hook:
+        raise Skip("no fault hook: run through scripts/compat --cluster")
+    r = subprocess.run([hook, *args], capture_output=True, text=True, timeout=180)
+    assert r.returncode == 0, f"fault {' '.join(args)}: {r.stderr.strip()[-300:]}"
+    return r.stdout.strip()

@@ -1,9 +1,11 @@
 //! The rdkafka crate against a broker: every scenario of compat/SCENARIOS, printed as
 //! PASS/FAIL lines like the other clients. (The crate is also what `tests/` drive.)
 //!
-//! `cargo run --example compat-rdkafka -- HOST:PORT`
+//! `cargo run --example compat-rdkafka -- HOST:PORT`; with `HOST:PORT,... --cluster` the
+//! cluster tier's scenarios instead (cluster.rs).
 
 mod alter;
+mod cluster;
 mod txn;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -406,6 +408,10 @@ fn main() -> Result<()> {
         admin,
         sent: BTreeMap::new(),
     };
+    if std::env::args().nth(2).as_deref() == Some("--cluster") {
+        let failures = cluster::run(&mut c);
+        std::process::exit(i32::from(failures > 0));
+    }
     let scenarios: Vec<(&str, Scenario)> = vec![
         ("metadata", Box::new(metadata)),
         ("admin-create-delete-topic", Box::new(admin_create_delete)),

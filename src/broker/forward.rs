@@ -14,7 +14,8 @@
 //! - Producer id blocks ([`Forwarder::allocate_producer_ids`]): AllocateProducerIds (67).
 //! - Internal topics ([`Forwarder::create_topic`]): the coordinators' topics, created on
 //!   first need with CreateTopics v7, as Kafka's `AutoTopicCreationManager` asks the
-//!   controller.
+//!   controller; so are topics auto-created by a Metadata or Produce at a node that is not
+//!   the active controller (`Broker::topic_or_create`).
 //! - Broker registration: gregor's nodes register with BrokerRegistration (62) and
 //!   heartbeats (`broker::lifecycle`). The interim private call [`REGISTER_BROKER`] (32003,
 //!   a RegisterBrokerRecord) of step 2 is still answered by [`serve_register`] on the
