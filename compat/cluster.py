@@ -168,17 +168,22 @@ def restart_all(d):
         def back(n=n):
             if procs[n["id"]].poll() is not None:
                 sys.exit(f"cluster: node {n['id']} exited after its restart; see {d}/node-{n['id']}.log")
-            # Metadata lists unfenced brokers only; asked of the node itself, then of all.
+            # A restarted node answers from its own (stale) image at first: ask the others
+            # whether it is registered and unfenced (Metadata lists live brokers only) and back
+            # in the ISR of every partition it replicates.
             md = metadata(f"127.0.0.1:{n['port']}")
             if md is None or len(md.brokers) < N:
                 return False
-            md = metadata(bootstrap(state))
-            if md is None or len(md.brokers) < N:
-                return False
-            for t in md.topics.values():
-                for p in t.partitions.values():
-                    if n["id"] in p.replicas and n["id"] not in p.isrs:
-                        return False
+            for peer in state["nodes"]:
+                if peer["id"] == n["id"] or peer["id"] in procs:
+                    continue
+                md = metadata(f"127.0.0.1:{peer['port']}")
+                if md is None or n["id"] not in md.brokers:
+                    return False
+                for t in md.topics.values():
+                    for p in t.partitions.values():
+                        if n["id"] in p.replicas and n["id"] not in p.isrs:
+                            return False
             return True
         wait_until(f"node {n['id']} back in every ISR", back, 90)
     print(" ".join(str(n["id"]) for n in dead), flush=True)

@@ -10,6 +10,7 @@ mod support;
 
 mod admin;
 mod admin_apis;
+mod auto_create_cluster;
 mod alter_configs;
 mod bad_input;
 mod broker_configs;
