@@ -7,7 +7,8 @@ and the fault hook its scenarios call.
                                 kill -9 the node leading TOPIC/PARTITION; prints its node id
     cluster.py fault DIR restart-all
                                 restart every killed node and wait until it is back in the ISR
-                                of every partition it replicates
+                                of every partition it replicates (at most $COMPAT_RESTART_WAIT
+                                seconds, 90 by default)
     cluster.py down DIR         SIGTERM every node, then SIGKILL what is left
 
 State lives in DIR/cluster.json (per node: id, ports, command line, pid), so the fault hook
@@ -185,7 +186,7 @@ def restart_all(d):
                         if n["id"] in p.replicas and n["id"] not in p.isrs:
                             return False
             return True
-        wait_until(f"node {n['id']} back in every ISR", back, 90)
+        wait_until(f"node {n['id']} back in every ISR", back, int(os.environ.get("COMPAT_RESTART_WAIT", "90")))
     print(" ".join(str(n["id"]) for n in dead), flush=True)
 
 

@@ -59,7 +59,7 @@ def produce_consume():
 
 
 def failover_group():
-    """A group consumer commits after every batch; midway the leader of partition 0 is killed
+    """A group consumer commits after every batch; midway the leader of partition 1 is killed
     (kill -9) while an idempotent acks=all producer keeps producing. Every acknowledged record is
     consumed, no committed record is consumed twice, and a restarted member of the group sees
     nothing already processed."""
@@ -111,7 +111,7 @@ def failover_group():
                 except KafkaException:
                     commit_failures += 1  # the batch may come again: at-least-once
             if killed is None and len(seen) >= total // 4:
-                killed = fault("kill-leader", name, "0")
+                killed = fault("kill-leader", name, "1")
             if next_i >= total and len(p) == 0 and acked <= set(seen) and not pending:
                 break
         c.close()

@@ -104,7 +104,7 @@ public class Cluster {
             return acked.size() + " records";
         });
 
-        // A group consumer commits after every poll; midway the leader of partition 0 is killed
+        // A group consumer commits after every poll; midway the leader of partition 1 is killed
         // (kill -9) while an idempotent acks=all producer keeps producing. Every acknowledged record
         // is consumed, no committed record is consumed twice, and a restarted member of the group
         // sees nothing already processed.
@@ -152,7 +152,7 @@ public class Cluster {
                             commitFailures++; // the batch may come again: at-least-once
                         }
                     }
-                    if (killed == null && seen.size() >= total / 4) killed = fault("kill-leader", name, "0");
+                    if (killed == null && seen.size() >= total / 4) killed = fault("kill-leader", name, "1");
                     if (next >= total && inflight.isEmpty() && seen.keySet().containsAll(acked) && pending.isEmpty()) break;
                 }
                 c.close();

@@ -49,7 +49,7 @@ def produce_consume():
 
 
 def failover_group():
-    """A group consumer commits after every poll; midway the leader of partition 0 is killed
+    """A group consumer commits after every poll; midway the leader of partition 2 is killed
     (kill -9) while an idempotent acks=all producer keeps producing. Every acknowledged record is
     consumed, no committed record is consumed twice, and a restarted member of the group sees
     nothing already processed."""
@@ -97,7 +97,7 @@ def failover_group():
                 except KafkaError:
                     commit_failures += 1  # the batch may come again: at-least-once
             if killed is None and len(seen) >= total // 4:
-                killed = fault("kill-leader", name, "0")
+                killed = fault("kill-leader", name, "2")
             if next_i >= total and not inflight and acked <= set(seen) and not pending:
                 break
         c.close()

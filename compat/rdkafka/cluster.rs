@@ -14,8 +14,8 @@ use rdkafka::client::ClientContext;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
 use rdkafka::message::Message;
 use rdkafka::producer::{BaseProducer, BaseRecord, DeliveryResult, Producer, ProducerContext};
-use rdkafka::TopicPartitionList;
 use rdkafka::Offset;
+use rdkafka::TopicPartitionList;
 
 use crate::{close, config, wait_until, Ctx};
 
@@ -71,8 +71,11 @@ fn create(c: &Ctx, name: &str) -> Result<()> {
 }
 
 fn producer(c: &Ctx, extra: &[(&str, &str)]) -> Result<BaseProducer<Deliveries>> {
-    Ok(config(&c.bs, &[&[("linger.ms", "5"), ("acks", "all")], extra].concat())
-        .create_with_context(Deliveries::default())?)
+    Ok(config(
+        &c.bs,
+        &[&[("linger.ms", "5"), ("acks", "all")], extra].concat(),
+    )
+    .create_with_context(Deliveries::default())?)
 }
 
 fn send(p: &BaseProducer<Deliveries>, topic: &str, key: &str, value: &str) -> Result<()> {
@@ -90,8 +93,16 @@ fn produce_consume(c: &mut Ctx) -> Result<String> {
     }
     p.flush(Duration::from_secs(60))?;
     let acked = p.context().acked.lock().map(|a| a.len()).unwrap_or(0);
-    let failed = p.context().failed.lock().map(|f| f.clone()).unwrap_or_default();
-    ensure!(acked == 1000 && failed.is_empty(), "{acked} acked, failed: {failed:?}");
+    let failed = p
+        .context()
+        .failed
+        .lock()
+        .map(|f| f.clone())
+        .unwrap_or_default();
+    ensure!(
+        acked == 1000 && failed.is_empty(),
+        "{acked} acked, failed: {failed:?}"
+    );
     let consumer: BaseConsumer = config(&c.bs, &[("group.id", "unused")]).create()?;
     let mut tpl = TopicPartitionList::new();
     for part in 0..3 {
@@ -116,7 +127,7 @@ fn produce_consume(c: &mut Ctx) -> Result<String> {
     Ok("1000 records".into())
 }
 
-/// A group consumer commits after every poll round; midway the leader of partition 0 is killed
+/// A group consumer commits after every poll round; midway the leader of partition 2 is killed
 /// (kill -9) while an idempotent acks=all producer keeps producing. Every acknowledged record is
 /// consumed, no committed record is consumed twice, and a restarted member of the group sees
 /// nothing already processed.
@@ -148,7 +159,10 @@ fn failover_run(c: &Ctx, name: &str) -> Result<String> {
     let total = 2000;
     let p = producer(
         c,
-        &[("enable.idempotence", "true"), ("message.timeout.ms", "60000")],
+        &[
+            ("enable.idempotence", "true"),
+            ("message.timeout.ms", "60000"),
+        ],
     )?;
     let consumer = group_member(c, name, name)?;
     let mut seen: HashMap<Vec<u8>, usize> = HashMap::new();
@@ -157,7 +171,12 @@ fn failover_run(c: &Ctx, name: &str) -> Result<String> {
     let (mut next, mut killed, mut commit_failures) = (0, None, 0);
     let deadline = Instant::now() + Duration::from_secs(120);
     loop {
-        let acked = p.context().acked.lock().map(|a| a.clone()).unwrap_or_default();
+        let acked = p
+            .context()
+            .acked
+            .lock()
+            .map(|a| a.clone())
+            .unwrap_or_default();
         ensure!(
             Instant::now() < deadline,
             "timed out: {} acked, {} consumed",
@@ -192,7 +211,7 @@ fn failover_run(c: &Ctx, name: &str) -> Result<String> {
             }
         }
         if killed.is_none() && seen.len() >= total / 4 {
-            killed = Some(fault(&["kill-leader", name, "0"])?);
+            killed = Some(fault(&["kill-leader", name, "2"])?);
         }
         if next >= total
             && p.in_flight_count() == 0
@@ -204,10 +223,23 @@ fn failover_run(c: &Ctx, name: &str) -> Result<String> {
     }
     close(consumer);
     let n_acked = p.context().acked.lock().map(|a| a.len()).unwrap_or(0);
-    let failed = p.context().failed.lock().map(|f| f.clone()).unwrap_or_default();
+    let failed = p
+        .context()
+        .failed
+        .lock()
+        .map(|f| f.clone())
+        .unwrap_or_default();
     let dups: usize = seen.values().map(|n| n - 1).sum();
-    ensure!(failed.is_empty(), "{} sends failed: {:?}", failed.len(), &failed[..failed.len().min(2)]);
-    ensure!(dup_committed == 0, "{dup_committed} committed records consumed again");
+    ensure!(
+        failed.is_empty(),
+        "{} sends failed: {:?}",
+        failed.len(),
+        &failed[..failed.len().min(2)]
+    );
+    ensure!(
+        dup_committed == 0,
+        "{dup_committed} committed records consumed again"
+    );
     // A restarted member resumes at the committed offsets: only the new end markers come.
     for part in 0..3 {
         p.send(BaseRecord::<(), _>::to(name).partition(part).payload("end"))
@@ -247,18 +279,24 @@ fn cluster_admin(c: &mut Ctx) -> Result<String> {
     create(c, &name)?;
     let probe: BaseConsumer = config(&c.bs, &[]).create()?;
     let mut leaders = Vec::new();
-    wait_until("3 replicas and an ISR of 3 on every partition", Duration::from_secs(30), || {
-        let Ok(md) = probe.fetch_metadata(Some(&name), Duration::from_secs(5)) else {
-            return false;
-        };
-        let Some(t) = md.topics().first() else {
-            return false;
-        };
-        leaders = t.partitions().iter().map(|p| p.leader()).collect();
-        leaders.sort_unstable();
-        t.partitions().len() == 3
-            && t.partitions().iter().all(|p| p.replicas().len() == 3 && p.isr().len() == 3)
-    })?;
+    wait_until(
+        "3 replicas and an ISR of 3 on every partition",
+        Duration::from_secs(30),
+        || {
+            let Ok(md) = probe.fetch_metadata(Some(&name), Duration::from_secs(5)) else {
+                return false;
+            };
+            let Some(t) = md.topics().first() else {
+                return false;
+            };
+            leaders = t.partitions().iter().map(|p| p.leader()).collect();
+            leaders.sort_unstable();
+            t.partitions().len() == 3
+                && t.partitions()
+                    .iter()
+                    .all(|p| p.replicas().len() == 3 && p.isr().len() == 3)
+        },
+    )?;
     for r in block_on(c.admin.delete_topics(&[&name], &AdminOptions::new()))? {
         r.map_err(|(t, e)| anyhow::anyhow!("deleting {t}: {e}"))?;
     }

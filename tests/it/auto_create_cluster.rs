@@ -52,7 +52,9 @@ fn a_node_that_is_not_the_controller_auto_creates_topics_through_it() {
     let leader = wait_for("a quorum leader", PATIENCE, || {
         quorum_leader(&c.broker_addr(0))
     });
-    let follower = (0..c.len()).find(|&i| c.id(i) != leader).expect("a follower");
+    let follower = (0..c.len())
+        .find(|&i| c.id(i) != leader)
+        .expect("a follower");
     let addr = c.broker_addr(follower);
 
     // Metadata with auto-creation at the follower: retriable answers until its image has the
@@ -83,12 +85,10 @@ fn a_node_that_is_not_the_controller_auto_creates_topics_through_it() {
     // A producer that only knows the follower: its record is acknowledged (acks=all) and
     // read back.
     let p = clients::producer(&addr, &[("acks", "all")]);
-    let delivery = futures::executor::block_on(
-        p.send(
-            FutureRecord::to("auto-produce").key("k").payload("v"),
-            Duration::from_secs(30),
-        ),
-    )
+    let delivery = futures::executor::block_on(p.send(
+        FutureRecord::to("auto-produce").key("k").payload("v"),
+        Duration::from_secs(30),
+    ))
     .expect("delivered");
     let (partition, offset) = (delivery.partition, delivery.offset);
     let got = clients::consume(&addr, "auto-produce", &[partition], Offset::Beginning, 1);

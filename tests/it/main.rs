@@ -10,8 +10,8 @@ mod support;
 
 mod admin;
 mod admin_apis;
-mod auto_create_cluster;
 mod alter_configs;
+mod auto_create_cluster;
 mod bad_input;
 mod broker_configs;
 mod broker_forwarding;
