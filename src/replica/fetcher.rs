@@ -246,12 +246,20 @@ impl ReplicaFetcher {
                 return;
             }
             ErrorCode::FencedLeaderEpoch => {
-                self.map().remove(key);
-                self.fenced
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .insert((key.clone(), epoch));
-                round.fenced.push(key.clone());
+                // Only the fetch state this answer belongs to: a newer image may have followed
+                // the partition again at a newer epoch while the request was out (Kafka applies
+                // a response only to a fetch state with the request's epoch). Removing that
+                // one left a restarted follower out of an idle partition for good.
+                let mut map = self.map();
+                if map.get(key).is_some_and(|f| f.leader_epoch == epoch) {
+                    map.remove(key);
+                    drop(map);
+                    self.fenced
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .insert((key.clone(), epoch));
+                    round.fenced.push(key.clone());
+                }
                 return;
             }
             code => {

@@ -1,8 +1,9 @@
 //! The replica fetcher against an in-process leader ([`LocalLeader`]): a follower's log ends
 //! byte-identical to the leader's; a divergent tail written in an older epoch is truncated by
 //! epoch and converges; KIP-279's double failover; OFFSET_OUT_OF_RANGE restarting at the
-//! leader's log start; FENCED_LEADER_EPOCH removing the partition; and the follower's
-//! producer state detecting an idempotent retry as a duplicate after promotion.
+//! leader's log start; FENCED_LEADER_EPOCH removing the partition (unless the image followed
+//! it again at a newer epoch while the fetch was out); and the follower's producer state
+//! detecting an idempotent retry as a duplicate after promotion.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -10,7 +11,12 @@ use std::time::Duration;
 use bytes::Bytes;
 use uuid::Uuid;
 
-use super::fetcher::{FetcherSettings, LocalLeader, ReplicaFetcher};
+use super::fetcher::{
+    FetchPartition, FetchedPartition, FetcherSettings, LeaderEndPoint, LocalLeader,
+    ReplicaFetcher,
+};
+use super::isr_driver::BoxFuture;
+use crate::error::ErrorCode;
 use super::tests::batch;
 use super::{Isolation, Replica};
 use crate::config::LogConfig;
@@ -385,4 +391,77 @@ async fn the_image_starts_and_stops_fetching() {
     assert!(follower.is_leader());
     assert_eq!(follower.epoch_start_offset(), Some(6));
     fetchers.shutdown();
+}
+
+/// A leader that answers every fetch FENCED_LEADER_EPOCH, after running `meanwhile` (what a
+/// newer image does to the fetcher while the request is out).
+struct FencingLeader {
+    meanwhile: std::sync::Mutex<Option<Box<dyn FnOnce() + Send>>>,
+}
+
+impl LeaderEndPoint for FencingLeader {
+    fn fetch(
+        &self,
+        partitions: Vec<FetchPartition>,
+    ) -> BoxFuture<Result<Vec<FetchedPartition>, ErrorCode>> {
+        if let Some(f) = self.meanwhile.lock().unwrap().take() {
+            f();
+        }
+        let answer = partitions
+            .into_iter()
+            .map(|p| FetchedPartition {
+                topic: p.topic,
+                partition: p.partition,
+                error: ErrorCode::FencedLeaderEpoch,
+                high_watermark: -1,
+                log_start_offset: -1,
+                records: Bytes::new(),
+                diverging_epoch: None,
+            })
+            .collect();
+        Box::pin(async move { Ok(answer) })
+    }
+
+    fn log_range(&self, _: String, _: i32, _: i32) -> BoxFuture<Result<(i64, i64), ErrorCode>> {
+        Box::pin(async { Err(ErrorCode::FencedLeaderEpoch) })
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_fenced_answer_to_an_older_epoch_keeps_the_partition_followed_at_a_newer_one() {
+    let d = tempfile::tempdir().unwrap();
+    let follower = Arc::new(Replica::new(
+        empty_log(d.path()),
+        Uuid::nil(),
+        B,
+        &part(A, 0),
+        None,
+    ));
+    let fetcher = Arc::new_cyclic(|me: &std::sync::Weak<ReplicaFetcher>| {
+        let (me, again) = (me.clone(), follower.clone());
+        let meanwhile: Box<dyn FnOnce() + Send> = Box::new(move || {
+            // The image names epoch 1 while the epoch-0 fetch is out.
+            again.apply(&part(A, 1));
+            if let Some(f) = me.upgrade() {
+                f.add(again, Uuid::nil(), 1);
+            }
+        });
+        ReplicaFetcher::new(
+            Arc::new(FencingLeader {
+                meanwhile: std::sync::Mutex::new(Some(meanwhile)),
+            }),
+            FetcherSettings {
+                partition_max_bytes: 1 << 20,
+                backoff: Duration::from_millis(1),
+            },
+        )
+    });
+    fetcher.add(follower.clone(), Uuid::nil(), 0);
+    let round = fetcher.fetch_once().await;
+    assert!(round.fenced.is_empty(), "{round:?}");
+    assert_eq!(fetcher.followed(), vec![(("t".to_string(), 0), 1)]);
+    // An answer fencing the epoch it is followed at still removes it.
+    let round = fetcher.fetch_once().await;
+    assert_eq!(round.fenced, vec![("t".to_string(), 0)]);
+    assert!(fetcher.is_empty());
 }
