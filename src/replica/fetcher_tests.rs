@@ -12,14 +12,13 @@ use bytes::Bytes;
 use uuid::Uuid;
 
 use super::fetcher::{
-    FetchPartition, FetchedPartition, FetcherSettings, LeaderEndPoint, LocalLeader,
-    ReplicaFetcher,
+    FetchPartition, FetchedPartition, FetcherSettings, LeaderEndPoint, LocalLeader, ReplicaFetcher,
 };
 use super::isr_driver::BoxFuture;
-use crate::error::ErrorCode;
 use super::tests::batch;
 use super::{Isolation, Replica};
 use crate::config::LogConfig;
+use crate::error::ErrorCode;
 use crate::log::partition::now_ms;
 use crate::log::{LogManager, Partition};
 use crate::metadata::PartitionImage;
