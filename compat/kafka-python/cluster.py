@@ -132,6 +132,12 @@ def failover_group():
 
 def cluster_admin():
     """CreateTopics RF 3, DescribeTopics: three replicas and an ISR of three everywhere; delete."""
+    # A fresh admin client: the first one cached the controller id and broker list from before
+    # the failover scenario killed and restarted a node (kafka-python refreshes them only on
+    # NOT_CONTROLLER or after metadata.max.age.ms), as it would against Kafka.
+    global admin
+    admin.close()
+    admin = KafkaAdminClient(bootstrap_servers=BS, request_timeout_ms=15000)
     name = f"kpy-adm-{tag}"
     create(name, 3)
 
