@@ -21,6 +21,12 @@
 //!   any other error back off for `replica.fetch.backoff.ms`; a failed request backs off
 //!   every partition.
 //!
+//! A partition's outcome (records, truncation, any error) is applied only if the partition is
+//! still followed at the leader epoch and fetch offset the request was built from (Kafka's
+//! `AbstractFetcherThread` check): a response to a fetch sent before the image re-added the
+//! partition at a new epoch is stale and dropped (counted in [`Round::stale`]), so an old
+//! epoch's FENCED_LEADER_EPOCH cannot evict the partition followed at the new one.
+//!
 //! Becoming a follower never truncates by itself (KIP-101: not to the high watermark); the
 //! first fetch's epoch check does whatever truncation is needed.
 //!
@@ -104,6 +110,9 @@ pub struct Round {
     /// Partitions removed for FENCED_LEADER_EPOCH.
     pub fenced: Vec<Key>,
     pub errors: Vec<(Key, ErrorCode)>,
+    /// Partitions whose outcome was dropped: re-added at another epoch or fetch offset while
+    /// the request was out.
+    pub stale: Vec<Key>,
 }
 
 /// One leader's fetcher (see the module doc).
@@ -168,6 +177,26 @@ impl ReplicaFetcher {
         self.map().is_empty()
     }
 
+    /// The partitions backing off now (tests, logs).
+    pub fn backing_off(&self) -> Vec<Key> {
+        let now = Instant::now();
+        self.map()
+            .iter()
+            .filter(|(_, f)| f.delayed_until.is_some_and(|t| t > now))
+            .map(|(k, _)| k.clone())
+            .collect()
+    }
+
+    /// Whether `key` is still followed through `r` at `epoch` from `fetch_offset` — the
+    /// state a request was built from (see the module doc).
+    fn still_current(&self, key: &Key, r: &Arc<Replica>, epoch: i32, fetch_offset: i64) -> bool {
+        self.map().get(key).is_some_and(|f| {
+            f.leader_epoch == epoch
+                && Arc::ptr_eq(&f.replica, r)
+                && r.log_end_offset() == fetch_offset
+        })
+    }
+
     fn delay(&self, key: &Key) {
         if let Some(f) = self.map().get_mut(key) {
             f.delayed_until = Some(Instant::now() + self.settings.backoff);
@@ -191,13 +220,16 @@ impl ReplicaFetcher {
             return round;
         }
         let mut request = Vec::with_capacity(ready.len());
+        let mut offsets = Vec::with_capacity(ready.len());
         for (key, r, topic_id, epoch) in &ready {
             let last_fetched_epoch = r.latest_epoch().await.unwrap_or(-1);
+            let fetch_offset = r.log_end_offset();
+            offsets.push(fetch_offset);
             request.push(FetchPartition {
                 topic: key.0.clone(),
                 topic_id: *topic_id,
                 partition: key.1,
-                fetch_offset: r.log_end_offset(),
+                fetch_offset,
                 last_fetched_epoch,
                 current_leader_epoch: *epoch,
                 log_start_offset: r.log_start_offset(),
@@ -207,18 +239,27 @@ impl ReplicaFetcher {
         let results = match self.leader.fetch(request).await {
             Ok(r) => r,
             Err(code) => {
-                for (key, ..) in &ready {
-                    self.delay(key);
-                    round.errors.push((key.clone(), code));
+                for ((key, r, _, epoch), offset) in ready.iter().zip(&offsets) {
+                    if self.still_current(key, r, *epoch, *offset) {
+                        self.delay(key);
+                        round.errors.push((key.clone(), code));
+                    } else {
+                        round.stale.push(key.clone());
+                    }
                 }
                 return round;
             }
         };
         for p in results {
             let key = (p.topic.clone(), p.partition);
-            let Some((_, r, _, epoch)) = ready.iter().find(|(k, ..)| *k == key) else {
+            let Some(i) = ready.iter().position(|(k, ..)| *k == key) else {
                 continue;
             };
+            let (_, r, _, epoch) = &ready[i];
+            if !self.still_current(&key, r, *epoch, offsets[i]) {
+                round.stale.push(key);
+                continue;
+            }
             self.handle(&key, r, *epoch, p, &mut round).await;
         }
         round

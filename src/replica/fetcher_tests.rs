@@ -2,8 +2,9 @@
 //! byte-identical to the leader's; a divergent tail written in an older epoch is truncated by
 //! epoch and converges; KIP-279's double failover; OFFSET_OUT_OF_RANGE restarting at the
 //! leader's log start; FENCED_LEADER_EPOCH removing the partition (unless the image followed
-//! it again at a newer epoch while the fetch was out); and the follower's producer state
-//! detecting an idempotent retry as a duplicate after promotion.
+//! it again at a newer epoch while the fetch was out); and the follower's
+//! producer state detecting an idempotent retry as a duplicate after promotion; a stale
+//! response (sent before the image re-added the partition at a new epoch) ignored.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -390,6 +391,111 @@ async fn the_image_starts_and_stops_fetching() {
     assert!(follower.is_leader());
     assert_eq!(follower.epoch_start_offset(), Some(6));
     fetchers.shutdown();
+}
+
+/// A leader whose Fetch replies only when the test says so: each request is announced on
+/// `entered`, then waits for one `release` before the in-process leader answers it.
+struct GatedLeader {
+    inner: LocalLeader,
+    entered: tokio::sync::mpsc::UnboundedSender<()>,
+    release: Arc<tokio::sync::Semaphore>,
+}
+
+impl super::fetcher::LeaderEndPoint for GatedLeader {
+    fn fetch(
+        &self,
+        partitions: Vec<super::fetcher::FetchPartition>,
+    ) -> super::isr_driver::BoxFuture<
+        Result<Vec<super::fetcher::FetchedPartition>, crate::error::ErrorCode>,
+    > {
+        let _ = self.entered.send(());
+        let release = self.release.clone();
+        let answer = self.inner.fetch(partitions);
+        Box::pin(async move {
+            if let Ok(p) = release.acquire().await {
+                p.forget();
+            }
+            answer.await
+        })
+    }
+
+    fn log_range(
+        &self,
+        topic: String,
+        partition: i32,
+        current_leader_epoch: i32,
+    ) -> super::isr_driver::BoxFuture<Result<(i64, i64), crate::error::ErrorCode>> {
+        self.inner.log_range(topic, partition, current_leader_epoch)
+    }
+}
+
+type Gate = (
+    tokio::sync::mpsc::UnboundedReceiver<()>,
+    Arc<tokio::sync::Semaphore>,
+);
+
+fn gated(leader: &Arc<Replica>, backoff: Duration) -> (Arc<ReplicaFetcher>, Gate) {
+    let (entered, rx) = tokio::sync::mpsc::unbounded_channel();
+    let release = Arc::new(tokio::sync::Semaphore::new(0));
+    let f = ReplicaFetcher::new(
+        Arc::new(GatedLeader {
+            inner: LocalLeader::new(B, vec![leader.clone()]),
+            entered,
+            release: release.clone(),
+        }),
+        FetcherSettings {
+            partition_max_bytes: 1 << 20,
+            backoff,
+        },
+    );
+    (Arc::new(f), (rx, release))
+}
+
+fn pair(da: &std::path::Path, db: &std::path::Path) -> (Arc<Replica>, Arc<Replica>) {
+    let leader = Arc::new(Replica::new(
+        empty_log(da),
+        Uuid::nil(),
+        A,
+        &part(A, 0),
+        None,
+    ));
+    let follower = Arc::new(Replica::new(
+        empty_log(db),
+        Uuid::nil(),
+        B,
+        &part(A, 0),
+        None,
+    ));
+    (leader, follower)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_fenced_answer_to_a_fetch_from_before_a_new_epoch_does_not_drop_the_partition() {
+    let (da, db) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let (leader, follower) = pair(da.path(), db.path());
+    leader.append_as_leader(batch(2), 1).await.unwrap();
+    leader.apply(&part(A, 1));
+    let (f, (mut entered, release)) = gated(&leader, Duration::from_millis(1));
+    // Followed at the node's first, stale image's epoch 0.
+    f.add(follower.clone(), Uuid::nil(), 0);
+    let round = tokio::spawn({
+        let f = f.clone();
+        async move { f.fetch_once().await }
+    });
+    entered.recv().await.unwrap();
+    // While that fetch (epoch 0) is out, the image re-adds the partition at epoch 1.
+    follower.apply(&part(A, 1));
+    f.add(follower.clone(), Uuid::nil(), 1);
+    release.add_permits(1);
+    let round = round.await.unwrap();
+    assert!(round.fenced.is_empty(), "{round:?}");
+    assert_eq!(round.stale, vec![("t".to_string(), 0)]);
+    assert_eq!(f.followed(), vec![(("t".to_string(), 0), 1)]);
+    assert!(f.backing_off().is_empty());
+    // The next fetch at epoch 1 replicates.
+    release.add_permits(1_000);
+    converge(&f, &leader, &follower).await;
+    assert_eq!(dump(&follower).await, dump(&leader).await);
 }
 
 /// A leader that answers every fetch FENCED_LEADER_EPOCH, after running `meanwhile` (what a
