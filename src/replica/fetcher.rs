@@ -27,6 +27,11 @@
 //! partition at a new epoch is stale and dropped (counted in [`Round::stale`]), so an old
 //! epoch's FENCED_LEADER_EPOCH cannot evict the partition followed at the new one.
 //!
+//! [`ReplicaFetcher::add`] (the image (re)adding a partition or changing its epoch) clears
+//! its backoff and wakes the fetcher at once, as Kafka's `addPartitions` resets the fetch
+//! state with no delay: a failover does not wait out a backoff taken at the old epoch.
+//! Repeated errors at one epoch keep backing off.
+//!
 //! Becoming a follower never truncates by itself (KIP-101: not to the high watermark); the
 //! first fetch's epoch check does whatever truncation is needed.
 //!
@@ -123,6 +128,8 @@ pub struct ReplicaFetcher {
     /// Partitions dropped for FENCED_LEADER_EPOCH, with the epoch they were followed at: not
     /// taken back at that epoch (the image must name a newer leadership first).
     fenced: Mutex<std::collections::HashSet<(Key, i32)>>,
+    /// Woken when a partition is (re)added, so `run` stops any backoff pause.
+    wake: tokio::sync::Notify,
 }
 
 impl ReplicaFetcher {
@@ -132,6 +139,7 @@ impl ReplicaFetcher {
             settings,
             partitions: Mutex::new(HashMap::new()),
             fenced: Mutex::new(std::collections::HashSet::new()),
+            wake: tokio::sync::Notify::new(),
         }
     }
 
@@ -159,6 +167,7 @@ impl ReplicaFetcher {
                 delayed_until: None,
             },
         );
+        self.wake.notify_one();
     }
 
     pub fn remove(&self, topic: &str, partition: i32) {
@@ -394,6 +403,7 @@ impl ReplicaFetcher {
                 tokio::select! {
                     _ = &mut shutdown => return,
                     _ = tokio::time::sleep(pause) => {}
+                    _ = self.wake.notified() => {}
                 }
             }
         }

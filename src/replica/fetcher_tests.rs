@@ -4,7 +4,8 @@
 //! leader's log start; FENCED_LEADER_EPOCH removing the partition (unless the image followed
 //! it again at a newer epoch while the fetch was out); and the follower's
 //! producer state detecting an idempotent retry as a duplicate after promotion; a stale
-//! response (sent before the image re-added the partition at a new epoch) ignored.
+//! response (sent before the image re-added the partition at a new epoch) ignored; and a new
+//! epoch fetched at once, not after the backoff an old epoch's error started.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -569,4 +570,42 @@ async fn a_fenced_answer_to_an_older_epoch_keeps_the_partition_followed_at_a_new
     let round = fetcher.fetch_once().await;
     assert_eq!(round.fenced, vec![("t".to_string(), 0)]);
     assert!(fetcher.is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_new_epoch_is_fetched_at_once_not_after_the_old_epochs_backoff() {
+    let (da, db) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let (leader, follower) = pair(da.path(), db.path());
+    leader.append_as_leader(batch(3), 0).await.unwrap();
+    // A backoff no test run could wait out.
+    let (f, (mut entered, release)) = gated(&leader, Duration::from_secs(3600));
+    release.add_permits(1_000_000);
+    // The follower's image is ahead of the leader's: UNKNOWN_LEADER_EPOCH, backing off.
+    follower.apply(&part(A, 1));
+    f.add(follower.clone(), Uuid::nil(), 1);
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(f.clone().run(async move {
+        let _ = stopped.await;
+    }));
+    entered.recv().await.unwrap();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    while f.backing_off().is_empty() {
+        assert!(tokio::time::Instant::now() < deadline, "never backed off");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    // A second error at the same epoch keeps the backoff: no new fetch goes out.
+    assert!(entered.try_recv().is_err());
+    // The leader reaches epoch 2 and the image says so: fetched now, not in an hour.
+    leader.apply(&part(A, 2));
+    follower.apply(&part(A, 2));
+    f.add(follower.clone(), Uuid::nil(), 2);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    while follower.log_end_offset() != leader.log_end_offset() {
+        assert!(tokio::time::Instant::now() < deadline, "not fetched");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    assert!(f.backing_off().is_empty());
+    let _ = stop.send(());
+    task.await.unwrap();
+    assert_eq!(dump(&follower).await, dump(&leader).await);
 }
