@@ -8,7 +8,7 @@
 //! a byte range under the lock and read the file after releasing it, so a slow reader never
 //! holds up producers.
 
-use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::atomic::{AtomicI32, AtomicI64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use bytes::Bytes;
@@ -34,6 +34,9 @@ pub struct Partition {
     log: Mutex<PartitionLog>,
     log_end: watch::Sender<i64>,
     log_start: AtomicI64,
+    /// The log's newest leader epoch (−1: none) as of the last publish, so a fetch's epoch
+    /// check need not take the lock off the async worker.
+    latest_epoch: AtomicI32,
 }
 
 pub fn now_ms() -> i64 {
@@ -47,9 +50,11 @@ impl Partition {
     pub fn new(topic: &str, index: i32, log: PartitionLog) -> Partition {
         let (tx, _) = watch::channel(log.log_end_offset());
         let start = AtomicI64::new(log.log_start_offset());
+        let latest_epoch = AtomicI32::new(log.latest_epoch().unwrap_or(-1));
         Partition {
             topic: topic.to_string(),
             index,
+            latest_epoch,
             log: Mutex::new(log),
             log_end: tx,
             log_start: start,
@@ -73,6 +78,11 @@ impl Partition {
         self.log_start.load(Ordering::Acquire)
     }
 
+    /// The newest leader epoch in the log (−1: none) as of the last published change.
+    pub fn latest_epoch(&self) -> i32 {
+        self.latest_epoch.load(Ordering::Acquire)
+    }
+
     /// A receiver that changes whenever the log end offset moves.
     pub fn subscribe(&self) -> watch::Receiver<i64> {
         self.log_end.subscribe()
@@ -89,6 +99,8 @@ impl Partition {
     pub fn publish(&self, log: &PartitionLog) {
         self.log_start
             .store(log.log_start_offset(), Ordering::Release);
+        self.latest_epoch
+            .store(log.latest_epoch().unwrap_or(-1), Ordering::Release);
         self.log_end.send_if_modified(|hw| {
             let leo = log.log_end_offset();
             let changed = *hw != leo;

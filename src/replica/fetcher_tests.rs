@@ -184,6 +184,7 @@ async fn a_divergent_tail_is_truncated_by_epoch_and_converges() {
     write(follower.log(), &batch(2), 0);
     write(follower.log(), &batch(2), 0);
     assert_eq!(follower.log_end_offset(), 12);
+    assert_eq!(follower.latest_epoch().await.unwrap(), 0);
     leader.apply(&part(A, 1));
     follower.apply(&part(A, 1));
     leader.append_as_leader(batch(3), 1).await.unwrap();
@@ -195,6 +196,7 @@ async fn a_divergent_tail_is_truncated_by_epoch_and_converges() {
         "to the end of epoch 0 on the leader, not to the HW"
     );
     assert_eq!(follower.log_end_offset(), 11);
+    assert_eq!(follower.latest_epoch().await.unwrap(), 1);
     assert_eq!(dump(&follower).await, dump(&leader).await);
     assert_eq!(
         follower.end_offset_for_epoch(0).await.unwrap(),

@@ -35,10 +35,9 @@ impl Replica {
     }
 
     /// The newest leader epoch in this log (−1 when none): a fetch's `last_fetched_epoch`.
+    /// Read from the last published change: no lock, no hop off the async worker.
     pub async fn latest_epoch(&self) -> Result<i32> {
-        self.log
-            .run(|log| Ok(log.latest_epoch().unwrap_or(-1)))
-            .await
+        Ok(self.log.latest_epoch())
     }
 
     /// A follower's high watermark: the leader's, capped at this log's end. A leader's is its

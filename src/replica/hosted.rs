@@ -220,6 +220,7 @@ impl Replica {
             let start = match self.log.lock() {
                 Ok(mut log) => {
                     log.assign_epoch_start(epoch);
+                    self.log.publish(&log);
                     log.log_end_offset()
                 }
                 Err(_) => self.log.log_end_offset(),
@@ -316,6 +317,17 @@ impl Replica {
         fetch_offset: i64,
     ) -> Result<Option<(i32, i64)>> {
         if last_fetched_epoch < 0 {
+            return Ok(None);
+        }
+        // The usual case, decided without the lock: the fetcher's last epoch is this log's
+        // newest and it fetches within the log, so that epoch ends at the log end, past
+        // the fetch offset. The log end is read first: a publish stores the epoch before
+        // the end, so the epoch read is at least as new as that end.
+        let leo = self.log.log_end_offset();
+        if last_fetched_epoch == self.log.latest_epoch()
+            && fetch_offset <= leo
+            && fetch_offset >= self.log_start_offset()
+        {
             return Ok(None);
         }
         let end_for = self.end_offset_for_epoch(last_fetched_epoch).await?;

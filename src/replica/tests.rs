@@ -147,6 +147,8 @@ async fn a_new_leader_lagging_its_epoch_start_answers_offset_not_available() {
     assert_eq!(r.end_offset_for_epoch(3).await.unwrap(), Some((3, 8)));
     assert_eq!(r.end_offset_for_epoch(2).await.unwrap(), Some((0, 8)));
     assert_eq!(r.end_offset_for_epoch(4).await.unwrap(), None);
+    // ... and published with it: the lock-free epoch checks of fetches see it at once.
+    assert_eq!(r.latest_epoch().await.unwrap(), 3);
     // The follower catches up: the high watermark reaches the epoch start, offsets are back.
     r.record_follower_fetch(2, 8, 0, 8);
     assert_eq!(r.high_watermark(), 8);
