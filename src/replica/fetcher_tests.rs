@@ -1,11 +1,9 @@
 //! The replica fetcher against an in-process leader ([`LocalLeader`]): a follower's log ends
 //! byte-identical to the leader's; a divergent tail written in an older epoch is truncated by
 //! epoch and converges; KIP-279's double failover; OFFSET_OUT_OF_RANGE restarting at the
-//! leader's log start; FENCED_LEADER_EPOCH removing the partition (unless the image followed
-//! it again at a newer epoch while the fetch was out); and the follower's
-//! producer state detecting an idempotent retry as a duplicate after promotion; a stale
-//! response (sent before the image re-added the partition at a new epoch) ignored; and a new
-//! epoch fetched at once, not after the backoff an old epoch's error started.
+//! leader's log start; FENCED_LEADER_EPOCH removing the partition; and the follower's
+//! producer state detecting an idempotent retry as a duplicate after promotion. The races
+//! between a fetch in flight and a new epoch are in `fetcher_epoch_race_tests`.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -13,22 +11,18 @@ use std::time::Duration;
 use bytes::Bytes;
 use uuid::Uuid;
 
-use super::fetcher::{
-    FetchPartition, FetchedPartition, FetcherSettings, LeaderEndPoint, LocalLeader, ReplicaFetcher,
-};
-use super::isr_driver::BoxFuture;
+use super::fetcher::{FetcherSettings, LocalLeader, ReplicaFetcher};
 use super::tests::batch;
 use super::{Isolation, Replica};
 use crate::config::LogConfig;
-use crate::error::ErrorCode;
 use crate::log::partition::now_ms;
 use crate::log::{LogManager, Partition};
 use crate::metadata::PartitionImage;
 
-const A: i32 = 1;
-const B: i32 = 2;
+pub(super) const A: i32 = 1;
+pub(super) const B: i32 = 2;
 
-fn part(leader: i32, epoch: i32) -> PartitionImage {
+pub(super) fn part(leader: i32, epoch: i32) -> PartitionImage {
     PartitionImage {
         replicas: vec![A, B],
         isr: vec![A, B],
@@ -40,21 +34,21 @@ fn part(leader: i32, epoch: i32) -> PartitionImage {
     }
 }
 
-fn empty_log(dir: &std::path::Path) -> Arc<Partition> {
+pub(super) fn empty_log(dir: &std::path::Path) -> Arc<Partition> {
     let logs = LogManager::open(dir).unwrap();
     logs.create_partition("t", 0, &Uuid::nil().to_string(), LogConfig::default())
         .unwrap()
 }
 
 /// Writes `batch` into a log directly, stamped with `epoch` (an old leader's write).
-fn write(p: &Partition, bytes: &Bytes, epoch: i32) {
+pub(super) fn write(p: &Partition, bytes: &Bytes, epoch: i32) {
     let mut log = p.lock().unwrap();
     log.append_as_leader(bytes, epoch, now_ms()).unwrap();
     p.publish(&log);
 }
 
 /// Every stored byte from the log start to the end.
-async fn dump(r: &Replica) -> Vec<u8> {
+pub(super) async fn dump(r: &Replica) -> Vec<u8> {
     let mut out = Vec::new();
     let mut offset = r.log_start_offset();
     while offset < r.log_end_offset() {
@@ -72,7 +66,11 @@ async fn dump(r: &Replica) -> Vec<u8> {
     out
 }
 
-fn fetcher(leader: &Arc<Replica>, follower: &Arc<Replica>, epoch: i32) -> ReplicaFetcher {
+pub(super) fn fetcher(
+    leader: &Arc<Replica>,
+    follower: &Arc<Replica>,
+    epoch: i32,
+) -> ReplicaFetcher {
     let f = ReplicaFetcher::new(
         Arc::new(LocalLeader::new(B, vec![leader.clone()])),
         FetcherSettings {
@@ -85,7 +83,7 @@ fn fetcher(leader: &Arc<Replica>, follower: &Arc<Replica>, epoch: i32) -> Replic
 }
 
 /// Rounds until the follower's log end and high watermark match the leader's (bounded).
-async fn converge(f: &ReplicaFetcher, leader: &Replica, follower: &Replica) -> Vec<i64> {
+pub(super) async fn converge(f: &ReplicaFetcher, leader: &Replica, follower: &Replica) -> Vec<i64> {
     let mut truncations = Vec::new();
     for _ in 0..50 {
         let round = f.fetch_once().await;
@@ -394,220 +392,4 @@ async fn the_image_starts_and_stops_fetching() {
     assert!(follower.is_leader());
     assert_eq!(follower.epoch_start_offset(), Some(6));
     fetchers.shutdown();
-}
-
-/// A leader whose Fetch replies only when the test says so: each request is announced on
-/// `entered`, then waits for one `release` before the in-process leader answers it.
-struct GatedLeader {
-    inner: LocalLeader,
-    entered: tokio::sync::mpsc::UnboundedSender<()>,
-    release: Arc<tokio::sync::Semaphore>,
-}
-
-impl super::fetcher::LeaderEndPoint for GatedLeader {
-    fn fetch(
-        &self,
-        partitions: Vec<super::fetcher::FetchPartition>,
-    ) -> super::isr_driver::BoxFuture<
-        Result<Vec<super::fetcher::FetchedPartition>, crate::error::ErrorCode>,
-    > {
-        let _ = self.entered.send(());
-        let release = self.release.clone();
-        let answer = self.inner.fetch(partitions);
-        Box::pin(async move {
-            if let Ok(p) = release.acquire().await {
-                p.forget();
-            }
-            answer.await
-        })
-    }
-
-    fn log_range(
-        &self,
-        topic: String,
-        partition: i32,
-        current_leader_epoch: i32,
-    ) -> super::isr_driver::BoxFuture<Result<(i64, i64), crate::error::ErrorCode>> {
-        self.inner.log_range(topic, partition, current_leader_epoch)
-    }
-}
-
-type Gate = (
-    tokio::sync::mpsc::UnboundedReceiver<()>,
-    Arc<tokio::sync::Semaphore>,
-);
-
-fn gated(leader: &Arc<Replica>, backoff: Duration) -> (Arc<ReplicaFetcher>, Gate) {
-    let (entered, rx) = tokio::sync::mpsc::unbounded_channel();
-    let release = Arc::new(tokio::sync::Semaphore::new(0));
-    let f = ReplicaFetcher::new(
-        Arc::new(GatedLeader {
-            inner: LocalLeader::new(B, vec![leader.clone()]),
-            entered,
-            release: release.clone(),
-        }),
-        FetcherSettings {
-            partition_max_bytes: 1 << 20,
-            backoff,
-        },
-    );
-    (Arc::new(f), (rx, release))
-}
-
-fn pair(da: &std::path::Path, db: &std::path::Path) -> (Arc<Replica>, Arc<Replica>) {
-    let leader = Arc::new(Replica::new(
-        empty_log(da),
-        Uuid::nil(),
-        A,
-        &part(A, 0),
-        None,
-    ));
-    let follower = Arc::new(Replica::new(
-        empty_log(db),
-        Uuid::nil(),
-        B,
-        &part(A, 0),
-        None,
-    ));
-    (leader, follower)
-}
-
-#[tokio::test(flavor = "multi_thread")]
-async fn a_fenced_answer_to_a_fetch_from_before_a_new_epoch_does_not_drop_the_partition() {
-    let (da, db) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
-    let (leader, follower) = pair(da.path(), db.path());
-    leader.append_as_leader(batch(2), 1).await.unwrap();
-    leader.apply(&part(A, 1));
-    let (f, (mut entered, release)) = gated(&leader, Duration::from_millis(1));
-    // Followed at the node's first, stale image's epoch 0.
-    f.add(follower.clone(), Uuid::nil(), 0);
-    let round = tokio::spawn({
-        let f = f.clone();
-        async move { f.fetch_once().await }
-    });
-    entered.recv().await.unwrap();
-    // While that fetch (epoch 0) is out, the image re-adds the partition at epoch 1.
-    follower.apply(&part(A, 1));
-    f.add(follower.clone(), Uuid::nil(), 1);
-    release.add_permits(1);
-    let round = round.await.unwrap();
-    assert!(round.fenced.is_empty(), "{round:?}");
-    assert_eq!(round.stale, vec![("t".to_string(), 0)]);
-    assert_eq!(f.followed(), vec![(("t".to_string(), 0), 1)]);
-    assert!(f.backing_off().is_empty());
-    // The next fetch at epoch 1 replicates.
-    release.add_permits(1_000);
-    converge(&f, &leader, &follower).await;
-    assert_eq!(dump(&follower).await, dump(&leader).await);
-}
-
-/// A leader that answers every fetch FENCED_LEADER_EPOCH, after running `meanwhile` (what a
-/// newer image does to the fetcher while the request is out).
-struct FencingLeader {
-    meanwhile: std::sync::Mutex<Option<Box<dyn FnOnce() + Send>>>,
-}
-
-impl LeaderEndPoint for FencingLeader {
-    fn fetch(
-        &self,
-        partitions: Vec<FetchPartition>,
-    ) -> BoxFuture<Result<Vec<FetchedPartition>, ErrorCode>> {
-        if let Some(f) = self.meanwhile.lock().unwrap().take() {
-            f();
-        }
-        let answer = partitions
-            .into_iter()
-            .map(|p| FetchedPartition {
-                topic: p.topic,
-                partition: p.partition,
-                error: ErrorCode::FencedLeaderEpoch,
-                high_watermark: -1,
-                log_start_offset: -1,
-                records: Bytes::new(),
-                diverging_epoch: None,
-            })
-            .collect();
-        Box::pin(async move { Ok(answer) })
-    }
-
-    fn log_range(&self, _: String, _: i32, _: i32) -> BoxFuture<Result<(i64, i64), ErrorCode>> {
-        Box::pin(async { Err(ErrorCode::FencedLeaderEpoch) })
-    }
-}
-
-#[tokio::test(flavor = "multi_thread")]
-async fn a_fenced_answer_to_an_older_epoch_keeps_the_partition_followed_at_a_newer_one() {
-    let d = tempfile::tempdir().unwrap();
-    let follower = Arc::new(Replica::new(
-        empty_log(d.path()),
-        Uuid::nil(),
-        B,
-        &part(A, 0),
-        None,
-    ));
-    let fetcher = Arc::new_cyclic(|me: &std::sync::Weak<ReplicaFetcher>| {
-        let (me, again) = (me.clone(), follower.clone());
-        let meanwhile: Box<dyn FnOnce() + Send> = Box::new(move || {
-            // The image names epoch 1 while the epoch-0 fetch is out.
-            again.apply(&part(A, 1));
-            if let Some(f) = me.upgrade() {
-                f.add(again, Uuid::nil(), 1);
-            }
-        });
-        ReplicaFetcher::new(
-            Arc::new(FencingLeader {
-                meanwhile: std::sync::Mutex::new(Some(meanwhile)),
-            }),
-            FetcherSettings {
-                partition_max_bytes: 1 << 20,
-                backoff: Duration::from_millis(1),
-            },
-        )
-    });
-    fetcher.add(follower.clone(), Uuid::nil(), 0);
-    let round = fetcher.fetch_once().await;
-    assert!(round.fenced.is_empty(), "{round:?}");
-    assert_eq!(fetcher.followed(), vec![(("t".to_string(), 0), 1)]);
-    // An answer fencing the epoch it is followed at still removes it.
-    let round = fetcher.fetch_once().await;
-    assert_eq!(round.fenced, vec![("t".to_string(), 0)]);
-    assert!(fetcher.is_empty());
-}
-
-#[tokio::test(flavor = "multi_thread")]
-async fn a_new_epoch_is_fetched_at_once_not_after_the_old_epochs_backoff() {
-    let (da, db) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
-    let (leader, follower) = pair(da.path(), db.path());
-    leader.append_as_leader(batch(3), 0).await.unwrap();
-    // A backoff no test run could wait out.
-    let (f, (mut entered, release)) = gated(&leader, Duration::from_secs(3600));
-    release.add_permits(1_000_000);
-    // The follower's image is ahead of the leader's: UNKNOWN_LEADER_EPOCH, backing off.
-    follower.apply(&part(A, 1));
-    f.add(follower.clone(), Uuid::nil(), 1);
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let task = tokio::spawn(f.clone().run(async move {
-        let _ = stopped.await;
-    }));
-    entered.recv().await.unwrap();
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
-    while f.backing_off().is_empty() {
-        assert!(tokio::time::Instant::now() < deadline, "never backed off");
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
-    // A second error at the same epoch keeps the backoff: no new fetch goes out.
-    assert!(entered.try_recv().is_err());
-    // The leader reaches epoch 2 and the image says so: fetched now, not in an hour.
-    leader.apply(&part(A, 2));
-    follower.apply(&part(A, 2));
-    f.add(follower.clone(), Uuid::nil(), 2);
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
-    while follower.log_end_offset() != leader.log_end_offset() {
-        assert!(tokio::time::Instant::now() < deadline, "not fetched");
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
-    assert!(f.backing_off().is_empty());
-    let _ = stop.send(());
-    task.await.unwrap();
-    assert_eq!(dump(&follower).await, dump(&leader).await);
 }

@@ -24,6 +24,8 @@ mod acks;
 pub mod alter_partition_client;
 pub mod epoch;
 pub mod fetcher;
+#[cfg(test)]
+mod fetcher_epoch_race_tests;
 pub mod fetcher_manager;
 #[cfg(test)]
 mod fetcher_tests;
