@@ -167,6 +167,15 @@ impl Forwardable for AlterPartitionReassignmentsRequest {
     }
 }
 
+impl Forwardable for ListPartitionReassignmentsRequest {
+    fn not_controller(r: &ListPartitionReassignmentsResponse) -> bool {
+        r.error_code == NC
+    }
+    fn timed_out(&self) -> ListPartitionReassignmentsResponse {
+        ListPartitionReassignmentsResponse::default().with_error_code(TIMED_OUT)
+    }
+}
+
 impl Forwardable for DescribeQuorumRequest {
     fn not_controller(r: &DescribeQuorumResponse) -> bool {
         r.error_code == NC

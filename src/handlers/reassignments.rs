@@ -11,7 +11,9 @@
 //! replicas; the reassignment completes when every target replica is in the ISR. When the
 //! controller call fails as a whole (NOT_CONTROLLER), that is the top-level error.
 //!
-//! List: the partitions with a reassignment in progress in this node's image (all of them,
+//! List (forwarded to the active controller like Alter, as Kafka's brokers forward it, so the
+//! answer never lags the controller by a publish): the partitions with a reassignment in
+//! progress in the image (all of them,
 //! or those asked for; unknown topics and partitions are skipped, as Kafka does), with their
 //! replicas and the adding and removing ones.
 //!

@@ -117,7 +117,7 @@ api_table! {
     DescribeLogDirs(DescribeLogDirsRequest) 1..=4 => handlers::log_dirs::handle;
     ElectLeaders(ElectLeadersRequest) 0..=2 forward yes => handlers::elections::handle;
     AlterPartitionReassignments(AlterPartitionReassignmentsRequest) 0..=1 forward yes => handlers::reassignments::alter_partition_reassignments;
-    ListPartitionReassignments(ListPartitionReassignmentsRequest) 0..=0 => handlers::reassignments::list_partition_reassignments;
+    ListPartitionReassignments(ListPartitionReassignmentsRequest) 0..=0 forward yes => handlers::reassignments::list_partition_reassignments;
     ListConfigResources(ListConfigResourcesRequest) 0..=1 => handlers::config_resources::handle;
     DescribeTopicPartitions(DescribeTopicPartitionsRequest) 0..=0 => handlers::describe_partitions::handle;
     BrokerRegistration(BrokerRegistrationRequest) 0..=4 => handlers::broker_lifecycle::broker_registration;
