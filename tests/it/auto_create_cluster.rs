@@ -7,37 +7,17 @@
 
 use std::time::Duration;
 
-use gregor::tools::client::Client;
-use kafka_protocol::messages::describe_quorum_request::{PartitionData, TopicData};
 use kafka_protocol::messages::metadata_request::MetadataRequestTopic;
 use kafka_protocol::messages::*;
-use kafka_protocol::protocol::Request;
 use rdkafka::producer::FutureRecord;
 use rdkafka::Offset;
 
 use crate::support::cluster::Cluster;
+use crate::support::replicas::{call_patient as call, quorum_leader};
 use crate::support::{clients, raw, wait_for};
 
 const PATIENCE: Duration = Duration::from_secs(20);
 const NOT_CONTROLLER: i16 = 41;
-
-fn call<R: Request>(addr: &str, req: &R, version: i16) -> Option<R::Response> {
-    let mut c = Client::connect(addr).ok()?;
-    c.stream
-        .set_read_timeout(Some(Duration::from_secs(15)))
-        .ok()?;
-    c.call(req, version).ok()
-}
-
-/// The quorum leader's node id, through a broker listener (DescribeQuorum is forwarded).
-fn quorum_leader(addr: &str) -> Option<i32> {
-    let req = DescribeQuorumRequest::default().with_topics(vec![TopicData::default()
-        .with_topic_name(raw::topic("__cluster_metadata"))
-        .with_partitions(vec![PartitionData::default().with_partition_index(0)])]);
-    let resp = call(addr, &req, 1)?;
-    let p = resp.topics.first()?.partitions.first()?;
-    (resp.error_code == 0 && p.error_code == 0 && p.leader_id.0 >= 0).then_some(p.leader_id.0)
-}
 
 #[test]
 fn a_node_that_is_not_the_controller_auto_creates_topics_through_it() {

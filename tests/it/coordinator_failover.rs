@@ -17,32 +17,23 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use gregor::coordinator::placement::partition_for;
-use gregor::tools::client::Client;
 use kafka_protocol::messages::create_topics_request::CreatableTopic;
 use kafka_protocol::messages::offset_commit_request;
 use kafka_protocol::messages::offset_fetch_request::OffsetFetchRequestTopic;
 use kafka_protocol::messages::*;
-use kafka_protocol::protocol::{Request, StrBytes};
+use kafka_protocol::protocol::StrBytes;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
 use rdkafka::message::Message;
 use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
 use rdkafka::{Offset, TopicPartitionList};
 
 use crate::support::cluster::Cluster;
+use crate::support::replicas::call_patient as call;
 use crate::support::{clients, raw, wait_for};
 
 const PATIENCE: Duration = Duration::from_secs(30);
 const COORDINATOR_PARTITIONS: i32 = 6;
 const PARTITIONS: i32 = 3;
-
-/// One request on a fresh connection; `None` if the node does not answer in time.
-fn call<R: Request>(addr: &str, req: &R, version: i16) -> Option<R::Response> {
-    let mut c = Client::connect(addr).ok()?;
-    c.stream
-        .set_read_timeout(Some(Duration::from_secs(10)))
-        .ok()?;
-    c.call(req, version).ok()
-}
 
 fn s(v: &str) -> StrBytes {
     StrBytes::from_string(v.to_string())

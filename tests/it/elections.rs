@@ -12,18 +12,17 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use gregor::tools::client::Client;
 use kafka_protocol::messages::create_topics_request::{
     CreatableReplicaAssignment, CreatableTopic, CreatableTopicConfig,
 };
-use kafka_protocol::messages::describe_quorum_request::{PartitionData, TopicData};
 use kafka_protocol::messages::elect_leaders_request::TopicPartitions;
 use kafka_protocol::messages::*;
-use kafka_protocol::protocol::{Request, StrBytes};
+use kafka_protocol::protocol::StrBytes;
 use rdkafka::producer::FutureRecord;
 use rdkafka::Offset;
 
 use crate::support::cluster::Cluster;
+use crate::support::replicas::{call_patient as call, quorum_leader};
 use crate::support::{clients, raw, wait_for, RawClient};
 
 const PATIENCE: Duration = Duration::from_secs(20);
@@ -34,25 +33,6 @@ const UNKNOWN_TOPIC_OR_PARTITION: i16 = 3;
 const PREFERRED_LEADER_NOT_AVAILABLE: i16 = 80;
 const ELIGIBLE_LEADERS_NOT_AVAILABLE: i16 = 83;
 const ELECTION_NOT_NEEDED: i16 = 84;
-
-/// One request on a fresh connection; `None` if the node does not answer in time.
-fn call<R: Request>(addr: &str, req: &R, version: i16) -> Option<R::Response> {
-    let mut c = Client::connect(addr).ok()?;
-    c.stream
-        .set_read_timeout(Some(Duration::from_secs(15)))
-        .ok()?;
-    c.call(req, version).ok()
-}
-
-/// The active controller's id, as DescribeQuorum through `addr` says.
-fn quorum_leader(addr: &str) -> Option<i32> {
-    let req = DescribeQuorumRequest::default().with_topics(vec![TopicData::default()
-        .with_topic_name(raw::topic("__cluster_metadata"))
-        .with_partitions(vec![PartitionData::default().with_partition_index(0)])]);
-    let resp = call(addr, &req, 1)?;
-    let p = resp.topics.first()?.partitions.first()?;
-    (resp.error_code == 0 && p.error_code == 0 && p.leader_id.0 >= 0).then_some(p.leader_id.0)
-}
 
 /// A partition as Metadata v12 through `addr` shows it: (leader, leader epoch, ISR).
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -9,32 +9,23 @@ use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
-use gregor::tools::client::Client;
 use kafka_protocol::messages::create_topics_request::CreatableTopic;
 use kafka_protocol::messages::describe_quorum_request::{PartitionData, TopicData};
 use kafka_protocol::messages::incremental_alter_configs_request::{
     AlterConfigsResource, AlterableConfig,
 };
 use kafka_protocol::messages::*;
-use kafka_protocol::protocol::{Request, StrBytes};
+use kafka_protocol::protocol::StrBytes;
 use rdkafka::producer::FutureRecord;
 use rdkafka::Offset;
 
 use crate::support::cluster::Cluster;
 use crate::support::proxy::{Mode, Proxy};
+use crate::support::replicas::call_patient as call;
 use crate::support::{clients, raw, wait_for};
 
 /// How long a test waits for an election, a catch-up or a commit.
 const PATIENCE: Duration = Duration::from_secs(20);
-
-/// One request on a fresh connection; `None` if the node does not answer in time.
-fn call<R: Request>(addr: &str, req: &R, version: i16) -> Option<R::Response> {
-    let mut c = Client::connect(addr).ok()?;
-    c.stream
-        .set_read_timeout(Some(Duration::from_secs(15)))
-        .ok()?;
-    c.call(req, version).ok()
-}
 
 /// (leader, epoch, high watermark) as DescribeQuorum through `addr` says.
 fn quorum(addr: &str) -> Option<(i32, i32, i64)> {

@@ -11,41 +11,22 @@
 
 use std::time::Duration;
 
-use gregor::tools::client::Client;
 use kafka_protocol::messages::alter_partition_reassignments_request::{
     ReassignablePartition, ReassignableTopic,
 };
 use kafka_protocol::messages::create_topics_request::{CreatableReplicaAssignment, CreatableTopic};
-use kafka_protocol::messages::describe_quorum_request::{PartitionData, TopicData};
 use kafka_protocol::messages::*;
-use kafka_protocol::protocol::Request;
 use rdkafka::producer::FutureRecord;
 use rdkafka::Offset;
 
 use crate::support::cluster::Cluster;
+use crate::support::replicas::{call_patient as call, quorum_leader};
 use crate::support::{clients, raw, wait_for};
 
 const PATIENCE: Duration = Duration::from_secs(20);
 
 const INVALID_REPLICATION_FACTOR: i16 = 38;
 const NO_REASSIGNMENT_IN_PROGRESS: i16 = 85;
-
-fn call<R: Request>(addr: &str, req: &R, version: i16) -> Option<R::Response> {
-    let mut c = Client::connect(addr).ok()?;
-    c.stream
-        .set_read_timeout(Some(Duration::from_secs(15)))
-        .ok()?;
-    c.call(req, version).ok()
-}
-
-fn quorum_leader(addr: &str) -> Option<i32> {
-    let req = DescribeQuorumRequest::default().with_topics(vec![TopicData::default()
-        .with_topic_name(raw::topic("__cluster_metadata"))
-        .with_partitions(vec![PartitionData::default().with_partition_index(0)])]);
-    let resp = call(addr, &req, 1)?;
-    let p = resp.topics.first()?.partitions.first()?;
-    (resp.error_code == 0 && p.error_code == 0 && p.leader_id.0 >= 0).then_some(p.leader_id.0)
-}
 
 /// Partition 0 through `addr`: (leader, replicas, sorted ISR).
 fn partition(addr: &str, t: &str) -> Option<(i32, Vec<i32>, Vec<i32>)> {

@@ -20,10 +20,22 @@ use super::raw;
 
 /// One request on a fresh connection; `None` if the node does not answer within 5 s.
 pub fn call<R: Request>(addr: &str, req: &R, version: i16) -> Option<R::Response> {
+    call_within(addr, req, version, Duration::from_secs(5))
+}
+
+/// [`call`] for requests that may wait on the controller (forwarding, commits): 15 s.
+pub fn call_patient<R: Request>(addr: &str, req: &R, version: i16) -> Option<R::Response> {
+    call_within(addr, req, version, Duration::from_secs(15))
+}
+
+fn call_within<R: Request>(
+    addr: &str,
+    req: &R,
+    version: i16,
+    timeout: Duration,
+) -> Option<R::Response> {
     let mut c = Client::connect(addr).ok()?;
-    c.stream
-        .set_read_timeout(Some(Duration::from_secs(5)))
-        .ok()?;
+    c.stream.set_read_timeout(Some(timeout)).ok()?;
     c.call(req, version).ok()
 }
 
