@@ -88,7 +88,10 @@ fn layers_are_one_way() {
     only("protocol", &[]);
     only("error", &[]);
     only("fs", &[]);
-    only("server", &["protocol", "router"]);
+    only("server", &["protocol", "router", "security"]);
+    // Principals, authentication and the authorizer sit low: the metadata image stores ACLs
+    // and SCRAM credentials in security's types, not the other way round.
+    only("security", &["config", "error", "fs", "protocol"]);
     only("peer", &[]);
     // The metadata quorum keeps every openraft type: only the controller (and the
     // composition in broker/node, and DescribeQuorum) may know it.

@@ -21,6 +21,7 @@
 //!   apply, replay, injected clock).
 //! - [`log`]: partition logs on disk (segments, indexes, recovery, retention).
 //! - [`producer_ids`]: producer id allocation for idempotent producers.
+//! - [`security`]: principals (who a connection is); authentication and authorization.
 //! - [`config`]: Kafka-named broker and topic configuration.
 //! - [`error`]: Kafka error codes.
 //! - [`fs`]: atomic replacement of state files, and the fsync seam for fault-injection tests.
@@ -43,6 +44,7 @@ pub mod protocol;
 pub mod quorum;
 pub mod replica;
 pub mod router;
+pub mod security;
 pub mod server;
 pub mod tools;
 pub mod txn;

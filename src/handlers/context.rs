@@ -11,6 +11,7 @@ use kafka_protocol::messages::ApiKey;
 use kafka_protocol::protocol::StrBytes;
 
 use crate::broker::Broker;
+use crate::security::KafkaPrincipal;
 
 /// What a handler knows about the request it serves.
 pub struct RequestContext {
@@ -20,6 +21,9 @@ pub struct RequestContext {
     pub correlation_id: i32,
     pub client_id: Option<StrBytes>,
     pub peer: SocketAddr,
+    /// Who the client is (the connection's [`crate::router::Session`]): `User:ANONYMOUS` on
+    /// a plain listener; authorization checks it.
+    pub principal: Arc<KafkaPrincipal>,
     /// The name of the listener the request came in on (`PLAINTEXT`, `CONTROLLER`, ...):
     /// Metadata, DescribeCluster and FindCoordinator answer with its endpoints.
     pub listener: Arc<str>,

@@ -12,6 +12,7 @@
 //! [`crate::protocol`] below all of them.
 
 pub mod api_versions;
+pub mod session;
 pub mod table;
 
 use std::net::SocketAddr;
@@ -31,6 +32,7 @@ use crate::protocol::codec::peek_header;
 use crate::protocol::{legacy, DispatchError, Frame};
 use crate::quorum::rpc::{self, RpcServer};
 
+pub use session::Session;
 pub use table::{dispatch, lookup, ApiRange, APIS, CONTROLLER_APIS, CONTROLLER_ONLY_APIS};
 
 /// The listener a router serves: its name and whether it is a controller listener
@@ -192,9 +194,10 @@ impl Router {
     /// Serves one request frame (size prefix removed). `Ok(None)`: no response is due.
     pub async fn handle_frame(
         &self,
-        peer: SocketAddr,
+        session: &mut Session,
         frame: Bytes,
     ) -> Result<Option<Frame>, DispatchError> {
+        let peer = session.peer;
         let (raw_key, version, correlation_id) = peek_header(&frame)
             .ok_or_else(|| DispatchError::Decode("request shorter than its header".into()))?;
         if let Some(r) = self.private(raw_key, version, correlation_id, &frame).await {
@@ -231,6 +234,7 @@ impl Router {
             correlation_id,
             client_id: header.client_id,
             peer,
+            principal: session.principal.clone(),
             listener: self.listener.name.clone(),
             controller_listener: self.listener.controller,
         };

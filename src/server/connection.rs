@@ -17,7 +17,7 @@ use tokio::sync::{broadcast, mpsc};
 
 use crate::protocol::codec::OWN_CHUNK_MIN;
 use crate::protocol::{DispatchError, Frame};
-use crate::router::{FrameLimits, Router};
+use crate::router::{FrameLimits, Router, Session};
 
 /// How long a request in flight at shutdown may still take before it is cut short.
 const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(1);
@@ -29,6 +29,7 @@ const READ_CHUNK: usize = 64 * 1024;
 pub struct Connection {
     stream: TcpStream,
     peer: SocketAddr,
+    session: Session,
     router: Arc<Router>,
     limits: FrameLimits,
     shutdown: broadcast::Receiver<()>,
@@ -69,6 +70,7 @@ impl Connection {
         Connection {
             stream,
             peer,
+            session: Session::anonymous(peer),
             router,
             limits,
             shutdown,
@@ -98,11 +100,14 @@ impl Connection {
     /// tells the router it closed.
     pub async fn serve(mut self) {
         let (router, peer) = (self.router.clone(), self.peer);
-        self.serve_frames().await;
+        // The session is lent to each request in turn, apart from `self` so that the socket
+        // stays usable while a request is being served.
+        let mut session = std::mem::replace(&mut self.session, Session::anonymous(peer));
+        self.serve_frames(&mut session).await;
         router.closed(peer);
     }
 
-    async fn serve_frames(&mut self) {
+    async fn serve_frames(&mut self, session: &mut Session) {
         let max = self.limits.max_frame;
         let idle = self.limits.idle;
         let mut buf = BytesMut::with_capacity(4096);
@@ -125,7 +130,7 @@ impl Connection {
                         // shutdown stops. Writes are never torn: appends run to the end on
                         // their thread, metadata and coordinator writes in their own tasks.
                         let router = self.router.clone();
-                        let handling = router.handle_frame(self.peer, frame);
+                        let handling = router.handle_frame(session, frame);
                         tokio::pin!(handling);
                         let mut stopping = false;
                         let handled = tokio::select! {

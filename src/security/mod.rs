@@ -1,0 +1,11 @@
+//! Who a client is and what it may do: the principal a connection authenticates as (plain
+//! listeners: `User:ANONYMOUS`; TLS client certificates and SASL set it), and later the
+//! authorizer that checks it against ACLs.
+//!
+//! Why a module of its own: authentication happens at the edge (the socket and the router's
+//! per-connection session) and authorization deep inside (handlers, per resource); both speak
+//! of the same [`KafkaPrincipal`], which must depend on nothing above it.
+
+pub mod principal;
+
+pub use principal::KafkaPrincipal;
