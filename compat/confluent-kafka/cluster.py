@@ -133,7 +133,12 @@ def cluster_admin():
     create(name, 3)
 
     def full():
-        d = describe(name)
+        try:
+            d = describe(name)
+        except KafkaException:
+            # The broker asked may not have applied the new topic yet (as with Kafka, CreateTopics
+            # answers once the controller committed it, not once every broker knows it).
+            return False
         return len(d.partitions) == 3 and all(len(p.replicas) == 3 and len(p.isr) == 3 for p in d.partitions)
     wait_until("3 replicas and an ISR of 3 on every partition", full, 30)
     leaders = {p.leader.id for p in describe(name).partitions}
