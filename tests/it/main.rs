@@ -30,6 +30,7 @@ mod describe_producers;
 mod disk_full;
 mod durability;
 mod elections;
+mod failover_timing;
 mod fetch;
 mod find_coordinator;
 mod groups_protocol;
