@@ -270,6 +270,8 @@ impl ReplicaFetcher {
         // (`replica.fetch.wait.max.ms`): the request is given up — nothing of it was applied
         // yet; the peer reconnects — and the next round, with it, starts at once.
         let answer = tokio::select! {
+            // An answer already there is used (its stale parts are dropped below).
+            biased;
             r = self.leader.fetch(request) => Some(r),
             _ = self.added_since(seen) => None,
         };
