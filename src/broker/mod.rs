@@ -64,6 +64,8 @@ pub struct Broker {
     pub controller_client: Option<Arc<ControllerClient>>,
     /// Sends controller work to the active controller when this node is not it.
     pub forwarder: Arc<forward::Forwarder>,
+    /// Fetch sessions (KIP-227), `max.incremental.fetch.session.cache.slots` of them.
+    pub fetch_sessions: Arc<crate::replica::fetch_sessions::FetchSessionCache>,
 }
 
 /// A block of producer ids for this node, from the active controller (blocking).
@@ -276,6 +278,9 @@ impl Broker {
             timeout: Duration::from_millis(timings.offsets_commit_timeout_ms),
         });
         let txns = Arc::new(ShardSet::default());
+        let fetch_sessions = Arc::new(crate::replica::fetch_sessions::FetchSessionCache::new(
+            config.fetch_session_cache_slots,
+        ));
         Ok(Broker {
             config,
             cluster,
@@ -291,6 +296,7 @@ impl Broker {
             observer,
             controller_client,
             forwarder,
+            fetch_sessions,
         })
     }
 

@@ -32,6 +32,8 @@ pub struct BrokerConfig {
     pub delete_topic_enable: bool,
     pub socket_request_max_bytes: usize,
     pub max_connections: usize,
+    /// `max.incremental.fetch.session.cache.slots`: fetch sessions (KIP-227) cached at most.
+    pub fetch_session_cache_slots: usize,
     pub connections_max_idle_ms: u64,
     pub retention_check_interval_ms: u64,
     pub flush_scheduler_interval_ms: u64,
@@ -151,6 +153,8 @@ impl BrokerConfig {
             delete_topic_enable: p.boolean("delete.topic.enable"),
             socket_request_max_bytes: p.int("socket.request.max.bytes").max(8) as usize,
             max_connections: p.int("max.connections").max(1) as usize,
+            fetch_session_cache_slots: p.int("max.incremental.fetch.session.cache.slots").max(0)
+                as usize,
             connections_max_idle_ms: p.long("connections.max.idle.ms").max(1) as u64,
             retention_check_interval_ms: p.long("log.retention.check.interval.ms").max(1) as u64,
             flush_scheduler_interval_ms: p.long("log.flush.scheduler.interval.ms").max(1) as u64,

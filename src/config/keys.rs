@@ -174,6 +174,7 @@ pub const KEYS: &[ConfigKey] = &[
     b("delete.topic.enable", Boolean, "true").doc("allow DeleteTopics"),
     b("socket.request.max.bytes", Int, "104857600").min(1).doc("largest request frame; larger ones close the connection"),
     b("max.connections", Int, INT_MAX).min(0).doc("connections beyond it are refused (and logged)"),
+    b("max.incremental.fetch.session.cache.slots", Int, "1000").min(0).doc("fetch sessions (KIP-227) the broker keeps; a full fetch beyond them gets none unless it may evict one (Kafka's rules: stale for 2 min, or a follower's over a consumer's, or more partitions)"),
     b("connections.max.idle.ms", Long, "600000").doc("idle connections are closed after this"),
     // --- broker: log defaults for topics (see the topic keys' synonyms) ---
     b("message.max.bytes", Int, "1048588").min(0).doc("largest record batch accepted"),

@@ -8,8 +8,12 @@
 //! a follower's often is for a few ms after an election) waits within its `max_wait` for
 //! this node's image to catch up before it is answered UNKNOWN_LEADER_EPOCH.
 //!
-//! Fetch sessions (KIP-227) are not kept: every response carries session id 0, which tells
-//! clients to send full fetch requests.
+//! Fetch sessions (KIP-227, v7+): `fetch_session` decides from the session id and epoch
+//! which partitions are read and in which order (a full or sessionless request: the
+//! request's order; an incremental one: the session's, rotated so partitions that returned
+//! records go last) and which the response carries (incremental: only those with records or
+//! a changed high watermark, log start offset or error). A session error (70, 71) is answered
+//! at once, with no partitions. The records stay the mapped bytes either way.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -207,7 +211,7 @@ fn newer_epoch(w: &Wanted) -> bool {
     matches!(&w.partition, Err(e) if e.code() == ErrorCode::UnknownLeaderEpoch)
 }
 
-pub async fn handle(ctx: &RequestContext, req: FetchRequest) -> FetchResponse {
+pub async fn handle(ctx: &RequestContext, mut req: FetchRequest) -> FetchResponse {
     if ctx.controller_listener {
         // Observers following the metadata log: the only fetch a controller listener serves.
         return super::metadata_fetch::handle(ctx, req).await;
@@ -226,6 +230,10 @@ pub async fn handle(ctx: &RequestContext, req: FetchRequest) -> FetchResponse {
         req.replica_state.replica_id.0
     } else {
         req.replica_id.0
+    };
+    let session = match super::fetch_session::plan(ctx, &mut req, replica_id) {
+        Ok(plan) => plan,
+        Err(response) => return response,
     };
     // v4+: 1 = READ_COMMITTED (Kafka's IsolationLevel).
     let mut scope = Scope {
@@ -304,9 +312,7 @@ pub async fn handle(ctx: &RequestContext, req: FetchRequest) -> FetchResponse {
             || Instant::now() >= deadline
             || receivers.is_empty()
         {
-            return FetchResponse::default()
-                .with_responses(responses)
-                .with_session_id(0);
+            return session.finish(ctx, responses);
         }
         // Sleep until any partition's high watermark (or log end) moves, or the deadline.
         let changed = select_all(receivers.iter_mut().map(|r| Box::pin(r.changed())));
@@ -315,9 +321,7 @@ pub async fn handle(ctx: &RequestContext, req: FetchRequest) -> FetchResponse {
             // The deadline passed, or a partition went away (its topic was deleted).
             Err(_) | Ok((Err(_), _, _)) => {
                 let (responses, _, _) = read_all(&wanted, &topics, max_bytes, scope).await;
-                return FetchResponse::default()
-                    .with_responses(responses)
-                    .with_session_id(0);
+                return session.finish(ctx, responses);
             }
         }
     }

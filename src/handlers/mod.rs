@@ -13,6 +13,7 @@ pub mod delete_records;
 pub mod describe_partitions;
 pub mod elections;
 pub mod fetch;
+pub mod fetch_session;
 pub mod group_admin;
 pub mod groups;
 pub mod list_offsets;

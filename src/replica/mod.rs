@@ -23,6 +23,7 @@
 mod acks;
 pub mod alter_partition_client;
 pub mod epoch;
+pub mod fetch_sessions;
 pub mod fetcher;
 #[cfg(test)]
 mod fetcher_epoch_race_tests;

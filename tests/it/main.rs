@@ -32,6 +32,7 @@ mod durability;
 mod elections;
 mod failover_timing;
 mod fetch;
+mod fetch_sessions;
 mod find_coordinator;
 mod groups_protocol;
 mod groups_rdkafka;
