@@ -83,6 +83,14 @@ pub fn plan_with(
     if version < 7 {
         return Ok(Plan::Sessionless);
     }
+    let epoch = req.session_epoch;
+    if epoch == -1 {
+        // Sessionless (gregor's own replica fetcher, librdkafka): nothing to copy.
+        return match cache.begin(req.session_id, epoch, now, vec![], &[]) {
+            Begin::Error(code) => Err(error_response(code)),
+            _ => Ok(Plan::Sessionless),
+        };
+    }
     let fetch: Vec<(PartitionKey, FetchParams)> = req
         .topics
         .iter()
@@ -102,21 +110,20 @@ pub fn plan_with(
         })
         .collect();
     let privileged = replica_id >= 0;
-    match cache.begin(
-        req.session_id,
-        req.session_epoch,
-        now,
-        fetch.clone(),
-        &forgotten,
-    ) {
+    // A full request's partitions are kept for the session made after the read; an
+    // incremental one's go into its session now.
+    let (fetch, for_session) = if epoch == 0 {
+        (vec![], fetch)
+    } else {
+        (fetch, vec![])
+    };
+    match cache.begin(req.session_id, epoch, now, fetch, &forgotten) {
         Begin::Sessionless => Ok(Plan::Sessionless),
         Begin::Full => Ok(Plan::Full {
             privileged,
-            params: fetch,
+            params: for_session,
         }),
-        Begin::Error(code) => Err(FetchResponse::default()
-            .with_error_code(code)
-            .with_session_id(0)),
+        Begin::Error(code) => Err(error_response(code)),
         Begin::Incremental {
             session,
             id,
@@ -126,6 +133,13 @@ pub fn plan_with(
             Ok(Plan::Incremental { session, id })
         }
     }
+}
+
+/// A session error: top-level code, session id 0, no partitions (as Kafka answers).
+fn error_response(code: i16) -> FetchResponse {
+    FetchResponse::default()
+        .with_error_code(code)
+        .with_session_id(0)
 }
 
 /// The session's partitions as request topics, consecutive partitions of a topic together.
