@@ -66,6 +66,8 @@ error_codes! {
     UnknownMemberId = 25, "UNKNOWN_MEMBER_ID", false;
     InvalidSessionTimeout = 26, "INVALID_SESSION_TIMEOUT", false;
     RebalanceInProgress = 27, "REBALANCE_IN_PROGRESS", false;
+    TopicAuthorizationFailed = 29, "TOPIC_AUTHORIZATION_FAILED", false;
+    GroupAuthorizationFailed = 30, "GROUP_AUTHORIZATION_FAILED", false;
     ClusterAuthorizationFailed = 31, "CLUSTER_AUTHORIZATION_FAILED", false;
     InvalidTimestamp = 32, "INVALID_TIMESTAMP", false;
     UnsupportedVersion = 35, "UNSUPPORTED_VERSION", false;
@@ -86,6 +88,7 @@ error_codes! {
     ConcurrentTransactions = 51, "CONCURRENT_TRANSACTIONS", false;
     TransactionCoordinatorFenced = 52, "TRANSACTION_COORDINATOR_FENCED", false;
     TransactionalIdAuthorizationFailed = 53, "TRANSACTIONAL_ID_AUTHORIZATION_FAILED", false;
+    SecurityDisabled = 54, "SECURITY_DISABLED", false;
     OperationNotAttempted = 55, "OPERATION_NOT_ATTEMPTED", false;
     KafkaStorageError = 56, "KAFKA_STORAGE_ERROR", true;
     UnknownProducerId = 59, "UNKNOWN_PRODUCER_ID", false;

@@ -97,6 +97,31 @@ impl Forwardable for DeleteTopicsRequest {
     }
 }
 
+impl Forwardable for CreateAclsRequest {
+    fn not_controller(r: &CreateAclsResponse) -> bool {
+        r.results.iter().any(|t| t.error_code == NC)
+    }
+    fn timed_out(&self) -> CreateAclsResponse {
+        let results = self
+            .creations
+            .iter()
+            .map(|_| create_acls_response::AclCreationResult::default().with_error_code(TIMED_OUT));
+        CreateAclsResponse::default().with_results(results.collect())
+    }
+}
+
+impl Forwardable for DeleteAclsRequest {
+    fn not_controller(r: &DeleteAclsResponse) -> bool {
+        r.filter_results.iter().any(|t| t.error_code == NC)
+    }
+    fn timed_out(&self) -> DeleteAclsResponse {
+        let results = self.filters.iter().map(|_| {
+            delete_acls_response::DeleteAclsFilterResult::default().with_error_code(TIMED_OUT)
+        });
+        DeleteAclsResponse::default().with_filter_results(results.collect())
+    }
+}
+
 impl Forwardable for CreatePartitionsRequest {
     fn not_controller(r: &CreatePartitionsResponse) -> bool {
         r.results.iter().any(|t| t.error_code == NC)

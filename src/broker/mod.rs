@@ -30,6 +30,7 @@ use crate::quorum::observer::Observer;
 use crate::quorum::rpc::RpcServer;
 use crate::quorum::{upgrade, Quorum, QuorumConfig};
 use crate::replica::ReplicaManager;
+use crate::security::Authorizer;
 use crate::txn::{ProducerIdSource, TxnCoordinator};
 use controller_client::ControllerClient;
 use lifecycle::{Lifecycle, LifecycleConfig, Link};
@@ -64,6 +65,9 @@ pub struct Broker {
     pub controller_client: Option<Arc<ControllerClient>>,
     /// Sends controller work to the active controller when this node is not it.
     pub forwarder: Arc<forward::Forwarder>,
+    /// The ACL checks' settings (`authorizer.class.name`, `super.users`,
+    /// `allow.everyone.if.no.acl.found`); the ACLs themselves are in the image.
+    pub authorizer: Authorizer,
 }
 
 /// A block of producer ids for this node, from the active controller (blocking).
@@ -276,7 +280,6 @@ impl Broker {
         });
         let txns = Arc::new(ShardSet::default());
         Ok(Broker {
-            config,
             cluster,
             metadata,
             controller,
@@ -290,6 +293,8 @@ impl Broker {
             observer,
             controller_client,
             forwarder,
+            authorizer: Authorizer::from_config(&config),
+            config,
         })
     }
 

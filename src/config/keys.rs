@@ -57,6 +57,12 @@ pub struct ConfigKey {
     pub doc: &'static str,
 }
 
+/// `authorizer.class.name` values: none, or Kafka's KRaft authorizer.
+const AUTHORIZERS: &[&str] = &[
+    "",
+    "org.apache.kafka.metadata.authorizer.StandardAuthorizer",
+];
+
 const LONG_MAX: &str = "9223372036854775807";
 const INT_MAX: &str = "2147483647";
 
@@ -175,6 +181,10 @@ pub const KEYS: &[ConfigKey] = &[
     b("socket.request.max.bytes", Int, "104857600").min(1).doc("largest request frame; larger ones close the connection"),
     b("max.connections", Int, INT_MAX).min(0).doc("connections beyond it are refused (and logged)"),
     b("connections.max.idle.ms", Long, "600000").doc("idle connections are closed after this"),
+    // --- broker: authorization ---
+    b("authorizer.class.name", String, "").one_of(AUTHORIZERS).doc("`org.apache.kafka.metadata.authorizer.StandardAuthorizer` turns ACL checks on (ACLs live in the metadata log); empty: every request is allowed and the ACL APIs answer SECURITY_DISABLED"),
+    b_null("super.users", String).doc("`;`-separated principals (`User:admin;User:ops`) allowed everything, whatever the ACLs say"),
+    b("allow.everyone.if.no.acl.found", Boolean, "false").doc("with an authorizer: allow an action on a resource that has no ACL at all"),
     // --- broker: log defaults for topics (see the topic keys' synonyms) ---
     b("message.max.bytes", Int, "1048588").min(0).doc("largest record batch accepted"),
     b("log.segment.bytes", Int, "1073741824").min(14).doc("roll a segment at this size"),

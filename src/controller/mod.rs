@@ -14,6 +14,7 @@
 //! controller operations on blocking threads (`Broker::blocking`, `spawn_blocking`), never
 //! on an async worker.
 
+mod acls;
 mod broker_configs;
 pub mod brokers;
 mod configs;

@@ -13,6 +13,8 @@ use std::sync::Arc;
 
 use uuid::Uuid;
 
+use crate::security::AclMap;
+
 use super::records::{EndPoint, MetadataRecord, BROKER_RESOURCE, LEADER_UNCHANGED, TOPIC_RESOURCE};
 
 /// One registered broker.
@@ -89,6 +91,9 @@ pub struct MetadataImage {
     broker_configs: BTreeMap<String, BTreeMap<String, String>>,
     /// First producer id not yet handed out in a block.
     pub next_producer_id: i64,
+    /// Every ACL by id (AccessControlEntryRecords not removed since): what the authorizer
+    /// checks. An `Arc` so that an image copy per commit does not copy the ACLs.
+    pub acls: Arc<AclMap>,
     /// Records applied so far.
     pub records_applied: u64,
     /// Offset in `__cluster_metadata-0` of the last batch applied (−1: none): what a broker
@@ -329,6 +334,12 @@ impl MetadataImage {
             } => {
                 self.next_producer_id = self.next_producer_id.max(*next_producer_id);
             }
+            MetadataRecord::AccessControlEntry { id, acl } => {
+                Arc::make_mut(&mut self.acls).insert(*id, acl.clone());
+            }
+            MetadataRecord::RemoveAccessControlEntry { id } => {
+                Arc::make_mut(&mut self.acls).remove(id);
+            }
         }
     }
 }
@@ -401,6 +412,12 @@ impl MetadataImage {
                 next_producer_id: self.next_producer_id,
             });
         }
+        for (id, acl) in self.acls.iter() {
+            out.push(MetadataRecord::AccessControlEntry {
+                id: *id,
+                acl: acl.clone(),
+            });
+        }
         out
     }
 
@@ -411,6 +428,7 @@ impl MetadataImage {
             && self.topics == other.topics
             && self.broker_configs == other.broker_configs
             && self.next_producer_id == other.next_producer_id
+            && self.acls == other.acls
     }
 }
 

@@ -11,6 +11,7 @@
 //! Thread-safety: the image is an immutable `Arc` swapped whole under a short lock, so a
 //! reader never sees half an update and never waits for a writer's I/O.
 
+mod acl_records;
 pub mod image;
 pub mod log;
 pub mod records;

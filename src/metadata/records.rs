@@ -19,11 +19,14 @@
 //! | PartitionChangeRecord | 5 | PartitionId, TopicId, tagged 0: Isr, tagged 1: Leader (−2 = unchanged), tagged 2: Replicas, 3: RemovingReplicas, 4: AddingReplicas (absent = unchanged) |
 //! | RemoveTopicRecord | 9 | TopicId |
 //! | ProducerIdsRecord | 15 | BrokerId, BrokerEpoch, NextProducerId |
+//! | AccessControlEntryRecord | 18 | Id, ResourceType, ResourceName, PatternType, Principal, Host, Operation, PermissionType (`acl_records.rs`) |
+//! | RemoveAccessControlEntryRecord | 19 | Id |
 
 use bytes::{BufMut, Bytes, BytesMut};
 use uuid::Uuid;
 
 use super::wire::*;
+use crate::security::acl::AclBinding;
 
 /// Kafka's ConfigResource type of a topic.
 pub const TOPIC_RESOURCE: i8 = 2;
@@ -110,6 +113,15 @@ pub enum MetadataRecord {
         broker_epoch: i64,
         next_producer_id: i64,
     },
+    /// AccessControlEntryRecord: one ACL, by its id.
+    AccessControlEntry {
+        id: Uuid,
+        acl: AclBinding,
+    },
+    /// RemoveAccessControlEntryRecord.
+    RemoveAccessControlEntry {
+        id: Uuid,
+    },
 }
 
 /// `PartitionChangeRecord.Leader` when the leader did not change.
@@ -132,6 +144,8 @@ impl MetadataRecord {
             MetadataRecord::FenceBroker { fenced: true, .. } => 7,
             MetadataRecord::FenceBroker { fenced: false, .. } => 8,
             MetadataRecord::BrokerRegistrationChange { .. } => 17,
+            MetadataRecord::AccessControlEntry { .. } => 18,
+            MetadataRecord::RemoveAccessControlEntry { .. } => 19,
         }
     }
 
@@ -275,6 +289,10 @@ impl MetadataRecord {
                 o.put_i64(*broker_epoch);
                 o.put_i64(*next_producer_id);
             }
+            MetadataRecord::AccessControlEntry { id, acl } => {
+                super::acl_records::put_acl(&mut o, *id, acl)
+            }
+            MetadataRecord::RemoveAccessControlEntry { id } => put_uuid(&mut o, *id),
         }
         put_tagged(&mut o, &tagged);
         o.freeze()
@@ -434,6 +452,8 @@ impl MetadataRecord {
                 broker_epoch: get_i64(b)?,
                 next_producer_id: get_i64(b)?,
             },
+            18 => super::acl_records::get_acl(b)?,
+            19 => MetadataRecord::RemoveAccessControlEntry { id: get_uuid(b)? },
             other => {
                 return Err(WireError(format!(
                     "metadata record type {other} is not known to this broker"

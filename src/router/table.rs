@@ -101,6 +101,9 @@ api_table! {
     OffsetDelete(OffsetDeleteRequest) 0..=0 => handlers::offsets::offset_delete;
     TxnOffsetCommit(TxnOffsetCommitRequest) 0..=4 => handlers::txn_offsets::handle;
     OffsetForLeaderEpoch(OffsetForLeaderEpochRequest) 2..=4 => handlers::offsets_for_leader_epoch::handle;
+    DescribeAcls(DescribeAclsRequest) 1..=3 => handlers::acls::describe_acls;
+    CreateAcls(CreateAclsRequest) 1..=3 forward yes => handlers::acls::create_acls;
+    DeleteAcls(DeleteAclsRequest) 1..=3 forward yes => handlers::acls::delete_acls;
     DescribeConfigs(DescribeConfigsRequest) 1..=4 => handlers::configs::describe_configs;
     AlterConfigs(AlterConfigsRequest) 0..=2 forward yes => handlers::alter_configs::alter_configs;
     CreatePartitions(CreatePartitionsRequest) 0..=3 forward yes => handlers::topics::create_partitions;
@@ -148,6 +151,9 @@ pub const CONTROLLER_APIS: &[ApiKey] = &[
     ApiKey::IncrementalAlterConfigs,
     ApiKey::DescribeCluster,
     ApiKey::DescribeQuorum,
+    ApiKey::CreateAcls,
+    ApiKey::DeleteAcls,
+    ApiKey::DescribeAcls,
     ApiKey::ElectLeaders,
     ApiKey::AlterPartitionReassignments,
     ApiKey::ListPartitionReassignments,

@@ -6,6 +6,9 @@
 //! per-connection session) and authorization deep inside (handlers, per resource); both speak
 //! of the same [`KafkaPrincipal`], which must depend on nothing above it.
 
+pub mod acl;
+pub mod authorizer;
 pub mod principal;
 
+pub use authorizer::{AclMap, Authorizer};
 pub use principal::KafkaPrincipal;
