@@ -46,6 +46,46 @@ impl RequestContext {
         self.authorized(op, ResourceType::Cluster, CLUSTER_NAME)
     }
 
+    /// `op` on the topic, or TOPIC_AUTHORIZATION_FAILED.
+    pub fn authorize_topic(&self, op: AclOperation, topic: &str) -> Result<()> {
+        self.require(
+            self.topic_authorized(op, topic),
+            ErrorCode::TopicAuthorizationFailed,
+            op,
+        )
+    }
+
+    /// `op` on the group, or GROUP_AUTHORIZATION_FAILED.
+    pub fn authorize_group(&self, op: AclOperation, group: &str) -> Result<()> {
+        self.require(
+            self.group_authorized(op, group),
+            ErrorCode::GroupAuthorizationFailed,
+            op,
+        )
+    }
+
+    /// `op` on the transactional id, or TRANSACTIONAL_ID_AUTHORIZATION_FAILED.
+    pub fn authorize_txn_id(&self, op: AclOperation, id: &str) -> Result<()> {
+        let ok = self.authorized(op, ResourceType::TransactionalId, id);
+        self.require(ok, ErrorCode::TransactionalIdAuthorizationFailed, op)
+    }
+
+    fn require(&self, ok: bool, code: ErrorCode, op: AclOperation) -> Result<()> {
+        if ok {
+            Ok(())
+        } else {
+            Err(Error::kafka(
+                code,
+                format!(
+                    "{} ({}) denied to {}",
+                    code.name(),
+                    op.name(),
+                    self.principal
+                ),
+            ))
+        }
+    }
+
     /// `op` on the cluster, or CLUSTER_AUTHORIZATION_FAILED.
     pub fn authorize_cluster(&self, op: AclOperation) -> Result<()> {
         if self.cluster_authorized(op) {

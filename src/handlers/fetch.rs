@@ -18,9 +18,10 @@ use kafka_protocol::messages::{FetchRequest, FetchResponse, ProducerId};
 use tokio::sync::watch;
 use tokio::time::Instant;
 
-use crate::error::Error;
+use crate::error::{Error, ErrorCode};
 use crate::handlers::RequestContext;
 use crate::replica::{Isolation, Replica};
+use crate::security::acl::AclOperation;
 
 /// Longest wait honoured, whatever the client asks.
 const MAX_WAIT: Duration = Duration::from_secs(30);
@@ -202,21 +203,35 @@ pub async fn handle(ctx: &RequestContext, req: FetchRequest) -> FetchResponse {
         first_pass: true,
     };
 
+    // Kafka: a follower needs CLUSTER_ACTION on the cluster, a consumer READ on each topic;
+    // a refused partition gets TOPIC_AUTHORIZATION_FAILED and nothing is read.
+    let follower_ok = replica_id < 0 || ctx.cluster_authorized(AclOperation::ClusterAction);
     let image = b.metadata.image();
     let mut topics = Vec::with_capacity(req.topics.len());
     let mut wanted = Vec::new();
     for (ti, t) in req.topics.into_iter().enumerate() {
+        let allowed = if replica_id >= 0 {
+            follower_ok
+        } else {
+            ctx.topic_authorized(AclOperation::Read, &t.topic)
+        };
         for p in t.partitions {
             let epoch = p.current_leader_epoch;
-            let partition = b
-                .replicas
-                .leader_at_epoch(&image, &t.topic, p.partition, epoch)
-                .and_then(|r| {
-                    if replica_id >= 0 {
-                        r.check_follower(replica_id, epoch)?;
-                    }
-                    Ok(r)
-                });
+            let partition = if !allowed {
+                Err(Error::kafka(
+                    ErrorCode::TopicAuthorizationFailed,
+                    format!("fetch of {} denied to {}", t.topic.0, ctx.principal),
+                ))
+            } else {
+                b.replicas
+                    .leader_at_epoch(&image, &t.topic, p.partition, epoch)
+                    .and_then(|r| {
+                        if replica_id >= 0 {
+                            r.check_follower(replica_id, epoch)?;
+                        }
+                        Ok(r)
+                    })
+            };
             wanted.push(Wanted {
                 topic: ti,
                 index: p.partition,
