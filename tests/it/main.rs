@@ -8,6 +8,7 @@
 
 mod support;
 
+mod acls;
 mod admin;
 mod admin_apis;
 mod alter_configs;
