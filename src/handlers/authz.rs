@@ -31,6 +31,23 @@ impl RequestContext {
         )
     }
 
+    /// Whether the client may do `op` on some resource of the type (KIP-679's "WRITE on any
+    /// topic").
+    pub fn authorized_any(&self, op: AclOperation, resource_type: ResourceType) -> bool {
+        let authorizer = &self.broker.authorizer;
+        if !authorizer.enabled {
+            return true;
+        }
+        let image = self.broker.metadata.image();
+        authorizer.authorize_any(
+            &image.acls,
+            &self.principal,
+            self.peer.ip(),
+            op,
+            resource_type,
+        )
+    }
+
     /// Whether the client may do `op` on the topic.
     pub fn topic_authorized(&self, op: AclOperation, topic: &str) -> bool {
         self.authorized(op, ResourceType::Topic, topic)
@@ -83,6 +100,17 @@ impl RequestContext {
                     self.principal
                 ),
             ))
+        }
+    }
+
+    /// `op` (DESCRIBE_CONFIGS / ALTER_CONFIGS) on a config resource: a topic (2) is checked
+    /// as that topic (TOPIC_AUTHORIZATION_FAILED), a broker (4) or broker logger (8) as the
+    /// cluster (CLUSTER_AUTHORIZATION_FAILED); other types are the handler's to refuse.
+    pub fn authorize_config(&self, op: AclOperation, resource_type: i8, name: &str) -> Result<()> {
+        match resource_type {
+            2 => self.authorize_topic(op, name),
+            4 | 8 => self.authorize_cluster(op),
+            _ => Ok(()),
         }
     }
 

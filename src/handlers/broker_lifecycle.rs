@@ -12,6 +12,7 @@ use kafka_protocol::messages::{
 use crate::controller::brokers::{Heartbeat, Registration};
 use crate::handlers::RequestContext;
 use crate::metadata::records::EndPoint;
+use crate::security::acl::AclOperation;
 
 /// The controller's view of a BrokerRegistration request.
 pub fn registration(req: &BrokerRegistrationRequest) -> Registration {
@@ -48,6 +49,11 @@ pub async fn broker_registration(
     ctx: &RequestContext,
     req: BrokerRegistrationRequest,
 ) -> BrokerRegistrationResponse {
+    if !ctx.cluster_authorized(AclOperation::ClusterAction) {
+        return BrokerRegistrationResponse::default()
+            .with_error_code(crate::handlers::authz::CLUSTER_DENIED)
+            .with_broker_epoch(-1);
+    }
     let r = registration(&req);
     match ctx
         .broker
@@ -65,6 +71,10 @@ pub async fn broker_heartbeat(
     ctx: &RequestContext,
     req: BrokerHeartbeatRequest,
 ) -> BrokerHeartbeatResponse {
+    if !ctx.cluster_authorized(AclOperation::ClusterAction) {
+        return BrokerHeartbeatResponse::default()
+            .with_error_code(crate::handlers::authz::CLUSTER_DENIED);
+    }
     let h = heartbeat(&req);
     match ctx
         .broker

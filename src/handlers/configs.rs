@@ -18,6 +18,7 @@ use crate::config::keys::{broker_key, keys, ConfigKey, Scope};
 use crate::config::{BrokerConfig, ConfigSource, ConfigType};
 use crate::error::ErrorCode;
 use crate::handlers::RequestContext;
+use crate::security::acl::AclOperation;
 
 const TOPIC: i8 = 2;
 const BROKER: i8 = 4;
@@ -147,7 +148,16 @@ pub async fn describe_configs(
         let mut r = DescribeConfigsResult::default()
             .with_resource_type(res.resource_type)
             .with_resource_name(res.resource_name.clone());
+        let denied = ctx.authorize_config(
+            AclOperation::DescribeConfigs,
+            res.resource_type,
+            &res.resource_name,
+        );
         let entries = match res.resource_type {
+            _ if denied.is_err() => Err(denied
+                .err()
+                .map(|e| (e.code(), e.message()))
+                .unwrap_or((ErrorCode::UnknownServerError, String::new()))),
             TOPIC => match b.metadata.topic(&res.resource_name) {
                 Some(t) => Ok(topic_entries(&config, &t.overrides)),
                 None => Err((

@@ -33,11 +33,16 @@ use kafka_protocol::protocol::StrBytes;
 
 use crate::controller::reassignments::{ongoing, TopicTargets};
 use crate::handlers::RequestContext;
+use crate::security::acl::AclOperation;
 
 pub async fn alter_partition_reassignments(
     ctx: &RequestContext,
     req: AlterPartitionReassignmentsRequest,
 ) -> AlterPartitionReassignmentsResponse {
+    if !ctx.cluster_authorized(AclOperation::Alter) {
+        return AlterPartitionReassignmentsResponse::default()
+            .with_error_code(crate::handlers::authz::CLUSTER_DENIED);
+    }
     // v0 has no flag: the replication factor may change.
     let allow_rf_change = ctx.version == 0 || req.allow_replication_factor_change;
     let topics: Vec<TopicTargets> = req
@@ -107,6 +112,10 @@ pub async fn list_partition_reassignments(
     ctx: &RequestContext,
     req: ListPartitionReassignmentsRequest,
 ) -> ListPartitionReassignmentsResponse {
+    if !ctx.cluster_authorized(AclOperation::Describe) {
+        return ListPartitionReassignmentsResponse::default()
+            .with_error_code(crate::handlers::authz::CLUSTER_DENIED);
+    }
     let image = ctx.broker.metadata.image();
     let wanted: Option<Vec<(String, Vec<i32>)>> = req.topics.as_ref().map(|ts| {
         ts.iter()

@@ -100,6 +100,41 @@ impl Authorizer {
     }
 }
 
+impl Authorizer {
+    /// Whether `principal` may do `op` on *some* resource of the type (Kafka's
+    /// `authorizeByResourceType`, KIP-679: an idempotent producer needs WRITE on any topic):
+    /// a super user, or an applying ALLOW ACL of the type while no applying DENY covers every
+    /// name (a LITERAL `*` DENY).
+    pub fn authorize_any(
+        &self,
+        acls: &AclMap,
+        principal: &KafkaPrincipal,
+        host: IpAddr,
+        op: AclOperation,
+        resource_type: ResourceType,
+    ) -> bool {
+        if !self.enabled || self.super_users.contains(principal) {
+            return true;
+        }
+        let who = principal.to_string();
+        let host = host.to_string();
+        let mut allowed = false;
+        for acl in acls.values().filter(|a| a.resource_type == resource_type) {
+            match applies(acl, &who, &host, op) {
+                Some(AclPermission::Deny)
+                    if acl.pattern_type == PatternType::Literal
+                        && acl.resource_name == WILDCARD_RESOURCE =>
+                {
+                    return false
+                }
+                Some(AclPermission::Allow) => allowed = true,
+                _ => {}
+            }
+        }
+        allowed
+    }
+}
+
 /// Whether the ACL's resource pattern covers the resource name.
 fn pattern_covers(acl: &AclBinding, name: &str) -> bool {
     match acl.pattern_type {
@@ -359,6 +394,23 @@ mod tests {
         )]);
         assert!(can(&on(), &here, &alice(), O::Read, "t"));
         assert!(!on().authorize(&here, &alice(), HOST, O::Read, ResourceType::Group, "t"));
+    }
+
+    #[test]
+    fn authorize_any_needs_an_allow_and_no_wildcard_deny() {
+        let w = |name: &str, pt| topic_allow(name, pt, "User:alice", O::Write);
+        let acls = map(vec![w("pay-", PatternType::Prefixed)]);
+        let any = |a: &Authorizer, acls: &AclMap| {
+            a.authorize_any(acls, &alice(), HOST, O::Write, ResourceType::Topic)
+        };
+        assert!(any(&on(), &acls));
+        assert!(!any(&on(), &AclMap::new()));
+        let mut deny = w("*", PatternType::Literal);
+        deny.permission = AclPermission::Deny;
+        assert!(!any(
+            &on(),
+            &map(vec![w("pay-", PatternType::Prefixed), deny])
+        ));
     }
 
     #[test]
