@@ -58,8 +58,11 @@ fn create_acls(c: &mut RawClient, acls: Vec<AclCreation>) -> Vec<i16> {
     resp.results.iter().map(|r| r.error_code).collect()
 }
 
-/// Every ACL as (resource type, name, pattern, operation, permission), sorted.
-fn describe_all(c: &mut RawClient) -> (i16, Vec<(i8, String, i8, i8, i8)>) {
+/// One described ACL: (resource type, name, pattern, operation, permission).
+type Described = (i8, String, i8, i8, i8);
+
+/// Every ACL, sorted, with the response's error code.
+fn describe_all(c: &mut RawClient) -> (i16, Vec<Described>) {
     let req = DescribeAclsRequest::default()
         .with_resource_name_filter(None)
         .with_principal_filter(None)
@@ -273,6 +276,38 @@ fn acl_matrix_over_the_wire_survives_restart() {
     assert_eq!(commit(&mut c, "g-no", "pay-eu"), GROUP_DENIED);
     assert_eq!(commit(&mut c, "g-ok", "other"), TOPIC_DENIED);
     assert_eq!(commit(&mut c, "g-ok", "pay-eu"), 0);
+    // Producer ids: idempotent with WRITE on some topic (KIP-679); a transactional id needs
+    // WRITE on it.
+    assert!(raw::init_producer_id(&mut c, None).0 >= 0);
+    let txn = InitProducerIdRequest::default()
+        .with_transactional_id(Some(kafka_protocol::messages::TransactionalId(s("tx"))))
+        .with_transaction_timeout_ms(10_000)
+        .with_producer_id(kafka_protocol::messages::ProducerId(-1))
+        .with_producer_epoch(-1);
+    assert_eq!(c.call(&txn, 4).error_code, 53);
+    // Configs of a topic without DESCRIBE_CONFIGS; the broker's need the cluster.
+    use kafka_protocol::messages::describe_configs_request::DescribeConfigsResource;
+    let dc = DescribeConfigsRequest::default().with_resources(vec![
+        DescribeConfigsResource::default()
+            .with_resource_type(2)
+            .with_resource_name(s("other"))
+            .with_configuration_keys(None),
+        DescribeConfigsResource::default()
+            .with_resource_type(4)
+            .with_resource_name(s("1"))
+            .with_configuration_keys(None),
+    ]);
+    let codes: Vec<i16> = c
+        .call(&dc, 4)
+        .results
+        .iter()
+        .map(|r| r.error_code)
+        .collect();
+    assert_eq!(codes, vec![TOPIC_DENIED, CLUSTER_DENIED]);
+    assert_eq!(
+        c.call(&DescribeClusterRequest::default(), 1).error_code,
+        CLUSTER_DENIED
+    );
     drop(c);
     b.stop();
 }
