@@ -354,3 +354,46 @@ fn allow_everyone_if_no_acl_found_opens_resources_without_acls() {
     );
     assert_eq!(log_end(&b, "closed"), 0);
 }
+
+/// ACLs are replicated: created through any node (forwarded to the active controller), every
+/// node's DescribeAcls shows them. The brokers' own requests run as `User:ANONYMOUS` too,
+/// so it is the super user here.
+#[test]
+fn acls_created_anywhere_reach_every_node_of_a_cluster() {
+    use crate::support::cluster::Cluster;
+    use crate::support::replicas::call;
+    use crate::support::wait_for;
+    use std::time::Duration;
+    let cluster = Cluster::start_with(
+        3,
+        &[("authorizer.class.name", AUTHORIZER), ("super.users", ANON)],
+    );
+    let create = CreateAclsRequest::default()
+        .with_creations(vec![acl(TOPIC, "pay-", PREFIXED, WRITE, ALLOW)]);
+    let codes = wait_for("CreateAcls through node 3", Duration::from_secs(30), || {
+        let r = call(&cluster.broker_addr(2), &create, 3)?;
+        let codes: Vec<i16> = r.results.iter().map(|x| x.error_code).collect();
+        (codes == vec![0]).then_some(codes)
+    });
+    assert_eq!(codes, vec![0]);
+    let describe = DescribeAclsRequest::default()
+        .with_resource_name_filter(None)
+        .with_principal_filter(None)
+        .with_host_filter(None)
+        .with_resource_type_filter(ANY)
+        .with_pattern_type_filter(ANY)
+        .with_operation(ANY)
+        .with_permission_type(ANY);
+    for i in 0..cluster.len() {
+        let names = wait_for("the ACL on every node", Duration::from_secs(30), || {
+            let r = call(&cluster.broker_addr(i), &describe, 3)?;
+            let names: Vec<(String, i8)> = r
+                .resources
+                .iter()
+                .map(|x| (x.resource_name.to_string(), x.pattern_type))
+                .collect();
+            (!names.is_empty()).then_some(names)
+        });
+        assert_eq!(names, vec![("pay-".to_string(), PREFIXED)], "node {i}");
+    }
+}
