@@ -29,6 +29,8 @@ enum Command {
     },
     /// Describe or change topic and broker configs of a running broker, like kafka-configs.
     Configs(ConfigsArgs),
+    /// List, add or remove ACLs of a running broker or cluster, like kafka-acls.
+    Acls(AclsArgs),
     /// Show a cluster's health: nodes, the metadata quorum, and under-replicated, under min
     /// ISR and offline partitions.
     Cluster {
@@ -268,6 +270,9 @@ fn main() -> ExitCode {
         Command::Serve(args) => serve(args),
         Command::ConfigDocs { write } => config_docs(write),
         Command::Configs(args) => configs(args).map(|text| print!("{text}")),
+        Command::Acls(args) => acls(args)
+            .map(|text| print!("{text}"))
+            .map_err(anyhow::Error::msg),
         Command::Cluster { bootstrap, json } => gregor::tools::cluster::report(&bootstrap, json)
             .map(|text| print!("{text}"))
             .map_err(anyhow::Error::msg),
@@ -351,4 +356,86 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
         .build()?;
     rt.block_on(gregor::node::run(cfg, shutdown_signal()))
         .context("broker failed")
+}
+
+/// `gregor acls`.
+#[derive(clap::Args)]
+struct AclsArgs {
+    /// `list`, `add` or `remove`.
+    action: String,
+    /// The broker to ask.
+    #[arg(
+        long,
+        short = 'b',
+        visible_alias = "bootstrap-server",
+        default_value = "127.0.0.1:9092"
+    )]
+    bootstrap: String,
+    /// The resource: `topic:NAME`, `group:NAME`, `transactional-id:NAME`, `cluster`.
+    #[arg(long)]
+    resource: Option<String>,
+    /// The name is a prefix (PREFIXED) rather than LITERAL.
+    #[arg(long)]
+    prefixed: bool,
+    /// `User:name` (`User:*` for everyone).
+    #[arg(long, default_value = "User:*")]
+    principal: String,
+    /// The client address, or `*`.
+    #[arg(long, default_value = "*")]
+    host: String,
+    /// READ, WRITE, CREATE, DELETE, ALTER, DESCRIBE, CLUSTER_ACTION, DESCRIBE_CONFIGS,
+    /// ALTER_CONFIGS, IDEMPOTENT_WRITE or ALL.
+    #[arg(long, default_value = "ALL")]
+    operation: String,
+    /// DENY instead of ALLOW.
+    #[arg(long)]
+    deny: bool,
+}
+
+fn acls(args: AclsArgs) -> Result<String, String> {
+    use gregor::security::acl::{
+        AclOperation, AclPermission, PatternType, ResourceType, CLUSTER_NAME,
+    };
+    use gregor::tools::acls::{add, list, remove, AclSpec};
+    if args.action == "list" {
+        return list(&args.bootstrap);
+    }
+    let resource = args.resource.as_deref().ok_or("--resource is required")?;
+    let (resource_type, resource_name) = match resource.split_once(':') {
+        None if resource.eq_ignore_ascii_case("cluster") => {
+            (ResourceType::Cluster, CLUSTER_NAME.to_string())
+        }
+        Some((t, n)) => (
+            ResourceType::parse(t).ok_or(format!("unknown resource type {t}"))?,
+            n.to_string(),
+        ),
+        None => {
+            return Err(format!(
+                "--resource {resource}: expected TYPE:NAME or cluster"
+            ))
+        }
+    };
+    let spec = AclSpec {
+        resource_type,
+        resource_name,
+        pattern_type: if args.prefixed {
+            PatternType::Prefixed
+        } else {
+            PatternType::Literal
+        },
+        principal: args.principal,
+        host: args.host,
+        operation: AclOperation::parse(&args.operation)
+            .ok_or(format!("unknown operation {}", args.operation))?,
+        permission: if args.deny {
+            AclPermission::Deny
+        } else {
+            AclPermission::Allow
+        },
+    };
+    match args.action.as_str() {
+        "add" => add(&args.bootstrap, &spec).map(|_| "added\n".to_string()),
+        "remove" => remove(&args.bootstrap, &spec).map(|n| format!("removed {n}\n")),
+        other => Err(format!("unknown action {other}: list, add or remove")),
+    }
 }

@@ -397,3 +397,33 @@ fn acls_created_anywhere_reach_every_node_of_a_cluster() {
         assert_eq!(names, vec![("pay-".to_string(), PREFIXED)], "node {i}");
     }
 }
+
+/// `gregor acls`' functions against a broker: add, list, remove.
+#[test]
+fn the_acls_tool_adds_lists_and_removes() {
+    use gregor::security::acl::{AclOperation, AclPermission, PatternType, ResourceType};
+    use gregor::tools::acls::{add, list, remove, AclSpec};
+    let dir = tempfile::tempdir().unwrap();
+    let b = TestBroker::start(dir.path(), &authorizer_props(true));
+    let spec = AclSpec {
+        resource_type: ResourceType::Group,
+        resource_name: "app-".into(),
+        pattern_type: PatternType::Prefixed,
+        principal: "User:alice".into(),
+        host: "*".into(),
+        operation: AclOperation::Read,
+        permission: AclPermission::Allow,
+    };
+    add(&b.bootstrap(), &spec).expect("add");
+    assert_eq!(
+        list(&b.bootstrap()).expect("list"),
+        "GROUP app- PREFIXED User:alice * READ ALLOW\n"
+    );
+    assert_eq!(remove(&b.bootstrap(), &spec), Ok(1));
+    assert_eq!(list(&b.bootstrap()).expect("list"), "");
+    let mut bad = spec.clone();
+    bad.pattern_type = PatternType::Match;
+    assert!(add(&b.bootstrap(), &bad)
+        .unwrap_err()
+        .starts_with("INVALID_REQUEST"));
+}
