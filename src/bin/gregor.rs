@@ -340,8 +340,13 @@ fn config_docs(write: Option<PathBuf>) -> anyhow::Result<()> {
 fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let cfg = broker_config(&args)?;
     // Roles, listeners and quorum are checked before anything is opened (Kafka's messages).
-    gregor::config::ClusterConfig::from_config(&cfg)
+    let cluster = gregor::config::ClusterConfig::from_config(&cfg)
         .map_err(|e| anyhow::anyhow!("invalid configuration: {e}"))?;
+    // So are the TLS settings of every SSL listener (keystores and truststores read).
+    for l in &cluster.listeners {
+        gregor::security::ssl::listener_tls(&cfg, l)
+            .map_err(|e| anyhow::anyhow!("invalid configuration: {e}"))?;
+    }
     if args.record_syncs {
         use gregor::fs::sync_observer::{install, RecordSyncedLengths};
         install(Box::new(RecordSyncedLengths));

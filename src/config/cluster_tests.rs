@@ -324,12 +324,12 @@ fn listeners_parse_with_kafkas_messages() {
 }
 
 #[test]
-fn only_plaintext_is_served() {
-    let e = err(&[
+fn plaintext_and_ssl_are_served_sasl_not_yet() {
+    let ok = cfg(&[
         ("listeners", "SSL://127.0.0.1:9093"),
         ("inter.broker.listener.name", "SSL"),
     ]);
-    assert_eq!(e, "Listener SSL uses security protocol SSL, which gregor does not support yet: only PLAINTEXT listeners are served (TLS and SASL are issue 14)");
+    assert!(ok.is_ok(), "{ok:?}");
     let e = err(&[
         ("listeners", "PLAINTEXT://127.0.0.1:1,SECURE://127.0.0.1:2"),
         (
@@ -338,7 +338,25 @@ fn only_plaintext_is_served() {
         ),
     ]);
     assert!(
-        e.starts_with("Listener SECURE uses security protocol SASL_SSL"),
+        e.starts_with(
+            "Listener SECURE uses security protocol SASL_SSL, which gregor does not serve yet"
+        ),
+        "{e}"
+    );
+    // Node-to-node traffic stays plaintext until the peer client speaks TLS.
+    let e = err(&[
+        ("process.roles", "broker,controller"),
+        ("listeners", "SSL://127.0.0.1:1,CONTROLLER://127.0.0.1:2"),
+        (
+            "listener.security.protocol.map",
+            "SSL:SSL,CONTROLLER:PLAINTEXT",
+        ),
+        ("controller.listener.names", "CONTROLLER"),
+        ("controller.quorum.voters", "1@127.0.0.1:2"),
+        ("inter.broker.listener.name", "SSL"),
+    ]);
+    assert!(
+        e.starts_with("Listener SSL carries node-to-node traffic"),
         "{e}"
     );
 }

@@ -133,10 +133,11 @@ impl ConfigKey {
     }
 }
 
-use ConfigType::{Boolean, Double, Int, List, Long, Short, String};
+use ConfigType::{Boolean, Double, Int, List, Long, Password, Short, String};
 
 const HOUR_MS: i64 = 3_600_000;
 const MINUTE_MS: i64 = 60_000;
+const CLIENT_AUTH: &[&str] = &["required", "requested", "none"];
 const COMPRESSION: &[&str] = &["uncompressed", "zstd", "lz4", "snappy", "gzip", "producer"];
 const TIMESTAMP_TYPES: &[&str] = &["CreateTime", "LogAppendTime"];
 const CLEANUP: &[&str] = &["compact", "delete"];
@@ -175,6 +176,23 @@ pub const KEYS: &[ConfigKey] = &[
     b("socket.request.max.bytes", Int, "104857600").min(1).doc("largest request frame; larger ones close the connection"),
     b("max.connections", Int, INT_MAX).min(0).doc("connections beyond it are refused (and logged)"),
     b("connections.max.idle.ms", Long, "600000").doc("idle connections are closed after this"),
+    // --- broker: TLS (SSL and SASL_SSL listeners; each may be set per listener as `listener.name.<name>.ssl.*`) ---
+    b("ssl.keystore.type", String, "PEM").kafka("JKS").doc("format of the keystore; gregor reads PEM only (JKS and PKCS12 are refused at start-up: convert them with openssl/keytool)"),
+    b_null("ssl.keystore.location", String).doc("PEM file holding the listener's private key (unencrypted PKCS#8, PKCS#1 or SEC1) and its certificate chain, leaf first; re-read when the file changes"),
+    b_null("ssl.keystore.password", Password).doc("must stay unset: a PEM keystore has no store password (Kafka's rule)"),
+    b_null("ssl.key.password", Password).doc("password of an encrypted private key; encrypted keys are not supported yet (refused at start-up with the openssl command that decrypts one)"),
+    b_null("ssl.keystore.key", Password).doc("the private key as inline PEM, instead of `ssl.keystore.location` (with `ssl.keystore.certificate.chain`)"),
+    b_null("ssl.keystore.certificate.chain", Password).doc("the certificate chain as inline PEM, leaf first (with `ssl.keystore.key`)"),
+    b("ssl.truststore.type", String, "PEM").kafka("JKS").doc("format of the truststore; PEM only"),
+    b_null("ssl.truststore.location", String).doc("PEM file of the CA certificates client certificates are verified against (and, for the peer client, server certificates)"),
+    b_null("ssl.truststore.password", Password).doc("must stay unset: a PEM truststore has no password"),
+    b_null("ssl.truststore.certificates", Password).doc("the trusted certificates as inline PEM, instead of `ssl.truststore.location`"),
+    b("ssl.client.auth", String, "none").one_of(CLIENT_AUTH).doc("`required`: clients must present a certificate the truststore verifies (else the handshake fails); `requested`: verified if presented; `none`: not asked for (principal User:ANONYMOUS)"),
+    b("ssl.principal.mapping.rules", String, "DEFAULT").doc("Kafka's `RULE:pattern/replacement/[LU]` and `DEFAULT` list mapping a client certificate's subject DN (RFC 2253) to the principal name (`User:` + it); no matching rule fails the connection"),
+    b("ssl.enabled.protocols", List, "TLSv1.2,TLSv1.3").doc("TLS versions offered; TLSv1.2 and TLSv1.3 are supported, older ones are skipped with a warning"),
+    b("ssl.protocol", String, "TLSv1.3").doc("accepted for compatibility: the versions are those of `ssl.enabled.protocols`"),
+    b("ssl.cipher.suites", List, "").kafka("null").doc("IANA names of the cipher suites allowed (e.g. `TLS_AES_128_GCM_SHA256`); empty: rustls' defaults (AES-GCM and ChaCha20-Poly1305 with ECDHE)"),
+    b("ssl.endpoint.identification.algorithm", String, "https").doc("`https`: the peer client checks that a broker's certificate names the host it connects to; empty: no host name check"),
     // --- broker: log defaults for topics (see the topic keys' synonyms) ---
     b("message.max.bytes", Int, "1048588").min(0).doc("largest record batch accepted"),
     b("log.segment.bytes", Int, "1073741824").min(14).doc("roll a segment at this size"),
@@ -287,6 +305,21 @@ pub fn broker_key(name: &str) -> Option<&'static ConfigKey> {
         .find(|k| k.scope == Scope::Broker && k.name == name)
 }
 
+/// The key a listener-prefixed name overrides (`listener.name.<listener>.ssl.keystore.location`
+/// → the `ssl.keystore.location` row), as Kafka's per-listener overrides: only the keys Kafka
+/// lets a listener override (TLS here), with a non-empty listener name.
+pub fn listener_key(name: &str) -> Option<&'static ConfigKey> {
+    let rest = name.strip_prefix("listener.name.")?;
+    let (listener, key) = rest.split_once('.')?;
+    if listener.is_empty() || !LISTENER_PREFIXES.iter().any(|p| key.starts_with(p)) {
+        return None;
+    }
+    broker_key(key)
+}
+
+/// The key families that may be set per listener (`listener.name.<l>.<key>`).
+const LISTENER_PREFIXES: &[&str] = &["ssl."];
+
 /// The topic key of this name.
 pub fn topic_key(name: &str) -> Option<&'static ConfigKey> {
     KEYS.iter()
@@ -351,7 +384,7 @@ impl ConfigKey {
                 None
             }
             Double => Some(v.parse::<f64>().map_err(|_| not_a("DOUBLE"))?),
-            String | List => None,
+            String | List | Password => None,
         };
         match (self.range, number) {
             (Range::AtLeast(min), Some(n)) if n < min as f64 => {

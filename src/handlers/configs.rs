@@ -123,6 +123,13 @@ fn broker_entries(c: &BrokerConfig, per_broker: bool) -> Vec<Entry> {
             } else {
                 c.dynamic_default.get(k.name).cloned()
             };
+            // A secret is reported without its value, as Kafka reports PASSWORD keys.
+            let secret = k.kind == ConfigType::Password;
+            let value = value.filter(|_| !secret);
+            let synonyms = synonyms
+                .into_iter()
+                .map(|(n, v, s)| (n, v.filter(|_| !secret), s))
+                .collect();
             Entry {
                 name: k.name,
                 value,
@@ -186,6 +193,7 @@ pub async fn describe_configs(
                             .with_name(StrBytes::from_static_str(e.name))
                             .with_value(e.value.map(StrBytes::from_string))
                             .with_read_only(e.read_only)
+                            .with_is_sensitive(e.kind == ConfigType::Password)
                             .with_config_source(e.source as i8);
                         if req.include_synonyms {
                             c = c.with_synonyms(

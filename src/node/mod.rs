@@ -86,6 +86,13 @@ impl ServerHandle {
 pub async fn start(config: BrokerConfig) -> io::Result<ServerHandle> {
     let cluster = ClusterConfig::from_config(&config)
         .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e.0))?;
+    // TLS settings are checked (keystores read) before any socket is bound.
+    let mut tls = std::collections::BTreeMap::new();
+    for l in &cluster.listeners {
+        let t = crate::security::ssl::listener_tls(&config, l)
+            .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
+        tls.insert(l.name.clone(), t);
+    }
     let mut sockets = Vec::with_capacity(cluster.listeners.len());
     for l in &cluster.listeners {
         let address = l.bind_address();
@@ -147,6 +154,7 @@ pub async fn start(config: BrokerConfig) -> io::Result<ServerHandle> {
             listener::Listener::new(
                 socket,
                 Arc::new(router),
+                tls.get(&name).cloned().flatten(),
                 open.clone(),
                 shutdown_tx.clone(),
                 done_tx.clone(),

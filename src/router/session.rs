@@ -22,6 +22,14 @@ pub struct Session {
 }
 
 impl Session {
+    /// A connection whose transport established `principal` (a TLS client certificate).
+    pub fn new(peer: SocketAddr, principal: crate::security::KafkaPrincipal) -> Session {
+        Session {
+            peer,
+            principal: Arc::new(principal),
+        }
+    }
+
     /// A connection that has not authenticated (yet).
     pub fn anonymous(peer: SocketAddr) -> Session {
         Session {

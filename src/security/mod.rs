@@ -7,5 +7,6 @@
 //! of the same [`KafkaPrincipal`], which must depend on nothing above it.
 
 pub mod principal;
+pub mod ssl;
 
 pub use principal::KafkaPrincipal;

@@ -6,13 +6,17 @@
 //! whose size is below 8 or above `socket.request.max.bytes` closes the connection before
 //! anything is allocated for it; a partial frame never makes the buffer grow by more than
 //! what has actually arrived. A connection silent for `connections.max.idle.ms` is closed.
+//!
+//! The stream is any `AsyncRead + AsyncWrite`: a plain `TcpStream` (PLAINTEXT listeners; large
+//! mapped chunks go to the socket straight from where they lie) or a TLS stream (SSL
+//! listeners; rustls encrypts what it is given and keeps it until flushed, so the output is
+//! flushed before each read, long-poll and close — a no-op on a plain socket).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 
 use bytes::{Buf, Bytes, BytesMut};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::{broadcast, mpsc};
 
 use crate::protocol::codec::OWN_CHUNK_MIN;
@@ -26,8 +30,8 @@ const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(1);
 const READ_CHUNK: usize = 64 * 1024;
 
 /// The state of one connection (see the module doc).
-pub struct Connection {
-    stream: TcpStream,
+pub struct Connection<S> {
+    stream: S,
     peer: SocketAddr,
     session: Session,
     router: Arc<Router>,
@@ -58,10 +62,13 @@ fn next_frame(buf: &mut BytesMut, max: usize) -> Framed {
     Framed::Frame(buf.split_to(size as usize).freeze())
 }
 
-impl Connection {
+impl<S: AsyncRead + AsyncWrite + Unpin + Send> Connection<S> {
+    /// `session` carries the principal the transport established (a TLS client certificate,
+    /// else `User:ANONYMOUS`).
     pub fn new(
-        stream: TcpStream,
+        stream: S,
         peer: SocketAddr,
+        session: Session,
         router: Arc<Router>,
         shutdown: broadcast::Receiver<()>,
         done: mpsc::Sender<()>,
@@ -70,7 +77,7 @@ impl Connection {
         Connection {
             stream,
             peer,
-            session: Session::anonymous(peer),
+            session,
             router,
             limits,
             shutdown,
@@ -96,6 +103,15 @@ impl Connection {
         Ok(())
     }
 
+    /// Writes what is queued and flushes it out (TLS keeps written bytes until flushed).
+    async fn send(&mut self, out: &mut BytesMut) -> std::io::Result<()> {
+        if !out.is_empty() {
+            self.stream.write_all(out).await?;
+            out.clear();
+        }
+        self.stream.flush().await
+    }
+
     /// Serves the connection until the client leaves, errs, idles out, or shutdown, then
     /// tells the router it closed.
     pub async fn serve(mut self) {
@@ -104,6 +120,8 @@ impl Connection {
         // stays usable while a request is being served.
         let mut session = std::mem::replace(&mut self.session, Session::anonymous(peer));
         self.serve_frames(&mut session).await;
+        // TLS: close_notify (a plain socket: FIN); the peer may already be gone.
+        let _ = tokio::time::timeout(SHUTDOWN_GRACE, self.stream.shutdown()).await;
         router.closed(peer);
     }
 
@@ -117,12 +135,11 @@ impl Connection {
                 match next_frame(&mut buf, max) {
                     Framed::Frame(frame) => {
                         // A fetch may long-poll: send what is ready before waiting.
-                        if !out.is_empty() && Router::may_long_poll(&frame) {
-                            if let Err(e) = self.stream.write_all(&out).await {
+                        if Router::may_long_poll(&frame) {
+                            if let Err(e) = self.send(&mut out).await {
                                 tracing::debug!("{}: write failed: {e}", self.peer);
                                 return;
                             }
-                            out.clear();
                         }
                         // At shutdown a request in flight gets SHUTDOWN_GRACE to finish and be
                         // answered; one still waiting then (a long-poll, a JoinGroup, acks=all)
@@ -140,7 +157,7 @@ impl Connection {
                                 match tokio::time::timeout(SHUTDOWN_GRACE, &mut handling).await {
                                     Ok(r) => r,
                                     Err(_) => {
-                                        let _ = self.stream.write_all(&out).await;
+                                        let _ = self.send(&mut out).await;
                                         return;
                                     }
                                 }
@@ -151,7 +168,7 @@ impl Connection {
                             if let Ok(Some(resp)) = handled {
                                 let _ = self.queue(&mut out, resp).await;
                             }
-                            let _ = self.stream.write_all(&out).await;
+                            let _ = self.send(&mut out).await;
                             return;
                         }
                         match handled {
@@ -168,7 +185,7 @@ impl Connection {
                                 } else {
                                     tracing::warn!("{}: {e}; closing connection", self.peer);
                                 }
-                                let _ = self.stream.write_all(&out).await;
+                                let _ = self.send(&mut out).await;
                                 return;
                             }
                         }
@@ -179,17 +196,14 @@ impl Connection {
                             "{}: invalid request size {size} (limit {max}); closing connection",
                             self.peer
                         );
-                        let _ = self.stream.write_all(&out).await;
+                        let _ = self.send(&mut out).await;
                         return;
                     }
                 }
             };
-            if !out.is_empty() {
-                if let Err(e) = self.stream.write_all(&out).await {
-                    tracing::debug!("{}: write failed: {e}", self.peer);
-                    return;
-                }
-                out.clear();
+            if let Err(e) = self.send(&mut out).await {
+                tracing::debug!("{}: write failed: {e}", self.peer);
+                return;
             }
             buf.reserve(need.clamp(1, READ_CHUNK));
             let read = tokio::select! {

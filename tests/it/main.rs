@@ -53,6 +53,7 @@ mod replica_fetcher;
 mod replication;
 mod resources;
 mod shutdown;
+mod tls;
 mod transactions;
 mod txn_crash;
 mod txn_hostile;
