@@ -42,7 +42,8 @@ fn ssl_broker(dir: &Path, pki: &TestPki, extra: &[(&str, &str)]) -> TestBroker {
 fn ssl_listener_serves_the_protocol() {
     let dir = tempfile::tempdir().expect("tempdir");
     let pki = TestPki::new();
-    let broker = ssl_broker(dir.path(), &pki, &[]);
+    // A key password with an unencrypted key is unused, but must never be shown.
+    let broker = ssl_broker(dir.path(), &pki, &[("ssl.key.password", "secret")]);
     let addr = broker.listener_addr("SSL");
     let mut c = TlsClient::connect(addr, pki.client_config(None)).expect("handshake");
     let versions = c
@@ -96,9 +97,31 @@ fn ssl_listener_serves_the_protocol() {
         .map(|r| r.value.as_ref().map_or(0, |v| v.len()))
         .collect();
     assert_eq!(payloads, vec![1, 200_000]);
-    // The PLAINTEXT listener is unchanged next to it.
+    // The PLAINTEXT listener is unchanged next to it, and DescribeConfigs hides secrets.
     let mut plain = RawClient::connect(&broker.bootstrap());
     assert_eq!(plain.call(&ApiVersionsRequest::default(), 3).error_code, 0);
+    let describe = DescribeConfigsRequest::default().with_resources(vec![
+        describe_configs_request::DescribeConfigsResource::default()
+            .with_resource_type(4)
+            .with_resource_name("1".to_string().into())
+            .with_configuration_keys(Some(vec![
+                "ssl.keystore.location".to_string().into(),
+                "ssl.key.password".to_string().into(),
+            ])),
+    ]);
+    let configs = plain.call(&describe, 4);
+    let entries = &configs.results[0].configs;
+    let entry = |n: &str| {
+        entries
+            .iter()
+            .find(|e| e.name.as_str() == n)
+            .unwrap_or_else(|| panic!("{n} described"))
+    };
+    let location = entry("ssl.keystore.location");
+    assert!(location.value.as_ref().is_some_and(|v| v.ends_with("keystore.pem")));
+    assert!(!location.is_sensitive);
+    let password = entry("ssl.key.password");
+    assert_eq!((password.value.as_ref(), password.is_sensitive), (None, true));
     broker.stop();
 }
 
