@@ -118,10 +118,16 @@ fn ssl_listener_serves_the_protocol() {
             .unwrap_or_else(|| panic!("{n} described"))
     };
     let location = entry("ssl.keystore.location");
-    assert!(location.value.as_ref().is_some_and(|v| v.ends_with("keystore.pem")));
+    assert!(location
+        .value
+        .as_ref()
+        .is_some_and(|v| v.ends_with("keystore.pem")));
     assert!(!location.is_sensitive);
     let password = entry("ssl.key.password");
-    assert_eq!((password.value.as_ref(), password.is_sensitive), (None, true));
+    assert_eq!(
+        (password.value.as_ref(), password.is_sensitive),
+        (None, true)
+    );
     broker.stop();
 }
 

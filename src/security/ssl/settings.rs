@@ -62,7 +62,8 @@ pub struct SslSettings {
     pub verify_hostname: bool,
 }
 
-/// The settings of `listener` as Kafka resolves them (see the module doc).
+/// One key's value for `listener`: `listener.name.<lowercase listener>.<key>`, else `<key>`,
+/// else the row's default; empty counts as unset (see the module doc).
 pub fn resolve_value(config: &BrokerConfig, listener: &str, key: &str) -> Option<String> {
     let prefixed = format!("listener.name.{}.{key}", listener.to_ascii_lowercase());
     config
