@@ -133,7 +133,7 @@ impl ConfigKey {
     }
 }
 
-use ConfigType::{Boolean, Double, Int, List, Long, Short, String};
+use ConfigType::{Boolean, Double, Int, List, Long, Password, Short, String};
 
 const HOUR_MS: i64 = 3_600_000;
 const MINUTE_MS: i64 = 60_000;
@@ -175,6 +175,11 @@ pub const KEYS: &[ConfigKey] = &[
     b("socket.request.max.bytes", Int, "104857600").min(1).doc("largest request frame; larger ones close the connection"),
     b("max.connections", Int, INT_MAX).min(0).doc("connections beyond it are refused (and logged)"),
     b("connections.max.idle.ms", Long, "600000").doc("idle connections are closed after this"),
+    // --- broker: SASL (src/security/sasl; per listener: `listener.name.<listener>.<key>`) ---
+    b("sasl.enabled.mechanisms", List, "GSSAPI").doc("mechanisms a SASL listener offers: PLAIN, SCRAM-SHA-256, SCRAM-SHA-512 (GSSAPI, Kafka's default, is not supported: dropped with a warning)"),
+    b_null("sasl.jaas.config", Password).doc("JAAS login modules; PLAIN's users are the `user_<name>=\"<password>\"` options of `PlainLoginModule` (per listener: `listener.name.<l>.plain.sasl.jaas.config`)"),
+    b("sasl.server.max.receive.size", Int, "524288").min(1).doc("largest request frame before authentication on a SASL listener; larger ones close the connection"),
+    b("connection.failed.authentication.delay.ms", Int, "100").min(0).doc("a failed authentication is answered after this delay, then the connection closes"),
     // --- broker: log defaults for topics (see the topic keys' synonyms) ---
     b("message.max.bytes", Int, "1048588").min(0).doc("largest record batch accepted"),
     b("log.segment.bytes", Int, "1073741824").min(14).doc("roll a segment at this size"),
@@ -351,7 +356,7 @@ impl ConfigKey {
                 None
             }
             Double => Some(v.parse::<f64>().map_err(|_| not_a("DOUBLE"))?),
-            String | List => None,
+            String | List | Password => None,
         };
         match (self.range, number) {
             (Range::AtLeast(min), Some(n)) if n < min as f64 => {

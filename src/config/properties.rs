@@ -72,6 +72,19 @@ impl Props<'_> {
     }
 }
 
+/// The row of a per-listener override, Kafka's `listener.name.<listener>.<key>` (and
+/// `listener.name.<listener>.<mechanism>.sasl.jaas.config`): the row of `<key>`, for the
+/// keys Kafka lets a listener override (`sasl.*` for now).
+fn listener_override_key(name: &str) -> Option<&'static ConfigKey> {
+    let rest = name.strip_prefix("listener.name.")?;
+    let (_, key) = rest.split_once('.')?;
+    let key = match key.split_once('.') {
+        Some((mechanism, k)) if k == "sasl.jaas.config" && !mechanism.is_empty() => k,
+        _ => key,
+    };
+    broker_key(key).filter(|row| row.name.starts_with("sasl."))
+}
+
 impl BrokerConfig {
     /// Reads a `server.properties` file over the defaults. Unknown keys are warned about; a bad
     /// value is an error naming the key.
@@ -100,7 +113,7 @@ impl BrokerConfig {
     ) -> Result<(), ConfigError> {
         let mut properties = self.properties.clone();
         for (k, v) in pairs {
-            match broker_key(k) {
+            match broker_key(k).or_else(|| listener_override_key(k)) {
                 Some(row) => {
                     row.validate(v)?;
                     properties.insert(k.clone(), v.trim().to_string());

@@ -23,6 +23,7 @@ pub mod liveness;
 mod migrate;
 pub mod partitions;
 pub mod reassignments;
+pub mod scram;
 mod shutdown;
 mod topics;
 

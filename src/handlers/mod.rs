@@ -26,6 +26,8 @@ pub mod producer_id;
 pub mod quorum;
 pub mod reassignments;
 pub mod topics;
+pub mod sasl;
+pub mod scram_credentials;
 pub mod txn;
 pub mod txn_admin;
 pub mod txn_offsets;

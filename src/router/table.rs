@@ -125,6 +125,10 @@ api_table! {
     FetchSnapshot(FetchSnapshotRequest) 0..=1 => handlers::metadata_fetch::fetch_snapshot;
     AllocateProducerIds(AllocateProducerIdsRequest) 0..=0 => handlers::producer_id::allocate_producer_ids;
     AlterPartition(AlterPartitionRequest) 2..=3 => handlers::alter_partition::handle;
+    SaslHandshake(SaslHandshakeRequest) 1..=1 => handlers::sasl::handshake;
+    SaslAuthenticate(SaslAuthenticateRequest) 0..=2 => handlers::sasl::authenticate;
+    DescribeUserScramCredentials(DescribeUserScramCredentialsRequest) 0..=0 => handlers::scram_credentials::describe;
+    AlterUserScramCredentials(AlterUserScramCredentialsRequest) 0..=0 forward yes => handlers::scram_credentials::alter;
 }
 
 /// The APIs a controller listener serves: those of [`APIS`] that Kafka exposes on its
@@ -153,6 +157,7 @@ pub const CONTROLLER_APIS: &[ApiKey] = &[
     ApiKey::ListPartitionReassignments,
     ApiKey::AllocateProducerIds,
     ApiKey::AlterPartition,
+    ApiKey::AlterUserScramCredentials,
 ];
 
 /// APIs served on controller listeners only (Kafka's `"listeners": ["controller"]`): a
