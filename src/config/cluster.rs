@@ -282,11 +282,19 @@ impl ClusterConfig {
                     .filter_map(|n| Some((n.as_str(), *map.get(n)?))),
             );
         for (name, protocol) in in_use {
-            require(protocol == SecurityProtocol::Plaintext, || {
+            let sasl = protocol == SecurityProtocol::SaslPlaintext;
+            require(protocol == SecurityProtocol::Plaintext || sasl, || {
                 format!(
-                "Listener {name} uses security protocol {}, which gregor does not support yet: only PLAINTEXT listeners are served (TLS and SASL are issue 14)",
+                "Listener {name} uses security protocol {}, which gregor does not support yet: only PLAINTEXT and SASL_PLAINTEXT listeners are served (TLS is issue 14)",
                 protocol.name()
             )
+            })?;
+            // gregor's node-to-node client (`peer`) does not authenticate yet.
+            let internal = is_controller_name(name) || name == inter_broker_listener;
+            require(!sasl || !internal, || {
+                format!(
+                    "Listener {name} uses security protocol SASL_PLAINTEXT, which gregor does not support yet for inter-broker or controller listeners (its node-to-node client does not authenticate)"
+                )
             })?;
         }
 

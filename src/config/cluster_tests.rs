@@ -329,7 +329,12 @@ fn only_plaintext_is_served() {
         ("listeners", "SSL://127.0.0.1:9093"),
         ("inter.broker.listener.name", "SSL"),
     ]);
-    assert_eq!(e, "Listener SSL uses security protocol SSL, which gregor does not support yet: only PLAINTEXT listeners are served (TLS and SASL are issue 14)");
+    assert_eq!(e, "Listener SSL uses security protocol SSL, which gregor does not support yet: only PLAINTEXT and SASL_PLAINTEXT listeners are served (TLS is issue 14)");
+    let e = err(&[
+        ("listeners", "SASL_PLAINTEXT://127.0.0.1:9093"),
+        ("inter.broker.listener.name", "SASL_PLAINTEXT"),
+    ]);
+    assert_eq!(e, "Listener SASL_PLAINTEXT uses security protocol SASL_PLAINTEXT, which gregor does not support yet for inter-broker or controller listeners (its node-to-node client does not authenticate)");
     let e = err(&[
         ("listeners", "PLAINTEXT://127.0.0.1:1,SECURE://127.0.0.1:2"),
         (

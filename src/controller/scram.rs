@@ -29,12 +29,20 @@ pub struct ScramUpsertion {
 /// A user's outcome: the error (NONE on success) and Kafka's message.
 pub type ScramResult = (String, ErrorCode, Option<String>);
 
-fn check_name_and_mechanism(name: &str, mechanism: i8) -> std::result::Result<ScramMechanism, (ErrorCode, String)> {
+fn check_name_and_mechanism(
+    name: &str,
+    mechanism: i8,
+) -> std::result::Result<ScramMechanism, (ErrorCode, String)> {
     if name.is_empty() {
-        return Err((ErrorCode::UnacceptableCredential, "Username must not be empty".into()));
+        return Err((
+            ErrorCode::UnacceptableCredential,
+            "Username must not be empty".into(),
+        ));
     }
-    ScramMechanism::from_type_id(mechanism)
-        .ok_or((ErrorCode::UnsupportedSaslMechanism, "Unknown SCRAM mechanism".into()))
+    ScramMechanism::from_type_id(mechanism).ok_or((
+        ErrorCode::UnsupportedSaslMechanism,
+        "Unknown SCRAM mechanism".into(),
+    ))
 }
 
 /// The records and per-user results of one request (see the module doc).
@@ -88,9 +96,15 @@ pub fn scram_changes(
         }
         let checked = check_name_and_mechanism(&u.name, u.mechanism).and_then(|_| {
             if u.iterations < MIN_ITERATIONS {
-                Err((ErrorCode::UnacceptableCredential, "Too few iterations".into()))
+                Err((
+                    ErrorCode::UnacceptableCredential,
+                    "Too few iterations".into(),
+                ))
             } else if u.iterations > MAX_ITERATIONS {
-                Err((ErrorCode::UnacceptableCredential, "Too many iterations".into()))
+                Err((
+                    ErrorCode::UnacceptableCredential,
+                    "Too many iterations".into(),
+                ))
             } else {
                 Ok(())
             }
@@ -203,6 +217,8 @@ mod tests {
         for r in &records {
             image.apply(r);
         }
-        assert!(image.scram_credential("alice", ScramMechanism::Sha256).is_none());
+        assert!(image
+            .scram_credential("alice", ScramMechanism::Sha256)
+            .is_none());
     }
 }

@@ -107,7 +107,10 @@ pub async fn alter(
         .collect();
     let outcome = ctx
         .broker
-        .blocking(move |b| b.controller.alter_user_scram_credentials(&deletions, &upsertions))
+        .blocking(move |b| {
+            b.controller
+                .alter_user_scram_credentials(&deletions, &upsertions)
+        })
         .await;
     let results = match outcome {
         Ok(results) => results

@@ -111,7 +111,11 @@ impl MetadataImage {
     }
 
     /// A user's stored SCRAM credential for one mechanism.
-    pub fn scram_credential(&self, user: &str, mechanism: ScramMechanism) -> Option<&ScramCredential> {
+    pub fn scram_credential(
+        &self,
+        user: &str,
+        mechanism: ScramMechanism,
+    ) -> Option<&ScramCredential> {
         self.scram.get(&(user.to_string(), mechanism.type_id()))
     }
 

@@ -121,7 +121,10 @@ pub enum MetadataRecord {
         credential: ScramCredential,
     },
     /// RemoveUserScramCredentialRecord.
-    RemoveUserScramCredential { name: String, mechanism: i8 },
+    RemoveUserScramCredential {
+        name: String,
+        mechanism: i8,
+    },
 }
 
 /// `PartitionChangeRecord.Leader` when the leader did not change.

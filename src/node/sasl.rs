@@ -19,11 +19,17 @@ pub fn listener_sasl(
 ) -> io::Result<HashMap<String, ListenerSasl>> {
     let mut out = HashMap::new();
     for l in &cluster.listeners {
-        if !matches!(l.protocol, SecurityProtocol::SaslPlaintext | SecurityProtocol::SaslSsl) {
+        if !matches!(
+            l.protocol,
+            SecurityProtocol::SaslPlaintext | SecurityProtocol::SaslSsl
+        ) {
             continue;
         }
         let sasl = ListenerSasl::from_config(&l.name, config).map_err(|e| {
-            io::Error::new(io::ErrorKind::InvalidInput, format!("listener {}: {e}", l.name))
+            io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("listener {}: {e}", l.name),
+            )
         })?;
         if !sasl.unsupported.is_empty() {
             tracing::warn!(

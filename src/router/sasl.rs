@@ -18,8 +18,8 @@
 
 use bytes::Bytes;
 use kafka_protocol::messages::{
-    ApiKey, RequestHeader, SaslAuthenticateRequest, SaslAuthenticateResponse,
-    SaslHandshakeRequest, SaslHandshakeResponse,
+    ApiKey, RequestHeader, SaslAuthenticateRequest, SaslAuthenticateResponse, SaslHandshakeRequest,
+    SaslHandshakeResponse,
 };
 use kafka_protocol::protocol::{Decodable, StrBytes};
 
@@ -113,7 +113,9 @@ pub(super) async fn serve(
     let req = SaslAuthenticateRequest::decode(&mut body, version)
         .map_err(|e| DispatchError::Decode(e.to_string()))?;
     let SaslState::Authenticate(auth) = &mut session.sasl else {
-        return Err(DispatchError::Decode("SaslAuthenticate before SaslHandshake".into()));
+        return Err(DispatchError::Decode(
+            "SaslAuthenticate before SaslHandshake".into(),
+        ));
     };
     let mechanism = auth.mechanism().name();
     let image = router.broker().await?.metadata.image();
@@ -121,7 +123,9 @@ pub(super) async fn serve(
         image.scram_credential(user, m).cloned()
     });
     let resp = match outcome {
-        Outcome::Challenge(token) => SaslAuthenticateResponse::default().with_auth_bytes(token.into()),
+        Outcome::Challenge(token) => {
+            SaslAuthenticateResponse::default().with_auth_bytes(token.into())
+        }
         Outcome::Success { user, token } => {
             tracing::info!("{peer}: authenticated as User:{user} with {mechanism}");
             session.principal = std::sync::Arc::new(KafkaPrincipal::user(&user));

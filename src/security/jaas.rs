@@ -25,7 +25,11 @@ pub struct LoginModule {
 impl std::fmt::Debug for LoginModule {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let keys: Vec<&String> = self.options.keys().collect();
-        write!(f, "LoginModule {{ class: {}, flag: {}, options: {keys:?} }}", self.class, self.flag)
+        write!(
+            f,
+            "LoginModule {{ class: {}, flag: {}, options: {keys:?} }}",
+            self.class, self.flag
+        )
     }
 }
 
@@ -80,7 +84,10 @@ pub fn parse(text: &str) -> Result<Vec<LoginModule>, String> {
     let mut i = 0;
     let word = |t: &String| !t.starts_with('"') && t != ";" && t != "=";
     while i < toks.len() {
-        let class = toks.get(i).filter(|t| word(t)).ok_or("expected a login module class")?;
+        let class = toks
+            .get(i)
+            .filter(|t| word(t))
+            .ok_or("expected a login module class")?;
         let flag = toks
             .get(i + 1)
             .filter(|t| FLAGS.contains(&t.to_ascii_lowercase().as_str()))

@@ -53,6 +53,8 @@ mod reassignments;
 mod replica_fetcher;
 mod replication;
 mod resources;
+mod sasl;
+mod sasl_scram;
 mod shutdown;
 mod transactions;
 mod txn_crash;

@@ -92,8 +92,14 @@ impl ListenerSasl {
         if enabled.contains(&Mechanism::Plain) {
             let prefixed = format!("plain.sasl.jaas.config");
             let (key, value) = match config.listener_value(listener, &prefixed) {
-                Some(v) => (format!("listener.name.{}.{prefixed}", listener.to_lowercase()), Some(v)),
-                None => ("sasl.jaas.config".to_string(), config.sasl_jaas_config.clone()),
+                Some(v) => (
+                    format!("listener.name.{}.{prefixed}", listener.to_lowercase()),
+                    Some(v),
+                ),
+                None => (
+                    "sasl.jaas.config".to_string(),
+                    config.sasl_jaas_config.clone(),
+                ),
             };
             if let Some(v) = value {
                 let modules = jaas::parse(&v).map_err(|e| format!("{key}: {e}"))?;

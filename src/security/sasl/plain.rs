@@ -49,15 +49,29 @@ mod tests {
     #[test]
     fn checks_like_kafka() {
         let users: BTreeMap<String, String> = [("alice".to_string(), "secret".to_string())].into();
-        assert_eq!(authenticate(b"\0alice\0secret", &users).as_deref(), Ok("alice"));
-        assert_eq!(authenticate(b"alice\0alice\0secret", &users).as_deref(), Ok("alice"));
+        assert_eq!(
+            authenticate(b"\0alice\0secret", &users).as_deref(),
+            Ok("alice")
+        );
+        assert_eq!(
+            authenticate(b"alice\0alice\0secret", &users).as_deref(),
+            Ok("alice")
+        );
         let bad = "Authentication failed: Invalid username or password";
         assert_eq!(authenticate(b"\0alice\0wrong", &users).unwrap_err(), bad);
         assert_eq!(authenticate(b"\0bob\0secret", &users).unwrap_err(), bad);
-        assert!(authenticate(b"bob\0alice\0secret", &users).unwrap_err().contains("authorization id"));
-        assert!(authenticate(b"\0\0secret", &users).unwrap_err().contains("username not specified"));
-        assert!(authenticate(b"\0alice\0", &users).unwrap_err().contains("password not specified"));
-        assert!(authenticate(b"alice", &users).unwrap_err().contains("expected 3 tokens, got 1"));
+        assert!(authenticate(b"bob\0alice\0secret", &users)
+            .unwrap_err()
+            .contains("authorization id"));
+        assert!(authenticate(b"\0\0secret", &users)
+            .unwrap_err()
+            .contains("username not specified"));
+        assert!(authenticate(b"\0alice\0", &users)
+            .unwrap_err()
+            .contains("password not specified"));
+        assert!(authenticate(b"alice", &users)
+            .unwrap_err()
+            .contains("expected 3 tokens, got 1"));
         assert!(authenticate(b"\xff\0a\0b", &users).is_err());
     }
 }

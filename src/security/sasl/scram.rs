@@ -14,8 +14,8 @@
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine;
 
-use super::scram_crypto::{constant_time_eq, random_bytes, ScramCredential, ScramMechanism};
 use super::scram_crypto::MIN_ITERATIONS;
+use super::scram_crypto::{constant_time_eq, random_bytes, ScramCredential, ScramMechanism};
 
 /// Why an exchange failed: `reason` is for the log (never a password or key).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -181,7 +181,11 @@ impl ScramServer {
             return fail("authorization id differs from the user name");
         }
         let Some(credential) = lookup(&first.user) else {
-            return fail(format!("no {} credential for user {}", self.mechanism.name(), first.user));
+            return fail(format!(
+                "no {} credential for user {}",
+                self.mechanism.name(),
+                first.user
+            ));
         };
         if credential.iterations < MIN_ITERATIONS {
             return fail(format!(
@@ -218,7 +222,8 @@ impl ScramServer {
         nonce: String,
         credential: ScramCredential,
     ) -> Result<ScramStep, ScramError> {
-        let text = std::str::from_utf8(msg).or_else(|_| fail("client-final message is not UTF-8"))?;
+        let text =
+            std::str::from_utf8(msg).or_else(|_| fail("client-final message is not UTF-8"))?;
         let Some((without_proof, proof)) = text.rsplit_once(",p=") else {
             return fail("client-final message without a proof");
         };
@@ -231,7 +236,9 @@ impl ScramServer {
         if their_nonce != Some(nonce.as_str()) {
             return fail("Invalid client nonce in the final client message.");
         }
-        let proof = B64.decode(proof).or_else(|_| fail("invalid proof encoding"))?;
+        let proof = B64
+            .decode(proof)
+            .or_else(|_| fail("invalid proof encoding"))?;
         let auth_message = format!("{},{server_first},{without_proof}", first.bare);
         let m = self.mechanism;
         let signature = m.hmac(&credential.stored_key, auth_message.as_bytes());
@@ -311,7 +318,11 @@ impl ScramClient {
         let without_proof = format!("c=biws,r={nonce}");
         let auth_message = format!("{},{text},{without_proof}", self.bare);
         let signature = m.hmac(&stored_key, auth_message.as_bytes());
-        let proof: Vec<u8> = client_key.iter().zip(&signature).map(|(a, b)| a ^ b).collect();
+        let proof: Vec<u8> = client_key
+            .iter()
+            .zip(&signature)
+            .map(|(a, b)| a ^ b)
+            .collect();
         let server_key = m.hmac(&salted, b"Server Key");
         self.server_signature = m.hmac(&server_key, auth_message.as_bytes());
         Ok(format!("{without_proof},p={}", B64.encode(proof)).into_bytes())

@@ -110,7 +110,11 @@ pub struct ScramCredential {
 impl std::fmt::Debug for ScramCredential {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         // Keys are secrets (a stolen StoredKey/ServerKey impersonates the server).
-        write!(f, "ScramCredential {{ iterations: {}, .. }}", self.iterations)
+        write!(
+            f,
+            "ScramCredential {{ iterations: {}, .. }}",
+            self.iterations
+        )
     }
 }
 
@@ -139,8 +143,7 @@ impl ScramCredential {
         salt: &[u8],
         iterations: i32,
     ) -> ScramCredential {
-        let salted =
-            mechanism.salted_password(password.as_bytes(), salt, iterations.max(1) as u32);
+        let salted = mechanism.salted_password(password.as_bytes(), salt, iterations.max(1) as u32);
         ScramCredential::from_salted_password(mechanism, salt, &salted, iterations)
     }
 }

@@ -50,7 +50,12 @@ fn rfc7677_exchange() {
     assert!(client.verify_server_final(b"v=6rriTRBi23WpRR/wtup+mMhUZUn/dB5nLTJRsjl95G4="));
 }
 
-fn run(mech: ScramMechanism, stored: &ScramCredential, user: &str, password: &str) -> Result<String, ScramError> {
+fn run(
+    mech: ScramMechanism,
+    stored: &ScramCredential,
+    user: &str,
+    password: &str,
+) -> Result<String, ScramError> {
     let lookup = |n: &str| (n == "alice").then(|| stored.clone());
     let mut server = ScramServer::new(mech);
     let mut client = ScramClient::new(mech, user, password, "abcdefgh12345678");
@@ -71,14 +76,20 @@ fn run(mech: ScramMechanism, stored: &ScramCredential, user: &str, password: &st
 fn both_mechanisms_accept_the_password_and_refuse_others() {
     for mech in ScramMechanism::ALL {
         let stored = ScramCredential::from_password(mech, "s3cret", b"0123456789abcdef", 4096);
-        assert_eq!(run(mech, &stored, "alice", "s3cret").as_deref(), Ok("alice"));
+        assert_eq!(
+            run(mech, &stored, "alice", "s3cret").as_deref(),
+            Ok("alice")
+        );
         assert_eq!(
             run(mech, &stored, "alice", "wrong").map_err(|e| e.reason),
             Err("Invalid client credentials".into())
         );
         assert!(run(mech, &stored, "bob", "s3cret").is_err());
         let weak = ScramCredential::from_password(mech, "s3cret", b"salt", 1000);
-        assert!(run(mech, &weak, "alice", "s3cret").unwrap_err().reason.contains("minimum 4096"));
+        assert!(run(mech, &weak, "alice", "s3cret")
+            .unwrap_err()
+            .reason
+            .contains("minimum 4096"));
     }
 }
 
