@@ -90,8 +90,8 @@ impl ListenerSasl {
         }
         let mut plain_users = BTreeMap::new();
         if enabled.contains(&Mechanism::Plain) {
-            let prefixed = format!("plain.sasl.jaas.config");
-            let (key, value) = match config.listener_value(listener, &prefixed) {
+            let prefixed = "plain.sasl.jaas.config";
+            let (key, value) = match config.listener_value(listener, prefixed) {
                 Some(v) => (
                     format!("listener.name.{}.{prefixed}", listener.to_lowercase()),
                     Some(v),
@@ -139,7 +139,7 @@ pub enum Outcome {
 
 enum Exchange {
     Plain,
-    Scram(ScramServer),
+    Scram(Box<ScramServer>),
 }
 
 /// One connection's exchange, from a successful handshake to its outcome.
@@ -160,7 +160,7 @@ impl Authenticator {
         let mechanism = Mechanism::from_name(name).filter(|m| sasl.enabled.contains(m))?;
         let exchange = match mechanism {
             Mechanism::Plain => Exchange::Plain,
-            Mechanism::Scram(m) => Exchange::Scram(ScramServer::new(m)),
+            Mechanism::Scram(m) => Exchange::Scram(Box::new(ScramServer::new(m))),
         };
         Some(Authenticator {
             mechanism,

@@ -107,14 +107,17 @@ pub fn parse_client_first(msg: &[u8]) -> Result<ClientFirst, ScramError> {
     })
 }
 
+/// What the server remembers between its challenge and the client's final message.
+struct Pending {
+    first: ClientFirst,
+    server_first: String,
+    nonce: String,
+    credential: ScramCredential,
+}
+
 enum State {
     AwaitingClientFirst,
-    AwaitingClientFinal {
-        first: ClientFirst,
-        server_first: String,
-        nonce: String,
-        credential: ScramCredential,
-    },
+    AwaitingClientFinal(Box<Pending>),
     Done,
 }
 
@@ -161,12 +164,15 @@ impl ScramServer {
     ) -> Result<ScramStep, ScramError> {
         match std::mem::replace(&mut self.state, State::Done) {
             State::AwaitingClientFirst => self.client_first(msg, lookup),
-            State::AwaitingClientFinal {
-                first,
-                server_first,
-                nonce,
-                credential,
-            } => self.client_final(msg, first, server_first, nonce, credential),
+            State::AwaitingClientFinal(p) => {
+                let Pending {
+                    first,
+                    server_first,
+                    nonce,
+                    credential,
+                } = *p;
+                self.client_final(msg, first, server_first, nonce, credential)
+            }
             State::Done => fail("unexpected message after the exchange ended"),
         }
     }
@@ -205,12 +211,12 @@ impl ScramServer {
             credential.iterations
         );
         let out = server_first.clone().into_bytes();
-        self.state = State::AwaitingClientFinal {
+        self.state = State::AwaitingClientFinal(Box::new(Pending {
             first,
             server_first,
             nonce,
             credential,
-        };
+        }));
         Ok(ScramStep::Continue(out))
     }
 
