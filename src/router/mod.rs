@@ -232,6 +232,12 @@ impl Router {
             let body = api_versions::body(ErrorCode::UnsupportedVersion, &self.listener);
             return legacy::api_versions_unsupported(correlation_id, &body).map(|b| Some(b.into()));
         }
+        if key == ApiKey::SaslHandshake && version < api.min {
+            return Err(DispatchError::Decode(
+                "SaslHandshake v0 (raw SASL tokens) is not served: clients use v1 and SaslAuthenticate"
+                    .into(),
+            ));
+        }
         let in_range = version >= api.min && version <= api.max;
         let legacy_produce =
             key == ApiKey::Produce && version >= api.advertised_min && version < api.min;

@@ -3,8 +3,9 @@
 //!
 //! 1. optionally ApiVersions (served as usual), then SaslHandshake v1 naming a mechanism the
 //!    listener enables (else UNSUPPORTED_SASL_MECHANISM with the enabled list, and the
-//!    connection closes); v0 (raw tokens without Kafka framing) is not served — every client
-//!    gregor targets sends v1 and SaslAuthenticate — so a v0 handshake closes the connection;
+//!    connection closes); v0 (raw tokens without Kafka framing) is advertised — librdkafka
+//!    turns SASL off unless the range includes v0 — but not served: every client gregor
+//!    targets sends v1 and SaslAuthenticate, so a v0 handshake closes the connection;
 //! 2. SaslAuthenticate tokens until the mechanism says yes (the session's principal becomes
 //!    `User:<name>`, every API is served from then on) or no (SASL_AUTHENTICATION_FAILED with
 //!    Kafka's message, answered after `connection.failed.authentication.delay.ms`, then the

@@ -4,7 +4,9 @@
 //!
 //! `advertise` lowers the advertised minimum below what is served: Produce is advertised from
 //! v0 because librdkafka turns compression off otherwise, and v0–2 are answered with
-//! UNSUPPORTED_VERSION (see [`crate::protocol::legacy`]), as Kafka 4 does. `encode` replaces
+//! UNSUPPORTED_VERSION (see [`crate::protocol::legacy`]), as Kafka 4 does. SaslHandshake is
+//! advertised from v0 because librdkafka (≤ 2.x) enables SASL only when the broker's range
+//! includes v0, then uses v1; a v0 handshake (raw tokens) closes the connection. `encode` replaces
 //! the crate's response encoder for one API (Fetch: see [`crate::protocol::fetch_frame`]).
 //! `forward` marks an API a node that is not the active controller sends to the one that
 //! is (`broker::forward`), unless it came in on a controller listener.
@@ -125,7 +127,7 @@ api_table! {
     FetchSnapshot(FetchSnapshotRequest) 0..=1 => handlers::metadata_fetch::fetch_snapshot;
     AllocateProducerIds(AllocateProducerIdsRequest) 0..=0 => handlers::producer_id::allocate_producer_ids;
     AlterPartition(AlterPartitionRequest) 2..=3 => handlers::alter_partition::handle;
-    SaslHandshake(SaslHandshakeRequest) 1..=1 => handlers::sasl::handshake;
+    SaslHandshake(SaslHandshakeRequest) 1..=1 advertise 0 => handlers::sasl::handshake;
     SaslAuthenticate(SaslAuthenticateRequest) 0..=2 => handlers::sasl::authenticate;
     DescribeUserScramCredentials(DescribeUserScramCredentialsRequest) 0..=0 => handlers::scram_credentials::describe;
     AlterUserScramCredentials(AlterUserScramCredentialsRequest) 0..=0 forward yes => handlers::scram_credentials::alter;

@@ -61,6 +61,9 @@ fn api_versions(c: &mut RawClient) {
             "api {key} advertised"
         );
     }
+    // librdkafka 2.0 (kcat 1.7) enables SASL only if SaslHandshake's range includes v0.
+    let handshake = r.api_keys.iter().find(|k| k.api_key == 17).expect("17");
+    assert_eq!((handshake.min_version, handshake.max_version), (0, 1));
 }
 
 pub fn handshake(c: &mut RawClient, mechanism: &'static str) -> SaslHandshakeResponse {

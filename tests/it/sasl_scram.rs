@@ -208,3 +208,43 @@ fn scram_credentials_are_managed_and_authenticate() {
     let (_, r) = scram_login(&sasl, ScramMechanism::Sha512, "alice", "alice-pw");
     assert_eq!(r.map_err(|e| e.0), Err(58));
 }
+
+#[test]
+fn gregor_users_adds_lists_and_deletes_scram_users() {
+    use gregor::tools::users::{run, Action};
+    let dir = tempfile::tempdir().unwrap();
+    let b = sasl_broker(dir.path(), "SCRAM-SHA-256,SCRAM-SHA-512");
+    let sasl = b.listener_addr("SASL_PLAINTEXT").to_string();
+    let add = |user: &str, mechanism, iterations| Action::Add {
+        user: user.into(),
+        password: "tool-pw".into(),
+        mechanism,
+        iterations,
+    };
+    let boot = b.bootstrap();
+    assert_eq!(
+        run(&boot, &add("dora", ScramMechanism::Sha256, 4096)).as_deref(),
+        Ok("set SCRAM-SHA-256 for dora\n")
+    );
+    run(&boot, &add("dora", ScramMechanism::Sha512, 8192)).expect("second mechanism");
+    assert_eq!(
+        run(&boot, &add("weak", ScramMechanism::Sha512, 10)).unwrap_err(),
+        "UNACCEPTABLE_CREDENTIAL: Too few iterations"
+    );
+    assert_eq!(
+        run(&boot, &Action::List).as_deref(),
+        Ok("dora\tSCRAM-SHA-256(iterations=4096),SCRAM-SHA-512(iterations=8192)\n")
+    );
+    let (_, ok) = scram_login(&sasl, ScramMechanism::Sha512, "dora", "tool-pw");
+    assert_eq!(ok, Ok(true));
+    let del = Action::Delete {
+        user: "dora".into(),
+        mechanism: ScramMechanism::Sha512,
+    };
+    run(&boot, &del).expect("deleted");
+    assert!(run(&boot, &del)
+        .unwrap_err()
+        .starts_with("RESOURCE_NOT_FOUND"));
+    let (_, r) = scram_login(&sasl, ScramMechanism::Sha512, "dora", "tool-pw");
+    assert_eq!(r.map_err(|e| e.0), Err(58));
+}

@@ -4,7 +4,7 @@
 //!
 //! Checks, each failing the exchange: the gs2 header (no channel binding: `n` or `y`, never
 //! `p=`), an authorization id other than the user, unknown user, a stored credential below
-//! 4096 iterations, the nonce of the final message (must be ours), the channel-binding echo
+//! 4096 iterations, the nonce of the final message (must end with ours, as Kafka's check), the channel-binding echo
 //! `c=` (must be the base64 of the gs2 header), and the proof (`H(proof ⊕ HMAC(StoredKey,
 //! AuthMessage)) = StoredKey`, compared in constant time). Extensions are ignored (Kafka's
 //! `tokenauth` — delegation tokens — is refused: gregor has none). Every message is parsed
@@ -14,8 +14,8 @@
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine;
 
-use super::scram_crypto::MIN_ITERATIONS;
 use super::scram_crypto::{constant_time_eq, random_bytes, ScramCredential, ScramMechanism};
+use super::scram_crypto::{MAX_ITERATIONS, MIN_ITERATIONS};
 
 /// Why an exchange failed: `reason` is for the log (never a password or key).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -115,6 +115,20 @@ struct Pending {
     credential: ScramCredential,
 }
 
+/// A server nonce of 32 random alphanumeric characters, as Kafka's (`secureRandomString`):
+/// no `=` or `,`, which some clients treat specially in attribute values (librdkafka 2.0
+/// refuses a base64 nonce ending in `=`).
+fn alphanumeric_nonce() -> Result<String, ScramError> {
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+    let bytes = random_bytes(32).map_err(|reason| ScramError { reason })?;
+    // 256 = 4 × 62 + 8: the bias of a modulo is negligible for a nonce, which needs
+    // unpredictability, not uniformity.
+    Ok(bytes
+        .iter()
+        .map(|b| ALPHABET[*b as usize % ALPHABET.len()] as char)
+        .collect())
+}
+
 enum State {
     AwaitingClientFirst,
     AwaitingClientFinal(Box<Pending>),
@@ -202,7 +216,7 @@ impl ScramServer {
         }
         let server_nonce = match &self.fixed_nonce {
             Some(n) => n.clone(),
-            None => B64.encode(random_bytes(32).map_err(|reason| ScramError { reason })?),
+            None => alphanumeric_nonce()?,
         };
         let nonce = format!("{}{server_nonce}", first.nonce);
         let server_first = format!(
@@ -239,7 +253,9 @@ impl ScramServer {
         if binding != Some(B64.encode(first.gs2_header.as_bytes()).as_str()) {
             return fail("invalid channel binding in the client-final message");
         }
-        if their_nonce != Some(nonce.as_str()) {
+        // Kafka checks `endsWith`, not equality: librdkafka 2.0 sends its own nonce again in
+        // front of the combined one, and the proof covers what it sent.
+        if !their_nonce.is_some_and(|n| n.ends_with(nonce.as_str())) {
             return fail("Invalid client nonce in the final client message.");
         }
         let proof = B64
@@ -314,8 +330,12 @@ impl ScramClient {
         let (Some(nonce), Some(salt), Some(iterations)) = (nonce, salt, iterations) else {
             return fail("invalid server-first message");
         };
-        if !nonce.starts_with(&self.nonce) || iterations == 0 {
+        if !nonce.starts_with(&self.nonce) {
             return fail("server nonce does not extend ours");
+        }
+        // A server may not make the client spin: Kafka's own bounds.
+        if !(MIN_ITERATIONS as u32..=MAX_ITERATIONS as u32).contains(&iterations) {
+            return fail("server-first iterations outside 4096..=16384");
         }
         let m = self.mechanism;
         let salted = m.salted_password(self.password.as_bytes(), &salt, iterations);

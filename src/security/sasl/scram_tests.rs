@@ -114,6 +114,7 @@ fn bad_messages_fail_without_panicking() {
     }
     let fin_cases = [
         "c=biws,r=WRONG,p=AAAA".to_string(),
+        "c=biws,r=abcSx,p=AAAA".into(),
         "c=eSws,r=abcS,p=dHzbZapWIk4jUhN+Ute9ytag9zjfMHgsqmmiz7AndVQ=".into(),
         "c=biws,r=abcS".into(),
         "c=biws,r=abcS,p=!!!".into(),
