@@ -207,6 +207,15 @@ impl Forwardable for AlterUserScramCredentialsRequest {
     }
 }
 
+impl Forwardable for UnregisterBrokerRequest {
+    fn not_controller(r: &UnregisterBrokerResponse) -> bool {
+        r.error_code == NC
+    }
+    fn timed_out(&self) -> UnregisterBrokerResponse {
+        UnregisterBrokerResponse::default().with_error_code(TIMED_OUT)
+    }
+}
+
 /// Sends requests to the active controller (see the module doc).
 pub struct Forwarder {
     /// A broker-only node's own client of the controllers (not the observer's, whose

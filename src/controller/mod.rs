@@ -26,6 +26,7 @@ pub mod reassignments;
 pub mod scram;
 mod shutdown;
 mod topics;
+mod unregister;
 
 use std::io;
 use std::sync::{Arc, Mutex};

@@ -124,6 +124,7 @@ api_table! {
     DescribeTopicPartitions(DescribeTopicPartitionsRequest) 0..=0 => handlers::describe_partitions::handle;
     BrokerRegistration(BrokerRegistrationRequest) 0..=4 => handlers::broker_lifecycle::broker_registration;
     BrokerHeartbeat(BrokerHeartbeatRequest) 0..=1 => handlers::broker_lifecycle::broker_heartbeat;
+    UnregisterBroker(UnregisterBrokerRequest) 0..=0 forward yes => handlers::broker_lifecycle::unregister_broker;
     FetchSnapshot(FetchSnapshotRequest) 0..=1 => handlers::metadata_fetch::fetch_snapshot;
     AllocateProducerIds(AllocateProducerIdsRequest) 0..=0 => handlers::producer_id::allocate_producer_ids;
     AlterPartition(AlterPartitionRequest) 2..=3 => handlers::alter_partition::handle;
@@ -145,6 +146,7 @@ pub const CONTROLLER_APIS: &[ApiKey] = &[
     ApiKey::Fetch,
     ApiKey::BrokerRegistration,
     ApiKey::BrokerHeartbeat,
+    ApiKey::UnregisterBroker,
     ApiKey::FetchSnapshot,
     ApiKey::CreateTopics,
     ApiKey::DeleteTopics,
