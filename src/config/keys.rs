@@ -170,7 +170,7 @@ pub const KEYS: &[ConfigKey] = &[
     b_null("broker.id", Int).kafka("-1").doc("this broker's id when `node.id` is not set"),
     b("num.partitions", Int, "1").min(1).doc("partitions of auto-created topics and of CreateTopics with -1"),
     b("default.replication.factor", Int, "1").doc("replication factor of auto-created topics and of CreateTopics with -1"),
-    b("auto.create.topics.enable", Boolean, "true").doc("create unknown topics on Metadata and Produce"),
+    b("auto.create.topics.enable", Boolean, "true").doc("create unknown topics on a Metadata request that allows it (never on Produce, as Kafka)"),
     b("delete.topic.enable", Boolean, "true").doc("allow DeleteTopics"),
     b("socket.request.max.bytes", Int, "104857600").min(1).doc("largest request frame; larger ones close the connection"),
     b("max.connections", Int, INT_MAX).min(0).doc("connections beyond it are refused (and logged)"),
