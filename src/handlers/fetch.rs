@@ -20,8 +20,8 @@ use kafka_protocol::messages::fetch_response::{
 };
 use kafka_protocol::messages::{FetchRequest, FetchResponse, ProducerId};
 use tokio::sync::watch;
-use uuid::Uuid;
 use tokio::time::Instant;
+use uuid::Uuid;
 
 use crate::error::{Error, ErrorCode};
 use crate::handlers::RequestContext;
