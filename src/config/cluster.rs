@@ -274,9 +274,9 @@ impl ClusterConfig {
         require(wait <= p.long("replica.lag.time.max.ms"), || {
             "replica.fetch.wait.max.ms should always be less than or equal to replica.lag.time.max.ms to prevent frequent changes in ISR".to_string()
         })?;
-        // gregor's own limits: SASL is not served yet; node-to-node traffic (inter-broker and
-        // controller listeners of a multi-node quorum) is plaintext until the peer client
-        // speaks TLS.
+        // gregor's own limits: node-to-node traffic (inter-broker and controller listeners
+        // of a multi-node quorum) is plaintext until the peer client speaks TLS, and never
+        // SASL: the peer client does not authenticate.
         let in_use = listeners
             .iter()
             .map(|e| (e.name.as_str(), e.protocol))
@@ -286,18 +286,17 @@ impl ClusterConfig {
                     .filter_map(|n| Some((n.as_str(), *map.get(n)?))),
             );
         for (name, protocol) in in_use {
-            require(
-                matches!(
-                    protocol,
-                    SecurityProtocol::Plaintext | SecurityProtocol::Ssl
-                ),
-                || {
-                    format!(
-                "Listener {name} uses security protocol {}, which gregor does not serve yet: PLAINTEXT and SSL listeners are served (SASL is issue 14)",
-                protocol.name()
-            )
-                },
-            )?;
+            let sasl = matches!(
+                protocol,
+                SecurityProtocol::SaslPlaintext | SecurityProtocol::SaslSsl
+            );
+            let internal = is_controller_name(name) || name == inter_broker_listener;
+            require(!sasl || !internal, || {
+                format!(
+                    "Listener {name} uses security protocol {}, which gregor does not support yet for inter-broker or controller listeners (its node-to-node client does not authenticate)",
+                    protocol.name()
+                )
+            })?;
         }
         if !standalone {
             let peer_listeners = controller_listener_names
@@ -309,7 +308,7 @@ impl ClusterConfig {
                     protocol.is_none_or(|p| p == SecurityProtocol::Plaintext),
                     || {
                         format!(
-                "Listener {name} carries node-to-node traffic (inter.broker.listener.name or controller.listener.names) with security protocol {}, which gregor's peer client does not speak yet: use a PLAINTEXT listener for it (client listeners may use SSL)",
+                "Listener {name} carries node-to-node traffic (inter.broker.listener.name or controller.listener.names) with security protocol {}, which gregor's peer client does not speak yet: use a PLAINTEXT listener for it (client listeners may use SSL, SASL_PLAINTEXT and SASL_SSL)",
                 protocol.map_or("?", |p| p.name())
             )
                     },

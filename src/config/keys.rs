@@ -171,7 +171,7 @@ pub const KEYS: &[ConfigKey] = &[
     b_null("broker.id", Int).kafka("-1").doc("this broker's id when `node.id` is not set"),
     b("num.partitions", Int, "1").min(1).doc("partitions of auto-created topics and of CreateTopics with -1"),
     b("default.replication.factor", Int, "1").doc("replication factor of auto-created topics and of CreateTopics with -1"),
-    b("auto.create.topics.enable", Boolean, "true").doc("create unknown topics on Metadata and Produce"),
+    b("auto.create.topics.enable", Boolean, "true").doc("create unknown topics on a Metadata request that allows it (never on Produce, as Kafka)"),
     b("delete.topic.enable", Boolean, "true").doc("allow DeleteTopics"),
     b("socket.request.max.bytes", Int, "104857600").min(1).doc("largest request frame; larger ones close the connection"),
     b("max.connections", Int, INT_MAX).min(0).doc("connections beyond it are refused (and logged)"),
@@ -193,6 +193,11 @@ pub const KEYS: &[ConfigKey] = &[
     b("ssl.protocol", String, "TLSv1.3").doc("accepted for compatibility: the versions are those of `ssl.enabled.protocols`"),
     b("ssl.cipher.suites", List, "").kafka("null").doc("IANA names of the cipher suites allowed (e.g. `TLS_AES_128_GCM_SHA256`); empty: rustls' defaults (AES-GCM and ChaCha20-Poly1305 with ECDHE)"),
     b("ssl.endpoint.identification.algorithm", String, "https").doc("`https`: the peer client checks that a broker's certificate names the host it connects to; empty: no host name check"),
+    // --- broker: SASL (src/security/sasl; per listener: `listener.name.<listener>.<key>`) ---
+    b("sasl.enabled.mechanisms", List, "GSSAPI").doc("mechanisms a SASL listener offers: PLAIN, SCRAM-SHA-256, SCRAM-SHA-512 (GSSAPI, Kafka's default, is not supported: dropped with a warning)"),
+    b_null("sasl.jaas.config", Password).doc("JAAS login modules; PLAIN's users are the `user_<name>=\"<password>\"` options of `PlainLoginModule` (per listener: `listener.name.<l>.plain.sasl.jaas.config`)"),
+    b("sasl.server.max.receive.size", Int, "524288").min(1).doc("largest request frame before authentication on a SASL listener; larger ones close the connection"),
+    b("connection.failed.authentication.delay.ms", Int, "100").min(0).doc("a failed authentication is answered after this delay, then the connection closes"),
     // --- broker: log defaults for topics (see the topic keys' synonyms) ---
     b("message.max.bytes", Int, "1048588").min(0).doc("largest record batch accepted"),
     b("log.segment.bytes", Int, "1073741824").min(14).doc("roll a segment at this size"),
@@ -306,19 +311,27 @@ pub fn broker_key(name: &str) -> Option<&'static ConfigKey> {
 }
 
 /// The key a listener-prefixed name overrides (`listener.name.<listener>.ssl.keystore.location`
-/// → the `ssl.keystore.location` row), as Kafka's per-listener overrides: only the keys Kafka
-/// lets a listener override (TLS here), with a non-empty listener name.
+/// → the `ssl.keystore.location` row; `listener.name.<listener>.<mechanism>.sasl.jaas.config`
+/// → `sasl.jaas.config`), as Kafka's per-listener overrides: only the keys Kafka lets a
+/// listener override (TLS and SASL here), with a non-empty listener name.
 pub fn listener_key(name: &str) -> Option<&'static ConfigKey> {
     let rest = name.strip_prefix("listener.name.")?;
     let (listener, key) = rest.split_once('.')?;
-    if listener.is_empty() || !LISTENER_PREFIXES.iter().any(|p| key.starts_with(p)) {
+    if listener.is_empty() {
+        return None;
+    }
+    let key = match key.split_once('.') {
+        Some((mechanism, k)) if k == "sasl.jaas.config" && !mechanism.is_empty() => k,
+        _ => key,
+    };
+    if !LISTENER_PREFIXES.iter().any(|p| key.starts_with(p)) {
         return None;
     }
     broker_key(key)
 }
 
 /// The key families that may be set per listener (`listener.name.<l>.<key>`).
-const LISTENER_PREFIXES: &[&str] = &["ssl."];
+const LISTENER_PREFIXES: &[&str] = &["ssl.", "sasl."];
 
 /// The topic key of this name.
 pub fn topic_key(name: &str) -> Option<&'static ConfigKey> {

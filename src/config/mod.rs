@@ -54,7 +54,7 @@ pub enum ConfigType {
     Long = 5,
     Double = 6,
     List = 7,
-    /// A secret (Kafka's `PASSWORD`): validated as a string, never shown by DescribeConfigs.
+    /// A secret (Kafka's PASSWORD, type 9): DescribeConfigs reports it sensitive, value null.
     Password = 9,
 }
 

@@ -123,7 +123,7 @@ fn broker_entries(c: &BrokerConfig, per_broker: bool) -> Vec<Entry> {
             } else {
                 c.dynamic_default.get(k.name).cloned()
             };
-            // A secret is reported without its value, as Kafka reports PASSWORD keys.
+            // Secrets (PASSWORD keys) are reported sensitive and without a value, as Kafka.
             let secret = k.kind == ConfigType::Password;
             let value = value.filter(|_| !secret);
             let synonyms = synonyms
@@ -193,8 +193,8 @@ pub async fn describe_configs(
                             .with_name(StrBytes::from_static_str(e.name))
                             .with_value(e.value.map(StrBytes::from_string))
                             .with_read_only(e.read_only)
-                            .with_is_sensitive(e.kind == ConfigType::Password)
-                            .with_config_source(e.source as i8);
+                            .with_config_source(e.source as i8)
+                            .with_is_sensitive(e.kind == ConfigType::Password);
                         if req.include_synonyms {
                             c = c.with_synonyms(
                                 e.synonyms

@@ -14,6 +14,7 @@
 pub mod image;
 pub mod log;
 pub mod records;
+pub mod scram_records;
 pub mod wire;
 
 use std::collections::BTreeMap;

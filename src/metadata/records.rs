@@ -19,11 +19,14 @@
 //! | PartitionChangeRecord | 5 | PartitionId, TopicId, tagged 0: Isr, tagged 1: Leader (−2 = unchanged), tagged 2: Replicas, 3: RemovingReplicas, 4: AddingReplicas (absent = unchanged) |
 //! | RemoveTopicRecord | 9 | TopicId |
 //! | ProducerIdsRecord | 15 | BrokerId, BrokerEpoch, NextProducerId |
+//! | UserScramCredentialRecord, RemoveUserScramCredentialRecord | 11, 22 | see [`super::scram_records`] |
 
 use bytes::{BufMut, Bytes, BytesMut};
 use uuid::Uuid;
 
+use super::scram_records;
 use super::wire::*;
+use crate::security::sasl::ScramCredential;
 
 /// Kafka's ConfigResource type of a topic.
 pub const TOPIC_RESOURCE: i8 = 2;
@@ -110,6 +113,18 @@ pub enum MetadataRecord {
         broker_epoch: i64,
         next_producer_id: i64,
     },
+    /// UserScramCredentialRecord: a user's credential for one SCRAM mechanism (its keys are
+    /// secrets: the type's Debug hides them).
+    UserScramCredential {
+        name: String,
+        mechanism: i8,
+        credential: ScramCredential,
+    },
+    /// RemoveUserScramCredentialRecord.
+    RemoveUserScramCredential {
+        name: String,
+        mechanism: i8,
+    },
 }
 
 /// `PartitionChangeRecord.Leader` when the leader did not change.
@@ -132,6 +147,8 @@ impl MetadataRecord {
             MetadataRecord::FenceBroker { fenced: true, .. } => 7,
             MetadataRecord::FenceBroker { fenced: false, .. } => 8,
             MetadataRecord::BrokerRegistrationChange { .. } => 17,
+            MetadataRecord::UserScramCredential { .. } => 11,
+            MetadataRecord::RemoveUserScramCredential { .. } => 22,
         }
     }
 
@@ -274,6 +291,14 @@ impl MetadataRecord {
                 o.put_i32(*broker_id);
                 o.put_i64(*broker_epoch);
                 o.put_i64(*next_producer_id);
+            }
+            MetadataRecord::UserScramCredential {
+                name,
+                mechanism,
+                credential,
+            } => scram_records::encode_credential(&mut o, name, *mechanism, credential),
+            MetadataRecord::RemoveUserScramCredential { name, mechanism } => {
+                scram_records::encode_removal(&mut o, name, *mechanism)
             }
         }
         put_tagged(&mut o, &tagged);
@@ -434,6 +459,18 @@ impl MetadataRecord {
                 broker_epoch: get_i64(b)?,
                 next_producer_id: get_i64(b)?,
             },
+            11 => {
+                let (name, mechanism, credential) = scram_records::decode_credential(b)?;
+                MetadataRecord::UserScramCredential {
+                    name,
+                    mechanism,
+                    credential,
+                }
+            }
+            22 => {
+                let (name, mechanism) = scram_records::decode_removal(b)?;
+                MetadataRecord::RemoveUserScramCredential { name, mechanism }
+            }
             other => {
                 return Err(WireError(format!(
                     "metadata record type {other} is not known to this broker"
@@ -535,6 +572,20 @@ mod tests {
                 broker_id: 1,
                 broker_epoch: 7,
                 next_producer_id: 2000,
+            },
+            MetadataRecord::UserScramCredential {
+                name: "alice".into(),
+                mechanism: 2,
+                credential: ScramCredential {
+                    salt: b"salt".to_vec(),
+                    stored_key: vec![1; 64],
+                    server_key: vec![2; 64],
+                    iterations: 4096,
+                },
+            },
+            MetadataRecord::RemoveUserScramCredential {
+                name: "alice".into(),
+                mechanism: 1,
             },
         ]
     }

@@ -10,6 +10,7 @@ pub mod elections;
 pub mod liveness;
 pub mod maintenance;
 pub mod replication;
+mod sasl;
 
 use std::future::Future;
 use std::io;
@@ -141,16 +142,20 @@ pub async fn start(config: BrokerConfig) -> io::Result<ServerHandle> {
     let open = Arc::new(AtomicUsize::new(0));
     let addrs: Vec<(String, SocketAddr)> =
         sockets.iter().map(|(n, a, _)| (n.clone(), *a)).collect();
+    let mut sasl_settings = sasl::listener_sasl(&config, &cluster)?;
     let listeners: Vec<listener::Listener> = sockets
         .into_iter()
         .map(|(name, _, socket)| {
             let controller = cluster.is_controller_listener(&name);
-            let router = Router::starting(
+            let mut router = Router::starting(
                 &config,
                 broker_rx.clone(),
                 ListenerInfo::new(&name, controller),
                 rpc.clone(),
             );
+            if let Some(s) = sasl_settings.remove(&name) {
+                router = router.with_sasl(s);
+            }
             listener::Listener::new(
                 socket,
                 Arc::new(router),

@@ -3,7 +3,8 @@
 //! the response frames. It knows frames only: what a frame means is the router's business.
 //!
 //! Responses to pipelined requests already buffered are coalesced into one write. A frame
-//! whose size is below 8 or above `socket.request.max.bytes` closes the connection before
+//! whose size is below 8 or above the router's limit for the session (`socket.request.max.bytes`,
+//! or `sasl.server.max.receive.size` before SASL authentication) closes the connection before
 //! anything is allocated for it; a partial frame never makes the buffer grow by more than
 //! what has actually arrived. A connection silent for `connections.max.idle.ms` is closed.
 //!
@@ -126,12 +127,13 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Connection<S> {
     }
 
     async fn serve_frames(&mut self, session: &mut Session) {
-        let max = self.limits.max_frame;
         let idle = self.limits.idle;
         let mut buf = BytesMut::with_capacity(4096);
         let mut out = BytesMut::new();
         loop {
             let need = loop {
+                // The limit is the session's: smaller until a SASL connection authenticated.
+                let max = self.router.max_frame(session);
                 match next_frame(&mut buf, max) {
                     Framed::Frame(frame) => {
                         // A fetch may long-poll: send what is ready before waiting.
@@ -147,18 +149,20 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Connection<S> {
                         // shutdown stops. Writes are never torn: appends run to the end on
                         // their thread, metadata and coordinator writes in their own tasks.
                         let router = self.router.clone();
-                        let handling = router.handle_frame(session, frame);
-                        tokio::pin!(handling);
                         let mut stopping = false;
-                        let handled = tokio::select! {
-                            r = &mut handling => r,
-                            _ = self.shutdown.recv() => {
-                                stopping = true;
-                                match tokio::time::timeout(SHUTDOWN_GRACE, &mut handling).await {
-                                    Ok(r) => r,
-                                    Err(_) => {
-                                        let _ = self.send(&mut out).await;
-                                        return;
+                        let handled = {
+                            let handling = router.handle_frame(session, frame);
+                            tokio::pin!(handling);
+                            tokio::select! {
+                                r = &mut handling => r,
+                                _ = self.shutdown.recv() => {
+                                    stopping = true;
+                                    match tokio::time::timeout(SHUTDOWN_GRACE, &mut handling).await {
+                                        Ok(r) => r,
+                                        Err(_) => {
+                                            let _ = self.send(&mut out).await;
+                                            return;
+                                        }
                                     }
                                 }
                             }
@@ -175,6 +179,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Connection<S> {
                             Ok(Some(resp)) => {
                                 if let Err(e) = self.queue(&mut out, resp).await {
                                     tracing::debug!("{}: write failed: {e}", self.peer);
+                                    return;
+                                }
+                                if session.close_after_response {
+                                    let _ = self.send(&mut out).await;
                                     return;
                                 }
                             }

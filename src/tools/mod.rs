@@ -5,3 +5,4 @@ pub mod cluster;
 mod cluster_render;
 pub mod configs;
 pub mod groups;
+pub mod users;
