@@ -1,6 +1,7 @@
 """Shared runner for the Python clients' scenarios: each scenario prints one line,
 `PASS <client> <name>`, `FAIL <client> <name> (reason)` or `SKIP <client> <name> (reason)`.
 A scenario that returns a string passes with it as a note (`PASS <client> <name> (note)`: counts)."""
+import collections
 import os
 import subprocess
 import time
@@ -47,3 +48,45 @@ def fault(*args):
     r = subprocess.run([hook, *args], capture_output=True, text=True, timeout=180)
     assert r.returncode == 0, f"fault {' '.join(args)}: {r.stderr.strip()[-300:]}"
     return r.stdout.strip()
+
+
+class GroupLedger:
+    """What a group consumer read and committed during a failover scenario: every value read,
+    the values read but not yet committed, and any value read again after its commit (which
+    must never happen). The client-specific loop feeds it; the checks and the note are shared."""
+
+    def __init__(self):
+        self.seen = collections.Counter()
+        self.committed, self.pending, self.dup_committed = set(), [], []
+        self.commit_failures = 0
+
+    def read(self, value):
+        if value in self.committed:
+            self.dup_committed.append(value)
+        self.seen[value] += 1
+        self.pending.append(value)
+
+    def commit(self, do_commit, errors):
+        """Commits what was read with `do_commit()`; a failure in `errors` leaves it pending:
+        the batch may come again (at-least-once)."""
+        if not self.pending:
+            return
+        try:
+            do_commit()
+            self.committed.update(self.pending)
+            self.pending = []
+        except errors:
+            self.commit_failures += 1
+
+    def consumed_all(self, acked):
+        return acked <= set(self.seen) and not self.pending
+
+    def check(self, failed):
+        assert not failed, f"{len(failed)} sends failed: {failed[:2]}"
+        assert not self.dup_committed, \
+            f"{len(self.dup_committed)} committed records consumed again: {self.dup_committed[:3]}"
+
+    def note(self, killed, n_acked):
+        dups = sum(n - 1 for n in self.seen.values() if n > 1)
+        return (f"node {killed} killed; {n_acked} acked, all consumed; {dups} duplicates before commit, "
+                f"0 after; {self.commit_failures} failed commits")

@@ -324,12 +324,13 @@ class Probe:
         self.proc.wait()
 
 
-def failovers(work, name, extra, kills, how):
+def failovers(work, name, extra, kills, how, victim="alternate"):
     """`kills` leader kills (`how`: "kill" = kill -9, "term" = SIGTERM) on a fresh cluster.
 
     The topic has 3 partitions, so leaders are spread; kills alternate between a partition led
     by the active controller (the kill then also costs a metadata-quorum election) and one led
-    by another node, when the cluster has both. A probe runs on the chosen partition only."""
+    by another node, when the cluster has both (`victim` "controller" or "other": always that
+    kind). A probe runs on the chosen partition only."""
     cluster = Cluster(os.path.join(work, name), 3, extra)
     cluster.start()
     topic = "failover"
@@ -346,7 +347,7 @@ def failovers(work, name, extra, kills, how):
                 log(f"    {name}: {out['stuck']}")
                 KEEP.append(cluster.root)
                 break
-            want = k % 2 == 0
+            want = {"controller": True, "other": False}.get(victim, k % 2 == 0)
             ps = [partition(v, topic, p) for p in range(3)]
             chosen = [x for x in ps if (x["leader"] == v["controller_id"]) == want] or ps
             target = chosen[0]
@@ -448,6 +449,11 @@ def main():
                    help="kills with default session settings (default: --kills up to 10, quick 1; each costs ~20 s)")
     p.add_argument("--catchup-mb", type=int, help="MB behind (default 1000 with 10 GB free, else 256; quick 32)")
     p.add_argument("--only", default="a,b,c", help="which parts to run: a,b,c")
+    p.add_argument("--cases", default="default,short,term",
+                   help="which failover rows of part b to run: default,short,term")
+    p.add_argument("--victim", default="alternate", choices=["alternate", "controller", "other"],
+                   help="whose partition is killed: alternately the active controller's and another"
+                        " node's (default), or always one kind")
     p.add_argument("--markdown", help="also write the table to this file")
     a = p.parse_args()
     a.runs = a.runs or (1 if a.quick else 5)
@@ -477,9 +483,12 @@ def main():
                      ("kill -9 leader, session 2 s, heartbeat 500 ms", "short", SHORT_SESSION, a.kills, "kill", ""),
                      ("SIGTERM leader (controlled shutdown), default settings", "term", [], a.kills, "term",
                       "≤ 0.5 s")]
+            wanted = set(a.cases.split(","))
             for label, name, extra, kills, how, goal in cases:
+                if name not in wanted:
+                    continue
                 log(f"b. failover: {label}, {kills} times ...")
-                f = failovers(work, name, extra, kills, how)
+                f = failovers(work, name, extra, kills, how, a.victim)
                 ts = f["controller"] + f["other"]
                 note = (f"n={len(ts)}; leader also the active controller: p50 {fmt(med(f['controller']), ' s')}"
                         f" (n={len(f['controller'])}), other leaders: p50 {fmt(med(f['other']), ' s')}"

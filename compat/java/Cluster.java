@@ -12,43 +12,7 @@ import org.apache.kafka.common.KafkaException;
 import org.apache.kafka.common.TopicPartition;
 import org.apache.kafka.common.serialization.*;
 
-public class Cluster {
-    static int failures = 0;
-    static String BS;
-    static final String TAG = UUID.randomUUID().toString().substring(0, 6);
-
-    interface Body { String run() throws Exception; }
-
-    static void scenario(String name, Body body) {
-        try {
-            String note = body.run();
-            System.out.println("PASS java " + name + (note == null ? "" : " (" + note + ")"));
-        } catch (Throwable e) {
-            failures++;
-            System.out.println("FAIL java " + name + " (" + e.toString().replace('\n', ' ') + ")");
-        }
-        System.out.flush();
-    }
-
-    static void check(boolean ok, String what) {
-        if (!ok) throw new AssertionError(what);
-    }
-
-    static Properties props(String... kv) {
-        Properties p = new Properties();
-        p.put("bootstrap.servers", BS);
-        for (int i = 0; i < kv.length; i += 2) p.put(kv[i], kv[i + 1]);
-        return p;
-    }
-
-    static KafkaProducer<String, String> producer(String... kv) {
-        return new KafkaProducer<>(props(kv), new StringSerializer(), new StringSerializer());
-    }
-
-    static KafkaConsumer<String, String> consumer(String... kv) {
-        return new KafkaConsumer<>(props(kv), new StringDeserializer(), new StringDeserializer());
-    }
-
+public class Cluster extends Harness {
     /** The cluster tier's fault hook ($COMPAT_FAULT, see compat/cluster.py); its output. */
     static String fault(String... args) throws Exception {
         String hook = System.getenv("COMPAT_FAULT");
@@ -77,7 +41,7 @@ public class Cluster {
         BS = args[0];
         Admin admin = Admin.create(props());
 
-        scenario("cluster-produce-consume", () -> {
+        noted("cluster-produce-consume", () -> {
             String name = "java-rf3-" + TAG;
             create(admin, name);
             Map<String, String> acked = new TreeMap<>();
@@ -108,7 +72,7 @@ public class Cluster {
         // (kill -9) while an idempotent acks=all producer keeps producing. Every acknowledged record
         // is consumed, no committed record is consumed twice, and a restarted member of the group
         // sees nothing already processed.
-        scenario("cluster-failover-group", () -> {
+        noted("cluster-failover-group", () -> {
             String name = "java-fo-" + TAG, group = "java-fo-" + TAG;
             create(admin, name);
             int total = 2000;
@@ -183,7 +147,7 @@ public class Cluster {
             }
         });
 
-        scenario("cluster-admin", () -> {
+        noted("cluster-admin", () -> {
             String name = "java-adm-" + TAG;
             create(admin, name);
             Set<Integer> leaders = new TreeSet<>();

@@ -12,44 +12,9 @@ import org.apache.kafka.common.config.ConfigResource;
 import org.apache.kafka.common.errors.RecordTooLargeException;
 import org.apache.kafka.common.serialization.*;
 
-public class Scenarios {
-    static int failures = 0;
-    static String BS;
-    static final String TAG = UUID.randomUUID().toString().substring(0, 6);
+public class Scenarios extends Harness {
     static final String T = "java-" + TAG;
     static final Map<String, String> sent = new TreeMap<>();
-
-    interface Body { void run() throws Exception; }
-
-    static void scenario(String name, Body body) {
-        try {
-            body.run();
-            System.out.println("PASS java " + name);
-        } catch (Throwable e) {
-            failures++;
-            System.out.println("FAIL java " + name + " (" + e.toString().replace('\n', ' ') + ")");
-        }
-        System.out.flush();
-    }
-
-    static void check(boolean ok, String what) {
-        if (!ok) throw new AssertionError(what);
-    }
-
-    static Properties props(String... kv) {
-        Properties p = new Properties();
-        p.put("bootstrap.servers", BS);
-        for (int i = 0; i < kv.length; i += 2) p.put(kv[i], kv[i + 1]);
-        return p;
-    }
-
-    static KafkaProducer<String, String> producer(String... kv) {
-        return new KafkaProducer<>(props(kv), new StringSerializer(), new StringSerializer());
-    }
-
-    static KafkaConsumer<String, String> consumer(String... kv) {
-        return new KafkaConsumer<>(props(kv), new StringDeserializer(), new StringDeserializer());
-    }
 
     static void produceAll(String topic, int n, String prefix, String... kv) throws Exception {
         try (var p = producer(kv)) {
@@ -416,6 +381,8 @@ public class Scenarios {
             var me = q.voters().get(0);
             check(me.replicaId() == node && me.logEndOffset() == q.highWatermark() && q.highWatermark() > 0, "caught up: " + q);
         });
+
+        System.out.println("SKIP java ssl-mtls (not written yet for the Java client)");
 
         admin.close();
         System.exit(failures > 0 ? 1 : 0);

@@ -1,13 +1,12 @@
 """kafka-python 3.x against a 3-node cluster: the scenarios of compat/SCENARIOS-cluster.
 Usage: cluster.py HOST:PORT,HOST:PORT,HOST:PORT (with $COMPAT_FAULT set by scripts/compat --cluster)."""
-import collections
 import os
 import sys
 import time
 import uuid
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
-from harness import Runner, fault, wait_until  # noqa: E402
+from harness import GroupLedger, Runner, fault, wait_until  # noqa: E402
 
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition  # noqa: E402
 from kafka.admin import NewTopic  # noqa: E402
@@ -71,13 +70,13 @@ def failover_group():
                              enable_auto_commit=False)
 
     c = consumer()
-    seen = collections.Counter()
-    committed, pending, dup_committed = set(), [], []
-    next_i, killed, commit_failures = 0, None, 0
+    ledger = GroupLedger()
+    next_i, killed = 0, None
     deadline = time.time() + 120
     try:
         while True:
-            assert time.time() < deadline, f"timed out: {len(acked)} acked, {len(acked & set(seen))} of them consumed"
+            assert time.time() < deadline, \
+                f"timed out: {len(acked)} acked, {len(acked & set(ledger.seen))} of them consumed"
             inflight[:] = [f for f in inflight if not f.is_done]
             if next_i < total and (next_i < total // 2 or killed) and len(inflight) < 200:
                 for i in range(next_i, next_i + 100):
@@ -85,26 +84,15 @@ def failover_group():
                 next_i += 100
             for records in c.poll(timeout_ms=200).values():
                 for m in records:
-                    if m.value in committed:
-                        dup_committed.append(m.value)
-                    seen[m.value] += 1
-                    pending.append(m.value)
-            if pending:
-                try:
-                    c.commit()
-                    committed.update(pending)
-                    pending = []
-                except KafkaError:
-                    commit_failures += 1  # the batch may come again: at-least-once
-            if killed is None and len(seen) >= total // 4:
+                    ledger.read(m.value)
+            ledger.commit(c.commit, KafkaError)
+            if killed is None and len(ledger.seen) >= total // 4:
                 killed = fault("kill-leader", name, "2")
-            if next_i >= total and not inflight and acked <= set(seen) and not pending:
+            if next_i >= total and not inflight and ledger.consumed_all(acked):
                 break
         c.close()
         n_acked = len(acked)
-        dups = sum(n - 1 for n in seen.values() if n > 1)
-        assert not failed, f"{len(failed)} sends failed: {failed[:2]}"
-        assert not dup_committed, f"{len(dup_committed)} committed records consumed again: {dup_committed[:3]}"
+        ledger.check(failed)
         # A restarted member resumes at the committed offsets: only the new end markers come.
         for part in range(3):
             send(b"end", part)
@@ -124,8 +112,7 @@ def failover_group():
                         again.append(m.value)
         c.close()
         assert not again, f"a restarted member re-read {len(again)} processed records: {again[:3]}"
-        return (f"node {killed} killed; {n_acked} acked, all consumed; {dups} duplicates before commit, "
-                f"0 after; {commit_failures} failed commits")
+        return ledger.note(killed, n_acked)
     finally:
         fault("restart-all")
 

@@ -46,6 +46,15 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// List, add or delete SCRAM users (AlterUserScramCredentials), like kafka-configs
+    /// --entity-type users.
+    Users {
+        /// The broker to ask.
+        #[arg(long, short = 'b', default_value = "127.0.0.1:9092")]
+        bootstrap: String,
+        #[command(subcommand)]
+        action: UsersAction,
+    },
     /// Print the batches of log segment files, like Kafka's DumpLogSegments.
     DumpLog {
         /// Segment files (.log, .index or .timeindex).
@@ -65,6 +74,56 @@ enum Command {
         #[arg(long)]
         write: Option<PathBuf>,
     },
+}
+
+#[derive(Subcommand)]
+enum UsersAction {
+    /// Every user with a SCRAM credential: mechanisms and iterations.
+    List,
+    /// Set a user's SCRAM credential (the password is salted here, never sent).
+    Add {
+        user: String,
+        /// The password (read from GREGOR_PASSWORD when not given).
+        #[arg(long)]
+        password: Option<String>,
+        #[arg(long, default_value = "SCRAM-SHA-512")]
+        mechanism: String,
+        #[arg(long, default_value_t = 4096)]
+        iterations: i32,
+    },
+    /// Delete a user's credential for one mechanism.
+    Delete {
+        user: String,
+        #[arg(long, default_value = "SCRAM-SHA-512")]
+        mechanism: String,
+    },
+}
+
+fn users(bootstrap: &str, action: UsersAction) -> anyhow::Result<String> {
+    use gregor::tools::users::{self as tool, Action};
+    let action = match action {
+        UsersAction::List => Action::List,
+        UsersAction::Add {
+            user,
+            password,
+            mechanism,
+            iterations,
+        } => Action::Add {
+            user,
+            password: match password {
+                Some(p) => p,
+                None => std::env::var("GREGOR_PASSWORD")
+                    .context("give --password or set GREGOR_PASSWORD")?,
+            },
+            mechanism: tool::parse_mechanism(&mechanism).map_err(anyhow::Error::msg)?,
+            iterations,
+        },
+        UsersAction::Delete { user, mechanism } => Action::Delete {
+            user,
+            mechanism: tool::parse_mechanism(&mechanism).map_err(anyhow::Error::msg)?,
+        },
+    };
+    tool::run(bootstrap, &action).map_err(anyhow::Error::msg)
 }
 
 #[derive(clap::Args)]
@@ -273,6 +332,9 @@ fn main() -> ExitCode {
         Command::Acls(args) => acls(args)
             .map(|text| print!("{text}"))
             .map_err(anyhow::Error::msg),
+        Command::Users { bootstrap, action } => {
+            users(&bootstrap, action).map(|text| print!("{text}"))
+        }
         Command::Cluster { bootstrap, json } => gregor::tools::cluster::report(&bootstrap, json)
             .map(|text| print!("{text}"))
             .map_err(anyhow::Error::msg),
@@ -345,8 +407,13 @@ fn config_docs(write: Option<PathBuf>) -> anyhow::Result<()> {
 fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let cfg = broker_config(&args)?;
     // Roles, listeners and quorum are checked before anything is opened (Kafka's messages).
-    gregor::config::ClusterConfig::from_config(&cfg)
+    let cluster = gregor::config::ClusterConfig::from_config(&cfg)
         .map_err(|e| anyhow::anyhow!("invalid configuration: {e}"))?;
+    // So are the TLS settings of every SSL listener (keystores and truststores read).
+    for l in &cluster.listeners {
+        gregor::security::ssl::listener_tls(&cfg, l)
+            .map_err(|e| anyhow::anyhow!("invalid configuration: {e}"))?;
+    }
     if args.record_syncs {
         use gregor::fs::sync_observer::{install, RecordSyncedLengths};
         install(Box::new(RecordSyncedLengths));

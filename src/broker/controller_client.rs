@@ -38,6 +38,15 @@ impl ControllerClient {
         }
     }
 
+    /// How many controller addresses the client rotates through.
+    pub fn len(&self) -> usize {
+        self.peers.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.peers.is_empty()
+    }
+
     /// Moves to the next controller address.
     pub async fn rotate(&self) {
         self.next.fetch_add(1, Ordering::Relaxed);

@@ -213,6 +213,34 @@ impl Forwardable for DescribeQuorumRequest {
     }
 }
 
+impl Forwardable for AlterUserScramCredentialsRequest {
+    fn not_controller(r: &AlterUserScramCredentialsResponse) -> bool {
+        r.results.iter().any(|u| u.error_code == NC)
+    }
+    fn timed_out(&self) -> AlterUserScramCredentialsResponse {
+        let users = self
+            .deletions
+            .iter()
+            .map(|d| &d.name)
+            .chain(self.upsertions.iter().map(|u| &u.name));
+        let results = users.map(|u| {
+            alter_user_scram_credentials_response::AlterUserScramCredentialsResult::default()
+                .with_user(u.clone())
+                .with_error_code(TIMED_OUT)
+        });
+        AlterUserScramCredentialsResponse::default().with_results(results.collect())
+    }
+}
+
+impl Forwardable for UnregisterBrokerRequest {
+    fn not_controller(r: &UnregisterBrokerResponse) -> bool {
+        r.error_code == NC
+    }
+    fn timed_out(&self) -> UnregisterBrokerResponse {
+        UnregisterBrokerResponse::default().with_error_code(TIMED_OUT)
+    }
+}
+
 /// Sends requests to the active controller (see the module doc).
 pub struct Forwarder {
     /// A broker-only node's own client of the controllers (not the observer's, whose

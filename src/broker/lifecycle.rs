@@ -374,14 +374,34 @@ impl Lifecycle {
             "controlled shutdown: asking the controller to move this broker's leaderships"
         );
         let deadline = Instant::now() + self.config.shutdown_timeout;
+        // An answer from a voter that is not the active controller (or no answer) has moved
+        // the client to the next address: that one is asked at once, so the leaderships
+        // start moving without a pause per wrong address (the client may still point at a
+        // controller that lost its leadership); a whole round of misses pauses as usual.
+        let addresses = match &self.link {
+            Link::Local(_) => 1,
+            Link::Remote(client) => client.len().max(1),
+        };
+        let mut misses = 0;
         while Instant::now() < deadline {
             match self.send_heartbeat(true).await {
                 Ok(r) if r.should_shut_down => {
                     tracing::info!("controlled shutdown: the controller lets this broker go");
                     return true;
                 }
-                Ok(_) => {}
-                Err(e) => tracing::debug!("controlled shutdown heartbeat: {e}"),
+                Ok(_) => misses = 0,
+                Err(e) => {
+                    tracing::debug!("controlled shutdown heartbeat: {e}");
+                    let moved = matches!(
+                        e,
+                        CallError::Kafka(ErrorCode::NotController) | CallError::Transport(_)
+                    );
+                    misses += 1;
+                    if moved && misses < addresses {
+                        continue;
+                    }
+                    misses = 0;
+                }
             }
             tokio::time::sleep(
                 self.config

@@ -186,6 +186,7 @@ impl Broker {
                     host,
                     port,
                     election_timeout_ms: timings.quorum_election_timeout_ms,
+                    fetch_timeout_ms: timings.quorum_fetch_timeout_ms,
                     election_backoff_max_ms: timings.quorum_election_backoff_max_ms,
                     request_timeout_ms: timings.quorum_request_timeout_ms,
                     snapshot_bytes: config.metadata_snapshot_bytes,

@@ -124,6 +124,13 @@ fn broker_entries(c: &BrokerConfig, per_broker: bool) -> Vec<Entry> {
             } else {
                 c.dynamic_default.get(k.name).cloned()
             };
+            // Secrets (PASSWORD keys) are reported sensitive and without a value, as Kafka.
+            let secret = k.kind == ConfigType::Password;
+            let value = value.filter(|_| !secret);
+            let synonyms = synonyms
+                .into_iter()
+                .map(|(n, v, s)| (n, v.filter(|_| !secret), s))
+                .collect();
             Entry {
                 name: k.name,
                 value,
@@ -196,7 +203,8 @@ pub async fn describe_configs(
                             .with_name(StrBytes::from_static_str(e.name))
                             .with_value(e.value.map(StrBytes::from_string))
                             .with_read_only(e.read_only)
-                            .with_config_source(e.source as i8);
+                            .with_config_source(e.source as i8)
+                            .with_is_sensitive(e.kind == ConfigType::Password);
                         if req.include_synonyms {
                             c = c.with_synonyms(
                                 e.synonyms

@@ -27,6 +27,8 @@ pub mod produce;
 pub mod producer_id;
 pub mod quorum;
 pub mod reassignments;
+pub mod sasl;
+pub mod scram_credentials;
 pub mod topics;
 pub mod txn;
 pub mod txn_admin;

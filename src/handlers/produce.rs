@@ -1,5 +1,7 @@
 //! Produce: validates and appends each partition's record batch, answering with its base
-//! offset. acks=0 gets no response; acks must be −1, 0 or 1. Partitions are appended
+//! offset. acks=0 gets no response; acks must be −1, 0 or 1. An unknown topic or partition is
+//! UNKNOWN_TOPIC_OR_PARTITION: Produce never creates a topic (clients ask Metadata first,
+//! which may). Partitions are appended
 //! concurrently, each on a blocking thread.
 //!
 //! Transactional batches are verified first (Kafka 3.6+, KIP-890 part 1): the partition must
@@ -134,8 +136,20 @@ async fn produce_partition(
     let result: Result<AppendInfo, Error> = async {
         ctx.authorize_topic(AclOperation::Write, topic)?;
         let batch = single_batch(records)?;
-        let may_create = super::metadata::may_create(ctx, topic);
-        ctx.broker.topic_or_create(topic, may_create).await?;
+        // Kafka's Produce never creates a topic (only Metadata with
+        // `allow_auto_topic_creation` does): an unknown partition is refused first.
+        if ctx
+            .broker
+            .metadata
+            .image()
+            .partition(topic, index)
+            .is_none()
+        {
+            return Err(Error::kafka(
+                ErrorCode::UnknownTopicOrPartition,
+                format!("This server does not host this topic-partition: {topic}-{index}"),
+            ));
+        }
         verify_transaction(ctx, &batch, transactional_id, topic, index).await?;
         let image = ctx.broker.metadata.image();
         let replica = ctx.broker.replicas.leader(&image, topic, index)?;

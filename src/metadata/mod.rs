@@ -15,6 +15,7 @@ mod acl_records;
 pub mod image;
 pub mod log;
 pub mod records;
+pub mod scram_records;
 pub mod wire;
 
 use std::collections::BTreeMap;

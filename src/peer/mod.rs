@@ -9,7 +9,9 @@
 //! request without a demultiplexer; callers needing parallel streams use several peers. A
 //! failed connect starts an exponential backoff (`backoff_min` doubling up to `backoff_max`)
 //! during which sends fail at once as unreachable; any I/O error, timeout, oversized frame or
-//! unexpected correlation id drops the connection (the next send reconnects). Responses are
+//! unexpected correlation id drops the connection (the next send reconnects); so does a
+//! connection found closed by the other side when a send is about to use it (a restarted
+//! node), before anything is written on it. Responses are
 //! bounded by `max_frame` before anything is allocated. [`PeerPool`] shares peers by address.
 //!
 //! Framing lives in [`frame`], shared with the blocking tool client.
@@ -78,6 +80,13 @@ impl fmt::Display for PeerError {
 
 impl std::error::Error for PeerError {}
 
+/// Whether an idle connection is still open: nothing to read (a read would block). End of
+/// stream (the other side closed it), bytes nobody asked for or an error all say no.
+fn idle_and_open(stream: &TcpStream) -> bool {
+    let mut byte = [0u8; 1];
+    matches!(stream.try_read(&mut byte), Err(e) if e.kind() == std::io::ErrorKind::WouldBlock)
+}
+
 /// Connection state of one peer.
 #[derive(Default)]
 struct State {
@@ -141,6 +150,11 @@ impl Peer {
         if st.busy {
             st.stream = None;
             st.busy = false;
+        }
+        if st.stream.as_ref().is_some_and(|s| !idle_and_open(s)) {
+            // The other side closed it while it was idle (the process restarted, or its
+            // idle timeout): reconnect now rather than fail this request on it.
+            st.stream = None;
         }
         if st.stream.is_none() {
             self.connect(&mut st).await?;
@@ -302,6 +316,61 @@ mod tests {
             .send(&MetadataRequest::default(), 12, Duration::from_secs(5))
             .await;
         assert!(matches!(r, Err(PeerError::Protocol(_))), "{r:?}");
+        drop(server.await.unwrap());
+    }
+
+    /// Reads one request frame and answers it with an ApiVersions v3 response.
+    async fn answer_one(conn: &mut TcpStream) {
+        let mut size = [0u8; 4];
+        conn.read_exact(&mut size).await.unwrap();
+        let mut frame = vec![0u8; i32::from_be_bytes(size) as usize];
+        conn.read_exact(&mut frame).await.unwrap();
+        let correlation = &frame[4..8];
+        let mut body = bytes::BytesMut::new();
+        kafka_protocol::protocol::Encodable::encode(
+            &kafka_protocol::messages::ApiVersionsResponse::default(),
+            &mut body,
+            3,
+        )
+        .unwrap();
+        let mut out = ((4 + body.len()) as i32).to_be_bytes().to_vec();
+        out.extend_from_slice(correlation);
+        out.extend_from_slice(&body);
+        conn.write_all(&out).await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_connection_the_server_closed_while_idle_is_replaced_before_the_send() {
+        let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = l.local_addr().unwrap().to_string();
+        let (closed_tx, closed_rx) = tokio::sync::oneshot::channel();
+        let server = tokio::spawn(async move {
+            let (mut first, _) = l.accept().await.unwrap();
+            answer_one(&mut first).await;
+            // The server restarts: the idle connection is closed.
+            drop(first);
+            closed_tx.send(()).unwrap();
+            let (mut second, _) = l.accept().await.unwrap();
+            answer_one(&mut second).await;
+            second
+        });
+        let p = Peer::new(addr, Arc::new(settings()));
+        let t = Duration::from_secs(5);
+        p.send(&ApiVersionsRequest::default(), 3, t).await.unwrap();
+        closed_rx.await.unwrap();
+        // Give the FIN a moment to arrive (the client learns of it from the socket).
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            let st = p.state.lock().await;
+            let open = st.stream.as_ref().is_some_and(idle_and_open);
+            drop(st);
+            if !open || Instant::now() > deadline {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        let r = p.send(&ApiVersionsRequest::default(), 3, t).await;
+        assert!(r.is_ok(), "the second send reconnected: {r:?}");
         drop(server.await.unwrap());
     }
 }

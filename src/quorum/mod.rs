@@ -13,6 +13,7 @@
 //!   `.checkpoint` files, taken every `metadata.log.max.record.bytes.between.snapshots`
 //!   bytes of log, after which the log before them is purged; a restart loads the newest
 //!   one and re-applies the committed entries after it.
+//! - [`timing`]: Kafka's `controller.quorum.*` timings as openraft's election timeouts.
 //! - [`network`]: the voters' transport ([`NoNetwork`](network::NoNetwork) for a quorum of
 //!   one); [`rpc`] and [`rpc_codec`]: the Raft RPCs as private api keys on CONTROLLER
 //!   listeners.
@@ -48,6 +49,7 @@ pub mod rpc_codec;
 pub mod serve_log;
 pub mod snapshot;
 pub mod state_machine;
+pub mod timing;
 pub mod types;
 pub mod upgrade;
 
@@ -107,8 +109,11 @@ pub struct QuorumConfig {
     pub port: u16,
     /// `controller.quorum.election.timeout.ms` (Kafka's default 1000).
     pub election_timeout_ms: u64,
-    /// `controller.quorum.election.backoff.max.ms`: the election timeout is drawn from
-    /// `election_timeout_ms ..= election_timeout_ms + this`.
+    /// `controller.quorum.fetch.timeout.ms` (Kafka's default 2000): a follower that heard
+    /// nothing from the leader for this long campaigns ([`timing`]).
+    pub fetch_timeout_ms: u64,
+    /// `controller.quorum.election.backoff.max.ms`: spreads the voters' election timeouts
+    /// ([`timing`]).
     pub election_backoff_max_ms: u64,
     /// `controller.quorum.request.timeout.ms`.
     pub request_timeout_ms: u64,
@@ -182,20 +187,26 @@ impl Quorum {
         let sm = StateMachine::new(metadata, publishers, log.clone());
         sm.load_latest_snapshot()?;
         let multi = config.voters.len() > 1;
-        let min = config.election_timeout_ms.max(10);
-        let (max, heartbeat) = if multi {
-            // Kafka draws the election timeout from [timeout, timeout + backoff max]; a
-            // leader heartbeats about ten times per election timeout.
-            let max = min + config.election_backoff_max_ms.max(min / 2).max(10);
-            (max, (min / 10).max(5))
+        let timings = if multi {
+            let rank = config
+                .voters
+                .iter()
+                .filter(|v| v.0 < config.node_id)
+                .count();
+            timing::several_voters(
+                config.fetch_timeout_ms,
+                config.election_backoff_max_ms,
+                rank as u64,
+                config.voters.len() as u64,
+            )
         } else {
-            (min * 2, (min / 2).max(5))
+            timing::one_voter(config.election_timeout_ms)
         };
         let raft_config = openraft::Config {
             cluster_name: "gregor".into(),
-            election_timeout_min: min,
-            election_timeout_max: max,
-            heartbeat_interval: heartbeat,
+            election_timeout_min: timings.election_timeout_min,
+            election_timeout_max: timings.election_timeout_max,
+            heartbeat_interval: timings.heartbeat_interval,
             install_snapshot_timeout: config.request_timeout_ms.max(200),
             // gregor asks for snapshots by bytes, as Kafka does (`maybe_snapshot`, on the
             // leader after a commit and on every node from the maintenance task), and the

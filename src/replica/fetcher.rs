@@ -29,7 +29,11 @@
 //!
 //! [`ReplicaFetcher::add`] (the image (re)adding a partition or changing its epoch) clears
 //! its backoff and wakes the fetcher at once, as Kafka's `addPartitions` resets the fetch
-//! state with no delay: a failover does not wait out a backoff taken at the old epoch.
+//! state with no delay: a failover does not wait out a backoff taken at the old epoch. A
+//! request already out to the leader (a long-poll of up to `replica.fetch.wait.max.ms`)
+//! lacks the added partition: it is given up before anything of it is applied, and the next
+//! round asks for the added partition too (gregor's; Kafka's fetcher thread finishes its
+//! long-poll first).
 //! Repeated errors at one epoch keep backing off.
 //!
 //! Becoming a follower never truncates by itself (KIP-101: not to the high watermark); the
@@ -39,6 +43,7 @@
 //! is one task per leader.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -118,6 +123,8 @@ pub struct Round {
     /// Partitions whose outcome was dropped: re-added at another epoch or fetch offset while
     /// the request was out.
     pub stale: Vec<Key>,
+    /// The request was given up unanswered because a partition was (re)added meanwhile.
+    pub interrupted: bool,
 }
 
 /// One leader's fetcher (see the module doc).
@@ -128,8 +135,11 @@ pub struct ReplicaFetcher {
     /// Partitions dropped for FENCED_LEADER_EPOCH, with the epoch they were followed at: not
     /// taken back at that epoch (the image must name a newer leadership first).
     fenced: Mutex<std::collections::HashSet<(Key, i32)>>,
-    /// Woken when a partition is (re)added, so `run` stops any backoff pause.
+    /// Woken when a partition is (re)added, so `run` stops any backoff pause and an
+    /// outstanding request is given up.
     wake: tokio::sync::Notify,
+    /// Bumped by every (re)add: a request built before the bump lacks that partition.
+    added: AtomicU64,
 }
 
 impl ReplicaFetcher {
@@ -140,6 +150,7 @@ impl ReplicaFetcher {
             partitions: Mutex::new(HashMap::new()),
             fenced: Mutex::new(std::collections::HashSet::new()),
             wake: tokio::sync::Notify::new(),
+            added: AtomicU64::new(0),
         }
     }
 
@@ -167,7 +178,15 @@ impl ReplicaFetcher {
                 delayed_until: None,
             },
         );
+        self.added.fetch_add(1, Ordering::AcqRel);
         self.wake.notify_one();
+    }
+
+    /// Resolves once a partition was (re)added after `seen` (a value of `added`).
+    async fn added_since(&self, seen: u64) {
+        while self.added.load(Ordering::Acquire) == seen {
+            self.wake.notified().await;
+        }
     }
 
     pub fn remove(&self, topic: &str, partition: i32) {
@@ -214,6 +233,7 @@ impl ReplicaFetcher {
 
     /// One fetch round over every partition not backing off (see the module doc).
     pub async fn fetch_once(&self) -> Round {
+        let seen = self.added.load(Ordering::Acquire);
         let now = Instant::now();
         let ready: Vec<(Key, Arc<Replica>, Uuid, i32)> = self
             .map()
@@ -245,7 +265,21 @@ impl ReplicaFetcher {
                 max_bytes: self.settings.partition_max_bytes,
             });
         }
-        let results = match self.leader.fetch(request).await {
+        // A partition (re)added while the request is out (a failover moved its leadership
+        // here) is not in it and would wait out the leader's long-poll
+        // (`replica.fetch.wait.max.ms`): the request is given up — nothing of it was applied
+        // yet; the peer reconnects — and the next round, with it, starts at once.
+        let answer = tokio::select! {
+            // An answer already there is used (its stale parts are dropped below).
+            biased;
+            r = self.leader.fetch(request) => Some(r),
+            _ = self.added_since(seen) => None,
+        };
+        let Some(answer) = answer else {
+            round.interrupted = true;
+            return round;
+        };
+        let results = match answer {
             Ok(r) => r,
             Err(code) => {
                 for ((key, r, _, epoch), offset) in ready.iter().zip(&offsets) {

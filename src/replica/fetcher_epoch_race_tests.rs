@@ -1,7 +1,8 @@
 //! The replica fetcher's races between a fetch in flight and a new leader epoch, against an
-//! in-process leader whose answers the test releases by hand: a stale response (sent before
-//! the image re-added the partition at a new epoch) is ignored, a FENCED_LEADER_EPOCH answer
-//! to an older epoch keeps the partition followed at the newer one, and a new epoch is
+//! in-process leader whose answers the test releases by hand: a fetch still unanswered when
+//! the image re-adds the partition at a new epoch is given up and the partition fetched at
+//! the new one, a FENCED_LEADER_EPOCH answer to an older epoch (already there when the re-add
+//! comes) is stale and keeps the partition followed at the newer one, and a new epoch is
 //! fetched at once, not after the backoff an old epoch's error started.
 
 use super::fetcher::{
@@ -94,7 +95,7 @@ fn pair(da: &std::path::Path, db: &std::path::Path) -> (Arc<Replica>, Arc<Replic
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn a_fenced_answer_to_a_fetch_from_before_a_new_epoch_does_not_drop_the_partition() {
+async fn a_fetch_out_when_the_partition_is_re_added_is_given_up_and_the_new_epoch_fetched() {
     let (da, db) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
     let (leader, follower) = pair(da.path(), db.path());
     leader.append_as_leader(batch(2), 1).await.unwrap();
@@ -107,13 +108,13 @@ async fn a_fenced_answer_to_a_fetch_from_before_a_new_epoch_does_not_drop_the_pa
         async move { f.fetch_once().await }
     });
     entered.recv().await.unwrap();
-    // While that fetch (epoch 0) is out, the image re-adds the partition at epoch 1.
+    // While that fetch (epoch 0) is out, the image re-adds the partition at epoch 1: the
+    // round ends unanswered (the leader would have held it for its long-poll).
     follower.apply(&part(A, 1));
     f.add(follower.clone(), Uuid::nil(), 1);
-    release.add_permits(1);
     let round = round.await.unwrap();
-    assert!(round.fenced.is_empty(), "{round:?}");
-    assert_eq!(round.stale, vec![("t".to_string(), 0)]);
+    assert!(round.interrupted, "{round:?}");
+    assert!(round.fenced.is_empty() && round.stale.is_empty() && round.errors.is_empty());
     assert_eq!(f.followed(), vec![(("t".to_string(), 0), 1)]);
     assert!(f.backing_off().is_empty());
     // The next fetch at epoch 1 replicates.

@@ -6,3 +6,4 @@ pub mod cluster;
 mod cluster_render;
 pub mod configs;
 pub mod groups;
+pub mod users;

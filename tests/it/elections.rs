@@ -212,7 +212,16 @@ fn roles(c: &Cluster) -> (i32, i32, i32) {
 
 #[test]
 fn controlled_shutdown_moves_leadership_first_and_elect_leaders_moves_it_back() {
-    let mut c = Cluster::start_with(3, &[("auto.leader.rebalance.enable", "false")]);
+    // The shutdown must find y in the ISR (it then becomes the leader): on a loaded machine
+    // the harness's 2 s replica lag could drop it for a moment while the producer runs, so
+    // this cluster allows 15 s, and the test also waits for the full ISR just before SIGTERM.
+    let mut c = Cluster::start_with(
+        3,
+        &[
+            ("auto.leader.rebalance.enable", "false"),
+            ("replica.lag.time.max.ms", "15000"),
+        ],
+    );
     let (controller, x, y) = roles(&c);
     let (xi, yi) = (index_of(&c, x), index_of(&c, y));
     let y_addr = c.broker_addr(yi);
@@ -269,6 +278,24 @@ fn controlled_shutdown_moves_leadership_first_and_elect_leaders_moves_it_back() 
     wait_for("some records acked before the shutdown", PATIENCE, || {
         (high_watermark(&y_addr, "cs")? >= 20).then_some(())
     });
+    // The precondition of the shutdown's election, as every node (whichever is the active
+    // controller by now) sees it: x leads and y is in the ISR (an ISR that shrank under load
+    // expands again once y catches up).
+    let addrs: Vec<String> = (0..3).map(|i| c.broker_addr(i)).collect();
+    wait_for(
+        "x leading with y in the ISR on every node",
+        PATIENCE,
+        || {
+            addrs
+                .iter()
+                .all(|a| {
+                    state(a, "cs", 0).is_some_and(|s| {
+                        s.leader == x && s.epoch == before.epoch && s.isr.contains(&y)
+                    })
+                })
+                .then_some(())
+        },
+    );
     let status = c.terminate(xi, Duration::from_secs(20));
     assert!(
         status.is_some_and(|s| s.success()),

@@ -1,0 +1,56 @@
+// What the Java scenario programs share: the bootstrap address, PASS/FAIL lines in the
+// matrix's format, client factories. Scenarios (single node) and Cluster (cluster tier)
+// extend it.
+import java.util.*;
+import org.apache.kafka.clients.consumer.*;
+import org.apache.kafka.clients.producer.*;
+import org.apache.kafka.common.serialization.*;
+
+public class Harness {
+    static int failures = 0;
+    static String BS;
+    static final String TAG = UUID.randomUUID().toString().substring(0, 6);
+
+    /** A scenario's body. */
+    interface Step { void run() throws Exception; }
+
+    /** A scenario's body that returns a note for the PASS line (or null). */
+    interface Noted { String run() throws Exception; }
+
+    static void scenario(String name, Step body) {
+        noted(name, () -> {
+            body.run();
+            return null;
+        });
+    }
+
+    static void noted(String name, Noted body) {
+        try {
+            String note = body.run();
+            System.out.println("PASS java " + name + (note == null ? "" : " (" + note + ")"));
+        } catch (Throwable e) {
+            failures++;
+            System.out.println("FAIL java " + name + " (" + e.toString().replace('\n', ' ') + ")");
+        }
+        System.out.flush();
+    }
+
+    static void check(boolean ok, String what) {
+        if (!ok) throw new AssertionError(what);
+    }
+
+    static Properties props(String... kv) {
+        Properties p = new Properties();
+        p.put("bootstrap.servers", BS);
+        for (int i = 0; i < kv.length; i += 2) p.put(kv[i], kv[i + 1]);
+        return p;
+    }
+
+    static KafkaProducer<String, String> producer(String... kv) {
+        return new KafkaProducer<>(props(kv), new StringSerializer(), new StringSerializer());
+    }
+
+    static KafkaConsumer<String, String> consumer(String... kv) {
+        return new KafkaConsumer<>(props(kv), new StringDeserializer(), new StringDeserializer());
+    }
+}
