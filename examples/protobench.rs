@@ -15,10 +15,15 @@
 //! `--in-flight` requests outstanding, per leader); `--produce-only` skips the fetch and the
 //! baselines, `--keep-topic` leaves the topic (an existing one is used as it is).
 //!
+//! `--tls-ca ca.pem` speaks TLS to an SSL listener (bootstrap and leaders; the CA verifies the
+//! broker's certificate, which must name the host connected to): run it once against the
+//! PLAINTEXT listener and once against the SSL listener of the same broker to compare.
+//!
 //! `cargo run --release --example protobench -- --bootstrap 127.0.0.1:9092 --dir /tmp/x`
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
+use std::sync::{Arc, OnceLock};
 use std::time::Instant;
 
 use anyhow::{bail, ensure, Context, Result};
@@ -68,6 +73,49 @@ struct Args {
     /// Do not delete the topic at the end; use it if it exists already.
     #[arg(long)]
     keep_topic: bool,
+    /// Speak TLS, trusting the CA certificates of this PEM file.
+    #[arg(long)]
+    tls_ca: Option<std::path::PathBuf>,
+}
+
+/// A blocking stream, plain or TLS.
+trait Rw: Read + Write + Send {}
+impl<T: Read + Write + Send> Rw for T {}
+
+/// A protocol client over either.
+type Conn = Client<Box<dyn Rw>>;
+
+/// The TLS client configuration when `--tls-ca` is given.
+static TLS: OnceLock<Option<Arc<rustls::ClientConfig>>> = OnceLock::new();
+
+fn tls_config(ca: &std::path::Path) -> Result<Arc<rustls::ClientConfig>> {
+    use rustls::pki_types::pem::PemObject;
+    let mut roots = rustls::RootCertStore::empty();
+    for c in rustls::pki_types::CertificateDer::pem_file_iter(ca)? {
+        roots.add(c?)?;
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    Ok(Arc::new(config))
+}
+
+/// Connects to `addr`, over TLS when `--tls-ca` was given.
+fn connect(addr: &str) -> Result<Conn> {
+    let sock = TcpStream::connect(addr).with_context(|| format!("connecting to {addr}"))?;
+    sock.set_read_timeout(Some(std::time::Duration::from_secs(30)))?;
+    let _ = sock.set_nodelay(true);
+    let Some(Some(config)) = TLS.get() else {
+        return Ok(Client::over(Box::new(sock) as Box<dyn Rw>));
+    };
+    let host = addr.rsplit_once(':').map_or(addr, |(h, _)| h);
+    let name = rustls::pki_types::ServerName::try_from(host.trim_matches(['[', ']']).to_string())?;
+    let conn = rustls::ClientConnection::new(config.clone(), name)?;
+    Ok(Client::over(
+        Box::new(rustls::StreamOwned::new(conn, sock)) as Box<dyn Rw>
+    ))
 }
 
 fn topic_name(a: &Args) -> TopicName {
@@ -78,7 +126,7 @@ fn topic_name(a: &Args) -> TopicName {
     ))
 }
 
-fn create_topic(c: &mut Client, name: &TopicName, partitions: i32, a: &Args) -> Result<()> {
+fn create_topic(c: &mut Conn, name: &TopicName, partitions: i32, a: &Args) -> Result<()> {
     let created = c
         .call(
             &CreateTopicsRequest::default()
@@ -101,19 +149,19 @@ fn create_topic(c: &mut Client, name: &TopicName, partitions: i32, a: &Args) -> 
 }
 
 /// The first address of a comma-separated list that accepts a connection.
-fn connect_any(bootstrap: &str) -> Result<Client> {
+fn connect_any(bootstrap: &str) -> Result<Conn> {
     let mut last = anyhow::anyhow!("no address in {bootstrap:?}");
     for addr in bootstrap.split(',').filter(|s| !s.is_empty()) {
-        match Client::connect(addr) {
+        match connect(addr) {
             Ok(c) => return Ok(c),
-            Err(e) => last = anyhow::anyhow!(e),
+            Err(e) => last = e,
         }
     }
     Err(last)
 }
 
 /// Each partition's leader address (index = partition), once Metadata names one for all.
-fn leaders(c: &mut Client, name: &TopicName, partitions: i32) -> Result<Vec<String>> {
+fn leaders(c: &mut Conn, name: &TopicName, partitions: i32) -> Result<Vec<String>> {
     let deadline = Instant::now() + std::time::Duration::from_secs(60);
     loop {
         let md = c
@@ -157,7 +205,7 @@ fn leaders(c: &mut Client, name: &TopicName, partitions: i32) -> Result<Vec<Stri
 
 /// Sends `frames` on one connection to `addr`, `in_flight` outstanding, checking every answer.
 fn produce_to(addr: &str, frames: &[Vec<u8>], in_flight: usize) -> Result<()> {
-    let mut c = Client::connect(addr).map_err(anyhow::Error::msg)?;
+    let mut c = connect(addr)?;
     let n = frames.len();
     let (mut sent, mut done) = (0, 0);
     while done < n {
@@ -165,6 +213,7 @@ fn produce_to(addr: &str, frames: &[Vec<u8>], in_flight: usize) -> Result<()> {
             c.stream.write_all(&frames[sent])?;
             sent += 1;
         }
+        c.stream.flush()?;
         let mut resp = c.read_frame().context("broker closed the connection")?;
         ResponseHeader::decode(&mut resp, ApiKey::Produce.response_header_version(9))
             .map_err(|e| anyhow::anyhow!("{e}"))?;
@@ -183,7 +232,7 @@ fn batch() -> Bytes {
     gregor::log::records::encode_batch(&entries, None, 0).expect("encode")
 }
 
-fn produce_frames(c: &mut Client, a: &Args, batch: &Bytes, n: usize) -> Result<Vec<Vec<u8>>> {
+fn produce_frames(c: &mut Conn, a: &Args, batch: &Bytes, n: usize) -> Result<Vec<Vec<u8>>> {
     (0..n)
         .map(|i| {
             let req = ProduceRequest::default()
@@ -199,7 +248,7 @@ fn produce_frames(c: &mut Client, a: &Args, batch: &Bytes, n: usize) -> Result<V
         .collect()
 }
 
-fn delete_topic(c: &mut Client, name: &TopicName) -> Result<()> {
+fn delete_topic(c: &mut Conn, name: &TopicName) -> Result<()> {
     let deleted = c
         .call(
             &DeleteTopicsRequest::default()
@@ -221,6 +270,8 @@ fn mbps(bytes: usize, secs: f64) -> f64 {
 
 fn main() -> Result<()> {
     let a = Args::parse();
+    let tls = a.tls_ca.as_deref().map(tls_config).transpose()?;
+    let _ = TLS.set(tls);
     let mut c = connect_any(&a.bootstrap)?;
     if let Some(n) = a.create_only {
         create_topic(&mut c, &topic_name(&a), n, &a)?;
@@ -285,7 +336,7 @@ fn main() -> Result<()> {
         single_leader,
         "fetching from several leaders is not done: use --produce-only"
     );
-    let mut c_fetch = Client::connect(&leader_of[0]).map_err(anyhow::Error::msg)?;
+    let mut c_fetch = connect(&leader_of[0])?;
     while fetched < total {
         let req = FetchRequest::default()
             .with_replica_id(BrokerId(-1))

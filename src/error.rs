@@ -66,8 +66,12 @@ error_codes! {
     UnknownMemberId = 25, "UNKNOWN_MEMBER_ID", false;
     InvalidSessionTimeout = 26, "INVALID_SESSION_TIMEOUT", false;
     RebalanceInProgress = 27, "REBALANCE_IN_PROGRESS", false;
+    TopicAuthorizationFailed = 29, "TOPIC_AUTHORIZATION_FAILED", false;
+    GroupAuthorizationFailed = 30, "GROUP_AUTHORIZATION_FAILED", false;
     ClusterAuthorizationFailed = 31, "CLUSTER_AUTHORIZATION_FAILED", false;
     InvalidTimestamp = 32, "INVALID_TIMESTAMP", false;
+    UnsupportedSaslMechanism = 33, "UNSUPPORTED_SASL_MECHANISM", false;
+    IllegalSaslState = 34, "ILLEGAL_SASL_STATE", false;
     UnsupportedVersion = 35, "UNSUPPORTED_VERSION", false;
     TopicAlreadyExists = 36, "TOPIC_ALREADY_EXISTS", false;
     InvalidPartitions = 37, "INVALID_PARTITIONS", false;
@@ -86,8 +90,10 @@ error_codes! {
     ConcurrentTransactions = 51, "CONCURRENT_TRANSACTIONS", false;
     TransactionCoordinatorFenced = 52, "TRANSACTION_COORDINATOR_FENCED", false;
     TransactionalIdAuthorizationFailed = 53, "TRANSACTIONAL_ID_AUTHORIZATION_FAILED", false;
+    SecurityDisabled = 54, "SECURITY_DISABLED", false;
     OperationNotAttempted = 55, "OPERATION_NOT_ATTEMPTED", false;
     KafkaStorageError = 56, "KAFKA_STORAGE_ERROR", true;
+    SaslAuthenticationFailed = 58, "SASL_AUTHENTICATION_FAILED", false;
     UnknownProducerId = 59, "UNKNOWN_PRODUCER_ID", false;
     NonEmptyGroup = 68, "NON_EMPTY_GROUP", false;
     GroupIdNotFound = 69, "GROUP_ID_NOT_FOUND", false;
@@ -105,6 +111,9 @@ error_codes! {
     InvalidRecord = 87, "INVALID_RECORD", false;
     UnstableOffsetCommit = 88, "UNSTABLE_OFFSET_COMMIT", true;
     ProducerFenced = 90, "PRODUCER_FENCED", false;
+    ResourceNotFound = 91, "RESOURCE_NOT_FOUND", false;
+    DuplicateResource = 92, "DUPLICATE_RESOURCE", false;
+    UnacceptableCredential = 93, "UNACCEPTABLE_CREDENTIAL", false;
     InvalidUpdateVersion = 95, "INVALID_UPDATE_VERSION", false;
     SnapshotNotFound = 98, "SNAPSHOT_NOT_FOUND", false;
     PositionOutOfRange = 99, "POSITION_OUT_OF_RANGE", false;

@@ -103,7 +103,7 @@ fn layers_are_one_way() {
     );
     only(
         "controller",
-        &["metadata", "log", "config", "error", "quorum"],
+        &["metadata", "log", "config", "error", "quorum", "security"],
     );
     let above_log = [
         "broker", "handlers", "router", "server", "node", "metadata", "group",

@@ -107,6 +107,24 @@ else
     fail message-too-large "big: '$(echo "$bigerr" | head -c 150)', ok: '$(echo "$okerr" | head -c 100)', stored sizes: $stored"
 fi
 
+# ssl-mtls: the SSL listener with a client certificate; without one the broker refuses.
+if [ -n "${COMPAT_SSL_BS:-}" ]; then
+    D="$COMPAT_SSL_DIR"
+    SSL=(-b "$COMPAT_SSL_BS" -X security.protocol=ssl -X ssl.ca.location="$D/ca.pem")
+    CERT=(-X ssl.certificate.location="$D/client.crt" -X ssl.key.location="$D/client.key")
+    TS="kcat-ssl-$TAG"
+    seq 1 50 | sed 's/^/tls-/' | timeout 30 kcat "${SSL[@]}" "${CERT[@]}" -P -t "$TS" 2>"$TMP/err"
+    got=$(timeout 30 kcat "${SSL[@]}" "${CERT[@]}" -C -t "$TS" -o beginning -e -q 2>>"$TMP/err" | sort | tr '\n' ' ')
+    want=$(seq 1 50 | sed 's/^/tls-/' | sort | tr '\n' ' ')
+    if [ "$got" = "$want" ] && ! timeout 15 kcat "${SSL[@]}" -L -m 5 >/dev/null 2>&1; then
+        pass ssl-mtls
+    else
+        fail ssl-mtls "got $(echo "$got" | wc -w) of 50 records (or served without a certificate); $(err)"
+    fi
+else
+    skip ssl-mtls "no SSL listener given (COMPAT_SSL_BS)"
+fi
+
 skip describe-configs "kcat has no admin API"
 skip delete-records "kcat has no admin API"
 skip txn-commit-abort "kcat has no transactional producer API"

@@ -29,6 +29,8 @@ enum Command {
     },
     /// Describe or change topic and broker configs of a running broker, like kafka-configs.
     Configs(ConfigsArgs),
+    /// List, add or remove ACLs of a running broker or cluster, like kafka-acls.
+    Acls(AclsArgs),
     /// Show a cluster's health: nodes, the metadata quorum, and under-replicated, under min
     /// ISR and offline partitions.
     Cluster {
@@ -43,6 +45,15 @@ enum Command {
         /// Print one JSON object instead of tables.
         #[arg(long)]
         json: bool,
+    },
+    /// List, add or delete SCRAM users (AlterUserScramCredentials), like kafka-configs
+    /// --entity-type users.
+    Users {
+        /// The broker to ask.
+        #[arg(long, short = 'b', default_value = "127.0.0.1:9092")]
+        bootstrap: String,
+        #[command(subcommand)]
+        action: UsersAction,
     },
     /// Print the batches of log segment files, like Kafka's DumpLogSegments.
     DumpLog {
@@ -63,6 +74,56 @@ enum Command {
         #[arg(long)]
         write: Option<PathBuf>,
     },
+}
+
+#[derive(Subcommand)]
+enum UsersAction {
+    /// Every user with a SCRAM credential: mechanisms and iterations.
+    List,
+    /// Set a user's SCRAM credential (the password is salted here, never sent).
+    Add {
+        user: String,
+        /// The password (read from GREGOR_PASSWORD when not given).
+        #[arg(long)]
+        password: Option<String>,
+        #[arg(long, default_value = "SCRAM-SHA-512")]
+        mechanism: String,
+        #[arg(long, default_value_t = 4096)]
+        iterations: i32,
+    },
+    /// Delete a user's credential for one mechanism.
+    Delete {
+        user: String,
+        #[arg(long, default_value = "SCRAM-SHA-512")]
+        mechanism: String,
+    },
+}
+
+fn users(bootstrap: &str, action: UsersAction) -> anyhow::Result<String> {
+    use gregor::tools::users::{self as tool, Action};
+    let action = match action {
+        UsersAction::List => Action::List,
+        UsersAction::Add {
+            user,
+            password,
+            mechanism,
+            iterations,
+        } => Action::Add {
+            user,
+            password: match password {
+                Some(p) => p,
+                None => std::env::var("GREGOR_PASSWORD")
+                    .context("give --password or set GREGOR_PASSWORD")?,
+            },
+            mechanism: tool::parse_mechanism(&mechanism).map_err(anyhow::Error::msg)?,
+            iterations,
+        },
+        UsersAction::Delete { user, mechanism } => Action::Delete {
+            user,
+            mechanism: tool::parse_mechanism(&mechanism).map_err(anyhow::Error::msg)?,
+        },
+    };
+    tool::run(bootstrap, &action).map_err(anyhow::Error::msg)
 }
 
 #[derive(clap::Args)]
@@ -268,6 +329,12 @@ fn main() -> ExitCode {
         Command::Serve(args) => serve(args),
         Command::ConfigDocs { write } => config_docs(write),
         Command::Configs(args) => configs(args).map(|text| print!("{text}")),
+        Command::Acls(args) => acls(args)
+            .map(|text| print!("{text}"))
+            .map_err(anyhow::Error::msg),
+        Command::Users { bootstrap, action } => {
+            users(&bootstrap, action).map(|text| print!("{text}"))
+        }
         Command::Cluster { bootstrap, json } => gregor::tools::cluster::report(&bootstrap, json)
             .map(|text| print!("{text}"))
             .map_err(anyhow::Error::msg),
@@ -340,8 +407,13 @@ fn config_docs(write: Option<PathBuf>) -> anyhow::Result<()> {
 fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let cfg = broker_config(&args)?;
     // Roles, listeners and quorum are checked before anything is opened (Kafka's messages).
-    gregor::config::ClusterConfig::from_config(&cfg)
+    let cluster = gregor::config::ClusterConfig::from_config(&cfg)
         .map_err(|e| anyhow::anyhow!("invalid configuration: {e}"))?;
+    // So are the TLS settings of every SSL listener (keystores and truststores read).
+    for l in &cluster.listeners {
+        gregor::security::ssl::listener_tls(&cfg, l)
+            .map_err(|e| anyhow::anyhow!("invalid configuration: {e}"))?;
+    }
     if args.record_syncs {
         use gregor::fs::sync_observer::{install, RecordSyncedLengths};
         install(Box::new(RecordSyncedLengths));
@@ -351,4 +423,86 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
         .build()?;
     rt.block_on(gregor::node::run(cfg, shutdown_signal()))
         .context("broker failed")
+}
+
+/// `gregor acls`.
+#[derive(clap::Args)]
+struct AclsArgs {
+    /// `list`, `add` or `remove`.
+    action: String,
+    /// The broker to ask.
+    #[arg(
+        long,
+        short = 'b',
+        visible_alias = "bootstrap-server",
+        default_value = "127.0.0.1:9092"
+    )]
+    bootstrap: String,
+    /// The resource: `topic:NAME`, `group:NAME`, `transactional-id:NAME`, `cluster`.
+    #[arg(long)]
+    resource: Option<String>,
+    /// The name is a prefix (PREFIXED) rather than LITERAL.
+    #[arg(long)]
+    prefixed: bool,
+    /// `User:name` (`User:*` for everyone).
+    #[arg(long, default_value = "User:*")]
+    principal: String,
+    /// The client address, or `*`.
+    #[arg(long, default_value = "*")]
+    host: String,
+    /// READ, WRITE, CREATE, DELETE, ALTER, DESCRIBE, CLUSTER_ACTION, DESCRIBE_CONFIGS,
+    /// ALTER_CONFIGS, IDEMPOTENT_WRITE or ALL.
+    #[arg(long, default_value = "ALL")]
+    operation: String,
+    /// DENY instead of ALLOW.
+    #[arg(long)]
+    deny: bool,
+}
+
+fn acls(args: AclsArgs) -> Result<String, String> {
+    use gregor::security::acl::{
+        AclOperation, AclPermission, PatternType, ResourceType, CLUSTER_NAME,
+    };
+    use gregor::tools::acls::{add, list, remove, AclSpec};
+    if args.action == "list" {
+        return list(&args.bootstrap);
+    }
+    let resource = args.resource.as_deref().ok_or("--resource is required")?;
+    let (resource_type, resource_name) = match resource.split_once(':') {
+        None if resource.eq_ignore_ascii_case("cluster") => {
+            (ResourceType::Cluster, CLUSTER_NAME.to_string())
+        }
+        Some((t, n)) => (
+            ResourceType::parse(t).ok_or(format!("unknown resource type {t}"))?,
+            n.to_string(),
+        ),
+        None => {
+            return Err(format!(
+                "--resource {resource}: expected TYPE:NAME or cluster"
+            ))
+        }
+    };
+    let spec = AclSpec {
+        resource_type,
+        resource_name,
+        pattern_type: if args.prefixed {
+            PatternType::Prefixed
+        } else {
+            PatternType::Literal
+        },
+        principal: args.principal,
+        host: args.host,
+        operation: AclOperation::parse(&args.operation)
+            .ok_or(format!("unknown operation {}", args.operation))?,
+        permission: if args.deny {
+            AclPermission::Deny
+        } else {
+            AclPermission::Allow
+        },
+    };
+    match args.action.as_str() {
+        "add" => add(&args.bootstrap, &spec).map(|_| "added\n".to_string()),
+        "remove" => remove(&args.bootstrap, &spec).map(|n| format!("removed {n}\n")),
+        other => Err(format!("unknown action {other}: list, add or remove")),
+    }
 }

@@ -111,7 +111,12 @@ impl LeaderWriter for ReplicaWriter {
         })
     }
 
-    fn append_marker(&self, producer: TxnProducer, commit: bool) -> AppendFuture<'_> {
+    fn append_marker(
+        &self,
+        producer: TxnProducer,
+        commit: bool,
+        coordinator_epoch: i32,
+    ) -> AppendFuture<'_> {
         Box::pin(async move {
             self.check_leader()?;
             let info = self
@@ -120,7 +125,7 @@ impl LeaderWriter for ReplicaWriter {
                     producer.producer_id,
                     producer.producer_epoch,
                     ControlType::from_commit(commit),
-                    0,
+                    coordinator_epoch,
                 )
                 .await?;
             self.replica

@@ -97,6 +97,31 @@ impl Forwardable for DeleteTopicsRequest {
     }
 }
 
+impl Forwardable for CreateAclsRequest {
+    fn not_controller(r: &CreateAclsResponse) -> bool {
+        r.results.iter().any(|t| t.error_code == NC)
+    }
+    fn timed_out(&self) -> CreateAclsResponse {
+        let results = self
+            .creations
+            .iter()
+            .map(|_| create_acls_response::AclCreationResult::default().with_error_code(TIMED_OUT));
+        CreateAclsResponse::default().with_results(results.collect())
+    }
+}
+
+impl Forwardable for DeleteAclsRequest {
+    fn not_controller(r: &DeleteAclsResponse) -> bool {
+        r.filter_results.iter().any(|t| t.error_code == NC)
+    }
+    fn timed_out(&self) -> DeleteAclsResponse {
+        let results = self.filters.iter().map(|_| {
+            delete_acls_response::DeleteAclsFilterResult::default().with_error_code(TIMED_OUT)
+        });
+        DeleteAclsResponse::default().with_filter_results(results.collect())
+    }
+}
+
 impl Forwardable for CreatePartitionsRequest {
     fn not_controller(r: &CreatePartitionsResponse) -> bool {
         r.results.iter().any(|t| t.error_code == NC)
@@ -185,6 +210,34 @@ impl Forwardable for DescribeQuorumRequest {
     }
     fn timed_out(&self) -> DescribeQuorumResponse {
         DescribeQuorumResponse::default().with_error_code(TIMED_OUT)
+    }
+}
+
+impl Forwardable for AlterUserScramCredentialsRequest {
+    fn not_controller(r: &AlterUserScramCredentialsResponse) -> bool {
+        r.results.iter().any(|u| u.error_code == NC)
+    }
+    fn timed_out(&self) -> AlterUserScramCredentialsResponse {
+        let users = self
+            .deletions
+            .iter()
+            .map(|d| &d.name)
+            .chain(self.upsertions.iter().map(|u| &u.name));
+        let results = users.map(|u| {
+            alter_user_scram_credentials_response::AlterUserScramCredentialsResult::default()
+                .with_user(u.clone())
+                .with_error_code(TIMED_OUT)
+        });
+        AlterUserScramCredentialsResponse::default().with_results(results.collect())
+    }
+}
+
+impl Forwardable for UnregisterBrokerRequest {
+    fn not_controller(r: &UnregisterBrokerResponse) -> bool {
+        r.error_code == NC
+    }
+    fn timed_out(&self) -> UnregisterBrokerResponse {
+        UnregisterBrokerResponse::default().with_error_code(TIMED_OUT)
     }
 }
 

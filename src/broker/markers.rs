@@ -75,7 +75,12 @@ impl BrokerMarkers {
                 Err(code) => return code,
             };
             let done = shard
-                .complete_transaction(req.producer_id, req.producer_epoch, req.commit)
+                .complete_transaction(
+                    req.producer_id,
+                    req.producer_epoch,
+                    req.commit,
+                    req.coordinator_epoch,
+                )
                 .await;
             return done.err().map_or(ErrorCode::None, |e| {
                 crate::coordinator::runtime::write_error_code(&e)

@@ -30,6 +30,7 @@ use crate::quorum::observer::Observer;
 use crate::quorum::rpc::RpcServer;
 use crate::quorum::{upgrade, Quorum, QuorumConfig};
 use crate::replica::ReplicaManager;
+use crate::security::Authorizer;
 use crate::txn::{ProducerIdSource, TxnCoordinator};
 use controller_client::ControllerClient;
 use lifecycle::{Lifecycle, LifecycleConfig, Link};
@@ -66,6 +67,9 @@ pub struct Broker {
     pub forwarder: Arc<forward::Forwarder>,
     /// Fetch sessions (KIP-227), `max.incremental.fetch.session.cache.slots` of them.
     pub fetch_sessions: Arc<crate::replica::fetch_sessions::FetchSessionCache>,
+    /// The ACL checks' settings (`authorizer.class.name`, `super.users`,
+    /// `allow.everyone.if.no.acl.found`); the ACLs themselves are in the image.
+    pub authorizer: Authorizer,
 }
 
 /// A block of producer ids for this node, from the active controller (blocking).
@@ -282,7 +286,6 @@ impl Broker {
             config.fetch_session_cache_slots,
         ));
         Ok(Broker {
-            config,
             cluster,
             metadata,
             controller,
@@ -297,6 +300,8 @@ impl Broker {
             controller_client,
             forwarder,
             fetch_sessions,
+            authorizer: Authorizer::from_config(&config),
+            config,
         })
     }
 

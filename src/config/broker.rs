@@ -35,6 +35,14 @@ pub struct BrokerConfig {
     /// `max.incremental.fetch.session.cache.slots`: fetch sessions (KIP-227) cached at most.
     pub fetch_session_cache_slots: usize,
     pub connections_max_idle_ms: u64,
+    /// `sasl.enabled.mechanisms` (per listener: [`BrokerConfig::listener_value`]).
+    pub sasl_enabled_mechanisms: Vec<String>,
+    /// `sasl.jaas.config` (a secret: never logged).
+    pub sasl_jaas_config: Option<String>,
+    /// `sasl.server.max.receive.size`.
+    pub sasl_server_max_receive_size: usize,
+    /// `connection.failed.authentication.delay.ms`.
+    pub connection_failed_authentication_delay_ms: u64,
     pub retention_check_interval_ms: u64,
     pub flush_scheduler_interval_ms: u64,
     pub flush_offset_checkpoint_interval_ms: u64,
@@ -156,6 +164,17 @@ impl BrokerConfig {
             fetch_session_cache_slots: p.int("max.incremental.fetch.session.cache.slots").max(0)
                 as usize,
             connections_max_idle_ms: p.long("connections.max.idle.ms").max(1) as u64,
+            sasl_enabled_mechanisms: p
+                .string("sasl.enabled.mechanisms")
+                .split(',')
+                .map(|m| m.trim().to_string())
+                .filter(|m| !m.is_empty())
+                .collect(),
+            sasl_jaas_config: p.set("sasl.jaas.config").map(str::to_string),
+            sasl_server_max_receive_size: p.int("sasl.server.max.receive.size").max(1) as usize,
+            connection_failed_authentication_delay_ms: p
+                .int("connection.failed.authentication.delay.ms")
+                .max(0) as u64,
             retention_check_interval_ms: p.long("log.retention.check.interval.ms").max(1) as u64,
             flush_scheduler_interval_ms: p.long("log.flush.scheduler.interval.ms").max(1) as u64,
             flush_offset_checkpoint_interval_ms: p
@@ -254,6 +273,14 @@ impl BrokerConfig {
             }
         }
         out
+    }
+
+    /// Kafka's per-listener override `listener.name.<listener>.<key>` (the listener name in
+    /// lower case, as Kafka's `ListenerName.configPrefix`), if set. `key` may carry a
+    /// mechanism prefix (`plain.sasl.jaas.config`).
+    pub fn listener_value(&self, listener: &str, key: &str) -> Option<String> {
+        let name = format!("listener.name.{}.{key}", listener.to_lowercase());
+        self.properties.get(&name).map(|v| v.trim().to_string())
     }
 
     /// Whether a broker key was set (properties file, `--set` or a flag).

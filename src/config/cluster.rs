@@ -10,8 +10,10 @@
 //! its first advertised listener, with no CONTROLLER listener and no quorum traffic (what
 //! `gregor serve` has always been). Any quorum setting switches Kafka's full validation on.
 //!
-//! Only PLAINTEXT is served: a listener mapped to SSL or SASL_* is refused here with a clear
-//! message (TLS and SASL are issue 14). Messages of Kafka's `require(...)` checks are given
+//! PLAINTEXT and SSL listeners are served (the TLS settings of each SSL listener are checked
+//! by `security::ssl`); SASL_* is refused here with a clear message, and so is a node-to-node
+//! listener (inter-broker, controller) that is not PLAINTEXT in a multi-node cluster, until the
+//! peer client speaks TLS. Messages of Kafka's `require(...)` checks are given
 //! without Scala's "requirement failed: " prefix. A value; no interior mutability.
 
 use super::endpoints::{
@@ -272,7 +274,9 @@ impl ClusterConfig {
         require(wait <= p.long("replica.lag.time.max.ms"), || {
             "replica.fetch.wait.max.ms should always be less than or equal to replica.lag.time.max.ms to prevent frequent changes in ISR".to_string()
         })?;
-        // gregor's own limit: plaintext only until issue 14.
+        // gregor's own limits: node-to-node traffic (inter-broker and controller listeners
+        // of a multi-node quorum) is plaintext until the peer client speaks TLS, and never
+        // SASL: the peer client does not authenticate.
         let in_use = listeners
             .iter()
             .map(|e| (e.name.as_str(), e.protocol))
@@ -282,12 +286,34 @@ impl ClusterConfig {
                     .filter_map(|n| Some((n.as_str(), *map.get(n)?))),
             );
         for (name, protocol) in in_use {
-            require(protocol == SecurityProtocol::Plaintext, || {
+            let sasl = matches!(
+                protocol,
+                SecurityProtocol::SaslPlaintext | SecurityProtocol::SaslSsl
+            );
+            let internal = is_controller_name(name) || name == inter_broker_listener;
+            require(!sasl || !internal, || {
                 format!(
-                "Listener {name} uses security protocol {}, which gregor does not support yet: only PLAINTEXT listeners are served (TLS and SASL are issue 14)",
-                protocol.name()
-            )
+                    "Listener {name} uses security protocol {}, which gregor does not support yet for inter-broker or controller listeners (its node-to-node client does not authenticate)",
+                    protocol.name()
+                )
             })?;
+        }
+        if !standalone {
+            let peer_listeners = controller_listener_names
+                .iter()
+                .chain(std::iter::once(&inter_broker_listener).filter(|_| roles.broker));
+            for name in peer_listeners {
+                let protocol = map.get(name).copied();
+                require(
+                    protocol.is_none_or(|p| p == SecurityProtocol::Plaintext),
+                    || {
+                        format!(
+                "Listener {name} carries node-to-node traffic (inter.broker.listener.name or controller.listener.names) with security protocol {}, which gregor's peer client does not speak yet: use a PLAINTEXT listener for it (client listeners may use SSL, SASL_PLAINTEXT and SASL_SSL)",
+                protocol.map_or("?", |p| p.name())
+            )
+                    },
+                )?;
+            }
         }
 
         let mut advertised = broker_advertised;

@@ -57,6 +57,12 @@ pub struct ConfigKey {
     pub doc: &'static str,
 }
 
+/// `authorizer.class.name` values: none, or Kafka's KRaft authorizer.
+const AUTHORIZERS: &[&str] = &[
+    "",
+    "org.apache.kafka.metadata.authorizer.StandardAuthorizer",
+];
+
 const LONG_MAX: &str = "9223372036854775807";
 const INT_MAX: &str = "2147483647";
 
@@ -133,10 +139,11 @@ impl ConfigKey {
     }
 }
 
-use ConfigType::{Boolean, Double, Int, List, Long, Short, String};
+use ConfigType::{Boolean, Double, Int, List, Long, Password, Short, String};
 
 const HOUR_MS: i64 = 3_600_000;
 const MINUTE_MS: i64 = 60_000;
+const CLIENT_AUTH: &[&str] = &["required", "requested", "none"];
 const COMPRESSION: &[&str] = &["uncompressed", "zstd", "lz4", "snappy", "gzip", "producer"];
 const TIMESTAMP_TYPES: &[&str] = &["CreateTime", "LogAppendTime"];
 const CLEANUP: &[&str] = &["compact", "delete"];
@@ -170,12 +177,38 @@ pub const KEYS: &[ConfigKey] = &[
     b_null("broker.id", Int).kafka("-1").doc("this broker's id when `node.id` is not set"),
     b("num.partitions", Int, "1").min(1).doc("partitions of auto-created topics and of CreateTopics with -1"),
     b("default.replication.factor", Int, "1").doc("replication factor of auto-created topics and of CreateTopics with -1"),
-    b("auto.create.topics.enable", Boolean, "true").doc("create unknown topics on Metadata and Produce"),
+    b("auto.create.topics.enable", Boolean, "true").doc("create unknown topics on a Metadata request that allows it (never on Produce, as Kafka)"),
     b("delete.topic.enable", Boolean, "true").doc("allow DeleteTopics"),
     b("socket.request.max.bytes", Int, "104857600").min(1).doc("largest request frame; larger ones close the connection"),
     b("max.connections", Int, INT_MAX).min(0).doc("connections beyond it are refused (and logged)"),
     b("max.incremental.fetch.session.cache.slots", Int, "1000").min(0).doc("fetch sessions (KIP-227) the broker keeps; a full fetch beyond them gets none unless it may evict one (Kafka's rules: stale for 2 min, or a follower's over a consumer's, or more partitions)"),
     b("connections.max.idle.ms", Long, "600000").doc("idle connections are closed after this"),
+    // --- broker: authorization ---
+    b("authorizer.class.name", String, "").one_of(AUTHORIZERS).doc("`org.apache.kafka.metadata.authorizer.StandardAuthorizer` turns ACL checks on (ACLs live in the metadata log); empty: every request is allowed and the ACL APIs answer SECURITY_DISABLED"),
+    b_null("super.users", String).doc("`;`-separated principals (`User:admin;User:ops`) allowed everything, whatever the ACLs say"),
+    b("allow.everyone.if.no.acl.found", Boolean, "false").doc("with an authorizer: allow an action on a resource that has no ACL at all"),
+    // --- broker: TLS (SSL and SASL_SSL listeners; each may be set per listener as `listener.name.<name>.ssl.*`) ---
+    b("ssl.keystore.type", String, "PEM").kafka("JKS").doc("format of the keystore; gregor reads PEM only (JKS and PKCS12 are refused at start-up: convert them with openssl/keytool)"),
+    b_null("ssl.keystore.location", String).doc("PEM file holding the listener's private key (unencrypted PKCS#8, PKCS#1 or SEC1) and its certificate chain, leaf first; re-read when the file changes"),
+    b_null("ssl.keystore.password", Password).doc("must stay unset: a PEM keystore has no store password (Kafka's rule)"),
+    b_null("ssl.key.password", Password).doc("password of an encrypted private key; encrypted keys are not supported yet (refused at start-up with the openssl command that decrypts one)"),
+    b_null("ssl.keystore.key", Password).doc("the private key as inline PEM, instead of `ssl.keystore.location` (with `ssl.keystore.certificate.chain`)"),
+    b_null("ssl.keystore.certificate.chain", Password).doc("the certificate chain as inline PEM, leaf first (with `ssl.keystore.key`)"),
+    b("ssl.truststore.type", String, "PEM").kafka("JKS").doc("format of the truststore; PEM only"),
+    b_null("ssl.truststore.location", String).doc("PEM file of the CA certificates client certificates are verified against (and, for the peer client, server certificates)"),
+    b_null("ssl.truststore.password", Password).doc("must stay unset: a PEM truststore has no password"),
+    b_null("ssl.truststore.certificates", Password).doc("the trusted certificates as inline PEM, instead of `ssl.truststore.location`"),
+    b("ssl.client.auth", String, "none").one_of(CLIENT_AUTH).doc("`required`: clients must present a certificate the truststore verifies (else the handshake fails); `requested`: verified if presented; `none`: not asked for (principal User:ANONYMOUS)"),
+    b("ssl.principal.mapping.rules", String, "DEFAULT").doc("Kafka's `RULE:pattern/replacement/[LU]` and `DEFAULT` list mapping a client certificate's subject DN (RFC 2253) to the principal name (`User:` + it); no matching rule fails the connection"),
+    b("ssl.enabled.protocols", List, "TLSv1.2,TLSv1.3").doc("TLS versions offered; TLSv1.2 and TLSv1.3 are supported, older ones are skipped with a warning"),
+    b("ssl.protocol", String, "TLSv1.3").doc("accepted for compatibility: the versions are those of `ssl.enabled.protocols`"),
+    b("ssl.cipher.suites", List, "").kafka("null").doc("IANA names of the cipher suites allowed (e.g. `TLS_AES_128_GCM_SHA256`); empty: rustls' defaults (AES-GCM and ChaCha20-Poly1305 with ECDHE)"),
+    b("ssl.endpoint.identification.algorithm", String, "https").doc("`https`: the peer client checks that a broker's certificate names the host it connects to; empty: no host name check"),
+    // --- broker: SASL (src/security/sasl; per listener: `listener.name.<listener>.<key>`) ---
+    b("sasl.enabled.mechanisms", List, "GSSAPI").doc("mechanisms a SASL listener offers: PLAIN, SCRAM-SHA-256, SCRAM-SHA-512 (GSSAPI, Kafka's default, is not supported: dropped with a warning)"),
+    b_null("sasl.jaas.config", Password).doc("JAAS login modules; PLAIN's users are the `user_<name>=\"<password>\"` options of `PlainLoginModule` (per listener: `listener.name.<l>.plain.sasl.jaas.config`)"),
+    b("sasl.server.max.receive.size", Int, "524288").min(1).doc("largest request frame before authentication on a SASL listener; larger ones close the connection"),
+    b("connection.failed.authentication.delay.ms", Int, "100").min(0).doc("a failed authentication is answered after this delay, then the connection closes"),
     // --- broker: log defaults for topics (see the topic keys' synonyms) ---
     b("message.max.bytes", Int, "1048588").min(0).doc("largest record batch accepted"),
     b("log.segment.bytes", Int, "1073741824").min(14).doc("roll a segment at this size"),
@@ -288,6 +321,29 @@ pub fn broker_key(name: &str) -> Option<&'static ConfigKey> {
         .find(|k| k.scope == Scope::Broker && k.name == name)
 }
 
+/// The key a listener-prefixed name overrides (`listener.name.<listener>.ssl.keystore.location`
+/// → the `ssl.keystore.location` row; `listener.name.<listener>.<mechanism>.sasl.jaas.config`
+/// → `sasl.jaas.config`), as Kafka's per-listener overrides: only the keys Kafka lets a
+/// listener override (TLS and SASL here), with a non-empty listener name.
+pub fn listener_key(name: &str) -> Option<&'static ConfigKey> {
+    let rest = name.strip_prefix("listener.name.")?;
+    let (listener, key) = rest.split_once('.')?;
+    if listener.is_empty() {
+        return None;
+    }
+    let key = match key.split_once('.') {
+        Some((mechanism, k)) if k == "sasl.jaas.config" && !mechanism.is_empty() => k,
+        _ => key,
+    };
+    if !LISTENER_PREFIXES.iter().any(|p| key.starts_with(p)) {
+        return None;
+    }
+    broker_key(key)
+}
+
+/// The key families that may be set per listener (`listener.name.<l>.<key>`).
+const LISTENER_PREFIXES: &[&str] = &["ssl.", "sasl."];
+
 /// The topic key of this name.
 pub fn topic_key(name: &str) -> Option<&'static ConfigKey> {
     KEYS.iter()
@@ -352,7 +408,7 @@ impl ConfigKey {
                 None
             }
             Double => Some(v.parse::<f64>().map_err(|_| not_a("DOUBLE"))?),
-            String | List => None,
+            String | List | Password => None,
         };
         match (self.range, number) {
             (Range::AtLeast(min), Some(n)) if n < min as f64 => {

@@ -54,6 +54,8 @@ pub enum ConfigType {
     Long = 5,
     Double = 6,
     List = 7,
+    /// A secret (Kafka's PASSWORD, type 9): DescribeConfigs reports it sensitive, value null.
+    Password = 9,
 }
 
 impl ConfigType {
@@ -67,6 +69,7 @@ impl ConfigType {
             ConfigType::Long => "long",
             ConfigType::Double => "double",
             ConfigType::List => "list",
+            ConfigType::Password => "password",
         }
     }
 }

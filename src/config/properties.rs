@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use super::keys::{broker_key, ConfigError, ConfigKey};
+use super::keys::{broker_key, listener_key, ConfigError, ConfigKey};
 use super::BrokerConfig;
 
 /// Parses Kafka's `.properties` format: `key=value` or `key: value`, `#`/`!` comments.
@@ -100,7 +100,7 @@ impl BrokerConfig {
     ) -> Result<(), ConfigError> {
         let mut properties = self.properties.clone();
         for (k, v) in pairs {
-            match broker_key(k) {
+            match broker_key(k).or_else(|| listener_key(k)) {
                 Some(row) => {
                     row.validate(v)?;
                     properties.insert(k.clone(), v.trim().to_string());

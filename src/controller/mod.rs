@@ -14,6 +14,7 @@
 //! controller operations on blocking threads (`Broker::blocking`, `spawn_blocking`), never
 //! on an async worker.
 
+mod acls;
 mod broker_configs;
 pub mod brokers;
 mod configs;
@@ -23,12 +24,14 @@ pub mod liveness;
 mod migrate;
 pub mod partitions;
 pub mod reassignments;
+pub mod scram;
 mod shutdown;
 mod topics;
+mod unregister;
 
 use std::io;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crate::config::BrokerConfig;
 use crate::error::{Error, ErrorCode, Result};
@@ -129,10 +132,29 @@ impl Controller {
         &self,
         f: impl FnOnce(&MetadataImage) -> Result<(Vec<MetadataRecord>, T)>,
     ) -> Result<T> {
+        self.commit_by(None, f)
+    }
+
+    /// [`Controller::commit`] for a request with a deadline (Kafka's `ControllerRequestContext`
+    /// deadline, the request's `timeout_ms`): an operation that has not started when the
+    /// deadline passes — it waited behind other commits — is not run and fails with
+    /// REQUEST_TIMED_OUT, as Kafka's event queue times out an event not yet dequeued. Once
+    /// started it runs to its end.
+    pub fn commit_by<T>(
+        &self,
+        deadline: Option<Instant>,
+        f: impl FnOnce(&MetadataImage) -> Result<(Vec<MetadataRecord>, T)>,
+    ) -> Result<T> {
         let _serial = self
             .lock
             .lock()
             .map_err(|_| Error::internal("controller lock poisoned by an earlier panic"))?;
+        if deadline.is_some_and(|d| Instant::now() >= d) {
+            return Err(Error::kafka(
+                ErrorCode::RequestTimedOut,
+                "the request's timeout passed before the controller could run it",
+            ));
+        }
         let old = self.metadata.image();
         let (records, out) = f(&old)?;
         if records.is_empty() {

@@ -330,6 +330,7 @@ impl Controller {
         &self,
         topics: Vec<TopicTargets>,
         allow_rf_change: bool,
+        deadline: Option<std::time::Instant>,
     ) -> Result<Vec<Vec<ReassignAnswer>>> {
         if !self.quorum().is_some_and(|q| q.is_leader()) {
             return Err(Error::kafka(
@@ -337,7 +338,7 @@ impl Controller {
                 "this node is not the active controller",
             ));
         }
-        self.commit(|image| {
+        self.commit_by(deadline, |image| {
             let mut records = Vec::new();
             let mut answers = Vec::with_capacity(topics.len());
             for (name, parts) in &topics {

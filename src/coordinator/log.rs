@@ -63,8 +63,14 @@ pub trait CoordinatorLog: Send + Sync {
         records: Vec<RecordBytes>,
     ) -> AppendFuture<'_>;
 
-    /// Appends a marker ending `producer`'s transaction: COMMIT when `commit`, else ABORT.
-    fn append_marker(&self, producer: TxnProducer, commit: bool) -> AppendFuture<'_>;
+    /// Appends a marker ending `producer`'s transaction: COMMIT when `commit`, else ABORT,
+    /// with the transaction coordinator's epoch.
+    fn append_marker(
+        &self,
+        producer: TxnProducer,
+        commit: bool,
+        coordinator_epoch: i32,
+    ) -> AppendFuture<'_>;
 
     /// Every record and marker written so far, oldest first (blocking; used at start-up).
     fn read_all(&self) -> Result<Vec<LogEntry>>;
@@ -131,7 +137,7 @@ impl CoordinatorLog for MemoryLog {
         })
     }
 
-    fn append_marker(&self, producer: TxnProducer, commit: bool) -> AppendFuture<'_> {
+    fn append_marker(&self, producer: TxnProducer, commit: bool, _: i32) -> AppendFuture<'_> {
         Box::pin(async move { self.push([LogEntry::Marker { producer, commit }]) })
     }
 

@@ -39,8 +39,14 @@ use crate::log::Partition;
 pub trait LeaderWriter: Send + Sync {
     /// Appends one batch as the leader; `Ok` once it is committed.
     fn append(&self, batch: Bytes) -> AppendFuture<'_>;
-    /// Appends a marker ending `producer`'s transaction; `Ok` once it is committed.
-    fn append_marker(&self, producer: TxnProducer, commit: bool) -> AppendFuture<'_>;
+    /// Appends a marker ending `producer`'s transaction, stamped with the transaction
+    /// coordinator's epoch; `Ok` once it is committed.
+    fn append_marker(
+        &self,
+        producer: TxnProducer,
+        commit: bool,
+        coordinator_epoch: i32,
+    ) -> AppendFuture<'_>;
 }
 
 /// A coordinator log kept in a partition (see the module doc).
@@ -127,12 +133,17 @@ impl CoordinatorLog for PartitionCoordinatorLog {
         })
     }
 
-    /// The marker carries coordinator epoch 0 (a group shard's own markers, as its
-    /// transaction coordinator asked for them).
-    fn append_marker(&self, producer: TxnProducer, commit: bool) -> AppendFuture<'_> {
+    /// The marker carries the epoch of the transaction coordinator that asked for it (the
+    /// WriteTxnMarkers request's), as Kafka's group coordinator writes it.
+    fn append_marker(
+        &self,
+        producer: TxnProducer,
+        commit: bool,
+        coordinator_epoch: i32,
+    ) -> AppendFuture<'_> {
         Box::pin(async move {
             if let Some(w) = &self.writer {
-                return w.append_marker(producer, commit).await;
+                return w.append_marker(producer, commit, coordinator_epoch).await;
             }
             self.partition
                 .run(move |log| {
@@ -141,7 +152,7 @@ impl CoordinatorLog for PartitionCoordinatorLog {
                         producer.producer_id,
                         producer.producer_epoch,
                         ControlType::from_commit(commit),
-                        0,
+                        coordinator_epoch,
                         leader_epoch,
                         now_ms(),
                     )
@@ -244,7 +255,7 @@ mod tests {
         log.append_transactional(p, vec![record(b"d", b"4"), record(b"e", b"5")])
             .await
             .expect("transactional again");
-        log.append_marker(p, true).await.expect("marker");
+        log.append_marker(p, true, 9).await.expect("marker");
 
         let entries = log.read_all().expect("read");
         let txn = |k, v| LogEntry::Record {
@@ -280,5 +291,16 @@ mod tests {
         assert!(headers[1].is_transactional() && !headers[1].is_control());
         assert_eq!((headers[1].producer_id, headers[1].producer_epoch), (7, 2));
         assert!(headers[3].is_transactional() && headers[3].is_control());
+        // The marker carries the transaction coordinator's epoch it was given.
+        let (pos, h) = BatchWalker::new(&chunk).nth(3).expect("marker batch");
+        let recs = crate::log::records::decode(&chunk[pos..pos + h.total_size()]).expect("decode");
+        let r = &recs[0];
+        let key = r.key.as_deref().expect("key");
+        let marker = crate::log::control::decode_marker(key, r.value.as_deref().unwrap_or(&[]))
+            .expect("marker");
+        assert_eq!(
+            (marker.kind, marker.coordinator_epoch),
+            (ControlType::Commit, 9)
+        );
     }
 }

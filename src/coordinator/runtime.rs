@@ -78,8 +78,13 @@ enum WriteKind {
     /// A transactional batch of this producer (as a plain batch, nothing is written when
     /// there are no records).
     Transactional(TxnProducer),
-    /// A marker ending this producer's transaction (written even without records).
-    Marker { producer: TxnProducer, commit: bool },
+    /// A marker ending this producer's transaction (written even without records), stamped
+    /// with the epoch of the transaction coordinator that asked for it.
+    Marker {
+        producer: TxnProducer,
+        commit: bool,
+        coordinator_epoch: i32,
+    },
 }
 
 type Step<S, T> = Box<dyn FnOnce(&mut S, Now) -> T + Send>;
@@ -132,10 +137,21 @@ impl<S: Shard, T: Send + 'static> CoordinatorResult<S, T> {
 
     /// A marker ending `producer`'s transaction (`commit` or abort), replayed through
     /// [`Shard::replay_marker`]; then `response`. The marker is written even when the shard
-    /// holds nothing of that producer, as Kafka writes every marker it is asked to.
-    pub fn end_transaction(producer: TxnProducer, commit: bool, response: T) -> Self {
+    /// holds nothing of that producer, as Kafka writes every marker it is asked to. The
+    /// marker carries `coordinator_epoch`, the transaction coordinator's epoch from
+    /// WriteTxnMarkers (Kafka's `CoordinatorRuntime.scheduleTransactionCompletion`).
+    pub fn end_transaction(
+        producer: TxnProducer,
+        commit: bool,
+        coordinator_epoch: i32,
+        response: T,
+    ) -> Self {
         CoordinatorResult {
-            kind: WriteKind::Marker { producer, commit },
+            kind: WriteKind::Marker {
+                producer,
+                commit,
+                coordinator_epoch,
+            },
             ..Self::new(Vec::new(), response)
         }
     }
@@ -237,8 +253,14 @@ impl<S: Shard> CoordinatorRuntime<S> {
             match result.kind {
                 WriteKind::Plain => me.log.append(bytes).await?,
                 WriteKind::Transactional(p) => me.log.append_transactional(p, bytes).await?,
-                WriteKind::Marker { producer, commit } => {
-                    me.log.append_marker(producer, commit).await?
+                WriteKind::Marker {
+                    producer,
+                    commit,
+                    coordinator_epoch,
+                } => {
+                    me.log
+                        .append_marker(producer, commit, coordinator_epoch)
+                        .await?
                 }
             }
             let mut state = me.lock();
@@ -248,7 +270,10 @@ impl<S: Shard> CoordinatorRuntime<S> {
                     _ => state.replay(r, now),
                 }
             }
-            if let WriteKind::Marker { producer, commit } = result.kind {
+            if let WriteKind::Marker {
+                producer, commit, ..
+            } = result.kind
+            {
                 state.replay_marker(producer, commit, now);
             }
             let out = (result.response)(&mut state, now);
@@ -325,7 +350,7 @@ mod tests {
     }
 
     fn end(p: TxnProducer, commit: bool) -> impl FnOnce(&Sum, Now) -> CoordinatorResult<Sum, ()> {
-        move |_, _| CoordinatorResult::end_transaction(p, commit, ())
+        move |_, _| CoordinatorResult::end_transaction(p, commit, 0, ())
     }
 
     #[tokio::test]

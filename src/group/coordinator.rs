@@ -102,14 +102,17 @@ impl GroupCoordinator {
     /// Ends `producer_id`'s transaction on the offsets log (the transaction coordinator calls
     /// it when EndTxn writes its markers): writes a COMMIT marker (`commit`) or an ABORT
     /// marker; on commit the offsets the producer sent with TxnOffsetCommit become committed
-    /// offsets, on abort they are dropped. See [`txn_offsets`](super::txn_offsets).
+    /// offsets, on abort they are dropped. See [`txn_offsets`](super::txn_offsets). The marker
+    /// carries `coordinator_epoch`, the transaction coordinator's epoch from its
+    /// WriteTxnMarkers, as Kafka's `completeTransaction` writes it.
     pub async fn complete_transaction(
         &self,
         producer_id: i64,
         producer_epoch: i16,
         commit: bool,
+        coordinator_epoch: i32,
     ) -> crate::error::Result<()> {
-        self.end_transaction(producer_id, producer_epoch, commit)
+        self.end_transaction(producer_id, producer_epoch, commit, coordinator_epoch)
             .await
     }
 }

@@ -60,13 +60,14 @@ impl GroupCoordinator {
         producer_id: i64,
         producer_epoch: i16,
         commit: bool,
+        coordinator_epoch: i32,
     ) -> Result<()> {
         let producer = TxnProducer {
             producer_id,
             producer_epoch,
         };
         self.runtime
-            .write(move |s, _| end_transaction_op(s, producer, commit))
+            .write(move |s, _| end_transaction_op(s, producer, commit, coordinator_epoch))
             .await?
             .map_err(|code| {
                 Error::kafka(
@@ -176,6 +177,7 @@ fn end_transaction_op(
     s: &GroupShard,
     producer: TxnProducer,
     commit: bool,
+    coordinator_epoch: i32,
 ) -> Op<std::result::Result<(), ErrorCode>> {
     if s.txn
         .epoch_of(producer.producer_id)
@@ -183,5 +185,5 @@ fn end_transaction_op(
     {
         return CoordinatorResult::answer(Err(ErrorCode::InvalidProducerEpoch));
     }
-    CoordinatorResult::end_transaction(producer, commit, Ok(()))
+    CoordinatorResult::end_transaction(producer, commit, coordinator_epoch, Ok(()))
 }

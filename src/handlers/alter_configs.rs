@@ -24,6 +24,7 @@ use crate::controller::{ConfigOp, TopicConfigChange};
 use crate::error::{Error, ErrorCode, Result};
 use crate::handlers::{message, RequestContext};
 use crate::metadata::records::{BROKER_RESOURCE, TOPIC_RESOURCE};
+use crate::security::acl::AclOperation;
 
 /// Kafka's `ConfigAdminManager.preprocess`, for every resource type: a key given twice, or a
 /// null value for anything but DELETE, is INVALID_REQUEST before the resource is looked at.
@@ -68,6 +69,7 @@ async fn alter(
     change: Result<TopicConfigChange>,
     validate_only: bool,
 ) -> Result<()> {
+    ctx.authorize_config(AclOperation::AlterConfigs, resource_type, name)?;
     if let Ok(c) = &change {
         preprocess(c)?;
     }

@@ -14,8 +14,13 @@ use kafka_protocol::messages::{AlterPartitionRequest, AlterPartitionResponse, Br
 
 use crate::controller::partitions::{IsrAnswer, IsrChange};
 use crate::handlers::RequestContext;
+use crate::security::acl::AclOperation;
 
 pub async fn handle(ctx: &RequestContext, req: AlterPartitionRequest) -> AlterPartitionResponse {
+    if !ctx.cluster_authorized(AclOperation::ClusterAction) {
+        return AlterPartitionResponse::default()
+            .with_error_code(crate::handlers::authz::CLUSTER_DENIED);
+    }
     let v3 = ctx.version >= 3;
     let mut changes = Vec::new();
     let mut shape: Vec<(uuid::Uuid, Vec<i32>)> = Vec::new();

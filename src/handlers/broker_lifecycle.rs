@@ -1,17 +1,20 @@
-//! The controller-facing broker APIs: BrokerRegistration (62) and BrokerHeartbeat (63),
-//! served on CONTROLLER listeners only (Kafka's `"controller"` listener type). They turn the
-//! request into the controller's [`Registration`] / [`Heartbeat`] and answer with Kafka's
-//! error codes (INCONSISTENT_CLUSTER_ID, DUPLICATE_BROKER_REGISTRATION, STALE_BROKER_EPOCH,
-//! BROKER_ID_NOT_REGISTERED, NOT_CONTROLLER); the rules live in `controller/brokers.rs`.
+//! The broker lifecycle APIs: BrokerRegistration (62) and BrokerHeartbeat (63), served on
+//! CONTROLLER listeners only (Kafka's `"controller"` listener type), and UnregisterBroker
+//! (64, `Admin.unregisterBroker`), served on both (a broker listener forwards it to the
+//! active controller). They turn the request into the controller's [`Registration`] /
+//! [`Heartbeat`] / broker id and answer with Kafka's error codes (INCONSISTENT_CLUSTER_ID,
+//! DUPLICATE_BROKER_REGISTRATION, STALE_BROKER_EPOCH, BROKER_ID_NOT_REGISTERED,
+//! NOT_CONTROLLER); the rules live in `controller/brokers.rs` and `controller/unregister.rs`.
 
 use kafka_protocol::messages::{
     BrokerHeartbeatRequest, BrokerHeartbeatResponse, BrokerRegistrationRequest,
-    BrokerRegistrationResponse,
+    BrokerRegistrationResponse, UnregisterBrokerRequest, UnregisterBrokerResponse,
 };
 
 use crate::controller::brokers::{Heartbeat, Registration};
 use crate::handlers::RequestContext;
 use crate::metadata::records::EndPoint;
+use crate::security::acl::AclOperation;
 
 /// The controller's view of a BrokerRegistration request.
 pub fn registration(req: &BrokerRegistrationRequest) -> Registration {
@@ -48,6 +51,11 @@ pub async fn broker_registration(
     ctx: &RequestContext,
     req: BrokerRegistrationRequest,
 ) -> BrokerRegistrationResponse {
+    if !ctx.cluster_authorized(AclOperation::ClusterAction) {
+        return BrokerRegistrationResponse::default()
+            .with_error_code(crate::handlers::authz::CLUSTER_DENIED)
+            .with_broker_epoch(-1);
+    }
     let r = registration(&req);
     match ctx
         .broker
@@ -65,6 +73,10 @@ pub async fn broker_heartbeat(
     ctx: &RequestContext,
     req: BrokerHeartbeatRequest,
 ) -> BrokerHeartbeatResponse {
+    if !ctx.cluster_authorized(AclOperation::ClusterAction) {
+        return BrokerHeartbeatResponse::default()
+            .with_error_code(crate::handlers::authz::CLUSTER_DENIED);
+    }
     let h = heartbeat(&req);
     match ctx
         .broker
@@ -82,5 +94,21 @@ pub async fn broker_heartbeat(
         Err(e) => BrokerHeartbeatResponse::default()
             .with_error_code(e.code().code())
             .with_is_fenced(true),
+    }
+}
+
+/// UnregisterBroker: Kafka's controller answers the error code alone (no message).
+pub async fn unregister_broker(
+    ctx: &RequestContext,
+    req: UnregisterBrokerRequest,
+) -> UnregisterBrokerResponse {
+    let id = req.broker_id.0;
+    match ctx
+        .broker
+        .blocking(move |b| b.controller.unregister_broker(id))
+        .await
+    {
+        Ok(()) => UnregisterBrokerResponse::default(),
+        Err(e) => UnregisterBrokerResponse::default().with_error_code(e.code().code()),
     }
 }

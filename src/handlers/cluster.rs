@@ -15,6 +15,7 @@ use kafka_protocol::protocol::StrBytes;
 
 use crate::error::ErrorCode;
 use crate::handlers::RequestContext;
+use crate::security::acl::AclOperation;
 
 /// Kafka's `EndpointType` ids.
 const BROKER: i8 = 1;
@@ -43,6 +44,10 @@ pub async fn describe_cluster(
     ctx: &RequestContext,
     req: DescribeClusterRequest,
 ) -> DescribeClusterResponse {
+    if !ctx.cluster_authorized(AclOperation::Describe) {
+        return DescribeClusterResponse::default()
+            .with_error_code(crate::handlers::authz::CLUSTER_DENIED);
+    }
     let b = &ctx.broker;
     let expected = if ctx.controller_listener {
         CONTROLLER

@@ -18,6 +18,7 @@ use crate::config::keys::{broker_key, keys, ConfigKey, Scope};
 use crate::config::{BrokerConfig, ConfigSource, ConfigType};
 use crate::error::ErrorCode;
 use crate::handlers::RequestContext;
+use crate::security::acl::AclOperation;
 
 const TOPIC: i8 = 2;
 const BROKER: i8 = 4;
@@ -123,6 +124,13 @@ fn broker_entries(c: &BrokerConfig, per_broker: bool) -> Vec<Entry> {
             } else {
                 c.dynamic_default.get(k.name).cloned()
             };
+            // Secrets (PASSWORD keys) are reported sensitive and without a value, as Kafka.
+            let secret = k.kind == ConfigType::Password;
+            let value = value.filter(|_| !secret);
+            let synonyms = synonyms
+                .into_iter()
+                .map(|(n, v, s)| (n, v.filter(|_| !secret), s))
+                .collect();
             Entry {
                 name: k.name,
                 value,
@@ -147,7 +155,16 @@ pub async fn describe_configs(
         let mut r = DescribeConfigsResult::default()
             .with_resource_type(res.resource_type)
             .with_resource_name(res.resource_name.clone());
+        let denied = ctx.authorize_config(
+            AclOperation::DescribeConfigs,
+            res.resource_type,
+            &res.resource_name,
+        );
         let entries = match res.resource_type {
+            _ if denied.is_err() => Err(denied
+                .err()
+                .map(|e| (e.code(), e.message()))
+                .unwrap_or((ErrorCode::UnknownServerError, String::new()))),
             TOPIC => match b.metadata.topic(&res.resource_name) {
                 Some(t) => Ok(topic_entries(&config, &t.overrides)),
                 None => Err((
@@ -186,7 +203,8 @@ pub async fn describe_configs(
                             .with_name(StrBytes::from_static_str(e.name))
                             .with_value(e.value.map(StrBytes::from_string))
                             .with_read_only(e.read_only)
-                            .with_config_source(e.source as i8);
+                            .with_config_source(e.source as i8)
+                            .with_is_sensitive(e.kind == ConfigType::Password);
                         if req.include_synonyms {
                             c = c.with_synonyms(
                                 e.synonyms

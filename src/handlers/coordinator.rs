@@ -17,6 +17,7 @@ use kafka_protocol::protocol::StrBytes;
 use crate::broker::coordinators::CoordinatorKind;
 use crate::error::ErrorCode;
 use crate::handlers::RequestContext;
+use crate::security::acl::AclOperation;
 
 const GROUP: i8 = 0;
 const TRANSACTION: i8 = 1;
@@ -46,6 +47,12 @@ async fn locate(
             ))
         }
     };
+    // Kafka: DESCRIBE on the group or the transactional id.
+    let denied = match kind {
+        CoordinatorKind::Group => ctx.authorize_group(AclOperation::Describe, key),
+        CoordinatorKind::Txn => ctx.authorize_txn_id(AclOperation::Describe, key),
+    };
+    denied.map_err(|e| (e.code(), e.message()))?;
     let b = &ctx.broker;
     let not_available = |code: ErrorCode| (code, code.to_string());
     let node = b

@@ -9,6 +9,7 @@ use kafka_protocol::messages::{DeleteRecordsRequest, DeleteRecordsResponse};
 
 use crate::error::{Error, ErrorCode};
 use crate::handlers::RequestContext;
+use crate::security::acl::AclOperation;
 
 pub async fn handle(ctx: &RequestContext, req: DeleteRecordsRequest) -> DeleteRecordsResponse {
     let b = &ctx.broker;
@@ -17,7 +18,10 @@ pub async fn handle(ctx: &RequestContext, req: DeleteRecordsRequest) -> DeleteRe
     for t in req.topics {
         let mut partitions = Vec::with_capacity(t.partitions.len());
         for rp in t.partitions {
-            let result = match b.replicas.leader(&image, &t.name, rp.partition_index) {
+            let leader = ctx
+                .authorize_topic(AclOperation::Delete, &t.name)
+                .and_then(|_| b.replicas.leader(&image, &t.name, rp.partition_index));
+            let result = match leader {
                 Err(e) => Err(e),
                 Ok(r) => {
                     // −1 means "up to the high watermark".

@@ -23,6 +23,7 @@ use kafka_protocol::protocol::StrBytes;
 use crate::controller::elections::ElectionType;
 use crate::error::ErrorCode;
 use crate::handlers::RequestContext;
+use crate::security::acl::AclOperation;
 
 fn result(partition: i32, code: ErrorCode, message: Option<String>) -> PartitionResult {
     PartitionResult::default()
@@ -59,6 +60,9 @@ fn failed(req: &ElectLeadersRequest, code: ErrorCode, message: String) -> ElectL
 
 /// Runs the elections (see the module doc).
 async fn answer(ctx: &RequestContext, req: &ElectLeadersRequest) -> ElectLeadersResponse {
+    if let Err(e) = ctx.authorize_cluster(AclOperation::Alter) {
+        return failed(req, e.code(), e.message());
+    }
     let kind = match (ctx.version, req.election_type) {
         (0, _) | (_, 0) => ElectionType::Preferred,
         (_, 1) => ElectionType::Unclean,

@@ -25,11 +25,13 @@ use kafka_protocol::messages::fetch_response::{
 use kafka_protocol::messages::{FetchRequest, FetchResponse, ProducerId};
 use tokio::sync::watch;
 use tokio::time::Instant;
+use uuid::Uuid;
 
 use crate::error::{Error, ErrorCode};
 use crate::handlers::RequestContext;
 use crate::metadata::MetadataImage;
 use crate::replica::{Isolation, Replica};
+use crate::security::acl::AclOperation;
 
 /// Longest wait honoured, whatever the client asks.
 const MAX_WAIT: Duration = Duration::from_secs(30);
@@ -186,22 +188,39 @@ async fn read_all(
     (out, total, any_error)
 }
 
+/// Who fetches: the replica id (−1 for a consumer) and, from v15, the broker epoch it sent
+/// (KIP-903; −1 when none).
+#[derive(Clone, Copy)]
+struct Fetcher {
+    replica_id: i32,
+    replica_epoch: i64,
+}
+
 /// The replica to read from, or why not: this node must lead the partition at the epoch the
-/// fetcher names, and a broker fetcher must be one of its followers.
+/// fetcher names, and a broker fetcher must be one of its followers (whose fetch epoch is
+/// recorded for the ISR's KIP-903 check). `name` is `None` for a v13+ topic id the image
+/// does not know: UNKNOWN_TOPIC_ID.
 fn lookup(
     ctx: &RequestContext,
     image: &MetadataImage,
-    topic: &str,
+    (name, topic_id): (Option<&str>, Uuid),
     partition: i32,
     epoch: i32,
-    replica_id: i32,
+    fetcher: Fetcher,
 ) -> Result<Arc<Replica>, Error> {
+    let Some(topic) = name else {
+        return Err(Error::kafka(
+            ErrorCode::UnknownTopicId,
+            format!("unknown topic id {topic_id}"),
+        ));
+    };
     let r = ctx
         .broker
         .replicas
         .leader_at_epoch(image, topic, partition, epoch)?;
-    if replica_id >= 0 {
-        r.check_follower(replica_id, epoch)?;
+    if fetcher.replica_id >= 0 {
+        r.check_follower(fetcher.replica_id, epoch)?;
+        r.record_follower_epoch(fetcher.replica_id, fetcher.replica_epoch);
     }
     Ok(r)
 }
@@ -242,30 +261,76 @@ pub async fn handle(ctx: &RequestContext, mut req: FetchRequest) -> FetchRespons
         first_pass: true,
     };
 
+    // Kafka: a follower needs CLUSTER_ACTION on the cluster, a consumer READ on each topic;
+    // a refused partition gets TOPIC_AUTHORIZATION_FAILED and nothing is read.
+    let follower_ok = replica_id < 0 || ctx.cluster_authorized(AclOperation::ClusterAction);
+    // KIP-903: the broker epoch a v15 follower sends (−1 before: nothing to check).
+    let fetcher = Fetcher {
+        replica_id,
+        replica_epoch: if ctx.version >= 15 {
+            req.replica_state.replica_epoch
+        } else {
+            -1
+        },
+    };
+
     // Subscribed before the image is read: a publish after this read wakes the wait below.
     let mut published = b.metadata.changes();
     let image = b.metadata.image();
     let mut topics = Vec::with_capacity(req.topics.len());
+    // Each requested topic's name and id (the name `None` for an unknown v13+ id).
+    let mut names: Vec<(Option<String>, Uuid)> = Vec::with_capacity(req.topics.len());
     let mut wanted = Vec::new();
     for (ti, t) in req.topics.into_iter().enumerate() {
+        // v13+ names topics by id: an id the image does not know is UNKNOWN_TOPIC_ID.
+        let name = if ctx.version >= 13 {
+            image.topic_by_id(t.topic_id).map(|ti| ti.name.clone())
+        } else {
+            Some(t.topic.to_string())
+        };
+        let allowed = match &name {
+            Some(_) if replica_id >= 0 => follower_ok,
+            Some(topic) => ctx.topic_authorized(AclOperation::Read, topic),
+            None => true, // an unknown id: UNKNOWN_TOPIC_ID first, as Kafka
+        };
         for p in t.partitions {
             let epoch = p.current_leader_epoch;
             wanted.push(Wanted {
                 topic: ti,
                 index: p.partition,
                 current_leader_epoch: epoch,
-                partition: lookup(ctx, &image, &t.topic, p.partition, epoch, replica_id),
+                partition: if allowed {
+                    lookup(
+                        ctx,
+                        &image,
+                        (name.as_deref(), t.topic_id),
+                        p.partition,
+                        epoch,
+                        fetcher,
+                    )
+                } else {
+                    Err(Error::kafka(
+                        ErrorCode::TopicAuthorizationFailed,
+                        format!(
+                            "fetch of {} denied to {}",
+                            name.as_deref().unwrap_or_default(),
+                            ctx.principal
+                        ),
+                    ))
+                },
                 offset: p.fetch_offset,
                 max_bytes: p.partition_max_bytes.max(0) as usize,
                 last_fetched_epoch: p.last_fetched_epoch,
                 follower_start: p.log_start_offset,
             });
         }
-        topics.push(
-            FetchableTopicResponse::default()
-                .with_topic(t.topic)
-                .with_topic_id(t.topic_id),
-        );
+        names.push((name, t.topic_id));
+        // Only the field of the version: the id from v13, the name before.
+        topics.push(if ctx.version >= 13 {
+            FetchableTopicResponse::default().with_topic_id(t.topic_id)
+        } else {
+            FetchableTopicResponse::default().with_topic(t.topic)
+        });
     }
     // The fetcher knows a newer leader epoch than this node has applied (right after an
     // election its metadata can be a few ms ahead of ours): wait, within the request's
@@ -279,14 +344,14 @@ pub async fn handle(ctx: &RequestContext, mut req: FetchRequest) -> FetchRespons
         }
         let image = b.metadata.image();
         for w in wanted.iter_mut().filter(|w| newer_epoch(w)) {
-            let topic = &topics[w.topic].topic;
+            let (name, id) = &names[w.topic];
             w.partition = lookup(
                 ctx,
                 &image,
-                topic,
+                (name.as_deref(), *id),
                 w.index,
                 w.current_leader_epoch,
-                replica_id,
+                fetcher,
             );
         }
     }

@@ -9,7 +9,25 @@ use kafka_protocol::messages::{
 };
 use kafka_protocol::protocol::StrBytes;
 
+use std::sync::Arc;
+
+use crate::error::ErrorCode;
+use crate::group::GroupCoordinator;
 use crate::handlers::RequestContext;
+use crate::security::acl::AclOperation;
+
+/// The group's coordinator once `op` on the group is allowed, else
+/// GROUP_AUTHORIZATION_FAILED.
+async fn group(
+    ctx: &RequestContext,
+    op: AclOperation,
+    id: &str,
+) -> Result<Arc<GroupCoordinator>, ErrorCode> {
+    if !ctx.group_authorized(op, id) {
+        return Err(ErrorCode::GroupAuthorizationFailed);
+    }
+    ctx.broker.group_coordinator(id).await
+}
 
 pub async fn describe_groups(
     ctx: &RequestContext,
@@ -17,7 +35,7 @@ pub async fn describe_groups(
 ) -> DescribeGroupsResponse {
     let mut groups = Vec::with_capacity(req.groups.len());
     for id in req.groups {
-        let described = match ctx.broker.group_coordinator(&id).await {
+        let described = match group(ctx, AclOperation::Describe, &id).await {
             Ok(g) => Ok(g.describe(&id)),
             Err(code) => Err(code),
         };
@@ -61,13 +79,16 @@ pub async fn describe_groups(
 
 pub async fn list_groups(ctx: &RequestContext, req: ListGroupsRequest) -> ListGroupsResponse {
     let filter: Vec<String> = req.states_filter.iter().map(|s| s.to_lowercase()).collect();
-    // Every shard this node runs (Kafka's ListGroups answers for the local coordinators).
+    // Every shard this node runs (Kafka's ListGroups answers for the local coordinators):
+    // all groups with DESCRIBE on the cluster, else those the client may DESCRIBE.
+    let all = ctx.cluster_authorized(AclOperation::Describe);
     let groups = ctx
         .broker
         .groups
         .loaded()
         .into_iter()
         .flat_map(|(_, g)| g.list())
+        .filter(|(id, _, _)| all || ctx.group_authorized(AclOperation::Describe, id))
         .filter(|(_, _, state)| filter.is_empty() || filter.contains(&state.name().to_lowercase()))
         .map(|(id, protocol_type, state)| {
             let g = ListedGroup::default()
@@ -86,7 +107,7 @@ pub async fn list_groups(ctx: &RequestContext, req: ListGroupsRequest) -> ListGr
 pub async fn delete_groups(ctx: &RequestContext, req: DeleteGroupsRequest) -> DeleteGroupsResponse {
     let mut results = Vec::with_capacity(req.groups_names.len());
     for id in req.groups_names {
-        let code = match ctx.broker.group_coordinator(&id).await {
+        let code = match group(ctx, AclOperation::Delete, &id).await {
             Ok(g) => g.delete_group(&id).await,
             Err(code) => code,
         };

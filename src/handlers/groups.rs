@@ -9,10 +9,26 @@ use kafka_protocol::messages::{
 };
 use kafka_protocol::protocol::StrBytes;
 
+use std::sync::Arc;
+
 use crate::error::ErrorCode;
 use crate::group::state::{JoinResult, SyncResult};
+use crate::group::GroupCoordinator;
 use crate::group::{JoinParams, SyncParams};
 use crate::handlers::RequestContext;
+use crate::security::acl::AclOperation;
+
+/// The group's coordinator, once the client may READ the group (Kafka's check for every
+/// membership API): else GROUP_AUTHORIZATION_FAILED.
+async fn group_read(
+    ctx: &RequestContext,
+    group_id: &str,
+) -> Result<Arc<GroupCoordinator>, ErrorCode> {
+    if !ctx.group_authorized(AclOperation::Read, group_id) {
+        return Err(ErrorCode::GroupAuthorizationFailed);
+    }
+    ctx.broker.group_coordinator(group_id).await
+}
 
 fn s(v: &str) -> StrBytes {
     StrBytes::from_string(v.to_string())
@@ -44,7 +60,7 @@ pub async fn join_group(ctx: &RequestContext, req: JoinGroupRequest) -> JoinGrou
             .collect(),
         require_known_member_id: ctx.version >= 4,
     };
-    let r = match ctx.broker.group_coordinator(&params.group_id).await {
+    let r = match group_read(ctx, &params.group_id).await {
         Ok(g) => g.join(params).await,
         Err(code) => JoinResult::error(code, &params.member_id),
     };
@@ -88,7 +104,7 @@ pub async fn sync_group(ctx: &RequestContext, req: SyncGroupRequest) -> SyncGrou
             .map(|a| (a.member_id.to_string(), a.assignment))
             .collect(),
     };
-    let r = match ctx.broker.group_coordinator(&params.group_id).await {
+    let r = match group_read(ctx, &params.group_id).await {
         Ok(g) => g.sync(params).await,
         Err(error) => SyncResult {
             error,
@@ -110,7 +126,7 @@ pub async fn sync_group(ctx: &RequestContext, req: SyncGroupRequest) -> SyncGrou
 
 pub async fn heartbeat(ctx: &RequestContext, req: HeartbeatRequest) -> HeartbeatResponse {
     let instance = req.group_instance_id.as_ref().map(|i| i.as_str());
-    let code = match ctx.broker.group_coordinator(&req.group_id).await {
+    let code = match group_read(ctx, &req.group_id).await {
         Ok(g) => {
             g.heartbeat(&req.group_id, &req.member_id, instance, req.generation_id)
                 .await
@@ -121,7 +137,7 @@ pub async fn heartbeat(ctx: &RequestContext, req: HeartbeatRequest) -> Heartbeat
 }
 
 pub async fn leave_group(ctx: &RequestContext, req: LeaveGroupRequest) -> LeaveGroupResponse {
-    let g = match ctx.broker.group_coordinator(&req.group_id).await {
+    let g = match group_read(ctx, &req.group_id).await {
         Ok(g) => g,
         Err(code) => return LeaveGroupResponse::default().with_error_code(code.code()),
     };

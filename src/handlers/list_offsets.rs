@@ -16,6 +16,7 @@ use kafka_protocol::messages::{ListOffsetsRequest, ListOffsetsResponse};
 
 use crate::error::{Error, ErrorCode, Result};
 use crate::handlers::RequestContext;
+use crate::security::acl::AclOperation;
 
 const LATEST: i64 = -1;
 const EARLIEST: i64 = -2;
@@ -36,6 +37,7 @@ pub async fn handle(ctx: &RequestContext, req: ListOffsetsRequest) -> ListOffset
             let ts = rp.timestamp;
             let mut epoch = -1;
             let result: Result<(i64, i64)> = async {
+                ctx.authorize_topic(AclOperation::Describe, &t.name)?;
                 let r = b.replicas.leader_at_epoch(
                     &image,
                     &t.name,

@@ -29,6 +29,7 @@ use crate::broker::Broker;
 use crate::error::{Error, ErrorCode};
 use crate::handlers::RequestContext;
 use crate::metadata::log::METADATA_TOPIC;
+use crate::security::acl::AclOperation;
 
 /// Which partitions a request asks about: all, or the listed (topic, partition) pairs.
 enum Wanted {
@@ -117,6 +118,13 @@ fn describe(b: &Broker, wanted: &Wanted) -> DescribeLogDirsResult {
 }
 
 pub async fn handle(ctx: &RequestContext, req: DescribeLogDirsRequest) -> DescribeLogDirsResponse {
+    if !ctx.cluster_authorized(AclOperation::Describe) {
+        return DescribeLogDirsResponse::default().with_error_code(if ctx.version >= 3 {
+            crate::handlers::authz::CLUSTER_DENIED
+        } else {
+            0
+        });
+    }
     let wanted = match req.topics {
         None => Wanted::All,
         Some(topics) => Wanted::Some(

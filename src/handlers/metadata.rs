@@ -14,6 +14,7 @@ use kafka_protocol::protocol::StrBytes;
 use crate::error::ErrorCode;
 use crate::handlers::RequestContext;
 use crate::metadata::{MetadataImage, TopicImage};
+use crate::security::acl::AclOperation;
 
 fn brokers(ids: &[i32]) -> Vec<BrokerId> {
     ids.iter().copied().map(BrokerId).collect()
@@ -55,6 +56,12 @@ pub(crate) fn topic_entry(t: &TopicImage, image: &MetadataImage) -> MetadataResp
         .with_topic_authorized_operations(i32::MIN)
 }
 
+/// CREATE on the cluster or on the topic (Kafka's rule for created topics).
+pub(crate) fn may_create(ctx: &RequestContext, topic: &str) -> bool {
+    ctx.cluster_authorized(AclOperation::Create)
+        || ctx.topic_authorized(AclOperation::Create, topic)
+}
+
 pub async fn handle(ctx: &RequestContext, req: MetadataRequest) -> MetadataResponse {
     let b = &ctx.broker;
     // v1+: null = all topics; v0: an empty list = all topics.
@@ -66,19 +73,38 @@ pub async fn handle(ctx: &RequestContext, req: MetadataRequest) -> MetadataRespo
     let allow_auto = ctx.version < 4 || req.allow_auto_topic_creation;
     let image = b.metadata.image();
     let topics: Vec<MetadataResponseTopic> = match wanted {
-        None => image.topics().map(|t| topic_entry(t, &image)).collect(),
+        // Kafka lists only the topics the client may DESCRIBE.
+        None => image
+            .topics()
+            .filter(|t| ctx.topic_authorized(AclOperation::Describe, &t.name))
+            .map(|t| topic_entry(t, &image))
+            .collect(),
         Some(list) => {
             let mut out = Vec::with_capacity(list.len());
             for rt in list {
                 let found: Result<Arc<TopicImage>, (ErrorCode, Option<TopicName>)> =
                     match (&rt.name, rt.topic_id.is_nil()) {
+                        (Some(name), _) if !ctx.topic_authorized(AclOperation::Describe, name) => {
+                            Err((ErrorCode::TopicAuthorizationFailed, Some(name.clone())))
+                        }
+                        // Auto-creation needs CREATE on the cluster or on the topic.
+                        (Some(name), _)
+                            if allow_auto
+                                && b.config_now().auto_create_topics
+                                && b.metadata.image().topic(name).is_none()
+                                && !may_create(ctx, name) =>
+                        {
+                            Err((ErrorCode::TopicAuthorizationFailed, Some(name.clone())))
+                        }
                         (Some(name), _) => b
                             .topic_or_create(name, allow_auto)
                             .await
                             .map_err(|e| (e.code(), Some(name.clone()))),
+                        // A topic id the client may not DESCRIBE is unknown to it (Kafka).
                         (None, false) => b
                             .metadata
                             .topic_by_id(rt.topic_id)
+                            .filter(|t| ctx.topic_authorized(AclOperation::Describe, &t.name))
                             .ok_or((ErrorCode::UnknownTopicId, None)),
                         (None, true) => Err((ErrorCode::InvalidRequest, None)),
                     };

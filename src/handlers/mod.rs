@@ -1,8 +1,10 @@
 //! Request handlers, one file per API family. Each takes the decoded request and its
 //! [`RequestContext`] and returns the response; none of them touches sockets or framing.
 
+pub mod acls;
 pub mod alter_configs;
 pub mod alter_partition;
+pub mod authz;
 pub mod broker_lifecycle;
 pub mod cluster;
 pub mod config_resources;
@@ -26,6 +28,8 @@ pub mod produce;
 pub mod producer_id;
 pub mod quorum;
 pub mod reassignments;
+pub mod sasl;
+pub mod scram_credentials;
 pub mod topics;
 pub mod txn;
 pub mod txn_admin;

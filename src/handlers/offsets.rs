@@ -23,6 +23,7 @@ use crate::group::api::StableTopicOffsets;
 use crate::group::OffsetValue;
 use crate::handlers::RequestContext;
 use crate::log::partition::now_ms;
+use crate::security::acl::AclOperation;
 
 pub async fn offset_commit(ctx: &RequestContext, req: OffsetCommitRequest) -> OffsetCommitResponse {
     let b = &ctx.broker;
@@ -31,8 +32,12 @@ pub async fn offset_commit(ctx: &RequestContext, req: OffsetCommitRequest) -> Of
     // Per-partition checks first; only valid partitions are committed.
     let mut codes: Vec<Vec<ErrorCode>> = Vec::with_capacity(req.topics.len());
     let mut valid = Vec::new();
+    // Kafka: READ on the group (else every partition GROUP_AUTHORIZATION_FAILED) and on
+    // each topic (else TOPIC_AUTHORIZATION_FAILED for its partitions).
+    let group_ok = ctx.group_authorized(AclOperation::Read, &req.group_id);
     for t in &req.topics {
         let topic = b.metadata.topic(&t.name);
+        let topic_ok = ctx.topic_authorized(AclOperation::Read, &t.name);
         codes.push(
             t.partitions
                 .iter()
@@ -45,7 +50,11 @@ pub async fn offset_commit(ctx: &RequestContext, req: OffsetCommitRequest) -> Of
                         .as_ref()
                         .map(|m| m.to_string())
                         .unwrap_or_default();
-                    if !known {
+                    if !group_ok {
+                        ErrorCode::GroupAuthorizationFailed
+                    } else if !topic_ok {
+                        ErrorCode::TopicAuthorizationFailed
+                    } else if !known {
                         ErrorCode::UnknownTopicOrPartition
                     } else if metadata.len() > max_metadata {
                         ErrorCode::OffsetMetadataTooLarge
@@ -124,8 +133,30 @@ async fn fetch_group(
     wanted: Option<Vec<(String, Vec<i32>)>>,
     require_stable: bool,
 ) -> Result<Vec<StableTopicOffsets>, ErrorCode> {
+    // Kafka: DESCRIBE on the group; topics the client may not DESCRIBE are left out of an
+    // all-topics fetch and answer TOPIC_AUTHORIZATION_FAILED when named.
+    if !ctx.group_authorized(AclOperation::Describe, group) {
+        return Err(ErrorCode::GroupAuthorizationFailed);
+    }
+    let all = wanted.is_none();
     let g = ctx.broker.group_coordinator(group).await?;
-    Ok(g.fetch_offsets_stable(group, wanted, require_stable))
+    let found = g.fetch_offsets_stable(group, wanted, require_stable);
+    Ok(found
+        .into_iter()
+        .filter_map(|(t, ps)| {
+            if ctx.topic_authorized(AclOperation::Describe, &t) {
+                Some((t, ps))
+            } else if all {
+                None
+            } else {
+                let ps = ps
+                    .into_iter()
+                    .map(|(p, _, _)| (p, None, ErrorCode::TopicAuthorizationFailed))
+                    .collect();
+                Some((t, ps))
+            }
+        })
+        .collect())
 }
 
 fn parts(v: &Option<OffsetValue>) -> (i64, i32, StrBytes) {

@@ -19,8 +19,9 @@ use kafka_protocol::messages::offset_for_leader_epoch_response::{
 };
 use kafka_protocol::messages::{OffsetForLeaderEpochRequest, OffsetForLeaderEpochResponse};
 
-use crate::error::Result;
+use crate::error::{Error, ErrorCode, Result};
 use crate::handlers::RequestContext;
+use crate::security::acl::AclOperation;
 
 pub async fn handle(
     ctx: &RequestContext,
@@ -28,11 +29,25 @@ pub async fn handle(
 ) -> OffsetForLeaderEpochResponse {
     let b = &ctx.broker;
     let image = b.metadata.image();
+    // Kafka: a follower (replica id ≥ 0) needs CLUSTER_ACTION, a client DESCRIBE on the topic.
+    let follower = req.replica_id.0 >= 0;
+    let cluster_ok = !follower || ctx.cluster_authorized(AclOperation::ClusterAction);
     let mut topics = Vec::with_capacity(req.topics.len());
     for t in req.topics {
+        let allowed = if follower {
+            cluster_ok
+        } else {
+            ctx.topic_authorized(AclOperation::Describe, &t.topic)
+        };
         let mut partitions = Vec::with_capacity(t.partitions.len());
         for p in t.partitions {
             let found: Result<Option<(i32, i64)>> = async {
+                if !allowed {
+                    return Err(Error::kafka(
+                        ErrorCode::TopicAuthorizationFailed,
+                        "OffsetForLeaderEpoch denied",
+                    ));
+                }
                 let r = b.replicas.leader_at_epoch(
                     &image,
                     &t.topic,

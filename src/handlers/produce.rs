@@ -1,5 +1,7 @@
 //! Produce: validates and appends each partition's record batch, answering with its base
-//! offset. acks=0 gets no response; acks must be −1, 0 or 1. Partitions are appended
+//! offset. acks=0 gets no response; acks must be −1, 0 or 1. An unknown topic or partition is
+//! UNKNOWN_TOPIC_OR_PARTITION: Produce never creates a topic (clients ask Metadata first,
+//! which may). Partitions are appended
 //! concurrently, each on a blocking thread.
 //!
 //! Transactional batches are verified first (Kafka 3.6+, KIP-890 part 1): the partition must
@@ -19,6 +21,7 @@ use crate::handlers::message;
 use crate::handlers::{Reply, RequestContext};
 use crate::log::batch::{BatchHeader, BatchWalker};
 use crate::log::partition_log::AppendInfo;
+use crate::security::acl::AclOperation;
 
 fn failed(index: i32, e: &Error) -> PartitionProduceResponse {
     PartitionProduceResponse::default()
@@ -131,8 +134,22 @@ async fn produce_partition(
     transactional_id: Option<&str>,
 ) -> PartitionProduceResponse {
     let result: Result<AppendInfo, Error> = async {
+        ctx.authorize_topic(AclOperation::Write, topic)?;
         let batch = single_batch(records)?;
-        ctx.broker.topic_or_create(topic, true).await?;
+        // Kafka's Produce never creates a topic (only Metadata with
+        // `allow_auto_topic_creation` does): an unknown partition is refused first.
+        if ctx
+            .broker
+            .metadata
+            .image()
+            .partition(topic, index)
+            .is_none()
+        {
+            return Err(Error::kafka(
+                ErrorCode::UnknownTopicOrPartition,
+                format!("This server does not host this topic-partition: {topic}-{index}"),
+            ));
+        }
         verify_transaction(ctx, &batch, transactional_id, topic, index).await?;
         let image = ctx.broker.metadata.image();
         let replica = ctx.broker.replicas.leader(&image, topic, index)?;
@@ -173,15 +190,22 @@ pub async fn handle(ctx: &RequestContext, req: ProduceRequest) -> Reply<ProduceR
     let timeout = Duration::from_millis(req.timeout_ms.max(0) as u64);
     let txn_id_owned = req.transactional_id.as_ref().map(|t| t.to_string());
     let txn_id = txn_id_owned.as_deref();
+    // Kafka: a transactional id the client may not WRITE fails every partition.
+    let txn_denied = txn_id.and_then(|id| ctx.authorize_txn_id(AclOperation::Write, id).err());
     let mut responses = Vec::with_capacity(req.topic_data.len());
     for topic in req.topic_data {
         let name = topic.name.0.to_string();
         let partitions =
-            if !matches!(acks, -1..=1) {
-                let e = Error::kafka(
-                    ErrorCode::InvalidRequiredAcks,
-                    format!("acks must be -1, 0 or 1, not {acks}"),
-                );
+            if !matches!(acks, -1..=1) || txn_denied.is_some() {
+                let e = txn_denied
+                    .as_ref()
+                    .map(|e| Error::kafka(e.code(), e.message()))
+                    .unwrap_or_else(|| {
+                        Error::kafka(
+                            ErrorCode::InvalidRequiredAcks,
+                            format!("acks must be -1, 0 or 1, not {acks}"),
+                        )
+                    });
                 topic
                     .partition_data
                     .iter()

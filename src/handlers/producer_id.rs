@@ -9,6 +9,7 @@ use kafka_protocol::messages::{
 
 use crate::error::ErrorCode;
 use crate::handlers::RequestContext;
+use crate::security::acl::{AclOperation, ResourceType};
 
 pub async fn handle(ctx: &RequestContext, req: InitProducerIdRequest) -> InitProducerIdResponse {
     let fail = |code: ErrorCode| {
@@ -18,6 +19,9 @@ pub async fn handle(ctx: &RequestContext, req: InitProducerIdRequest) -> InitPro
             .with_producer_epoch(-1)
     };
     if let Some(id) = &req.transactional_id {
+        if !ctx.authorized(AclOperation::Write, ResourceType::TransactionalId, id) {
+            return fail(ErrorCode::TransactionalIdAuthorizationFailed);
+        }
         // Kafka: an id and an epoch come together (KIP-360), or neither does.
         let expected = match (req.producer_id.0, req.producer_epoch) {
             (-1, -1) => None,
@@ -41,6 +45,13 @@ pub async fn handle(ctx: &RequestContext, req: InitProducerIdRequest) -> InitPro
             }
             Err(code) => fail(code),
         };
+    }
+    // KIP-679: an idempotent producer needs IDEMPOTENT_WRITE on the cluster or WRITE on
+    // some topic.
+    if !ctx.cluster_authorized(AclOperation::IdempotentWrite)
+        && !ctx.authorized_any(AclOperation::Write, ResourceType::Topic)
+    {
+        return fail(ErrorCode::ClusterAuthorizationFailed);
     }
     // KIP-360: a producer that already has an id asks for the next epoch.
     if ctx.version >= 3
@@ -71,6 +82,10 @@ pub async fn allocate_producer_ids(
     ctx: &RequestContext,
     req: AllocateProducerIdsRequest,
 ) -> AllocateProducerIdsResponse {
+    if !ctx.cluster_authorized(AclOperation::ClusterAction) {
+        return AllocateProducerIdsResponse::default()
+            .with_error_code(crate::handlers::authz::CLUSTER_DENIED);
+    }
     let broker_id = req.broker_id.0;
     let result = ctx
         .broker

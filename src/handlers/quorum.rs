@@ -23,11 +23,16 @@ use crate::error::ErrorCode;
 use crate::handlers::RequestContext;
 use crate::log::partition::now_ms;
 use crate::metadata::log::METADATA_TOPIC;
+use crate::security::acl::AclOperation;
 
 pub async fn describe_quorum(
     ctx: &RequestContext,
     req: DescribeQuorumRequest,
 ) -> DescribeQuorumResponse {
+    if !ctx.cluster_authorized(AclOperation::Describe) {
+        return DescribeQuorumResponse::default()
+            .with_error_code(crate::handlers::authz::CLUSTER_DENIED);
+    }
     let valid = req.topics.len() == 1
         && req.topics[0].topic_name.as_str() == METADATA_TOPIC
         && req.topics[0].partitions.len() == 1

@@ -19,6 +19,7 @@ use crate::controller::{NewPartitions, NewTopic};
 use crate::error::{Error, ErrorCode, Result};
 use crate::handlers::message;
 use crate::handlers::RequestContext;
+use crate::security::acl::AclOperation;
 
 /// A CreateTopics entry as the controller's [`NewTopic`], with the request-shape checks
 /// (assignments and counts not both set, config values) done here; everything that depends
@@ -103,6 +104,9 @@ pub async fn create_topics(ctx: &RequestContext, req: CreateTopicsRequest) -> Cr
                     ),
                 ));
             }
+            if !super::metadata::may_create(ctx, &t.name) {
+                ctx.authorize_topic(AclOperation::Create, &t.name)?;
+            }
             let plan = new_topic(&b.config_now(), &t)?;
             if req.validate_only {
                 b.controller.validate_topic(&plan)?;
@@ -165,20 +169,25 @@ pub async fn delete_topics(ctx: &RequestContext, req: DeleteTopicsRequest) -> De
             (None, true) => None,
         };
         let mut r = DeletableTopicResult::default().with_name(name.clone());
-        let result = match topic {
-            None if name.is_none() => Err(Error::kafka(
+        // DELETE on the topic (named, or found by id), else TOPIC_AUTHORIZATION_FAILED.
+        let checked = name.as_ref().map(|n| n.to_string());
+        let checked = checked.or_else(|| topic.as_ref().map(|t| t.name.clone()));
+        let denied = checked.and_then(|n| ctx.authorize_topic(AclOperation::Delete, &n).err());
+        let result = match (denied, topic) {
+            (Some(e), _) => Err(e),
+            (None, None) if name.is_none() => Err(Error::kafka(
                 ErrorCode::UnknownTopicId,
                 "This server does not host this topic ID.",
             )),
-            None => Err(Error::kafka(
+            (None, None) => Err(Error::kafka(
                 ErrorCode::UnknownTopicOrPartition,
                 "This server does not host this topic-partition.",
             )),
-            Some(_) if !b.config.delete_topic_enable => Err(Error::kafka(
+            (None, Some(_)) if !b.config.delete_topic_enable => Err(Error::kafka(
                 ErrorCode::PolicyViolation,
                 "Topic deletion is disabled (delete.topic.enable=false)",
             )),
-            Some(t) => {
+            (None, Some(t)) => {
                 let tname = t.name.clone();
                 r = r.with_name(Some(TopicName(StrBytes::from_string(tname.clone()))));
                 b.blocking(move |b| b.controller.delete_topic(&tname)).await
@@ -211,6 +220,7 @@ pub async fn create_partitions(
     for t in req.topics {
         let name = t.name.to_string();
         let result: Result<()> = async {
+            ctx.authorize_topic(AclOperation::Alter, &name)?;
             let growth = NewPartitions {
                 name,
                 count: t.count,

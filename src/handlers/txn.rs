@@ -17,6 +17,7 @@ use kafka_protocol::messages::{
 use crate::broker::coordinators::CoordinatorKind;
 use crate::error::ErrorCode;
 use crate::handlers::RequestContext;
+use crate::security::acl::{AclOperation, ResourceType};
 
 /// PRODUCER_FENCED as a client of this version understands it (KIP-588: v2+ of these APIs).
 fn fenced_for(version: i16, code: ErrorCode) -> ErrorCode {
@@ -40,7 +41,12 @@ async fn one_transaction(
         .iter()
         .flat_map(|t| t.partitions.iter().map(|p| (t.name.to_string(), *p)))
         .collect();
-    let txns = match ctx.broker.txn_coordinator(id).await {
+    let txn = if verify_only || ctx.authorize_txn_id(AclOperation::Write, id).is_ok() {
+        ctx.broker.txn_coordinator(id).await
+    } else {
+        Err(ErrorCode::TransactionalIdAuthorizationFailed)
+    };
+    let txns = match txn {
         Ok(t) => t,
         Err(code) => {
             return topics
@@ -63,20 +69,23 @@ async fn one_transaction(
             .unwrap_or_else(|c| vec![c; partitions.len()])
     } else {
         let image = ctx.broker.metadata.image();
-        let unknown: Vec<bool> = partitions
+        // WRITE on each topic (TOPIC_AUTHORIZATION_FAILED), then known partitions.
+        let refused: Vec<Option<ErrorCode>> = partitions
             .iter()
-            .map(|(t, p)| image.partition(t, *p).is_none())
+            .map(|(t, p)| {
+                if !ctx.topic_authorized(AclOperation::Write, t) {
+                    Some(ErrorCode::TopicAuthorizationFailed)
+                } else if image.partition(t, *p).is_none() {
+                    Some(ErrorCode::UnknownTopicOrPartition)
+                } else {
+                    None
+                }
+            })
             .collect();
-        if unknown.iter().any(|u| *u) {
-            unknown
+        if refused.iter().any(|u| u.is_some()) {
+            refused
                 .iter()
-                .map(|u| {
-                    if *u {
-                        ErrorCode::UnknownTopicOrPartition
-                    } else {
-                        ErrorCode::OperationNotAttempted
-                    }
-                })
+                .map(|u| u.unwrap_or(ErrorCode::OperationNotAttempted))
                 .collect()
         } else {
             let code = txns
@@ -110,6 +119,11 @@ pub async fn add_partitions_to_txn(
     ctx: &RequestContext,
     req: AddPartitionsToTxnRequest,
 ) -> AddPartitionsToTxnResponse {
+    // v4+ is the brokers' batched form (KIP-890): CLUSTER_ACTION, as in Kafka.
+    if ctx.version >= 4 && !ctx.cluster_authorized(AclOperation::ClusterAction) {
+        return AddPartitionsToTxnResponse::default()
+            .with_error_code(ErrorCode::ClusterAuthorizationFailed.code());
+    }
     if ctx.version < 4 {
         let results = one_transaction(
             ctx,
@@ -146,7 +160,15 @@ pub async fn add_offsets_to_txn(
     ctx: &RequestContext,
     req: AddOffsetsToTxnRequest,
 ) -> AddOffsetsToTxnResponse {
-    let code = if req.group_id.is_empty() {
+    let code = if !ctx.authorized(
+        AclOperation::Write,
+        ResourceType::TransactionalId,
+        &req.transactional_id,
+    ) {
+        ErrorCode::TransactionalIdAuthorizationFailed
+    } else if !ctx.group_authorized(AclOperation::Read, &req.group_id) {
+        ErrorCode::GroupAuthorizationFailed
+    } else if req.group_id.is_empty() {
         ErrorCode::InvalidGroupId
     } else {
         let b = &ctx.broker;
@@ -173,7 +195,14 @@ pub async fn add_offsets_to_txn(
 }
 
 pub async fn end_txn(ctx: &RequestContext, req: EndTxnRequest) -> EndTxnResponse {
-    let code = match ctx.broker.txn_coordinator(&req.transactional_id).await {
+    let id = &req.transactional_id;
+    let allowed = ctx.authorized(AclOperation::Write, ResourceType::TransactionalId, id);
+    let coordinator = if allowed {
+        ctx.broker.txn_coordinator(id).await
+    } else {
+        Err(ErrorCode::TransactionalIdAuthorizationFailed)
+    };
+    let code = match coordinator {
         Ok(t) => {
             t.end_txn(
                 &req.transactional_id,

@@ -23,6 +23,7 @@ use kafka_protocol::protocol::StrBytes;
 
 use crate::error::ErrorCode;
 use crate::handlers::{message, RequestContext};
+use crate::security::acl::AclOperation;
 use crate::txn::{MarkerRequest, TxnState};
 
 pub async fn describe_transactions(
@@ -110,6 +111,8 @@ pub async fn write_txn_markers(
     req: WriteTxnMarkersRequest,
 ) -> WriteTxnMarkersResponse {
     let mut results = Vec::with_capacity(req.markers.len());
+    // Kafka: only brokers (CLUSTER_ACTION) write markers; else every partition is refused.
+    let allowed = ctx.cluster_authorized(AclOperation::ClusterAction);
     for m in req.markers {
         let marker = MarkerRequest {
             producer_id: m.producer_id.0,
@@ -123,7 +126,16 @@ pub async fn write_txn_markers(
                 .collect(),
         };
         // This node's partitions only: a marker is never forwarded again.
-        let written = ctx.broker.markers.write_local(&marker).await;
+        let written = if allowed {
+            ctx.broker.markers.write_local(&marker).await
+        } else {
+            let denied = ErrorCode::ClusterAuthorizationFailed;
+            marker
+                .partitions
+                .iter()
+                .map(|p| (p.clone(), denied))
+                .collect()
+        };
         let mut codes = written.into_iter().map(|(_, c)| c);
         let topics = m
             .topics

@@ -17,10 +17,13 @@ use crate::error::ErrorCode;
 use crate::group::{OffsetValue, TxnCommitParams};
 use crate::handlers::RequestContext;
 use crate::log::partition::now_ms;
+use crate::security::acl::{AclOperation, ResourceType};
 
 /// What the handler decided for a partition before asking the coordinator.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Check {
+    /// No READ on the topic: TOPIC_AUTHORIZATION_FAILED.
+    TopicDenied,
     UnknownPartition,
     MetadataTooLarge,
     Valid,
@@ -32,12 +35,29 @@ pub async fn handle(ctx: &RequestContext, req: TxnOffsetCommitRequest) -> TxnOff
     let max_metadata = b.config.offset_metadata_max_bytes;
     let mut checks: Vec<Vec<Check>> = Vec::with_capacity(req.topics.len());
     let mut offsets = Vec::new();
+    // Kafka: WRITE on the transactional id, then READ on the group, refuse the whole request;
+    // READ on each topic refuses its partitions.
+    let denied_all = if !ctx.authorized(
+        AclOperation::Write,
+        ResourceType::TransactionalId,
+        &req.transactional_id,
+    ) {
+        Some(ErrorCode::TransactionalIdAuthorizationFailed)
+    } else if !ctx.group_authorized(AclOperation::Read, &req.group_id) {
+        Some(ErrorCode::GroupAuthorizationFailed)
+    } else {
+        None
+    };
     for t in &req.topics {
         let topic = b.metadata.topic(&t.name);
+        let topic_ok = denied_all.is_none() && ctx.topic_authorized(AclOperation::Read, &t.name);
         let topic_checks = t
             .partitions
             .iter()
             .map(|p| {
+                if !topic_ok {
+                    return Check::TopicDenied;
+                }
                 let known = topic.as_ref().is_some_and(|tp| {
                     p.partition_index >= 0 && (p.partition_index as usize) < tp.partitions.len()
                 });
@@ -75,7 +95,7 @@ pub async fn handle(ctx: &RequestContext, req: TxnOffsetCommitRequest) -> TxnOff
     let any_known = checks
         .iter()
         .flatten()
-        .any(|c| *c != Check::UnknownPartition);
+        .any(|c| !matches!(c, Check::UnknownPartition | Check::TopicDenied));
     let group_code = if any_known {
         let (generation, member_id, instance_id) = if ctx.version >= 3 {
             (
@@ -115,6 +135,8 @@ pub async fn handle(ctx: &RequestContext, req: TxnOffsetCommitRequest) -> TxnOff
                 .zip(checks)
                 .map(|(p, check)| {
                     let code = match check {
+                        _ if denied_all.is_some() => denied_all.unwrap_or(ErrorCode::None),
+                        Check::TopicDenied => ErrorCode::TopicAuthorizationFailed,
                         Check::UnknownPartition => ErrorCode::UnknownTopicOrPartition,
                         _ if group_code != ErrorCode::None => group_code,
                         Check::MetadataTooLarge => ErrorCode::OffsetMetadataTooLarge,

@@ -13,6 +13,9 @@ use std::sync::Arc;
 
 use uuid::Uuid;
 
+use crate::security::sasl::{ScramCredential, ScramMechanism};
+use crate::security::AclMap;
+
 use super::records::{EndPoint, MetadataRecord, BROKER_RESOURCE, LEADER_UNCHANGED, TOPIC_RESOURCE};
 
 /// One registered broker.
@@ -89,6 +92,12 @@ pub struct MetadataImage {
     broker_configs: BTreeMap<String, BTreeMap<String, String>>,
     /// First producer id not yet handed out in a block.
     pub next_producer_id: i64,
+    /// Every ACL by id (AccessControlEntryRecords not removed since): what the authorizer
+    /// checks. An `Arc` so that an image copy per commit does not copy the ACLs.
+    pub acls: Arc<AclMap>,
+    /// SCRAM credentials by user and mechanism (Kafka's wire id), from
+    /// UserScramCredentialRecords.
+    scram: BTreeMap<(String, i8), ScramCredential>,
     /// Records applied so far.
     pub records_applied: u64,
     /// Offset in `__cluster_metadata-0` of the last batch applied (−1: none): what a broker
@@ -103,6 +112,20 @@ impl MetadataImage {
             applied_offset: -1,
             ..Default::default()
         }
+    }
+
+    /// A user's stored SCRAM credential for one mechanism.
+    pub fn scram_credential(
+        &self,
+        user: &str,
+        mechanism: ScramMechanism,
+    ) -> Option<&ScramCredential> {
+        self.scram.get(&(user.to_string(), mechanism.type_id()))
+    }
+
+    /// Every stored SCRAM credential: (user, mechanism id) → credential, by user.
+    pub fn scram_credentials(&self) -> &BTreeMap<(String, i8), ScramCredential> {
+        &self.scram
     }
 
     pub fn topic(&self, name: &str) -> Option<&Arc<TopicImage>> {
@@ -329,6 +352,23 @@ impl MetadataImage {
             } => {
                 self.next_producer_id = self.next_producer_id.max(*next_producer_id);
             }
+            MetadataRecord::AccessControlEntry { id, acl } => {
+                Arc::make_mut(&mut self.acls).insert(*id, acl.clone());
+            }
+            MetadataRecord::RemoveAccessControlEntry { id } => {
+                Arc::make_mut(&mut self.acls).remove(id);
+            }
+            MetadataRecord::UserScramCredential {
+                name,
+                mechanism,
+                credential,
+            } => {
+                self.scram
+                    .insert((name.clone(), *mechanism), credential.clone());
+            }
+            MetadataRecord::RemoveUserScramCredential { name, mechanism } => {
+                self.scram.remove(&(name.clone(), *mechanism));
+            }
         }
     }
 }
@@ -394,11 +434,24 @@ impl MetadataImage {
                 });
             }
         }
+        for ((name, mechanism), credential) in &self.scram {
+            out.push(MetadataRecord::UserScramCredential {
+                name: name.clone(),
+                mechanism: *mechanism,
+                credential: credential.clone(),
+            });
+        }
         if self.next_producer_id > 0 {
             out.push(MetadataRecord::ProducerIds {
                 broker_id: -1,
                 broker_epoch: -1,
                 next_producer_id: self.next_producer_id,
+            });
+        }
+        for (id, acl) in self.acls.iter() {
+            out.push(MetadataRecord::AccessControlEntry {
+                id: *id,
+                acl: acl.clone(),
             });
         }
         out
@@ -411,6 +464,8 @@ impl MetadataImage {
             && self.topics == other.topics
             && self.broker_configs == other.broker_configs
             && self.next_producer_id == other.next_producer_id
+            && self.acls == other.acls
+            && self.scram == other.scram
     }
 }
 

@@ -11,9 +11,11 @@
 //! Thread-safety: the image is an immutable `Arc` swapped whole under a short lock, so a
 //! reader never sees half an update and never waits for a writer's I/O.
 
+mod acl_records;
 pub mod image;
 pub mod log;
 pub mod records;
+pub mod scram_records;
 pub mod wire;
 
 use std::collections::BTreeMap;

@@ -19,11 +19,17 @@
 //! | PartitionChangeRecord | 5 | PartitionId, TopicId, tagged 0: Isr, tagged 1: Leader (−2 = unchanged), tagged 2: Replicas, 3: RemovingReplicas, 4: AddingReplicas (absent = unchanged) |
 //! | RemoveTopicRecord | 9 | TopicId |
 //! | ProducerIdsRecord | 15 | BrokerId, BrokerEpoch, NextProducerId |
+//! | AccessControlEntryRecord | 18 | Id, ResourceType, ResourceName, PatternType, Principal, Host, Operation, PermissionType (`acl_records.rs`) |
+//! | RemoveAccessControlEntryRecord | 19 | Id |
+//! | UserScramCredentialRecord, RemoveUserScramCredentialRecord | 11, 22 | see [`super::scram_records`] |
 
 use bytes::{BufMut, Bytes, BytesMut};
 use uuid::Uuid;
 
+use super::scram_records;
 use super::wire::*;
+use crate::security::acl::AclBinding;
+use crate::security::sasl::ScramCredential;
 
 /// Kafka's ConfigResource type of a topic.
 pub const TOPIC_RESOURCE: i8 = 2;
@@ -110,6 +116,27 @@ pub enum MetadataRecord {
         broker_epoch: i64,
         next_producer_id: i64,
     },
+    /// AccessControlEntryRecord: one ACL, by its id.
+    AccessControlEntry {
+        id: Uuid,
+        acl: AclBinding,
+    },
+    /// RemoveAccessControlEntryRecord.
+    RemoveAccessControlEntry {
+        id: Uuid,
+    },
+    /// UserScramCredentialRecord: a user's credential for one SCRAM mechanism (its keys are
+    /// secrets: the type's Debug hides them).
+    UserScramCredential {
+        name: String,
+        mechanism: i8,
+        credential: ScramCredential,
+    },
+    /// RemoveUserScramCredentialRecord.
+    RemoveUserScramCredential {
+        name: String,
+        mechanism: i8,
+    },
 }
 
 /// `PartitionChangeRecord.Leader` when the leader did not change.
@@ -132,6 +159,10 @@ impl MetadataRecord {
             MetadataRecord::FenceBroker { fenced: true, .. } => 7,
             MetadataRecord::FenceBroker { fenced: false, .. } => 8,
             MetadataRecord::BrokerRegistrationChange { .. } => 17,
+            MetadataRecord::AccessControlEntry { .. } => 18,
+            MetadataRecord::RemoveAccessControlEntry { .. } => 19,
+            MetadataRecord::UserScramCredential { .. } => 11,
+            MetadataRecord::RemoveUserScramCredential { .. } => 22,
         }
     }
 
@@ -274,6 +305,18 @@ impl MetadataRecord {
                 o.put_i32(*broker_id);
                 o.put_i64(*broker_epoch);
                 o.put_i64(*next_producer_id);
+            }
+            MetadataRecord::AccessControlEntry { id, acl } => {
+                super::acl_records::put_acl(&mut o, *id, acl)
+            }
+            MetadataRecord::RemoveAccessControlEntry { id } => put_uuid(&mut o, *id),
+            MetadataRecord::UserScramCredential {
+                name,
+                mechanism,
+                credential,
+            } => scram_records::encode_credential(&mut o, name, *mechanism, credential),
+            MetadataRecord::RemoveUserScramCredential { name, mechanism } => {
+                scram_records::encode_removal(&mut o, name, *mechanism)
             }
         }
         put_tagged(&mut o, &tagged);
@@ -434,6 +477,20 @@ impl MetadataRecord {
                 broker_epoch: get_i64(b)?,
                 next_producer_id: get_i64(b)?,
             },
+            18 => super::acl_records::get_acl(b)?,
+            19 => MetadataRecord::RemoveAccessControlEntry { id: get_uuid(b)? },
+            11 => {
+                let (name, mechanism, credential) = scram_records::decode_credential(b)?;
+                MetadataRecord::UserScramCredential {
+                    name,
+                    mechanism,
+                    credential,
+                }
+            }
+            22 => {
+                let (name, mechanism) = scram_records::decode_removal(b)?;
+                MetadataRecord::RemoveUserScramCredential { name, mechanism }
+            }
             other => {
                 return Err(WireError(format!(
                     "metadata record type {other} is not known to this broker"
@@ -535,6 +592,20 @@ mod tests {
                 broker_id: 1,
                 broker_epoch: 7,
                 next_producer_id: 2000,
+            },
+            MetadataRecord::UserScramCredential {
+                name: "alice".into(),
+                mechanism: 2,
+                credential: ScramCredential {
+                    salt: b"salt".to_vec(),
+                    stored_key: vec![1; 64],
+                    server_key: vec![2; 64],
+                    iterations: 4096,
+                },
+            },
+            MetadataRecord::RemoveUserScramCredential {
+                name: "alice".into(),
+                mechanism: 1,
             },
         ]
     }

@@ -10,6 +10,7 @@ pub mod elections;
 pub mod liveness;
 pub mod maintenance;
 pub mod replication;
+mod sasl;
 
 use std::future::Future;
 use std::io;
@@ -86,6 +87,13 @@ impl ServerHandle {
 pub async fn start(config: BrokerConfig) -> io::Result<ServerHandle> {
     let cluster = ClusterConfig::from_config(&config)
         .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e.0))?;
+    // TLS settings are checked (keystores read) before any socket is bound.
+    let mut tls = std::collections::BTreeMap::new();
+    for l in &cluster.listeners {
+        let t = crate::security::ssl::listener_tls(&config, l)
+            .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
+        tls.insert(l.name.clone(), t);
+    }
     let mut sockets = Vec::with_capacity(cluster.listeners.len());
     for l in &cluster.listeners {
         let address = l.bind_address();
@@ -134,19 +142,24 @@ pub async fn start(config: BrokerConfig) -> io::Result<ServerHandle> {
     let open = Arc::new(AtomicUsize::new(0));
     let addrs: Vec<(String, SocketAddr)> =
         sockets.iter().map(|(n, a, _)| (n.clone(), *a)).collect();
+    let mut sasl_settings = sasl::listener_sasl(&config, &cluster)?;
     let listeners: Vec<listener::Listener> = sockets
         .into_iter()
         .map(|(name, _, socket)| {
             let controller = cluster.is_controller_listener(&name);
-            let router = Router::starting(
+            let mut router = Router::starting(
                 &config,
                 broker_rx.clone(),
                 ListenerInfo::new(&name, controller),
                 rpc.clone(),
             );
+            if let Some(s) = sasl_settings.remove(&name) {
+                router = router.with_sasl(s);
+            }
             listener::Listener::new(
                 socket,
                 Arc::new(router),
+                tls.get(&name).cloned().flatten(),
                 open.clone(),
                 shutdown_tx.clone(),
                 done_tx.clone(),

@@ -64,15 +64,23 @@ pub async fn run_isr(broker: Arc<Broker>, mut stop: broadcast::Receiver<()>) {
 const FETCH_RESPONSE_MAX_BYTES: i32 = 10 << 20;
 
 /// Starts following what the image says (see [`crate::replica::fetcher_manager`]): each
-/// leader is reached at its endpoint for `inter.broker.listener.name`, with Fetch v12 as this
-/// node's replica id and the `replica.fetch.*` settings.
+/// leader is reached at its endpoint for `inter.broker.listener.name`, with Fetch v15 as this
+/// node's replica id and registered broker epoch (KIP-903) and the `replica.fetch.*` settings.
 pub fn start_fetchers(broker: &Arc<Broker>) -> Arc<FetcherManager> {
     let node_id = broker.cluster.node_id;
     let repl = broker.cluster.replication.clone();
     let listener = broker.cluster.inter_broker_listener.clone();
     let pool = Arc::new(PeerPool::new(PeerSettings::for_node(node_id)));
+    let metadata = broker.metadata.clone();
     let remote = RemoteSettings {
         replica_id: node_id,
+        broker_epoch: crate::replica::remote_leader::BrokerEpoch(Arc::new(move || {
+            metadata
+                .image()
+                .brokers
+                .get(&node_id)
+                .map_or(-1, |b| b.epoch)
+        })),
         max_wait_ms: i32::try_from(repl.replica_fetch_wait_max_ms).unwrap_or(i32::MAX),
         min_bytes: repl.replica_fetch_min_bytes,
         response_max_bytes: FETCH_RESPONSE_MAX_BYTES,

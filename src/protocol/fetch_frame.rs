@@ -3,9 +3,10 @@
 //! without first being copied into a response buffer (the broker's one large copy is then the
 //! kernel's, user mapping → socket).
 //!
-//! It writes exactly what kafka-protocol's encoder writes for versions 4–12 (the served range;
-//! a unit test compares the two byte for byte). A response using anything this encoder does not
-//! write — tagged fields, a version outside 4–12 — goes through the crate's encoder instead.
+//! It writes exactly what kafka-protocol's encoder writes for versions 4–15 (the served range;
+//! v13+ name topics by id; a unit test compares the two byte for byte). A response using
+//! anything this encoder does not write — tagged fields, a version outside 4–15 — goes through
+//! the crate's encoder instead.
 
 use bytes::{BufMut, Bytes, BytesMut};
 use kafka_protocol::messages::fetch_response::PartitionData;
@@ -90,13 +91,16 @@ fn plain(resp: &FetchResponse, version: i16) -> bool {
                 .flatten()
                 .all(|a| a.unknown_tagged_fields.is_empty())
     };
-    (4..=12).contains(&version)
+    (4..=15).contains(&version)
         && resp.unknown_tagged_fields.is_empty()
         && resp.node_endpoints.is_empty()
         && (version >= 7 || resp.session_id == 0)
         && resp.responses.iter().all(|t| {
             t.unknown_tagged_fields.is_empty()
                 && t.topic.len() <= i16::MAX as usize
+                // Only the field of the version is set (v13+: the id, before: the name).
+                && (version >= 13 || t.topic_id.is_nil())
+                && (version < 13 || t.topic.is_empty())
                 && t.partitions.iter().all(plain_partition)
         })
 }
@@ -126,7 +130,11 @@ pub fn encode(
     }
     c.len_prefix(resp.responses.len());
     for t in &resp.responses {
-        c.string(&t.topic);
+        if version >= 13 {
+            c.cur.put_slice(t.topic_id.as_bytes());
+        } else {
+            c.string(&t.topic);
+        }
         c.len_prefix(t.partitions.len());
         for p in &t.partitions {
             c.cur.put_i32(p.partition_index);
@@ -231,8 +239,14 @@ mod tests {
     #[test]
     fn same_bytes_as_the_crate_for_every_served_version() {
         for big in [0, 100, OWN_CHUNK_MIN, 200_000] {
-            for version in 4..=12 {
+            for version in 4..=15 {
                 let mut resp = sample(big);
+                if version >= 13 {
+                    for t in &mut resp.responses {
+                        t.topic = Default::default();
+                        t.topic_id = uuid::Uuid::from_u128(0x1234_5678_9abc);
+                    }
+                }
                 if version >= 7 {
                     resp.error_code = 0;
                     resp.session_id = 0;

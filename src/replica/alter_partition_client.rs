@@ -66,10 +66,15 @@ pub fn request(call: &IsrCall) -> AlterPartitionRequest {
         .new_isr
         .iter()
         .map(|&id| {
+            // Kafka's `addBrokerEpochToIsr`: our own epoch, a follower's as its fetches
+            // carried it (KIP-903), −1 when unknown.
             let epoch = if id == call.broker_id {
                 call.broker_epoch
             } else {
-                -1
+                call.member_epochs
+                    .iter()
+                    .find(|(m, _)| *m == id)
+                    .map_or(-1, |(_, e)| *e)
             };
             BrokerState::default()
                 .with_broker_id(BrokerId(id))

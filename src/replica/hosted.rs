@@ -99,8 +99,14 @@ pub(super) struct Assignment {
     pub(super) replicas: Vec<i32>,
     pub(super) isr: IsrState,
     pub(super) followers: Followers,
-    /// Replicas whose brokers may not join the ISR (fenced or not registered in the image).
+    /// Replicas whose brokers may not join the ISR (fenced, in controlled shutdown or not
+    /// registered in the image).
     pub(super) ineligible: Vec<i32>,
+    /// The registered broker epoch of every eligible replica, from the image (KIP-903).
+    pub(super) registered_epochs: std::collections::HashMap<i32, i64>,
+    /// The broker epoch each follower's latest fetch carried (Fetch v15 `replica_epoch`; −1
+    /// from an older fetch: nothing to check, as Kafka).
+    pub(super) fetch_epochs: std::collections::HashMap<i32, i64>,
 }
 
 /// One hosted replica (see the module doc).
@@ -201,12 +207,13 @@ impl Replica {
     /// leadership (this node becomes leader, or leads a newer epoch) starts its epoch at the
     /// log end and resets the follower states (see the module doc).
     pub fn apply(&self, image: &PartitionImage) {
-        self.apply_with(image, |_| true);
+        self.apply_with(image, |_| Some(-1));
     }
 
     /// [`apply`](Self::apply) with the image's view of which brokers may join an ISR
-    /// (registered, not fenced).
-    pub fn apply_with(&self, image: &PartitionImage, eligible: impl Fn(i32) -> bool) {
+    /// (registered, not fenced, not shutting down): `registered` gives such a broker's
+    /// registered epoch, `None` for any other.
+    pub fn apply_with(&self, image: &PartitionImage, registered: impl Fn(i32) -> Option<i64>) {
         let leader = image.leader == self.node_id;
         let epoch = image.leader_epoch;
         let new_leadership = leader && (!self.is_leader() || self.leader_epoch() != epoch);
@@ -243,12 +250,20 @@ impl Replica {
             } else {
                 a.isr.on_image(image);
             }
+            a.registered_epochs = image
+                .replicas
+                .iter()
+                .filter_map(|&id| registered(id).map(|e| (id, e)))
+                .collect();
             a.ineligible = image
                 .replicas
                 .iter()
                 .copied()
-                .filter(|id| !eligible(*id))
+                .filter(|id| !a.registered_epochs.contains_key(id))
                 .collect();
+            if new_leadership {
+                a.fetch_epochs.clear();
+            }
         }
         let lost = self.is_leader() && (!leader || self.leader_epoch() != epoch);
         self.leader_epoch.store(epoch, Ordering::Release);
@@ -281,6 +296,19 @@ impl Replica {
     /// Kafka's `followerReplicaOrThrow`: a fetch from broker `replica_id` is served only if it
     /// is one of this partition's followers — else UNKNOWN_LEADER_EPOCH when the request named
     /// an epoch (its metadata may be ahead of ours), NOT_LEADER_OR_FOLLOWER when not.
+    /// Records the broker epoch a follower's fetch carried (KIP-903; −1: none).
+    pub fn record_follower_epoch(&self, replica_id: i32, broker_epoch: i64) {
+        self.assignment()
+            .fetch_epochs
+            .insert(replica_id, broker_epoch);
+    }
+
+    /// The broker epochs the ISR members' latest fetches carried, for AlterPartition's
+    /// `new_isr_with_epochs` (Kafka's `addBrokerEpochToIsr`; a member not seen: −1).
+    pub fn follower_epochs(&self) -> std::collections::HashMap<i32, i64> {
+        self.assignment().fetch_epochs.clone()
+    }
+
     pub fn check_follower(&self, replica_id: i32, current_leader_epoch: i32) -> Result<()> {
         if self.assignment().followers.contains(replica_id) {
             return Ok(());

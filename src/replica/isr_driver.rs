@@ -36,6 +36,9 @@ pub struct IsrCall {
     pub topic_id: Uuid,
     pub partition: i32,
     pub alter: AlterIsr,
+    /// The broker epoch of each new ISR member as its latest fetch carried (KIP-903; absent:
+    /// −1, and this node's own is `broker_epoch`).
+    pub member_epochs: Vec<(i32, i64)>,
 }
 
 /// The controller's answer for one partition: a top-level error (STALE_BROKER_EPOCH,
@@ -95,12 +98,19 @@ impl IsrDriver {
             .brokers
             .get(&self.node_id)
             .map_or(-1, |b| b.epoch);
+        let seen = r.follower_epochs();
+        let member_epochs = alter
+            .new_isr
+            .iter()
+            .filter_map(|id| seen.get(id).map(|e| (*id, *e)))
+            .collect();
         IsrCall {
             broker_id: self.node_id,
             broker_epoch,
             topic_id: r.topic_id(),
             partition: r.index(),
             alter,
+            member_epochs,
         }
     }
 

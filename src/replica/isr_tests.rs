@@ -108,8 +108,21 @@ async fn isr_shrinks_and_expands_with_a_fake_clock() {
         Outcome::Ignored
     );
     // A fenced follower never joins (the image's eligibility).
-    r.apply_with(&with_isr(&[0, 2], 2), |id| id != 3);
+    r.apply_with(&with_isr(&[0, 2], 2), |id| (id != 3).then_some(-1));
     assert_eq!(r.record_follower_fetch_at(3, 6, 0, 6, t0 + 32_000), None);
+    // KIP-903: broker 3, registered again with epoch 50, is eligible only when its fetch
+    // carries that epoch — a fetch of its previous incarnation (epoch 40) never joins it.
+    r.apply_with(&with_isr(&[0, 2], 2), |id| {
+        Some(if id == 3 { 50 } else { -1 })
+    });
+    r.record_follower_epoch(3, 40);
+    assert_eq!(r.record_follower_fetch_at(3, 6, 0, 6, t0 + 33_000), None);
+    r.record_follower_epoch(3, 50);
+    let expand = r
+        .record_follower_fetch_at(3, 6, 0, 6, t0 + 34_000)
+        .expect("the current incarnation joins");
+    assert_eq!(expand.new_isr, vec![0, 2, 3]);
+    assert_eq!(r.follower_epochs().get(&3), Some(&50));
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -140,7 +153,7 @@ async fn the_high_watermark_stays_while_the_isr_is_below_min_insync() {
     assert_eq!(r.high_watermark(), 6);
     // With min 1, the one-member ISR moves it at once once 2 (caught up, but fenced now)
     // is not waited on.
-    r.apply_with(&with_isr(&[0], 2), |id| id != 2);
+    r.apply_with(&with_isr(&[0], 2), |id| (id != 2).then_some(-1));
     r.set_limits(1, LAG);
     r.append_as_leader(batch(2), 1).await.unwrap();
     assert_eq!(r.high_watermark(), 8);

@@ -81,7 +81,14 @@ impl Replica {
         let hw = self.high_watermark();
         let mut a = self.assignment();
         let state = a.followers.get(follower)?;
-        let eligible = !a.ineligible.contains(&follower);
+        // KIP-903 (Kafka's `isReplicaIsrEligible`): the broker must be eligible in the image
+        // and its fetch must carry its registered epoch (or −1, which checks nothing): a
+        // fetch from a previous incarnation of the broker cannot bring it into the ISR.
+        let epoch_ok = match a.fetch_epochs.get(&follower) {
+            None | Some(-1) => true,
+            Some(e) => a.registered_epochs.get(&follower) == Some(e),
+        };
+        let eligible = !a.ineligible.contains(&follower) && epoch_ok;
         if a.isr.in_flight() || a.isr.committed().contains(&follower) {
             return None;
         }

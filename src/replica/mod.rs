@@ -339,7 +339,12 @@ impl MetadataPublisher for ReplicaManager {
             *self.config.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(c);
         }
         let broker = self.config();
-        let eligible = |id: i32| new.brokers.get(&id).is_some_and(|b| !b.fenced);
+        let eligible = |id: i32| {
+            new.brokers
+                .get(&id)
+                .filter(|b| !b.fenced && !b.in_controlled_shutdown)
+                .map(|b| b.epoch)
+        };
         // Removed first: a topic deleted and created again under its name reuses directories.
         let gone: Vec<Arc<Replica>> = {
             let mut map = self.write();

@@ -1,5 +1,7 @@
-//! The network side of the [`LeaderEndPoint`] seam: Fetch v12 to the leader broker over
-//! [`crate::peer`], as Kafka's `RemoteLeaderEndPoint` sends it — `replica_id` = this node,
+//! The network side of the [`LeaderEndPoint`] seam: Fetch v15 to the leader broker over
+//! [`crate::peer`], as Kafka's `RemoteLeaderEndPoint` sends it — KIP-903's `ReplicaState`
+//! (`replica_id` = this node, `replica_epoch` = its registered broker epoch, read from the
+//! image at each request), topics by id,
 //! `max_wait_ms` = `replica.fetch.wait.max.ms`, `min_bytes` = `replica.fetch.min.bytes`,
 //! `max_bytes` = `replica.fetch.response.max.bytes`, per partition `fetch_offset`,
 //! `last_fetched_epoch`, `current_leader_epoch`, `log_start_offset` and
@@ -8,8 +10,8 @@
 //!
 //! Every partition goes in one full fetch (`session_epoch` −1: no incremental session, the
 //! leader keeps no session state); one [`super::fetcher::ReplicaFetcher`] per leader makes
-//! that one request per leader broker. Fetch v12 is what gregor serves today (names, not
-//! topic ids; `replica_id` at the top level, not KIP-903's `ReplicaState`).
+//! that one request per leader broker. The answer names topics by id: they are mapped back
+//! to the names of the request.
 //!
 //! Thread-safety: `Send + Sync`; the [`Peer`] serialises requests on its one connection.
 
@@ -18,7 +20,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use kafka_protocol::messages::fetch_request::{
-    FetchPartition as WirePartition, FetchTopic as WireTopic,
+    FetchPartition as WirePartition, FetchTopic as WireTopic, ReplicaState,
 };
 use kafka_protocol::messages::list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic};
 use kafka_protocol::messages::{BrokerId, FetchRequest, ListOffsetsRequest, TopicName};
@@ -29,8 +31,8 @@ use super::isr_driver::BoxFuture;
 use crate::error::ErrorCode;
 use crate::peer::Peer;
 
-/// The Fetch version a follower sends (gregor's served maximum).
-pub const FETCH_VERSION: i16 = 12;
+/// The Fetch version a follower sends (KIP-903's `ReplicaState`; gregor's served maximum).
+pub const FETCH_VERSION: i16 = 15;
 /// The ListOffsets version sent.
 pub const LIST_OFFSETS_VERSION: i16 = 7;
 
@@ -38,11 +40,23 @@ pub const LIST_OFFSETS_VERSION: i16 = 7;
 #[derive(Debug, Clone)]
 pub struct RemoteSettings {
     pub replica_id: i32,
+    /// This broker's registered epoch now (−1 before its registration is in the image).
+    pub broker_epoch: BrokerEpoch,
     pub max_wait_ms: i32,
     pub min_bytes: i32,
     pub response_max_bytes: i32,
     /// `replica.socket.timeout.ms`.
     pub timeout: Duration,
+}
+
+/// Where a follower reads its own broker epoch (the image's registration of this node).
+#[derive(Clone)]
+pub struct BrokerEpoch(pub Arc<dyn Fn() -> i64 + Send + Sync>);
+
+impl std::fmt::Debug for BrokerEpoch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "BrokerEpoch({})", (self.0)())
+    }
 }
 
 /// A leader broker reached over the network (see the module doc).
@@ -72,17 +86,21 @@ pub fn fetch_request(s: &RemoteSettings, partitions: &[FetchPartition]) -> Fetch
             .with_last_fetched_epoch(p.last_fetched_epoch)
             .with_log_start_offset(p.log_start_offset)
             .with_partition_max_bytes(p.max_bytes);
-        match topics.iter_mut().find(|t| t.topic.0.as_str() == p.topic) {
+        match topics.iter_mut().find(|t| t.topic_id == p.topic_id) {
             Some(t) => t.partitions.push(wire),
             None => topics.push(
                 WireTopic::default()
-                    .with_topic(name(&p.topic))
+                    .with_topic_id(p.topic_id)
                     .with_partitions(vec![wire]),
             ),
         }
     }
     FetchRequest::default()
-        .with_replica_id(BrokerId(s.replica_id))
+        .with_replica_state(
+            ReplicaState::default()
+                .with_replica_id(BrokerId(s.replica_id))
+                .with_replica_epoch((s.broker_epoch.0)()),
+        )
         .with_max_wait_ms(s.max_wait_ms)
         .with_min_bytes(s.min_bytes)
         .with_max_bytes(s.response_max_bytes)
@@ -93,15 +111,23 @@ pub fn fetch_request(s: &RemoteSettings, partitions: &[FetchPartition]) -> Fetch
 }
 
 /// The fetcher's view of a Fetch response.
+/// Topics come back by id (v13+): `asked` gives their names; an id not asked for is skipped.
 pub fn fetched(
     resp: kafka_protocol::messages::FetchResponse,
+    asked: &[FetchPartition],
 ) -> Result<Vec<FetchedPartition>, ErrorCode> {
     if resp.error_code != 0 {
         return Err(ErrorCode::from_i16(resp.error_code));
     }
     let mut out = Vec::new();
     for t in resp.responses {
-        let topic = t.topic.0.to_string();
+        let Some(topic) = asked
+            .iter()
+            .find(|p| p.topic_id == t.topic_id)
+            .map(|p| p.topic.clone())
+        else {
+            continue;
+        };
         for p in t.partitions {
             let d = &p.diverging_epoch;
             out.push(FetchedPartition {
@@ -129,7 +155,7 @@ impl LeaderEndPoint for RemoteLeader {
         let timeout = self.settings.timeout;
         Box::pin(async move {
             match peer.send(&req, FETCH_VERSION, timeout).await {
-                Ok(resp) => fetched(resp),
+                Ok(resp) => fetched(resp, &partitions),
                 Err(e) => {
                     tracing::debug!("fetch from {} failed: {e}", peer.addr());
                     Err(ErrorCode::RequestTimedOut)

@@ -12,6 +12,7 @@
 //! [`crate::protocol`] below all of them.
 
 pub mod api_versions;
+mod sasl;
 pub mod session;
 pub mod table;
 
@@ -31,6 +32,7 @@ use crate::handlers::RequestContext;
 use crate::protocol::codec::peek_header;
 use crate::protocol::{legacy, DispatchError, Frame};
 use crate::quorum::rpc::{self, RpcServer};
+use crate::security::sasl::ListenerSasl;
 
 pub use session::Session;
 pub use table::{dispatch, lookup, ApiRange, APIS, CONTROLLER_APIS, CONTROLLER_ONLY_APIS};
@@ -81,6 +83,8 @@ pub struct Router {
     max_connections: usize,
     listener: ListenerInfo,
     raft: Option<Arc<RpcServer>>,
+    /// A SASL_PLAINTEXT / SASL_SSL listener's mechanisms (`None`: no authentication).
+    sasl: Option<Arc<ListenerSasl>>,
 }
 
 impl Router {
@@ -106,6 +110,22 @@ impl Router {
             max_connections: config.max_connections,
             listener,
             raft,
+            sasl: None,
+        }
+    }
+
+    /// This router's listener authenticates with SASL (see [`sasl`]).
+    pub fn with_sasl(mut self, sasl: ListenerSasl) -> Router {
+        self.sasl = Some(Arc::new(sasl));
+        self
+    }
+
+    /// The largest frame the connection may send next: `sasl.server.max.receive.size` until a
+    /// SASL connection authenticated, else `socket.request.max.bytes`.
+    pub fn max_frame(&self, session: &Session) -> usize {
+        match &self.sasl {
+            Some(s) if !session.authenticated() => s.max_receive_size.min(self.limits.max_frame),
+            _ => self.limits.max_frame,
         }
     }
 
@@ -212,11 +232,25 @@ impl Router {
             let body = api_versions::body(ErrorCode::UnsupportedVersion, &self.listener);
             return legacy::api_versions_unsupported(correlation_id, &body).map(|b| Some(b.into()));
         }
+        if key == ApiKey::SaslHandshake && version < api.min {
+            return Err(DispatchError::Decode(
+                "SaslHandshake v0 (raw SASL tokens) is not served: clients use v1 and SaslAuthenticate"
+                    .into(),
+            ));
+        }
         let in_range = version >= api.min && version <= api.max;
         let legacy_produce =
             key == ApiKey::Produce && version >= api.advertised_min && version < api.min;
         if !in_range && !legacy_produce {
             return Err(DispatchError::UnsupportedVersion(key, version));
+        }
+        if let Some(s) = &self.sasl {
+            if !session.authenticated() {
+                if let sasl::Gate::Sasl = sasl::gate(session, key)? {
+                    return sasl::serve(self, s, session, key, version, correlation_id, frame)
+                        .await;
+                }
+            }
         }
         let mut body = frame;
         let header = RequestHeader::decode(&mut body, key.request_header_version(version))

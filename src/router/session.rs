@@ -4,29 +4,65 @@
 //! belongs to the connection as a whole — above all who the client is. The server creates a
 //! [`Session`] when a connection opens (with the principal its transport established: a TLS
 //! client certificate, or `User:ANONYMOUS`) and hands it to every [`super::Router::handle_frame`]
-//! call in turn; authentication (SASL) changes it, and every [`crate::handlers::RequestContext`]
-//! carries its principal. It is owned by the connection task, so it needs no lock.
+//! call in turn; authentication (SASL, [`super::sasl`]) changes it, and every
+//! [`crate::handlers::RequestContext`] carries its principal. It is owned by the connection
+//! task, so it needs no lock. The socket layer asks the router for the frame limit before each
+//! frame ([`super::Router::max_frame`]: smaller until a SASL connection authenticated) and
+//! closes the connection once a response is written if [`Session::close_after_response`] is
+//! set (a failed authentication, as Kafka).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+use crate::security::sasl::Authenticator;
 use crate::security::KafkaPrincipal;
 
+/// Where a connection of a SASL listener is in Kafka's authentication sequence
+/// (`SaslServerAuthenticator.SaslState`).
+#[derive(Debug, Default)]
+pub enum SaslState {
+    /// Nothing yet: ApiVersions or SaslHandshake may come.
+    #[default]
+    HandshakeOrVersions,
+    /// ApiVersions answered: SaslHandshake must come.
+    Handshake,
+    /// Handshake done: SaslAuthenticate tokens of this exchange.
+    Authenticate(Box<Authenticator>),
+    /// Authenticated (or a listener without SASL): every API is served.
+    Complete,
+}
+
 /// One connection's state (see the module doc).
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct Session {
     /// The client's address.
     pub peer: SocketAddr,
     /// Who the client is now.
     pub principal: Arc<KafkaPrincipal>,
+    /// SASL progress (only consulted on a SASL listener).
+    pub sasl: SaslState,
+    /// Close the connection once the response of this request is written.
+    pub close_after_response: bool,
 }
 
 impl Session {
-    /// A connection that has not authenticated (yet).
-    pub fn anonymous(peer: SocketAddr) -> Session {
+    /// A connection whose transport established `principal` (a TLS client certificate).
+    pub fn new(peer: SocketAddr, principal: KafkaPrincipal) -> Session {
         Session {
             peer,
-            principal: Arc::new(KafkaPrincipal::anonymous()),
+            principal: Arc::new(principal),
+            sasl: SaslState::default(),
+            close_after_response: false,
         }
+    }
+
+    /// A connection that has not authenticated (yet).
+    pub fn anonymous(peer: SocketAddr) -> Session {
+        Session::new(peer, KafkaPrincipal::anonymous())
+    }
+
+    /// Whether SASL authentication completed on this connection.
+    pub fn authenticated(&self) -> bool {
+        matches!(self.sasl, SaslState::Complete)
     }
 }

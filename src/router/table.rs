@@ -4,7 +4,9 @@
 //!
 //! `advertise` lowers the advertised minimum below what is served: Produce is advertised from
 //! v0 because librdkafka turns compression off otherwise, and v0–2 are answered with
-//! UNSUPPORTED_VERSION (see [`crate::protocol::legacy`]), as Kafka 4 does. `encode` replaces
+//! UNSUPPORTED_VERSION (see [`crate::protocol::legacy`]), as Kafka 4 does. SaslHandshake is
+//! advertised from v0 because librdkafka (≤ 2.x) enables SASL only when the broker's range
+//! includes v0, then uses v1; a v0 handshake (raw tokens) closes the connection. `encode` replaces
 //! the crate's response encoder for one API (Fetch: see [`crate::protocol::fetch_frame`]).
 //! `forward` marks an API a node that is not the active controller sends to the one that
 //! is (`broker::forward`), unless it came in on a controller listener.
@@ -80,7 +82,7 @@ macro_rules! api_table {
 
 api_table! {
     Produce(ProduceRequest) 3..=11 advertise 0 => handlers::produce::handle;
-    Fetch(FetchRequest) 4..=12 long_poll yes encode crate::protocol::fetch_frame::encode => handlers::fetch::handle;
+    Fetch(FetchRequest) 4..=15 long_poll yes encode crate::protocol::fetch_frame::encode => handlers::fetch::handle;
     ListOffsets(ListOffsetsRequest) 1..=7 => handlers::list_offsets::handle;
     Metadata(MetadataRequest) 0..=12 => handlers::metadata::handle;
     ApiVersions(ApiVersionsRequest) 0..=4 => super::api_versions::handle;
@@ -101,6 +103,9 @@ api_table! {
     OffsetDelete(OffsetDeleteRequest) 0..=0 => handlers::offsets::offset_delete;
     TxnOffsetCommit(TxnOffsetCommitRequest) 0..=4 => handlers::txn_offsets::handle;
     OffsetForLeaderEpoch(OffsetForLeaderEpochRequest) 2..=4 => handlers::offsets_for_leader_epoch::handle;
+    DescribeAcls(DescribeAclsRequest) 1..=3 => handlers::acls::describe_acls;
+    CreateAcls(CreateAclsRequest) 1..=3 forward yes => handlers::acls::create_acls;
+    DeleteAcls(DeleteAclsRequest) 1..=3 forward yes => handlers::acls::delete_acls;
     DescribeConfigs(DescribeConfigsRequest) 1..=4 => handlers::configs::describe_configs;
     AlterConfigs(AlterConfigsRequest) 0..=2 forward yes => handlers::alter_configs::alter_configs;
     CreatePartitions(CreatePartitionsRequest) 0..=3 forward yes => handlers::topics::create_partitions;
@@ -122,9 +127,14 @@ api_table! {
     DescribeTopicPartitions(DescribeTopicPartitionsRequest) 0..=0 => handlers::describe_partitions::handle;
     BrokerRegistration(BrokerRegistrationRequest) 0..=4 => handlers::broker_lifecycle::broker_registration;
     BrokerHeartbeat(BrokerHeartbeatRequest) 0..=1 => handlers::broker_lifecycle::broker_heartbeat;
+    UnregisterBroker(UnregisterBrokerRequest) 0..=0 forward yes => handlers::broker_lifecycle::unregister_broker;
     FetchSnapshot(FetchSnapshotRequest) 0..=1 => handlers::metadata_fetch::fetch_snapshot;
     AllocateProducerIds(AllocateProducerIdsRequest) 0..=0 => handlers::producer_id::allocate_producer_ids;
     AlterPartition(AlterPartitionRequest) 2..=3 => handlers::alter_partition::handle;
+    SaslHandshake(SaslHandshakeRequest) 1..=1 advertise 0 => handlers::sasl::handshake;
+    SaslAuthenticate(SaslAuthenticateRequest) 0..=2 => handlers::sasl::authenticate;
+    DescribeUserScramCredentials(DescribeUserScramCredentialsRequest) 0..=0 => handlers::scram_credentials::describe;
+    AlterUserScramCredentials(AlterUserScramCredentialsRequest) 0..=0 forward yes => handlers::scram_credentials::alter;
 }
 
 /// The APIs a controller listener serves: those of [`APIS`] that Kafka exposes on its
@@ -139,6 +149,7 @@ pub const CONTROLLER_APIS: &[ApiKey] = &[
     ApiKey::Fetch,
     ApiKey::BrokerRegistration,
     ApiKey::BrokerHeartbeat,
+    ApiKey::UnregisterBroker,
     ApiKey::FetchSnapshot,
     ApiKey::CreateTopics,
     ApiKey::DeleteTopics,
@@ -148,11 +159,15 @@ pub const CONTROLLER_APIS: &[ApiKey] = &[
     ApiKey::IncrementalAlterConfigs,
     ApiKey::DescribeCluster,
     ApiKey::DescribeQuorum,
+    ApiKey::CreateAcls,
+    ApiKey::DeleteAcls,
+    ApiKey::DescribeAcls,
     ApiKey::ElectLeaders,
     ApiKey::AlterPartitionReassignments,
     ApiKey::ListPartitionReassignments,
     ApiKey::AllocateProducerIds,
     ApiKey::AlterPartition,
+    ApiKey::AlterUserScramCredentials,
 ];
 
 /// APIs served on controller listeners only (Kafka's `"listeners": ["controller"]`): a
@@ -164,6 +179,20 @@ pub const CONTROLLER_ONLY_APIS: &[ApiKey] = &[
     ApiKey::AllocateProducerIds,
     ApiKey::AlterPartition,
 ];
+
+/// APIs served above the version advertised to clients: Fetch v13–15 (topic ids, KIP-903's
+/// `ReplicaState`) is served for gregor's own followers, which send v15 knowing their peer;
+/// clients are offered v12 (names) until the topic-id fetch path is checked against every
+/// client of the compat matrix (kafka-python guesses the broker's version from this maximum).
+const ADVERTISED_MAX: &[(ApiKey, i16)] = &[(ApiKey::Fetch, 12)];
+
+/// The highest version ApiVersions advertises for `api` (see [`ADVERTISED_MAX`]).
+pub fn advertised_max(api: &ApiRange) -> i16 {
+    ADVERTISED_MAX
+        .iter()
+        .find(|(k, _)| *k == api.key)
+        .map_or(api.max, |(_, v)| (*v).min(api.max))
+}
 
 /// The served range of an api key, if gregor serves it.
 pub fn lookup(key: ApiKey) -> Option<&'static ApiRange> {

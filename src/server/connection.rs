@@ -3,16 +3,21 @@
 //! the response frames. It knows frames only: what a frame means is the router's business.
 //!
 //! Responses to pipelined requests already buffered are coalesced into one write. A frame
-//! whose size is below 8 or above `socket.request.max.bytes` closes the connection before
+//! whose size is below 8 or above the router's limit for the session (`socket.request.max.bytes`,
+//! or `sasl.server.max.receive.size` before SASL authentication) closes the connection before
 //! anything is allocated for it; a partial frame never makes the buffer grow by more than
 //! what has actually arrived. A connection silent for `connections.max.idle.ms` is closed.
+//!
+//! The stream is any `AsyncRead + AsyncWrite`: a plain `TcpStream` (PLAINTEXT listeners; large
+//! mapped chunks go to the socket straight from where they lie) or a TLS stream (SSL
+//! listeners; rustls encrypts what it is given and keeps it until flushed, so the output is
+//! flushed before each read, long-poll and close — a no-op on a plain socket).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 
 use bytes::{Buf, Bytes, BytesMut};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::{broadcast, mpsc};
 
 use crate::protocol::codec::OWN_CHUNK_MIN;
@@ -26,8 +31,8 @@ const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(1);
 const READ_CHUNK: usize = 64 * 1024;
 
 /// The state of one connection (see the module doc).
-pub struct Connection {
-    stream: TcpStream,
+pub struct Connection<S> {
+    stream: S,
     peer: SocketAddr,
     session: Session,
     router: Arc<Router>,
@@ -58,10 +63,13 @@ fn next_frame(buf: &mut BytesMut, max: usize) -> Framed {
     Framed::Frame(buf.split_to(size as usize).freeze())
 }
 
-impl Connection {
+impl<S: AsyncRead + AsyncWrite + Unpin + Send> Connection<S> {
+    /// `session` carries the principal the transport established (a TLS client certificate,
+    /// else `User:ANONYMOUS`).
     pub fn new(
-        stream: TcpStream,
+        stream: S,
         peer: SocketAddr,
+        session: Session,
         router: Arc<Router>,
         shutdown: broadcast::Receiver<()>,
         done: mpsc::Sender<()>,
@@ -70,7 +78,7 @@ impl Connection {
         Connection {
             stream,
             peer,
-            session: Session::anonymous(peer),
+            session,
             router,
             limits,
             shutdown,
@@ -96,6 +104,15 @@ impl Connection {
         Ok(())
     }
 
+    /// Writes what is queued and flushes it out (TLS keeps written bytes until flushed).
+    async fn send(&mut self, out: &mut BytesMut) -> std::io::Result<()> {
+        if !out.is_empty() {
+            self.stream.write_all(out).await?;
+            out.clear();
+        }
+        self.stream.flush().await
+    }
+
     /// Serves the connection until the client leaves, errs, idles out, or shutdown, then
     /// tells the router it closed.
     pub async fn serve(mut self) {
@@ -104,25 +121,27 @@ impl Connection {
         // stays usable while a request is being served.
         let mut session = std::mem::replace(&mut self.session, Session::anonymous(peer));
         self.serve_frames(&mut session).await;
+        // TLS: close_notify (a plain socket: FIN); the peer may already be gone.
+        let _ = tokio::time::timeout(SHUTDOWN_GRACE, self.stream.shutdown()).await;
         router.closed(peer);
     }
 
     async fn serve_frames(&mut self, session: &mut Session) {
-        let max = self.limits.max_frame;
         let idle = self.limits.idle;
         let mut buf = BytesMut::with_capacity(4096);
         let mut out = BytesMut::new();
         loop {
             let need = loop {
+                // The limit is the session's: smaller until a SASL connection authenticated.
+                let max = self.router.max_frame(session);
                 match next_frame(&mut buf, max) {
                     Framed::Frame(frame) => {
                         // A fetch may long-poll: send what is ready before waiting.
-                        if !out.is_empty() && Router::may_long_poll(&frame) {
-                            if let Err(e) = self.stream.write_all(&out).await {
+                        if Router::may_long_poll(&frame) {
+                            if let Err(e) = self.send(&mut out).await {
                                 tracing::debug!("{}: write failed: {e}", self.peer);
                                 return;
                             }
-                            out.clear();
                         }
                         // At shutdown a request in flight gets SHUTDOWN_GRACE to finish and be
                         // answered; one still waiting then (a long-poll, a JoinGroup, acks=all)
@@ -130,18 +149,20 @@ impl Connection {
                         // shutdown stops. Writes are never torn: appends run to the end on
                         // their thread, metadata and coordinator writes in their own tasks.
                         let router = self.router.clone();
-                        let handling = router.handle_frame(session, frame);
-                        tokio::pin!(handling);
                         let mut stopping = false;
-                        let handled = tokio::select! {
-                            r = &mut handling => r,
-                            _ = self.shutdown.recv() => {
-                                stopping = true;
-                                match tokio::time::timeout(SHUTDOWN_GRACE, &mut handling).await {
-                                    Ok(r) => r,
-                                    Err(_) => {
-                                        let _ = self.stream.write_all(&out).await;
-                                        return;
+                        let handled = {
+                            let handling = router.handle_frame(session, frame);
+                            tokio::pin!(handling);
+                            tokio::select! {
+                                r = &mut handling => r,
+                                _ = self.shutdown.recv() => {
+                                    stopping = true;
+                                    match tokio::time::timeout(SHUTDOWN_GRACE, &mut handling).await {
+                                        Ok(r) => r,
+                                        Err(_) => {
+                                            let _ = self.send(&mut out).await;
+                                            return;
+                                        }
                                     }
                                 }
                             }
@@ -151,13 +172,17 @@ impl Connection {
                             if let Ok(Some(resp)) = handled {
                                 let _ = self.queue(&mut out, resp).await;
                             }
-                            let _ = self.stream.write_all(&out).await;
+                            let _ = self.send(&mut out).await;
                             return;
                         }
                         match handled {
                             Ok(Some(resp)) => {
                                 if let Err(e) = self.queue(&mut out, resp).await {
                                     tracing::debug!("{}: write failed: {e}", self.peer);
+                                    return;
+                                }
+                                if session.close_after_response {
+                                    let _ = self.send(&mut out).await;
                                     return;
                                 }
                             }
@@ -168,7 +193,7 @@ impl Connection {
                                 } else {
                                     tracing::warn!("{}: {e}; closing connection", self.peer);
                                 }
-                                let _ = self.stream.write_all(&out).await;
+                                let _ = self.send(&mut out).await;
                                 return;
                             }
                         }
@@ -179,17 +204,14 @@ impl Connection {
                             "{}: invalid request size {size} (limit {max}); closing connection",
                             self.peer
                         );
-                        let _ = self.stream.write_all(&out).await;
+                        let _ = self.send(&mut out).await;
                         return;
                     }
                 }
             };
-            if !out.is_empty() {
-                if let Err(e) = self.stream.write_all(&out).await {
-                    tracing::debug!("{}: write failed: {e}", self.peer);
-                    return;
-                }
-                out.clear();
+            if let Err(e) = self.send(&mut out).await {
+                tracing::debug!("{}: write failed: {e}", self.peer);
+                return;
             }
             buf.reserve(need.clamp(1, READ_CHUNK));
             let read = tokio::select! {

@@ -7,6 +7,9 @@
 //! leaves open ones alone, as in Kafka); only this loop increments, so check and increment
 //! cannot race. A connection past the limit is accepted and closed at once with a log line,
 //! so the client sees a clean refusal instead of a hang.
+//!
+//! An SSL listener hands each accepted socket to its connection task as it is: the TLS
+//! handshake runs there ([`super::tls`]), never here.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -15,12 +18,15 @@ use tokio::net::TcpListener;
 use tokio::sync::{broadcast, mpsc};
 
 use super::connection::Connection;
-use crate::router::Router;
+use crate::router::{Router, Session};
+use crate::security::ssl::ServerTls;
 
 /// The accept loop (see the module doc).
 pub struct Listener {
     listener: TcpListener,
     router: Arc<Router>,
+    /// SSL and SASL_SSL listeners: the TLS configuration.
+    tls: Option<Arc<ServerTls>>,
     open: Arc<AtomicUsize>,
     shutdown: broadcast::Sender<()>,
     done: mpsc::Sender<()>,
@@ -37,10 +43,11 @@ impl Drop for Open {
 
 impl Listener {
     /// `open` counts the connections of every listener of the node together
-    /// (`max.connections` is broker-wide).
+    /// (`max.connections` is broker-wide). `tls`: the listener speaks TLS.
     pub fn new(
         listener: TcpListener,
         router: Arc<Router>,
+        tls: Option<Arc<ServerTls>>,
         open: Arc<AtomicUsize>,
         shutdown: broadcast::Sender<()>,
         done: mpsc::Sender<()>,
@@ -48,6 +55,7 @@ impl Listener {
         Listener {
             listener,
             router,
+            tls,
             open,
             shutdown,
             done,
@@ -82,15 +90,27 @@ impl Listener {
             self.open.fetch_add(1, Ordering::AcqRel);
             let permit = Open(self.open.clone());
             let _ = stream.set_nodelay(true);
-            let conn = Connection::new(
-                stream,
-                peer,
-                self.router.clone(),
-                self.shutdown.subscribe(),
-                self.done.clone(),
-            );
+            let router = self.router.clone();
+            let mut shutdown = self.shutdown.subscribe();
+            let done = self.done.clone();
+            let Some(tls) = self.tls.clone() else {
+                let session = Session::anonymous(peer);
+                let conn = Connection::new(stream, peer, session, router, shutdown, done);
+                tokio::spawn(async move {
+                    conn.serve().await;
+                    drop(permit);
+                });
+                continue;
+            };
             tokio::spawn(async move {
-                conn.serve().await;
+                let idle = router.limits().idle;
+                let shaken = super::tls::handshake(stream, peer, &tls, idle, &mut shutdown).await;
+                if let Some((stream, principal)) = shaken {
+                    let session = Session::new(peer, principal);
+                    Connection::new(stream, peer, session, router, shutdown, done)
+                        .serve()
+                        .await;
+                }
                 drop(permit);
             });
         }

@@ -1,5 +1,6 @@
 //! The TCP front end: a listener with a connection limit ([`listener`]) and one task per
-//! connection that frames requests and writes response frames in order ([`connection`]).
+//! connection that frames requests and writes response frames in order ([`connection`]), over
+//! a plain socket or, on SSL listeners, over TLS after a handshake in that task ([`tls`]).
 //! It knows frames only; the [`crate::router::Router`] serves them.
 //!
 //! Shutdown is a broadcast signal: it stops the listener and every connection task at its
@@ -9,3 +10,4 @@
 
 pub mod connection;
 pub mod listener;
+pub mod tls;

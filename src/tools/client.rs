@@ -14,9 +14,10 @@ use crate::peer::frame;
 /// Largest response frame accepted.
 const MAX_RESPONSE: usize = 256 << 20;
 
-/// One connection to a broker.
-pub struct Client {
-    pub stream: TcpStream,
+/// One connection to a broker: a plain socket, or any blocking stream (a TLS one in
+/// `protobench --tls-ca`).
+pub struct Client<S = TcpStream> {
+    pub stream: S,
     correlation: i32,
 }
 
@@ -27,10 +28,17 @@ impl Client {
             .set_read_timeout(Some(Duration::from_secs(30)))
             .map_err(|e| e.to_string())?;
         let _ = stream.set_nodelay(true);
-        Ok(Client {
+        Ok(Client::over(stream))
+    }
+}
+
+impl<S: Read + Write> Client<S> {
+    /// A client over an established stream.
+    pub fn over(stream: S) -> Client<S> {
+        Client {
             stream,
             correlation: 0,
-        })
+        }
     }
 
     /// Encodes a request frame (size prefix included) with the next correlation id.
@@ -55,6 +63,7 @@ impl Client {
     pub fn call<R: Request>(&mut self, req: &R, version: i16) -> Result<R::Response, String> {
         let frame = self.frame(req, version)?;
         self.stream.write_all(&frame).map_err(|e| e.to_string())?;
+        self.stream.flush().map_err(|e| e.to_string())?;
         let resp = self
             .read_frame()
             .ok_or("the broker closed the connection")?;

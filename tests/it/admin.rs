@@ -462,6 +462,12 @@ fn metadata_auto_creates_and_ids_are_stable() {
         m.topics[0].error_code, 3,
         "no auto-creation when the client does not allow it"
     );
+    // Produce never creates a topic (Kafka's Produce: UNKNOWN_TOPIC_OR_PARTITION), even with
+    // auto.create.topics.enable on: only a Metadata request that allows it does.
+    let batch = encode_batch(&[(None, "v")], None, now_ms());
+    assert_eq!(raw::produce(&mut c, "auto", 0, batch).error_code, 3);
+    let m = metadata(&mut c, Some(&["auto"]), false);
+    assert_eq!(m.topics[0].error_code, 3, "the produce created nothing");
     let m = metadata(&mut c, Some(&["auto", "bad/name"]), true);
     assert_eq!(m.topics[0].error_code, 0);
     assert_eq!(m.topics[1].error_code, 17);

@@ -437,6 +437,69 @@ fn partition_reassignments_follow_kafkas_checks() {
 }
 
 #[test]
+fn a_reassignment_past_its_timeout_changes_nothing_and_a_fenced_target_is_accepted() {
+    use kafka_protocol::messages::broker_registration_request::Listener;
+    use kafka_protocol::protocol::StrBytes;
+    let dir = tempfile::tempdir().unwrap();
+    let broker = TestBroker::combined(dir.path());
+    let mut c = RawClient::connect(&broker.bootstrap());
+    assert_eq!(raw::create_topic(&mut c, "t1", 2, &[]), 0);
+    // Broker 7 registers and never heartbeats: registered, fenced.
+    let meta: MetadataResponse = c.call(&MetadataRequest::default().with_topics(None), 12);
+    let cluster_id = meta.cluster_id.map(|c| c.to_string()).expect("cluster id");
+    let mut ctl = RawClient::connect(&broker.listener_addr("CONTROLLER").to_string());
+    let reg: BrokerRegistrationResponse = ctl.call(
+        &BrokerRegistrationRequest::default()
+            .with_broker_id(BrokerId(7))
+            .with_cluster_id(StrBytes::from_string(cluster_id))
+            .with_incarnation_id(uuid::Uuid::from_u128(7))
+            .with_listeners(vec![Listener::default()
+                .with_name(StrBytes::from_static_str("PLAINTEXT"))
+                .with_host(StrBytes::from_static_str("127.0.0.1"))
+                .with_port(9999)])
+            .with_previous_broker_epoch(-1),
+        4,
+    );
+    assert_eq!(reg.error_code, 0);
+    let req = |timeout_ms: i32, p: i32| {
+        AlterPartitionReassignmentsRequest::default()
+            .with_timeout_ms(timeout_ms)
+            .with_topics(vec![ReassignableTopic::default()
+                .with_name(raw::topic("t1"))
+                .with_partitions(vec![ReassignablePartition::default()
+                    .with_partition_index(p)
+                    .with_replicas(Some(vec![BrokerId(NODE), BrokerId(7)]))])])
+    };
+    // Kafka's controller deadline: timeout 0 has passed before the operation can start —
+    // REQUEST_TIMED_OUT (7) at the top and on the partition, no message, nothing changed.
+    for version in [0, 1] {
+        let r: AlterPartitionReassignmentsResponse = c.call(&req(0, 0), version);
+        assert_eq!((r.error_code, r.error_message.clone()), (7, None));
+        assert_eq!(partition_errors(&r), vec![(0, 7, None)]);
+    }
+    let list = |c: &mut RawClient| -> Vec<(i32, Vec<i32>, Vec<i32>)> {
+        let r: ListPartitionReassignmentsResponse = c.call(
+            &ListPartitionReassignmentsRequest::default().with_topics(None),
+            0,
+        );
+        let ids = |v: &[BrokerId]| v.iter().map(|b| b.0).collect::<Vec<_>>();
+        r.topics
+            .iter()
+            .flat_map(|t| t.partitions.iter())
+            .map(|p| (p.partition_index, ids(&p.replicas), ids(&p.adding_replicas)))
+            .collect()
+    };
+    assert_eq!(list(&mut c), vec![]);
+    // A fenced broker is registered: Kafka accepts it as a target; it stays adding.
+    let r: AlterPartitionReassignmentsResponse = c.call(&req(10_000, 1), 1);
+    assert_eq!(
+        (r.error_code, partition_errors(&r)),
+        (0, vec![(1, 0, None)])
+    );
+    assert_eq!(list(&mut c), vec![(1, vec![NODE, 7], vec![7])]);
+}
+
+#[test]
 fn list_config_resources_lists_brokers_and_topics() {
     let dir = tempfile::tempdir().unwrap();
     let (_broker, mut c) = start(dir.path());

@@ -73,6 +73,30 @@ fn a_broker_only_node_forwards_admin_writes_to_the_controller() {
     });
     assert_eq!(v, "123456");
 
+    // AlterUserScramCredentials through broker-only node 3; every node's image then has
+    // the credential (DescribeUserScramCredentials answers from the local image).
+    let salted =
+        gregor::security::sasl::ScramMechanism::Sha512.salted_password(b"pw", b"salt", 4096);
+    let up = alter_user_scram_credentials_request::ScramCredentialUpsertion::default()
+        .with_name(s("alice"))
+        .with_mechanism(2)
+        .with_iterations(4096)
+        .with_salt(bytes::Bytes::from_static(b"salt"))
+        .with_salted_password(salted.into());
+    let req = AlterUserScramCredentialsRequest::default().with_upsertions(vec![up]);
+    let resp = call(&b3, &req, 0).expect("an AlterUserScramCredentials answer");
+    assert_eq!(resp.results[0].error_code, 0, "{:?}", resp.results[0]);
+    for addr in [&ctl, &b2] {
+        let iterations = wait_for("the SCRAM credential on every node", WAIT, || {
+            let d = call(addr, &DescribeUserScramCredentialsRequest::default(), 0)?;
+            let r = d.results.iter().find(|r| r.user.as_str() == "alice")?;
+            r.credential_infos
+                .first()
+                .map(|i| (i.mechanism, i.iterations))
+        });
+        assert_eq!(iterations, (2, 4096));
+    }
+
     // ElectLeaders (PREFERRED) through node 2: the controller decides (its leaders are
     // already the preferred ones), a broker-only node alone would say NOT_CONTROLLER.
     let req = ElectLeadersRequest::default()

@@ -508,3 +508,50 @@ fn a_broker_behind_the_log_start_copies_the_snapshot() {
     });
     assert_eq!(partition_state(&m, "s0", 0).map(|s| s.1), Some(1));
 }
+
+#[test]
+fn unregister_broker_takes_it_out_of_isrs_and_answers_kafkas_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let b = TestBroker::combined(dir.path());
+    let ctl = b.listener_addr("CONTROLLER").to_string();
+    let cluster_id = metadata(&b.bootstrap())
+        .cluster_id
+        .map(|c| c.to_string())
+        .expect("cluster id");
+    let mut c = RawClient::connect(&ctl);
+    let r = c.call(&registration(7, &cluster_id, 1, 9999), 4);
+    assert_eq!(r.error_code, 0);
+    let epoch = r.broker_epoch;
+    assert!(!c.call(&heartbeat(7, epoch, epoch, false), 1).is_fenced);
+    assert_eq!(
+        crate::support::replicas::create_assigned(&b.bootstrap(), "unreg", &[7, 1], &[]),
+        Some(0)
+    );
+    let before = crate::support::replicas::partition(&b.bootstrap(), "unreg", 0).expect("p");
+    assert_eq!((before.leader, before.isr.clone()), (7, vec![1, 7]));
+
+    // Through the broker listener (Admin.unregisterBroker's path): unregistered although
+    // unfenced, as Kafka does; broker 1 leads and 7 left the ISR, not the replicas.
+    let unregister = |id: i32| UnregisterBrokerRequest::default().with_broker_id(BrokerId(id));
+    let mut p = RawClient::connect(&b.bootstrap());
+    let r = p.call(&unregister(7), 0);
+    assert_eq!(r.error_code, 0);
+    let after = crate::support::replicas::partition(&b.bootstrap(), "unreg", 0).expect("p");
+    assert_eq!((after.leader, after.isr), (1, vec![1]));
+    assert_eq!(after.replicas, vec![7, 1]);
+    assert_eq!(after.leader_epoch, before.leader_epoch + 1);
+    assert_eq!(broker_ids(&metadata(&b.bootstrap())), vec![1]);
+
+    // Gone: its heartbeat and a second unregistration answer BROKER_ID_NOT_REGISTERED (102),
+    // on the controller listener too; an id never seen as well.
+    assert_eq!(
+        c.call(&heartbeat(7, epoch, epoch, false), 1).error_code,
+        102
+    );
+    assert_eq!(c.call(&unregister(7), 0).error_code, 102);
+    assert_eq!(p.call(&unregister(99), 0).error_code, 102);
+    // Its session went with it: a new incarnation registers at once, with a later epoch.
+    let r = c.call(&registration(7, &cluster_id, 2, 9999), 4);
+    assert_eq!(r.error_code, 0);
+    assert!(r.broker_epoch > epoch);
+}

@@ -22,7 +22,7 @@
 //! once.
 
 use std::collections::BTreeSet;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc};
 use std::time::{Duration, Instant};
 
@@ -60,8 +60,9 @@ const LONG_SESSION: &str = "40000";
 const TERM_BOUND: Duration = Duration::from_secs(8);
 const LONG_BACKOFF: &str = "20000";
 
-/// Records the producer sends, 5 ms apart.
-const RECORDS: usize = 800;
+/// Records the producer sends, 5 ms apart, at most (it stops once the failover is measured
+/// and 50 more records were acknowledged).
+const RECORDS: usize = 20_000;
 
 /// Three nodes with Kafka's default timings but `stretched` (one slow path made long).
 fn cluster(stretched: (&str, &str)) -> Cluster {
@@ -130,8 +131,8 @@ fn raw_acks_all(c: &Cluster, survivors: &[usize], topic: &str, p: i32, old: i32)
     (offset, value)
 }
 
-/// An idempotent acks=all producer (rdkafka) sends [`RECORDS`] records to `topic`-`p` (led
-/// by `leader`); once 100 are acknowledged `fault` hits the cluster and [`raw_acks_all`]
+/// An idempotent acks=all producer (rdkafka) sends records to `topic`-`p` (led by `leader`)
+/// until the failover is measured; once 100 are acknowledged `fault` hits the cluster and [`raw_acks_all`]
 /// times the failover (see [`Failover`]).
 fn failover_under_producer(
     c: &mut Cluster,
@@ -153,20 +154,25 @@ fn failover_under_producer(
     );
     let sent = values("f", RECORDS);
     let (tx, rx) = mpsc::channel();
+    let stop = Arc::new(AtomicBool::new(false));
     let sender = {
-        let (producer, sent) = (producer.clone(), sent.clone());
+        let (producer, sent, stop) = (producer.clone(), sent.clone(), stop.clone());
         std::thread::spawn(move || {
             for (n, v) in sent.iter().enumerate() {
+                if stop.load(Ordering::Relaxed) {
+                    return n;
+                }
                 let record = FutureRecord::<str, str>::to(topic).partition(p).payload(v);
                 let f = producer
                     .send_result(record)
                     .map_err(|(e, _)| e)
                     .expect("enqueued");
                 if tx.send((n, Instant::now(), f)).is_err() {
-                    return;
+                    return n;
                 }
                 std::thread::sleep(Duration::from_millis(5));
             }
+            sent.len()
         })
     };
     // Deliveries are awaited in order on their own thread, each with the time it came.
@@ -194,9 +200,15 @@ fn failover_under_producer(
     fault(c);
     let raw = raw_acks_all(c, &survivors, topic, p, leader);
     let cluster = at.elapsed();
-    sender.join().expect("sender");
+    // The producer goes on until records enqueued after the fault are acknowledged too.
+    let now = progress.load(Ordering::Relaxed);
+    wait_for("50 more records acknowledged", PATIENCE, || {
+        (progress.load(Ordering::Relaxed) >= now + 50).then_some(())
+    });
+    stop.store(true, Ordering::Relaxed);
+    let enqueued = sender.join().expect("sender");
     let delivered = acker.join().expect("acker");
-    assert_eq!(delivered.len(), RECORDS, "every record acknowledged");
+    assert_eq!(delivered.len(), enqueued, "every record acknowledged");
     let client = delivered
         .iter()
         .find(|(_, enqueued, _, _)| *enqueued > at)

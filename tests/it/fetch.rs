@@ -145,3 +145,61 @@ fn long_poll_is_woken_by_an_append() {
         "woken by the append, not the 15 s timeout (took {waited:?})"
     );
 }
+
+/// Fetch v13–15 (topic ids; v15 `ReplicaState`, KIP-903) is served for gregor's followers,
+/// while ApiVersions keeps offering clients v12.
+#[test]
+fn fetch_by_topic_id_is_served_and_unknown_ids_answer_100() {
+    use kafka_protocol::messages::fetch_request::ReplicaState;
+    use kafka_protocol::messages::{ApiVersionsRequest, MetadataRequest, MetadataResponse};
+    let dir = tempfile::tempdir().unwrap();
+    let broker = TestBroker::start(dir.path(), &[]);
+    let mut c = RawClient::connect(&broker.bootstrap());
+    assert_eq!(raw::create_topic(&mut c, "ids", 1, &[]), 0);
+    let r = raw::produce(
+        &mut c,
+        "ids",
+        0,
+        encode_batch(&[(None, "v")], None, now_ms()),
+    );
+    assert_eq!(r.error_code, 0);
+    let meta: MetadataResponse = c.call(&MetadataRequest::default().with_topics(None), 12);
+    let id = meta.topics[0].topic_id;
+    let req = |topic_id: uuid::Uuid| {
+        FetchRequest::default()
+            .with_replica_state(
+                ReplicaState::default()
+                    .with_replica_id(BrokerId(-1))
+                    .with_replica_epoch(-1),
+            )
+            .with_max_wait_ms(0)
+            .with_max_bytes(1 << 20)
+            .with_session_epoch(-1)
+            .with_topics(vec![FetchTopic::default()
+                .with_topic_id(topic_id)
+                .with_partitions(vec![FetchPartition::default()
+                    .with_partition(0)
+                    .with_partition_max_bytes(1 << 20)])])
+    };
+    for version in [13, 15] {
+        let resp: FetchResponse = c.call(&req(id), version);
+        let t = &resp.responses[0];
+        assert_eq!((t.topic_id, t.topic.len()), (id, 0), "v{version}");
+        let p = &t.partitions[0];
+        assert_eq!((p.error_code, p.high_watermark), (0, 1), "v{version}");
+        let records = p.records.clone().unwrap_or_default();
+        assert_eq!(batch_ranges(&records), vec![(0, 0)], "v{version}");
+        let unknown: FetchResponse = c.call(&req(uuid::Uuid::from_u128(7)), version);
+        assert_eq!(
+            unknown.responses[0].partitions[0].error_code, 100,
+            "v{version}"
+        );
+    }
+    let versions = c.call(&ApiVersionsRequest::default(), 3);
+    let fetch = versions
+        .api_keys
+        .iter()
+        .find(|k| k.api_key == 1)
+        .expect("fetch");
+    assert_eq!((fetch.min_version, fetch.max_version), (4, 12));
+}

@@ -249,6 +249,7 @@ fn the_alter_partition_client_reaches_the_controller_and_moves_past_a_dead_voter
             partition_epoch: 0,
             new_isr: vec![node],
         },
+        member_epochs: vec![],
     };
     let replies = broker.with_broker(move |_| async move {
         let pool = Arc::new(PeerPool::new(PeerSettings::for_node(node)));

@@ -235,7 +235,7 @@ fn serve_refuses_invalid_cluster_configs_with_kafkas_messages() {
         ),
         (
             &["listeners=SSL://127.0.0.1:0", "inter.broker.listener.name=SSL"],
-            "Listener SSL uses security protocol SSL, which gregor does not support yet",
+            "an SSL listener needs a keystore",
         ),
     ];
     for (i, (sets, message)) in cases.iter().enumerate() {

@@ -8,6 +8,7 @@
 
 mod support;
 
+mod acls;
 mod admin;
 mod admin_apis;
 mod alter_configs;
@@ -54,7 +55,10 @@ mod reassignments;
 mod replica_fetcher;
 mod replication;
 mod resources;
+mod sasl;
+mod sasl_scram;
 mod shutdown;
+mod tls;
 mod transactions;
 mod txn_crash;
 mod txn_hostile;

@@ -570,7 +570,7 @@ fn placement_spreads_replicas_over_racks() {
     }
 }
 
-/// Auto-creation (Metadata with `allow_auto_topic_creation`, and Produce) through a voter that
+/// Auto-creation (Metadata with `allow_auto_topic_creation`) through a voter that
 /// is not the active controller creates the topic through the controller, as Kafka's
 /// `AutoTopicCreationManager` does: never NOT_CONTROLLER (41) to a client.
 #[test]

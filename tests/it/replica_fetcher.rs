@@ -19,7 +19,7 @@ use gregor::replica::{Isolation, Replica};
 use kafka_protocol::messages::delete_records_request::{
     DeleteRecordsPartition, DeleteRecordsTopic,
 };
-use kafka_protocol::messages::DeleteRecordsRequest;
+use kafka_protocol::messages::{DeleteRecordsRequest, MetadataRequest, MetadataResponse};
 use uuid::Uuid;
 
 use crate::support::raw;
@@ -84,6 +84,7 @@ fn remote_fetcher(addr: String) -> ReplicaFetcher {
         peer,
         RemoteSettings {
             replica_id: -1,
+            broker_epoch: gregor::replica::remote_leader::BrokerEpoch(Arc::new(|| -1)),
             max_wait_ms: 10,
             min_bytes: 1,
             response_max_bytes: 10 << 20,
@@ -133,13 +134,16 @@ fn a_follower_fetching_over_the_wire_converges_truncates_and_restarts() {
     let broker = TestBroker::start(dir.path(), &[]);
     let mut c = RawClient::connect(&broker.bootstrap());
     assert_eq!(raw::create_topic(&mut c, "t", 1, &[]), 0);
+    // Fetch v15 names the topic by the leader's id.
+    let meta: MetadataResponse = c.call(&MetadataRequest::default().with_topics(None), 12);
+    let topic_id = meta.topics[0].topic_id;
     produce(&mut c, 6);
     let addr = broker.bootstrap();
     let f_dir = fdir.path().to_path_buf();
     let (local, truncated) = broker.with_broker(move |_| async move {
         let r = follower(&f_dir);
         let f = remote_fetcher(addr);
-        f.add(r.clone(), Uuid::nil(), 0);
+        f.add(r.clone(), topic_id, 0);
         assert!(fetch_to(&f, &r, 6).await.is_empty());
         assert_eq!(r.high_watermark(), 6, "the leader's, capped at the log end");
         // A tail the leader never had, in the same old epoch: cut at the leader's end of it.
@@ -175,7 +179,7 @@ fn a_follower_fetching_over_the_wire_converges_truncates_and_restarts() {
     let (local, truncated) = broker.with_broker(move |_| async move {
         let r = follower(&f_dir);
         let f = remote_fetcher(addr);
-        f.add(r.clone(), Uuid::nil(), 0);
+        f.add(r.clone(), topic_id, 0);
         let truncated = fetch_to(&f, &r, 8).await;
         assert_eq!(r.log_start_offset(), 4);
         (local_bytes(&r).await, truncated)

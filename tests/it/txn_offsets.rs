@@ -94,7 +94,7 @@ fn complete(broker: &TestBroker, pid: i64, commit: bool) {
     broker
         .with_broker(|b| async move {
             let shard = b.group_coordinator(GROUP).await.expect("coordinator");
-            shard.complete_transaction(pid, 0, commit).await
+            shard.complete_transaction(pid, 0, commit, 0).await
         })
         .expect("transaction completed");
 }

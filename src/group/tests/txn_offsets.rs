@@ -97,7 +97,7 @@ async fn transactional_offsets_are_invisible_until_the_commit_marker() {
     );
 
     h.coord
-        .complete_transaction(PID, EPOCH, true)
+        .complete_transaction(PID, EPOCH, true, 0)
         .await
         .unwrap();
     assert_eq!(
@@ -137,7 +137,7 @@ async fn an_abort_marker_drops_the_pending_offsets() {
     assert_eq!(code, ErrorCode::None);
     // The transaction coordinator bumps the epoch when it aborts on a timeout.
     h.coord
-        .complete_transaction(PID, EPOCH + 1, false)
+        .complete_transaction(PID, EPOCH + 1, false, 0)
         .await
         .unwrap();
     assert_eq!(fetched(&h, "t", 0), Some(5));
@@ -145,7 +145,7 @@ async fn an_abort_marker_drops_the_pending_offsets() {
     assert_eq!(fetch(&h.coord, "t", 0, true), (5, ErrorCode::None));
     // A late commit marker finds nothing left to commit.
     h.coord
-        .complete_transaction(PID, EPOCH + 1, true)
+        .complete_transaction(PID, EPOCH + 1, true, 0)
         .await
         .unwrap();
     assert_eq!(fetched(&h, "u", 0), None);
@@ -183,7 +183,10 @@ async fn a_restart_keeps_open_transactions_and_commits_them_afterwards() {
     );
     assert!(again.describe("other").is_some(), "a simple group exists");
 
-    again.complete_transaction(PID, EPOCH, true).await.unwrap();
+    again
+        .complete_transaction(PID, EPOCH, true, 0)
+        .await
+        .unwrap();
     assert_eq!(fetch(&again, "t", 0, true), (50, ErrorCode::None));
     assert_eq!(fetch(&again, "t", 1, true), (51, ErrorCode::None));
     assert_eq!(pending(&again, PID + 1, "other", 0), Some(90), "untouched");
@@ -212,7 +215,7 @@ async fn a_failed_write_is_an_error_and_changes_nothing() {
     h.log.fail_writes(true);
     let err = h
         .coord
-        .complete_transaction(PID, EPOCH, true)
+        .complete_transaction(PID, EPOCH, true, 0)
         .await
         .expect_err("the marker write fails");
     assert_eq!(
@@ -224,7 +227,7 @@ async fn a_failed_write_is_an_error_and_changes_nothing() {
     assert!(h.coord.has_pending_transactional_offset(GROUP, "t", 0));
     h.log.fail_writes(false);
     h.coord
-        .complete_transaction(PID, EPOCH, true)
+        .complete_transaction(PID, EPOCH, true, 0)
         .await
         .unwrap();
     assert_eq!(fetched(&h, "t", 0), Some(50));
@@ -297,12 +300,12 @@ async fn group_and_producer_checks_are_kafkas() {
         ErrorCode::InvalidProducerEpoch
     );
     let err = c
-        .complete_transaction(PID, EPOCH - 1, true)
+        .complete_transaction(PID, EPOCH - 1, true, 0)
         .await
         .expect_err("fenced");
     assert_eq!(err.code(), ErrorCode::InvalidProducerEpoch);
     assert!(c.has_pending_transactional_offset(GROUP, "t", 0));
-    c.complete_transaction(PID, EPOCH, true).await.unwrap();
+    c.complete_transaction(PID, EPOCH, true, 0).await.unwrap();
     assert_eq!(
         (fetched(&h, "t", 0), fetched(&h, "t", 1)),
         (Some(7), Some(8))
@@ -347,7 +350,7 @@ async fn the_newest_record_wins_between_plain_and_transactional_commits() {
         "a plain commit is not held back"
     );
     h.coord
-        .complete_transaction(PID, EPOCH, true)
+        .complete_transaction(PID, EPOCH, true, 0)
         .await
         .unwrap();
     assert_eq!(
@@ -377,7 +380,7 @@ async fn deleting_offsets_or_the_group_removes_pending_ones_too() {
     assert_eq!(h.coord.delete_group(GROUP).await, ErrorCode::None);
     assert!(!h.coord.has_pending_transactional_offset(GROUP, "t", 1));
     h.coord
-        .complete_transaction(PID, EPOCH, true)
+        .complete_transaction(PID, EPOCH, true, 0)
         .await
         .unwrap();
     assert_eq!(h.coord.fetch_offsets(GROUP, None), vec![]);
@@ -401,7 +404,7 @@ async fn an_open_transaction_keeps_an_empty_group_from_expiring() {
         "not retired while the transaction is open"
     );
     h.coord
-        .complete_transaction(PID, EPOCH, true)
+        .complete_transaction(PID, EPOCH, true, 0)
         .await
         .unwrap();
     assert_eq!(fetched(&h, "t", 0), Some(2));

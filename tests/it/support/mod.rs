@@ -10,6 +10,7 @@ pub mod cluster;
 pub mod proxy;
 pub mod raw;
 pub mod replicas;
+pub mod tls;
 pub mod wait;
 
 pub use broker::{free_port, BrokerProcess, TestBroker};

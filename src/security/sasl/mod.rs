@@ -1,0 +1,219 @@
+//! SASL authentication as Kafka's `SaslServerAuthenticator` runs it on a SASL_PLAINTEXT or
+//! SASL_SSL listener: the mechanisms a listener enables ([`ListenerSasl`], from
+//! `sasl.enabled.mechanisms` and the JAAS configuration) and one connection's exchange
+//! ([`Authenticator`]: handshake → authenticate tokens → a user, or Kafka's failure message).
+//!
+//! Why here and not in the router: the mechanisms are pure functions of bytes, a
+//! configuration and the stored SCRAM credentials; the router owns the session, the Kafka
+//! framing and the ordering rules, and hands each token to this module. Supported: PLAIN,
+//! SCRAM-SHA-256, SCRAM-SHA-512. GSSAPI (Kafka's default `sasl.enabled.mechanisms`) needs
+//! Kerberos, which gregor does not do: it is dropped from the enabled list with a warning at
+//! start-up, and a handshake asking for it (or any unknown mechanism) gets
+//! UNSUPPORTED_SASL_MECHANISM with the list gregor does enable.
+
+pub mod plain;
+pub mod scram;
+pub mod scram_crypto;
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use crate::config::BrokerConfig;
+use crate::security::jaas;
+pub use scram::{ScramClient, ScramServer, ScramStep};
+pub use scram_crypto::{ScramCredential, ScramMechanism};
+
+/// A mechanism gregor serves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mechanism {
+    Plain,
+    Scram(ScramMechanism),
+}
+
+impl Mechanism {
+    pub fn name(self) -> &'static str {
+        match self {
+            Mechanism::Plain => "PLAIN",
+            Mechanism::Scram(m) => m.name(),
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<Mechanism> {
+        match name {
+            "PLAIN" => Some(Mechanism::Plain),
+            other => ScramMechanism::from_name(other).map(Mechanism::Scram),
+        }
+    }
+}
+
+/// The SASL settings of one listener (see the module doc).
+#[derive(Clone)]
+pub struct ListenerSasl {
+    /// Served mechanisms, in `sasl.enabled.mechanisms` order.
+    pub enabled: Vec<Mechanism>,
+    /// Names in the configured list gregor cannot serve (GSSAPI, OAUTHBEARER, typos).
+    pub unsupported: Vec<String>,
+    /// PLAIN's users: name → password.
+    plain_users: BTreeMap<String, String>,
+    /// `sasl.server.max.receive.size`: the frame limit before authentication.
+    pub max_receive_size: usize,
+    /// `connection.failed.authentication.delay.ms`.
+    pub failed_delay: Duration,
+}
+
+impl std::fmt::Debug for ListenerSasl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ListenerSasl")
+            .field("enabled", &self.enabled)
+            .field("plain_users", &self.plain_users.len())
+            .finish()
+    }
+}
+
+impl ListenerSasl {
+    /// The settings of listener `listener` (Kafka's per-listener overrides first:
+    /// `listener.name.<listener>.sasl.enabled.mechanisms`,
+    /// `listener.name.<listener>.plain.sasl.jaas.config`, then `sasl.jaas.config`).
+    /// A JAAS value that does not parse is an error naming the key, never quoting it.
+    pub fn from_config(listener: &str, config: &BrokerConfig) -> Result<ListenerSasl, String> {
+        let names = config
+            .listener_value(listener, "sasl.enabled.mechanisms")
+            .unwrap_or_else(|| config.sasl_enabled_mechanisms.join(","));
+        let mut enabled = Vec::new();
+        let mut unsupported = Vec::new();
+        for n in names.split(',').map(str::trim).filter(|n| !n.is_empty()) {
+            match Mechanism::from_name(n) {
+                Some(m) if !enabled.contains(&m) => enabled.push(m),
+                Some(_) => {}
+                None => unsupported.push(n.to_string()),
+            }
+        }
+        let mut plain_users = BTreeMap::new();
+        if enabled.contains(&Mechanism::Plain) {
+            let prefixed = "plain.sasl.jaas.config";
+            let (key, value) = match config.listener_value(listener, prefixed) {
+                Some(v) => (
+                    format!("listener.name.{}.{prefixed}", listener.to_lowercase()),
+                    Some(v),
+                ),
+                None => (
+                    "sasl.jaas.config".to_string(),
+                    config.sasl_jaas_config.clone(),
+                ),
+            };
+            if let Some(v) = value {
+                let modules = jaas::parse(&v).map_err(|e| format!("{key}: {e}"))?;
+                plain_users = jaas::plain_users(&modules);
+            }
+        }
+        Ok(ListenerSasl {
+            enabled,
+            unsupported,
+            plain_users,
+            max_receive_size: config.sasl_server_max_receive_size,
+            failed_delay: Duration::from_millis(config.connection_failed_authentication_delay_ms),
+        })
+    }
+
+    /// The enabled mechanism names, as SaslHandshake answers them.
+    pub fn enabled_names(&self) -> Vec<&'static str> {
+        self.enabled.iter().map(|m| m.name()).collect()
+    }
+
+    /// How many PLAIN users the configuration defines (start-up log).
+    pub fn plain_user_count(&self) -> usize {
+        self.plain_users.len()
+    }
+}
+
+/// The outcome of one SaslAuthenticate token.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// Send these bytes and wait for the next token.
+    Challenge(Vec<u8>),
+    /// Authenticated as this user; send `token` (may be empty).
+    Success { user: String, token: Vec<u8> },
+    /// Refused: `message` goes to the client (Kafka's text), `reason` to the log.
+    Failure { message: String, reason: String },
+}
+
+enum Exchange {
+    Plain,
+    Scram(Box<ScramServer>),
+}
+
+/// One connection's exchange, from a successful handshake to its outcome.
+pub struct Authenticator {
+    mechanism: Mechanism,
+    exchange: Exchange,
+}
+
+impl std::fmt::Debug for Authenticator {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Authenticator({})", self.mechanism.name())
+    }
+}
+
+impl Authenticator {
+    /// The exchange for mechanism `name`, if `sasl` enables it.
+    pub fn start(name: &str, sasl: &ListenerSasl) -> Option<Authenticator> {
+        let mechanism = Mechanism::from_name(name).filter(|m| sasl.enabled.contains(m))?;
+        let exchange = match mechanism {
+            Mechanism::Plain => Exchange::Plain,
+            Mechanism::Scram(m) => Exchange::Scram(Box::new(ScramServer::new(m))),
+        };
+        Some(Authenticator {
+            mechanism,
+            exchange,
+        })
+    }
+
+    pub fn mechanism(&self) -> Mechanism {
+        self.mechanism
+    }
+
+    /// Evaluates the client's next token. `scram` gives the stored credential of a user
+    /// for a SCRAM mechanism.
+    pub fn step(
+        &mut self,
+        token: &[u8],
+        sasl: &ListenerSasl,
+        scram: &dyn Fn(&str, ScramMechanism) -> Option<ScramCredential>,
+    ) -> Outcome {
+        match &mut self.exchange {
+            Exchange::Plain => match plain::authenticate(token, &sasl.plain_users) {
+                Ok(user) => Outcome::Success {
+                    user,
+                    token: Vec::new(),
+                },
+                Err(message) => Outcome::Failure {
+                    reason: message.clone(),
+                    message,
+                },
+            },
+            Exchange::Scram(server) => {
+                let Mechanism::Scram(m) = self.mechanism else {
+                    return Outcome::Failure {
+                        message: "Authentication failed".into(),
+                        reason: "mechanism mismatch".into(),
+                    };
+                };
+                match server.step(token, &|user| scram(user, m)) {
+                    Ok(ScramStep::Continue(challenge)) => Outcome::Challenge(challenge),
+                    Ok(ScramStep::Done { user, server_final }) => Outcome::Success {
+                        user,
+                        token: server_final,
+                    },
+                    Err(e) => Outcome::Failure {
+                        // Kafka's SaslServerAuthenticator answers a SaslException so.
+                        message: format!(
+                            "Authentication failed during authentication due to invalid credentials with SASL mechanism {}",
+                            m.name()
+                        ),
+                        reason: e.reason,
+                    },
+                }
+            }
+        }
+    }
+}
