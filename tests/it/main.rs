@@ -57,6 +57,7 @@ mod replication;
 mod resources;
 mod sasl;
 mod sasl_scram;
+mod sasl_ssl;
 mod shutdown;
 mod tls;
 mod transactions;
