@@ -9,7 +9,7 @@ use std::sync::{Arc, OnceLock};
 use bytes::Bytes;
 use gregor::broker::Broker;
 use gregor::config::{BrokerConfig, ClusterConfig};
-use gregor::router::{ListenerInfo, Router};
+use gregor::router::{ListenerInfo, Router, Session};
 use libfuzzer_sys::fuzz_target;
 
 struct State {
@@ -41,9 +41,10 @@ fuzz_target!(|data: &[u8]| {
     let s = state();
     let peer: SocketAddr = "127.0.0.1:9".parse().expect("address");
     let frame = Bytes::copy_from_slice(data);
+    let mut session = Session::anonymous(peer);
     // Long polls and group joins wait by design; a bounded wait keeps the fuzzer fast
     // (dropping the future cancels the wait, as a closed connection would).
     let _ = s.rt.block_on(async {
-        tokio::time::timeout(std::time::Duration::from_millis(10), s.router.handle_frame(peer, frame)).await
+        tokio::time::timeout(std::time::Duration::from_millis(10), s.router.handle_frame(&mut session, frame)).await
     });
 });
