@@ -30,23 +30,9 @@ use futures::executor::block_on;
 use rdkafka::producer::FutureRecord;
 
 use crate::replication::{create, state_on, state_where, values, PATIENCE};
-use crate::support::cluster::Cluster;
+use crate::support::cluster::{Cluster, KAFKA_DEFAULT_TIMINGS};
 use crate::support::replicas::{self, index_of};
 use crate::support::wait_for;
-
-/// Kafka's defaults for every timing the harness shortens.
-const KAFKA_DEFAULTS: &[(&str, &str)] = &[
-    ("controller.quorum.election.timeout.ms", "1000"),
-    ("controller.quorum.fetch.timeout.ms", "2000"),
-    ("controller.quorum.election.backoff.max.ms", "1000"),
-    ("controller.quorum.request.timeout.ms", "2000"),
-    ("broker.heartbeat.interval.ms", "2000"),
-    ("broker.session.timeout.ms", "9000"),
-    ("replica.lag.time.max.ms", "30000"),
-    ("replica.fetch.wait.max.ms", "500"),
-    ("replica.fetch.backoff.ms", "1000"),
-    ("auto.leader.rebalance.enable", "false"),
-];
 
 /// A kill -9 of the active controller: 2.1–2.5 s measured (the goal is 3 s). The test
 /// stretches the broker session to [`LONG_SESSION`]: fencing the dead leader must come from the
@@ -66,12 +52,12 @@ const RECORDS: usize = 20_000;
 
 /// Three nodes with Kafka's default timings but `stretched` (one slow path made long).
 fn cluster(stretched: (&str, &str)) -> Cluster {
-    let mut settings: Vec<(&str, &str)> = KAFKA_DEFAULTS
+    let mut settings: Vec<(&str, &str)> = KAFKA_DEFAULT_TIMINGS
         .iter()
         .filter(|(k, _)| *k != stretched.0)
         .copied()
         .collect();
-    settings.push(stretched);
+    settings.extend([stretched, ("auto.leader.rebalance.enable", "false")]);
     let c = Cluster::start_with(3, &settings);
     replicas::wait_brokers(&c.broker_addr(0), 3, PATIENCE);
     c

@@ -13,7 +13,7 @@
 use std::time::{Duration, Instant};
 
 use crate::replication::{create, state_on, values, PATIENCE};
-use crate::support::cluster::Cluster;
+use crate::support::cluster::{Cluster, KAFKA_DEFAULT_TIMINGS};
 use crate::support::replicas::{self, index_of};
 use crate::support::wait::poll;
 use crate::support::wait_for;
@@ -162,18 +162,7 @@ fn a_paused_leader_is_fenced_only_when_its_session_expires() {
 #[ignore = "measurement (≈ 2 min): cargo test --test it liveness::failover_figures -- --ignored --nocapture"]
 fn failover_figures() {
     const KILLS: usize = 6;
-    let defaults: &[(&str, &str)] = &[
-        ("controller.quorum.election.timeout.ms", "1000"),
-        ("controller.quorum.fetch.timeout.ms", "2000"),
-        ("controller.quorum.election.backoff.max.ms", "1000"),
-        ("controller.quorum.request.timeout.ms", "2000"),
-        ("broker.heartbeat.interval.ms", "2000"),
-        ("broker.session.timeout.ms", "9000"),
-        ("replica.lag.time.max.ms", "30000"),
-        ("replica.fetch.wait.max.ms", "500"),
-        ("replica.fetch.backoff.ms", "1000"),
-    ];
-    let mut c = cluster(defaults);
+    let mut c = cluster(KAFKA_DEFAULT_TIMINGS);
     let topic = "figures";
     create(&c, topic, 1, 3, &[]);
     let mut acks = Vec::new();

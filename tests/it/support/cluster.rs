@@ -30,6 +30,20 @@ use std::time::Duration;
 use super::broker::free_port;
 use super::wait::wait_for;
 
+/// Kafka's defaults for every timing the harness shortens (quorum, broker session,
+/// replica lag and fetch): tests that measure or bound failover start with these.
+pub const KAFKA_DEFAULT_TIMINGS: &[(&str, &str)] = &[
+    ("controller.quorum.election.timeout.ms", "1000"),
+    ("controller.quorum.fetch.timeout.ms", "2000"),
+    ("controller.quorum.election.backoff.max.ms", "1000"),
+    ("controller.quorum.request.timeout.ms", "2000"),
+    ("broker.heartbeat.interval.ms", "2000"),
+    ("broker.session.timeout.ms", "9000"),
+    ("replica.lag.time.max.ms", "30000"),
+    ("replica.fetch.wait.max.ms", "500"),
+    ("replica.fetch.backoff.ms", "1000"),
+];
+
 /// One node's fixed identity: what `restart` reuses.
 struct Node {
     id: i32,
