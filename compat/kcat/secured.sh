@@ -30,7 +30,7 @@ secured() { # scenario listener-variable refusal-pattern
         fail "$name" "metadata does not advertise $bs; $(err)"
         return
     fi
-    timeout 30 kcat "${bad[@]}" -L -m 3 >"$TMP/refused" 2>&1
+    timeout 30 kcat "${bad[@]}" -L -m 2 >"$TMP/refused" 2>&1
     if grep -qE "$pattern" "$TMP/refused"; then
         pass "$name" "20 records via a group; refused: $(grep -oE "$pattern" "$TMP/refused" | head -1 | sed "s/ *$//")"
     else
