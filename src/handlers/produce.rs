@@ -8,13 +8,20 @@
 //! be in the producer's ongoing transaction at the transaction coordinator, so a late or
 //! zombie write cannot slip into a transaction that already ended; otherwise
 //! INVALID_TXN_STATE (or INVALID_PRODUCER_EPOCH for a fenced epoch) and nothing is appended.
+//!
+//! A partition refused with NOT_LEADER_OR_FOLLOWER or FENCED_LEADER_EPOCH names its current
+//! leader and epoch (v10+, KIP-951), and the response carries that leader's endpoint for the
+//! request's listener, so a client redirects without a Metadata round trip.
 
 use std::time::Duration;
 
 use bytes::Bytes;
 use futures_util::future::join_all;
-use kafka_protocol::messages::produce_response::{PartitionProduceResponse, TopicProduceResponse};
-use kafka_protocol::messages::{ProduceRequest, ProduceResponse};
+use kafka_protocol::messages::produce_response::{
+    LeaderIdAndEpoch, NodeEndpoint, PartitionProduceResponse, TopicProduceResponse,
+};
+use kafka_protocol::messages::{BrokerId, ProduceRequest, ProduceResponse};
+use kafka_protocol::protocol::StrBytes;
 
 use crate::error::{Error, ErrorCode};
 use crate::handlers::message;
@@ -226,5 +233,54 @@ pub async fn handle(ctx: &RequestContext, req: ProduceRequest) -> Reply<ProduceR
     if acks == 0 {
         return Reply::Silent;
     }
-    Reply::Send(ProduceResponse::default().with_responses(responses))
+    let mut resp = ProduceResponse::default().with_responses(responses);
+    if ctx.version >= 10 {
+        add_leader_hints(ctx, &mut resp);
+    }
+    Reply::Send(resp)
+}
+
+/// KIP-951 (see the module doc): the current leader of each partition refused as not led
+/// here, and the endpoints of those leaders. A partition without a leader gets none.
+fn add_leader_hints(ctx: &RequestContext, resp: &mut ProduceResponse) {
+    let not_leader = [
+        ErrorCode::NotLeaderOrFollower.code(),
+        ErrorCode::FencedLeaderEpoch.code(),
+    ];
+    let image = ctx.broker.metadata.image();
+    let mut leaders: Vec<i32> = Vec::new();
+    for topic in &mut resp.responses {
+        for p in &mut topic.partition_responses {
+            if !not_leader.contains(&p.error_code) {
+                continue;
+            }
+            let Some(state) = image.partition(&topic.name.0, p.index) else {
+                continue;
+            };
+            if state.leader < 0 {
+                continue;
+            }
+            p.current_leader = LeaderIdAndEpoch::default()
+                .with_leader_id(BrokerId(state.leader))
+                .with_leader_epoch(state.leader_epoch);
+            if !leaders.contains(&state.leader) {
+                leaders.push(state.leader);
+            }
+        }
+    }
+    leaders.sort_unstable();
+    resp.node_endpoints = leaders
+        .into_iter()
+        .filter_map(|id| {
+            let b = image.brokers.get(&id)?;
+            let (host, port) = b.endpoint(&ctx.listener)?;
+            Some(
+                NodeEndpoint::default()
+                    .with_node_id(BrokerId(id))
+                    .with_host(StrBytes::from_string(host.to_string()))
+                    .with_port(port)
+                    .with_rack(b.rack.clone().map(StrBytes::from_string)),
+            )
+        })
+        .collect();
 }
