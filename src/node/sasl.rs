@@ -10,7 +10,7 @@ use std::io;
 
 use crate::config::endpoints::SecurityProtocol;
 use crate::config::{BrokerConfig, ClusterConfig};
-use crate::security::sasl::ListenerSasl;
+use crate::security::sasl::{ListenerSasl, Mechanism};
 
 /// Listener name → its SASL settings, for the listeners whose protocol is SASL_*.
 pub fn listener_sasl(
@@ -42,11 +42,18 @@ pub fn listener_sasl(
             return Err(io::Error::new(
                 io::ErrorKind::InvalidInput,
                 format!(
-                    "listener {}: no supported SASL mechanism enabled (set sasl.enabled.mechanisms or listener.name.{}.sasl.enabled.mechanisms to PLAIN, SCRAM-SHA-256 and/or SCRAM-SHA-512)",
+                    "listener {}: no supported SASL mechanism enabled (set sasl.enabled.mechanisms or listener.name.{}.sasl.enabled.mechanisms to PLAIN, SCRAM-SHA-256, SCRAM-SHA-512 and/or OAUTHBEARER)",
                     l.name,
                     l.name.to_lowercase()
                 ),
             ));
+        }
+        if sasl.enabled.contains(&Mechanism::OAuthBearer) {
+            // Kafka's default OAUTHBEARER validator: any well-formed unsecured JWT is believed.
+            tracing::warn!(
+                "listener {}: OAUTHBEARER uses Kafka's unsecured JWT validator (tokens are not signed: development only)",
+                l.name
+            );
         }
         tracing::info!(
             "listener {}: SASL {} ({} PLAIN user(s) configured)",

@@ -56,6 +56,7 @@ mod replica_fetcher;
 mod replication;
 mod resources;
 mod sasl;
+mod sasl_oauthbearer;
 mod sasl_scram;
 mod sasl_ssl;
 mod secured_rdkafka;

@@ -49,7 +49,7 @@ impl ClientContext for Errors {
 impl ConsumerContext for Errors {}
 
 /// Produces `values` with `config`, then reads them back through a new consumer group.
-fn produce_then_group_read(
+pub fn produce_then_group_read(
     config: &ClientConfig,
     topic: &str,
     values: &[String],

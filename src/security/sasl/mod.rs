@@ -6,34 +6,40 @@
 //! Why here and not in the router: the mechanisms are pure functions of bytes, a
 //! configuration and the stored SCRAM credentials; the router owns the session, the Kafka
 //! framing and the ordering rules, and hands each token to this module. Supported: PLAIN,
-//! SCRAM-SHA-256, SCRAM-SHA-512. GSSAPI (Kafka's default `sasl.enabled.mechanisms`) needs
+//! SCRAM-SHA-256, SCRAM-SHA-512, OAUTHBEARER (Kafka's default unsecured-JWT validator). GSSAPI (Kafka's default `sasl.enabled.mechanisms`) needs
 //! Kerberos, which gregor does not do: it is dropped from the enabled list with a warning at
 //! start-up, and a handshake asking for it (or any unknown mechanism) gets
 //! UNSUPPORTED_SASL_MECHANISM with the list gregor does enable.
 
+pub mod oauthbearer;
 pub mod plain;
 pub mod scram;
 pub mod scram_crypto;
+pub mod unsecured_jws;
 
 use std::collections::BTreeMap;
 use std::time::Duration;
 
 use crate::config::BrokerConfig;
 use crate::security::jaas;
+pub use oauthbearer::OAuthBearerServer;
 pub use scram::{ScramClient, ScramServer, ScramStep};
 pub use scram_crypto::{ScramCredential, ScramMechanism};
+pub use unsecured_jws::ValidatorOptions;
 
 /// A mechanism gregor serves.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Mechanism {
     Plain,
     Scram(ScramMechanism),
+    OAuthBearer,
 }
 
 impl Mechanism {
     pub fn name(self) -> &'static str {
         match self {
             Mechanism::Plain => "PLAIN",
+            Mechanism::OAuthBearer => "OAUTHBEARER",
             Mechanism::Scram(m) => m.name(),
         }
     }
@@ -41,6 +47,7 @@ impl Mechanism {
     pub fn from_name(name: &str) -> Option<Mechanism> {
         match name {
             "PLAIN" => Some(Mechanism::Plain),
+            "OAUTHBEARER" => Some(Mechanism::OAuthBearer),
             other => ScramMechanism::from_name(other).map(Mechanism::Scram),
         }
     }
@@ -51,10 +58,12 @@ impl Mechanism {
 pub struct ListenerSasl {
     /// Served mechanisms, in `sasl.enabled.mechanisms` order.
     pub enabled: Vec<Mechanism>,
-    /// Names in the configured list gregor cannot serve (GSSAPI, OAUTHBEARER, typos).
+    /// Names in the configured list gregor cannot serve (GSSAPI, typos).
     pub unsupported: Vec<String>,
     /// PLAIN's users: name → password.
     plain_users: BTreeMap<String, String>,
+    /// OAUTHBEARER's `unsecuredValidator*` options.
+    pub oauth: ValidatorOptions,
     /// `sasl.server.max.receive.size`: the frame limit before authentication.
     pub max_receive_size: usize,
     /// `connection.failed.authentication.delay.ms`.
@@ -73,8 +82,10 @@ impl std::fmt::Debug for ListenerSasl {
 impl ListenerSasl {
     /// The settings of listener `listener` (Kafka's per-listener overrides first:
     /// `listener.name.<listener>.sasl.enabled.mechanisms`,
-    /// `listener.name.<listener>.plain.sasl.jaas.config`, then `sasl.jaas.config`).
+    /// `listener.name.<listener>.<mechanism>.sasl.jaas.config`, then `sasl.jaas.config`).
     /// A JAAS value that does not parse is an error naming the key, never quoting it.
+    /// OAUTHBEARER's options are those of the value's first login module (Kafka's validator
+    /// reads its single JAAS entry's options); without a value they take Kafka's defaults.
     pub fn from_config(listener: &str, config: &BrokerConfig) -> Result<ListenerSasl, String> {
         let names = config
             .listener_value(listener, "sasl.enabled.mechanisms")
@@ -90,26 +101,26 @@ impl ListenerSasl {
         }
         let mut plain_users = BTreeMap::new();
         if enabled.contains(&Mechanism::Plain) {
-            let prefixed = "plain.sasl.jaas.config";
-            let (key, value) = match config.listener_value(listener, prefixed) {
-                Some(v) => (
-                    format!("listener.name.{}.{prefixed}", listener.to_lowercase()),
-                    Some(v),
-                ),
-                None => (
-                    "sasl.jaas.config".to_string(),
-                    config.sasl_jaas_config.clone(),
-                ),
-            };
-            if let Some(v) = value {
+            if let Some((key, v)) = jaas_value(listener, "plain", config) {
                 let modules = jaas::parse(&v).map_err(|e| format!("{key}: {e}"))?;
                 plain_users = jaas::plain_users(&modules);
+            }
+        }
+        let mut oauth = ValidatorOptions::default();
+        if enabled.contains(&Mechanism::OAuthBearer) {
+            if let Some((key, v)) = jaas_value(listener, "oauthbearer", config) {
+                let modules = jaas::parse(&v).map_err(|e| format!("{key}: {e}"))?;
+                if let Some(first) = modules.first() {
+                    oauth = ValidatorOptions::from_jaas(&first.options)
+                        .map_err(|e| format!("{key}: {e}"))?;
+                }
             }
         }
         Ok(ListenerSasl {
             enabled,
             unsupported,
             plain_users,
+            oauth,
             max_receive_size: config.sasl_server_max_receive_size,
             failed_delay: Duration::from_millis(config.connection_failed_authentication_delay_ms),
         })
@@ -123,6 +134,22 @@ impl ListenerSasl {
     /// How many PLAIN users the configuration defines (start-up log).
     pub fn plain_user_count(&self) -> usize {
         self.plain_users.len()
+    }
+}
+
+/// The JAAS value for `mechanism` (lower case) on `listener`, with the key it came from:
+/// `listener.name.<listener>.<mechanism>.sasl.jaas.config`, else `sasl.jaas.config`.
+fn jaas_value(listener: &str, mechanism: &str, config: &BrokerConfig) -> Option<(String, String)> {
+    let prefixed = format!("{mechanism}.sasl.jaas.config");
+    match config.listener_value(listener, &prefixed) {
+        Some(v) => Some((
+            format!("listener.name.{}.{prefixed}", listener.to_lowercase()),
+            v,
+        )),
+        None => config
+            .sasl_jaas_config
+            .clone()
+            .map(|v| ("sasl.jaas.config".to_string(), v)),
     }
 }
 
@@ -140,6 +167,7 @@ pub enum Outcome {
 enum Exchange {
     Plain,
     Scram(Box<ScramServer>),
+    OAuthBearer(OAuthBearerServer),
 }
 
 /// One connection's exchange, from a successful handshake to its outcome.
@@ -160,6 +188,7 @@ impl Authenticator {
         let mechanism = Mechanism::from_name(name).filter(|m| sasl.enabled.contains(m))?;
         let exchange = match mechanism {
             Mechanism::Plain => Exchange::Plain,
+            Mechanism::OAuthBearer => Exchange::OAuthBearer(OAuthBearerServer::default()),
             Mechanism::Scram(m) => Exchange::Scram(Box::new(ScramServer::new(m))),
         };
         Some(Authenticator {
@@ -191,6 +220,9 @@ impl Authenticator {
                     message,
                 },
             },
+            Exchange::OAuthBearer(server) => {
+                server.step(token, &sasl.oauth, crate::log::partition::now_ms())
+            }
             Exchange::Scram(server) => {
                 let Mechanism::Scram(m) = self.mechanism else {
                     return Outcome::Failure {
