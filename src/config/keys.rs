@@ -205,8 +205,8 @@ pub const KEYS: &[ConfigKey] = &[
     b("ssl.cipher.suites", List, "").kafka("null").doc("IANA names of the cipher suites allowed (e.g. `TLS_AES_128_GCM_SHA256`); empty: rustls' defaults (AES-GCM and ChaCha20-Poly1305 with ECDHE)"),
     b("ssl.endpoint.identification.algorithm", String, "https").doc("`https`: the peer client checks that a broker's certificate names the host it connects to; empty: no host name check"),
     // --- broker: SASL (src/security/sasl; per listener: `listener.name.<listener>.<key>`) ---
-    b("sasl.enabled.mechanisms", List, "GSSAPI").doc("mechanisms a SASL listener offers: PLAIN, SCRAM-SHA-256, SCRAM-SHA-512 (GSSAPI, Kafka's default, is not supported: dropped with a warning)"),
-    b_null("sasl.jaas.config", Password).doc("JAAS login modules; PLAIN's users are the `user_<name>=\"<password>\"` options of `PlainLoginModule` (per listener: `listener.name.<l>.plain.sasl.jaas.config`)"),
+    b("sasl.enabled.mechanisms", List, "GSSAPI").doc("mechanisms a SASL listener offers: PLAIN, SCRAM-SHA-256, SCRAM-SHA-512, OAUTHBEARER (GSSAPI, Kafka's default, is not supported: dropped with a warning)"),
+    b_null("sasl.jaas.config", Password).doc("JAAS login modules; PLAIN's users are the `user_<name>=\"<password>\"` options of `PlainLoginModule`, OAUTHBEARER's validator reads the `unsecuredValidator*` options (per listener: `listener.name.<l>.<mechanism>.sasl.jaas.config`)"),
     b("sasl.server.max.receive.size", Int, "524288").min(1).doc("largest request frame before authentication on a SASL listener; larger ones close the connection"),
     b("connection.failed.authentication.delay.ms", Int, "100").min(0).doc("a failed authentication is answered after this delay, then the connection closes"),
     // --- broker: log defaults for topics (see the topic keys' synonyms) ---
