@@ -82,14 +82,14 @@ macro_rules! api_table {
 
 api_table! {
     Produce(ProduceRequest) 3..=11 advertise 0 => handlers::produce::handle;
-    Fetch(FetchRequest) 4..=15 long_poll yes encode crate::protocol::fetch_frame::encode => handlers::fetch::handle;
-    ListOffsets(ListOffsetsRequest) 1..=7 => handlers::list_offsets::handle;
-    Metadata(MetadataRequest) 0..=12 => handlers::metadata::handle;
+    Fetch(FetchRequest) 4..=18 long_poll yes encode crate::protocol::fetch_frame::encode => handlers::fetch::handle;
+    ListOffsets(ListOffsetsRequest) 1..=10 => handlers::list_offsets::handle;
+    Metadata(MetadataRequest) 0..=13 => handlers::metadata::handle;
     ApiVersions(ApiVersionsRequest) 0..=4 => super::api_versions::handle;
     CreateTopics(CreateTopicsRequest) 2..=7 forward yes => handlers::topics::create_topics;
     DeleteTopics(DeleteTopicsRequest) 1..=6 forward yes => handlers::topics::delete_topics;
     DeleteRecords(DeleteRecordsRequest) 0..=2 => handlers::delete_records::handle;
-    InitProducerId(InitProducerIdRequest) 0..=4 => handlers::producer_id::handle;
+    InitProducerId(InitProducerIdRequest) 0..=5 => handlers::producer_id::handle;
     OffsetCommit(OffsetCommitRequest) 2..=8 => handlers::offsets::offset_commit;
     OffsetFetch(OffsetFetchRequest) 1..=8 => handlers::offsets::offset_fetch;
     FindCoordinator(FindCoordinatorRequest) 0..=6 => handlers::coordinator::find_coordinator;
@@ -179,20 +179,6 @@ pub const CONTROLLER_ONLY_APIS: &[ApiKey] = &[
     ApiKey::AllocateProducerIds,
     ApiKey::AlterPartition,
 ];
-
-/// APIs served above the version advertised to clients: Fetch v13–15 (topic ids, KIP-903's
-/// `ReplicaState`) is served for gregor's own followers, which send v15 knowing their peer;
-/// clients are offered v12 (names) until the topic-id fetch path is checked against every
-/// client of the compat matrix (kafka-python guesses the broker's version from this maximum).
-const ADVERTISED_MAX: &[(ApiKey, i16)] = &[(ApiKey::Fetch, 12)];
-
-/// The highest version ApiVersions advertises for `api` (see [`ADVERTISED_MAX`]).
-pub fn advertised_max(api: &ApiRange) -> i16 {
-    ADVERTISED_MAX
-        .iter()
-        .find(|(k, _)| *k == api.key)
-        .map_or(api.max, |(_, v)| (*v).min(api.max))
-}
 
 /// The served range of an api key, if gregor serves it.
 pub fn lookup(key: ApiKey) -> Option<&'static ApiRange> {

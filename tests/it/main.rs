@@ -12,6 +12,7 @@ mod acls;
 mod admin;
 mod admin_apis;
 mod alter_configs;
+mod api_versions_table;
 mod auto_create_cluster;
 mod bad_input;
 mod broker_configs;
