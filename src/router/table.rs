@@ -81,7 +81,7 @@ macro_rules! api_table {
 }
 
 api_table! {
-    Produce(ProduceRequest) 3..=11 advertise 0 => handlers::produce::handle;
+    Produce(ProduceRequest) 3..=13 advertise 0 => handlers::produce::handle;
     Fetch(FetchRequest) 4..=18 long_poll yes encode crate::protocol::fetch_frame::encode => handlers::fetch::handle;
     ListOffsets(ListOffsetsRequest) 1..=10 => handlers::list_offsets::handle;
     Metadata(MetadataRequest) 0..=13 => handlers::metadata::handle;

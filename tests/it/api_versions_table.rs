@@ -71,7 +71,12 @@ fn answers(addr: &str, api: ApiKey, v: i16, id: Uuid) -> Result<(), String> {
         ApiKey::Produce if v < 3 => legacy_produce(addr, v),
         ApiKey::Produce => {
             let batch = encode_batch(&[(None, "v")], None, now_ms());
-            let r = c.try_call(&produce_request(TOPIC, 0, batch, 1), v)?;
+            let mut req = produce_request(TOPIC, 0, batch, 1);
+            if v >= 13 {
+                req.topic_data[0].name = Default::default();
+                req.topic_data[0].topic_id = id;
+            }
+            let r = c.try_call(&req, v)?;
             let p = &r.responses[0].partition_responses[0];
             check(p.error_code == 0 && p.base_offset >= 0, &format!("{p:?}"))
         }
@@ -256,6 +261,7 @@ fn every_advertised_version_answers() {
             .find(|a| a.api_key == k as i16)
             .map(|a| a.max_version)
     };
+    assert_eq!(max(ApiKey::Produce), Some(13));
     assert_eq!(max(ApiKey::Fetch), Some(18));
     assert_eq!(max(ApiKey::ListOffsets), Some(10));
     assert_eq!(max(ApiKey::Metadata), Some(13));

@@ -49,6 +49,7 @@ mod log_model;
 mod log_txn_model;
 mod metadata_records;
 mod power_loss;
+mod produce_versions;
 mod quorum;
 mod quorum_cluster;
 mod rdkafka_roundtrip;
