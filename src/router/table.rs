@@ -207,4 +207,32 @@ mod tests {
         let long_polls: Vec<ApiKey> = APIS.iter().filter(|a| a.long_poll).map(|a| a.key).collect();
         assert_eq!(long_polls, vec![ApiKey::Fetch]);
     }
+
+    /// The README's "Protocol" table opens each row with the advertised range ("a–b", or "a"
+    /// when it is one version): it must be the table's, for every API a broker listener
+    /// advertises and for the controller-only ones.
+    #[test]
+    fn readme_lists_the_advertised_ranges() {
+        let readme = include_str!("../../README.md");
+        let section = readme
+            .split("## Protocol")
+            .nth(1)
+            .and_then(|s| s.split("\n## ").next())
+            .expect("a Protocol section");
+        for api in APIS {
+            let name = format!("{:?}", api.key);
+            let row = section
+                .lines()
+                .find(|l| l.starts_with(&format!("| {name} |")))
+                .unwrap_or_else(|| panic!("no README row for {name}"));
+            let cell = row.split('|').nth(2).unwrap_or_default().trim();
+            let range = cell.split([' ', ',']).next().unwrap_or_default();
+            let want = if api.advertised_min == api.max {
+                api.max.to_string()
+            } else {
+                format!("{}–{}", api.advertised_min, api.max)
+            };
+            assert_eq!(range, want, "README row for {name}");
+        }
+    }
 }
