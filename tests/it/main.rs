@@ -48,6 +48,7 @@ mod log_lifecycle;
 mod log_model;
 mod log_txn_model;
 mod metadata_records;
+mod new_versions;
 mod power_loss;
 mod produce_versions;
 mod quorum;
