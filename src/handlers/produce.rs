@@ -14,6 +14,8 @@
 //! not advertise; a client that sends it anyway gets Kafka's answer.)
 //! v13 names topics by id (KIP-516): an id the image does not know is UNKNOWN_TOPIC_ID, and
 //! the response names topics by id.
+//! A partition refused with NOT_LEADER_OR_FOLLOWER or FENCED_LEADER_EPOCH names its current
+//! leader (v10+, KIP-951: [`super::leader_hints`]).
 
 use std::time::Duration;
 
@@ -266,5 +268,8 @@ pub async fn handle(ctx: &RequestContext, req: ProduceRequest) -> Reply<ProduceR
     if acks == 0 {
         return Reply::Silent;
     }
-    Reply::Send(ProduceResponse::default().with_responses(responses))
+    let mut resp = ProduceResponse::default().with_responses(responses);
+    let image = ctx.broker.metadata.image();
+    super::leader_hints::add_to_produce(&mut resp, &image, &ctx.listener, ctx.version);
+    Reply::Send(resp)
 }

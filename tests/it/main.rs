@@ -61,6 +61,7 @@ mod resources;
 mod sasl;
 mod sasl_scram;
 mod sasl_ssl;
+mod secured_rdkafka;
 mod shutdown;
 mod tls;
 mod transactions;
