@@ -95,6 +95,41 @@ def consume_compare():
     assert got == sent, f"{len(got)} consumed, {len(sent)} produced, equal={got == sent}"
 
 
+ROT_PARTS, ROT_ROUNDS = 4, 6
+
+
+def rot_value(p, r):
+    """A 20 KB payload, far above the consumer's fetch.max.bytes of 1024."""
+    return (f"p{p}r{r}." * 4000)[:20000].encode()
+
+
+def fetch_rotation():
+    """fetch.max.bytes below one batch on 4 partitions: every partition is served within the first 12 records."""
+    name = f"ck-rot-{tag}"
+    create(name, ROT_PARTS)
+    p = Producer({"bootstrap.servers": BS, "linger.ms": 0})
+    for r in range(ROT_ROUNDS):
+        for part in range(ROT_PARTS):
+            p.produce(name, key=f"p{part}r{r}".encode(), value=rot_value(part, r), partition=part)
+        assert p.flush(30) == 0  # one batch per partition and round
+    # librdkafka raises fetch.max.bytes to message.max.bytes: lower both.
+    c = Consumer({"bootstrap.servers": BS, "group.id": "unused", "enable.auto.commit": False,
+                  "message.max.bytes": 1000, "fetch.max.bytes": 1024, "max.partition.fetch.bytes": 1024})
+    c.assign([TopicPartition(name, part, 0) for part in range(ROT_PARTS)])
+    order, got = [], {}
+    while len(got) < ROT_PARTS * ROT_ROUNDS:
+        m = c.poll(10)
+        assert m is not None, f"timed out after {len(got)}; order {order}"
+        assert m.error() is None, m.error()
+        order.append(m.partition())
+        got[(m.partition(), m.offset())] = (m.key(), m.value())
+    c.close()
+    assert set(order[:12]) == set(range(ROT_PARTS)), f"first 12 from partitions {order[:12]}"
+    want = {(part, r): (f"p{part}r{r}".encode(), rot_value(part, r)) for part in range(ROT_PARTS) for r in range(ROT_ROUNDS)}
+    assert got == want, f"{len(got)} consumed, payloads equal: {got == want}"
+    return f"first partitions {order[:8]}"
+
+
 def list_offsets():
     name = f"ck-times-{tag}"
     create(name, 1)
@@ -390,6 +425,7 @@ R.run("produce-keyed-headers", produce_keyed)
 for codec in ["gzip", "snappy", "lz4", "zstd"]:
     R.run(f"compression-{codec}", compression(codec))
 R.run("consume-compare", consume_compare)
+R.run("fetch-rotation", fetch_rotation)
 R.run("list-offsets", list_offsets)
 R.run("group-commit-resume", group_commit_resume)
 R.run("group-split", group_split)

@@ -82,6 +82,42 @@ public class Scenarios extends Harness {
             }
         });
 
+        // fetch.max.bytes below one batch on 4 partitions: every partition within the first 12 records.
+        noted("fetch-rotation", () -> {
+            String name = "java-rot-" + TAG;
+            admin.createTopics(List.of(new NewTopic(name, 4, (short) 1))).all().get();
+            Map<String, String> want = new TreeMap<>();
+            try (var p = producer("linger.ms", "0")) {
+                for (int r = 0; r < 6; r++) {
+                    for (int part = 0; part < 4; part++) {
+                        String v = ("p" + part + "r" + r + ".").repeat(4000).substring(0, 20000);
+                        p.send(new ProducerRecord<>(name, part, "p" + part + "r" + r, v));
+                        want.put(part + "/" + r, "p" + part + "r" + r + "=" + v);
+                    }
+                    p.flush(); // one batch per partition and round
+                }
+            }
+            try (var c = consumer("fetch.max.bytes", "1024", "max.partition.fetch.bytes", "1024")) {
+                var parts = new ArrayList<TopicPartition>();
+                for (int part = 0; part < 4; part++) parts.add(new TopicPartition(name, part));
+                c.assign(parts);
+                c.seekToBeginning(parts);
+                List<Integer> order = new ArrayList<>();
+                Map<String, String> got = new TreeMap<>();
+                long deadline = System.currentTimeMillis() + 30000;
+                while (got.size() < want.size() && System.currentTimeMillis() < deadline) {
+                    for (var r : c.poll(Duration.ofMillis(500))) {
+                        order.add(r.partition());
+                        got.put(r.partition() + "/" + r.offset(), r.key() + "=" + r.value());
+                    }
+                }
+                var first = order.subList(0, Math.min(12, order.size()));
+                check(new HashSet<>(first).size() == 4, "first 12 from partitions " + first);
+                check(got.equals(want), "consumed " + got.size() + " of " + want.size() + ", payloads equal: " + got.equals(want));
+                return "first partitions " + order.subList(0, Math.min(8, order.size()));
+            }
+        });
+
         scenario("list-offsets", () -> {
             String name = "java-times-" + TAG;
             admin.createTopics(List.of(new NewTopic(name, 1, (short) 1))).all().get();

@@ -6,6 +6,7 @@
 
 mod alter;
 mod cluster;
+mod rotation;
 mod secured;
 mod txn;
 
@@ -422,6 +423,7 @@ fn main() -> Result<()> {
         ("compression-lz4", Box::new(compression("lz4"))),
         ("compression-zstd", Box::new(compression("zstd"))),
         ("consume-compare", Box::new(consume_compare)),
+        ("fetch-rotation", Box::new(rotation::fetch_rotation)),
         ("list-offsets", Box::new(list_offsets)),
         ("group-commit-resume", Box::new(group_commit_resume)),
         ("group-split", Box::new(group_split)),
