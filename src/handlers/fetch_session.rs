@@ -153,13 +153,25 @@ fn group(partitions: Vec<(PartitionKey, FetchParams)>) -> Vec<FetchTopic> {
             .with_current_leader_epoch(p.current_leader_epoch)
             .with_last_fetched_epoch(p.last_fetched_epoch)
             .with_log_start_offset(p.log_start_offset);
+        // A topic keyed by its id (v13+, see topic_key) is asked for by id again: its key
+        // is not a name the handler could resolve.
+        let by_id = |t: &FetchTopic| {
+            if t.topic.is_empty() {
+                t.topic_id.to_string()
+            } else {
+                t.topic.to_string()
+            }
+        };
         match topics.last_mut() {
-            Some(t) if t.topic.as_str() == topic => t.partitions.push(part),
-            _ => topics.push(
-                FetchTopic::default()
+            Some(t) if by_id(t) == topic => t.partitions.push(part),
+            _ => topics.push(match uuid::Uuid::parse_str(&topic) {
+                Ok(id) if !id.is_nil() => FetchTopic::default()
+                    .with_topic_id(id)
+                    .with_partitions(vec![part]),
+                _ => FetchTopic::default()
                     .with_topic(TopicName(StrBytes::from_string(topic)))
                     .with_partitions(vec![part]),
-            ),
+            }),
         }
     }
     topics
@@ -236,5 +248,44 @@ impl Plan {
         FetchResponse::default()
             .with_responses(responses)
             .with_session_id(session_id)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(offset: i64) -> FetchParams {
+        FetchParams {
+            fetch_offset: offset,
+            max_bytes: 1024,
+            current_leader_epoch: -1,
+            last_fetched_epoch: -1,
+            log_start_offset: -1,
+        }
+    }
+
+    /// v13+ sessions are keyed by topic id: the incremental request rebuilt from the session
+    /// must ask for the topic by id again, else no partition resolves (the Java consumer got
+    /// nothing after a session's first fetch).
+    #[test]
+    fn session_partitions_keyed_by_id_are_fetched_by_id() {
+        let id = uuid::Uuid::from_u128(0x1234_5678_9abc_def0_1234_5678_9abc_def0);
+        let topics = group(vec![
+            ((id.to_string(), 1), at(5)),
+            ((id.to_string(), 0), at(7)),
+            (("named".to_string(), 0), at(9)),
+        ]);
+        assert_eq!(topics.len(), 2);
+        assert_eq!(topics[0].topic_id, id);
+        assert!(topics[0].topic.is_empty());
+        let offsets: Vec<(i32, i64)> = topics[0]
+            .partitions
+            .iter()
+            .map(|p| (p.partition, p.fetch_offset))
+            .collect();
+        assert_eq!(offsets, vec![(1, 5), (0, 7)]);
+        assert_eq!(topics[1].topic.as_str(), "named");
+        assert!(topics[1].topic_id.is_nil());
     }
 }
