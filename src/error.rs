@@ -103,6 +103,7 @@ error_codes! {
     OffsetNotAvailable = 78, "OFFSET_NOT_AVAILABLE", true;
     MemberIdRequired = 79, "MEMBER_ID_REQUIRED", false;
     PreferredLeaderNotAvailable = 80, "PREFERRED_LEADER_NOT_AVAILABLE", true;
+    GroupMaxSizeReached = 81, "GROUP_MAX_SIZE_REACHED", false;
     FencedInstanceId = 82, "FENCED_INSTANCE_ID", false;
     EligibleLeadersNotAvailable = 83, "ELIGIBLE_LEADERS_NOT_AVAILABLE", true;
     ElectionNotNeeded = 84, "ELECTION_NOT_NEEDED", true;
@@ -124,6 +125,10 @@ error_codes! {
     TransactionalIdNotFound = 105, "TRANSACTIONAL_ID_NOT_FOUND", false;
     IneligibleReplica = 107, "INELIGIBLE_REPLICA", false;
     NewLeaderElected = 108, "NEW_LEADER_ELECTED", false;
+    FencedMemberEpoch = 110, "FENCED_MEMBER_EPOCH", false;
+    UnreleasedInstanceId = 111, "UNRELEASED_INSTANCE_ID", false;
+    UnsupportedAssignor = 112, "UNSUPPORTED_ASSIGNOR", false;
+    StaleMemberEpoch = 113, "STALE_MEMBER_EPOCH", false;
     MismatchedEndpointType = 114, "MISMATCHED_ENDPOINT_TYPE", false;
     UnsupportedEndpointType = 115, "UNSUPPORTED_ENDPOINT_TYPE", false;
 }
