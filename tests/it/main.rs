@@ -35,6 +35,7 @@ mod failover_timing;
 mod fetch;
 mod fetch_sessions;
 mod find_coordinator;
+mod groups_consumer_protocol;
 mod groups_protocol;
 mod groups_rdkafka;
 mod idempotence;

@@ -86,7 +86,12 @@ fn validate(p: &HeartbeatParams, assignors: &[String]) -> Result<(), (ErrorCode,
     if p.rack_id.as_deref() == Some("") {
         return bad("RackId can't be empty.");
     }
-    if p.subscribed_topic_regex.is_some() {
+    // An empty regex clears it (librdkafka sends one with every full request); gregor does
+    // not subscribe by regex yet.
+    if p.subscribed_topic_regex
+        .as_deref()
+        .is_some_and(|r| !r.is_empty())
+    {
         return bad("SubscribedTopicRegex is not supported yet.");
     }
     match p.member_epoch {
@@ -144,6 +149,11 @@ impl GroupCoordinator {
         topics: TopicLookup<'_>,
     ) -> HeartbeatResult {
         if let Err((code, msg)) = validate(&p, &self.config.consumer_assignors) {
+            tracing::debug!(
+                "group {}: heartbeat of {:?} refused: {msg}",
+                p.group_id,
+                p.member_id
+            );
             return HeartbeatResult::error(code, msg, &p);
         }
         if p.member_id.is_empty() {
