@@ -207,6 +207,29 @@ fn a_classic_group_and_a_consumer_group_side_by_side() {
     );
     assert_eq!(describe(&bs, "new-style").members.len(), 2);
 
+    // `gregor groups` shows both kinds; the consumer group with its epochs and assignments.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_gregor"))
+        .args(["groups", "-b", &bs])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        text.contains(
+            "GROUP new-style  state Stable  protocol consumer/uniform  members 2  type consumer"
+        ),
+        "{text}"
+    );
+    assert!(
+        text.contains("protocol consumer/range  members 2  type classic"),
+        "{text}"
+    );
+    let modern_lines = text
+        .lines()
+        .filter(|l| l.contains(" epoch ") && l.contains("assigned both["))
+        .count();
+    assert_eq!(modern_lines, 2, "{text}");
+
     for w in classic.into_iter().chain(modern) {
         w.close();
     }
