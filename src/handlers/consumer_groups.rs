@@ -34,6 +34,14 @@ pub async fn heartbeat(
     if !ctx.group_authorized(AclOperation::Read, &req.group_id) {
         return error(ErrorCode::GroupAuthorizationFailed, None);
     }
+    // ... and DESCRIBE on every subscribed topic, else TOPIC_AUTHORIZATION_FAILED.
+    let topics = req.subscribed_topic_names.iter().flatten();
+    if topics
+        .clone()
+        .any(|t| !ctx.topic_authorized(AclOperation::Describe, t))
+    {
+        return error(ErrorCode::TopicAuthorizationFailed, None);
+    }
     let params = HeartbeatParams {
         version: ctx.version,
         group_id: req.group_id.to_string(),
