@@ -19,6 +19,7 @@ use super::assignor::{self, MemberSpec, TopicsMeta};
 use super::group::{ConsumerGroup, ConsumerMember, STABLE};
 use super::reconcile;
 use super::records::{Assignment, ConsumerRecord, CurrentAssignment, MemberMetadata};
+use super::static_members;
 use crate::coordinator::clock::Now;
 use crate::coordinator::runtime::{write_error_code, CoordinatorResult};
 use crate::error::ErrorCode;
@@ -213,6 +214,20 @@ fn heartbeat_op(
             )
         }
     };
+    if let (true, Some(instance)) = (p.member_epoch < 0, &p.instance_id) {
+        let r = HeartbeatResult {
+            error: ErrorCode::None,
+            message: None,
+            member_id: p.member_id.clone(),
+            member_epoch: p.member_epoch,
+            heartbeat_interval_ms: 0,
+            assignment: None,
+        };
+        return match static_members::leave(&p.group_id, group, &p, instance) {
+            Ok(records) => CoordinatorResult::new(records, r),
+            Err((code, msg)) => fail(code, msg),
+        };
+    }
     if p.member_epoch < 0 {
         if !group.members.contains_key(&p.member_id) {
             return fail(
@@ -240,8 +255,23 @@ fn heartbeat_op(
         return CoordinatorResult::new(records, r);
     }
     let joining = p.member_epoch == 0;
+    let replaced_group;
+    let mut group = group;
+    let mut records: Vec<ConsumerRecord> = Vec::new();
+    if let Some(instance) = &p.instance_id {
+        match static_members::join_or_check(&p.group_id, group, &p, instance) {
+            Err((code, msg)) => return fail(code, msg),
+            Ok(Some((local, replace))) => {
+                replaced_group = local;
+                group = &replaced_group;
+                records = replace;
+            }
+            Ok(None) => {}
+        }
+    }
+    let replaced = !records.is_empty();
     let mut member = match group.members.get(&p.member_id) {
-        Some(m) if joining => {
+        Some(m) if joining && !replaced => {
             // A member rejoining with epoch 0 (after being fenced) has given up everything.
             let mut m = m.clone();
             m.current = CurrentAssignment {
@@ -291,7 +321,6 @@ fn heartbeat_op(
         }
     };
     let gid = p.group_id.clone();
-    let mut records: Vec<ConsumerRecord> = Vec::new();
     let is_new = !group.members.contains_key(&p.member_id);
     let old_meta = member.meta.clone();
     let meta = &mut member.meta;
@@ -315,7 +344,8 @@ fn heartbeat_op(
     }
     meta.client_id = p.client_id.clone();
     meta.client_host = p.client_host.clone();
-    let mut bump = is_new || joining;
+    // A static member taking its previous incarnation's place keeps the group epoch.
+    let mut bump = is_new || (joining && !replaced);
     if is_new || member.meta != old_meta {
         records.push(ConsumerRecord::Member {
             group: gid.clone(),

@@ -8,6 +8,7 @@
 //! - [`reconcile`]: a member's current assignment moving towards its target (revoke first);
 //! - [`heartbeat`]: ConsumerGroupHeartbeat (join, heartbeat, leave) as a runtime operation;
 //! - [`describe`]: ConsumerGroupDescribe, and the member-epoch checks of OffsetCommit/Fetch;
+//! - [`static_members`]: `group.instance.id` — leaving with −2, replacing, the instance errors;
 //! - [`timers`]: session and rebalance (revocation) timeouts.
 
 pub mod assignor;
@@ -16,6 +17,7 @@ pub mod group;
 pub mod heartbeat;
 pub mod reconcile;
 pub mod records;
+pub mod static_members;
 pub mod timers;
 
 #[cfg(test)]

@@ -430,3 +430,66 @@ async fn a_member_that_does_not_revoke_is_fenced_after_its_rebalance_timeout() {
     settle(&c, std::slice::from_mut(&mut b)).await;
     assert_eq!(b.count(), 6);
 }
+
+#[tokio::test]
+async fn a_static_member_comes_back_to_its_partitions_without_a_rebalance() {
+    let (c, log, clock) = harness();
+    let static_params = |cl: &Client| HeartbeatParams {
+        instance_id: (cl.epoch == 0).then(|| "i1".to_string()),
+        ..cl.params()
+    };
+    let mut a = Client::new("a1");
+    let r = c.consumer_heartbeat(static_params(&a), &topics).await;
+    a.epoch = r.member_epoch;
+    a.owned = r.assignment.unwrap();
+    let mut clients = vec![a, Client::new("b")];
+    settle(&c, &mut clients).await;
+    let before = c.describe_consumer_group(GROUP).unwrap();
+    let a_parts = clients[0].owned.clone();
+    assert_eq!(a_parts.values().map(BTreeSet::len).sum::<usize>(), 3);
+
+    // a leaves for now (−2): it keeps its place and partitions.
+    let mut leave = clients[0].params();
+    leave.member_epoch = -2;
+    leave.instance_id = Some("i1".into());
+    let r = c.consumer_heartbeat(leave, &topics).await;
+    assert_eq!((r.error, r.member_epoch), (ErrorCode::None, -2));
+    settle(&c, &mut clients[1..]).await;
+    assert_eq!(clients[1].count(), 3, "b is not given a's partitions");
+
+    // Its next incarnation takes over: same partitions, same group epoch.
+    let mut a2 = Client::new("a2");
+    let r = c.consumer_heartbeat(static_params(&a2), &topics).await;
+    assert_eq!(r.error, ErrorCode::None);
+    a2.epoch = r.member_epoch;
+    a2.owned = r.assignment.unwrap();
+    assert_eq!(a2.owned, a_parts);
+    let after = c.describe_consumer_group(GROUP).unwrap();
+    assert_eq!(after.epoch, before.epoch, "no rebalance");
+    assert_eq!(
+        after
+            .members
+            .iter()
+            .map(|m| m.member_id.as_str())
+            .collect::<Vec<_>>(),
+        vec!["a2", "b"]
+    );
+
+    // While a2 holds i1, another incarnation is refused; a1 is fenced by instance id.
+    let a3 = Client::new("a3");
+    let r = c.consumer_heartbeat(static_params(&a3), &topics).await;
+    assert_eq!(r.error, ErrorCode::UnreleasedInstanceId);
+    let mut stale = clients[0].params();
+    stale.instance_id = Some("i1".into());
+    stale.member_epoch = a2.epoch;
+    assert_eq!(
+        c.consumer_heartbeat(stale, &topics).await.error,
+        ErrorCode::FencedInstanceId
+    );
+
+    // The replacement is durable.
+    let again = GroupCoordinator::new(config(), log, clock).unwrap();
+    let replayed = again.describe_consumer_group(GROUP).unwrap();
+    assert_eq!(replayed.members[0].member_id, "a2");
+    assert_eq!(replayed.members[0].assignment, a_parts);
+}
