@@ -240,3 +240,51 @@ fn a_classic_group_and_a_consumer_group_side_by_side() {
         assert_eq!(total, end, "{g} committed everything");
     }
 }
+
+#[test]
+fn a_static_kip848_member_restarts_into_its_own_partitions() {
+    let dir = tempfile::tempdir().unwrap();
+    let broker = broker(dir.path());
+    let bs = broker.bootstrap();
+    clients::create_topic(&bs, "statics", 4, &[]);
+    produce(&bs, "statics", 0..400);
+    let seen: Seen = Arc::default();
+    let with_instance = |i: &'static str| -> Vec<(&'static str, &'static str)> {
+        vec![("group.protocol", "consumer"), ("group.instance.id", i)]
+    };
+    let a = Worker::start_with(&bs, "pinned", "statics", seen.clone(), &with_instance("a"));
+    let b = Worker::start_with(&bs, "pinned", "statics", seen.clone(), &with_instance("b"));
+    let pair = [a, b];
+    wait_for(
+        "two static members with two partitions each",
+        Duration::from_secs(60),
+        || (split(&pair) == (vec![2, 2], 4)).then_some(()),
+    );
+    wait_consumed(&seen, 400);
+    let [a, b] = pair;
+    let a_parts = a.assigned();
+    let epoch = describe(&bs, "pinned").group_epoch;
+    // a closes: a static member leaves with epoch −2 and keeps its place.
+    a.close();
+    let d = describe(&bs, "pinned");
+    let left = d
+        .members
+        .iter()
+        .find(|m| m.instance_id.as_deref() == Some("a"))
+        .expect("a keeps its place");
+    assert_eq!(left.member_epoch, -2);
+    assert_eq!(b.assigned().len(), 2, "b is not given a's partitions");
+    // Its next incarnation gets the same partitions back, without a new group epoch.
+    let a2 = Worker::start_with(&bs, "pinned", "statics", seen.clone(), &with_instance("a"));
+    wait_for(
+        "a's new incarnation to own its old partitions",
+        Duration::from_secs(60),
+        || (a2.assigned() == a_parts).then_some(()),
+    );
+    produce(&bs, "statics", 400..800);
+    wait_consumed(&seen, 800);
+    assert_eq!(describe(&bs, "pinned").group_epoch, epoch, "no rebalance");
+    a2.close();
+    b.close();
+    assert_exactly_once(&seen, 800);
+}
