@@ -129,6 +129,7 @@ error_codes! {
     UnreleasedInstanceId = 111, "UNRELEASED_INSTANCE_ID", false;
     UnsupportedAssignor = 112, "UNSUPPORTED_ASSIGNOR", false;
     StaleMemberEpoch = 113, "STALE_MEMBER_EPOCH", false;
+    InvalidRegularExpression = 128, "INVALID_REGULAR_EXPRESSION", false;
     MismatchedEndpointType = 114, "MISMATCHED_ENDPOINT_TYPE", false;
     UnsupportedEndpointType = 115, "UNSUPPORTED_ENDPOINT_TYPE", false;
 }

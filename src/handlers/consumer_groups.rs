@@ -14,8 +14,29 @@ use kafka_protocol::protocol::StrBytes;
 use crate::error::ErrorCode;
 use crate::group::consumer::heartbeat::HeartbeatParams;
 use crate::group::consumer::records::Assignment as Partitions;
+use crate::group::consumer::subscription::Topics;
 use crate::handlers::RequestContext;
 use crate::security::acl::AclOperation;
+
+/// The metadata image as a consumer group sees it: topics by name, and the non-internal
+/// names a subscription regex may match.
+struct ImageTopics(std::sync::Arc<crate::metadata::image::MetadataImage>);
+
+impl Topics for ImageTopics {
+    fn get(&self, name: &str) -> Option<(uuid::Uuid, i32)> {
+        self.0
+            .topic(name)
+            .map(|t| (t.id, t.partitions.len() as i32))
+    }
+
+    fn names(&self) -> Vec<String> {
+        self.0
+            .topics()
+            .filter(|t| !t.name.starts_with("__"))
+            .map(|t| t.name.clone())
+            .collect()
+    }
+}
 
 fn s(v: &str) -> StrBytes {
     StrBytes::from_string(v.to_string())
@@ -75,9 +96,8 @@ pub async fn heartbeat(
         Ok(g) => g,
         Err(code) => return error(code, None),
     };
-    let image = ctx.broker.metadata.image();
-    let lookup = move |name: &str| image.topic(name).map(|t| (t.id, t.partitions.len() as i32));
-    let r = coordinator.consumer_heartbeat(params, &lookup).await;
+    let topics = ImageTopics(ctx.broker.metadata.image());
+    let r = coordinator.consumer_heartbeat(params, &topics).await;
     if r.error != ErrorCode::None {
         return error(r.error, r.message);
     }

@@ -288,3 +288,65 @@ fn a_static_kip848_member_restarts_into_its_own_partitions() {
     b.close();
     assert_exactly_once(&seen, 800);
 }
+
+#[test]
+fn a_regex_subscription_is_resolved_by_the_broker_and_follows_new_topics() {
+    let dir = tempfile::tempdir().unwrap();
+    let broker = broker(dir.path());
+    let bs = broker.bootstrap();
+    for t in ["re848-a", "re848-b", "other848"] {
+        clients::create_topic(&bs, t, 2, &[]);
+    }
+    produce(&bs, "re848-a", 0..100);
+    produce(&bs, "re848-b", 100..200);
+    produce(&bs, "other848", 200..300);
+    let seen: Seen = Arc::default();
+    let workers: Vec<Worker> = (0..2)
+        .map(|_| Worker::start_with(&bs, "by-regex", "^re848-.*", seen.clone(), CONSUMER))
+        .collect();
+    let counts = |ws: &[Worker]| ws.iter().map(|w| w.assigned().len()).collect::<Vec<_>>();
+    let values = |seen: &Seen| {
+        let v: Vec<String> = seen
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|(_, _, v)| v.clone())
+            .collect();
+        let set: BTreeSet<String> = v.iter().cloned().collect();
+        assert_eq!(v.len(), set.len(), "a record consumed twice");
+        set
+    };
+    wait_for(
+        "two members with two of the four matching partitions each",
+        Duration::from_secs(60),
+        || (counts(&workers) == vec![2, 2] && values(&seen).len() == 200).then_some(()),
+    );
+    let d = describe(&bs, "by-regex");
+    // librdkafka sends its patterns joined as `(^re848-.*)`.
+    let regex = d.members[0]
+        .subscribed_topic_regex
+        .as_deref()
+        .unwrap_or_default();
+    assert!(regex.contains("^re848-.*"), "{regex}");
+
+    // A new matching topic joins the subscription at the next heartbeat.
+    clients::create_topic(&bs, "re848-c", 2, &[]);
+    produce(&bs, "re848-c", 300..350);
+    wait_for(
+        "the new topic's partitions assigned and read",
+        Duration::from_secs(60),
+        || (counts(&workers) == vec![3, 3] && values(&seen).len() == 250).then_some(()),
+    );
+    for w in workers {
+        w.close();
+    }
+    let expected: BTreeSet<String> = (0..200)
+        .chain(300..350)
+        .map(|i| format!("value-{i}"))
+        .collect();
+    assert_eq!(
+        values(&seen),
+        expected,
+        "the matching topics exactly once, other848 never"
+    );
+}

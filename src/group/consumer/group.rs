@@ -161,21 +161,6 @@ impl ConsumerGroup {
             .map(|m| m.current.member_epoch)
     }
 
-    /// The union of every member's subscribed topic names, with `updated` in place of its
-    /// stored subscription (`None`: without that member).
-    pub fn subscribed_topics(&self, member: &str, updated: Option<&[String]>) -> Vec<String> {
-        let mut out: Vec<String> = self
-            .members
-            .values()
-            .filter(|m| m.id != member)
-            .flat_map(|m| m.meta.subscribed_topic_names.iter().cloned())
-            .chain(updated.into_iter().flatten().cloned())
-            .collect();
-        out.sort();
-        out.dedup();
-        out
-    }
-
     /// Records that remove `member` (Kafka's `removeMember`): tombstones for its current
     /// assignment, target assignment and subscription, in that order.
     pub fn remove_member_records(group: &str, member: &str) -> Vec<ConsumerRecord> {

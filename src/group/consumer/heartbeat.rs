@@ -15,11 +15,12 @@ use std::collections::BTreeMap;
 
 use uuid::Uuid;
 
-use super::assignor::{self, MemberSpec, TopicsMeta};
+use super::assignor::{self, MemberSpec};
 use super::group::{ConsumerGroup, ConsumerMember, STABLE};
 use super::reconcile;
 use super::records::{Assignment, ConsumerRecord, CurrentAssignment, MemberMetadata};
 use super::static_members;
+use super::subscription::{self, Topics};
 use crate::coordinator::clock::Now;
 use crate::coordinator::runtime::{write_error_code, CoordinatorResult};
 use crate::error::ErrorCode;
@@ -27,8 +28,8 @@ use crate::group::coordinator::GroupCoordinator;
 use crate::group::records::GroupRecord;
 use crate::group::shard::GroupShard;
 
-/// Looks a topic up by name in the broker's metadata: (topic id, partition count).
-pub type TopicLookup<'a> = &'a (dyn Fn(&str) -> Option<(Uuid, i32)> + Sync);
+/// The broker's topics, as the handler hands them over (see [`Topics`]).
+pub type TopicLookup<'a> = &'a dyn Topics;
 
 /// A ConsumerGroupHeartbeat request, as the coordinator needs it.
 #[derive(Debug, Clone, Default)]
@@ -87,13 +88,15 @@ fn validate(p: &HeartbeatParams, assignors: &[String]) -> Result<(), (ErrorCode,
     if p.rack_id.as_deref() == Some("") {
         return bad("RackId can't be empty.");
     }
-    // An empty regex clears it (librdkafka sends one with every full request); gregor does
-    // not subscribe by regex yet.
-    if p.subscribed_topic_regex
+    // An empty regex clears it (librdkafka sends one with every full request).
+    if let Some(r) = p
+        .subscribed_topic_regex
         .as_deref()
-        .is_some_and(|r| !r.is_empty())
+        .filter(|r| !r.is_empty())
     {
-        return bad("SubscribedTopicRegex is not supported yet.");
+        if let Err(msg) = subscription::compile(r) {
+            return Err((ErrorCode::InvalidRegularExpression, msg));
+        }
     }
     match p.member_epoch {
         e if e > 0 || e == -1 => {
@@ -111,11 +114,18 @@ fn validate(p: &HeartbeatParams, assignors: &[String]) -> Result<(), (ErrorCode,
             if p.owned.as_ref().is_none_or(|o| !o.is_empty()) {
                 return bad("TopicPartitions must be empty when (re-)joining.");
             }
-            if p.subscribed_topic_names
+            let no_names = p
+                .subscribed_topic_names
                 .as_ref()
-                .is_none_or(|t| t.is_empty())
-            {
-                return bad("SubscribedTopicNames must be set in first request.");
+                .is_none_or(|t| t.is_empty());
+            let no_regex = p
+                .subscribed_topic_regex
+                .as_deref()
+                .is_none_or(str::is_empty);
+            if no_names && no_regex {
+                return bad(
+                    "SubscribedTopicNames or SubscribedTopicRegex must be set in first request.",
+                );
             }
         }
         -2 => {
@@ -175,14 +185,6 @@ impl GroupCoordinator {
             }
         }
     }
-}
-
-/// The subscribed topics' metadata: existing topics only.
-pub(super) fn topics_meta(names: &[String], topics: TopicLookup) -> TopicsMeta {
-    names
-        .iter()
-        .filter_map(|n| topics(n).map(|m| (n.clone(), m)))
-        .collect()
 }
 
 fn heartbeat_op(
@@ -342,6 +344,9 @@ fn heartbeat_op(
         names.dedup();
         meta.subscribed_topic_names = names;
     }
+    if let Some(r) = &p.subscribed_topic_regex {
+        meta.subscribed_topic_regex = Some(r.clone()).filter(|r| !r.is_empty());
+    }
     meta.client_id = p.client_id.clone();
     meta.client_host = p.client_host.clone();
     // A static member taking its previous incarnation's place keeps the group epoch.
@@ -352,11 +357,28 @@ fn heartbeat_op(
             member: p.member_id.clone(),
             value: Some(member.meta.clone()),
         });
-        bump |= member.meta.subscribed_topic_names != old_meta.subscribed_topic_names;
+        bump |= member.meta.subscribed_topic_names != old_meta.subscribed_topic_names
+            || member.meta.subscribed_topic_regex != old_meta.subscribed_topic_regex;
     }
-    let subscribed =
-        group.subscribed_topics(&p.member_id, Some(&member.meta.subscribed_topic_names));
-    let meta_now = topics_meta(&subscribed, topics);
+    // Every member's topics (names and regex matches), and their union's metadata.
+    let mut resolved: BTreeMap<String, Vec<String>> = group
+        .members
+        .values()
+        .filter(|m| m.id != member.id)
+        .map(|m| (m.id.clone(), subscription::resolve(&m.meta, topics)))
+        .collect();
+    resolved.insert(
+        member.id.clone(),
+        subscription::resolve(&member.meta, topics),
+    );
+    let subscribed: Vec<String> = resolved
+        .values()
+        .flatten()
+        .cloned()
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    let meta_now = subscription::topics_meta(&subscribed, topics);
     bump |= group.subscription_meta.as_ref() != Some(&meta_now);
     let mut group_epoch = group.epoch;
     if bump {
@@ -376,7 +398,7 @@ fn heartbeat_op(
             .values()
             .map(|m| MemberSpec {
                 id: &m.id,
-                topics: &m.meta.subscribed_topic_names,
+                topics: resolved.get(&m.id).map(Vec::as_slice).unwrap_or_default(),
                 previous: group.target.get(&m.id),
             })
             .collect();

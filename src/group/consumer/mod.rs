@@ -8,6 +8,7 @@
 //! - [`reconcile`]: a member's current assignment moving towards its target (revoke first);
 //! - [`heartbeat`]: ConsumerGroupHeartbeat (join, heartbeat, leave) as a runtime operation;
 //! - [`describe`]: ConsumerGroupDescribe, and the member-epoch checks of OffsetCommit/Fetch;
+//! - [`subscription`]: topic names plus regex matches (RE2 dialect, whole names);
 //! - [`static_members`]: `group.instance.id` — leaving with −2, replacing, the instance errors;
 //! - [`timers`]: session and rebalance (revocation) timeouts.
 
@@ -18,6 +19,7 @@ pub mod heartbeat;
 pub mod reconcile;
 pub mod records;
 pub mod static_members;
+pub mod subscription;
 pub mod timers;
 
 #[cfg(test)]

@@ -10,6 +10,7 @@ use uuid::Uuid;
 
 use super::heartbeat::{HeartbeatParams, HeartbeatResult};
 use super::records::Assignment;
+use super::subscription::Topics;
 use crate::coordinator::clock::FakeClock;
 use crate::coordinator::log::{CoordinatorLog, LogEntry, MemoryLog};
 use crate::error::ErrorCode;
@@ -35,9 +36,20 @@ fn config() -> GroupConfig {
     }
 }
 
-fn topics(name: &str) -> Option<(Uuid, i32)> {
-    (name == "t").then_some((TOPIC, 6))
+/// One topic `t` of six partitions.
+struct OneTopic;
+
+impl Topics for OneTopic {
+    fn get(&self, name: &str) -> Option<(Uuid, i32)> {
+        (name == "t").then_some((TOPIC, 6))
+    }
+    fn names(&self) -> Vec<String> {
+        vec!["t".into()]
+    }
 }
+
+#[allow(non_upper_case_globals)]
+const topics: OneTopic = OneTopic;
 
 /// A simulated KIP-848 consumer: it owns exactly what its last assignment said.
 struct Client {
