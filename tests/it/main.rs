@@ -59,6 +59,7 @@ mod sasl;
 mod sasl_scram;
 mod sasl_ssl;
 mod shutdown;
+mod testing_api;
 mod tls;
 mod transactions;
 mod txn_crash;
