@@ -159,7 +159,8 @@ struct Slot {
 ///
 /// let mut cluster = TestCluster::builder().nodes(3).start().unwrap();
 /// cluster.create_topic("events", 1, 3).unwrap();
-/// let leader = cluster.leader_of("events", 0).unwrap();
+/// let leader = cluster.wait_for_leader("events", 0).unwrap();
+/// assert_eq!(cluster.leader_of("events", 0).unwrap(), Some(leader));
 /// cluster.kill(leader).unwrap();
 /// let next = cluster.wait_for_leader("events", 0).unwrap();
 /// assert_ne!(next, leader);
