@@ -9,6 +9,7 @@
 mod support;
 
 mod acls;
+mod acls_apis;
 mod admin;
 mod admin_apis;
 mod alter_configs;
