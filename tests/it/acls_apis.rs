@@ -310,3 +310,108 @@ fn admin_and_transaction_apis_refuse_with_kafkas_codes() {
     drop(c);
     b.stop();
 }
+
+const READ: i8 = 3;
+const DELETE: i8 = 6;
+
+/// Metadata v10's topic and cluster `authorized_operations` for `topics`, when asked for.
+fn metadata_ops(c: &mut RawClient, topics: &[&str], ask: bool) -> (Vec<(String, i32)>, i32) {
+    use kafka_protocol::messages::metadata_request::MetadataRequestTopic;
+    let req = MetadataRequest::default()
+        .with_topics(Some(
+            topics
+                .iter()
+                .map(|t| MetadataRequestTopic::default().with_name(Some(raw::topic(t))))
+                .collect(),
+        ))
+        .with_allow_auto_topic_creation(false)
+        .with_include_cluster_authorized_operations(ask)
+        .with_include_topic_authorized_operations(ask);
+    let resp = c.call(&req, 10);
+    let topics = resp
+        .topics
+        .iter()
+        .map(|t| {
+            let name = t.name.as_ref().map(|n| n.to_string()).unwrap_or_default();
+            (name, t.topic_authorized_operations)
+        })
+        .collect();
+    (topics, resp.cluster_authorized_operations)
+}
+
+/// DescribeCluster v1's `(error, cluster_authorized_operations)`.
+fn cluster_ops(c: &mut RawClient, ask: bool) -> (i16, i32) {
+    let req = DescribeClusterRequest::default()
+        .with_include_cluster_authorized_operations(ask)
+        .with_endpoint_type(1);
+    let r = c.call(&req, 1);
+    (r.error_code, r.cluster_authorized_operations)
+}
+
+/// DescribeGroups v5's `(error, authorized_operations)` of one group.
+fn group_ops(c: &mut RawClient, group: &str, ask: bool) -> (i16, i32) {
+    let req = DescribeGroupsRequest::default()
+        .with_groups(vec![GroupId(s(group))])
+        .with_include_authorized_operations(ask);
+    let r = c.call(&req, 5);
+    (r.groups[0].error_code, r.groups[0].authorized_operations)
+}
+
+#[test]
+fn authorized_operations_are_kafkas_bit_fields() {
+    let bit = |ops: &[i8]| ops.iter().fold(0i32, |b, op| b | (1 << op));
+    // Without an authorizer: every supported operation; INT32_MIN when not asked for.
+    let dir = tempfile::tempdir().unwrap();
+    let b = TestBroker::start(dir.path(), &[]);
+    let mut c = RawClient::connect(&b.bootstrap());
+    assert_eq!(raw::create_topic(&mut c, "t-a", 1, &[]), 0);
+    let all_cluster = bit(&[5, 7, 8, 9, 10, 11, 12]);
+    assert_eq!(
+        metadata_ops(&mut c, &["t-a"], true),
+        (vec![("t-a".into(), ALL_TOPIC_OPS)], all_cluster)
+    );
+    assert_eq!(
+        metadata_ops(&mut c, &["t-a"], false),
+        (vec![("t-a".into(), i32::MIN)], i32::MIN)
+    );
+    assert_eq!(cluster_ops(&mut c, true), (0, all_cluster));
+    assert_eq!(cluster_ops(&mut c, false), (0, i32::MIN));
+    let all_group = bit(&[3, 6, 8, 10, 11]);
+    assert_eq!(group_ops(&mut c, "g", true), (0, all_group));
+    assert_eq!(group_ops(&mut c, "g", false), (0, i32::MIN));
+    drop(c);
+    b.stop();
+
+    // With ACLs: the granted operations and the ones they imply, nothing else.
+    let dir = tempfile::tempdir().unwrap();
+    let b = TestBroker::start(dir.path(), &props(true));
+    let mut c = RawClient::connect(&b.bootstrap());
+    assert_eq!(raw::create_topic(&mut c, "t-a", 1, &[]), 0);
+    let mut read = allow_all(TOPIC, "t-a");
+    read.operation = READ;
+    let mut delete = allow_all(GROUP, "g");
+    delete.operation = DELETE;
+    let created = c.call(
+        &CreateAclsRequest::default().with_creations(vec![read, delete]),
+        3,
+    );
+    assert!(created.results.iter().all(|r| r.error_code == 0));
+    drop(c);
+    b.stop();
+    let b = TestBroker::start(dir.path(), &props(false));
+    let mut c = RawClient::connect(&b.bootstrap());
+    let read_describe = bit(&[3, 8]);
+    // No ACL on the cluster: DescribeCluster still answers (a broker listener), with 0.
+    assert_eq!(
+        metadata_ops(&mut c, &["t-a"], true),
+        (vec![("t-a".into(), read_describe)], 0)
+    );
+    assert_eq!(cluster_ops(&mut c, true), (0, 0));
+    assert_eq!(cluster_ops(&mut c, false), (0, i32::MIN));
+    assert_eq!(group_ops(&mut c, "g", true), (0, bit(&[6, 8])));
+    assert_eq!(group_ops(&mut c, "g-no", true), (GROUP_DENIED, i32::MIN));
+    let dtp = describe_topic_partitions(&mut c, &["t-a"]);
+    assert_eq!(dtp, vec![("t-a".into(), 0, false, 1, read_describe)]);
+    drop(c);
+    b.stop();
+}
