@@ -10,6 +10,7 @@ mod support;
 
 mod acls;
 mod acls_apis;
+mod acls_forwarding;
 mod admin;
 mod admin_apis;
 mod alter_configs;
