@@ -182,3 +182,78 @@ fn an_envelope_runs_its_request_as_the_client_it_carries() {
     drop(client);
     b.stop();
 }
+
+/// End to end: a client authenticated as `User:alice` (SASL PLAIN) on a broker-only node
+/// sends CreateTopics; the node forwards it to the controller, which authorizes alice — not
+/// the node's own `User:ANONYMOUS`, a super user — so only her `pay-` prefix is created.
+#[test]
+fn a_broker_only_node_forwards_as_the_client() {
+    use crate::sasl::{authenticate, handshake, JAAS};
+    use crate::support::cluster::Cluster;
+    use crate::support::replicas::{self, call};
+    use crate::support::wait_for;
+    use std::time::Duration;
+    const WAIT: Duration = Duration::from_secs(30);
+
+    let mut cluster = Cluster::with_brokers(1, 1);
+    cluster.set(None, "authorizer.class.name", AUTHORIZER);
+    cluster.set(None, "super.users", "User:ANONYMOUS");
+    let sasl_port = free_port();
+    let listeners = format!(
+        "PLAINTEXT://127.0.0.1:{},SASL_PLAINTEXT://127.0.0.1:{sasl_port}",
+        cluster.broker_port(1)
+    );
+    cluster.set(Some(1), "listeners", &listeners);
+    cluster.set(
+        Some(1),
+        "listener.security.protocol.map",
+        "PLAINTEXT:PLAINTEXT,SASL_PLAINTEXT:SASL_PLAINTEXT,CONTROLLER:PLAINTEXT",
+    );
+    cluster.set(Some(1), "sasl.enabled.mechanisms", "PLAIN");
+    cluster.set(
+        Some(1),
+        "listener.name.sasl_plaintext.plain.sasl.jaas.config",
+        JAAS,
+    );
+    cluster.start_all();
+    let ctl = cluster.broker_addr(0);
+    replicas::wait_brokers(&ctl, 2, WAIT);
+    // alice may create `pay-` topics (written by the super user at the controller).
+    let grant = CreateAclsRequest::default().with_creations(vec![AclCreation::default()
+        .with_resource_type(2)
+        .with_resource_name(s("pay-"))
+        .with_resource_pattern_type(4)
+        .with_principal(s("User:alice"))
+        .with_host(s("*"))
+        .with_operation(5)
+        .with_permission_type(3)]);
+    let codes = wait_for("CreateAcls at the controller", WAIT, || {
+        let r = call(&ctl, &grant, 3)?;
+        Some(r.results.iter().map(|x| x.error_code).collect::<Vec<_>>())
+    });
+    assert_eq!(codes, vec![0]);
+
+    let mut alice = RawClient::connect(&format!("127.0.0.1:{sasl_port}"));
+    assert_eq!(handshake(&mut alice, "PLAIN").error_code, 0);
+    assert_eq!(
+        authenticate(&mut alice, b"\0alice\0alice-secret").error_code,
+        0
+    );
+    let denied = alice.call(&create_topic("secret"), 7);
+    assert_eq!(denied.topics[0].error_code, TOPIC_DENIED);
+    let allowed = alice.call(&create_topic("pay-eu"), 7);
+    assert_eq!(allowed.topics[0].error_code, 0);
+    // The controller's image: pay-eu exists, secret never did.
+    let p = wait_for("pay-eu at the controller", WAIT, || {
+        replicas::partition(&ctl, "pay-eu", 0)
+    });
+    assert_eq!(p.replicas.len(), 1);
+    let mut at_ctl = RawClient::connect(&ctl);
+    assert!(!topic_exists(&mut at_ctl, "secret"));
+    // The same request from the node's own principal (PLAINTEXT: the super user) passes.
+    let mut anon = RawClient::connect(&cluster.broker_addr(1));
+    assert_eq!(
+        anon.call(&create_topic("secret"), 7).topics[0].error_code,
+        0
+    );
+}
