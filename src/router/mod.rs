@@ -12,6 +12,7 @@
 //! [`crate::protocol`] below all of them.
 
 pub mod api_versions;
+mod envelope;
 pub mod faults;
 mod sasl;
 pub mod session;
@@ -235,6 +236,13 @@ impl Router {
             return r;
         }
         let key = ApiKey::try_from(raw_key).map_err(|_| DispatchError::UnknownApi(raw_key))?;
+        // A forwarded request (after authentication on a SASL listener): see `envelope`.
+        if key == ApiKey::Envelope
+            && self.listener.controller
+            && (self.sasl.is_none() || session.authenticated())
+        {
+            return self.envelope(session, version, correlation_id, frame).await;
+        }
         let api = lookup(key).ok_or(DispatchError::UnknownApi(raw_key))?;
         if !self.listener.serves(key) {
             return Err(DispatchError::NotEnabled(key, version));

@@ -59,6 +59,13 @@ impl RawClient {
         self.inner.call(req, version).expect("request answered")
     }
 
+    /// Sends a request and decodes its response: an error for an encoding failure, a closed
+    /// connection, another correlation id, or a body that does not decode at `version` (trailing
+    /// bytes included).
+    pub fn try_call<R: Request>(&mut self, req: &R, version: i16) -> Result<R::Response, String> {
+        self.inner.call(req, version)
+    }
+
     /// True when the broker closed the connection (EOF or reset) within 5 s.
     pub fn is_closed(&mut self) -> bool {
         let stream = &mut self.inner.stream;
