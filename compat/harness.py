@@ -18,6 +18,8 @@ class Runner:
         self.failures = 0
 
     def run(self, name, fn):
+        if not wanted(name):
+            return
         try:
             note = fn()
             print(f"PASS {self.client} {name}" + (f" ({note})" if note else ""), flush=True)
@@ -27,6 +29,33 @@ class Runner:
             self.failures += 1
             where = traceback.extract_tb(e.__traceback__)[-1]
             print(f"FAIL {self.client} {name} ({type(e).__name__}: {e} at line {where.lineno})", flush=True)
+
+
+def wanted(name):
+    """Whether to run a scenario: all of them, or those named in $COMPAT_SCENARIOS."""
+    only = os.environ.get("COMPAT_SCENARIOS", "").split()
+    return not only or name in only
+
+
+class Secured:
+    """One of the secured scenarios' listeners on the broker scripts/compat starts: its
+    address, the certificates (compat/ssl-certs.sh) and the SASL user, from the environment."""
+
+    SCENARIOS = {  # scenario -> the variable holding its listener's address
+        "sasl-ssl-scram-sha-512": "COMPAT_SCRAM_BS",
+        "ssl-mtls": "COMPAT_SSL_BS",
+        "sasl-plaintext-plain": "COMPAT_PLAIN_BS",
+    }
+
+    def __init__(self, scenario):
+        self.bs = os.environ.get(self.SCENARIOS[scenario])
+        if not self.bs:
+            raise Skip(f"no listener given (${self.SCENARIOS[scenario]}): run through scripts/compat")
+        d = os.environ.get("COMPAT_SSL_DIR", "")
+        self.ca, self.cert, self.key = f"{d}/ca.pem", f"{d}/client.crt", f"{d}/client.key"
+        self.user = os.environ.get("COMPAT_SASL_USER", "")
+        self.password = os.environ.get("COMPAT_SASL_PASSWORD", "")
+        self.records = [(f"k{i}".encode(), f"{scenario}-{i}".encode()) for i in range(20)]
 
 
 def wait_until(what, fn, timeout=30.0):

@@ -116,6 +116,7 @@ error_codes! {
     DuplicateResource = 92, "DUPLICATE_RESOURCE", false;
     UnacceptableCredential = 93, "UNACCEPTABLE_CREDENTIAL", false;
     InvalidUpdateVersion = 95, "INVALID_UPDATE_VERSION", false;
+    PrincipalDeserializationFailure = 97, "PRINCIPAL_DESERIALIZATION_FAILURE", false;
     SnapshotNotFound = 98, "SNAPSHOT_NOT_FOUND", false;
     PositionOutOfRange = 99, "POSITION_OUT_OF_RANGE", false;
     UnknownTopicId = 100, "UNKNOWN_TOPIC_ID", true;

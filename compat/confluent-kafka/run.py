@@ -7,6 +7,7 @@ import uuid
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 from harness import Runner, Skip, wait_until  # noqa: E402
+import secured  # noqa: E402
 
 from confluent_kafka import Consumer, KafkaError, Producer, TopicPartition  # noqa: E402
 from confluent_kafka.admin import AdminClient, AlterConfigOpType, ConfigEntry, ConfigResource, ConfigSource, NewTopic  # noqa: E402
@@ -418,36 +419,6 @@ def list_reassignments():
     raise Skip("confluent-kafka has no partition reassignment API")
 
 
-def ssl_mtls():
-    ssl_bs, d = os.environ.get("COMPAT_SSL_BS"), os.environ.get("COMPAT_SSL_DIR")
-    if not ssl_bs:
-        raise Skip("no SSL listener given (COMPAT_SSL_BS)")
-    conf = {"bootstrap.servers": ssl_bs, "security.protocol": "SSL", "ssl.ca.location": f"{d}/ca.pem",
-            "ssl.certificate.location": f"{d}/client.crt", "ssl.key.location": f"{d}/client.key"}
-    topic = f"ck-ssl-{tag}"
-    p = Producer(conf)
-    for i in range(50):
-        p.produce(topic, key=str(i).encode(), value=f"tls-{i}".encode())
-    assert p.flush(30) == 0, "not all delivered over TLS"
-    c = Consumer({**conf, "group.id": f"ck-ssl-{tag}", "auto.offset.reset": "earliest"})
-    c.subscribe([topic])
-    got = set()
-    deadline = time.time() + 60
-    while len(got) < 50 and time.time() < deadline:
-        m = c.poll(1)
-        if m is not None and m.error() is None:
-            got.add(m.value().decode())
-    c.close()
-    assert got == {f"tls-{i}" for i in range(50)}, f"consumed {len(got)} of 50 over TLS"
-    # Without a client certificate the broker refuses the handshake.
-    bare = AdminClient({k: v for k, v in conf.items() if not k.startswith("ssl.certificate") and not k.startswith("ssl.key")})
-    try:
-        bare.list_topics(timeout=5)
-    except Exception:  # noqa: BLE001 - any failure is the refusal
-        return None
-    raise AssertionError("served without a client certificate")
-
-
 def describe_quorum():
     raise Skip("confluent-kafka (librdkafka) has no DescribeQuorum API")
 
@@ -475,5 +446,5 @@ R.run("describe-log-dirs", describe_log_dirs)
 R.run("elect-leaders", elect_leaders)
 R.run("list-reassignments", list_reassignments)
 R.run("describe-quorum", describe_quorum)
-R.run("ssl-mtls", ssl_mtls)
+secured.run_all(R, tag)
 sys.exit(1 if R.failures else 0)

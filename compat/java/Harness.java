@@ -24,13 +24,19 @@ public class Harness {
         });
     }
 
+    /** $COMPAT_SCENARIOS: when set, only the scenarios it names run. */
+    static final List<String> ONLY = Arrays.asList(
+            Optional.ofNullable(System.getenv("COMPAT_SCENARIOS")).orElse("").trim().split("\\s+"));
+
     static void noted(String name, Noted body) {
+        if (!ONLY.get(0).isEmpty() && !ONLY.contains(name)) return;
         try {
             String note = body.run();
             System.out.println("PASS java " + name + (note == null ? "" : " (" + note + ")"));
         } catch (Throwable e) {
             failures++;
-            System.out.println("FAIL java " + name + " (" + e.toString().replace('\n', ' ') + ")");
+            String why = e.toString() + (e.getCause() == null ? "" : "; caused by " + e.getCause());
+            System.out.println("FAIL java " + name + " (" + why.replace('\n', ' ') + ")");
         }
         System.out.flush();
     }

@@ -428,7 +428,7 @@ public class Scenarios extends Harness {
             check(me.replicaId() == node && me.logEndOffset() == q.highWatermark() && q.highWatermark() > 0, "caught up: " + q);
         });
 
-        System.out.println("SKIP java ssl-mtls (not written yet for the Java client)");
+        Secured.runAll();
 
         admin.close();
         System.exit(failures > 0 ? 1 : 0);

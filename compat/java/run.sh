@@ -8,5 +8,5 @@ CP=$(ls "$LIB"/*.jar | tr '\n' ':')
 OUT=../.cache/java-classes
 CLASS=${2:-Scenarios}
 mkdir -p "$OUT"
-javac -nowarn -d "$OUT" -cp "$CP" Harness.java "$CLASS.java"
+javac -nowarn -d "$OUT" -cp "$CP" Harness.java Secured.java "$CLASS.java"
 exec java -cp "$CP$OUT" "$CLASS" "$1"

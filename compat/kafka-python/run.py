@@ -9,6 +9,7 @@ import uuid
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 from harness import Runner, Skip, wait_until  # noqa: E402
+import secured  # noqa: E402
 
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition  # noqa: E402
 from kafka.structs import OffsetAndMetadata  # noqa: E402
@@ -442,5 +443,5 @@ R.run("describe-log-dirs", describe_log_dirs)
 R.run("elect-leaders", elect_leaders)
 R.run("list-reassignments", list_reassignments)
 R.run("describe-quorum", describe_quorum)
-R.run("ssl-mtls", lambda: (_ for _ in ()).throw(Skip("not written yet for kafka-python")))
+secured.run_all(R, tag)
 sys.exit(1 if R.failures else 0)

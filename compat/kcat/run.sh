@@ -9,9 +9,11 @@ T="kcat-$TAG"
 TMP=$(mktemp -d)
 trap 'rm -rf "$TMP"; kill $(jobs -p) 2>/dev/null' EXIT
 fails=0
-pass() { echo "PASS kcat $1"; }
-fail() { echo "FAIL kcat $1 ($2)"; fails=$((fails + 1)); }
-skip() { echo "SKIP kcat $1 ($2)"; }
+# $COMPAT_SCENARIOS: when set, only the scenarios it names run (see wanted).
+wanted() { [ -z "${COMPAT_SCENARIOS:-}" ] || [[ " $COMPAT_SCENARIOS " == *" $1 "* ]]; }
+pass() { wanted "$1" && echo "PASS kcat $1${2:+ ($2)}"; }
+fail() { wanted "$1" && { echo "FAIL kcat $1 ($2)"; fails=$((fails + 1)); }; }
+skip() { wanted "$1" && echo "SKIP kcat $1 ($2)"; }
 err() { head -c 300 "$TMP/err" | tr '\n' ' '; }
 
 if timeout 20 kcat -b "$BS" -L -J >"$TMP/meta" 2>"$TMP/err" && grep -q '"brokers"' "$TMP/meta"; then
@@ -47,6 +49,7 @@ else
     fail consume-compare "got $(printf '%s\n' "$got" | wc -l) lines, want $want; $(err)"
 fi
 
+if wanted list-offsets; then
 # ListOffsets: earliest, latest, by timestamp (records after a time mark).
 TT="kcat-times-$TAG"
 seq 1 5 | timeout 30 kcat -b "$BS" -P -t "$TT" -p 0 2>/dev/null
@@ -56,7 +59,9 @@ sleep 0.05
 seq 6 8 | timeout 30 kcat -b "$BS" -P -t "$TT" -p 0 2>/dev/null
 q=$(timeout 20 kcat -b "$BS" -Q -t "$TT:0:-2" 2>&1; timeout 20 kcat -b "$BS" -Q -t "$TT:0:-1" 2>&1; timeout 20 kcat -b "$BS" -Q -t "$TT:0:$mark" 2>&1)
 if [ "$(echo "$q" | awk '{print $NF}' | tr '\n' ' ')" = "0 8 5 " ]; then pass list-offsets; else fail list-offsets "got: $(echo "$q" | tr '\n' ';')"; fi
+fi
 
+if wanted group-commit-resume; then
 # Balanced consumer group: read everything, commit, then resume after new records only.
 G="kcat-group-$TAG"
 first=$(timeout 60 kcat -b "$BS" -G "$G" "$T" -X auto.offset.reset=earliest -X auto.commit.interval.ms=100 -c "$want" -q -f '%s\n' 2>"$TMP/err" | wc -l)
@@ -67,7 +72,9 @@ if [ "$first" = "$want" ] && [ "$resumed" = "late-1 late-2 " ]; then
 else
     fail group-commit-resume "first run $first of $want, then '$resumed'; $(err)"
 fi
+fi
 
+if wanted group-split; then
 # Two members of one group split the three partitions (kcat logs its assignment).
 GS="kcat-split-$TAG"
 timeout 60 kcat -b "$BS" -G "$GS" "$T" -X auto.offset.reset=latest >/dev/null 2>"$TMP/a" &
@@ -82,8 +89,10 @@ for _ in $(seq 1 600); do
 done
 kill $(jobs -p) 2>/dev/null; wait 2>/dev/null
 if [ -n "$ok" ]; then pass group-split; else fail group-split "member A '$a', member B '$b'"; fi
+fi
 skip group-consumer-protocol "Debian's kcat links librdkafka 2.0.2, before KIP-848"
 
+if wanted idempotent-producer; then
 TI="kcat-idem-$TAG"
 if seq 1 2000 | timeout 30 kcat -b "$BS" -P -t "$TI" -X enable.idempotence=true -X acks=all 2>"$TMP/err" && [ ! -s "$TMP/err" ]; then
     n=$(timeout 60 kcat -b "$BS" -C -t "$TI" -o beginning -e -q -f '%s\n' 2>/dev/null | sort -n | uniq | wc -l)
@@ -92,7 +101,9 @@ if seq 1 2000 | timeout 30 kcat -b "$BS" -P -t "$TI" -X enable.idempotence=true 
 else
     fail idempotent-producer "$(err)"
 fi
+fi
 
+if wanted message-too-large; then
 TB="kcat-big-$TAG"
 # A file argument is sent as one record, byte for byte.
 head -c $((1100 * 1024)) /dev/zero | tr '\0' 'x' >"$TMP/big"
@@ -107,24 +118,9 @@ if echo "$bigerr" | grep -qi "too large" && [ -z "$okerr" ] && [ "$stored" = "$(
 else
     fail message-too-large "big: '$(echo "$bigerr" | head -c 150)', ok: '$(echo "$okerr" | head -c 100)', stored sizes: $stored"
 fi
-
-# ssl-mtls: the SSL listener with a client certificate; without one the broker refuses.
-if [ -n "${COMPAT_SSL_BS:-}" ]; then
-    D="$COMPAT_SSL_DIR"
-    SSL=(-b "$COMPAT_SSL_BS" -X security.protocol=ssl -X ssl.ca.location="$D/ca.pem")
-    CERT=(-X ssl.certificate.location="$D/client.crt" -X ssl.key.location="$D/client.key")
-    TS="kcat-ssl-$TAG"
-    seq 1 50 | sed 's/^/tls-/' | timeout 30 kcat "${SSL[@]}" "${CERT[@]}" -P -t "$TS" 2>"$TMP/err"
-    got=$(timeout 30 kcat "${SSL[@]}" "${CERT[@]}" -C -t "$TS" -o beginning -e -q 2>>"$TMP/err" | sort | tr '\n' ' ')
-    want=$(seq 1 50 | sed 's/^/tls-/' | sort | tr '\n' ' ')
-    if [ "$got" = "$want" ] && ! timeout 15 kcat "${SSL[@]}" -L -m 5 >/dev/null 2>&1; then
-        pass ssl-mtls
-    else
-        fail ssl-mtls "got $(echo "$got" | wc -w) of 50 records (or served without a certificate); $(err)"
-    fi
-else
-    skip ssl-mtls "no SSL listener given (COMPAT_SSL_BS)"
 fi
+
+source "$(dirname "$0")/secured.sh"
 
 skip describe-configs "kcat has no admin API"
 skip delete-records "kcat has no admin API"

@@ -15,7 +15,7 @@ use crate::error::ErrorCode;
 use crate::group::consumer::describe::ConsumerGroupDescription;
 use crate::group::GroupCoordinator;
 use crate::handlers::RequestContext;
-use crate::security::acl::AclOperation;
+use crate::security::acl::{AclOperation, ResourceType};
 
 /// The group's coordinator once `op` on the group is allowed, else
 /// GROUP_AUTHORIZATION_FAILED.
@@ -46,7 +46,8 @@ pub async fn describe_groups(
             },
             Err(code) => Err(code),
         };
-        groups.push(match described {
+        let ok = described.is_ok();
+        let mut entry = match described {
             Err(code) => DescribedGroup::default()
                 .with_group_id(id)
                 .with_error_code(code.code())
@@ -56,7 +57,7 @@ pub async fn describe_groups(
                 .with_group_id(id)
                 .with_group_state(StrBytes::from_static_str("Dead")),
             Ok(Some(d)) => DescribedGroup::default()
-                .with_group_id(id)
+                .with_group_id(id.clone())
                 .with_group_state(StrBytes::from_static_str(d.state.name()))
                 .with_protocol_type(StrBytes::from_string(d.protocol_type))
                 .with_protocol_data(StrBytes::from_string(d.protocol))
@@ -79,7 +80,13 @@ pub async fn describe_groups(
                         })
                         .collect(),
                 ),
-        });
+        };
+        // v3+: the client's operations on each group described without error, when asked.
+        if ok && ctx.version >= 3 && req.include_authorized_operations {
+            let ops = ctx.authorized_operations(ResourceType::Group, &entry.group_id);
+            entry = entry.with_authorized_operations(ops);
+        }
+        groups.push(entry);
     }
     DescribeGroupsResponse::default().with_groups(groups)
 }

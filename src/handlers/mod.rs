@@ -19,6 +19,7 @@ pub mod fetch;
 pub mod fetch_session;
 pub mod group_admin;
 pub mod groups;
+pub mod leader_hints;
 pub mod list_offsets;
 pub mod log_dirs;
 pub mod metadata;

@@ -281,11 +281,25 @@ pub async fn offset_fetch(ctx: &RequestContext, req: OffsetFetchRequest) -> Offs
     OffsetFetchResponse::default().with_topics(topics)
 }
 
+/// OffsetDelete: Kafka's `handleOffsetDeleteRequest` — DELETE on the group (else
+/// GROUP_AUTHORIZATION_FAILED for the whole request), then READ on each topic (else
+/// TOPIC_AUTHORIZATION_FAILED on its partitions, which are not deleted).
 pub async fn offset_delete(ctx: &RequestContext, req: OffsetDeleteRequest) -> OffsetDeleteResponse {
+    if !ctx.group_authorized(AclOperation::Delete, &req.group_id) {
+        return OffsetDeleteResponse::default()
+            .with_error_code(ErrorCode::GroupAuthorizationFailed.code());
+    }
+    let readable: Vec<bool> = req
+        .topics
+        .iter()
+        .map(|t| ctx.topic_authorized(AclOperation::Read, &t.name))
+        .collect();
     let wanted: Vec<(String, i32)> = req
         .topics
         .iter()
-        .flat_map(|t| {
+        .zip(&readable)
+        .filter(|(_, ok)| **ok)
+        .flat_map(|(t, _)| {
             t.partitions
                 .iter()
                 .map(|p| (t.name.to_string(), p.partition_index))
@@ -302,14 +316,20 @@ pub async fn offset_delete(ctx: &RequestContext, req: OffsetDeleteRequest) -> Of
             let topics = req
                 .topics
                 .into_iter()
-                .map(|t| {
+                .zip(readable)
+                .map(|(t, ok)| {
                     let parts = t
                         .partitions
                         .iter()
                         .map(|p| {
+                            let code = if ok {
+                                codes.next().unwrap_or(ErrorCode::None)
+                            } else {
+                                ErrorCode::TopicAuthorizationFailed
+                            };
                             OffsetDeleteResponsePartition::default()
                                 .with_partition_index(p.partition_index)
-                                .with_error_code(codes.next().unwrap_or(ErrorCode::None).code())
+                                .with_error_code(code.code())
                         })
                         .collect();
                     OffsetDeleteResponseTopic::default()

@@ -89,11 +89,14 @@ fn a_killed_leader_is_fenced_long_before_its_session_expires() {
         elected < EARLY,
         "the new leader of {topic}-{p} took {elected:?} (the 9 s session decided, not the probe)"
     );
-    let log: String = (0..3).map(|i| c.log(i)).collect();
+    // Logged once the fencing is committed, possibly after a survivor answered with the
+    // new leader: poll for it.
+    let probed = format!("broker {leader} fenced before its session expired");
     assert!(
-        log.contains(&format!(
-            "broker {leader} fenced before its session expired"
-        )),
+        poll(PATIENCE, || (0..3)
+            .any(|i| c.log(i).contains(&probed))
+            .then_some(()))
+        .is_some(),
         "the active controller's log names the probe's fencing of {leader}"
     );
 
@@ -143,12 +146,15 @@ fn a_paused_leader_is_fenced_only_when_its_session_expires() {
         paused.elapsed()
     );
     // Whichever survivor was the active controller by then (a loaded machine may move the
-    // quorum's leadership) fenced it on the session expiry, none on a probe.
-    let log: String = others.iter().map(|&i| c.log(i)).collect();
-    assert!(
-        log.contains(&format!("broker {leader} fenced: no heartbeat for 9000 ms")),
-        "the session expiry fenced {leader}"
-    );
+    // quorum's leadership) fenced it on the session expiry, none on a probe. The controller
+    // logs the fencing once its records are committed, and a survivor may apply them (and
+    // answer Metadata with the new leader) before that line is written: poll for it.
+    let expired = format!("broker {leader} fenced: no heartbeat for 9000 ms");
+    let log = poll(PATIENCE, || {
+        let log: String = others.iter().map(|&i| c.log(i)).collect();
+        log.contains(&expired).then_some(log)
+    });
+    let log = log.unwrap_or_else(|| panic!("the session expiry fenced {leader}"));
     assert!(!log.contains(&format!(
         "broker {leader} fenced before its session expired"
     )));

@@ -1,8 +1,9 @@
 //! SCRAM-SHA-256/512: credentials managed with AlterUserScramCredentials and
 //! DescribeUserScramCredentials (Kafka's codes), then a full exchange on the SASL listener
-//! with gregor's own SCRAM client (the rdkafka build has no OpenSSL, which librdkafka's SCRAM
-//! needs): right password → produce works and the server proves itself; wrong password →
-//! SASL_AUTHENTICATION_FAILED with Kafka's SCRAM message, closed, nothing written.
+//! with gregor's own SCRAM client, which can check every step (librdkafka's SCRAM over
+//! SASL_SSL is in secured_rdkafka.rs): right password → produce works and the server proves
+//! itself; wrong password → SASL_AUTHENTICATION_FAILED with Kafka's SCRAM message, closed,
+//! nothing written.
 
 use kafka_protocol::messages::alter_user_scram_credentials_request::{
     ScramCredentialDeletion, ScramCredentialUpsertion,
@@ -17,7 +18,7 @@ use crate::sasl::{authenticate, handshake, sasl_broker};
 use crate::support::raw::{self, RawClient};
 use crate::support::{encode_batch, now_ms};
 
-fn upsert(
+pub(crate) fn upsert(
     user: &str,
     mechanism: ScramMechanism,
     password: &str,
@@ -33,7 +34,7 @@ fn upsert(
         .with_salted_password(salted.into())
 }
 
-fn alter(
+pub(crate) fn alter(
     c: &mut RawClient,
     deletions: Vec<ScramCredentialDeletion>,
     upsertions: Vec<ScramCredentialUpsertion>,

@@ -12,12 +12,15 @@
 //! - [`isolation`]: a leader cut from the controller keeps taking acks=1 writes, is fenced,
 //!   and on healing truncates them away by diverging epoch while every acks=all write
 //!   survives on all three replicas;
+//! - [`leader_hints`]: a follower refusing a Produce names the leader and its endpoint
+//!   (KIP-951);
 //! - [`restart`]: a node restarted after its leadership moved away answers Metadata and
 //!   Produce only from the caught-up image (a voter and a broker-only node).
 
 mod failover;
 mod isolation;
 mod isr;
+mod leader_hints;
 mod restart;
 
 use std::net::SocketAddr;
