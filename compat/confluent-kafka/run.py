@@ -189,6 +189,45 @@ def group_split():
     b.close()
 
 
+def group_consumer_protocol():
+    """KIP-848 (group.protocol=consumer): three members split six partitions, one leaves,
+    the other two take its partitions; every record exactly once."""
+    name = f"ck-kip848-{tag}"
+    create(name, 6)
+    produce(name, [(None, f"a{i}".encode(), None) for i in range(600)])
+    conf = {"bootstrap.servers": BS, "group.id": f"ck-kip848-{tag}", "group.protocol": "consumer",
+            "auto.offset.reset": "earliest", "enable.auto.commit": False}
+    cs = [Consumer(conf) for _ in range(3)]
+    seen = {}
+
+    def polled(each, total):
+        def step():
+            parts = []
+            for c in cs:
+                m = c.poll(0.05)
+                if m is not None and m.error() is None:
+                    at = (m.partition(), m.offset())
+                    assert at not in seen, f"offset {at} consumed twice"
+                    seen[at] = m.value()
+                parts.append({tp.partition for tp in c.assignment()})
+            union = set().union(*parts)
+            return all(len(p) == each for p in parts) and len(union) == each * len(cs) and len(seen) >= total
+        return step
+
+    for c in cs:
+        c.subscribe([name])
+    wait_until("three members with two partitions each and 600 records", polled(2, 600), 60)
+    for c in cs:
+        c.commit(asynchronous=False)
+    cs.pop().close()
+    produce(name, [(None, f"b{i}".encode(), None) for i in range(300)])
+    wait_until("two members with three partitions each and 900 records", polled(3, 900), 60)
+    for c in cs:
+        c.commit(asynchronous=False)
+        c.close()
+    assert len(seen) == 900 and len(set(seen.values())) == 900, len(seen)
+
+
 def idempotent():
     name = f"ck-idem-{tag}"
     create(name, 2)
@@ -429,6 +468,7 @@ R.run("fetch-rotation", fetch_rotation)
 R.run("list-offsets", list_offsets)
 R.run("group-commit-resume", group_commit_resume)
 R.run("group-split", group_split)
+R.run("group-consumer-protocol", group_consumer_protocol)
 R.run("idempotent-producer", idempotent)
 R.run("message-too-large", too_large)
 R.run("describe-configs", describe_configs)

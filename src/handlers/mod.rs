@@ -9,6 +9,7 @@ pub mod broker_lifecycle;
 pub mod cluster;
 pub mod config_resources;
 pub mod configs;
+pub mod consumer_groups;
 mod context;
 pub mod coordinator;
 pub mod delete_records;

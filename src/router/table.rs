@@ -29,13 +29,16 @@ pub struct ApiRange {
     pub advertised_min: i16,
     /// The handler may wait for data to arrive (see the module doc).
     pub long_poll: bool,
+    /// A node that is not the active controller forwards it (see the module doc); the only
+    /// APIs an envelope may carry.
+    pub forward: bool,
 }
 
 macro_rules! api_table {
     ($( $key:ident ( $req:ty ) $min:literal ..= $max:literal $(advertise $adv:literal)? $(long_poll $lp:ident)? $(forward $fw:ident)? $(encode $enc:path)? => $handler:path; )*) => {
         /// Every API gregor serves (see the module doc).
         pub const APIS: &[ApiRange] = &[
-            $( ApiRange { key: ApiKey::$key, min: $min, max: $max, advertised_min: api_table!(@adv $min $(, $adv)?), long_poll: api_table!(@lp $($lp)?) }, )*
+            $( ApiRange { key: ApiKey::$key, min: $min, max: $max, advertised_min: api_table!(@adv $min $(, $adv)?), long_poll: api_table!(@lp $($lp)?), forward: api_table!(@lp $($fw)?) }, )*
         ];
 
         /// Decodes the body of a request whose version was checked against [`APIS`], runs its
@@ -68,7 +71,8 @@ macro_rules! api_table {
         // A voter that is not the leader, or a broker-only node (no quorum), forwards.
         let quorum = $ctx.broker.controller.quorum();
         let forwarder = &$ctx.broker.forwarder;
-        if let Some(resp) = forwarder.maybe_forward(quorum, $ctx.controller_listener, &$req, $ctx.version).await {
+        let origin = crate::broker::envelope::Origin { principal: &$ctx.principal, host: $ctx.peer.ip() };
+        if let Some(resp) = forwarder.maybe_forward(quorum, $ctx.controller_listener, origin, &$req, $ctx.version).await {
             return encode_response($ctx.correlation_id, $hv, &resp, $ctx.version)
                 .map(Frame::from)
                 .map(Some);
@@ -90,16 +94,18 @@ api_table! {
     DeleteTopics(DeleteTopicsRequest) 1..=6 forward yes => handlers::topics::delete_topics;
     DeleteRecords(DeleteRecordsRequest) 0..=2 => handlers::delete_records::handle;
     InitProducerId(InitProducerIdRequest) 0..=5 => handlers::producer_id::handle;
-    OffsetCommit(OffsetCommitRequest) 2..=8 => handlers::offsets::offset_commit;
-    OffsetFetch(OffsetFetchRequest) 1..=8 => handlers::offsets::offset_fetch;
+    OffsetCommit(OffsetCommitRequest) 2..=9 => handlers::offsets::offset_commit;
+    OffsetFetch(OffsetFetchRequest) 1..=9 => handlers::offsets::offset_fetch;
     FindCoordinator(FindCoordinatorRequest) 0..=6 => handlers::coordinator::find_coordinator;
     JoinGroup(JoinGroupRequest) 0..=9 => handlers::groups::join_group;
     Heartbeat(HeartbeatRequest) 0..=4 => handlers::groups::heartbeat;
     LeaveGroup(LeaveGroupRequest) 0..=5 => handlers::groups::leave_group;
     SyncGroup(SyncGroupRequest) 0..=5 => handlers::groups::sync_group;
     DescribeGroups(DescribeGroupsRequest) 0..=5 => handlers::group_admin::describe_groups;
-    ListGroups(ListGroupsRequest) 0..=4 => handlers::group_admin::list_groups;
+    ListGroups(ListGroupsRequest) 0..=5 => handlers::group_admin::list_groups;
     DeleteGroups(DeleteGroupsRequest) 0..=2 => handlers::group_admin::delete_groups;
+    ConsumerGroupHeartbeat(ConsumerGroupHeartbeatRequest) 0..=1 => handlers::consumer_groups::heartbeat;
+    ConsumerGroupDescribe(ConsumerGroupDescribeRequest) 0..=1 => handlers::consumer_groups::describe;
     OffsetDelete(OffsetDeleteRequest) 0..=0 => handlers::offsets::offset_delete;
     TxnOffsetCommit(TxnOffsetCommitRequest) 0..=4 => handlers::txn_offsets::handle;
     OffsetForLeaderEpoch(OffsetForLeaderEpochRequest) 2..=4 => handlers::offsets_for_leader_epoch::handle;

@@ -9,6 +9,8 @@
 mod support;
 
 mod acls;
+mod acls_apis;
+mod acls_forwarding;
 mod admin;
 mod admin_apis;
 mod alter_configs;
@@ -36,6 +38,7 @@ mod failover_timing;
 mod fetch;
 mod fetch_sessions;
 mod find_coordinator;
+mod groups_consumer_protocol;
 mod groups_protocol;
 mod groups_rdkafka;
 mod idempotence;
@@ -63,6 +66,7 @@ mod sasl_scram;
 mod sasl_ssl;
 mod secured_rdkafka;
 mod shutdown;
+mod testing_api;
 mod tls;
 mod transactions;
 mod txn_crash;

@@ -32,6 +32,14 @@ impl RawClient {
         RawClient { inner }
     }
 
+    /// A client whose request headers carry `client_id`.
+    pub fn connect_as(addr: &str, client_id: &str) -> RawClient {
+        let RawClient { inner } = RawClient::connect(addr);
+        RawClient {
+            inner: inner.with_client_id(client_id),
+        }
+    }
+
     /// Encodes a request frame (size prefix included).
     pub fn frame<R: Request>(&mut self, req: &R, version: i16) -> Vec<u8> {
         self.inner.frame(req, version).expect("encode request")
