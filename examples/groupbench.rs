@@ -2,7 +2,9 @@
 //! 1. time from `subscribe` to the first record for one new consumer on an existing topic,
 //!    next to the same for a consumer that `assign`s the partition (no group) — the baseline;
 //! 2. time for a group of 3 to settle after one member leaves (until the other two own every
-//!    partition).
+//!    partition), with the classic protocol (client heartbeats every 100 ms) and with KIP-848
+//!    (`group.protocol=consumer`: the broker's `group.consumer.heartbeat.interval.ms` paces
+//!    it), side by side in the same run.
 //!
 //! `cargo run --release --example groupbench -- --bootstrap 127.0.0.1:9092`
 
@@ -34,6 +36,17 @@ fn consumer(bs: &str, group: &str) -> Result<BaseConsumer> {
         .set("auto.offset.reset", "earliest")
         .set("enable.auto.commit", "false")
         .set("heartbeat.interval.ms", "100")
+        .create()?)
+}
+
+/// A KIP-848 member (the heartbeat interval is the broker's to set).
+fn consumer_848(bs: &str, group: &str) -> Result<BaseConsumer> {
+    Ok(ClientConfig::new()
+        .set("bootstrap.servers", bs)
+        .set("group.id", group)
+        .set("group.protocol", "consumer")
+        .set("auto.offset.reset", "earliest")
+        .set("enable.auto.commit", "false")
         .create()?)
 }
 
@@ -114,13 +127,23 @@ fn main() -> Result<()> {
         ms(g) / ms(b)
     );
 
-    // Three members settle; one leaves; time until the other two own all six partitions.
-    let group = format!("{topic}-trio");
-    let members: Vec<BaseConsumer> = (0..3)
-        .map(|_| consumer(&a.bootstrap, &group))
-        .collect::<Result<_>>()?;
+    let classic = settle_after_leave(&topic, || consumer(&a.bootstrap, &format!("{topic}-trio")))?;
+    let modern = settle_after_leave(&topic, || {
+        consumer_848(&a.bootstrap, &format!("{topic}-trio848"))
+    })?;
+    println!(
+        "group of 3 settles after one member leaves: classic {:.1} ms, KIP-848 {:.1} ms",
+        ms(classic),
+        ms(modern)
+    );
+    Ok(())
+}
+
+/// Three members settle; one leaves; the time until the other two own all six partitions.
+fn settle_after_leave(topic: &str, make: impl Fn() -> Result<BaseConsumer>) -> Result<Duration> {
+    let members: Vec<BaseConsumer> = (0..3).map(|_| make()).collect::<Result<_>>()?;
     for m in &members {
-        m.subscribe(&[&topic])?;
+        m.subscribe(&[topic])?;
     }
     let owned = |ms: &[BaseConsumer]| -> Vec<usize> {
         ms.iter()
@@ -165,9 +188,5 @@ fn main() -> Result<()> {
             bail!("the group did not settle after a leave");
         }
     }
-    println!(
-        "group of 3 settles after one member leaves: {:.1} ms",
-        ms(start.elapsed())
-    );
-    Ok(())
+    Ok(start.elapsed())
 }

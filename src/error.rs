@@ -103,6 +103,7 @@ error_codes! {
     OffsetNotAvailable = 78, "OFFSET_NOT_AVAILABLE", true;
     MemberIdRequired = 79, "MEMBER_ID_REQUIRED", false;
     PreferredLeaderNotAvailable = 80, "PREFERRED_LEADER_NOT_AVAILABLE", true;
+    GroupMaxSizeReached = 81, "GROUP_MAX_SIZE_REACHED", false;
     FencedInstanceId = 82, "FENCED_INSTANCE_ID", false;
     EligibleLeadersNotAvailable = 83, "ELIGIBLE_LEADERS_NOT_AVAILABLE", true;
     ElectionNotNeeded = 84, "ELECTION_NOT_NEEDED", true;
@@ -115,6 +116,7 @@ error_codes! {
     DuplicateResource = 92, "DUPLICATE_RESOURCE", false;
     UnacceptableCredential = 93, "UNACCEPTABLE_CREDENTIAL", false;
     InvalidUpdateVersion = 95, "INVALID_UPDATE_VERSION", false;
+    PrincipalDeserializationFailure = 97, "PRINCIPAL_DESERIALIZATION_FAILURE", false;
     SnapshotNotFound = 98, "SNAPSHOT_NOT_FOUND", false;
     PositionOutOfRange = 99, "POSITION_OUT_OF_RANGE", false;
     UnknownTopicId = 100, "UNKNOWN_TOPIC_ID", true;
@@ -124,6 +126,11 @@ error_codes! {
     TransactionalIdNotFound = 105, "TRANSACTIONAL_ID_NOT_FOUND", false;
     IneligibleReplica = 107, "INELIGIBLE_REPLICA", false;
     NewLeaderElected = 108, "NEW_LEADER_ELECTED", false;
+    FencedMemberEpoch = 110, "FENCED_MEMBER_EPOCH", false;
+    UnreleasedInstanceId = 111, "UNRELEASED_INSTANCE_ID", false;
+    UnsupportedAssignor = 112, "UNSUPPORTED_ASSIGNOR", false;
+    StaleMemberEpoch = 113, "STALE_MEMBER_EPOCH", false;
+    InvalidRegularExpression = 128, "INVALID_REGULAR_EXPRESSION", false;
     MismatchedEndpointType = 114, "MISMATCHED_ENDPOINT_TYPE", false;
     UnsupportedEndpointType = 115, "UNSUPPORTED_ENDPOINT_TYPE", false;
 }

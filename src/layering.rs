@@ -93,6 +93,8 @@ fn layers_are_one_way() {
     // and SCRAM credentials in security's types, not the other way round.
     only("security", &["config", "error", "fs", "protocol"]);
     only("peer", &[]);
+    // The public test API composes nodes and names only the fault types of the router.
+    only("testing", &["node", "router", "config", "peer"]);
     // The metadata quorum keeps every openraft type: only the controller (and the
     // composition in broker/node, and DescribeQuorum) may know it.
     only(

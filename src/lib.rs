@@ -25,6 +25,8 @@
 //! - [`config`]: Kafka-named broker and topic configuration.
 //! - [`error`]: Kafka error codes.
 //! - [`fs`]: atomic replacement of state files, and the fsync seam for fault-injection tests.
+//! - [`testing`]: gregor as a library: in-process brokers and clusters for test suites, with
+//!   fault injection (the public, semver-minded API).
 //! - [`tools`]: command-line tools that talk to a running broker (`gregor groups`, `gregor configs`).
 
 pub mod broker;
@@ -46,6 +48,7 @@ pub mod replica;
 pub mod router;
 pub mod security;
 pub mod server;
+pub mod testing;
 pub mod tools;
 pub mod txn;
 

@@ -95,6 +95,41 @@ def consume_compare():
     assert got == sent, f"{len(got)} consumed, {len(sent)} produced, equal={got == sent}"
 
 
+ROT_PARTS, ROT_ROUNDS = 4, 6
+
+
+def rot_value(p, r):
+    """A 20 KB payload, far above the consumer's fetch.max.bytes of 1024."""
+    return (f"p{p}r{r}." * 4000)[:20000].encode()
+
+
+def fetch_rotation():
+    """fetch.max.bytes below one batch on 4 partitions: every partition is served within the first 12 records."""
+    name = f"ck-rot-{tag}"
+    create(name, ROT_PARTS)
+    p = Producer({"bootstrap.servers": BS, "linger.ms": 0})
+    for r in range(ROT_ROUNDS):
+        for part in range(ROT_PARTS):
+            p.produce(name, key=f"p{part}r{r}".encode(), value=rot_value(part, r), partition=part)
+        assert p.flush(30) == 0  # one batch per partition and round
+    # librdkafka raises fetch.max.bytes to message.max.bytes: lower both.
+    c = Consumer({"bootstrap.servers": BS, "group.id": "unused", "enable.auto.commit": False,
+                  "message.max.bytes": 1000, "fetch.max.bytes": 1024, "max.partition.fetch.bytes": 1024})
+    c.assign([TopicPartition(name, part, 0) for part in range(ROT_PARTS)])
+    order, got = [], {}
+    while len(got) < ROT_PARTS * ROT_ROUNDS:
+        m = c.poll(10)
+        assert m is not None, f"timed out after {len(got)}; order {order}"
+        assert m.error() is None, m.error()
+        order.append(m.partition())
+        got[(m.partition(), m.offset())] = (m.key(), m.value())
+    c.close()
+    assert set(order[:12]) == set(range(ROT_PARTS)), f"first 12 from partitions {order[:12]}"
+    want = {(part, r): (f"p{part}r{r}".encode(), rot_value(part, r)) for part in range(ROT_PARTS) for r in range(ROT_ROUNDS)}
+    assert got == want, f"{len(got)} consumed, payloads equal: {got == want}"
+    return f"first partitions {order[:8]}"
+
+
 def list_offsets():
     name = f"ck-times-{tag}"
     create(name, 1)
@@ -152,6 +187,45 @@ def group_split():
     wait_until("two members to split three partitions", split, 60)
     a.close()
     b.close()
+
+
+def group_consumer_protocol():
+    """KIP-848 (group.protocol=consumer): three members split six partitions, one leaves,
+    the other two take its partitions; every record exactly once."""
+    name = f"ck-kip848-{tag}"
+    create(name, 6)
+    produce(name, [(None, f"a{i}".encode(), None) for i in range(600)])
+    conf = {"bootstrap.servers": BS, "group.id": f"ck-kip848-{tag}", "group.protocol": "consumer",
+            "auto.offset.reset": "earliest", "enable.auto.commit": False}
+    cs = [Consumer(conf) for _ in range(3)]
+    seen = {}
+
+    def polled(each, total):
+        def step():
+            parts = []
+            for c in cs:
+                m = c.poll(0.05)
+                if m is not None and m.error() is None:
+                    at = (m.partition(), m.offset())
+                    assert at not in seen, f"offset {at} consumed twice"
+                    seen[at] = m.value()
+                parts.append({tp.partition for tp in c.assignment()})
+            union = set().union(*parts)
+            return all(len(p) == each for p in parts) and len(union) == each * len(cs) and len(seen) >= total
+        return step
+
+    for c in cs:
+        c.subscribe([name])
+    wait_until("three members with two partitions each and 600 records", polled(2, 600), 60)
+    for c in cs:
+        c.commit(asynchronous=False)
+    cs.pop().close()
+    produce(name, [(None, f"b{i}".encode(), None) for i in range(300)])
+    wait_until("two members with three partitions each and 900 records", polled(3, 900), 60)
+    for c in cs:
+        c.commit(asynchronous=False)
+        c.close()
+    assert len(seen) == 900 and len(set(seen.values())) == 900, len(seen)
 
 
 def idempotent():
@@ -390,9 +464,11 @@ R.run("produce-keyed-headers", produce_keyed)
 for codec in ["gzip", "snappy", "lz4", "zstd"]:
     R.run(f"compression-{codec}", compression(codec))
 R.run("consume-compare", consume_compare)
+R.run("fetch-rotation", fetch_rotation)
 R.run("list-offsets", list_offsets)
 R.run("group-commit-resume", group_commit_resume)
 R.run("group-split", group_split)
+R.run("group-consumer-protocol", group_consumer_protocol)
 R.run("idempotent-producer", idempotent)
 R.run("message-too-large", too_large)
 R.run("describe-configs", describe_configs)

@@ -33,6 +33,27 @@ public class Scenarios extends Harness {
         }
     }
 
+    /** Polls every consumer in turn until each holds `each` partitions (disjoint) and `total`
+     * records were read, each (partition, offset) once. */
+    static void kip848Poll(List<KafkaConsumer<String, String>> cs, Map<String, String> seen, int each, int total) {
+        long deadline = System.currentTimeMillis() + 60000;
+        while (true) {
+            Set<Integer> all = new HashSet<>();
+            boolean sized = true;
+            for (var c : cs) {
+                for (var r : c.poll(Duration.ofMillis(100))) {
+                    String at = r.partition() + "/" + r.offset();
+                    check(seen.put(at, r.value()) == null, "offset " + at + " consumed twice");
+                }
+                sized &= c.assignment().size() == each;
+                c.assignment().forEach(tp -> all.add(tp.partition()));
+            }
+            if (sized && all.size() == each * cs.size() && seen.size() >= total) break;
+            check(System.currentTimeMillis() < deadline, "assignment " + all + ", " + seen.size() + " of " + total + " read");
+        }
+        check(seen.size() == total, seen.size() + " read, expected " + total);
+    }
+
     public static void main(String[] args) throws Exception {
         BS = args[0];
         Admin admin = Admin.create(props());
@@ -79,6 +100,42 @@ public class Scenarios extends Harness {
                     }
                 }
                 check(got.equals(sent), "consumed " + got.size() + " records equal to the " + sent.size() + " produced");
+            }
+        });
+
+        // fetch.max.bytes below one batch on 4 partitions: every partition within the first 12 records.
+        noted("fetch-rotation", () -> {
+            String name = "java-rot-" + TAG;
+            admin.createTopics(List.of(new NewTopic(name, 4, (short) 1))).all().get();
+            Map<String, String> want = new TreeMap<>();
+            try (var p = producer("linger.ms", "0")) {
+                for (int r = 0; r < 6; r++) {
+                    for (int part = 0; part < 4; part++) {
+                        String v = ("p" + part + "r" + r + ".").repeat(4000).substring(0, 20000);
+                        p.send(new ProducerRecord<>(name, part, "p" + part + "r" + r, v));
+                        want.put(part + "/" + r, "p" + part + "r" + r + "=" + v);
+                    }
+                    p.flush(); // one batch per partition and round
+                }
+            }
+            try (var c = consumer("fetch.max.bytes", "1024", "max.partition.fetch.bytes", "1024")) {
+                var parts = new ArrayList<TopicPartition>();
+                for (int part = 0; part < 4; part++) parts.add(new TopicPartition(name, part));
+                c.assign(parts);
+                c.seekToBeginning(parts);
+                List<Integer> order = new ArrayList<>();
+                Map<String, String> got = new TreeMap<>();
+                long deadline = System.currentTimeMillis() + 30000;
+                while (got.size() < want.size() && System.currentTimeMillis() < deadline) {
+                    for (var r : c.poll(Duration.ofMillis(500))) {
+                        order.add(r.partition());
+                        got.put(r.partition() + "/" + r.offset(), r.key() + "=" + r.value());
+                    }
+                }
+                var first = order.subList(0, Math.min(12, order.size()));
+                check(new HashSet<>(first).size() == 4, "first 12 from partitions " + first);
+                check(got.equals(want), "consumed " + got.size() + " of " + want.size() + ", payloads equal: " + got.equals(want));
+                return "first partitions " + order.subList(0, Math.min(8, order.size()));
             }
         });
 
@@ -143,6 +200,31 @@ public class Scenarios extends Harness {
                     check(System.currentTimeMillis() < deadline, "split: " + pa + " " + pb);
                 }
             }
+        });
+
+        scenario("group-consumer-protocol", () -> {
+            // KIP-848 (group.protocol=consumer): three members split six partitions, one
+            // leaves, the other two take its partitions; every record exactly once.
+            String name = "java-kip848-" + TAG;
+            admin.createTopics(List.of(new NewTopic(name, 6, (short) 1))).all().get();
+            produceAll(name, 600, "kip848a");
+            String[] conf = {"group.id", "java-kip848-" + TAG, "group.protocol", "consumer",
+                "auto.offset.reset", "earliest", "enable.auto.commit", "false"};
+            List<KafkaConsumer<String, String>> cs = new ArrayList<>();
+            for (int i = 0; i < 3; i++) cs.add(consumer(conf));
+            Map<String, String> seen = new HashMap<>();
+            try {
+                for (var c : cs) c.subscribe(List.of(name));
+                kip848Poll(cs, seen, 2, 600);
+                for (var c : cs) c.commitSync();
+                cs.remove(2).close();
+                produceAll(name, 300, "kip848b");
+                kip848Poll(cs, seen, 3, 900);
+                for (var c : cs) c.commitSync();
+            } finally {
+                for (var c : cs) c.close();
+            }
+            check(new HashSet<>(seen.values()).size() == 900, "900 distinct records");
         });
 
         scenario("idempotent-producer", () -> {

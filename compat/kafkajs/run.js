@@ -138,6 +138,46 @@ async function main() {
     }
   });
 
+  // fetch.max.bytes (maxBytes) below one batch on 4 partitions: every partition within the first 12 records.
+  await scenario('fetch-rotation', async () => {
+    const name = `kjs-rot-${tag}`;
+    await admin.createTopics({ topics: [{ topic: name, numPartitions: 4 }], waitForLeaders: true });
+    const value = (p, r) => `p${p}r${r}.`.repeat(4000).slice(0, 20000);
+    const want = [];
+    const p = kafka.producer();
+    await p.connect();
+    try {
+      for (let r = 0; r < 6; r++) {
+        // One send a round: one batch per partition and round.
+        const messages = [0, 1, 2, 3].map((part) => ({ partition: part, key: `p${part}r${r}`, value: value(part, r) }));
+        await p.send({ topic: name, messages, acks: -1 });
+        messages.forEach((m) => want.push(`${m.partition}/${r}=${m.key}=${m.value}`));
+      }
+    } finally {
+      await p.disconnect();
+    }
+    const c = kafka.consumer({ groupId: `kjs-rot-${tag}`, maxBytes: 1024, maxBytesPerPartition: 1024 });
+    const got = [];
+    await c.connect();
+    await c.subscribe({ topics: [name], fromBeginning: true });
+    await c.run({
+      eachMessage: async ({ partition, message }) => {
+        got.push({ partition, line: `${partition}/${message.offset}=${message.key}=${message.value}` });
+      },
+    });
+    try {
+      await waitUntil(`${want.length} records (have ${got.length})`, () => got.length >= want.length, 60000);
+    } finally {
+      await c.disconnect();
+    }
+    const order = got.map((g) => g.partition);
+    check(new Set(order.slice(0, 12)).size === 4, `first 12 from partitions ${order.slice(0, 12)}`);
+    const a = got.map((g) => g.line).sort();
+    const b = [...want].sort();
+    check(a.length === b.length && a.every((x, i) => x === b[i]), `${a.length} consumed, ${b.length} produced, payloads differ`);
+    return `first partitions ${order.slice(0, 8)}`;
+  });
+
   await scenario('list-offsets', async () => {
     const name = `kjs-times-${tag}`;
     await admin.createTopics({ topics: [{ topic: name, numPartitions: 1 }] });
@@ -410,6 +450,7 @@ async function main() {
     check(after.configValue === before.configValue && after.configSource === before.configSource, `reverted: ${JSON.stringify(after)} vs ${JSON.stringify(before)}`);
   });
 
+  console.log('SKIP kafkajs group-consumer-protocol (kafkajs has no KIP-848 consumer protocol)');
   console.log('SKIP kafkajs describe-log-dirs (kafkajs has no DescribeLogDirs API)');
   console.log('SKIP kafkajs elect-leaders (kafkajs has no ElectLeaders API)');
 

@@ -6,6 +6,7 @@
 
 mod alter;
 mod cluster;
+mod rotation;
 mod secured;
 mod txn;
 
@@ -320,6 +321,75 @@ fn group_split(c: &mut Ctx) -> Result<()> {
     Ok(())
 }
 
+/// KIP-848 (`group.protocol=consumer`): three members split six partitions, one leaves, the
+/// other two take its partitions; every record exactly once.
+fn group_consumer_protocol(c: &mut Ctx) -> Result<()> {
+    let name = format!("rd-kip848-{}", c.tag);
+    c.create(&name, 6, &[])?;
+    c.produce(&name, "kip848a", 600, &[])?;
+    let group = format!("rd-kip848-{}", c.tag);
+    let conf = [
+        ("group.id", group.as_str()),
+        ("group.protocol", "consumer"),
+        ("auto.offset.reset", "earliest"),
+        ("enable.auto.commit", "false"),
+    ];
+    let mut cs: Vec<BaseConsumer> = Vec::new();
+    for _ in 0..3 {
+        let consumer: BaseConsumer = config(&c.bs, &conf).create()?;
+        consumer.subscribe(&[&name])?;
+        cs.push(consumer);
+    }
+    let mut seen: BTreeMap<(i32, i64), Vec<u8>> = BTreeMap::new();
+    let mut twice = None;
+    let mut polled = |cs: &[BaseConsumer], each: usize, total: usize| {
+        let mut union = BTreeSet::new();
+        let mut sized = true;
+        for x in cs {
+            if let Some(Ok(m)) = x.poll(Duration::from_millis(20)) {
+                let at = (m.partition(), m.offset());
+                if seen
+                    .insert(at, m.payload().unwrap_or_default().to_vec())
+                    .is_some()
+                {
+                    twice = Some(at);
+                }
+            }
+            let parts: Vec<i32> = x
+                .assignment()
+                .map(|t| t.elements().iter().map(|e| e.partition()).collect())
+                .unwrap_or_default();
+            sized &= parts.len() == each;
+            union.extend(parts);
+        }
+        sized && union.len() == each * cs.len() && seen.len() >= total
+    };
+    wait_until(
+        "three members with two partitions each",
+        Duration::from_secs(60),
+        || polled(&cs, 2, 600),
+    )?;
+    for x in &cs {
+        x.commit_consumer_state(rdkafka::consumer::CommitMode::Sync)?;
+    }
+    if let Some(x) = cs.pop() {
+        close(x);
+    }
+    c.produce(&name, "kip848b", 300, &[])?;
+    wait_until(
+        "two members with three partitions each",
+        Duration::from_secs(60),
+        || polled(&cs, 3, 900),
+    )?;
+    for x in cs {
+        x.commit_consumer_state(rdkafka::consumer::CommitMode::Sync)?;
+        close(x);
+    }
+    ensure!(twice.is_none(), "offset {twice:?} consumed twice");
+    ensure!(seen.len() == 900, "{} of 900 records", seen.len());
+    Ok(())
+}
+
 fn idempotent(c: &mut Ctx) -> Result<()> {
     let name = format!("rd-idem-{}", c.tag);
     c.create(&name, 2, &[])?;
@@ -422,9 +492,11 @@ fn main() -> Result<()> {
         ("compression-lz4", Box::new(compression("lz4"))),
         ("compression-zstd", Box::new(compression("zstd"))),
         ("consume-compare", Box::new(consume_compare)),
+        ("fetch-rotation", Box::new(rotation::fetch_rotation)),
         ("list-offsets", Box::new(list_offsets)),
         ("group-commit-resume", Box::new(group_commit_resume)),
         ("group-split", Box::new(group_split)),
+        ("group-consumer-protocol", Box::new(group_consumer_protocol)),
         ("idempotent-producer", Box::new(idempotent)),
         ("message-too-large", Box::new(too_large)),
         ("describe-configs", Box::new(describe_configs)),

@@ -370,18 +370,19 @@ impl Broker {
     }
 
     /// KIP-890's check on the produce path for an id whose coordinator is not a loaded
-    /// shard here: AddPartitionsToTxn v4 with `verify_only` to the leader of its
-    /// `__transaction_state` partition (Kafka's `AddPartitionsToTxnManager`). `Ok` when
-    /// `topic`-`partition` is in the producer's ongoing transaction; else the coordinator's
-    /// code, COORDINATOR_NOT_AVAILABLE when it has no leader or cannot be reached,
+    /// shard here: AddPartitionsToTxn v4 to the leader of its `__transaction_state`
+    /// partition (Kafka's `AddPartitionsToTxnManager`) — with `verify_only` (part 1), or
+    /// adding the partition (`add`: Produce v12+, part 2). `Ok` when `topic`-`partition` is
+    /// (now) in the producer's ongoing transaction; else the coordinator's code,
+    /// COORDINATOR_NOT_AVAILABLE when it has no leader or cannot be reached,
     /// COORDINATOR_LOAD_IN_PROGRESS when this node leads it but has not loaded it yet.
     pub async fn verify_with_coordinator(
         &self,
         transactional_id: &str,
-        producer_id: i64,
-        producer_epoch: i16,
+        (producer_id, producer_epoch): (i64, i16),
         topic: &str,
         partition: i32,
+        add: bool,
     ) -> std::result::Result<(), ErrorCode> {
         use kafka_protocol::messages::add_partitions_to_txn_request::{
             AddPartitionsToTxnTopic, AddPartitionsToTxnTransaction,
@@ -413,7 +414,7 @@ impl Broker {
                 .with_transactional_id(TransactionalId(transactional_id.to_string().into()))
                 .with_producer_id(ProducerId(producer_id))
                 .with_producer_epoch(producer_epoch)
-                .with_verify_only(true)
+                .with_verify_only(!add)
                 .with_topics(vec![AddPartitionsToTxnTopic::default()
                     .with_name(TopicName(topic.to_string().into()))
                     .with_partitions(vec![partition])]),

@@ -1,7 +1,9 @@
 //! Forwarding to the active controller (design §2.6): a node that is not the quorum's
 //! leader sends admin writes, DescribeQuorum and its own controller calls to the leader's
-//! CONTROLLER listener and returns its answer, as Kafka brokers forward (no KIP-590
-//! envelope: gregor has no authentication to carry).
+//! CONTROLLER listener and returns its answer, as Kafka brokers forward: in a KIP-590
+//! envelope carrying the client's principal and address ([`envelope`]), so the controller
+//! authorizes the client (an envelope error other than NOT_CONTROLLER answers
+//! UNKNOWN_SERVER_ERROR on every item, as Kafka's forwarding manager does).
 //!
 //! - Client requests ([`Forwarder::forward`]): the decoded request is sent again at the
 //!   same version with [`crate::peer`]; an answer saying NOT_CONTROLLER (the target lost
@@ -36,6 +38,7 @@ use kafka_protocol::protocol::Request;
 use tokio::runtime::Handle;
 
 use super::controller_client::ControllerClient;
+use super::envelope::{self, Origin, Unwrapped};
 use super::Broker;
 use crate::config::ClusterConfig;
 use crate::controller::{Controller, NewTopic};
@@ -55,21 +58,37 @@ const RETRY: Duration = Duration::from_millis(50);
 /// forwarding manager answers: the outcome is unknown).
 pub trait Forwardable: Request {
     fn not_controller(resp: &Self::Response) -> bool;
-    fn timed_out(&self) -> Self::Response;
+    /// The answer with `code` on every item (or on the whole, for a request with one code).
+    fn error_response(&self, code: i16) -> Self::Response;
+    fn timed_out(&self) -> Self::Response {
+        self.error_response(TIMED_OUT)
+    }
 }
 
 const NC: i16 = ErrorCode::NotController as i16;
+const UNKNOWN: i16 = ErrorCode::UnknownServerError as i16;
+
+/// The answer when the controller refused the envelope itself (not its request): Kafka's
+/// forwarding manager answers UNKNOWN_SERVER_ERROR, the client cannot act on an envelope
+/// error (it points at the cluster's configuration).
+fn refused<R: Forwardable>(req: &R, why: &str) -> R::Response {
+    tracing::warn!(
+        "the controller refused a forwarded {:?} request: {why}",
+        R::KEY
+    );
+    req.error_response(UNKNOWN)
+}
 const TIMED_OUT: i16 = ErrorCode::RequestTimedOut as i16;
 
 impl Forwardable for CreateTopicsRequest {
     fn not_controller(r: &CreateTopicsResponse) -> bool {
         r.topics.iter().any(|t| t.error_code == NC)
     }
-    fn timed_out(&self) -> CreateTopicsResponse {
+    fn error_response(&self, code: i16) -> CreateTopicsResponse {
         let topics = self.topics.iter().map(|t| {
             create_topics_response::CreatableTopicResult::default()
                 .with_name(t.name.clone())
-                .with_error_code(TIMED_OUT)
+                .with_error_code(code)
                 .with_num_partitions(-1)
                 .with_replication_factor(-1)
         });
@@ -81,7 +100,7 @@ impl Forwardable for DeleteTopicsRequest {
     fn not_controller(r: &DeleteTopicsResponse) -> bool {
         r.responses.iter().any(|t| t.error_code == NC)
     }
-    fn timed_out(&self) -> DeleteTopicsResponse {
+    fn error_response(&self, code: i16) -> DeleteTopicsResponse {
         let by_state = self.topics.iter().map(|t| (t.name.clone(), t.topic_id));
         let by_name = self
             .topic_names
@@ -91,7 +110,7 @@ impl Forwardable for DeleteTopicsRequest {
             delete_topics_response::DeletableTopicResult::default()
                 .with_name(name)
                 .with_topic_id(id)
-                .with_error_code(TIMED_OUT)
+                .with_error_code(code)
         });
         DeleteTopicsResponse::default().with_responses(results.collect())
     }
@@ -101,11 +120,11 @@ impl Forwardable for CreateAclsRequest {
     fn not_controller(r: &CreateAclsResponse) -> bool {
         r.results.iter().any(|t| t.error_code == NC)
     }
-    fn timed_out(&self) -> CreateAclsResponse {
+    fn error_response(&self, code: i16) -> CreateAclsResponse {
         let results = self
             .creations
             .iter()
-            .map(|_| create_acls_response::AclCreationResult::default().with_error_code(TIMED_OUT));
+            .map(|_| create_acls_response::AclCreationResult::default().with_error_code(code));
         CreateAclsResponse::default().with_results(results.collect())
     }
 }
@@ -114,10 +133,11 @@ impl Forwardable for DeleteAclsRequest {
     fn not_controller(r: &DeleteAclsResponse) -> bool {
         r.filter_results.iter().any(|t| t.error_code == NC)
     }
-    fn timed_out(&self) -> DeleteAclsResponse {
-        let results = self.filters.iter().map(|_| {
-            delete_acls_response::DeleteAclsFilterResult::default().with_error_code(TIMED_OUT)
-        });
+    fn error_response(&self, code: i16) -> DeleteAclsResponse {
+        let results = self
+            .filters
+            .iter()
+            .map(|_| delete_acls_response::DeleteAclsFilterResult::default().with_error_code(code));
         DeleteAclsResponse::default().with_filter_results(results.collect())
     }
 }
@@ -126,11 +146,11 @@ impl Forwardable for CreatePartitionsRequest {
     fn not_controller(r: &CreatePartitionsResponse) -> bool {
         r.results.iter().any(|t| t.error_code == NC)
     }
-    fn timed_out(&self) -> CreatePartitionsResponse {
+    fn error_response(&self, code: i16) -> CreatePartitionsResponse {
         let results = self.topics.iter().map(|t| {
             create_partitions_response::CreatePartitionsTopicResult::default()
                 .with_name(t.name.clone())
-                .with_error_code(TIMED_OUT)
+                .with_error_code(code)
         });
         CreatePartitionsResponse::default().with_results(results.collect())
     }
@@ -140,12 +160,12 @@ impl Forwardable for AlterConfigsRequest {
     fn not_controller(r: &AlterConfigsResponse) -> bool {
         r.responses.iter().any(|t| t.error_code == NC)
     }
-    fn timed_out(&self) -> AlterConfigsResponse {
+    fn error_response(&self, code: i16) -> AlterConfigsResponse {
         let results = self.resources.iter().map(|r| {
             alter_configs_response::AlterConfigsResourceResponse::default()
                 .with_resource_type(r.resource_type)
                 .with_resource_name(r.resource_name.clone())
-                .with_error_code(TIMED_OUT)
+                .with_error_code(code)
         });
         AlterConfigsResponse::default().with_responses(results.collect())
     }
@@ -155,12 +175,12 @@ impl Forwardable for IncrementalAlterConfigsRequest {
     fn not_controller(r: &IncrementalAlterConfigsResponse) -> bool {
         r.responses.iter().any(|t| t.error_code == NC)
     }
-    fn timed_out(&self) -> IncrementalAlterConfigsResponse {
+    fn error_response(&self, code: i16) -> IncrementalAlterConfigsResponse {
         let results = self.resources.iter().map(|r| {
             incremental_alter_configs_response::AlterConfigsResourceResponse::default()
                 .with_resource_type(r.resource_type)
                 .with_resource_name(r.resource_name.clone())
-                .with_error_code(TIMED_OUT)
+                .with_error_code(code)
         });
         IncrementalAlterConfigsResponse::default().with_responses(results.collect())
     }
@@ -174,8 +194,8 @@ impl Forwardable for ElectLeadersRequest {
                 .flat_map(|t| &t.partition_result)
                 .any(|p| p.error_code == NC)
     }
-    fn timed_out(&self) -> ElectLeadersResponse {
-        ElectLeadersResponse::default().with_error_code(TIMED_OUT)
+    fn error_response(&self, code: i16) -> ElectLeadersResponse {
+        ElectLeadersResponse::default().with_error_code(code)
     }
 }
 
@@ -187,8 +207,8 @@ impl Forwardable for AlterPartitionReassignmentsRequest {
                 .flat_map(|t| &t.partitions)
                 .any(|p| p.error_code == NC)
     }
-    fn timed_out(&self) -> AlterPartitionReassignmentsResponse {
-        AlterPartitionReassignmentsResponse::default().with_error_code(TIMED_OUT)
+    fn error_response(&self, code: i16) -> AlterPartitionReassignmentsResponse {
+        AlterPartitionReassignmentsResponse::default().with_error_code(code)
     }
 }
 
@@ -196,8 +216,8 @@ impl Forwardable for ListPartitionReassignmentsRequest {
     fn not_controller(r: &ListPartitionReassignmentsResponse) -> bool {
         r.error_code == NC
     }
-    fn timed_out(&self) -> ListPartitionReassignmentsResponse {
-        ListPartitionReassignmentsResponse::default().with_error_code(TIMED_OUT)
+    fn error_response(&self, code: i16) -> ListPartitionReassignmentsResponse {
+        ListPartitionReassignmentsResponse::default().with_error_code(code)
     }
 }
 
@@ -208,8 +228,8 @@ impl Forwardable for DescribeQuorumRequest {
                 p.error_code == NC || p.error_code == ErrorCode::NotLeaderOrFollower as i16
             })
     }
-    fn timed_out(&self) -> DescribeQuorumResponse {
-        DescribeQuorumResponse::default().with_error_code(TIMED_OUT)
+    fn error_response(&self, code: i16) -> DescribeQuorumResponse {
+        DescribeQuorumResponse::default().with_error_code(code)
     }
 }
 
@@ -217,7 +237,7 @@ impl Forwardable for AlterUserScramCredentialsRequest {
     fn not_controller(r: &AlterUserScramCredentialsResponse) -> bool {
         r.results.iter().any(|u| u.error_code == NC)
     }
-    fn timed_out(&self) -> AlterUserScramCredentialsResponse {
+    fn error_response(&self, code: i16) -> AlterUserScramCredentialsResponse {
         let users = self
             .deletions
             .iter()
@@ -226,7 +246,7 @@ impl Forwardable for AlterUserScramCredentialsRequest {
         let results = users.map(|u| {
             alter_user_scram_credentials_response::AlterUserScramCredentialsResult::default()
                 .with_user(u.clone())
-                .with_error_code(TIMED_OUT)
+                .with_error_code(code)
         });
         AlterUserScramCredentialsResponse::default().with_results(results.collect())
     }
@@ -236,8 +256,8 @@ impl Forwardable for UnregisterBrokerRequest {
     fn not_controller(r: &UnregisterBrokerResponse) -> bool {
         r.error_code == NC
     }
-    fn timed_out(&self) -> UnregisterBrokerResponse {
-        UnregisterBrokerResponse::default().with_error_code(TIMED_OUT)
+    fn error_response(&self, code: i16) -> UnregisterBrokerResponse {
+        UnregisterBrokerResponse::default().with_error_code(code)
     }
 }
 
@@ -286,19 +306,36 @@ impl Forwarder {
     /// Forwards `req` if this node should (a request from a broker listener on a node that
     /// is not the active controller): a voter through [`Forwarder::forward`], a broker-only
     /// node through [`Forwarder::forward_from_broker`]. `None`: handle it here.
+    /// The request goes in an [`envelope`] for `origin`, the client it came from.
     pub async fn maybe_forward<R: Forwardable>(
         &self,
         quorum: Option<&Arc<Quorum>>,
         controller_listener: bool,
+        origin: Origin<'_>,
         req: &R,
         version: i16,
     ) -> Option<R::Response> {
         if controller_listener {
             return None;
         }
+        let forward_here = match (quorum, &self.client) {
+            (Some(q), _) => self.should_forward(q, false),
+            (None, Some(_)) => true,
+            _ => false,
+        };
+        if !forward_here {
+            return None;
+        }
+        let env = match envelope::wrap(req, version, origin) {
+            Ok(env) => env,
+            Err(e) => {
+                tracing::warn!("cannot forward a {:?} request: {e}", R::KEY);
+                return Some(req.error_response(UNKNOWN));
+            }
+        };
         match (quorum, &self.client) {
-            (Some(q), _) if self.should_forward(q, false) => self.forward(q, req, version).await,
-            (None, Some(client)) => self.forward_from_broker(client, req, version).await,
+            (Some(q), _) => self.forward(q, req, &env, version).await,
+            (None, Some(client)) => self.forward_from_broker(client, req, &env, version).await,
             _ => None,
         }
     }
@@ -311,6 +348,7 @@ impl Forwarder {
         &self,
         client: &ControllerClient,
         req: &R,
+        env: &EnvelopeRequest,
         version: i16,
     ) -> Option<R::Response> {
         let deadline = Instant::now() + self.timeout;
@@ -320,9 +358,12 @@ impl Forwarder {
             if now >= deadline {
                 return sent.then(|| req.timed_out());
             }
-            match client.send(req, version, deadline - now).await {
-                Ok(resp) if !R::not_controller(&resp) => return Some(resp),
-                Ok(_) => client.rotate().await,
+            match client.send(env, 0, deadline - now).await {
+                Ok(answer) => match envelope::unwrap::<R>(answer, version) {
+                    Ok(resp) if !R::not_controller(&resp) => return Some(resp),
+                    Ok(_) | Err(Unwrapped::NotController) => client.rotate().await,
+                    Err(Unwrapped::Failed(e)) => return Some(refused(req, &e)),
+                },
                 Err((addr, PeerError::Unreachable(e))) => {
                     tracing::debug!("controller at {addr}: {e}")
                 }
@@ -344,6 +385,7 @@ impl Forwarder {
         &self,
         quorum: &Quorum,
         req: &R,
+        env: &EnvelopeRequest,
         version: i16,
     ) -> Option<R::Response> {
         let deadline = Instant::now() + self.timeout;
@@ -359,9 +401,13 @@ impl Forwarder {
             }
             if let Some(addr) = leader.and_then(|l| self.controllers.get(&l)) {
                 let peer = self.pool.get(addr);
-                match peer.send(req, version, deadline - now).await {
-                    Ok(resp) if !R::not_controller(&resp) => return Some(resp),
-                    Ok(_) => tracing::debug!("{addr} is no longer the active controller"),
+                let answer = peer.send(env, 0, deadline - now).await;
+                match answer.map(|a| envelope::unwrap::<R>(a, version)) {
+                    Ok(Ok(resp)) if !R::not_controller(&resp) => return Some(resp),
+                    Ok(Ok(_) | Err(Unwrapped::NotController)) => {
+                        tracing::debug!("{addr} is no longer the active controller")
+                    }
+                    Ok(Err(Unwrapped::Failed(e))) => return Some(refused(req, &e)),
                     Err(PeerError::Unreachable(e)) => tracing::debug!("controller {e}"),
                     Err(e) => {
                         sent = true;

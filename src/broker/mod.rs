@@ -10,6 +10,7 @@
 
 pub mod controller_client;
 pub mod coordinators;
+pub mod envelope;
 pub mod forward;
 pub mod lifecycle;
 pub mod markers;

@@ -53,6 +53,11 @@ pub struct BrokerConfig {
     pub group_initial_rebalance_delay_ms: u64,
     pub group_min_session_timeout_ms: i32,
     pub group_max_session_timeout_ms: i32,
+    /// `group.consumer.*` (KIP-848 consumer groups).
+    pub group_consumer_session_timeout_ms: i32,
+    pub group_consumer_heartbeat_interval_ms: i32,
+    pub group_consumer_assignors: Vec<std::string::String>,
+    pub group_consumer_max_size: i32,
     pub offsets_retention_minutes: i64,
     pub offsets_retention_check_interval_ms: u64,
     pub offset_metadata_max_bytes: usize,
@@ -187,6 +192,17 @@ impl BrokerConfig {
                 as u64,
             group_min_session_timeout_ms: p.int("group.min.session.timeout.ms"),
             group_max_session_timeout_ms: p.int("group.max.session.timeout.ms"),
+            group_consumer_session_timeout_ms: p.int("group.consumer.session.timeout.ms").max(1),
+            group_consumer_heartbeat_interval_ms: p
+                .int("group.consumer.heartbeat.interval.ms")
+                .max(1),
+            group_consumer_assignors: p
+                .string("group.consumer.assignors")
+                .split(',')
+                .map(|a| a.trim().to_string())
+                .filter(|a| !a.is_empty())
+                .collect(),
+            group_consumer_max_size: p.int("group.consumer.max.size").max(1),
             offsets_retention_minutes: p.int("offsets.retention.minutes").max(1) as i64,
             offsets_retention_check_interval_ms: p
                 .long("offsets.retention.check.interval.ms")

@@ -147,6 +147,7 @@ const CLIENT_AUTH: &[&str] = &["required", "requested", "none"];
 const COMPRESSION: &[&str] = &["uncompressed", "zstd", "lz4", "snappy", "gzip", "producer"];
 const TIMESTAMP_TYPES: &[&str] = &["CreateTime", "LogAppendTime"];
 const CLEANUP: &[&str] = &["compact", "delete"];
+const CONSUMER_ASSIGNORS: &[&str] = &["range", "uniform"];
 const ROLES: &[&str] = &["broker", "controller"];
 
 /// Every key gregor accepts. Broker keys first, in the order the docs list them, then topic keys
@@ -271,6 +272,10 @@ pub const KEYS: &[ConfigKey] = &[
     b("group.initial.rebalance.delay.ms", Int, "0").min(0).kafka("3000").doc("how long a new group waits for more members before its first rebalance; gregor's dev default lets a first consumer start at once"),
     b("group.min.session.timeout.ms", Int, "6000").doc("shortest `session.timeout.ms` a consumer may ask for"),
     b("group.max.session.timeout.ms", Int, "1800000").doc("longest `session.timeout.ms` a consumer may ask for"),
+    b("group.consumer.session.timeout.ms", Int, "45000").min(1).doc("KIP-848 consumer groups: a member that sends no ConsumerGroupHeartbeat for this long is fenced and its partitions reassigned"),
+    b("group.consumer.heartbeat.interval.ms", Int, "5000").min(1).doc("KIP-848 consumer groups: the heartbeat interval the coordinator gives its members"),
+    b("group.consumer.assignors", List, "uniform,range").list_of(CONSUMER_ASSIGNORS).kafka("org.apache.kafka.coordinator.group.assignor.UniformAssignor,org.apache.kafka.coordinator.group.assignor.RangeAssignor").doc("KIP-848 consumer groups: the server-side assignors a member may name (`uniform`, `range`); the first is the default"),
+    b("group.consumer.max.size", Int, "2147483647").min(1).doc("KIP-848 consumer groups: most members in one group (GROUP_MAX_SIZE_REACHED beyond)"),
     b("offsets.retention.minutes", Int, "10080").min(1).doc("committed offsets of a group that has been empty this long are deleted"),
     b("offsets.retention.check.interval.ms", Long, "600000").min(1).doc("how often offset retention runs"),
     b("offsets.topic.segment.bytes", Int, "104857600").min(1).doc("segment size of `__consumer_offsets` (kept small so the log cleaner can compact it: the active segment is never cleaned)"),

@@ -70,6 +70,33 @@ impl GroupCoordinator {
         out
     }
 
+    /// ListGroups v5: `(group id, protocol type, state name, group type)` of every group, by
+    /// id; a KIP-848 group is of type `consumer` (protocol type `consumer`, Kafka's states
+    /// Empty, Assigning, Reconciling, Stable), any other of type `classic`.
+    pub fn list_typed(&self) -> Vec<(String, String, &'static str, &'static str)> {
+        let mut out: Vec<_> = self.runtime.read(|s| {
+            s.groups
+                .values()
+                .map(|g| match &g.consumer {
+                    Some(c) => (
+                        g.id.clone(),
+                        "consumer".to_string(),
+                        c.state().name(),
+                        "consumer",
+                    ),
+                    None => (
+                        g.id.clone(),
+                        g.protocol_type.clone().unwrap_or_default(),
+                        g.state.name(),
+                        "classic",
+                    ),
+                })
+                .collect()
+        });
+        out.sort_by(|a, b| a.0.cmp(&b.0));
+        out
+    }
+
     /// DeleteGroups: only empty groups; their offsets and metadata are tombstoned.
     pub async fn delete_group(&self, group_id: &str) -> ErrorCode {
         let group = group_id.to_string();
@@ -92,7 +119,7 @@ fn delete_group_op(s: &GroupShard, group: &str) -> CoordinatorResult<GroupShard,
         Some(g) if !g.is(GroupState::Dead) => g,
         _ => return CoordinatorResult::answer(ErrorCode::GroupIdNotFound),
     };
-    if !g.is(GroupState::Empty) {
+    if !g.is(GroupState::Empty) || !g.has_no_members() {
         return CoordinatorResult::answer(ErrorCode::NonEmptyGroup);
     }
     CoordinatorResult::new(tombstones(s, g), ErrorCode::None)
@@ -115,6 +142,10 @@ pub(super) fn tombstones(s: &GroupShard, g: &super::state::Group) -> Vec<GroupRe
             value: None,
         })
         .collect();
+    if g.consumer.is_some() {
+        let gone = super::consumer::group::ConsumerGroup::delete_records(&g.id);
+        records.extend(gone.into_iter().map(GroupRecord::Consumer));
+    }
     records.push(GroupRecord::Group {
         group: g.id.clone(),
         value: None,

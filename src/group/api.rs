@@ -20,6 +20,11 @@ pub struct GroupConfig {
     pub offsets_retention_ms: i64,
     pub offsets_retention_check_interval: Duration,
     pub offset_metadata_max_bytes: usize,
+    /// `group.consumer.*`: KIP-848 consumer groups.
+    pub consumer_session_timeout_ms: i32,
+    pub consumer_heartbeat_interval_ms: i32,
+    pub consumer_assignors: Vec<String>,
+    pub consumer_max_size: i32,
 }
 
 impl GroupConfig {
@@ -33,6 +38,10 @@ impl GroupConfig {
                 c.offsets_retention_check_interval_ms,
             ),
             offset_metadata_max_bytes: c.offset_metadata_max_bytes,
+            consumer_session_timeout_ms: c.group_consumer_session_timeout_ms,
+            consumer_heartbeat_interval_ms: c.group_consumer_heartbeat_interval_ms,
+            consumer_assignors: c.group_consumer_assignors.clone(),
+            consumer_max_size: c.group_consumer_max_size,
         }
     }
 }

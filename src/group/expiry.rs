@@ -22,6 +22,7 @@ use crate::coordinator::runtime::CoordinatorResult;
 impl GroupCoordinator {
     /// One round of timers (see the module doc).
     pub async fn tick(&self) {
+        self.tick_consumer_groups().await;
         let now = self.runtime.now();
         let retention_due = {
             let mut last = self
@@ -62,8 +63,9 @@ fn needs_timers(g: &Group, now: Now, retention_ms: Option<i64>) -> bool {
     g.is(GroupState::PreparingRebalance)
         || g.members.values().any(|m| m.expired(now.instant))
         || g.pending.values().any(|until| *until <= now.instant)
-        || retention_ms
-            .is_some_and(|r| g.is(GroupState::Empty) && now.wall_ms - g.empty_since_ms > r)
+        || retention_ms.is_some_and(|r| {
+            g.is(GroupState::Empty) && g.has_no_members() && now.wall_ms - g.empty_since_ms > r
+        })
 }
 
 /// Removes members whose session expired and pending ids that lapsed, and moves a rebalance
@@ -110,6 +112,7 @@ fn expire_op(
     let retired = retention_due
         && !s.txn.has_open(&group)
         && scratch.is(GroupState::Empty)
+        && scratch.has_no_members()
         && now.wall_ms - scratch.empty_since_ms > s.config.offsets_retention_ms;
     let offsets = g.offsets.len();
     if retired {

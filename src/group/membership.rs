@@ -284,6 +284,13 @@ fn join_in_memory(s: &mut GroupShard, p: JoinParams, now: Now) -> Waiting<JoinRe
             &p.member_id,
         ));
     }
+    if g.consumer.is_some() {
+        // A KIP-848 consumer group takes no classic members.
+        return Ready(JoinResult::error(
+            ErrorCode::InconsistentGroupProtocol,
+            &p.member_id,
+        ));
+    }
     let new_member = |id: String, waiter| Member {
         id,
         instance_id: p.instance_id.clone(),

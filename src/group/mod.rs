@@ -4,6 +4,7 @@
 //! - [`coordinator`]: the coordinator — opening its log, its runtime, its settings;
 //! - [`shard`]: every group's state and the replay of records into it;
 //! - [`state`]: one group's state machine;
+//! - [`consumer`]: KIP-848 consumer groups (ConsumerGroupHeartbeat, server-side assignors);
 //! - [`membership`]: JoinGroup, SyncGroup, Heartbeat, LeaveGroup;
 //! - [`offsets`]: OffsetCommit, OffsetFetch, OffsetDelete;
 //! - [`txn_offsets`]: TxnOffsetCommit, transaction completion, OffsetFetch `require_stable`;
@@ -16,6 +17,7 @@
 
 pub mod admin;
 pub mod api;
+pub mod consumer;
 pub mod coordinator;
 pub mod expiry;
 pub mod membership;

@@ -27,11 +27,12 @@ struct Commit {
     member_id: String,
     instance_id: Option<String>,
     offsets: Vec<(String, i32, OffsetValue)>,
+    /// The OffsetCommit version (a KIP-848 member must use v9+).
+    version: i16,
 }
 
 impl GroupCoordinator {
-    /// OffsetCommit: checks the committer's membership and generation, writes the offsets,
-    /// then applies them. Returns a group-level error for every partition, or NONE.
+    /// OffsetCommit at the newest version's semantics (see [`Self::commit_at_version`]).
     pub async fn commit(
         &self,
         group_id: &str,
@@ -39,6 +40,22 @@ impl GroupCoordinator {
         member_id: &str,
         instance_id: Option<&str>,
         offsets: Vec<(String, i32, OffsetValue)>,
+    ) -> ErrorCode {
+        self.commit_at_version(group_id, generation, member_id, instance_id, offsets, 9)
+            .await
+    }
+
+    /// OffsetCommit: checks the committer's membership and generation (a consumer group
+    /// member's epoch: STALE_MEMBER_EPOCH), writes the offsets, then applies them. Returns a
+    /// group-level error for every partition, or NONE.
+    pub async fn commit_at_version(
+        &self,
+        group_id: &str,
+        generation: i32,
+        member_id: &str,
+        instance_id: Option<&str>,
+        offsets: Vec<(String, i32, OffsetValue)>,
+        version: i16,
     ) -> ErrorCode {
         if group_id.is_empty() {
             return ErrorCode::InvalidGroupId;
@@ -56,6 +73,7 @@ impl GroupCoordinator {
             member_id: member_id.to_string(),
             instance_id: instance_id.map(str::to_string),
             offsets,
+            version,
         };
         match self.runtime.write(move |s, now| commit_op(s, c, now)).await {
             Ok(code) => code,
@@ -147,10 +165,22 @@ fn commit_op(s: &GroupShard, c: Commit, _now: Now) -> Op<ErrorCode> {
     let answer = |code| CoordinatorResult::answer(code);
     let g = s.group(&c.group);
     // A "simple" commit: a consumer outside any group (generation −1, no member id).
-    let simple =
-        c.generation < 0 && c.member_id.is_empty() && g.is_none_or(|g| g.is(GroupState::Empty));
+    let simple = c.generation < 0
+        && c.member_id.is_empty()
+        && g.is_none_or(|g| g.is(GroupState::Empty) && g.has_no_members());
+    let consumer = g.and_then(|g| g.consumer.as_ref());
     match g {
         _ if simple => {}
+        Some(_) if consumer.is_some() => {
+            if let Some(e) = super::consumer::describe::check_commit(
+                consumer,
+                &c.member_id,
+                c.generation,
+                c.version,
+            ) {
+                return answer(e);
+            }
+        }
         None if c.generation < 0 => return answer(ErrorCode::UnknownMemberId),
         None => return answer(ErrorCode::IllegalGeneration),
         Some(g) => {

@@ -63,6 +63,8 @@ pub enum GroupRecord {
         group: String,
         value: Option<GroupValue>,
     },
+    /// A KIP-848 consumer group record (key versions 3 and 5–8).
+    Consumer(super::consumer::records::ConsumerRecord),
 }
 
 fn put_str(b: &mut BytesMut, s: Option<&str>) {
@@ -132,6 +134,7 @@ impl GroupRecord {
                 });
                 (k.freeze(), v)
             }
+            GroupRecord::Consumer(r) => r.encode(),
         }
     }
 
@@ -199,6 +202,8 @@ impl GroupRecord {
                 };
                 Ok(GroupRecord::Group { group, value })
             }
+            v @ (3 | 5..=8) => super::consumer::records::ConsumerRecord::decode(v, &mut k, value)
+                .map(GroupRecord::Consumer),
             v => Err(format!("unknown group record key version {v}")),
         }
     }

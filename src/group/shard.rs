@@ -17,6 +17,7 @@ use std::collections::HashMap;
 use bytes::Bytes;
 
 use super::api::GroupConfig;
+use super::consumer::records::ConsumerRecord;
 use super::pending_offsets::PendingOffsets;
 use super::records::GroupRecord;
 use super::state::{Group, GroupState};
@@ -77,6 +78,7 @@ impl Shard for GroupShard {
                 .entry(group.clone())
                 .or_insert_with(|| Group::new(&group, now.wall_ms))
                 .apply_value(&v, now.instant),
+            GroupRecord::Consumer(r) => self.replay_consumer(r, now),
             GroupRecord::Group { group, value: None } => {
                 self.txn.group_removed(&group);
                 if let Some(mut g) = self.groups.remove(&group) {
@@ -132,6 +134,31 @@ impl GroupShard {
             config,
             groups: HashMap::new(),
             txn: PendingOffsets::default(),
+        }
+    }
+
+    /// Applies a consumer group record: the group becomes (or stays) a consumer group; its
+    /// group epoch tombstone deletes it, keeping committed offsets until their own tombstones.
+    fn replay_consumer(&mut self, r: ConsumerRecord, now: Now) {
+        let id = r.group().to_string();
+        if let ConsumerRecord::GroupEpoch { epoch: None, .. } = r {
+            if let Some(g) = self.groups.get_mut(&id) {
+                g.consumer = None;
+                if g.offsets.is_empty() && g.members.is_empty() {
+                    self.groups.remove(&id);
+                }
+            }
+            return;
+        }
+        let g = self
+            .groups
+            .entry(id.clone())
+            .or_insert_with(|| Group::new(&id, now.wall_ms));
+        let c = g.consumer.get_or_insert_with(Default::default);
+        let had_members = !c.members.is_empty();
+        c.replay(r, now.instant);
+        if had_members && c.members.is_empty() {
+            g.empty_since_ms = now.wall_ms;
         }
     }
 

@@ -144,6 +144,9 @@ pub struct Group {
     pub offsets: HashMap<(String, i32), OffsetValue>,
     /// Wall-clock ms when the group last became empty, for offset retention.
     pub empty_since_ms: i64,
+    /// A KIP-848 consumer group's state; `None` for a classic group (or one holding only
+    /// offsets). A group is one kind or the other, never both.
+    pub consumer: Option<super::consumer::group::ConsumerGroup>,
 }
 
 impl Group {
@@ -162,6 +165,7 @@ impl Group {
             initial_delay_until: None,
             offsets: HashMap::new(),
             empty_since_ms: now_ms,
+            consumer: None,
         }
     }
 
@@ -282,6 +286,7 @@ impl Group {
             initial_delay_until: self.initial_delay_until,
             offsets: HashMap::new(),
             empty_since_ms: self.empty_since_ms,
+            consumer: self.consumer.clone(),
         }
     }
 
@@ -309,6 +314,11 @@ impl Group {
                 })
                 .collect(),
         }
+    }
+
+    /// Whether the group has no members of either kind (offset retention, deletion).
+    pub fn has_no_members(&self) -> bool {
+        self.members.is_empty() && self.consumer.as_ref().is_none_or(|c| c.members.is_empty())
     }
 
     pub fn is(&self, s: GroupState) -> bool {

@@ -131,6 +131,15 @@ fn check_txn_commit(s: &GroupShard, p: &TxnCommitParams) -> Option<ErrorCode> {
     if g.is(GroupState::Dead) {
         return Some(ErrorCode::CoordinatorNotAvailable);
     }
+    if let Some(c) = &g.consumer {
+        // A KIP-848 group checks the member epoch (any version: the commit is transactional).
+        return super::consumer::describe::check_commit(
+            Some(c),
+            &p.member_id,
+            p.generation,
+            i16::MAX,
+        );
+    }
     if p.generation < 0 && g.is(GroupState::Empty) {
         return None;
     }

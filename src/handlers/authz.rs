@@ -6,6 +6,9 @@
 //! group, ...), so the check is one line where the resource is named; the context supplies
 //! who asks (principal, client address), the authorizer's settings and the image's ACLs.
 //! Without `authorizer.class.name` every check is `true` at no cost.
+//!
+//! [`RequestContext::authorized_operations`] fills the `authorized_operations` bit fields of
+//! Metadata, DescribeGroups, DescribeCluster and DescribeTopicPartitions.
 
 use kafka_protocol::protocol::StrBytes;
 
@@ -46,6 +49,16 @@ impl RequestContext {
             op,
             resource_type,
         )
+    }
+
+    /// The client's authorized operations on a resource, as Kafka's
+    /// `AuthHelper.authorizedOperations` reports them: one bit (`1 << code`) per operation of
+    /// [`supported_operations`] the client may do; all of them without an authorizer.
+    pub fn authorized_operations(&self, resource_type: ResourceType, name: &str) -> i32 {
+        supported_operations(resource_type)
+            .iter()
+            .filter(|op| self.authorized(**op, resource_type, name))
+            .fold(0, |bits, op| bits | (1 << op.code()))
     }
 
     /// Whether the client may do `op` on the topic.
@@ -104,12 +117,15 @@ impl RequestContext {
     }
 
     /// `op` (DESCRIBE_CONFIGS / ALTER_CONFIGS) on a config resource: a topic (2) is checked
-    /// as that topic (TOPIC_AUTHORIZATION_FAILED), a broker (4) or broker logger (8) as the
-    /// cluster (CLUSTER_AUTHORIZATION_FAILED); other types are the handler's to refuse.
+    /// as that topic (TOPIC_AUTHORIZATION_FAILED), a broker (4), broker logger (8) or
+    /// client-metrics subscription (16) as the cluster (CLUSTER_AUTHORIZATION_FAILED), a group
+    /// (32) as that group (GROUP_AUTHORIZATION_FAILED), as Kafka does before anything else;
+    /// other types are the handler's to refuse.
     pub fn authorize_config(&self, op: AclOperation, resource_type: i8, name: &str) -> Result<()> {
         match resource_type {
             2 => self.authorize_topic(op, name),
-            4 | 8 => self.authorize_cluster(op),
+            4 | 8 | 16 => self.authorize_cluster(op),
+            32 => self.authorize_group(op, name),
             _ => Ok(()),
         }
     }
@@ -126,6 +142,48 @@ impl RequestContext {
         }
     }
 }
+
+/// The operations Kafka reports in `authorized_operations` fields for a resource type
+/// (`AclEntry.supportedOperations`).
+pub fn supported_operations(resource_type: ResourceType) -> &'static [AclOperation] {
+    use AclOperation as O;
+    match resource_type {
+        ResourceType::Topic => &[
+            O::Read,
+            O::Write,
+            O::Create,
+            O::Describe,
+            O::Delete,
+            O::Alter,
+            O::DescribeConfigs,
+            O::AlterConfigs,
+        ],
+        ResourceType::Group => &[
+            O::Read,
+            O::Describe,
+            O::Delete,
+            O::DescribeConfigs,
+            O::AlterConfigs,
+        ],
+        ResourceType::Cluster => &[
+            O::Create,
+            O::ClusterAction,
+            O::DescribeConfigs,
+            O::AlterConfigs,
+            O::IdempotentWrite,
+            O::Alter,
+            O::Describe,
+        ],
+        ResourceType::TransactionalId => &[O::Describe, O::Write],
+        ResourceType::DelegationToken => &[O::Describe],
+        ResourceType::User => &[O::CreateTokens, O::DescribeTokens],
+        _ => &[],
+    }
+}
+
+/// The value of an `authorized_operations` field the client did not ask for (the schemas'
+/// default, INT32_MIN).
+pub const OPERATIONS_NOT_REQUESTED: i32 = i32::MIN;
 
 /// Kafka's code for a topic the client may not use.
 pub const TOPIC_DENIED: i16 = ErrorCode::TopicAuthorizationFailed as i16;

@@ -102,6 +102,11 @@ pub async fn unregister_broker(
     ctx: &RequestContext,
     req: UnregisterBrokerRequest,
 ) -> UnregisterBrokerResponse {
+    // Kafka's controller: ALTER on the cluster.
+    if !ctx.cluster_authorized(AclOperation::Alter) {
+        return UnregisterBrokerResponse::default()
+            .with_error_code(crate::handlers::authz::CLUSTER_DENIED);
+    }
     let id = req.broker_id.0;
     match ctx
         .broker

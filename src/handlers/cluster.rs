@@ -8,14 +8,19 @@
 //! a controller listener type 2 (controller) with the quorum's voters. Asking a listener for
 //! the other type is MISMATCHED_ENDPOINT_TYPE (114), an unknown type UNSUPPORTED_ENDPOINT_TYPE
 //! (115); at v0 both are INVALID_REQUEST (42). Messages as Kafka's `AuthHelper`.
+//!
+//! Authorization (Kafka's): a broker listener answers every client; a controller listener
+//! needs ALTER on the cluster. `include_cluster_authorized_operations` fills the bit field
+//! (0 without DESCRIBE on the cluster).
 
 use kafka_protocol::messages::describe_cluster_response::DescribeClusterBroker;
 use kafka_protocol::messages::{BrokerId, DescribeClusterRequest, DescribeClusterResponse};
 use kafka_protocol::protocol::StrBytes;
 
 use crate::error::ErrorCode;
+use crate::handlers::authz::OPERATIONS_NOT_REQUESTED;
 use crate::handlers::RequestContext;
-use crate::security::acl::AclOperation;
+use crate::security::acl::{AclOperation, ResourceType, CLUSTER_NAME};
 
 /// Kafka's `EndpointType` ids.
 const BROKER: i8 = 1;
@@ -44,7 +49,8 @@ pub async fn describe_cluster(
     ctx: &RequestContext,
     req: DescribeClusterRequest,
 ) -> DescribeClusterResponse {
-    if !ctx.cluster_authorized(AclOperation::Describe) {
+    // Kafka: a broker answers anyone; a controller listener needs ALTER on the cluster.
+    if ctx.controller_listener && !ctx.cluster_authorized(AclOperation::Alter) {
         return DescribeClusterResponse::default()
             .with_error_code(crate::handlers::authz::CLUSTER_DENIED);
     }
@@ -116,9 +122,25 @@ pub async fn describe_cluster(
         .with_cluster_id(StrBytes::from_string(image.cluster_id.clone()))
         .with_controller_id(BrokerId(controller_id))
         .with_brokers(nodes)
-        .with_cluster_authorized_operations(i32::MIN);
+        .with_cluster_authorized_operations(cluster_operations(
+            ctx,
+            req.include_cluster_authorized_operations,
+        ));
     if ctx.version >= 1 {
         resp = resp.with_endpoint_type(expected);
     }
     resp
+}
+
+/// The `cluster_authorized_operations` of Metadata v8–10 and DescribeCluster, as Kafka fills
+/// it: INT32_MIN unless asked for; asked for, the client's operations on the cluster if it
+/// may DESCRIBE it, else 0.
+pub(crate) fn cluster_operations(ctx: &RequestContext, requested: bool) -> i32 {
+    if !requested {
+        OPERATIONS_NOT_REQUESTED
+    } else if ctx.cluster_authorized(AclOperation::Describe) {
+        ctx.authorized_operations(ResourceType::Cluster, CLUSTER_NAME)
+    } else {
+        0
+    }
 }

@@ -8,6 +8,9 @@
 //! configs (none: gregor keeps no group configs), client-metrics subscriptions (none), each
 //! live broker as a BROKER_LOGGER and as a BROKER resource (its id), and every topic.
 //!
+//! Either version needs DESCRIBE_CONFIGS on the cluster (Kafka's check), else
+//! CLUSTER_AUTHORIZATION_FAILED with no resources.
+//!
 //! Thread-safety: reads one metadata image; no locks.
 
 use kafka_protocol::messages::list_config_resources_response::ConfigResource;
@@ -16,6 +19,7 @@ use kafka_protocol::protocol::StrBytes;
 
 use crate::error::ErrorCode;
 use crate::handlers::RequestContext;
+use crate::security::acl::AclOperation;
 
 const TOPIC: i8 = 2;
 const BROKER: i8 = 4;
@@ -36,6 +40,11 @@ pub async fn handle(
     ctx: &RequestContext,
     req: ListConfigResourcesRequest,
 ) -> ListConfigResourcesResponse {
+    // Kafka: DESCRIBE_CONFIGS on the cluster, else CLUSTER_AUTHORIZATION_FAILED and nothing.
+    if !ctx.cluster_authorized(AclOperation::DescribeConfigs) {
+        return ListConfigResourcesResponse::default()
+            .with_error_code(ErrorCode::ClusterAuthorizationFailed.code());
+    }
     if ctx.version == 0 {
         // Client-metrics subscriptions only, and gregor has none.
         return ListConfigResourcesResponse::default();

@@ -13,8 +13,13 @@
 //! a topic's end and more topics follow, `next_cursor` names the next topic at partition 0.
 //! Per partition: leader (−1 unless a registered broker), leader epoch, replicas, ISR,
 //! eligible leader replicas and last known ELR (empty: gregor keeps no ELR) and offline
-//! replicas (unregistered or fenced brokers). With no authorizer Kafka reports every topic
-//! operation as authorized (a bit field of READ…ALTER_CONFIGS), and so does gregor.
+//! replicas (unregistered or fenced brokers).
+//!
+//! Authorization (Kafka's): a topic needs DESCRIBE. With every topic asked for, the others
+//! are left out; a listed one the client may not describe is answered after the page with
+//! TOPIC_AUTHORIZATION_FAILED, a nil id and no partitions, without saying whether it exists.
+//! Each described topic carries the client's authorized operations on it (a bit field of
+//! READ…ALTER_CONFIGS; all of them without an authorizer).
 //!
 //! Thread-safety: reads one metadata image; no locks.
 
@@ -31,6 +36,7 @@ use kafka_protocol::protocol::StrBytes;
 use crate::error::ErrorCode;
 use crate::handlers::RequestContext;
 use crate::metadata::{validate_topic_name, MetadataImage, TopicImage};
+use crate::security::acl::{AclOperation, ResourceType};
 
 /// Kafka's `max.request.partition.size.limit` default: the most partitions one response holds.
 pub const MAX_PARTITIONS_PER_RESPONSE: i32 = 2000;
@@ -119,10 +125,18 @@ fn refused(
     DescribeTopicPartitionsResponse::default().with_topics(topics)
 }
 
+/// What the client may do with topics: whether it may describe one, and its authorized
+/// operations on one (a bit field).
+pub struct TopicAccess<'a> {
+    pub describe: &'a dyn Fn(&str) -> bool,
+    pub operations: &'a dyn Fn(&str) -> i32,
+}
+
 /// Answers a request from an image (see the module doc).
 pub fn describe(
     image: &MetadataImage,
     req: &DescribeTopicPartitionsRequest,
+    access: &TopicAccess<'_>,
 ) -> DescribeTopicPartitionsResponse {
     let all = req.topics.is_empty();
     let (cursor_topic, cursor_partition) = match &req.cursor {
@@ -148,6 +162,22 @@ pub fn describe(
     if cursor_partition.is_some_and(|p| p < 0) {
         return refused(req, ErrorCode::InvalidRequest);
     }
+    // Listed topics the client may not describe: answered after the page (Kafka's order).
+    let mut denied = Vec::new();
+    let names: Vec<&str> = names
+        .into_iter()
+        .filter(|n| {
+            let ok = (access.describe)(n);
+            if !ok && !all {
+                denied.push(
+                    DescribeTopicPartitionsResponseTopic::default()
+                        .with_name(Some(topic_name(n)))
+                        .with_error_code(ErrorCode::TopicAuthorizationFailed.code()),
+                );
+            }
+            ok
+        })
+        .collect();
     let mut remaining = req
         .response_partition_limit
         .clamp(1, MAX_PARTITIONS_PER_RESPONSE) as usize;
@@ -169,7 +199,7 @@ pub fn describe(
         let entry = DescribeTopicPartitionsResponseTopic::default()
             .with_name(Some(topic_name(name)))
             .with_is_internal(is_internal(name))
-            .with_topic_authorized_operations(ALL_TOPIC_OPERATIONS);
+            .with_topic_authorized_operations((access.operations)(name));
         match image.topic(name) {
             Some(t) => {
                 let (parts, next) = partitions(image, t, start, remaining);
@@ -195,6 +225,7 @@ pub fn describe(
             }
         }
     }
+    topics.extend(denied);
     DescribeTopicPartitionsResponse::default()
         .with_topics(topics)
         .with_next_cursor(next_cursor)
@@ -204,5 +235,9 @@ pub async fn handle(
     ctx: &RequestContext,
     req: DescribeTopicPartitionsRequest,
 ) -> DescribeTopicPartitionsResponse {
-    describe(&ctx.broker.metadata.image(), &req)
+    let access = TopicAccess {
+        describe: &|t| ctx.topic_authorized(AclOperation::Describe, t),
+        operations: &|t| ctx.authorized_operations(ResourceType::Topic, t),
+    };
+    describe(&ctx.broker.metadata.image(), &req, &access)
 }

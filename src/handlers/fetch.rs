@@ -230,11 +230,20 @@ fn newer_epoch(w: &Wanted) -> bool {
     matches!(&w.partition, Err(e) if e.code() == ErrorCode::UnknownLeaderEpoch)
 }
 
-pub async fn handle(ctx: &RequestContext, mut req: FetchRequest) -> FetchResponse {
+pub async fn handle(ctx: &RequestContext, req: FetchRequest) -> FetchResponse {
     if ctx.controller_listener {
         // Observers following the metadata log: the only fetch a controller listener serves.
         return super::metadata_fetch::handle(ctx, req).await;
     }
+    let mut resp = serve(ctx, req).await;
+    // KIP-951 (v16+): where to find a partition's new leader.
+    let image = ctx.broker.metadata.image();
+    super::leader_hints::add_to_fetch(&mut resp, &image, &ctx.listener, ctx.version);
+    resp
+}
+
+/// A broker listener's fetch (see [`handle`]).
+async fn serve(ctx: &RequestContext, mut req: FetchRequest) -> FetchResponse {
     let b = &ctx.broker;
     let max_bytes = if req.max_bytes <= 0 {
         i32::MAX as usize

@@ -129,7 +129,7 @@ pub fn plan_with(
             id,
             partitions,
         } => {
-            req.topics = group(partitions);
+            req.topics = group(partitions, version >= 13);
             Ok(Plan::Incremental { session, id })
         }
     }
@@ -142,8 +142,9 @@ fn error_response(code: i16) -> FetchResponse {
         .with_session_id(0)
 }
 
-/// The session's partitions as request topics, consecutive partitions of a topic together.
-fn group(partitions: Vec<(PartitionKey, FetchParams)>) -> Vec<FetchTopic> {
+/// The session's partitions as request topics, consecutive partitions of a topic together;
+/// `by_id` (a v13+ request): the keys are topic ids.
+fn group(partitions: Vec<(PartitionKey, FetchParams)>, by_id: bool) -> Vec<FetchTopic> {
     let mut topics: Vec<FetchTopic> = Vec::new();
     for ((topic, index), p) in partitions {
         let part = FetchPartition::default()
@@ -154,12 +155,17 @@ fn group(partitions: Vec<(PartitionKey, FetchParams)>) -> Vec<FetchTopic> {
             .with_last_fetched_epoch(p.last_fetched_epoch)
             .with_log_start_offset(p.log_start_offset);
         match topics.last_mut() {
-            Some(t) if t.topic.as_str() == topic => t.partitions.push(part),
-            _ => topics.push(
-                FetchTopic::default()
+            Some(t) if topic_key(&t.topic, &t.topic_id) == topic => t.partitions.push(part),
+            _ => topics.push(match by_id.then(|| uuid::Uuid::parse_str(&topic)) {
+                // v13+ names topics by id (KIP-516), and so do the session's keys
+                // (`topic_key`): the rebuilt request asks by id again.
+                Some(Ok(id)) => FetchTopic::default()
+                    .with_topic_id(id)
+                    .with_partitions(vec![part]),
+                _ => FetchTopic::default()
                     .with_topic(TopicName(StrBytes::from_string(topic)))
                     .with_partitions(vec![part]),
-            ),
+            }),
         }
     }
     topics
@@ -236,5 +242,45 @@ impl Plan {
         FetchResponse::default()
             .with_responses(responses)
             .with_session_id(session_id)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(offset: i64) -> FetchParams {
+        FetchParams {
+            fetch_offset: offset,
+            max_bytes: 1024,
+            current_leader_epoch: -1,
+            last_fetched_epoch: -1,
+            log_start_offset: -1,
+        }
+    }
+
+    /// v13+ sessions are keyed by topic id: the incremental request rebuilt from the session
+    /// must ask for the topic by id again, else no partition resolves (the Java consumer got
+    /// nothing after a session's first fetch).
+    #[test]
+    fn session_partitions_keyed_by_id_are_fetched_by_id() {
+        let id = uuid::Uuid::from_u128(0x1234_5678_9abc_def0_1234_5678_9abc_def0);
+        let topics = group(
+            vec![((id.to_string(), 1), at(5)), ((id.to_string(), 0), at(7))],
+            true,
+        );
+        assert_eq!(topics.len(), 1);
+        assert_eq!(topics[0].topic_id, id);
+        assert!(topics[0].topic.is_empty());
+        let offsets: Vec<(i32, i64)> = topics[0]
+            .partitions
+            .iter()
+            .map(|p| (p.partition, p.fetch_offset))
+            .collect();
+        assert_eq!(offsets, vec![(1, 5), (0, 7)]);
+        // Before v13 a key is a name, even one that reads as a UUID.
+        let topics = group(vec![((id.to_string(), 0), at(9))], false);
+        assert_eq!(topics[0].topic.as_str(), id.to_string());
+        assert!(topics[0].topic_id.is_nil());
     }
 }

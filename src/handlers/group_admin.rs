@@ -12,9 +12,10 @@ use kafka_protocol::protocol::StrBytes;
 use std::sync::Arc;
 
 use crate::error::ErrorCode;
+use crate::group::consumer::describe::ConsumerGroupDescription;
 use crate::group::GroupCoordinator;
 use crate::handlers::RequestContext;
-use crate::security::acl::AclOperation;
+use crate::security::acl::{AclOperation, ResourceType};
 
 /// The group's coordinator once `op` on the group is allowed, else
 /// GROUP_AUTHORIZATION_FAILED.
@@ -36,10 +37,17 @@ pub async fn describe_groups(
     let mut groups = Vec::with_capacity(req.groups.len());
     for id in req.groups {
         let described = match group(ctx, AclOperation::Describe, &id).await {
-            Ok(g) => Ok(g.describe(&id)),
+            Ok(g) => match g.describe_consumer_group(&id) {
+                Ok(c) => {
+                    groups.push(consumer_group_as_described(ctx, id, c));
+                    continue;
+                }
+                Err(_) => Ok(g.describe(&id)),
+            },
             Err(code) => Err(code),
         };
-        groups.push(match described {
+        let ok = described.is_ok();
+        let mut entry = match described {
             Err(code) => DescribedGroup::default()
                 .with_group_id(id)
                 .with_error_code(code.code())
@@ -49,7 +57,7 @@ pub async fn describe_groups(
                 .with_group_id(id)
                 .with_group_state(StrBytes::from_static_str("Dead")),
             Ok(Some(d)) => DescribedGroup::default()
-                .with_group_id(id)
+                .with_group_id(id.clone())
                 .with_group_state(StrBytes::from_static_str(d.state.name()))
                 .with_protocol_type(StrBytes::from_string(d.protocol_type))
                 .with_protocol_data(StrBytes::from_string(d.protocol))
@@ -72,13 +80,50 @@ pub async fn describe_groups(
                         })
                         .collect(),
                 ),
-        });
+        };
+        // v3+: the client's operations on each group described without error, when asked.
+        if ok && ctx.version >= 3 && req.include_authorized_operations {
+            let ops = ctx.authorized_operations(ResourceType::Group, &entry.group_id);
+            entry = entry.with_authorized_operations(ops);
+        }
+        groups.push(entry);
     }
     DescribeGroupsResponse::default().with_groups(groups)
 }
 
+/// A KIP-848 group in DescribeGroups: protocol type `consumer`, its state, its members
+/// without classic metadata or assignment bytes (ConsumerGroupDescribe has those).
+fn consumer_group_as_described(
+    ctx: &RequestContext,
+    id: GroupId,
+    c: ConsumerGroupDescription,
+) -> DescribedGroup {
+    let members = c
+        .members
+        .into_iter()
+        .map(|m| {
+            let dm = DescribedGroupMember::default()
+                .with_member_id(StrBytes::from_string(m.member_id))
+                .with_client_id(StrBytes::from_string(m.meta.client_id))
+                .with_client_host(StrBytes::from_string(m.meta.client_host));
+            if ctx.version >= 4 {
+                dm.with_group_instance_id(m.meta.instance_id.map(StrBytes::from_string))
+            } else {
+                dm
+            }
+        })
+        .collect();
+    DescribedGroup::default()
+        .with_group_id(id)
+        .with_group_state(StrBytes::from_static_str(c.state.name()))
+        .with_protocol_type(StrBytes::from_static_str("consumer"))
+        .with_protocol_data(StrBytes::from_string(c.assignor))
+        .with_members(members)
+}
+
 pub async fn list_groups(ctx: &RequestContext, req: ListGroupsRequest) -> ListGroupsResponse {
     let filter: Vec<String> = req.states_filter.iter().map(|s| s.to_lowercase()).collect();
+    let types: Vec<String> = req.types_filter.iter().map(|s| s.to_lowercase()).collect();
     // Every shard this node runs (Kafka's ListGroups answers for the local coordinators):
     // all groups with DESCRIBE on the cluster, else those the client may DESCRIBE.
     let all = ctx.cluster_authorized(AclOperation::Describe);
@@ -87,18 +132,21 @@ pub async fn list_groups(ctx: &RequestContext, req: ListGroupsRequest) -> ListGr
         .groups
         .loaded()
         .into_iter()
-        .flat_map(|(_, g)| g.list())
-        .filter(|(id, _, _)| all || ctx.group_authorized(AclOperation::Describe, id))
-        .filter(|(_, _, state)| filter.is_empty() || filter.contains(&state.name().to_lowercase()))
-        .map(|(id, protocol_type, state)| {
-            let g = ListedGroup::default()
+        .flat_map(|(_, g)| g.list_typed())
+        .filter(|(id, _, _, _)| all || ctx.group_authorized(AclOperation::Describe, id))
+        .filter(|(_, _, state, _)| filter.is_empty() || filter.contains(&state.to_lowercase()))
+        .filter(|(_, _, _, kind)| types.is_empty() || types.iter().any(|t| t == kind))
+        .map(|(id, protocol_type, state, kind)| {
+            let mut g = ListedGroup::default()
                 .with_group_id(GroupId(StrBytes::from_string(id)))
                 .with_protocol_type(StrBytes::from_string(protocol_type));
             if ctx.version >= 4 {
-                g.with_group_state(StrBytes::from_static_str(state.name()))
-            } else {
-                g
+                g = g.with_group_state(StrBytes::from_static_str(state));
             }
+            if ctx.version >= 5 {
+                g = g.with_group_type(StrBytes::from_static_str(kind));
+            }
+            g
         })
         .collect();
     ListGroupsResponse::default().with_groups(groups)

@@ -1,5 +1,8 @@
-//! ListOffsets: earliest (−2), latest (−1), max timestamp (−3, v7+), and the first offset
-//! whose timestamp is at or after a given time, looked up through the time index.
+//! ListOffsets: earliest (−2), latest (−1), max timestamp (−3, v7+, KIP-734), earliest local
+//! (−4, v8+, KIP-405: the log start, as gregor has no tiered storage), latest tiered (−5, v9+,
+//! KIP-1005: offset and epoch −1, as Kafka answers for a topic without remote storage), and the
+//! first offset whose timestamp is at or after a given time, looked up through the time index.
+//! v10 (KIP-1075) adds only `timeout_ms`, for remote lookups gregor never waits on.
 //!
 //! As Kafka's `Partition.fetchOffsetForTimestamp`: the request's `current_leader_epoch` is
 //! checked (FENCED_LEADER_EPOCH / UNKNOWN_LEADER_EPOCH); a consumer (replica id −1) sees the
@@ -21,6 +24,8 @@ use crate::security::acl::AclOperation;
 const LATEST: i64 = -1;
 const EARLIEST: i64 = -2;
 const MAX_TIMESTAMP: i64 = -3;
+const EARLIEST_LOCAL: i64 = -4;
+const LATEST_TIERED: i64 = -5;
 
 /// Kafka's `ListOffsetsRequest.CONSUMER_REPLICA_ID`.
 const CONSUMER: i32 = -1;
@@ -67,6 +72,12 @@ pub async fn handle(ctx: &RequestContext, req: ListOffsetsRequest) -> ListOffset
                         None => Ok((-1, last_fetchable)),
                     },
                     EARLIEST => Ok((-1, r.log_start_offset())),
+                    EARLIEST_LOCAL if ctx.version >= 8 => Ok((-1, r.log_start_offset())),
+                    LATEST_TIERED if ctx.version >= 9 => {
+                        // Kafka's `UnifiedLog` without remote storage: offset −1, epoch −1.
+                        epoch = -1;
+                        bounded(Some((-1, -1)))
+                    }
                     MAX_TIMESTAMP if ctx.version >= 7 => {
                         bounded(p.run(|log| log.max_timestamp_offset()).await?)
                     }

@@ -12,9 +12,10 @@ use kafka_protocol::messages::{BrokerId, MetadataRequest, MetadataResponse, Topi
 use kafka_protocol::protocol::StrBytes;
 
 use crate::error::ErrorCode;
+use crate::handlers::authz::OPERATIONS_NOT_REQUESTED;
 use crate::handlers::RequestContext;
 use crate::metadata::{MetadataImage, TopicImage};
-use crate::security::acl::AclOperation;
+use crate::security::acl::{AclOperation, ResourceType};
 
 fn brokers(ids: &[i32]) -> Vec<BrokerId> {
     ids.iter().copied().map(BrokerId).collect()
@@ -53,7 +54,7 @@ pub(crate) fn topic_entry(t: &TopicImage, image: &MetadataImage) -> MetadataResp
         .with_topic_id(t.id)
         .with_is_internal(crate::handlers::describe_partitions::is_internal(&t.name))
         .with_partitions(partitions)
-        .with_topic_authorized_operations(i32::MIN)
+        .with_topic_authorized_operations(OPERATIONS_NOT_REQUESTED)
 }
 
 /// CREATE on the cluster or on the topic (Kafka's rule for created topics).
@@ -71,13 +72,23 @@ pub async fn handle(ctx: &RequestContext, req: MetadataRequest) -> MetadataRespo
         Some(t) => Some(t),
     };
     let allow_auto = ctx.version < 4 || req.allow_auto_topic_creation;
+    let req_cluster_ops = ctx.version >= 8 && req.include_cluster_authorized_operations;
+    let topic_ops = ctx.version >= 8 && req.include_topic_authorized_operations;
+    // Kafka fills a topic's operations when asked, for the topics the client may describe.
+    let with_ops = |t: MetadataResponseTopic| match &t.name {
+        Some(name) if topic_ops => {
+            let ops = ctx.authorized_operations(ResourceType::Topic, name);
+            t.with_topic_authorized_operations(ops)
+        }
+        _ => t,
+    };
     let image = b.metadata.image();
     let topics: Vec<MetadataResponseTopic> = match wanted {
         // Kafka lists only the topics the client may DESCRIBE.
         None => image
             .topics()
             .filter(|t| ctx.topic_authorized(AclOperation::Describe, &t.name))
-            .map(|t| topic_entry(t, &image))
+            .map(|t| with_ops(topic_entry(t, &image)))
             .collect(),
         Some(list) => {
             let mut out = Vec::with_capacity(list.len());
@@ -109,12 +120,21 @@ pub async fn handle(ctx: &RequestContext, req: MetadataRequest) -> MetadataRespo
                         (None, true) => Err((ErrorCode::InvalidRequest, None)),
                     };
                 out.push(match found {
-                    Ok(t) => topic_entry(&t, &b.metadata.image()),
-                    Err((code, name)) => MetadataResponseTopic::default()
-                        .with_error_code(code.code())
-                        .with_name(name)
-                        .with_topic_id(rt.topic_id)
-                        .with_topic_authorized_operations(i32::MIN),
+                    Ok(t) => with_ops(topic_entry(&t, &b.metadata.image())),
+                    Err((code, name)) => {
+                        let entry = MetadataResponseTopic::default()
+                            .with_error_code(code.code())
+                            .with_name(name)
+                            .with_topic_id(rt.topic_id)
+                            .with_topic_authorized_operations(OPERATIONS_NOT_REQUESTED);
+                        // Refused or unknown by id: no operations (Kafka's lists).
+                        match code {
+                            ErrorCode::TopicAuthorizationFailed
+                            | ErrorCode::UnknownTopicId
+                            | ErrorCode::InvalidRequest => entry,
+                            _ => with_ops(entry),
+                        }
+                    }
                 });
             }
             out
@@ -153,7 +173,8 @@ pub async fn handle(ctx: &RequestContext, req: MetadataRequest) -> MetadataRespo
         resp = resp.with_cluster_id(Some(StrBytes::from_string(image.cluster_id.clone())));
     }
     if (8..=10).contains(&ctx.version) {
-        resp = resp.with_cluster_authorized_operations(i32::MIN);
+        let ops = crate::handlers::cluster::cluster_operations(ctx, req_cluster_ops);
+        resp = resp.with_cluster_authorized_operations(ops);
     }
     resp
 }

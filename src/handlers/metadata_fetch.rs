@@ -30,6 +30,7 @@ use crate::error::{Error, ErrorCode};
 use crate::handlers::RequestContext;
 use crate::metadata::log::{METADATA_TOPIC, METADATA_TOPIC_ID};
 use crate::quorum::CommittedRead;
+use crate::security::acl::AclOperation;
 
 /// Longest long-poll honoured.
 const MAX_WAIT: Duration = Duration::from_secs(10);
@@ -164,6 +165,11 @@ pub async fn fetch_snapshot(
     ctx: &RequestContext,
     req: FetchSnapshotRequest,
 ) -> FetchSnapshotResponse {
+    // Kafka's controller: CLUSTER_ACTION (only nodes of the cluster read snapshots).
+    if !ctx.cluster_authorized(AclOperation::ClusterAction) {
+        return FetchSnapshotResponse::default()
+            .with_error_code(crate::handlers::authz::CLUSTER_DENIED);
+    }
     if let Some(id) = req.cluster_id.as_ref() {
         if id.as_str() != ctx.broker.metadata.cluster_id() {
             return FetchSnapshotResponse::default()

@@ -86,12 +86,13 @@ pub async fn offset_commit(ctx: &RequestContext, req: OffsetCommitRequest) -> Of
     } else {
         match b.group_coordinator(&req.group_id).await {
             Ok(g) => {
-                g.commit(
+                g.commit_at_version(
                     &req.group_id,
                     req.generation_id_or_member_epoch,
                     &req.member_id,
                     instance,
                     valid,
+                    ctx.version,
                 )
                 .await
             }
@@ -132,6 +133,7 @@ async fn fetch_group(
     group: &str,
     wanted: Option<Vec<(String, Vec<i32>)>>,
     require_stable: bool,
+    member: Option<(Option<&str>, i32)>,
 ) -> Result<Vec<StableTopicOffsets>, ErrorCode> {
     // Kafka: DESCRIBE on the group; topics the client may not DESCRIBE are left out of an
     // all-topics fetch and answer TOPIC_AUTHORIZATION_FAILED when named.
@@ -140,6 +142,12 @@ async fn fetch_group(
     }
     let all = wanted.is_none();
     let g = ctx.broker.group_coordinator(group).await?;
+    // v9+: a consumer group member's id and epoch are checked (KIP-848).
+    if let Some((member_id, epoch)) = member {
+        if let Some(code) = g.check_offset_fetch(group, member_id, epoch) {
+            return Err(code);
+        }
+    }
     let found = g.fetch_offsets_stable(group, wanted, require_stable);
     Ok(found
         .into_iter()
@@ -180,7 +188,8 @@ pub async fn offset_fetch(ctx: &RequestContext, req: OffsetFetchRequest) -> Offs
                     .map(|t| (t.name.to_string(), t.partition_indexes))
                     .collect()
             });
-            let found = fetch_group(ctx, &g.group_id, wanted, require_stable).await;
+            let member = (ctx.version >= 9).then_some((g.member_id.as_deref(), g.member_epoch));
+            let found = fetch_group(ctx, &g.group_id, wanted, require_stable, member).await;
             groups.push({
                 let (found, code) = match found {
                     Ok(f) => (f, ErrorCode::None),
@@ -219,7 +228,7 @@ pub async fn offset_fetch(ctx: &RequestContext, req: OffsetFetchRequest) -> Offs
             .map(|t| (t.name.to_string(), t.partition_indexes.clone()))
             .collect()
     });
-    let found = match fetch_group(ctx, &req.group_id, wanted, require_stable).await {
+    let found = match fetch_group(ctx, &req.group_id, wanted, require_stable, None).await {
         Ok(f) => f,
         // v2+ carry a top-level error; v1 has none, so its partitions say it.
         Err(code) if ctx.version >= 2 => {
@@ -272,11 +281,25 @@ pub async fn offset_fetch(ctx: &RequestContext, req: OffsetFetchRequest) -> Offs
     OffsetFetchResponse::default().with_topics(topics)
 }
 
+/// OffsetDelete: Kafka's `handleOffsetDeleteRequest` — DELETE on the group (else
+/// GROUP_AUTHORIZATION_FAILED for the whole request), then READ on each topic (else
+/// TOPIC_AUTHORIZATION_FAILED on its partitions, which are not deleted).
 pub async fn offset_delete(ctx: &RequestContext, req: OffsetDeleteRequest) -> OffsetDeleteResponse {
+    if !ctx.group_authorized(AclOperation::Delete, &req.group_id) {
+        return OffsetDeleteResponse::default()
+            .with_error_code(ErrorCode::GroupAuthorizationFailed.code());
+    }
+    let readable: Vec<bool> = req
+        .topics
+        .iter()
+        .map(|t| ctx.topic_authorized(AclOperation::Read, &t.name))
+        .collect();
     let wanted: Vec<(String, i32)> = req
         .topics
         .iter()
-        .flat_map(|t| {
+        .zip(&readable)
+        .filter(|(_, ok)| **ok)
+        .flat_map(|(t, _)| {
             t.partitions
                 .iter()
                 .map(|p| (t.name.to_string(), p.partition_index))
@@ -293,14 +316,20 @@ pub async fn offset_delete(ctx: &RequestContext, req: OffsetDeleteRequest) -> Of
             let topics = req
                 .topics
                 .into_iter()
-                .map(|t| {
+                .zip(readable)
+                .map(|(t, ok)| {
                     let parts = t
                         .partitions
                         .iter()
                         .map(|p| {
+                            let code = if ok {
+                                codes.next().unwrap_or(ErrorCode::None)
+                            } else {
+                                ErrorCode::TopicAuthorizationFailed
+                            };
                             OffsetDeleteResponsePartition::default()
                                 .with_partition_index(p.partition_index)
-                                .with_error_code(codes.next().unwrap_or(ErrorCode::None).code())
+                                .with_error_code(code.code())
                         })
                         .collect();
                     OffsetDeleteResponseTopic::default()

@@ -8,20 +8,21 @@
 //! be in the producer's ongoing transaction at the transaction coordinator, so a late or
 //! zombie write cannot slip into a transaction that already ended; otherwise
 //! INVALID_TXN_STATE (or INVALID_PRODUCER_EPOCH for a fenced epoch) and nothing is appended.
-//!
+//! From v12 (KIP-890 part 2) the producer may skip AddPartitionsToTxn: the partition is added
+//! to the transaction instead of verified, as Kafka's `addPartition` operation does. (Clients
+//! send transactional v12+ only with `transaction.version` ≥ 2 finalized, which gregor does
+//! not advertise; a client that sends it anyway gets Kafka's answer.)
+//! v13 names topics by id (KIP-516): an id the image does not know is UNKNOWN_TOPIC_ID, and
+//! the response names topics by id.
 //! A partition refused with NOT_LEADER_OR_FOLLOWER or FENCED_LEADER_EPOCH names its current
-//! leader and epoch (v10+, KIP-951), and the response carries that leader's endpoint for the
-//! request's listener, so a client redirects without a Metadata round trip.
+//! leader (v10+, KIP-951: [`super::leader_hints`]).
 
 use std::time::Duration;
 
 use bytes::Bytes;
 use futures_util::future::join_all;
-use kafka_protocol::messages::produce_response::{
-    LeaderIdAndEpoch, NodeEndpoint, PartitionProduceResponse, TopicProduceResponse,
-};
-use kafka_protocol::messages::{BrokerId, ProduceRequest, ProduceResponse};
-use kafka_protocol::protocol::StrBytes;
+use kafka_protocol::messages::produce_response::{PartitionProduceResponse, TopicProduceResponse};
+use kafka_protocol::messages::{ProduceRequest, ProduceResponse};
 
 use crate::error::{Error, ErrorCode};
 use crate::handlers::message;
@@ -76,6 +77,8 @@ async fn verify_transaction(
     topic: &str,
     index: i32,
 ) -> Result<(), Error> {
+    // v12+: add the partition rather than verify it (see the module doc).
+    let add = ctx.version >= 12;
     let Some(h) = BatchHeader::parse(batch) else {
         return Ok(());
     };
@@ -90,11 +93,22 @@ async fn verify_transaction(
         ));
     };
     let b = &ctx.broker;
+    let producer = (h.producer_id, h.producer_epoch);
     let verified = match b.local_txn_coordinator(id) {
-        Some(txns) => txns.verify(id, h.producer_id, h.producer_epoch, topic, index),
+        Some(txns) if add => {
+            let partition = vec![(topic.to_string(), index)];
+            match txns
+                .add_partitions(id, producer.0, producer.1, partition)
+                .await
+            {
+                ErrorCode::None => Ok(()),
+                code => Err(code),
+            }
+        }
+        Some(txns) => txns.verify(id, producer.0, producer.1, topic, index),
         None if open_here(ctx, h.producer_id, topic, index) => Ok(()),
         None => {
-            b.verify_with_coordinator(id, h.producer_id, h.producer_epoch, topic, index)
+            b.verify_with_coordinator(id, producer, topic, index, add)
                 .await
         }
     };
@@ -200,10 +214,27 @@ pub async fn handle(ctx: &RequestContext, req: ProduceRequest) -> Reply<ProduceR
     // Kafka: a transactional id the client may not WRITE fails every partition.
     let txn_denied = txn_id.and_then(|id| ctx.authorize_txn_id(AclOperation::Write, id).err());
     let mut responses = Vec::with_capacity(req.topic_data.len());
+    let image = ctx.broker.metadata.image();
     for topic in req.topic_data {
-        let name = topic.name.0.to_string();
-        let partitions =
-            if !matches!(acks, -1..=1) || txn_denied.is_some() {
+        // v13+ names the topic by id (see the module doc).
+        let name = if ctx.version >= 13 {
+            image.topic_by_id(topic.topic_id).map(|t| t.name.clone())
+        } else {
+            Some(topic.name.0.to_string())
+        };
+        let partitions = match name {
+            None => {
+                let e = Error::kafka(
+                    ErrorCode::UnknownTopicId,
+                    format!("unknown topic id {}", topic.topic_id),
+                );
+                topic
+                    .partition_data
+                    .iter()
+                    .map(|p| failed(p.index, &e))
+                    .collect()
+            }
+            Some(_) if !matches!(acks, -1..=1) || txn_denied.is_some() => {
                 let e = txn_denied
                     .as_ref()
                     .map(|e| Error::kafka(e.code(), e.message()))
@@ -218,69 +249,27 @@ pub async fn handle(ctx: &RequestContext, req: ProduceRequest) -> Reply<ProduceR
                     .iter()
                     .map(|p| failed(p.index, &e))
                     .collect()
-            } else {
+            }
+            Some(name) => {
                 join_all(topic.partition_data.into_iter().map(|p| {
                     produce_partition(ctx, &name, p.index, p.records, acks, timeout, txn_id)
                 }))
                 .await
-            };
-        responses.push(
-            TopicProduceResponse::default()
-                .with_name(topic.name)
-                .with_partition_responses(partitions),
-        );
+            }
+        };
+        // Only the field of the version: the id from v13, the name before.
+        let named = if ctx.version >= 13 {
+            TopicProduceResponse::default().with_topic_id(topic.topic_id)
+        } else {
+            TopicProduceResponse::default().with_name(topic.name)
+        };
+        responses.push(named.with_partition_responses(partitions));
     }
     if acks == 0 {
         return Reply::Silent;
     }
     let mut resp = ProduceResponse::default().with_responses(responses);
-    if ctx.version >= 10 {
-        add_leader_hints(ctx, &mut resp);
-    }
-    Reply::Send(resp)
-}
-
-/// KIP-951 (see the module doc): the current leader of each partition refused as not led
-/// here, and the endpoints of those leaders. A partition without a leader gets none.
-fn add_leader_hints(ctx: &RequestContext, resp: &mut ProduceResponse) {
-    let not_leader = [
-        ErrorCode::NotLeaderOrFollower.code(),
-        ErrorCode::FencedLeaderEpoch.code(),
-    ];
     let image = ctx.broker.metadata.image();
-    let mut leaders: Vec<i32> = Vec::new();
-    for topic in &mut resp.responses {
-        for p in &mut topic.partition_responses {
-            if !not_leader.contains(&p.error_code) {
-                continue;
-            }
-            let Some(state) = image.partition(&topic.name.0, p.index) else {
-                continue;
-            };
-            if state.leader < 0 {
-                continue;
-            }
-            p.current_leader = LeaderIdAndEpoch::default()
-                .with_leader_id(BrokerId(state.leader))
-                .with_leader_epoch(state.leader_epoch);
-            if !leaders.contains(&state.leader) {
-                leaders.push(state.leader);
-            }
-        }
-    }
-    leaders.sort_unstable();
-    resp.node_endpoints = leaders
-        .into_iter()
-        .filter_map(|id| {
-            let b = image.brokers.get(&id)?;
-            let (host, port) = b.endpoint(&ctx.listener)?;
-            Some(
-                NodeEndpoint::default()
-                    .with_node_id(BrokerId(id))
-                    .with_host(StrBytes::from_string(host.to_string()))
-                    .with_port(port)
-                    .with_rack(b.rack.clone().map(StrBytes::from_string)),
-            )
-        })
-        .collect();
+    super::leader_hints::add_to_produce(&mut resp, &image, &ctx.listener, ctx.version);
+    Reply::Send(resp)
 }

@@ -5,7 +5,8 @@
 //! DUPLICATE_RESOURCE, a user without any credential RESOURCE_NOT_FOUND, with Kafka's
 //! messages; each found user lists its mechanisms and iterations (never salts or keys).
 //! Alter is forwarded to the active controller (a `forward` row of the table), which checks
-//! and commits the change ([`crate::controller::scram`]).
+//! and commits the change ([`crate::controller::scram`]). Describe needs DESCRIBE and Alter
+//! ALTER on the cluster (CLUSTER_AUTHORIZATION_FAILED), as Kafka checks.
 
 use std::collections::BTreeMap;
 
@@ -21,12 +22,36 @@ use kafka_protocol::protocol::StrBytes;
 
 use crate::controller::scram::ScramUpsertion;
 use crate::error::ErrorCode;
+use crate::handlers::authz::CLUSTER_DENIED;
 use crate::handlers::{message, RequestContext};
+use crate::security::acl::AclOperation;
+
+/// The message of Kafka's `ClusterAuthorizationException` when no other is given.
+const CLUSTER_DENIED_MESSAGE: &str = "Cluster authorization failed.";
 
 pub async fn describe(
     ctx: &RequestContext,
     req: DescribeUserScramCredentialsRequest,
 ) -> DescribeUserScramCredentialsResponse {
+    // Kafka: DESCRIBE on the cluster, else its error response — the code on the response and
+    // on one (nameless) result per listed user.
+    if !ctx.cluster_authorized(AclOperation::Describe) {
+        let msg = Some(StrBytes::from_static_str(CLUSTER_DENIED_MESSAGE));
+        let results = req
+            .users
+            .iter()
+            .flatten()
+            .map(|_| {
+                DescribeUserScramCredentialsResult::default()
+                    .with_error_code(CLUSTER_DENIED)
+                    .with_error_message(msg.clone())
+            })
+            .collect();
+        return DescribeUserScramCredentialsResponse::default()
+            .with_error_code(CLUSTER_DENIED)
+            .with_error_message(msg)
+            .with_results(results);
+    }
     let image = ctx.broker.metadata.image();
     let stored = image.scram_credentials();
     // user → named more than once
@@ -105,6 +130,21 @@ pub async fn alter(
         .map(|d| d.0.clone())
         .chain(upsertions.iter().map(|u| u.name.clone()))
         .collect();
+    // Kafka's controller: ALTER on the cluster, else CLUSTER_AUTHORIZATION_FAILED for each
+    // named user (sorted, once each).
+    if !ctx.cluster_authorized(AclOperation::Alter) {
+        let users: std::collections::BTreeSet<String> = names.into_iter().collect();
+        let results = users
+            .into_iter()
+            .map(|user| {
+                AlterUserScramCredentialsResult::default()
+                    .with_user(StrBytes::from_string(user))
+                    .with_error_code(CLUSTER_DENIED)
+                    .with_error_message(Some(StrBytes::from_static_str(CLUSTER_DENIED_MESSAGE)))
+            })
+            .collect();
+        return AlterUserScramCredentialsResponse::default().with_results(results);
+    }
     let outcome = ctx
         .broker
         .blocking(move |b| {

@@ -3,6 +3,11 @@
 //! end a hanging transaction, and which is routed to the same marker writer the transaction
 //! coordinator uses — and DescribeProducers, the producers a partition's log knows
 //! (`kafka-transactions.sh describe-producers`, used to find a hanging transaction).
+//!
+//! Authorization (Kafka's `KafkaApis`): DescribeTransactions needs DESCRIBE on each
+//! transactional id and lists only the topics the client may describe; ListTransactions
+//! lists only the ids the client may describe; DescribeProducers needs READ on the topic;
+//! WriteTxnMarkers needs CLUSTER_ACTION.
 
 use kafka_protocol::messages::describe_producers_response::{
     PartitionResponse as ProducersPartition, ProducerState, TopicResponse as ProducersTopic,
@@ -23,7 +28,7 @@ use kafka_protocol::protocol::StrBytes;
 
 use crate::error::ErrorCode;
 use crate::handlers::{message, RequestContext};
-use crate::security::acl::AclOperation;
+use crate::security::acl::{AclOperation, ResourceType};
 use crate::txn::{MarkerRequest, TxnState};
 
 pub async fn describe_transactions(
@@ -32,10 +37,16 @@ pub async fn describe_transactions(
 ) -> DescribeTransactionsResponse {
     let mut states = Vec::with_capacity(req.transactional_ids.len());
     for id in req.transactional_ids {
-        let described = match ctx.broker.txn_coordinator(&id).await {
-            Ok(t) => t.describe(&id),
-            Err(code) => Err(code),
-        };
+        // Kafka: DESCRIBE on the transactional id, else TRANSACTIONAL_ID_AUTHORIZATION_FAILED.
+        let described =
+            if !ctx.authorized(AclOperation::Describe, ResourceType::TransactionalId, &id) {
+                Err(ErrorCode::TransactionalIdAuthorizationFailed)
+            } else {
+                match ctx.broker.txn_coordinator(&id).await {
+                    Ok(t) => t.describe(&id),
+                    Err(code) => Err(code),
+                }
+            };
         states.push(match described {
             Err(code) => DescribedTxn::default()
                 .with_transactional_id(id)
@@ -50,6 +61,8 @@ pub async fn describe_transactions(
                 .with_topics(
                     d.topics
                         .into_iter()
+                        // Only the topics the client may describe (Kafka drops the others).
+                        .filter(|(t, _)| ctx.topic_authorized(AclOperation::Describe, t))
                         .map(|(t, ps)| {
                             TopicData::default()
                                 .with_topic(TopicName(StrBytes::from_string(t)))
@@ -90,6 +103,14 @@ pub async fn list_transactions(
             .loaded()
             .into_iter()
             .flat_map(|(_, t)| t.list(&states, &pids, duration))
+            // Only the ids the client may describe (Kafka's filter).
+            .filter(|t| {
+                ctx.authorized(
+                    AclOperation::Describe,
+                    ResourceType::TransactionalId,
+                    &t.transactional_id,
+                )
+            })
             .collect()
     };
     let listed = listed
@@ -210,8 +231,19 @@ pub async fn describe_producers(
     let mut topics = Vec::with_capacity(req.topics.len());
     for t in req.topics {
         let mut partitions = Vec::with_capacity(t.partition_indexes.len());
+        // Kafka: READ on the topic, else TOPIC_AUTHORIZATION_FAILED on each partition.
+        let readable = ctx.topic_authorized(AclOperation::Read, &t.name);
         for p in &t.partition_indexes {
-            partitions.push(producers_of(ctx, &t.name, *p).await);
+            partitions.push(if readable {
+                producers_of(ctx, &t.name, *p).await
+            } else {
+                ProducersPartition::default()
+                    .with_partition_index(*p)
+                    .with_error_code(ErrorCode::TopicAuthorizationFailed.code())
+                    .with_error_message(Some(StrBytes::from_static_str(
+                        "Topic authorization failed.",
+                    )))
+            });
         }
         topics.push(
             ProducersTopic::default()

@@ -26,6 +26,7 @@ use crate::broker::Broker;
 use crate::config::{BrokerConfig, ClusterConfig};
 use crate::log::cleaner::{HighWatermarkOf, LogCleaner, LogSource};
 use crate::quorum::rpc::{ClusterIdentity, RpcServer};
+use crate::router::faults::Faults;
 use crate::router::{ListenerInfo, Router};
 use crate::server::listener;
 
@@ -74,6 +75,12 @@ impl ServerHandle {
         {
             l.controlled_shutdown().await;
         }
+        self.shutdown_now().await
+    }
+
+    /// Stops at once without a controlled shutdown: to the rest of a cluster the node
+    /// disappears as if its process died (it still closes its logs cleanly).
+    pub async fn shutdown_now(self) -> io::Result<()> {
         let _ = self.shutdown.send(());
         self.task
             .await
@@ -81,10 +88,22 @@ impl ServerHandle {
     }
 }
 
+/// What an embedding of the node (`crate::testing`) adds to it; the default adds nothing.
+#[derive(Debug, Clone, Default)]
+pub struct Embedding {
+    /// Fault rules every listener's router applies (see `router::faults`).
+    pub faults: Option<Arc<Faults>>,
+}
+
 /// Validates the cluster configuration, binds every listener, opens the data directory and
 /// starts serving in the background. An invalid configuration is an `InvalidInput` error
 /// carrying Kafka's message.
 pub async fn start(config: BrokerConfig) -> io::Result<ServerHandle> {
+    start_with(config, Embedding::default()).await
+}
+
+/// As [`start`], with what an embedding adds (see [`Embedding`]).
+pub async fn start_with(config: BrokerConfig, embedding: Embedding) -> io::Result<ServerHandle> {
     let cluster = ClusterConfig::from_config(&config)
         .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e.0))?;
     // TLS settings are checked (keystores read) before any socket is bound.
@@ -155,6 +174,9 @@ pub async fn start(config: BrokerConfig) -> io::Result<ServerHandle> {
             );
             if let Some(s) = sasl_settings.remove(&name) {
                 router = router.with_sasl(s);
+            }
+            if let Some(f) = &embedding.faults {
+                router = router.with_faults(f.clone());
             }
             listener::Listener::new(
                 socket,

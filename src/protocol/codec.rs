@@ -54,6 +54,8 @@ pub enum DispatchError {
     Decode(String),
     /// The response did not encode (a bug, logged loudly).
     Encode(String),
+    /// A test's fault rule closes the connection (`router::faults`).
+    Dropped,
 }
 
 impl std::fmt::Display for DispatchError {
@@ -68,6 +70,7 @@ impl std::fmt::Display for DispatchError {
                 "Received request api key {k:?} with version {v} which is not enabled on this listener"
             ),
             DispatchError::Decode(e) => write!(f, "undecodable request: {e}"),
+            DispatchError::Dropped => f.write_str("dropped by a fault rule"),
             DispatchError::Encode(e) => write!(f, "response encoding failed: {e}"),
         }
     }

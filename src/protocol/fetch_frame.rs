@@ -3,9 +3,9 @@
 //! without first being copied into a response buffer (the broker's one large copy is then the
 //! kernel's, user mapping → socket).
 //!
-//! It writes exactly what kafka-protocol's encoder writes for versions 4–15 (the served range;
+//! It writes exactly what kafka-protocol's encoder writes for versions 4–18 (the served range;
 //! v13+ name topics by id; a unit test compares the two byte for byte). A response using
-//! anything this encoder does not write — tagged fields, a version outside 4–15 — goes through
+//! anything this encoder does not write — tagged fields, a version outside 4–18 — goes through
 //! the crate's encoder instead.
 
 use bytes::{BufMut, Bytes, BytesMut};
@@ -91,7 +91,7 @@ fn plain(resp: &FetchResponse, version: i16) -> bool {
                 .flatten()
                 .all(|a| a.unknown_tagged_fields.is_empty())
     };
-    (4..=15).contains(&version)
+    (4..=18).contains(&version)
         && resp.unknown_tagged_fields.is_empty()
         && resp.node_endpoints.is_empty()
         && (version >= 7 || resp.session_id == 0)
@@ -239,7 +239,7 @@ mod tests {
     #[test]
     fn same_bytes_as_the_crate_for_every_served_version() {
         for big in [0, 100, OWN_CHUNK_MIN, 200_000] {
-            for version in 4..=15 {
+            for version in 4..=18 {
                 let mut resp = sample(big);
                 if version >= 13 {
                     for t in &mut resp.responses {

@@ -19,7 +19,7 @@ pub fn body(error: ErrorCode, listener: &ListenerInfo) -> ApiVersionsResponse {
             ApiVersion::default()
                 .with_api_key(a.key as i16)
                 .with_min_version(a.advertised_min)
-                .with_max_version(super::table::advertised_max(a))
+                .with_max_version(a.max)
         })
         .collect();
     ApiVersionsResponse::default()

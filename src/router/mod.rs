@@ -12,6 +12,8 @@
 //! [`crate::protocol`] below all of them.
 
 pub mod api_versions;
+mod envelope;
+pub mod faults;
 mod sasl;
 pub mod session;
 pub mod table;
@@ -34,6 +36,7 @@ use crate::protocol::{legacy, DispatchError, Frame};
 use crate::quorum::rpc::{self, RpcServer};
 use crate::security::sasl::ListenerSasl;
 
+use faults::{Faults, Verdict};
 pub use session::Session;
 pub use table::{dispatch, lookup, ApiRange, APIS, CONTROLLER_APIS, CONTROLLER_ONLY_APIS};
 
@@ -85,6 +88,8 @@ pub struct Router {
     raft: Option<Arc<RpcServer>>,
     /// A SASL_PLAINTEXT / SASL_SSL listener's mechanisms (`None`: no authentication).
     sasl: Option<Arc<ListenerSasl>>,
+    /// A test node's fault rules (`None`: no injection, one `Option` check per request).
+    faults: Option<Arc<Faults>>,
 }
 
 impl Router {
@@ -111,12 +116,19 @@ impl Router {
             listener,
             raft,
             sasl: None,
+            faults: None,
         }
     }
 
     /// This router's listener authenticates with SASL (see [`sasl`]).
     pub fn with_sasl(mut self, sasl: ListenerSasl) -> Router {
         self.sasl = Some(Arc::new(sasl));
+        self
+    }
+
+    /// Requests pass this node's fault rules before their handler (see [`faults`]).
+    pub fn with_faults(mut self, faults: Arc<Faults>) -> Router {
+        self.faults = Some(faults);
         self
     }
 
@@ -224,6 +236,13 @@ impl Router {
             return r;
         }
         let key = ApiKey::try_from(raw_key).map_err(|_| DispatchError::UnknownApi(raw_key))?;
+        // A forwarded request (after authentication on a SASL listener): see `envelope`.
+        if key == ApiKey::Envelope
+            && self.listener.controller
+            && (self.sasl.is_none() || session.authenticated())
+        {
+            return self.envelope(session, version, correlation_id, frame).await;
+        }
         let api = lookup(key).ok_or(DispatchError::UnknownApi(raw_key))?;
         if !self.listener.serves(key) {
             return Err(DispatchError::NotEnabled(key, version));
@@ -258,6 +277,17 @@ impl Router {
         if legacy_produce {
             return legacy::produce_unsupported(body, version, correlation_id)
                 .map(|r| r.map(Frame::from));
+        }
+        if let Some(f) = &self.faults {
+            let client = header.client_id.as_deref();
+            match f
+                .intercept(key, version, correlation_id, client, &body)
+                .await?
+            {
+                Verdict::Serve => {}
+                Verdict::Answer(frame) => return Ok(Some(frame)),
+                Verdict::Drop => return Err(DispatchError::Dropped),
+            }
         }
         // Service time per request, only measured when someone is looking.
         let started = tracing::enabled!(tracing::Level::TRACE).then(std::time::Instant::now);

@@ -29,13 +29,16 @@ pub struct ApiRange {
     pub advertised_min: i16,
     /// The handler may wait for data to arrive (see the module doc).
     pub long_poll: bool,
+    /// A node that is not the active controller forwards it (see the module doc); the only
+    /// APIs an envelope may carry.
+    pub forward: bool,
 }
 
 macro_rules! api_table {
     ($( $key:ident ( $req:ty ) $min:literal ..= $max:literal $(advertise $adv:literal)? $(long_poll $lp:ident)? $(forward $fw:ident)? $(encode $enc:path)? => $handler:path; )*) => {
         /// Every API gregor serves (see the module doc).
         pub const APIS: &[ApiRange] = &[
-            $( ApiRange { key: ApiKey::$key, min: $min, max: $max, advertised_min: api_table!(@adv $min $(, $adv)?), long_poll: api_table!(@lp $($lp)?) }, )*
+            $( ApiRange { key: ApiKey::$key, min: $min, max: $max, advertised_min: api_table!(@adv $min $(, $adv)?), long_poll: api_table!(@lp $($lp)?), forward: api_table!(@lp $($fw)?) }, )*
         ];
 
         /// Decodes the body of a request whose version was checked against [`APIS`], runs its
@@ -68,7 +71,8 @@ macro_rules! api_table {
         // A voter that is not the leader, or a broker-only node (no quorum), forwards.
         let quorum = $ctx.broker.controller.quorum();
         let forwarder = &$ctx.broker.forwarder;
-        if let Some(resp) = forwarder.maybe_forward(quorum, $ctx.controller_listener, &$req, $ctx.version).await {
+        let origin = crate::broker::envelope::Origin { principal: &$ctx.principal, host: $ctx.peer.ip() };
+        if let Some(resp) = forwarder.maybe_forward(quorum, $ctx.controller_listener, origin, &$req, $ctx.version).await {
             return encode_response($ctx.correlation_id, $hv, &resp, $ctx.version)
                 .map(Frame::from)
                 .map(Some);
@@ -81,25 +85,27 @@ macro_rules! api_table {
 }
 
 api_table! {
-    Produce(ProduceRequest) 3..=11 advertise 0 => handlers::produce::handle;
-    Fetch(FetchRequest) 4..=15 long_poll yes encode crate::protocol::fetch_frame::encode => handlers::fetch::handle;
-    ListOffsets(ListOffsetsRequest) 1..=7 => handlers::list_offsets::handle;
-    Metadata(MetadataRequest) 0..=12 => handlers::metadata::handle;
+    Produce(ProduceRequest) 3..=13 advertise 0 => handlers::produce::handle;
+    Fetch(FetchRequest) 4..=18 long_poll yes encode crate::protocol::fetch_frame::encode => handlers::fetch::handle;
+    ListOffsets(ListOffsetsRequest) 1..=10 => handlers::list_offsets::handle;
+    Metadata(MetadataRequest) 0..=13 => handlers::metadata::handle;
     ApiVersions(ApiVersionsRequest) 0..=4 => super::api_versions::handle;
     CreateTopics(CreateTopicsRequest) 2..=7 forward yes => handlers::topics::create_topics;
     DeleteTopics(DeleteTopicsRequest) 1..=6 forward yes => handlers::topics::delete_topics;
     DeleteRecords(DeleteRecordsRequest) 0..=2 => handlers::delete_records::handle;
-    InitProducerId(InitProducerIdRequest) 0..=4 => handlers::producer_id::handle;
-    OffsetCommit(OffsetCommitRequest) 2..=8 => handlers::offsets::offset_commit;
-    OffsetFetch(OffsetFetchRequest) 1..=8 => handlers::offsets::offset_fetch;
+    InitProducerId(InitProducerIdRequest) 0..=5 => handlers::producer_id::handle;
+    OffsetCommit(OffsetCommitRequest) 2..=9 => handlers::offsets::offset_commit;
+    OffsetFetch(OffsetFetchRequest) 1..=9 => handlers::offsets::offset_fetch;
     FindCoordinator(FindCoordinatorRequest) 0..=6 => handlers::coordinator::find_coordinator;
     JoinGroup(JoinGroupRequest) 0..=9 => handlers::groups::join_group;
     Heartbeat(HeartbeatRequest) 0..=4 => handlers::groups::heartbeat;
     LeaveGroup(LeaveGroupRequest) 0..=5 => handlers::groups::leave_group;
     SyncGroup(SyncGroupRequest) 0..=5 => handlers::groups::sync_group;
     DescribeGroups(DescribeGroupsRequest) 0..=5 => handlers::group_admin::describe_groups;
-    ListGroups(ListGroupsRequest) 0..=4 => handlers::group_admin::list_groups;
+    ListGroups(ListGroupsRequest) 0..=5 => handlers::group_admin::list_groups;
     DeleteGroups(DeleteGroupsRequest) 0..=2 => handlers::group_admin::delete_groups;
+    ConsumerGroupHeartbeat(ConsumerGroupHeartbeatRequest) 0..=1 => handlers::consumer_groups::heartbeat;
+    ConsumerGroupDescribe(ConsumerGroupDescribeRequest) 0..=1 => handlers::consumer_groups::describe;
     OffsetDelete(OffsetDeleteRequest) 0..=0 => handlers::offsets::offset_delete;
     TxnOffsetCommit(TxnOffsetCommitRequest) 0..=4 => handlers::txn_offsets::handle;
     OffsetForLeaderEpoch(OffsetForLeaderEpochRequest) 2..=4 => handlers::offsets_for_leader_epoch::handle;
@@ -180,20 +186,6 @@ pub const CONTROLLER_ONLY_APIS: &[ApiKey] = &[
     ApiKey::AlterPartition,
 ];
 
-/// APIs served above the version advertised to clients: Fetch v13–15 (topic ids, KIP-903's
-/// `ReplicaState`) is served for gregor's own followers, which send v15 knowing their peer;
-/// clients are offered v12 (names) until the topic-id fetch path is checked against every
-/// client of the compat matrix (kafka-python guesses the broker's version from this maximum).
-const ADVERTISED_MAX: &[(ApiKey, i16)] = &[(ApiKey::Fetch, 12)];
-
-/// The highest version ApiVersions advertises for `api` (see [`ADVERTISED_MAX`]).
-pub fn advertised_max(api: &ApiRange) -> i16 {
-    ADVERTISED_MAX
-        .iter()
-        .find(|(k, _)| *k == api.key)
-        .map_or(api.max, |(_, v)| (*v).min(api.max))
-}
-
 /// The served range of an api key, if gregor serves it.
 pub fn lookup(key: ApiKey) -> Option<&'static ApiRange> {
     APIS.iter().find(|a| a.key == key)
@@ -220,5 +212,33 @@ mod tests {
         }
         let long_polls: Vec<ApiKey> = APIS.iter().filter(|a| a.long_poll).map(|a| a.key).collect();
         assert_eq!(long_polls, vec![ApiKey::Fetch]);
+    }
+
+    /// The README's "Protocol" table opens each row with the advertised range ("a–b", or "a"
+    /// when it is one version): it must be the table's, for every API a broker listener
+    /// advertises and for the controller-only ones.
+    #[test]
+    fn readme_lists_the_advertised_ranges() {
+        let readme = include_str!("../../README.md");
+        let section = readme
+            .split("## Protocol")
+            .nth(1)
+            .and_then(|s| s.split("\n## ").next())
+            .expect("a Protocol section");
+        for api in APIS {
+            let name = format!("{:?}", api.key);
+            let row = section
+                .lines()
+                .find(|l| l.starts_with(&format!("| {name} |")))
+                .unwrap_or_else(|| panic!("no README row for {name}"));
+            let cell = row.split('|').nth(2).unwrap_or_default().trim();
+            let range = cell.split([' ', ',']).next().unwrap_or_default();
+            let want = if api.advertised_min == api.max {
+                api.max.to_string()
+            } else {
+                format!("{}–{}", api.advertised_min, api.max)
+            };
+            assert_eq!(range, want, "README row for {name}");
+        }
     }
 }

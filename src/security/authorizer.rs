@@ -16,21 +16,18 @@
 //! Without `authorizer.class.name` there is no authorizer: every action is allowed (and the
 //! ACL APIs answer SECURITY_DISABLED), as in Kafka.
 
-use std::collections::BTreeMap;
 use std::net::IpAddr;
-
-use uuid::Uuid;
 
 use super::acl::{
     AclBinding, AclOperation, AclPermission, PatternType, ResourceType, WILDCARD_HOST,
     WILDCARD_PRINCIPAL, WILDCARD_RESOURCE,
 };
+#[cfg(test)]
+#[path = "authorizer_index_tests.rs"]
+mod index_tests;
+pub use super::acl_index::AclMap;
 use super::KafkaPrincipal;
 use crate::config::BrokerConfig;
-
-/// Every ACL of the cluster by its id (the metadata image keeps one, replayed from
-/// AccessControlEntryRecord / RemoveAccessControlEntryRecord).
-pub type AclMap = BTreeMap<Uuid, AclBinding>;
 
 /// The authorizer's settings (see the module doc).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -87,22 +84,25 @@ impl Authorizer {
         if self.bypassed_by(principal) {
             return true;
         }
-        let who = principal.to_string();
-        let host = host.to_string();
+        // The index hands over the ACLs covering the resource (see `acl_index`).
         let mut resource_has_acls = false;
         let mut allowed = false;
-        for acl in acls.values() {
-            if acl.resource_type != resource_type || !pattern_covers(acl, name) {
-                continue;
+        let mut denied = false;
+        acls.for_each_covering(resource_type, name, |entries| {
+            resource_has_acls |= !entries.is_empty();
+            for e in entries.iter().filter(|e| e.is_for(principal, host)) {
+                match permits(e.operation, e.permission, op) {
+                    Some(AclPermission::Deny) => {
+                        denied = true;
+                        return false;
+                    }
+                    Some(AclPermission::Allow) => allowed = true,
+                    _ => {}
+                }
             }
-            resource_has_acls = true;
-            match applies(acl, &who, &host, op) {
-                Some(AclPermission::Deny) => return false,
-                Some(AclPermission::Allow) => allowed = true,
-                _ => {}
-            }
-        }
-        allowed || (!resource_has_acls && self.allow_if_no_acl)
+            true
+        });
+        !denied && (allowed || (!resource_has_acls && self.allow_if_no_acl))
     }
 }
 
@@ -141,39 +141,42 @@ impl Authorizer {
     }
 }
 
-/// Whether the ACL's resource pattern covers the resource name.
-fn pattern_covers(acl: &AclBinding, name: &str) -> bool {
-    match acl.pattern_type {
-        PatternType::Literal => acl.resource_name == name || acl.resource_name == WILDCARD_RESOURCE,
-        PatternType::Prefixed => name.starts_with(&acl.resource_name),
-        _ => false,
-    }
-}
-
 /// The ACL's permission when it applies to this principal, host and operation.
 fn applies(acl: &AclBinding, who: &str, host: &str, op: AclOperation) -> Option<AclPermission> {
-    use AclOperation as O;
     if acl.principal != who && acl.principal != WILDCARD_PRINCIPAL {
         return None;
     }
     if acl.host != WILDCARD_HOST && acl.host != host {
         return None;
     }
-    let op_ok = acl.operation == O::All
-        || acl.operation == op
-        || (acl.permission == AclPermission::Allow
+    permits(acl.operation, acl.permission, op)
+}
+
+/// The permission of an ACL for `op` (of this principal and host) when its operation is
+/// `op`, ALL, or — for ALLOW only — one that implies `op`.
+fn permits(
+    acl_op: AclOperation,
+    permission: AclPermission,
+    op: AclOperation,
+) -> Option<AclPermission> {
+    use AclOperation as O;
+    let op_ok = acl_op == O::All
+        || acl_op == op
+        || (permission == AclPermission::Allow
             && match op {
-                O::Describe => matches!(acl.operation, O::Read | O::Write | O::Delete | O::Alter),
-                O::DescribeConfigs => acl.operation == O::AlterConfigs,
+                O::Describe => matches!(acl_op, O::Read | O::Write | O::Delete | O::Alter),
+                O::DescribeConfigs => acl_op == O::AlterConfigs,
                 _ => false,
             });
-    op_ok.then_some(acl.permission)
+    op_ok.then_some(permission)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::collections::BTreeMap;
     use std::net::Ipv4Addr;
+    use uuid::Uuid;
     use AclOperation as O;
 
     const HOST: IpAddr = IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1));

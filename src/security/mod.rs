@@ -8,6 +8,7 @@
 //! of the same [`KafkaPrincipal`], which must depend on nothing above it.
 
 pub mod acl;
+mod acl_index;
 pub mod authorizer;
 pub mod jaas;
 pub mod principal;

@@ -29,6 +29,9 @@ pub struct Listener {
     tls: Option<Arc<ServerTls>>,
     open: Arc<AtomicUsize>,
     shutdown: broadcast::Sender<()>,
+    /// Subscribed when the listener is built, not when its task first runs: a shutdown sent
+    /// in between (a node stopped right after its start) would otherwise never reach it.
+    stop: Option<broadcast::Receiver<()>>,
     done: mpsc::Sender<()>,
 }
 
@@ -52,19 +55,24 @@ impl Listener {
         shutdown: broadcast::Sender<()>,
         done: mpsc::Sender<()>,
     ) -> Self {
+        let stop = Some(shutdown.subscribe());
         Listener {
             listener,
             router,
             tls,
             open,
             shutdown,
+            stop,
             done,
         }
     }
 
     /// Accepts until the shutdown signal.
-    pub async fn run(self) {
-        let mut stop = self.shutdown.subscribe();
+    pub async fn run(mut self) {
+        let mut stop = match self.stop.take() {
+            Some(s) => s,
+            None => self.shutdown.subscribe(),
+        };
         loop {
             let accepted = tokio::select! {
                 r = self.listener.accept() => r,
@@ -92,6 +100,10 @@ impl Listener {
             let _ = stream.set_nodelay(true);
             let router = self.router.clone();
             let mut shutdown = self.shutdown.subscribe();
+            // A shutdown sent since the accept would not reach the connection's receiver.
+            if !matches!(stop.try_recv(), Err(broadcast::error::TryRecvError::Empty)) {
+                return;
+            }
             let done = self.done.clone();
             let Some(tls) = self.tls.clone() else {
                 let session = Session::anonymous(peer);

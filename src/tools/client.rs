@@ -19,6 +19,8 @@ const MAX_RESPONSE: usize = 256 << 20;
 pub struct Client<S = TcpStream> {
     pub stream: S,
     correlation: i32,
+    /// The request header's client id (`gregor-tool` unless set).
+    client_id: String,
 }
 
 impl Client {
@@ -38,14 +40,21 @@ impl<S: Read + Write> Client<S> {
         Client {
             stream,
             correlation: 0,
+            client_id: "gregor-tool".into(),
         }
+    }
+
+    /// Sends this client id in every request header from now on.
+    pub fn with_client_id(mut self, client_id: &str) -> Client<S> {
+        self.client_id = client_id.to_string();
+        self
     }
 
     /// Encodes a request frame (size prefix included) with the next correlation id.
     pub fn frame<R: Request>(&mut self, req: &R, version: i16) -> Result<Vec<u8>, String> {
         self.correlation += 1;
         let body = frame::encode_body(req, version)?;
-        frame::request_frame(R::KEY, version, self.correlation, "gregor-tool", &body)
+        frame::request_frame(R::KEY, version, self.correlation, &self.client_id, &body)
             .map(|f| f.to_vec())
     }
 

@@ -1,12 +1,13 @@
-//! `gregor groups`: consumer groups of a running broker or cluster — state, members,
-//! assignments, and committed offset, log end and lag per partition.
+//! `gregor groups`: consumer groups of a running broker or cluster — classic and KIP-848
+//! (`type consumer`: members with their epochs and assignments from ConsumerGroupDescribe) —
+//! state, members, assignments, and committed offset, log end and lag per partition.
 //!
 //! As Kafka's admin client does on a cluster: groups are listed on every broker (each lists
 //! the groups it coordinates), a group is described and its offsets fetched at its
 //! coordinator (FindCoordinator), and log ends are asked of each partition's leader (from
 //! Metadata). On one node all of these are the bootstrap broker.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
 use kafka_protocol::messages::list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic};
@@ -35,6 +36,46 @@ fn assignment(bytes: &bytes::Bytes) -> String {
             .join(" "),
         Err(_) => format!("({} bytes)", bytes.len()),
     }
+}
+
+/// A KIP-848 group's members (ConsumerGroupDescribe): epoch, client, assignment.
+fn consumer_members(out: &mut String, brokers: &mut Brokers, id: &str) -> Result<(), String> {
+    let d = brokers.coordinator(id)?.call(
+        &ConsumerGroupDescribeRequest::default().with_group_ids(vec![GroupId(sb(id))]),
+        0,
+    )?;
+    for g in d.groups {
+        let _ = writeln!(
+            out,
+            "  group epoch {}  assignment epoch {}  assignor {}",
+            g.group_epoch,
+            g.assignment_epoch,
+            g.assignor_name.as_str()
+        );
+        for m in &g.members {
+            let assigned: Vec<String> = m
+                .assignment
+                .topic_partitions
+                .iter()
+                .map(|t| format!("{}{:?}", t.topic_name.as_str(), t.partitions))
+                .collect();
+            let _ = writeln!(
+                out,
+                "  member {}  epoch {}  instance {}  client {}  host {}  assigned {}",
+                m.member_id.as_str(),
+                m.member_epoch,
+                m.instance_id.as_deref().unwrap_or("-"),
+                m.client_id.as_str(),
+                m.client_host.as_str(),
+                if assigned.is_empty() {
+                    "-".to_string()
+                } else {
+                    assigned.join(" ")
+                }
+            );
+        }
+    }
+    Ok(())
 }
 
 /// Connections to the cluster's brokers by node id, opened on first use; the bootstrap
@@ -161,20 +202,27 @@ fn log_ends_at(
 /// Renders every group (or just `only`) of the broker at `bootstrap`.
 pub fn report(bootstrap: &str, only: Option<&str>) -> Result<String, String> {
     let mut brokers = Brokers::connect(bootstrap)?;
-    let mut set = BTreeSet::new();
+    let mut set = BTreeMap::new();
     let nodes: Vec<i32> = brokers.addrs.keys().copied().collect();
+    let typed = |l: ListGroupsResponse| {
+        l.groups
+            .into_iter()
+            .map(|g| (g.group_id.to_string(), g.group_type.to_string()))
+            .collect::<Vec<_>>()
+    };
     for id in nodes {
         // A broker that cannot be reached lists nothing; the others still answer.
         let Ok(c) = brokers.node(id) else { continue };
-        if let Ok(listed) = c.call(&ListGroupsRequest::default(), 4) {
-            set.extend(listed.groups.iter().map(|g| g.group_id.to_string()));
+        if let Ok(listed) = c.call(&ListGroupsRequest::default(), 5) {
+            set.extend(typed(listed));
         }
     }
     if brokers.addrs.is_empty() {
-        let listed = brokers.bootstrap.call(&ListGroupsRequest::default(), 4)?;
-        set.extend(listed.groups.iter().map(|g| g.group_id.to_string()));
+        let listed = brokers.bootstrap.call(&ListGroupsRequest::default(), 5)?;
+        set.extend(typed(listed));
     }
-    let mut ids: Vec<String> = set.into_iter().collect();
+    let kinds = set.clone();
+    let mut ids: Vec<String> = set.into_keys().collect();
     if let Some(g) = only {
         ids.retain(|id| id == g);
         if ids.is_empty() {
@@ -196,9 +244,12 @@ pub fn report(bootstrap: &str, only: Option<&str>) -> Result<String, String> {
         described.extend(d.groups);
     }
     for g in described {
+        let consumer = kinds
+            .get(g.group_id.as_str())
+            .is_some_and(|k| k == "consumer");
         let _ = writeln!(
             out,
-            "GROUP {}  state {}  protocol {}/{}  members {}",
+            "GROUP {}  state {}  protocol {}/{}  members {}  type {}",
             g.group_id.as_str(),
             g.group_state.as_str(),
             if g.protocol_type.is_empty() {
@@ -211,9 +262,13 @@ pub fn report(bootstrap: &str, only: Option<&str>) -> Result<String, String> {
             } else {
                 g.protocol_data.as_str()
             },
-            g.members.len()
+            g.members.len(),
+            if consumer { "consumer" } else { "classic" },
         );
-        for m in &g.members {
+        if consumer {
+            consumer_members(&mut out, &mut brokers, g.group_id.as_str())?;
+        }
+        for m in g.members.iter().filter(|_| !consumer) {
             let _ = writeln!(
                 out,
                 "  member {}  instance {}  client {}  host {}  assigned {}",

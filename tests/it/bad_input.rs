@@ -186,7 +186,7 @@ fn api_versions_of_an_unknown_version_gets_kip511_answer() {
         .iter()
         .find(|k| k.api_key == 0)
         .expect("Produce listed");
-    assert_eq!((produce.min_version, produce.max_version), (0, 11));
+    assert_eq!((produce.min_version, produce.max_version), (0, 13));
     assert!(body
         .api_keys
         .iter()

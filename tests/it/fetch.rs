@@ -146,8 +146,8 @@ fn long_poll_is_woken_by_an_append() {
     );
 }
 
-/// Fetch v13–15 (topic ids; v15 `ReplicaState`, KIP-903) is served for gregor's followers,
-/// while ApiVersions keeps offering clients v12.
+/// Fetch v13–18 (topic ids; v15 `ReplicaState`, KIP-903) is served and advertised to
+/// clients as well as used by gregor's followers.
 #[test]
 fn fetch_by_topic_id_is_served_and_unknown_ids_answer_100() {
     use kafka_protocol::messages::fetch_request::ReplicaState;
@@ -181,7 +181,7 @@ fn fetch_by_topic_id_is_served_and_unknown_ids_answer_100() {
                     .with_partition(0)
                     .with_partition_max_bytes(1 << 20)])])
     };
-    for version in [13, 15] {
+    for version in [13, 15, 16, 17, 18] {
         let resp: FetchResponse = c.call(&req(id), version);
         let t = &resp.responses[0];
         assert_eq!((t.topic_id, t.topic.len()), (id, 0), "v{version}");
@@ -201,5 +201,5 @@ fn fetch_by_topic_id_is_served_and_unknown_ids_answer_100() {
         .iter()
         .find(|k| k.api_key == 1)
         .expect("fetch");
-    assert_eq!((fetch.min_version, fetch.max_version), (4, 12));
+    assert_eq!((fetch.min_version, fetch.max_version), (4, 18));
 }

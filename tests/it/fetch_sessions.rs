@@ -263,3 +263,56 @@ fn full_vs_incremental_with_1000_partitions() {
     );
     assert!(inc_bytes * 20 < full_bytes);
 }
+
+/// v13+ names topics by id (KIP-516): the session keeps them by id, and an incremental
+/// request, rebuilt from the session, still resolves them (the Java consumer, on Fetch v17,
+/// got nothing after its session's first fetch when this broke).
+#[test]
+fn incremental_fetches_by_topic_id_serve_new_records() {
+    use kafka_protocol::messages::MetadataRequest;
+    let (_dir, _broker, mut c) = setup(&[], "ids", 2);
+    let meta = c.call(&MetadataRequest::default().with_topics(None), 12);
+    let id = meta
+        .topics
+        .iter()
+        .find(|t| t.name.as_ref().is_some_and(|n| n.as_str() == "ids"))
+        .map(|t| t.topic_id)
+        .expect("the topic's id");
+    assert!(!id.is_nil());
+    let by_id = |parts: &[(i32, i64)], session: (i32, i32), wait_ms: i32| {
+        let mut r = fetch_req("ids", parts, session, 1 << 20, wait_ms);
+        for t in &mut r.topics {
+            t.topic = Default::default();
+            t.topic_id = id;
+        }
+        r
+    };
+    produce_one(&mut c, "ids", 0, "a");
+    let full = c.call(&by_id(&[(0, 0), (1, 0)], (0, 0), 0), 17);
+    assert_eq!(full.error_code, 0);
+    let session = full.session_id;
+    assert_ne!(session, 0);
+    assert_eq!(full.responses[0].topic_id, id);
+    let got = listed(&full);
+    assert_eq!(got.len(), 2, "{got:?}");
+    assert!(got[0].0 == 0 && got[0].1 > 0, "{got:?}");
+    // The client moves partition 0 on; a record lands in partition 1: the incremental
+    // answer names the topic by id and carries exactly that record.
+    produce_one(&mut c, "ids", 1, "b");
+    let r = c.call(&by_id(&[(0, 1)], (session, 1), 5000), 17);
+    assert_eq!((r.error_code, r.session_id), (0, session));
+    let parts: Vec<(uuid::Uuid, i32, i16, usize)> = r
+        .responses
+        .iter()
+        .flat_map(|t| {
+            t.partitions.iter().map(move |p| {
+                let len = p.records.as_ref().map_or(0, |b| b.len());
+                (t.topic_id, p.partition_index, p.error_code, len)
+            })
+        })
+        .collect();
+    assert_eq!(parts.len(), 1, "{parts:?}");
+    assert_eq!(parts[0].0, id);
+    assert_eq!((parts[0].1, parts[0].2), (1, 0), "{parts:?}");
+    assert!(parts[0].3 > 0, "{parts:?}");
+}

@@ -18,16 +18,33 @@ use rdkafka::message::Message;
 use rdkafka::producer::FutureRecord;
 
 /// A group consumer polling on its own thread, publishing its assignment and what it read.
-struct Worker {
+pub(crate) struct Worker {
     stop: Arc<AtomicBool>,
     assignment: Arc<Mutex<Vec<i32>>>,
     thread: Option<JoinHandle<()>>,
 }
 
-type Seen = Arc<Mutex<Vec<(i32, i64, String)>>>;
+pub(crate) type Seen = Arc<Mutex<Vec<(i32, i64, String)>>>;
 
 impl Worker {
-    fn start(
+    pub(crate) fn start(
+        bootstrap: &str,
+        group: &str,
+        topic: &str,
+        seen: Seen,
+        extra: &[(&str, &str)],
+    ) -> Worker {
+        let mut cfg = vec![
+            ("session.timeout.ms", "6000"),
+            ("heartbeat.interval.ms", "200"),
+        ];
+        cfg.extend_from_slice(extra);
+        Worker::start_with(bootstrap, group, topic, seen, &cfg)
+    }
+
+    /// A consumer of `group` with auto-commit every 100 ms from the earliest offset, plus
+    /// `cfg` (the group protocol's own settings).
+    pub(crate) fn start_with(
         bootstrap: &str,
         group: &str,
         topic: &str,
@@ -39,8 +56,6 @@ impl Worker {
             ("auto.offset.reset", "earliest"),
             ("enable.auto.commit", "true"),
             ("auto.commit.interval.ms", "100"),
-            ("session.timeout.ms", "6000"),
-            ("heartbeat.interval.ms", "200"),
         ];
         cfg.extend_from_slice(extra);
         let consumer: BaseConsumer = clients::config(bootstrap, &cfg).create().expect("consumer");
@@ -99,11 +114,11 @@ impl Worker {
         }
     }
 
-    fn assigned(&self) -> Vec<i32> {
+    pub(crate) fn assigned(&self) -> Vec<i32> {
         self.assignment.lock().unwrap().clone()
     }
 
-    fn close(mut self) {
+    pub(crate) fn close(mut self) {
         self.stop.store(true, Ordering::Relaxed);
         if let Some(t) = self.thread.take() {
             t.join().unwrap();
@@ -117,7 +132,7 @@ impl Drop for Worker {
     }
 }
 
-fn produce(bootstrap: &str, topic: &str, range: std::ops::Range<usize>) {
+pub(crate) fn produce(bootstrap: &str, topic: &str, range: std::ops::Range<usize>) {
     let p = clients::producer(bootstrap, &[]);
     let values: Vec<String> = range.map(|i| format!("value-{i}")).collect();
     let fs: Vec<_> = values

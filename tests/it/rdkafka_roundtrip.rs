@@ -1,13 +1,15 @@
 //! Real rdkafka clients against a real broker: every codec round-trips keys, values, headers,
 //! partitions and offsets; ListOffsets answers earliest, latest and by timestamp.
+//!
+//! Written against the public test API (`gregor::testing`) only, as a user's suite would be.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
 
 use crate::support::clients::{self, Rec};
-use crate::support::TestBroker;
 use futures::executor::block_on;
 use futures::future::join_all;
+use gregor::testing::TestBroker;
 use rdkafka::consumer::Consumer;
 use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::FutureRecord;
@@ -17,10 +19,11 @@ const PER_CODEC: usize = 10_000;
 
 #[test]
 fn every_codec_round_trips_records_with_headers() {
-    let dir = tempfile::tempdir().unwrap();
-    let broker = TestBroker::start(dir.path(), &[]);
+    let broker = TestBroker::start().expect("broker starts");
     let bs = broker.bootstrap();
-    clients::create_topic(&bs, "roundtrip", 3, &[]);
+    broker
+        .create_topic("roundtrip", 3, 1)
+        .expect("topic created");
 
     let mut expected: BTreeMap<(i32, i64), Rec> = BTreeMap::new();
     for codec in ["none", "gzip", "snappy", "lz4", "zstd"] {
@@ -101,8 +104,8 @@ fn every_codec_round_trips_records_with_headers() {
     // The batches on disk are stored as the producers compressed them.
     let mut dumped = Vec::new();
     for p in 0..3 {
-        let seg = dir
-            .path()
+        let seg = broker
+            .data_dir()
             .join(format!("roundtrip-{p}/00000000000000000000.log"));
         gregor::log::dump::dump(&seg, Default::default(), &mut dumped).expect("dump");
     }
@@ -133,17 +136,14 @@ fn every_codec_round_trips_records_with_headers() {
 
 #[test]
 fn list_offsets_earliest_latest_and_by_timestamp() {
-    let dir = tempfile::tempdir().unwrap();
     // Small segments and index interval, so timestamp lookups cross segments and index entries.
-    let broker = TestBroker::start(
-        dir.path(),
-        &[
-            ("log.segment.bytes", "4096"),
-            ("log.index.interval.bytes", "256"),
-        ],
-    );
+    let broker = TestBroker::builder()
+        .config("log.segment.bytes", "4096")
+        .config("log.index.interval.bytes", "256")
+        .start()
+        .expect("broker starts");
     let bs = broker.bootstrap();
-    clients::create_topic(&bs, "times", 1, &[]);
+    broker.create_topic("times", 1, 1).expect("topic created");
     let producer = clients::producer(&bs, &[("linger.ms", "0")]);
     let t0 = crate::support::now_ms() - 1_000_000;
     for i in 0..200i64 {
@@ -160,7 +160,7 @@ fn list_offsets_earliest_latest_and_by_timestamp() {
         assert_eq!(d.offset, i);
     }
     assert!(
-        std::fs::read_dir(dir.path().join("times-0"))
+        std::fs::read_dir(broker.data_dir().join("times-0"))
             .unwrap()
             .count()
             > 3 * 3,

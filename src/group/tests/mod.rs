@@ -37,6 +37,10 @@ fn config() -> GroupConfig {
         offsets_retention_ms: 60_000,
         offsets_retention_check_interval: Duration::from_secs(1),
         offset_metadata_max_bytes: 4096,
+        consumer_session_timeout_ms: 45_000,
+        consumer_heartbeat_interval_ms: 5_000,
+        consumer_assignors: vec!["uniform".into(), "range".into()],
+        consumer_max_size: 3,
     }
 }
 

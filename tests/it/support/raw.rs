@@ -32,6 +32,14 @@ impl RawClient {
         RawClient { inner }
     }
 
+    /// A client whose request headers carry `client_id`.
+    pub fn connect_as(addr: &str, client_id: &str) -> RawClient {
+        let RawClient { inner } = RawClient::connect(addr);
+        RawClient {
+            inner: inner.with_client_id(client_id),
+        }
+    }
+
     /// Encodes a request frame (size prefix included).
     pub fn frame<R: Request>(&mut self, req: &R, version: i16) -> Vec<u8> {
         self.inner.frame(req, version).expect("encode request")
@@ -49,6 +57,13 @@ impl RawClient {
     /// Sends a request and decodes its response.
     pub fn call<R: Request>(&mut self, req: &R, version: i16) -> R::Response {
         self.inner.call(req, version).expect("request answered")
+    }
+
+    /// Sends a request and decodes its response: an error for an encoding failure, a closed
+    /// connection, another correlation id, or a body that does not decode at `version` (trailing
+    /// bytes included).
+    pub fn try_call<R: Request>(&mut self, req: &R, version: i16) -> Result<R::Response, String> {
+        self.inner.call(req, version)
     }
 
     /// True when the broker closed the connection (EOF or reset) within 5 s.
