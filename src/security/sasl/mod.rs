@@ -220,9 +220,7 @@ impl Authenticator {
                     message,
                 },
             },
-            Exchange::OAuthBearer(server) => {
-                server.step(token, &sasl.oauth, crate::log::partition::now_ms())
-            }
+            Exchange::OAuthBearer(server) => server.step(token, &sasl.oauth, wall_clock_ms()),
             Exchange::Scram(server) => {
                 let Mechanism::Scram(m) = self.mechanism else {
                     return Outcome::Failure {
@@ -248,4 +246,13 @@ impl Authenticator {
             }
         }
     }
+}
+
+/// The wall clock in ms since the epoch: what a token's `exp` and `iat` claims are checked
+/// against (security sits below the log layer, so it keeps its own).
+fn wall_clock_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
 }
