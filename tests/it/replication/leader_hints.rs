@@ -25,6 +25,15 @@ fn a_follower_refusing_a_produce_names_the_leader_and_its_endpoint() {
         s.leader >= 0 && s.isr.len() == 3
     });
     let follower = (0..3).find(|&i| c.id(i) != s.leader).expect("a follower");
+    // The follower's own image knows the partition and its leader (else it answers 3).
+    state_on(
+        &c,
+        &[follower],
+        "hints",
+        0,
+        "the leader, on the follower",
+        |f| f.leader == s.leader && f.leader_epoch == s.leader_epoch,
+    );
     let leader_port: i32 = c
         .broker_addr(index_of(&c, s.leader))
         .rsplit(':')
