@@ -132,6 +132,7 @@ impl Broker {
         rpc: Option<Arc<RpcServer>>,
     ) -> std::io::Result<Broker> {
         let logs = LogManager::open(&config.data_dir)?;
+        tracing::debug!(target: "gregor::start", "log manager open");
         // Several voters: only the lowest-id voter makes the cluster id, unless another voter
         // already has one; the others learn it from the first RPC (an empty image until
         // then).
@@ -156,6 +157,7 @@ impl Broker {
             }
             None => load_cluster_id(&config.data_dir, config.node_id)?,
         };
+        tracing::debug!(target: "gregor::start", "cluster id loaded");
         let metadata = Arc::new(Metadata::new(MetadataImage::new(cluster_id)));
         if let Some(r) = &rpc {
             r.identity().attach(metadata.clone());
@@ -165,6 +167,7 @@ impl Broker {
         let timings = &cluster.replication;
         let (controller, observer) = if cluster.roles.controller {
             let (metadata_log, upgraded) = upgrade::open(replicas.logs(), &config)?;
+            tracing::debug!(target: "gregor::start", "metadata log open");
             // The voter's address: this node in `controller.quorum.voters`, else
             // (zero-config) its first advertised listener.
             let (host, port) = cluster
@@ -201,6 +204,7 @@ impl Broker {
                 metadata.clone(),
                 publishers,
             )?);
+            tracing::debug!(target: "gregor::start", "quorum started");
             let controller = Arc::new(Controller::new(
                 &config,
                 quorum,
@@ -261,6 +265,7 @@ impl Broker {
                 metadata.clone(),
             );
             lifecycle.register_local_now()?;
+            tracing::debug!(target: "gregor::start", "registered");
             Some(Arc::new(lifecycle))
         } else {
             None

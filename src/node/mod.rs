@@ -104,6 +104,7 @@ pub async fn start(config: BrokerConfig) -> io::Result<ServerHandle> {
 
 /// As [`start`], with what an embedding adds (see [`Embedding`]).
 pub async fn start_with(config: BrokerConfig, embedding: Embedding) -> io::Result<ServerHandle> {
+    tracing::debug!(target: "gregor::start", "start");
     let cluster = ClusterConfig::from_config(&config)
         .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e.0))?;
     // TLS settings are checked (keystores read) before any socket is bound.
@@ -126,6 +127,7 @@ pub async fn start_with(config: BrokerConfig, embedding: Embedding) -> io::Resul
         .map(|(n, a, _)| (n.clone(), a.port()))
         .collect();
     let cluster = cluster.with_bound_ports(&bound);
+    tracing::debug!(target: "gregor::start", "listeners bound");
     // A new broker-only node adopts its cluster's id from the controllers before it opens
     // anything (a formatted one keeps its own; the controller refuses a mismatch with 104).
     if cluster.roles.broker
@@ -201,6 +203,7 @@ pub async fn start_with(config: BrokerConfig, embedding: Embedding) -> io::Resul
         .await
         .map_err(|e| io::Error::other(e.to_string()))
         .and_then(|r| r);
+    tracing::debug!(target: "gregor::start", "broker opened");
     let broker = match opened {
         Ok(b) => Arc::new(b),
         Err(e) => {
@@ -265,6 +268,7 @@ pub async fn start_with(config: BrokerConfig, embedding: Embedding) -> io::Resul
             .map_err(|e| io::Error::other(e.to_string()))?;
     }
     let _ = broker_tx.send(Some(broker.clone()));
+    tracing::debug!(target: "gregor::start", "coordinators loaded, serving");
     let coordinator_shards = tokio::spawn(maintenance::run_coordinator_shards(
         broker.clone(),
         shutdown_tx.subscribe(),
@@ -347,6 +351,7 @@ pub async fn start_with(config: BrokerConfig, embedding: Embedding) -> io::Resul
         tracing::info!("shutdown complete");
         Ok(())
     });
+    tracing::debug!(target: "gregor::start", "background tasks started");
     for (name, addr) in &addrs {
         let advertised = broker
             .cluster

@@ -186,6 +186,7 @@ impl Quorum {
         let log = LogStore::open(partition)?;
         let sm = StateMachine::new(metadata, publishers, log.clone());
         sm.load_latest_snapshot()?;
+        tracing::debug!(target: "gregor::start", "quorum: log store and snapshot loaded");
         let multi = config.voters.len() > 1;
         let timings = if multi {
             let rank = config
@@ -251,6 +252,7 @@ impl Quorum {
                 ))
                 .map_err(|e| io::Error::other(format!("starting the metadata quorum: {e}")))?,
         };
+        tracing::debug!(target: "gregor::start", "quorum: raft created");
         let q = Quorum {
             raft,
             observers: Default::default(),
@@ -274,6 +276,7 @@ impl Quorum {
         } else {
             q.lead(config)?;
         }
+        tracing::debug!(target: "gregor::start", "quorum: led");
         sm.go_live()?;
         Ok(q)
     }

@@ -11,8 +11,8 @@ use std::sync::Arc;
 
 use crate::router::faults::Faults;
 
-use super::broker::DataDir;
 use super::node::{resolve_key, Node};
+use super::storage::{DataDir, Storage};
 use super::{admin, Error};
 
 /// Quorum and replication timings scaled down for tests (Kafka's defaults make a failover
@@ -36,6 +36,7 @@ const CLUSTER_DEFAULTS: &[(&str, &str)] = &[
 pub struct TestClusterBuilder {
     nodes: usize,
     props: Vec<(String, String)>,
+    storage: Storage,
 }
 
 impl TestClusterBuilder {
@@ -48,6 +49,13 @@ impl TestClusterBuilder {
     /// A broker or topic key for every node, as [`super::TestBrokerBuilder::config`].
     pub fn config(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
         self.props.push((key.into(), value.into()));
+        self
+    }
+
+    /// Where the nodes' temporary data directories live, as
+    /// [`super::TestBrokerBuilder::storage`] (default: in memory when there is room).
+    pub fn storage(mut self, storage: Storage) -> Self {
+        self.storage = storage;
         self
     }
 
@@ -96,7 +104,7 @@ impl TestClusterBuilder {
             props.extend(user.iter().cloned());
             slots.push(Slot {
                 props,
-                dir: DataDir::temp()?,
+                dir: DataDir::temp(self.storage)?,
                 faults: Arc::new(Faults::new()),
                 node: None,
             });
@@ -176,6 +184,7 @@ impl TestCluster {
         TestClusterBuilder {
             nodes: 3,
             props: Vec::new(),
+            storage: Storage::default(),
         }
     }
 

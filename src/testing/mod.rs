@@ -90,10 +90,12 @@ mod admin;
 mod broker;
 mod cluster;
 mod node;
+mod storage;
 
 pub use crate::router::faults::{Action, FaultError, Faults, Rule, RuleHandle};
 pub use broker::{TestBroker, TestBrokerBuilder};
 pub use cluster::{TestCluster, TestClusterBuilder};
+pub use storage::Storage;
 
 /// Why a test-API call failed.
 #[derive(Debug)]

@@ -82,6 +82,7 @@ impl Node {
         }
         cfg.data_dir = data_dir.to_path_buf();
         let faults = faults.clone();
+        tracing::debug!(target: "gregor::start", "test node: building runtime");
         blocking(move || {
             let rt = tokio::runtime::Builder::new_multi_thread()
                 .worker_threads(worker_threads.max(1))
@@ -89,6 +90,7 @@ impl Node {
                 .enable_all()
                 .build()
                 .map_err(Error::Io)?;
+            tracing::debug!(target: "gregor::start", "test node: runtime built");
             let embedding = Embedding {
                 faults: Some(faults),
             };
