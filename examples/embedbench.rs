@@ -80,7 +80,9 @@ fn main() {
     println!("  on disk (Storage::Disk): median {d50:.2} ms, p90 {d90:.2} ms, min {dmin:.2} ms");
 
     let before = rss_kib();
-    let kept: Vec<TestBroker> = (0..brokers).map(|_| first_answer(Storage::Auto).0).collect();
+    let kept: Vec<TestBroker> = (0..brokers)
+        .map(|_| first_answer(Storage::Auto).0)
+        .collect();
     // Idle: let each broker's start-up work settle (checkpoints, timers).
     std::thread::sleep(Duration::from_millis(500));
     let after = rss_kib();

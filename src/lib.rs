@@ -48,6 +48,7 @@ pub mod replica;
 pub mod router;
 pub mod security;
 pub mod server;
+#[cfg(feature = "testing")]
 pub mod testing;
 pub mod tools;
 pub mod txn;

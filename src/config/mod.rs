@@ -30,7 +30,7 @@ pub use cluster::{ClusterConfig, ClusterConfigError, Roles};
 pub use endpoints::{set_listener, Endpoint, SecurityProtocol, Voter};
 pub use keys::{ConfigError, ConfigKey, Scope};
 pub use properties::parse_properties;
-pub use replication::{internal_topic_replication_factor, ReplicationConfig};
+pub use replication::{internal_topic_replication_factor, ReplicationConfig, TEST_CLUSTER_TIMINGS};
 pub use topic::{validate_topic_config, LogConfig, TimestampType};
 
 /// Where a config value came from, as DescribeConfigs reports it (Kafka's `ConfigSource`).

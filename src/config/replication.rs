@@ -11,6 +11,23 @@
 use super::properties::Props;
 use super::BrokerConfig;
 
+/// The quorum, lifecycle and replication timings scaled down for tests (Kafka's defaults make
+/// a failover take tens of seconds): what `gregor::testing::TestCluster` runs with and the
+/// project's own cluster harness of `gregor serve` processes passes — one definition for both.
+/// With these a dead leader is replaced in about a second (quorum fetch timeout 600 ms, broker
+/// session 2 s).
+pub const TEST_CLUSTER_TIMINGS: &[(&str, &str)] = &[
+    ("controller.quorum.election.timeout.ms", "300"),
+    ("controller.quorum.fetch.timeout.ms", "600"),
+    ("controller.quorum.election.backoff.max.ms", "300"),
+    ("controller.quorum.request.timeout.ms", "1000"),
+    ("broker.heartbeat.interval.ms", "200"),
+    ("broker.session.timeout.ms", "2000"),
+    ("replica.lag.time.max.ms", "2000"),
+    ("replica.fetch.wait.max.ms", "100"),
+    ("replica.fetch.backoff.ms", "100"),
+];
+
 /// Replication, quorum and lifecycle settings (see the module doc), in Kafka's units.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ReplicationConfig {

@@ -89,10 +89,15 @@ impl ServerHandle {
 }
 
 /// What an embedding of the node (`crate::testing`) adds to it; the default adds nothing.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Default)]
 pub struct Embedding {
     /// Fault rules every listener's router applies (see `router::faults`).
     pub faults: Option<Arc<Faults>>,
+    /// Listening sockets already bound, by listener name, used instead of binding that
+    /// listener's address: the embedder bound them on port 0 to learn the ports before the
+    /// start (the voters of a test cluster name each other's CONTROLLER ports), so no other
+    /// program can take a port between its choice and its use.
+    pub bound: Vec<(String, std::net::TcpListener)>,
 }
 
 /// Validates the cluster configuration, binds every listener, opens the data directory and
@@ -115,11 +120,18 @@ pub async fn start_with(config: BrokerConfig, embedding: Embedding) -> io::Resul
         tls.insert(l.name.clone(), t);
     }
     let mut sockets = Vec::with_capacity(cluster.listeners.len());
+    let mut embedding = embedding;
     for l in &cluster.listeners {
         let address = l.bind_address();
-        let socket = TcpListener::bind(&address).await.map_err(|e| {
-            io::Error::new(e.kind(), format!("listener {} on {address}: {e}", l.name))
-        })?;
+        let socket = match embedding.bound.iter().position(|(n, _)| *n == l.name) {
+            Some(i) => {
+                let (_, std_socket) = embedding.bound.swap_remove(i);
+                std_socket.set_nonblocking(true)?;
+                TcpListener::from_std(std_socket)
+            }
+            None => TcpListener::bind(&address).await,
+        }
+        .map_err(|e| io::Error::new(e.kind(), format!("listener {} on {address}: {e}", l.name)))?;
         sockets.push((l.name.clone(), socket.local_addr()?, socket));
     }
     let bound: Vec<(String, u16)> = sockets

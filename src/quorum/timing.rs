@@ -120,7 +120,7 @@ mod tests {
 
     #[test]
     fn the_test_harness_timings_stay_short() {
-        // support::cluster: fetch 600, backoff 300.
+        // TEST_CLUSTER_TIMINGS (TestCluster and the it harness): fetch 600, backoff 300.
         let t = several_voters(600, 300, 0, 3);
         assert_eq!(campaign(t), (599, 635));
         assert_eq!(t.heartbeat_interval, 14);

@@ -2,10 +2,11 @@
 //! broker (`process.roles=broker,controller`), replicating to each other over 127.0.0.1.
 //!
 //! Each node has its own runtime, data directory, ports and fault rules, exactly as
-//! separate processes would; only the process is shared. The CONTROLLER ports are chosen
-//! before the start (the quorum's voters name them): a free port is asked of the kernel and
-//! released, so another program could take it meanwhile (the start then fails with
-//! `AddrInUse`).
+//! separate processes would; only the process is shared. The ports are chosen before the
+//! start (the quorum's voters name each other's CONTROLLER ports): every listener is bound on
+//! port 0 first and the bound socket handed to its node, so no other program can take a port
+//! between its choice and its use. A restarted node binds its ports again by number (its
+//! listening sockets closed when it stopped, as a stopped process's do).
 
 use std::sync::Arc;
 
@@ -15,21 +16,19 @@ use super::node::{resolve_key, Node};
 use super::storage::{DataDir, Storage};
 use super::{admin, Error};
 
-/// Quorum and replication timings scaled down for tests (Kafka's defaults make a failover
-/// take tens of seconds); any of them can be set again with [`TestClusterBuilder::config`].
-const CLUSTER_DEFAULTS: &[(&str, &str)] = &[
+/// Settings every node gets before the test's own: internal topics of one partition (as
+/// [`super::TestBroker`]) and [`CLUSTER_TIMINGS`]; any of them can be set again with
+/// [`TestClusterBuilder::config`].
+const INTERNAL_TOPICS: &[(&str, &str)] = &[
     ("offsets.topic.num.partitions", "1"),
     ("transaction.state.log.num.partitions", "1"),
-    ("controller.quorum.election.timeout.ms", "300"),
-    ("controller.quorum.fetch.timeout.ms", "600"),
-    ("controller.quorum.election.backoff.max.ms", "300"),
-    ("controller.quorum.request.timeout.ms", "1000"),
-    ("broker.heartbeat.interval.ms", "200"),
-    ("broker.session.timeout.ms", "2000"),
-    ("replica.lag.time.max.ms", "2000"),
-    ("replica.fetch.wait.max.ms", "100"),
-    ("replica.fetch.backoff.ms", "100"),
 ];
+
+/// The quorum and replication timings a [`TestCluster`] runs with, scaled down for tests
+/// (Kafka's defaults make a failover take tens of seconds; with these a dead leader is
+/// replaced in about a second). Public so that a harness running gregor as separate processes
+/// can use the same.
+pub const CLUSTER_TIMINGS: &[(&str, &str)] = crate::config::TEST_CLUSTER_TIMINGS;
 
 /// Configures and starts a [`TestCluster`]; see [`TestCluster::builder`].
 #[derive(Debug, Clone)]
@@ -65,25 +64,27 @@ impl TestClusterBuilder {
         for (k, v) in &self.props {
             user.push(resolve_key(k, v)?);
         }
-        let mut ports = Vec::new();
-        {
-            // Held together so that the kernel hands out distinct ports.
-            let held: Vec<std::net::TcpListener> = (0..self.nodes * 2)
-                .map(|_| std::net::TcpListener::bind("127.0.0.1:0"))
-                .collect::<Result<_, _>>()
-                .map_err(Error::Io)?;
-            for l in &held {
-                ports.push(l.local_addr().map_err(Error::Io)?.port());
-            }
-        }
+        // Every listener bound now on port 0 and handed to its node: the voters name each
+        // other's CONTROLLER ports before any node starts, and no other program can take a
+        // port meanwhile.
+        let sockets: Vec<std::net::TcpListener> = (0..self.nodes * 2)
+            .map(|_| std::net::TcpListener::bind("127.0.0.1:0"))
+            .collect::<Result<_, _>>()
+            .map_err(Error::Io)?;
+        let ports: Vec<u16> = sockets
+            .iter()
+            .map(|l| l.local_addr().map(|a| a.port()))
+            .collect::<Result<_, _>>()
+            .map_err(Error::Io)?;
         let voters: Vec<String> = (0..self.nodes)
             .map(|i| format!("{}@127.0.0.1:{}", i + 1, ports[2 * i + 1]))
             .collect();
         let voters = voters.join(",");
         let mut slots = Vec::with_capacity(self.nodes);
         for i in 0..self.nodes {
-            let mut props: Vec<(String, String)> = CLUSTER_DEFAULTS
+            let mut props: Vec<(String, String)> = INTERNAL_TOPICS
                 .iter()
+                .chain(CLUSTER_TIMINGS)
                 .map(|(k, v)| (k.to_string(), v.to_string()))
                 .collect();
             props.extend([
@@ -109,11 +110,25 @@ impl TestClusterBuilder {
                 node: None,
             });
         }
+        // Node i's listeners: sockets 2i (PLAINTEXT) and 2i + 1 (CONTROLLER).
+        let mut sockets = sockets.into_iter();
+        let bound: Vec<Vec<(String, std::net::TcpListener)>> = (0..self.nodes)
+            .map(|_| {
+                ["PLAINTEXT", "CONTROLLER"]
+                    .into_iter()
+                    .zip(sockets.by_ref())
+                    .map(|(name, l)| (name.to_string(), l))
+                    .collect()
+            })
+            .collect();
         let started: Vec<Result<Node, Error>> = std::thread::scope(|s| {
             let handles: Vec<_> = slots
                 .iter()
-                .map(|slot| {
-                    s.spawn(move || Node::start(&slot.props, slot.dir.path(), &slot.faults, 1))
+                .zip(bound)
+                .map(|(slot, bound)| {
+                    s.spawn(move || {
+                        Node::start_bound(&slot.props, slot.dir.path(), &slot.faults, 1, bound)
+                    })
                 })
                 .collect();
             handles

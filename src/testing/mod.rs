@@ -94,7 +94,7 @@ mod storage;
 
 pub use crate::router::faults::{Action, FaultError, Faults, Rule, RuleHandle};
 pub use broker::{TestBroker, TestBrokerBuilder};
-pub use cluster::{TestCluster, TestClusterBuilder};
+pub use cluster::{TestCluster, TestClusterBuilder, CLUSTER_TIMINGS};
 pub use storage::Storage;
 
 /// Why a test-API call failed.

@@ -73,6 +73,18 @@ impl Node {
         faults: &Arc<Faults>,
         worker_threads: usize,
     ) -> Result<Node, Error> {
+        Node::start_bound(props, data_dir, faults, worker_threads, Vec::new())
+    }
+
+    /// As [`Node::start`], with listeners already bound (by name; see
+    /// `crate::node::Embedding::bound`).
+    pub(crate) fn start_bound(
+        props: &[(String, String)],
+        data_dir: &std::path::Path,
+        faults: &Arc<Faults>,
+        worker_threads: usize,
+        bound: Vec<(String, std::net::TcpListener)>,
+    ) -> Result<Node, Error> {
         let mut warnings = Vec::new();
         let mut cfg = BrokerConfig::default();
         cfg.apply_properties(props, &mut warnings)
@@ -93,6 +105,7 @@ impl Node {
             tracing::debug!(target: "gregor::start", "test node: runtime built");
             let embedding = Embedding {
                 faults: Some(faults),
+                bound,
             };
             match rt.block_on(node::start_with(cfg, embedding)) {
                 Ok(handle) => Ok(Node { rt, handle }),

@@ -56,6 +56,7 @@ mod power_loss;
 mod produce_versions;
 mod quorum;
 mod quorum_cluster;
+#[cfg(feature = "testing")]
 mod rdkafka_roundtrip;
 mod reassignments;
 mod replica_fetcher;
@@ -67,6 +68,7 @@ mod sasl_scram;
 mod sasl_ssl;
 mod secured_rdkafka;
 mod shutdown;
+#[cfg(feature = "testing")]
 mod testing_api;
 mod tls;
 mod transactions;

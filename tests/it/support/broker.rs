@@ -163,6 +163,7 @@ pub fn is_reserved(port: u16) -> bool {
 pub struct BrokerProcess {
     child: Child,
     pub addr: String,
+    /// Its stderr: `<data dir>.<port>.log`, removed when it is dropped.
     pub log: PathBuf,
 }
 
@@ -256,8 +257,13 @@ impl BrokerProcess {
 }
 
 impl Drop for BrokerProcess {
+    /// Kills the process and removes its log (kept when the test panics, to read it): the log
+    /// is beside the data directory, not in it, so removing that directory leaves it.
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        if !std::thread::panicking() {
+            let _ = std::fs::remove_file(&self.log);
+        }
     }
 }

@@ -66,18 +66,9 @@ pub struct Cluster {
     extra: Vec<(String, String)>,
 }
 
-/// The short timings every cluster node runs with.
-const TIMINGS: &[(&str, &str)] = &[
-    ("controller.quorum.election.timeout.ms", "300"),
-    ("controller.quorum.fetch.timeout.ms", "600"),
-    ("controller.quorum.election.backoff.max.ms", "300"),
-    ("controller.quorum.request.timeout.ms", "1000"),
-    ("broker.heartbeat.interval.ms", "200"),
-    ("broker.session.timeout.ms", "2000"),
-    ("replica.lag.time.max.ms", "2000"),
-    ("replica.fetch.wait.max.ms", "100"),
-    ("replica.fetch.backoff.ms", "100"),
-];
+/// The short timings every cluster node runs with: those of `gregor::testing::TestCluster`
+/// (one definition for both harnesses, `gregor::config::TEST_CLUSTER_TIMINGS`).
+const TIMINGS: &[(&str, &str)] = gregor::config::TEST_CLUSTER_TIMINGS;
 
 impl Cluster {
     /// Starts `n` nodes and waits until each accepts connections on both listeners.
