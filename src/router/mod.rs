@@ -278,15 +278,25 @@ impl Router {
             return legacy::produce_unsupported(body, version, correlation_id)
                 .map(|r| r.map(Frame::from));
         }
+        let mut split = None;
         if let Some(f) = &self.faults {
             let client = header.client_id.as_deref();
+            let broker = self.broker.borrow().clone();
+            let names = |id| {
+                let b = broker.as_ref()?;
+                b.metadata.topic_by_id(id).map(|t| t.name.to_string())
+            };
             match f
-                .intercept(key, version, correlation_id, client, &body)
+                .intercept(key, version, correlation_id, client, &body, &names)
                 .await?
             {
                 Verdict::Serve => {}
                 Verdict::Answer(frame) => return Ok(Some(frame)),
                 Verdict::Drop => return Err(DispatchError::Dropped),
+                Verdict::Split(s) => {
+                    body = s.body();
+                    split = Some(s);
+                }
             }
         }
         // Service time per request, only measured when someone is looking.
@@ -309,6 +319,9 @@ impl Router {
                 t.elapsed()
             );
         }
-        result
+        match split {
+            Some(s) => s.merge(result?, correlation_id),
+            None => result,
+        }
     }
 }

@@ -70,6 +70,8 @@ mod secured_rdkafka;
 mod shutdown;
 #[cfg(feature = "testing")]
 mod testing_api;
+#[cfg(feature = "testing")]
+mod testing_faults;
 mod tls;
 mod transactions;
 mod txn_crash;

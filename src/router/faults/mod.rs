@@ -16,10 +16,16 @@
 //! them (one connection's requests in their order). State is per table, and a table is per
 //! node: brokers running in parallel in one process never share one.
 //!
-//! Granularity: a rule that matches a request decides for the whole request (a Produce to two
-//! partitions, one of them named by the rule, is answered with the error for both).
+//! Granularity: a rule naming a topic (or a partition) with an error action answers only the
+//! partitions it names on Produce, Fetch, ListOffsets and OffsetCommit, the others being
+//! served as usual ([`split`]); on other APIs, and for other actions, a rule that matches a
+//! request decides for the whole request. A Fetch v13+ names topics by id: the node's
+//! metadata gives their names, so a rule by name matches them too.
 
 mod respond;
+mod split;
+
+pub(crate) use split::Split;
 
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -138,6 +144,15 @@ impl Rule {
         self.api_key
     }
 
+    /// Whether this rule names this partition of this topic (true without a topic filter).
+    fn covers(&self, topic: &str, partition: i32) -> bool {
+        match (&self.topic, self.partition) {
+            (None, _) => true,
+            (Some(t), None) => t == topic,
+            (Some(t), Some(p)) => t == topic && p == partition,
+        }
+    }
+
     fn matches(&self, key: i16, client_id: Option<&str>, topics: &[(String, i32)]) -> bool {
         if self.api_key != key {
             return false;
@@ -230,6 +245,8 @@ pub(crate) enum Verdict {
     Serve,
     Answer(Frame),
     Drop,
+    /// Serve part of it and answer the rest with an error (see [`Split`]).
+    Split(Split),
 }
 
 impl Faults {
@@ -313,7 +330,7 @@ impl Faults {
     }
 
     /// Counts the request and applies the first matching rule to it. `body` is the request
-    /// body after its header.
+    /// body after its header; `names` gives the name of a topic id (Fetch v13+).
     pub(crate) async fn intercept(
         &self,
         key: ApiKey,
@@ -321,6 +338,7 @@ impl Faults {
         correlation_id: i32,
         client_id: Option<&str>,
         body: &Bytes,
+        names: &(dyn Fn(uuid::Uuid) -> Option<String> + Sync),
     ) -> Result<Verdict, DispatchError> {
         let raw = key as i16;
         if let Some(c) = usize::try_from(raw).ok().and_then(|i| self.calls.get(i)) {
@@ -334,7 +352,7 @@ impl Faults {
             .iter()
             .any(|r| r.rule.api_key == raw && r.rule.topic.is_some());
         let topics = if wants_topics {
-            respond::topics(key, version, body)
+            respond::topics(key, version, body, names)
         } else {
             Vec::new()
         };
@@ -346,7 +364,7 @@ impl Faults {
             found.map(|i| {
                 let r = &mut rules[i];
                 r.hits.fetch_add(1, Ordering::AcqRel);
-                let chosen = (r.rule.delay, r.rule.action);
+                let chosen = (r.rule.delay, r.rule.action, r.rule.clone());
                 if let Some(left) = r.left.as_mut() {
                     *left = left.saturating_sub(1);
                     if *left == 0 {
@@ -357,7 +375,7 @@ impl Faults {
                 chosen
             })
         };
-        let Some((delay, action)) = chosen else {
+        let Some((delay, action, rule)) = chosen else {
             return Ok(Verdict::Serve);
         };
         if !delay.is_zero() {
@@ -366,13 +384,23 @@ impl Faults {
         Ok(match action {
             Action::Pass => Verdict::Serve,
             Action::DropConnection => Verdict::Drop,
-            Action::Error(code) => Verdict::Answer(respond::error_frame(
-                key,
-                version,
-                correlation_id,
-                body,
-                code,
-            )?),
+            Action::Error(code) => {
+                let split = if rule.topic.is_some() && split::splittable(key) {
+                    Split::new(key, version, body, code, names, &|t, p| rule.covers(t, p))?
+                } else {
+                    None
+                };
+                match split {
+                    Some(s) => Verdict::Split(s),
+                    None => Verdict::Answer(respond::error_frame(
+                        key,
+                        version,
+                        correlation_id,
+                        body,
+                        code,
+                    )?),
+                }
+            }
         })
     }
 }
@@ -412,7 +440,7 @@ mod tests {
         let body = buf.freeze();
         for expected in [Some(27), Some(27), None] {
             let v = faults
-                .intercept(ApiKey::Heartbeat, 4, 7, None, &body)
+                .intercept(ApiKey::Heartbeat, 4, 7, None, &body, &|_| None)
                 .await
                 .expect("decodes");
             let code = match v {
@@ -423,7 +451,7 @@ mod tests {
                     Some(i16::from_be_bytes([bytes[13], bytes[14]]))
                 }
                 Verdict::Serve => None,
-                Verdict::Drop => panic!("no drop rule"),
+                Verdict::Drop | Verdict::Split(_) => panic!("no drop or split rule"),
             };
             assert_eq!(code, expected);
         }

@@ -46,7 +46,13 @@ fn name(t: &TopicName) -> String {
 
 /// The (topic, partition) pairs a request names (partition −1: the topic as a whole).
 /// Undecodable requests and APIs without topics name none.
-pub(super) fn topics(key: ApiKey, version: i16, body: &Bytes) -> Vec<(String, i32)> {
+/// A Fetch v13+ topic named by id takes the name `names` gives it.
+pub(super) fn topics(
+    key: ApiKey,
+    version: i16,
+    body: &Bytes,
+    names: &dyn Fn(uuid::Uuid) -> Option<String>,
+) -> Vec<(String, i32)> {
     let mut out = Vec::new();
     match key {
         ApiKey::Produce => {
@@ -59,7 +65,12 @@ pub(super) fn topics(key: ApiKey, version: i16, body: &Bytes) -> Vec<(String, i3
         ApiKey::Fetch => {
             if let Ok(r) = decode::<FetchRequest>(body, version) {
                 for t in &r.topics {
-                    out.extend(t.partitions.iter().map(|p| (name(&t.topic), p.partition)));
+                    let n = if t.topic_id.is_nil() {
+                        name(&t.topic)
+                    } else {
+                        names(t.topic_id).unwrap_or_default()
+                    };
+                    out.extend(t.partitions.iter().map(|p| (n.clone(), p.partition)));
                 }
             }
         }
@@ -114,6 +125,50 @@ pub(super) fn topics(key: ApiKey, version: i16, body: &Bytes) -> Vec<(String, i3
     out
 }
 
+/// A Produce partition answered with `code` (offsets −1, as Kafka's error answer).
+pub(super) fn produce_error(index: i32, code: i16) -> produce_response::PartitionProduceResponse {
+    produce_response::PartitionProduceResponse::default()
+        .with_index(index)
+        .with_error_code(code)
+        .with_base_offset(-1)
+        .with_log_append_time_ms(-1)
+        .with_log_start_offset(-1)
+}
+
+/// A Fetch partition answered with `code` and no records.
+pub(super) fn fetch_error(index: i32, code: i16) -> fetch_response::PartitionData {
+    fetch_response::PartitionData::default()
+        .with_partition_index(index)
+        .with_error_code(code)
+        .with_high_watermark(-1)
+        .with_last_stable_offset(-1)
+        .with_log_start_offset(-1)
+        .with_records(Some(Bytes::new()))
+}
+
+/// A ListOffsets partition answered with `code`.
+pub(super) fn list_offsets_error(
+    index: i32,
+    code: i16,
+) -> list_offsets_response::ListOffsetsPartitionResponse {
+    list_offsets_response::ListOffsetsPartitionResponse::default()
+        .with_partition_index(index)
+        .with_error_code(code)
+        .with_timestamp(-1)
+        .with_offset(-1)
+        .with_leader_epoch(-1)
+}
+
+/// An OffsetCommit partition answered with `code`.
+pub(super) fn offset_commit_error(
+    index: i32,
+    code: i16,
+) -> offset_commit_response::OffsetCommitResponsePartition {
+    offset_commit_response::OffsetCommitResponsePartition::default()
+        .with_partition_index(index)
+        .with_error_code(code)
+}
+
 fn frame<R: Encodable>(
     key: ApiKey,
     version: i16,
@@ -151,14 +206,7 @@ pub(super) fn error_frame(
                         .with_partition_responses(
                             t.partition_data
                                 .iter()
-                                .map(|p| {
-                                    produce_response::PartitionProduceResponse::default()
-                                        .with_index(p.index)
-                                        .with_error_code(code)
-                                        .with_base_offset(-1)
-                                        .with_log_append_time_ms(-1)
-                                        .with_log_start_offset(-1)
-                                })
+                                .map(|p| produce_error(p.index, code))
                                 .collect(),
                         )
                 })
@@ -177,15 +225,7 @@ pub(super) fn error_frame(
                         .with_partitions(
                             t.partitions
                                 .iter()
-                                .map(|p| {
-                                    fetch_response::PartitionData::default()
-                                        .with_partition_index(p.partition)
-                                        .with_error_code(code)
-                                        .with_high_watermark(-1)
-                                        .with_last_stable_offset(-1)
-                                        .with_log_start_offset(-1)
-                                        .with_records(Some(Bytes::new()))
-                                })
+                                .map(|p| fetch_error(p.partition, code))
                                 .collect(),
                         )
                 })
@@ -205,14 +245,7 @@ pub(super) fn error_frame(
                         .with_partitions(
                             t.partitions
                                 .iter()
-                                .map(|p| {
-                                    list_offsets_response::ListOffsetsPartitionResponse::default()
-                                        .with_partition_index(p.partition_index)
-                                        .with_error_code(code)
-                                        .with_timestamp(-1)
-                                        .with_offset(-1)
-                                        .with_leader_epoch(-1)
-                                })
+                                .map(|p| list_offsets_error(p.partition_index, code))
                                 .collect(),
                         )
                 })
@@ -231,11 +264,7 @@ pub(super) fn error_frame(
                         .with_partitions(
                             t.partitions
                                 .iter()
-                                .map(|p| {
-                                    offset_commit_response::OffsetCommitResponsePartition::default()
-                                        .with_partition_index(p.partition_index)
-                                        .with_error_code(code)
-                                })
+                                .map(|p| offset_commit_error(p.partition_index, code))
                                 .collect(),
                         )
                 })
@@ -377,7 +406,7 @@ pub(super) fn error_frame(
 
 /// `Encodable` is not object safe (its methods are generic over the buffer): this erases it
 /// for the one call each arm makes.
-trait ErasedEncode {
+pub(super) trait ErasedEncode {
     fn frame(&self, key: ApiKey, version: i16, correlation_id: i32)
         -> Result<Frame, DispatchError>;
 }
