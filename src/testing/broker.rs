@@ -46,9 +46,9 @@ impl TestBrokerBuilder {
     }
 
     /// Where the temporary data directory lives: in memory when there is room (the
-    /// default, [`Storage::Auto`]), always in memory, or on disk. Memory makes a start about
-    /// twice as fast: the broker fsyncs its state files as in production, and on a memory
-    /// file system an fsync costs nothing. Ignored when [`TestBrokerBuilder::data_dir`] names
+    /// default, [`Storage::Auto`]), always in memory, or on disk. Memory makes a start
+    /// several times faster: the broker fsyncs its state files as in production, and on a
+    /// memory file system an fsync costs nothing. Ignored when [`TestBrokerBuilder::data_dir`] names
     /// a directory.
     ///
     /// ```

@@ -233,6 +233,11 @@ impl TestCluster {
         self.slots.get(i).map(|s| &*s.faults)
     }
 
+    /// Node `i`'s data directory (a temporary one, removed when the cluster is dropped).
+    pub fn data_dir(&self, i: usize) -> Option<&std::path::Path> {
+        self.slots.get(i).map(|s| s.dir.path())
+    }
+
     /// Whether node `i` runs.
     pub fn is_running(&self, i: usize) -> bool {
         self.slots.get(i).is_some_and(|s| s.node.is_some())

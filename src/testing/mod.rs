@@ -7,11 +7,22 @@
 //! own runtime, port, directory and fault rules, and dropping one stops it and releases all of
 //! them. [`TestCluster`] runs several replicating nodes, to kill a partition leader.
 //!
+//! The temporary directory is in memory when the system has room for it (`/dev/shm`; see
+//! [`Storage`]): the broker runs its production code, fsyncs included, and on a memory file
+//! system those cost nothing, which makes a start several times faster than on a disk
+//! (figures: `scripts/bench-embedded`, BENCHMARKS.md "Embedded").
+//!
 //! Fault injection ([`Faults`], [`Rule`]) in the spirit of franz-go kfake's `ControlKey`:
 //! a rule matches requests by api key (and optionally topic, partition, client id) and
 //! answers them with an error code (built from the real request, e.g. a Produce answered with
 //! NOT_LEADER_OR_FOLLOWER for each of its partitions), delays them, drops the connection, or
-//! lets them through; once, `n` times or always. Every request is counted per api key.
+//! lets them through; once, `n` times or always. Every request is counted per api key. A rule
+//! naming a topic or partition answers only those partitions of a Produce, Fetch, ListOffsets
+//! or OffsetCommit that names others too, and the broker serves the rest (a Fetch v13+ names
+//! topics by id; the rule still matches by name).
+//!
+//! The module is the `testing` cargo feature, on by default (a test suite adds gregor as a
+//! dev-dependency and has it); `default-features = false` leaves it out.
 //!
 //! A producer and a consumer (rdkafka) against an in-process broker:
 //!

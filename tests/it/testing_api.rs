@@ -333,4 +333,20 @@ fn a_cluster_loses_its_partition_leader_and_elects_another() {
     );
     let values: Vec<_> = got.values().map(|r| r.value.clone().unwrap()).collect();
     assert_eq!(values, vec![b"before".to_vec(), b"after".to_vec()]);
+    // Dropping the cluster stops every node and removes every data directory.
+    let dirs: Vec<std::path::PathBuf> = (0..cluster.len())
+        .filter_map(|i| cluster.data_dir(i).map(|d| d.to_path_buf()))
+        .collect();
+    assert_eq!(dirs.len(), 3);
+    let addrs: Vec<std::net::SocketAddr> = (0..3).filter_map(|i| cluster.node_addr(i)).collect();
+    drop(cluster);
+    for d in &dirs {
+        assert!(!d.exists(), "{} left behind", d.display());
+    }
+    for a in &addrs {
+        assert!(
+            std::net::TcpStream::connect(a).is_err(),
+            "{a} still accepts"
+        );
+    }
 }

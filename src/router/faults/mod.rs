@@ -76,13 +76,17 @@ impl Rule {
         }
     }
 
-    /// Matches only requests naming this topic.
+    /// Matches only requests naming this topic. With an error action, on a Produce, Fetch,
+    /// ListOffsets or OffsetCommit naming other topics too, only this topic's partitions get
+    /// the error and the broker serves the others.
     pub fn topic(mut self, topic: impl Into<String>) -> Rule {
         self.topic = Some(topic.into());
         self
     }
 
-    /// Matches only requests naming this partition of this topic.
+    /// Matches only requests naming this partition of this topic. With an error action, on a
+    /// Produce, Fetch, ListOffsets or OffsetCommit naming other partitions too, only this one
+    /// gets the error and the broker serves the others.
     pub fn partition(mut self, topic: impl Into<String>, partition: i32) -> Rule {
         self.topic = Some(topic.into());
         self.partition = Some(partition);
