@@ -324,7 +324,7 @@ fn listeners_parse_with_kafkas_messages() {
 }
 
 #[test]
-fn every_protocol_is_served_to_clients_sasl_not_between_nodes() {
+fn every_protocol_is_served_node_to_node_listeners_included() {
     let ok = cfg(&[
         ("listeners", "SSL://127.0.0.1:9093"),
         ("inter.broker.listener.name", "SSL"),
@@ -339,25 +339,52 @@ fn every_protocol_is_served_to_clients_sasl_not_between_nodes() {
         ("sasl.enabled.mechanisms", "PLAIN"),
     ]);
     assert!(ok.is_ok(), "{ok:?}");
-    let e = err(&[
+    let c = cfg(&[
         ("listeners", "SASL_PLAINTEXT://127.0.0.1:9093"),
         ("inter.broker.listener.name", "SASL_PLAINTEXT"),
-    ]);
-    assert_eq!(e, "Listener SASL_PLAINTEXT uses security protocol SASL_PLAINTEXT, which gregor does not support yet for inter-broker or controller listeners (its node-to-node client does not authenticate)");
-    // Node-to-node traffic stays plaintext until the peer client speaks TLS.
-    let e = err(&[
+    ])
+    .expect("SASL between brokers");
+    assert_eq!(c.inter_broker_protocol, SecurityProtocol::SaslPlaintext);
+    // A secured cluster: SSL between brokers, SASL_SSL to the controllers.
+    let c = cfg(&[
         ("process.roles", "broker,controller"),
         ("listeners", "SSL://127.0.0.1:1,CONTROLLER://127.0.0.1:2"),
         (
             "listener.security.protocol.map",
-            "SSL:SSL,CONTROLLER:PLAINTEXT",
+            "SSL:SSL,CONTROLLER:SASL_SSL",
         ),
         ("controller.listener.names", "CONTROLLER"),
         ("controller.quorum.voters", "1@127.0.0.1:2"),
         ("inter.broker.listener.name", "SSL"),
+    ])
+    .expect("secured node-to-node listeners");
+    assert_eq!(
+        (c.inter_broker_protocol, c.controller_protocol),
+        (SecurityProtocol::Ssl, SecurityProtocol::SaslSsl)
+    );
+}
+
+#[test]
+fn security_inter_broker_protocol_names_the_listener() {
+    let c = cfg(&[
+        ("listeners", "PLAINTEXT://127.0.0.1:1,SSL://127.0.0.1:2"),
+        ("security.inter.broker.protocol", "ssl"),
+    ])
+    .expect("valid");
+    assert_eq!(c.inter_broker_listener, "SSL");
+    assert_eq!(c.inter_broker_protocol, SecurityProtocol::Ssl);
+    let e = err(&[
+        ("listeners", "SSL://127.0.0.1:2"),
+        ("security.inter.broker.protocol", "SSL"),
+        ("inter.broker.listener.name", "SSL"),
     ]);
+    assert_eq!(
+        e,
+        "Only one of inter.broker.listener.name and security.inter.broker.protocol should be set."
+    );
+    let e = err(&[("security.inter.broker.protocol", "TLS")]);
     assert!(
-        e.starts_with("Listener SSL carries node-to-node traffic"),
+        e.starts_with("Invalid value TLS for configuration security.inter.broker.protocol"),
         "{e}"
     );
 }

@@ -34,7 +34,9 @@ use crate::handlers::RequestContext;
 use crate::protocol::codec::peek_header;
 use crate::protocol::{legacy, DispatchError, Frame};
 use crate::quorum::rpc::{self, RpcServer};
+use crate::security::acl::{AclOperation, ResourceType, CLUSTER_NAME};
 use crate::security::sasl::ListenerSasl;
+use crate::security::Authorizer;
 
 use faults::{Faults, Verdict};
 pub use session::Session;
@@ -90,6 +92,9 @@ pub struct Router {
     sasl: Option<Arc<ListenerSasl>>,
     /// A test node's fault rules (`None`: no injection, one `Option` check per request).
     faults: Option<Arc<Faults>>,
+    /// `authorizer.class.name` and `super.users` from the static configuration: who may send
+    /// the private node-to-node keys before the broker (and its ACLs) is open.
+    early_authorizer: Arc<Authorizer>,
 }
 
 impl Router {
@@ -117,6 +122,7 @@ impl Router {
             raft,
             sasl: None,
             faults: None,
+            early_authorizer: Arc::new(Authorizer::from_config(config)),
         }
     }
 
@@ -158,6 +164,11 @@ impl Router {
         }
     }
 
+    /// The broker if it is open already.
+    fn broker_now(&self) -> Option<Arc<Broker>> {
+        self.broker.borrow().clone()
+    }
+
     /// The broker, once it is open (the connection closes if start-up failed).
     async fn broker(&self) -> Result<Arc<Broker>, DispatchError> {
         let mut rx = self.broker.clone();
@@ -172,6 +183,7 @@ impl Router {
     /// internal broker registration (`None`: not a private key).
     async fn private(
         &self,
+        session: &Session,
         raw_key: i16,
         version: i16,
         correlation_id: i32,
@@ -180,6 +192,9 @@ impl Router {
         let internal = raw_key == forward::REGISTER_BROKER;
         if !self.listener.controller || !(rpc::is_raft_key(raw_key) || internal) {
             return None;
+        }
+        if let Err(e) = self.node_to_node_allowed(session) {
+            return Some(Err(e));
         }
         let mut body = frame.clone();
         if let Err(e) = RequestHeader::decode(&mut body, 1) {
@@ -201,6 +216,43 @@ impl Router {
         out.put_i32(correlation_id);
         out.extend_from_slice(&resp);
         Some(Ok(Some(Frame::from(out))))
+    }
+
+    /// Whether a connection may send the private node-to-node keys (Raft RPCs, the internal
+    /// registration): on a SASL listener only once authenticated, and with an authorizer only
+    /// a principal allowed CLUSTER_ACTION on the cluster — Kafka's check for its controller
+    /// RPCs (Vote, BeginQuorumEpoch, Fetch from voters). Before the broker and its ACLs are
+    /// open only super users pass, as Kafka's StandardAuthorizer before its first load. A
+    /// refusal closes the connection.
+    fn node_to_node_allowed(&self, session: &Session) -> Result<(), DispatchError> {
+        if self.sasl.is_some() && !session.authenticated() {
+            return Err(DispatchError::Decode(
+                "a node-to-node request before SASL authentication".into(),
+            ));
+        }
+        let allowed = match self.broker.borrow().as_ref() {
+            Some(b) => b.authorizer.authorize(
+                &b.metadata.image().acls,
+                &session.principal,
+                session.peer.ip(),
+                AclOperation::ClusterAction,
+                ResourceType::Cluster,
+                CLUSTER_NAME,
+            ),
+            None => self.early_authorizer.bypassed_by(&session.principal),
+        };
+        if allowed {
+            return Ok(());
+        }
+        tracing::warn!(
+            "listener {}: {} from {} may not send node-to-node requests (CLUSTER_ACTION on the cluster; add it to super.users)",
+            self.listener.name,
+            session.principal,
+            session.peer
+        );
+        Err(DispatchError::Decode(
+            "node-to-node request without CLUSTER_ACTION".into(),
+        ))
     }
 
     /// A connection of this listener closed. On a controller listener the controller hears
@@ -232,7 +284,10 @@ impl Router {
         let peer = session.peer;
         let (raw_key, version, correlation_id) = peek_header(&frame)
             .ok_or_else(|| DispatchError::Decode("request shorter than its header".into()))?;
-        if let Some(r) = self.private(raw_key, version, correlation_id, &frame).await {
+        if let Some(r) = self
+            .private(session, raw_key, version, correlation_id, &frame)
+            .await
+        {
             return r;
         }
         let key = ApiKey::try_from(raw_key).map_err(|_| DispatchError::UnknownApi(raw_key))?;

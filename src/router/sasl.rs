@@ -29,7 +29,7 @@ use super::Router;
 use crate::error::ErrorCode;
 use crate::protocol::codec::encode_response;
 use crate::protocol::{DispatchError, Frame};
-use crate::security::sasl::{Authenticator, ListenerSasl, Outcome};
+use crate::security::sasl::{Authenticator, ListenerSasl, Mechanism, Outcome};
 use crate::security::KafkaPrincipal;
 
 /// What the router does with a request of a connection that has not authenticated.
@@ -119,9 +119,14 @@ pub(super) async fn serve(
         ));
     };
     let mechanism = auth.mechanism().name();
-    let image = router.broker().await?.metadata.image();
+    // Only SCRAM reads the image (its credentials): PLAIN and OAUTHBEARER are answered
+    // before the broker is open too, as voters authenticating their Raft RPCs need.
+    let image = match auth.mechanism() {
+        Mechanism::Scram(_) => Some(router.broker().await?.metadata.image()),
+        _ => router.broker_now().map(|b| b.metadata.image()),
+    };
     let outcome = auth.step(&req.auth_bytes, sasl, &|user, m| {
-        image.scram_credential(user, m).cloned()
+        image.as_ref()?.scram_credential(user, m).cloned()
     });
     let resp = match outcome {
         Outcome::Challenge(token) => {

@@ -174,6 +174,10 @@ pub const CONTROLLER_APIS: &[ApiKey] = &[
     ApiKey::AllocateProducerIds,
     ApiKey::AlterPartition,
     ApiKey::AlterUserScramCredentials,
+    // Brokers and voters authenticate to a SASL controller listener (Kafka lists both for
+    // the controller too).
+    ApiKey::SaslHandshake,
+    ApiKey::SaslAuthenticate,
 ];
 
 /// APIs served on controller listeners only (Kafka's `"listeners": ["controller"]`): a

@@ -11,6 +11,7 @@
 //! start-up, and a handshake asking for it (or any unknown mechanism) gets
 //! UNSUPPORTED_SASL_MECHANISM with the list gregor does enable.
 
+pub mod client;
 pub mod oauthbearer;
 pub mod plain;
 pub mod scram;
@@ -139,7 +140,11 @@ impl ListenerSasl {
 
 /// The JAAS value for `mechanism` (lower case) on `listener`, with the key it came from:
 /// `listener.name.<listener>.<mechanism>.sasl.jaas.config`, else `sasl.jaas.config`.
-fn jaas_value(listener: &str, mechanism: &str, config: &BrokerConfig) -> Option<(String, String)> {
+pub(super) fn jaas_value(
+    listener: &str,
+    mechanism: &str,
+    config: &BrokerConfig,
+) -> Option<(String, String)> {
     let prefixed = format!("{mechanism}.sasl.jaas.config");
     match config.listener_value(listener, &prefixed) {
         Some(v) => Some((

@@ -22,6 +22,7 @@ mod isolation;
 mod isr;
 mod leader_hints;
 mod restart;
+mod secured;
 
 use std::net::SocketAddr;
 use std::time::Duration;
