@@ -67,8 +67,11 @@ fn secure_listeners(c: &mut Cluster, protocol: &str) {
     c.set(None, "inter.broker.listener.name", "SECURE");
 }
 
-/// Metadata through `client`: (broker ids, leader and ISR of `topic`-0 if known).
-fn metadata(client: &BaseConsumer, topic: &str) -> Option<(BTreeSet<i32>, Option<(i32, usize)>)> {
+/// Registered broker ids, and the leader and ISR size of a partition if it has a leader.
+type Seen = (BTreeSet<i32>, Option<(i32, usize)>);
+
+/// Metadata through `client`: the brokers and `topic`-0.
+fn metadata(client: &BaseConsumer, topic: &str) -> Option<Seen> {
     let md = client
         .fetch_metadata(Some(topic), Duration::from_secs(5))
         .ok()?;
@@ -118,15 +121,17 @@ fn produce_all(client: &ClientConfig, topic: &str, vals: &[String]) {
         .set("message.timeout.ms", "60000")
         .create()
         .expect("producer");
-    let pending: Vec<_> = vals
-        .iter()
-        .map(|v| p.send_result(FutureRecord::<(), _>::to(topic).payload(v)))
-        .collect();
-    for (v, f) in vals.iter().zip(pending) {
-        let f = f.unwrap_or_else(|_| panic!("queue {v}"));
-        block_on(f)
-            .expect("not cancelled")
-            .unwrap_or_else(|(e, _)| panic!("{v} not acknowledged: {e}"));
+    // Polled in order by join_all: enqueued in order, acknowledged each.
+    let sends = vals.iter().map(|v| {
+        p.send(
+            FutureRecord::<(), _>::to(topic).payload(v),
+            Duration::from_secs(60),
+        )
+    });
+    for (v, r) in vals.iter().zip(block_on(futures::future::join_all(sends))) {
+        if let Err((e, _)) = r {
+            panic!("{v} not acknowledged: {e}");
+        }
     }
 }
 
@@ -144,10 +149,8 @@ fn read_all(client: &ClientConfig, topic: &str, n: usize) -> Vec<String> {
     c.assign(&tpl).expect("assign");
     let mut got = Vec::new();
     wait_for(&format!("{n} records of {topic}"), PATIENCE, || {
-        if let Some(m) = c.poll(Duration::from_millis(100)) {
-            if let Ok(m) = m {
-                got.push(String::from_utf8_lossy(m.payload().unwrap_or_default()).into_owned());
-            }
+        if let Some(Ok(m)) = c.poll(Duration::from_millis(100)) {
+            got.push(String::from_utf8_lossy(m.payload().unwrap_or_default()).into_owned());
         }
         (got.len() >= n).then_some(())
     });
