@@ -131,3 +131,110 @@ impl ClientExchange {
         !matches!(self, ClientExchange::Done)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::security::sasl::{plain, ScramCredential, ScramMechanism, ScramServer, ScramStep};
+
+    fn config(pairs: &[(&str, &str)]) -> BrokerConfig {
+        let mut c = BrokerConfig::default();
+        let pairs: Vec<(String, String)> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        c.apply_properties(&pairs, &mut Vec::new()).expect("valid");
+        c
+    }
+
+    const KEY: &str = "sasl.mechanism.inter.broker.protocol";
+
+    #[test]
+    fn credentials_come_from_the_listeners_jaas_entry() {
+        let c = config(&[
+            (KEY, "PLAIN"),
+            (
+                "listener.name.secure.plain.sasl.jaas.config",
+                "org.apache.kafka.common.security.plain.PlainLoginModule required username=\"broker\" password=\"pw\" user_broker=\"pw\";",
+            ),
+        ]);
+        let s = ClientSasl::from_config("SECURE", KEY, &c).expect("credentials");
+        assert_eq!(s.username(), "broker");
+        assert!(!format!("{s:?}").contains("pw"), "Debug shows no password");
+        let (exchange, token) = s.start().expect("start");
+        assert!(!exchange.expects_more());
+        let users = [("broker".to_string(), "pw".to_string())].into();
+        assert_eq!(plain::authenticate(&token, &users).as_deref(), Ok("broker"));
+    }
+
+    #[test]
+    fn unusable_settings_are_named_without_secrets() {
+        let e = ClientSasl::from_config("SECURE", KEY, &config(&[])).expect_err("GSSAPI");
+        assert!(
+            e.contains("sasl.mechanism.inter.broker.protocol=GSSAPI is not supported"),
+            "{e}"
+        );
+        let e = ClientSasl::from_config("SECURE", KEY, &config(&[(KEY, "PLAIN")]))
+            .expect_err("no JAAS");
+        assert!(
+            e.contains("listener.name.secure.plain.sasl.jaas.config"),
+            "{e}"
+        );
+        let c = config(&[
+            (KEY, "SCRAM-SHA-256"),
+            (
+                "sasl.jaas.config",
+                "org.apache.kafka.common.security.scram.ScramLoginModule required password=\"hidden\";",
+            ),
+        ]);
+        let e = ClientSasl::from_config("SECURE", KEY, &c).expect_err("no username");
+        assert!(
+            e.contains("username and password") && !e.contains("hidden"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn scram_exchange_against_the_server_side() {
+        for (name, m) in [
+            ("SCRAM-SHA-256", ScramMechanism::Sha256),
+            ("SCRAM-SHA-512", ScramMechanism::Sha512),
+        ] {
+            let c = config(&[
+                (KEY, name),
+                (
+                    "sasl.jaas.config",
+                    "org.apache.kafka.common.security.scram.ScramLoginModule required username=\"broker\" password=\"pw\";",
+                ),
+            ]);
+            let s = ClientSasl::from_config("SECURE", KEY, &c).expect("credentials");
+            let stored = ScramCredential::from_password(m, "pw", b"salt-salt", 4096);
+            let lookup = |u: &str| (u == "broker").then(|| stored.clone());
+            let mut server = ScramServer::new(m);
+            let (exchange, first) = s.start().expect("start");
+            let ScramStep::Continue(challenge) = server.step(&first, &lookup).expect("first")
+            else {
+                panic!("a challenge")
+            };
+            let (exchange, last) = exchange.step(&challenge).expect("final");
+            let ScramStep::Done { user, server_final } = server
+                .step(&last.expect("client-final"), &lookup)
+                .expect("proof")
+            else {
+                panic!("done")
+            };
+            assert_eq!(user, "broker");
+            let (exchange, none) = exchange.step(&server_final).expect("verified");
+            assert!(none.is_none() && !exchange.expects_more());
+            // A server that does not know the credential cannot forge the signature.
+            let (exchange, first) = s.start().expect("start");
+            let mut server = ScramServer::new(m);
+            let ScramStep::Continue(challenge) = server.step(&first, &lookup).expect("first")
+            else {
+                panic!("a challenge")
+            };
+            let (exchange, _) = exchange.step(&challenge).expect("final");
+            assert!(exchange.step(b"v=AAAA").is_err());
+        }
+    }
+}
