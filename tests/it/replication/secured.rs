@@ -26,7 +26,7 @@ use rdkafka::{Offset, TopicPartitionList};
 
 use super::{values, PATIENCE};
 use crate::support::cluster::Cluster;
-use crate::support::tls::TestPki;
+use crate::support::tls::{TestPki, TlsClient};
 use crate::support::wait_for;
 
 const STANDARD_AUTHORIZER: &str = "org.apache.kafka.metadata.authorizer.StandardAuthorizer";
@@ -41,11 +41,33 @@ fn jaas(password: &str) -> String {
 
 /// Writes the CA and one node keystore (good as server and client certificate).
 fn pki_files(dir: &Path) -> (String, String) {
+    pki_and_files(dir).1
+}
+
+/// [`pki_files`], keeping the CA for the test's own TLS clients.
+fn pki_and_files(dir: &Path) -> (TestPki, (String, String)) {
     let pki = TestPki::new();
     let ks = pki.node("broker").write_keystore(&dir.join("ks.pem"), &pki);
     let ca = dir.join("ca.pem");
     std::fs::write(&ca, pki.ca_pem()).expect("write ca");
-    (ks.display().to_string(), ca.display().to_string())
+    (pki, (ks.display().to_string(), ca.display().to_string()))
+}
+
+/// A Raft Vote (private key 32001) on a SASL_SSL controller listener before any SASL: the
+/// connection is closed without an answer (only authenticated nodes may send it).
+fn unauthenticated_raft_rpc_is_refused(pki: &TestPki, addr: &str) {
+    use std::io::{Read, Write};
+    let addr = addr.parse().expect("address");
+    let mut c = TlsClient::connect(addr, pki.client_config(None)).expect("TLS");
+    let f = gregor::peer::frame::request_frame(32001, 0, 1, "intruder", &[0u8; 16]).expect("frame");
+    c.stream.write_all(&f).expect("write");
+    c.stream.flush().expect("flush");
+    let mut size = [0u8; 4];
+    let answered = c.stream.read_exact(&mut size);
+    assert!(
+        answered.is_err(),
+        "an unauthenticated Raft RPC was answered"
+    );
 }
 
 /// Renames every node's listeners to `SECURE` (broker) and `CONTROLLER`, both `protocol`.
@@ -160,7 +182,7 @@ fn read_all(client: &ClientConfig, topic: &str, n: usize) -> Vec<String> {
 #[test]
 fn sasl_ssl_cluster_fails_over_and_refuses_a_wrong_inter_broker_password() {
     let dir = tempfile::tempdir().expect("dir");
-    let (keystore, ca) = pki_files(dir.path());
+    let (pki, (keystore, ca)) = pki_and_files(dir.path());
     let mut c = Cluster::with_brokers(3, 1);
     secure_listeners(&mut c, "SASL_SSL");
     for (k, v) in [
@@ -207,6 +229,7 @@ fn sasl_ssl_cluster_fails_over_and_refuses_a_wrong_inter_broker_password() {
                 std::panic::resume_unwind(e)
             }
         };
+    unauthenticated_raft_rpc_is_refused(&pki, &c.controller_addr(0));
     let before = values("before", 40);
     produce_all(&client, topic, &before);
 
