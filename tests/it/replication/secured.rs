@@ -10,6 +10,8 @@
 //!   password is wrong never registers and logs the refusal without the password.
 //! - SSL with `ssl.client.auth=required`: the certificate subject is the broker principal;
 //!   the topic's ISR fills with all three replicas and the records are read back.
+//! - SCRAM-SHA-256 between brokers (PLAIN to the controllers): the ISR fills once the
+//!   brokers' credential exists.
 
 use std::collections::BTreeSet;
 use std::path::Path;
@@ -309,4 +311,90 @@ fn mtls_cluster_authenticates_nodes_by_certificate() {
     let vals = values("mtls", 30);
     produce_all(&client, topic, &vals);
     assert_eq!(read_all(&client, topic, vals.len()), vals);
+}
+
+/// SCRAM-SHA-256 between brokers (PLAIN to the controllers, whose SCRAM credentials would be
+/// metadata the quorum has not formed yet): the replica fetchers are refused until the
+/// brokers' credential exists, then authenticate with it and fill the ISR.
+#[test]
+fn scram_between_brokers_once_the_credential_exists() {
+    use crate::sasl_scram::{alter, upsert};
+    use crate::support::raw::RawClient;
+    use crate::support::replicas;
+    use gregor::security::sasl::ScramMechanism;
+
+    let dir = tempfile::tempdir().expect("dir");
+    let (keystore, ca) = pki_files(dir.path());
+    let mut c = Cluster::new(3);
+    secure_listeners(&mut c, "SASL_SSL");
+    let plain: Vec<u16> = (0..3)
+        .map(|_| crate::support::broker::free_port())
+        .collect();
+    for (i, port) in plain.iter().enumerate() {
+        let listeners = format!(
+            "SECURE://127.0.0.1:{},CONTROLLER://127.0.0.1:{},PLAIN://127.0.0.1:{port}",
+            c.broker_port(i),
+            c.controller_port(i)
+        );
+        c.set(Some(i), "listeners", &listeners);
+        let advertised = format!(
+            "SECURE://127.0.0.1:{},PLAIN://127.0.0.1:{port}",
+            c.broker_port(i)
+        );
+        c.set(Some(i), "advertised.listeners", &advertised);
+    }
+    for (k, v) in [
+        (
+            "listener.security.protocol.map",
+            "SECURE:SASL_SSL,CONTROLLER:SASL_SSL,PLAIN:PLAINTEXT",
+        ),
+        ("ssl.keystore.location", keystore.as_str()),
+        ("ssl.truststore.location", ca.as_str()),
+        ("sasl.enabled.mechanisms", "PLAIN,SCRAM-SHA-256"),
+        ("sasl.mechanism.inter.broker.protocol", "SCRAM-SHA-256"),
+        ("sasl.mechanism.controller.protocol", "PLAIN"),
+        (
+            "listener.name.secure.scram-sha-256.sasl.jaas.config",
+            "org.apache.kafka.common.security.scram.ScramLoginModule required username=\"broker\" password=\"broker-secret\";",
+        ),
+        ("listener.name.controller.plain.sasl.jaas.config", &jaas("broker-secret")),
+    ] {
+        c.set(None, k, v);
+    }
+    c.start_all();
+    let admin_addr = format!("127.0.0.1:{}", plain[0]);
+    replicas::wait_brokers(&admin_addr, 3, PATIENCE);
+    let mut admin = RawClient::connect(&admin_addr);
+    let user = upsert("broker", ScramMechanism::Sha256, "broker-secret", 4096);
+    assert_eq!(
+        alter(&mut admin, vec![], vec![user]),
+        vec![("broker".into(), 0)]
+    );
+    let topic = "scram-replicated";
+    wait_for(
+        "the topic created",
+        PATIENCE,
+        || match replicas::create_topic(&admin_addr, topic, 1, 3, &[]) {
+            Some(0) | Some(36) => Some(()),
+            _ => None,
+        },
+    );
+    wait_for("a full ISR over SCRAM fetchers", PATIENCE, || {
+        replicas::partition(&admin_addr, topic, 0).filter(|s| s.leader >= 0 && s.isr.len() == 3)
+    });
+    let bootstrap: Vec<String> = plain.iter().map(|p| format!("127.0.0.1:{p}")).collect();
+    let client = crate::support::clients::config(&bootstrap.join(","), &[]);
+    let vals = values("scram", 20);
+    produce_all(&client, topic, &vals);
+    assert_eq!(read_all(&client, topic, vals.len()), vals);
+    assert!(
+        (0..3).any(|i| c
+            .log(i)
+            .contains("authenticated as User:broker with SCRAM-SHA-256")),
+        "the fetchers authenticated with SCRAM"
+    );
+    assert!(
+        (0..3).all(|i| !c.log(i).contains("broker-secret")),
+        "a log holds the password"
+    );
 }
