@@ -65,9 +65,7 @@ impl PeerSettings {
             handshake_timeout: Duration::from_secs(10),
         }
     }
-}
 
-impl PeerSettings {
     /// These settings with `connector` run on every new connection.
     pub fn with_connector(mut self, connector: Option<Arc<dyn Connector>>) -> PeerSettings {
         self.connector = connector;

@@ -16,6 +16,9 @@
 //!   (KIP-951);
 //! - [`restart`]: a node restarted after its leadership moved away answers Metadata and
 //!   Produce only from the caught-up image (a voter and a broker-only node).
+//! - [`secured`]: every listener SASL_SSL (PLAIN) or SSL with mTLS, or SCRAM between
+//!   brokers: replication, failover and the quorum over authenticated TLS; a wrong
+//!   inter-broker password keeps a node out.
 
 mod failover;
 mod isolation;
