@@ -72,6 +72,9 @@ public class Scenarios extends Harness {
             // DescribeTopicPartitions one partition a page: the client follows the cursor.
             var paged = admin.describeTopics(List.of(T), new DescribeTopicsOptions().partitionSizeLimitPerResponse(1)).allTopicNames().get().get(T);
             check(paged.partitions().size() == 3 && paged.topicId().equals(desc.topicId()), "paged " + paged);
+            // By topic id: Metadata v12+ naming the topic by id only (its name field "").
+            var byId = admin.describeTopics(org.apache.kafka.common.TopicCollection.ofTopicIds(List.of(desc.topicId()))).allTopicIds().get().get(desc.topicId());
+            check(byId.name().equals(T) && byId.partitions().size() == 3, "by id " + byId);
         });
 
         scenario("admin-create-delete-topic", () -> {

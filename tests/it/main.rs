@@ -51,6 +51,7 @@ mod log_lifecycle;
 mod log_model;
 mod log_txn_model;
 mod metadata_records;
+mod metadata_topic_ids;
 mod new_versions;
 mod power_loss;
 mod produce_versions;
