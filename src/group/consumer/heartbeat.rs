@@ -114,18 +114,11 @@ fn validate(p: &HeartbeatParams, assignors: &[String]) -> Result<(), (ErrorCode,
             if p.owned.as_ref().is_none_or(|o| !o.is_empty()) {
                 return bad("TopicPartitions must be empty when (re-)joining.");
             }
-            let no_names = p
-                .subscribed_topic_names
-                .as_ref()
-                .is_none_or(|t| t.is_empty());
-            let no_regex = p
-                .subscribed_topic_regex
-                .as_deref()
-                .is_none_or(str::is_empty);
-            if no_names && no_regex {
-                return bad(
-                    "SubscribedTopicNames or SubscribedTopicRegex must be set in first request.",
-                );
+            // An empty list of names or an empty regex joins subscribed to nothing (Kafka
+            // 4's rule): the Java client 4.x joins with [] while its java.util.regex pattern
+            // has not matched a topic yet. Only both null is refused.
+            if p.subscribed_topic_names.is_none() && p.subscribed_topic_regex.is_none() {
+                return bad("Either SubscribedTopicNames or SubscribedTopicRegex must be non-null when (re-)joining.");
             }
         }
         -2 => {

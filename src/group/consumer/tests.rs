@@ -254,6 +254,20 @@ async fn epochs_and_requests_are_checked_as_kafka_does() {
         c.consumer_heartbeat(bad.clone(), &topics).await.error,
         ErrorCode::InvalidRequest
     );
+    // An empty list joins, subscribed to nothing (Kafka 4): no assignment yet.
+    let mut empty = Client::new("e").params();
+    empty.subscribed_topic_names = Some(vec![]);
+    let joined = c.consumer_heartbeat(empty, &topics).await;
+    assert_eq!(joined.error, ErrorCode::None);
+    let nothing = |a: &Assignment| a.values().all(BTreeSet::is_empty);
+    assert!(joined.assignment.as_ref().is_none_or(nothing), "{joined:?}");
+    let mut gone = Client::new("e").params();
+    gone.member_epoch = -1;
+    gone.subscribed_topic_names = None;
+    assert_eq!(
+        c.consumer_heartbeat(gone, &topics).await.error,
+        ErrorCode::None
+    );
     bad.member_id = String::new();
     bad.subscribed_topic_names = Some(vec!["t".into()]);
     assert_eq!(
