@@ -173,12 +173,31 @@ impl GroupCoordinator {
         }
         let cfg = self.config.clone();
         let fallback = p.clone();
+        tracing::debug!(
+            "group {}: heartbeat of {} epoch {} owned {:?} topics {:?} rebalance timeout {}",
+            p.group_id,
+            p.member_id,
+            p.member_epoch,
+            p.owned,
+            p.subscribed_topic_names,
+            p.rebalance_timeout_ms
+        );
         match self
             .runtime
             .write(|s, now| heartbeat_op(s, p, topics, &cfg, now))
             .await
         {
-            Ok(r) => r,
+            Ok(r) => {
+                tracing::debug!(
+                    "group {}: heartbeat of {} answered {:?} epoch {} assignment {:?}",
+                    fallback.group_id,
+                    r.member_id,
+                    r.error,
+                    r.member_epoch,
+                    r.assignment
+                );
+                r
+            }
             Err(e) => {
                 tracing::warn!("group {}: heartbeat not written: {e}", fallback.group_id);
                 HeartbeatResult::error(write_error_code(&e), e.to_string(), &fallback)
