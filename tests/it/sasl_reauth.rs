@@ -5,7 +5,8 @@
 //! re-authenticates is answered until its session ends and closed on its next request (the
 //! per-listener, per-mechanism key bounding it), a re-authentication keeps the connection,
 //! a second one within a second is refused as Kafka refuses it, and one naming another
-//! principal or mechanism is refused and closes the connection.
+//! principal or mechanism is refused and closes the connection. librdkafka's OAUTHBEARER
+//! sessions are renewed the same way.
 
 use std::time::{Duration, Instant};
 
@@ -249,4 +250,55 @@ fn reauthentication_keeps_its_principal_and_mechanism() {
 
     // Nothing of the refused sessions reached the log; the renewed one's record did.
     assert_eq!(raw::list_offset(&mut admin, "reauth-raw", 0, -1), (0, 1));
+}
+
+#[test]
+fn librdkafka_oauthbearer_sessions_are_renewed_with_the_same_principal() {
+    let dir = tempfile::tempdir().unwrap();
+    let jaas = "org.apache.kafka.common.security.oauthbearer.OAuthBearerLoginModule required;";
+    let b = reauth_broker(
+        dir.path(),
+        "OAUTHBEARER",
+        &[
+            (
+                "listener.name.sasl_plaintext.oauthbearer.sasl.jaas.config",
+                jaas,
+            ),
+            (
+                "listener.name.sasl_plaintext.oauthbearer.connections.max.reauth.ms",
+                "1500",
+            ),
+        ],
+    );
+    let sasl = b.listener_addr("SASL_PLAINTEXT").to_string();
+    let mut admin = RawClient::connect(&b.bootstrap());
+    assert_eq!(raw::create_topic(&mut admin, "reauth-oauth", 1, &[]), 0);
+    let producer: FutureProducer = clients::producer(
+        &sasl,
+        &[
+            ("security.protocol", "SASL_PLAINTEXT"),
+            ("sasl.mechanisms", "OAUTHBEARER"),
+            ("enable.sasl.oauthbearer.unsecure.jwt", "true"),
+            ("sasl.oauthbearer.config", "principal=alice"),
+        ],
+    );
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut n = 0i64;
+    while counters(&b).0 < 3 {
+        assert!(
+            Instant::now() < deadline,
+            "re-authentications {:?}",
+            counters(&b)
+        );
+        let d = block_on(producer.send(
+            FutureRecord::<(), _>::to("reauth-oauth").payload("v"),
+            Duration::from_secs(20),
+        ))
+        .map_err(|(e, _)| e)
+        .expect("delivered across OAUTHBEARER re-authentications");
+        assert_eq!(d.offset, n);
+        n += 1;
+    }
+    assert_eq!(raw::list_offset(&mut admin, "reauth-oauth", 0, -1), (0, n));
+    assert_eq!(counters(&b).1, 0, "no renewal refused");
 }
