@@ -44,6 +44,13 @@ public class Harness {
         System.out.flush();
     }
 
+    /** A scenario this client cannot run: a SKIP line with the reason. */
+    static void skip(String name, String why) {
+        if (!ONLY.get(0).isEmpty() && !ONLY.contains(name)) return;
+        System.out.println("SKIP java " + name + " (" + why + ")");
+        System.out.flush();
+    }
+
     static void check(boolean ok, String what) {
         if (!ok) throw new AssertionError(what);
     }

@@ -210,6 +210,8 @@ public class Scenarios extends Harness {
             }
         });
 
+        skip("groupless-subscribe", "KafkaConsumer.subscribe needs a group.id");
+
         scenario("group-consumer-protocol", () -> {
             // KIP-848 (group.protocol=consumer): three members split six partitions, one
             // leaves, the other two take its partitions; every record exactly once.

@@ -190,6 +190,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Connection<S> {
                             Err(e) => {
                                 if let DispatchError::Encode(_) = e {
                                     tracing::error!("{}: {e}; closing connection", self.peer);
+                                } else if let DispatchError::SessionExpired = e {
+                                    tracing::debug!("{}: {e}; closing connection", self.peer);
                                 } else {
                                     tracing::warn!("{}: {e}; closing connection", self.peer);
                                 }

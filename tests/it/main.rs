@@ -64,6 +64,7 @@ mod replication;
 mod resources;
 mod sasl;
 mod sasl_oauthbearer;
+mod sasl_reauth;
 mod sasl_scram;
 mod sasl_ssl;
 mod secured_rdkafka;

@@ -18,10 +18,10 @@ use crate::group::api::{GroupConfig, JoinParams};
 use crate::group::coordinator::GroupCoordinator;
 use crate::group::OffsetValue;
 
-const GROUP: &str = "cg";
-const TOPIC: Uuid = Uuid::from_u128(0xabc);
+pub(super) const GROUP: &str = "cg";
+pub(super) const TOPIC: Uuid = Uuid::from_u128(0xabc);
 
-fn config() -> GroupConfig {
+pub(super) fn config() -> GroupConfig {
     GroupConfig {
         initial_rebalance_delay: Duration::ZERO,
         min_session_timeout_ms: 1_000,
@@ -37,7 +37,7 @@ fn config() -> GroupConfig {
 }
 
 /// One topic `t` of six partitions.
-struct OneTopic;
+pub(super) struct OneTopic;
 
 impl Topics for OneTopic {
     fn get(&self, name: &str) -> Option<(Uuid, i32)> {
@@ -49,7 +49,7 @@ impl Topics for OneTopic {
 }
 
 #[allow(non_upper_case_globals)]
-const topics: OneTopic = OneTopic;
+pub(super) const topics: OneTopic = OneTopic;
 
 /// A simulated KIP-848 consumer: it owns exactly what its last assignment said.
 struct Client {
@@ -98,7 +98,7 @@ impl Client {
     }
 }
 
-fn harness() -> (Arc<GroupCoordinator>, Arc<MemoryLog>, Arc<FakeClock>) {
+pub(super) fn harness() -> (Arc<GroupCoordinator>, Arc<MemoryLog>, Arc<FakeClock>) {
     let log = Arc::new(MemoryLog::new());
     let clock = Arc::new(FakeClock::new());
     let coord = GroupCoordinator::new(config(), log.clone(), clock.clone()).unwrap();
