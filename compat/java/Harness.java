@@ -47,7 +47,7 @@ public class Harness {
     /** A scenario this client cannot run: a SKIP line with the reason. */
     static void skip(String name, String why) {
         if (!ONLY.get(0).isEmpty() && !ONLY.contains(name)) return;
-        System.out.println("SKIP java " + name + " (" + why + ")");
+        System.out.println("SKIP " + CLIENT + " " + name + " (" + why + ")");
         System.out.flush();
     }
 
