@@ -88,6 +88,9 @@ pub enum DispatchError {
     Encode(String),
     /// A test's fault rule closes the connection (`router::faults`).
     Dropped,
+    /// The connection's authenticated session expired (KIP-368): Kafka closes it without an
+    /// answer, logging at debug level only.
+    SessionExpired,
 }
 
 impl std::fmt::Display for DispatchError {
@@ -103,6 +106,9 @@ impl std::fmt::Display for DispatchError {
             ),
             DispatchError::Decode(e) => write!(f, "undecodable request: {e}"),
             DispatchError::Dropped => f.write_str("dropped by a fault rule"),
+            DispatchError::SessionExpired => f.write_str(
+                "a request came after the authenticated session expired (connections.max.reauth.ms or the credential's lifetime)",
+            ),
             DispatchError::Encode(e) => write!(f, "response encoding failed: {e}"),
         }
     }

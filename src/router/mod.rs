@@ -239,6 +239,9 @@ impl Router {
             return r.map(Answer::Now);
         }
         let key = ApiKey::try_from(raw_key).map_err(|_| DispatchError::UnknownApi(raw_key))?;
+        if self.sasl.is_some() && session.authenticated() {
+            sasl::check_session(self, session, key).await?;
+        }
         // A forwarded request (after authentication on a SASL listener): see `envelope`.
         if key == ApiKey::Envelope
             && self.listener.controller

@@ -360,10 +360,10 @@ enum Event {
 
 /// Logs why a request closes the connection.
 fn closing(peer: SocketAddr, e: &DispatchError) {
-    if let DispatchError::Encode(_) = e {
-        tracing::error!("{peer}: {e}; closing connection");
-    } else {
-        tracing::warn!("{peer}: {e}; closing connection");
+    match e {
+        DispatchError::Encode(_) => tracing::error!("{peer}: {e}; closing connection"),
+        DispatchError::SessionExpired => tracing::debug!("{peer}: {e}; closing connection"),
+        _ => tracing::warn!("{peer}: {e}; closing connection"),
     }
 }
 
