@@ -74,6 +74,9 @@ pub struct Broker {
     /// The ACL checks' settings (`authorizer.class.name`, `super.users`,
     /// `allow.everyone.if.no.acl.found`); the ACLs themselves are in the image.
     pub authorizer: Authorizer,
+    /// Counters of SASL sessions re-authenticated and expired (KIP-368), shared by the
+    /// node's SASL listeners.
+    pub sasl_metrics: Arc<crate::security::sasl::SaslMetrics>,
 }
 
 /// A block of producer ids for this node, from the active controller (blocking).
@@ -321,6 +324,7 @@ impl Broker {
             forwarder,
             fetch_sessions,
             authorizer: Authorizer::from_config(&config),
+            sasl_metrics: Arc::default(),
             config,
         })
     }

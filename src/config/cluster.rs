@@ -91,6 +91,43 @@ fn scala_set(ids: &[i32]) -> String {
     format!("Set({})", parts.join(", "))
 }
 
+/// Kafka's `GroupCoordinatorConfig` requires on the KIP-848 session timeout and heartbeat
+/// interval: each within its `min`/`max` keys, and the interval below the timeout.
+fn consumer_group_bounds(p: &Props) -> Checked<()> {
+    let key = |k: &str| format!("group.consumer.{k}");
+    let int = |k: &str| p.int(&key(k));
+    for (value, min, max) in [
+        (
+            "heartbeat.interval.ms",
+            "min.heartbeat.interval.ms",
+            "max.heartbeat.interval.ms",
+        ),
+        (
+            "session.timeout.ms",
+            "min.session.timeout.ms",
+            "max.session.timeout.ms",
+        ),
+    ] {
+        require(int(max) >= int(min), || {
+            format!("{} must be greater than or equal to {}", key(max), key(min))
+        })?;
+        require(int(value) >= int(min), || {
+            format!(
+                "{} must be greater than or equal to {}",
+                key(value),
+                key(min)
+            )
+        })?;
+        require(int(value) <= int(max), || {
+            format!("{} must be less than or equal to {}", key(value), key(max))
+        })?;
+    }
+    let (interval, session) = ("heartbeat.interval.ms", "session.timeout.ms");
+    require(int(interval) < int(session), || {
+        format!("{} must be less than {}", key(interval), key(session))
+    })
+}
+
 impl ClusterConfig {
     /// Reads and validates the cluster keys of a broker configuration (see the module doc).
     pub fn from_config(config: &BrokerConfig) -> Checked<ClusterConfig> {
@@ -305,6 +342,7 @@ impl ClusterConfig {
         require(wait <= p.long("replica.lag.time.max.ms"), || {
             "replica.fetch.wait.max.ms should always be less than or equal to replica.lag.time.max.ms to prevent frequent changes in ISR".to_string()
         })?;
+        consumer_group_bounds(&p)?;
         let mut advertised = broker_advertised;
         if roles.controller {
             advertised.extend(controller_advertised);

@@ -468,3 +468,48 @@ fn flags_replace_one_listener() {
         "PLAINTEXT://b:3,CONTROLLER://a:2"
     );
 }
+
+#[test]
+fn consumer_group_session_and_heartbeat_bounds() {
+    cfg(&[]).expect("Kafka's defaults pass");
+    let e = |pairs: &[(&str, &str)]| err(pairs);
+    assert_eq!(
+        e(&[("group.consumer.session.timeout.ms", "30000")]),
+        "group.consumer.session.timeout.ms must be greater than or equal to group.consumer.min.session.timeout.ms"
+    );
+    assert_eq!(
+        e(&[("group.consumer.session.timeout.ms", "90000")]),
+        "group.consumer.session.timeout.ms must be less than or equal to group.consumer.max.session.timeout.ms"
+    );
+    assert_eq!(
+        e(&[("group.consumer.max.session.timeout.ms", "40000")]),
+        "group.consumer.max.session.timeout.ms must be greater than or equal to group.consumer.min.session.timeout.ms"
+    );
+    assert_eq!(
+        e(&[("group.consumer.heartbeat.interval.ms", "1000")]),
+        "group.consumer.heartbeat.interval.ms must be greater than or equal to group.consumer.min.heartbeat.interval.ms"
+    );
+    assert_eq!(
+        e(&[("group.consumer.heartbeat.interval.ms", "20000")]),
+        "group.consumer.heartbeat.interval.ms must be less than or equal to group.consumer.max.heartbeat.interval.ms"
+    );
+    assert_eq!(
+        e(&[("group.consumer.min.heartbeat.interval.ms", "20000")]),
+        "group.consumer.max.heartbeat.interval.ms must be greater than or equal to group.consumer.min.heartbeat.interval.ms"
+    );
+    assert_eq!(
+        e(&[
+            ("group.consumer.min.session.timeout.ms", "1000"),
+            ("group.consumer.session.timeout.ms", "4000"),
+        ]),
+        "group.consumer.heartbeat.interval.ms must be less than group.consumer.session.timeout.ms"
+    );
+    // Short timings for tests stay possible, with the bounds moved along.
+    cfg(&[
+        ("group.consumer.min.session.timeout.ms", "1000"),
+        ("group.consumer.session.timeout.ms", "6000"),
+        ("group.consumer.min.heartbeat.interval.ms", "100"),
+        ("group.consumer.heartbeat.interval.ms", "500"),
+    ])
+    .expect("within the moved bounds");
+}

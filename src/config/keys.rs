@@ -213,6 +213,7 @@ pub const KEYS: &[ConfigKey] = &[
     b_null("sasl.jaas.config", Password).doc("JAAS login modules; PLAIN's users are the `user_<name>=\"<password>\"` options of `PlainLoginModule`, OAUTHBEARER's validator reads the `unsecuredValidator*` options (per listener: `listener.name.<l>.<mechanism>.sasl.jaas.config`)"),
     b("sasl.server.max.receive.size", Int, "524288").min(1).doc("largest request frame before authentication on a SASL listener; larger ones close the connection"),
     b("connection.failed.authentication.delay.ms", Int, "100").min(0).doc("a failed authentication is answered after this delay, then the connection closes"),
+    b("connections.max.reauth.ms", Long, "0").doc("KIP-368: a positive value bounds an authenticated SASL session (SaslAuthenticate v1+ answers the lifetime: this or the credential's, e.g. an OAUTHBEARER token's `exp`, whichever ends first); a client must re-authenticate before it ends, a later request closes the connection; 0: no bound (per listener and mechanism: `listener.name.<l>.<mechanism>.connections.max.reauth.ms`)"),
     // --- broker: log defaults for topics (see the topic keys' synonyms) ---
     b("message.max.bytes", Int, "1048588").min(0).doc("largest record batch accepted"),
     b("log.segment.bytes", Int, "1073741824").min(14).doc("roll a segment at this size"),
@@ -277,6 +278,10 @@ pub const KEYS: &[ConfigKey] = &[
     b("group.max.session.timeout.ms", Int, "1800000").doc("longest `session.timeout.ms` a consumer may ask for"),
     b("group.consumer.session.timeout.ms", Int, "45000").min(1).doc("KIP-848 consumer groups: a member that sends no ConsumerGroupHeartbeat for this long is fenced and its partitions reassigned"),
     b("group.consumer.heartbeat.interval.ms", Int, "5000").min(1).doc("KIP-848 consumer groups: the heartbeat interval the coordinator gives its members"),
+    b("group.consumer.min.session.timeout.ms", Int, "45000").min(1).doc("KIP-848 consumer groups: the smallest session timeout allowed (`group.consumer.session.timeout.ms` must be at least this)"),
+    b("group.consumer.max.session.timeout.ms", Int, "60000").min(1).doc("KIP-848 consumer groups: the largest session timeout allowed (`group.consumer.session.timeout.ms` must be at most this)"),
+    b("group.consumer.min.heartbeat.interval.ms", Int, "5000").min(1).doc("KIP-848 consumer groups: the smallest heartbeat interval allowed (`group.consumer.heartbeat.interval.ms` must be at least this)"),
+    b("group.consumer.max.heartbeat.interval.ms", Int, "15000").min(1).doc("KIP-848 consumer groups: the largest heartbeat interval allowed (`group.consumer.heartbeat.interval.ms` must be at most this)"),
     b("group.consumer.assignors", List, "uniform,range").list_of(CONSUMER_ASSIGNORS).kafka("org.apache.kafka.coordinator.group.assignor.UniformAssignor,org.apache.kafka.coordinator.group.assignor.RangeAssignor").doc("KIP-848 consumer groups: the server-side assignors a member may name (`uniform`, `range`); the first is the default"),
     b("group.consumer.max.size", Int, "2147483647").min(1).doc("KIP-848 consumer groups: most members in one group (GROUP_MAX_SIZE_REACHED beyond)"),
     b("offsets.retention.minutes", Int, "10080").min(1).doc("committed offsets of a group that has been empty this long are deleted"),
@@ -340,7 +345,7 @@ pub fn listener_key(name: &str) -> Option<&'static ConfigKey> {
         return None;
     }
     let key = match key.split_once('.') {
-        Some((mechanism, k)) if k == "sasl.jaas.config" && !mechanism.is_empty() => k,
+        Some((mechanism, k)) if MECHANISM_KEYS.contains(&k) && !mechanism.is_empty() => k,
         _ => key,
     };
     if !LISTENER_PREFIXES.iter().any(|p| key.starts_with(p)) {
@@ -350,7 +355,11 @@ pub fn listener_key(name: &str) -> Option<&'static ConfigKey> {
 }
 
 /// The key families that may be set per listener (`listener.name.<l>.<key>`).
-const LISTENER_PREFIXES: &[&str] = &["ssl.", "sasl."];
+const LISTENER_PREFIXES: &[&str] = &["ssl.", "sasl.", "connections.max.reauth.ms"];
+
+/// The keys that may also be set per listener and SASL mechanism
+/// (`listener.name.<l>.<mechanism>.<key>`).
+const MECHANISM_KEYS: &[&str] = &["sasl.jaas.config", "connections.max.reauth.ms"];
 
 /// The topic key of this name.
 pub fn topic_key(name: &str) -> Option<&'static ConfigKey> {

@@ -31,7 +31,7 @@ use crate::broker::{forward, Broker};
 use crate::config::BrokerConfig;
 use crate::error::ErrorCode;
 use crate::handlers::RequestContext;
-use crate::protocol::codec::peek_header;
+use crate::protocol::codec::{peek_header, Answer};
 use crate::protocol::{legacy, DispatchError, Frame};
 use crate::quorum::rpc::{self, RpcServer};
 use crate::security::acl::{AclOperation, ResourceType, CLUSTER_NAME};
@@ -40,7 +40,9 @@ use crate::security::Authorizer;
 
 use faults::{Faults, Verdict};
 pub use session::Session;
-pub use table::{dispatch, lookup, ApiRange, APIS, CONTROLLER_APIS, CONTROLLER_ONLY_APIS};
+pub use table::{
+    dispatch, dispatch_answer, lookup, ApiRange, APIS, CONTROLLER_APIS, CONTROLLER_ONLY_APIS,
+};
 
 /// The listener a router serves: its name and whether it is a controller listener
 /// (`controller.listener.names`), which serves [`CONTROLLER_APIS`] only.
@@ -275,12 +277,13 @@ impl Router {
             .is_some_and(|a| a.long_poll)
     }
 
-    /// Serves one request frame (size prefix removed). `Ok(None)`: no response is due.
+    /// Serves one request frame (size prefix removed): its response frame now
+    /// (`Answer::Now(None)`: none is due), or later (an acks=all Produce: see [`Answer`]).
     pub async fn handle_frame(
         &self,
         session: &mut Session,
         frame: Bytes,
-    ) -> Result<Option<Frame>, DispatchError> {
+    ) -> Result<Answer, DispatchError> {
         let peer = session.peer;
         let (raw_key, version, correlation_id) = peek_header(&frame)
             .ok_or_else(|| DispatchError::Decode("request shorter than its header".into()))?;
@@ -288,15 +291,21 @@ impl Router {
             .private(session, raw_key, version, correlation_id, &frame)
             .await
         {
-            return r;
+            return r.map(Answer::Now);
         }
         let key = ApiKey::try_from(raw_key).map_err(|_| DispatchError::UnknownApi(raw_key))?;
+        if self.sasl.is_some() && session.authenticated() {
+            sasl::check_session(self, session, key).await?;
+        }
         // A forwarded request (after authentication on a SASL listener): see `envelope`.
         if key == ApiKey::Envelope
             && self.listener.controller
             && (self.sasl.is_none() || session.authenticated())
         {
-            return self.envelope(session, version, correlation_id, frame).await;
+            return self
+                .envelope(session, version, correlation_id, frame)
+                .await
+                .map(Answer::Now);
         }
         let api = lookup(key).ok_or(DispatchError::UnknownApi(raw_key))?;
         if !self.listener.serves(key) {
@@ -304,7 +313,8 @@ impl Router {
         }
         if key == ApiKey::ApiVersions && version > api.max {
             let body = api_versions::body(ErrorCode::UnsupportedVersion, &self.listener);
-            return legacy::api_versions_unsupported(correlation_id, &body).map(|b| Some(b.into()));
+            return legacy::api_versions_unsupported(correlation_id, &body)
+                .map(|b| Answer::Now(Some(b.into())));
         }
         if key == ApiKey::SaslHandshake && version < api.min {
             return Err(DispatchError::Decode(
@@ -322,7 +332,8 @@ impl Router {
             if !session.authenticated() {
                 if let sasl::Gate::Sasl = sasl::gate(session, key)? {
                     return sasl::serve(self, s, session, key, version, correlation_id, frame)
-                        .await;
+                        .await
+                        .map(Answer::Now);
                 }
             }
         }
@@ -331,7 +342,7 @@ impl Router {
             .map_err(|e| DispatchError::Decode(format!("header: {e}")))?;
         if legacy_produce {
             return legacy::produce_unsupported(body, version, correlation_id)
-                .map(|r| r.map(Frame::from));
+                .map(|r| Answer::Now(r.map(Frame::from)));
         }
         if let Some(f) = &self.faults {
             let client = header.client_id.as_deref();
@@ -340,7 +351,7 @@ impl Router {
                 .await?
             {
                 Verdict::Serve => {}
-                Verdict::Answer(frame) => return Ok(Some(frame)),
+                Verdict::Answer(frame) => return Ok(Answer::Now(Some(frame))),
                 Verdict::Drop => return Err(DispatchError::Dropped),
             }
         }
@@ -357,7 +368,7 @@ impl Router {
             listener: self.listener.name.clone(),
             controller_listener: self.listener.controller,
         };
-        let result = dispatch(&ctx, &mut body).await;
+        let result = dispatch_answer(&ctx, &mut body).await;
         if let Some(t) = started {
             tracing::trace!(
                 "{peer}: {key:?} v{version} (correlation {correlation_id}) served in {:?}",

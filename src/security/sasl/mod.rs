@@ -14,6 +14,7 @@
 pub mod client;
 pub mod oauthbearer;
 pub mod plain;
+pub mod reauth;
 pub mod scram;
 pub mod scram_crypto;
 pub mod unsecured_jws;
@@ -24,6 +25,7 @@ use std::time::Duration;
 use crate::config::BrokerConfig;
 use crate::security::jaas;
 pub use oauthbearer::OAuthBearerServer;
+pub use reauth::SaslMetrics;
 pub use scram::{ScramClient, ScramServer, ScramStep};
 pub use scram_crypto::{ScramCredential, ScramMechanism};
 pub use unsecured_jws::ValidatorOptions;
@@ -69,6 +71,8 @@ pub struct ListenerSasl {
     pub max_receive_size: usize,
     /// `connection.failed.authentication.delay.ms`.
     pub failed_delay: Duration,
+    /// `connections.max.reauth.ms` of each enabled mechanism ([`reauth::max_reauth_ms`]).
+    max_reauth_ms: Vec<(Mechanism, i64)>,
 }
 
 impl std::fmt::Debug for ListenerSasl {
@@ -117,7 +121,12 @@ impl ListenerSasl {
                 }
             }
         }
+        let max_reauth_ms = enabled
+            .iter()
+            .map(|m| reauth::max_reauth_ms(listener, *m, config).map(|ms| (*m, ms)))
+            .collect::<Result<_, _>>()?;
         Ok(ListenerSasl {
+            max_reauth_ms,
             enabled,
             unsupported,
             plain_users,
@@ -130,6 +139,14 @@ impl ListenerSasl {
     /// The enabled mechanism names, as SaslHandshake answers them.
     pub fn enabled_names(&self) -> Vec<&'static str> {
         self.enabled.iter().map(|m| m.name()).collect()
+    }
+
+    /// `connections.max.reauth.ms` for sessions authenticated with `mechanism` (0: unbounded).
+    pub fn max_reauth_ms(&self, mechanism: Mechanism) -> i64 {
+        self.max_reauth_ms
+            .iter()
+            .find(|(m, _)| *m == mechanism)
+            .map_or(0, |(_, ms)| *ms)
     }
 
     /// How many PLAIN users the configuration defines (start-up log).
@@ -163,8 +180,14 @@ pub(super) fn jaas_value(
 pub enum Outcome {
     /// Send these bytes and wait for the next token.
     Challenge(Vec<u8>),
-    /// Authenticated as this user; send `token` (may be empty).
-    Success { user: String, token: Vec<u8> },
+    /// Authenticated as this user; send `token` (may be empty). `expires_ms`: when the
+    /// credential ends (an OAUTHBEARER token's `exp`, ms since the epoch), which bounds the
+    /// session (KIP-368).
+    Success {
+        user: String,
+        token: Vec<u8>,
+        expires_ms: Option<i64>,
+    },
     /// Refused: `message` goes to the client (Kafka's text), `reason` to the log.
     Failure { message: String, reason: String },
 }
@@ -219,6 +242,7 @@ impl Authenticator {
                 Ok(user) => Outcome::Success {
                     user,
                     token: Vec::new(),
+                    expires_ms: None,
                 },
                 Err(message) => Outcome::Failure {
                     reason: message.clone(),
@@ -238,6 +262,7 @@ impl Authenticator {
                     Ok(ScramStep::Done { user, server_final }) => Outcome::Success {
                         user,
                         token: server_final,
+                        expires_ms: None,
                     },
                     Err(e) => Outcome::Failure {
                         // Kafka's SaslServerAuthenticator answers a SaslException so.
@@ -255,7 +280,7 @@ impl Authenticator {
 
 /// The wall clock in ms since the epoch: what a token's `exp` and `iat` claims are checked
 /// against (security sits below the log layer, so it keeps its own).
-fn wall_clock_ms() -> i64 {
+pub fn wall_clock_ms() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_millis() as i64)
