@@ -45,6 +45,7 @@ class Secured:
         "sasl-ssl-scram-sha-512": "COMPAT_SCRAM_BS",
         "ssl-mtls": "COMPAT_SSL_BS",
         "sasl-plaintext-plain": "COMPAT_PLAIN_BS",
+        "sasl-plaintext-oauthbearer": "COMPAT_OAUTH_BS",
     }
 
     def __init__(self, scenario):
@@ -55,7 +56,23 @@ class Secured:
         self.ca, self.cert, self.key = f"{d}/ca.pem", f"{d}/client.crt", f"{d}/client.key"
         self.user = os.environ.get("COMPAT_SASL_USER", "")
         self.password = os.environ.get("COMPAT_SASL_PASSWORD", "")
+        self.scope = os.environ.get("COMPAT_OAUTH_SCOPE", "")
         self.records = [(f"k{i}".encode(), f"{scenario}-{i}".encode()) for i in range(20)]
+
+
+def unsecured_jwt(sub, scope=None, lifetime_s=3600):
+    """An unsigned JWT (`alg` `none`, empty signature) as Kafka's unsecured login module
+    writes it, for the OAUTHBEARER scenario: `sub`, `iat`, `exp` and, if given, `scope`."""
+    import base64
+    import json
+
+    def b64(obj):
+        return base64.urlsafe_b64encode(json.dumps(obj).encode()).rstrip(b"=").decode()
+    now = int(time.time())
+    claims = {"sub": sub, "iat": now, "exp": now + lifetime_s}
+    if scope:
+        claims["scope"] = [scope]
+    return f"{b64({'alg': 'none'})}.{b64(claims)}."
 
 
 def wait_until(what, fn, timeout=30.0):

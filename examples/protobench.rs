@@ -13,7 +13,9 @@
 //! bootstrap may list several brokers (the first that accepts is asked), and every partition's
 //! requests go to its leader as Metadata names it (one connection, and one thread keeping
 //! `--in-flight` requests outstanding, per leader); `--produce-only` skips the fetch and the
-//! baselines, `--keep-topic` leaves the topic (an existing one is used as it is).
+//! baselines, `--keep-topic` leaves the topic (an existing one is used as it is), and the
+//! output adds each Produce request's latency (written → answered; p50 and p99): with
+//! `--in-flight 1` that is the round trip of one acks=all request.
 //!
 //! `--tls-ca ca.pem` speaks TLS to an SSL listener (bootstrap and leaders; the CA verifies the
 //! broker's certificate, which must name the host connected to): run it once against the
@@ -203,18 +205,25 @@ fn leaders(c: &mut Conn, name: &TopicName, partitions: i32) -> Result<Vec<String
     }
 }
 
-/// Sends `frames` on one connection to `addr`, `in_flight` outstanding, checking every answer.
-fn produce_to(addr: &str, frames: &[Vec<u8>], in_flight: usize) -> Result<()> {
+/// Sends `frames` on one connection to `addr`, `in_flight` outstanding, checking every answer;
+/// returns each request's latency (written → its answer read), in seconds.
+fn produce_to(addr: &str, frames: &[Vec<u8>], in_flight: usize) -> Result<Vec<f64>> {
     let mut c = connect(addr)?;
     let n = frames.len();
     let (mut sent, mut done) = (0, 0);
+    let mut started = std::collections::VecDeque::with_capacity(in_flight);
+    let mut latencies = Vec::with_capacity(n);
     while done < n {
         while sent < n && sent - done < in_flight {
+            started.push_back(Instant::now());
             c.stream.write_all(&frames[sent])?;
             sent += 1;
         }
         c.stream.flush()?;
         let mut resp = c.read_frame().context("broker closed the connection")?;
+        if let Some(t) = started.pop_front() {
+            latencies.push(t.elapsed().as_secs_f64());
+        }
         ResponseHeader::decode(&mut resp, ApiKey::Produce.response_header_version(9))
             .map_err(|e| anyhow::anyhow!("{e}"))?;
         let r = ProduceResponse::decode(&mut resp, 9).map_err(|e| anyhow::anyhow!("{e}"))?;
@@ -222,7 +231,16 @@ fn produce_to(addr: &str, frames: &[Vec<u8>], in_flight: usize) -> Result<()> {
         ensure!(p.error_code == 0, "produce error {}", p.error_code);
         done += 1;
     }
-    Ok(())
+    Ok(latencies)
+}
+
+/// The nearest-rank `q`th percentile of `xs` (sorted), in milliseconds (0 when empty).
+fn percentile_ms(xs: &[f64], q: usize) -> f64 {
+    if xs.is_empty() {
+        return 0.0;
+    }
+    let k = (xs.len() * q).div_ceil(100).clamp(1, xs.len()) - 1;
+    xs[k] * 1e3
 }
 
 fn batch() -> Bytes {
@@ -298,23 +316,29 @@ fn main() -> Result<()> {
         .into_iter()
         .map(|(addr, fs)| std::thread::spawn(move || produce_to(&addr, &fs, in_flight)))
         .collect();
+    let mut latencies = Vec::new();
     for w in workers {
-        w.join()
-            .map_err(|_| anyhow::anyhow!("producer thread panicked"))??;
+        latencies.extend(
+            w.join()
+                .map_err(|_| anyhow::anyhow!("producer thread panicked"))??,
+        );
     }
     let produce_s = start.elapsed().as_secs_f64();
+    latencies.sort_by(f64::total_cmp);
+    let (p50, p99) = (percentile_ms(&latencies, 50), percentile_ms(&latencies, 99));
     if a.produce_only {
         if !a.keep_topic {
             delete_topic(&mut c, &topic_name(&a))?;
         }
         if a.json {
             println!(
-                "{{\"records\":{},\"bytes\":{total},\"produce_s\":{produce_s},\"fetch_s\":null,\"sink_s\":null,\"file_s\":null,\"wire_bytes\":{wire}}}",
+                "{{\"records\":{},\"bytes\":{total},\"produce_s\":{produce_s},\"fetch_s\":null,\"sink_s\":null,\"file_s\":null,\"wire_bytes\":{wire},\"produce_p50_ms\":{p50},\"produce_p99_ms\":{p99}}}",
                 n * 64
             );
         } else {
             println!(
-                "produce: {:8.1} MB/s ({} x 64 KiB batches, acks={}, RF {}, {} partition(s))",
+                "produce: {:8.1} MB/s ({} x 64 KiB batches, acks={}, RF {}, {} partition(s)); \
+                 latency p50 {p50:.2} ms, p99 {p99:.2} ms",
                 mbps(total, produce_s),
                 n,
                 a.acks,

@@ -7,6 +7,10 @@ in a temporary directory; BENCH_DIR picks the disk):
   a. produce MB/s with acks=all: RF=3 on a 3-node cluster vs RF=1 on one node, measured in
      alternate runs of examples/protobench (--produce-only, 64 KiB batches of 1 KiB records,
      8 requests in flight to the partition leader), medians and the ratio of the medians;
+     with each run the CPU time of the broker processes (utime + stime of every thread, from
+     /proc/<pid>/stat before and after: on a shared machine a steadier figure than MB/s) per
+     MB produced, the requests' p50 latency, and a second short run with one request in
+     flight whose p50 is the round trip of one acks=all Produce;
   b. failover: kill -9 of the partition leader (default settings, then broker.session.timeout.ms
      =2000 / broker.heartbeat.interval.ms=500) and SIGTERM (controlled shutdown) of it, each
      timed from the signal until examples/replprobe's acks=all produce is acknowledged again by
@@ -38,9 +42,12 @@ import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PROFILE = os.environ.get("BENCH_PROFILE", "release")
-GREGOR = os.path.join(ROOT, f"target/{PROFILE}/gregor")
-PROTOBENCH = os.path.join(ROOT, f"target/{PROFILE}/examples/protobench")
-REPLPROBE = os.path.join(ROOT, f"target/{PROFILE}/examples/replprobe")
+# BENCH_BINARIES: another directory laid out as target/<profile> (gregor, examples/...), e.g. a
+# copy of an older build to compare with.
+BINARIES = os.environ.get("BENCH_BINARIES", os.path.join(ROOT, f"target/{PROFILE}"))
+GREGOR = os.path.join(BINARIES, "gregor")
+PROTOBENCH = os.path.join(BINARIES, "examples/protobench")
+REPLPROBE = os.path.join(BINARIES, "examples/replprobe")
 
 # Directories of runs that got stuck: kept (data and logs) for a look; the rest is removed.
 KEEP = []
@@ -213,7 +220,8 @@ def run_json(cmd):
     return json.loads(out.strip().splitlines()[-1])
 
 
-def protobench(bootstrap, scratch, mb, rf, partitions, topic=None, keep=False):
+def protobench(bootstrap, scratch, mb, rf, partitions, topic=None, keep=False, in_flight=None,
+               full=False):
     subprocess.run(["sync"], check=True)
     cmd = [PROTOBENCH, "--bootstrap", bootstrap, "--dir", scratch, "--mb", str(mb),
            "--partitions", str(partitions), "--acks", "-1", "--replication-factor", str(rf),
@@ -222,8 +230,34 @@ def protobench(bootstrap, scratch, mb, rf, partitions, topic=None, keep=False):
         cmd += ["--topic", topic]
     if keep:
         cmd += ["--keep-topic"]
+    if in_flight:
+        cmd += ["--in-flight", str(in_flight)]
     r = run_json(cmd)
-    return r["bytes"] / 1e6 / r["produce_s"]
+    return r if full else r["bytes"] / 1e6 / r["produce_s"]
+
+
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(pids):
+    """utime + stime of these processes (all their threads), from /proc/<pid>/stat."""
+    total = 0
+    for pid in pids:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        total += int(fields[11]) + int(fields[12])
+    return total / CLK_TCK
+
+
+def measured(pids, bootstrap, scratch, mb, rf, partitions, in_flight=None):
+    """One protobench run with the CPU the broker processes used meanwhile: its JSON plus
+    "mbps" and "cpu_s_per_mb" (broker CPU seconds per MB produced)."""
+    before = cpu_seconds(pids)
+    r = protobench(bootstrap, scratch, mb, rf, partitions, in_flight=in_flight, full=True)
+    cpu = cpu_seconds(pids) - before
+    r["mbps"] = r["bytes"] / 1e6 / r["produce_s"]
+    r["cpu_s_per_mb"] = cpu / (r["bytes"] / 1e6)
+    return r
 
 
 def create_topic(bootstrap, scratch, topic, rf, min_isr=None, partitions=1):
@@ -253,6 +287,9 @@ def pct(xs, q):
 # a. throughput -------------------------------------------------------------------------------
 
 def throughput(work, a):
+    """Alternate RF=1 / RF=3 runs; each measures MB/s, broker CPU s/MB (every broker process
+    of the side, all threads) and, in a second short run with one request in flight, the
+    latency of one acks=all Produce round trip."""
     port = free_port()
     os.makedirs(os.path.join(work, "single"), exist_ok=True)
     single = Node(os.path.join(work, "single"), 1, [("listeners", f"PLAINTEXT://127.0.0.1:{port}")], port)
@@ -260,18 +297,27 @@ def throughput(work, a):
     single.wait_listening()
     cluster = Cluster(os.path.join(work, "tput"), 3)
     cluster.start()
-    rf1, rf3 = [], []
+    sides = {"rf1": (single.addr, 1, [single.proc.pid]),
+             "rf3": (cluster.bootstrap, 3, [n.proc.pid for n in cluster.nodes])}
+    out = {k: {"mbps": [], "cpu": [], "p50": [], "lat1": []} for k in sides}
     try:
         for i in range(a.runs):
-            log(f"  run {i + 1}/{a.runs}: RF=1 on one node ...")
-            rf1.append(protobench(single.addr, work, a.mb, 1, a.partitions))
-            log(f"  run {i + 1}/{a.runs}: RF=3 on three nodes ...")
-            rf3.append(protobench(cluster.bootstrap, work, a.mb, 3, a.partitions))
+            for side, (bootstrap, rf, pids) in sides.items():
+                log(f"  run {i + 1}/{a.runs}: {side} ...")
+                r = measured(pids, bootstrap, work, a.mb, rf, a.partitions)
+                lat = measured(pids, bootstrap, work, max(8, a.mb // 10), rf, a.partitions, in_flight=1)
+                o = out[side]
+                o["mbps"].append(r["mbps"])
+                o["cpu"].append(r["cpu_s_per_mb"])
+                o["p50"].append(r["produce_p50_ms"])
+                o["lat1"].append(lat["produce_p50_ms"])
+                log(f"    {r['mbps']:.1f} MB/s, {r['cpu_s_per_mb'] * 1e3:.2f} ms CPU/MB, p50 "
+                    f"{r['produce_p50_ms']:.3f} ms (8 in flight), {lat['produce_p50_ms']:.3f} ms (1 in flight)")
     finally:
         single.sigterm()
         single.wait_exit()
         cluster.stop()
-    return {"rf1": rf1, "rf3": rf3}
+    return out
 
 
 # b. failover ---------------------------------------------------------------------------------
@@ -471,12 +517,25 @@ def main():
         if "a" in parts:
             log(f"a. produce acks=all, {a.runs} alternate runs of {a.mb} MB ...")
             t = throughput(work, a)
-            r1, r3 = med(t["rf1"]), med(t["rf3"])
+            one, three = t["rf1"], t["rf3"]
+            r1, r3 = med(one["mbps"]), med(three["mbps"])
+            c1, c3 = med(one["cpu"]), med(three["cpu"])
+            ms = lambda xs: " ".join(fmt(x * 1e3) for x in xs)
             rows.append([f"produce MB/s acks=all, RF=1 on 1 node ({a.partitions} partition, median of {a.runs})",
-                         fmt(r1), " ".join(fmt(x) for x in t["rf1"]), ""])
+                         fmt(r1), " ".join(fmt(x) for x in one["mbps"]), ""])
             rows.append([f"produce MB/s acks=all, RF=3 on 3 nodes (same run)", fmt(r3),
-                         " ".join(fmt(x) for x in t["rf3"]), ""])
+                         " ".join(fmt(x) for x in three["mbps"]), ""])
             rows.append(["  RF=3 ÷ RF=1", fmt(r3 / r1, "×"), "", "≥ 0.5×"])
+            rows.append(["broker CPU ms per MB, RF=1 (all threads of the broker)", fmt(c1 * 1e3),
+                         ms(one["cpu"]), ""])
+            rows.append(["broker CPU ms per MB, RF=3 (sum of the 3 brokers)", fmt(c3 * 1e3), ms(three["cpu"]), ""])
+            rows.append(["  RF=3 ÷ RF=1 (CPU)", fmt(c3 / c1, "×"), "", ""])
+            rows.append(["produce latency p50, 8 in flight: RF=1 / RF=3",
+                         f"{fmt(med(one['p50']), ' ms')} / {fmt(med(three['p50']), ' ms')}", "", ""])
+            ms3 = lambda xs: " ".join(f"{x:.3f}" for x in xs)
+            rows.append(["acks=all round trip p50, 1 in flight: RF=1 / RF=3",
+                         f"{med(one['lat1']):.3f} ms / {med(three['lat1']):.3f} ms",
+                         f"RF=1 {ms3(one['lat1'])}; RF=3 {ms3(three['lat1'])}", ""])
         if "b" in parts:
             cases = [("kill -9 leader, default settings (session 9 s, heartbeat 2 s)", "default", [],
                       a.default_kills, "kill", "≤ 3 s"),

@@ -1,6 +1,7 @@
 """confluent-kafka's secured scenarios (one listener each, see scripts/compat): records
 produced and read back through a consumer group over the listener, then a client with a wrong
-password (or, for mTLS, no certificate) must see the broker's refusal as an error, not wait."""
+password (or, for mTLS, no certificate; for OAUTHBEARER, librdkafka's unsecured token without
+the scope the listener requires) must see the broker's refusal as an error, not wait."""
 import time
 
 from confluent_kafka import Consumer, KafkaError, Producer
@@ -15,6 +16,11 @@ def conf(s, scenario, password=None, certificate=True):
         c = {"security.protocol": "SSL", "ssl.ca.location": s.ca}
         if certificate:
             c.update({"ssl.certificate.location": s.cert, "ssl.key.location": s.key})
+    elif scenario.endswith("oauthbearer"):
+        # librdkafka's own unsecured JWT; the wrong "password" drops the required scope.
+        claims = f"principal={s.user}" + ("" if password else f" scope={s.scope}")
+        c = {"security.protocol": "SASL_PLAINTEXT", "sasl.mechanisms": "OAUTHBEARER",
+             "enable.sasl.oauthbearer.unsecure.jwt": True, "sasl.oauthbearer.config": claims}
     else:
         tls = scenario.startswith("sasl-ssl")
         c = {"security.protocol": "SASL_SSL" if tls else "SASL_PLAINTEXT",

@@ -1,4 +1,4 @@
-// Java kafka-clients 3.9 against a 3-node cluster: the scenarios of compat/SCENARIOS-cluster.
+// Java kafka-clients (3.9 and 4.x) against a 3-node cluster: the scenarios of compat/SCENARIOS-cluster.
 // Usage: java -cp <jars>:. Cluster HOST:PORT,HOST:PORT,HOST:PORT (with $COMPAT_FAULT set by
 // scripts/compat --cluster)
 import java.time.Duration;

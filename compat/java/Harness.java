@@ -1,6 +1,7 @@
 // What the Java scenario programs share: the bootstrap address, PASS/FAIL lines in the
 // matrix's format, client factories. Scenarios (single node) and Cluster (cluster tier)
-// extend it.
+// extend it. The same sources run on kafka-clients 3.9 and 4.x (run.sh picks the jars); the
+// client's name in the matrix ("java" or "java4") comes from -Dcompat.client.
 import java.util.*;
 import org.apache.kafka.clients.consumer.*;
 import org.apache.kafka.clients.producer.*;
@@ -9,6 +10,8 @@ import org.apache.kafka.common.serialization.*;
 public class Harness {
     static int failures = 0;
     static String BS;
+    /** The matrix column these lines belong to: "java" (3.9) or "java4". */
+    static final String CLIENT = System.getProperty("compat.client", "java");
     static final String TAG = UUID.randomUUID().toString().substring(0, 6);
 
     /** A scenario's body. */
@@ -32,12 +35,19 @@ public class Harness {
         if (!ONLY.get(0).isEmpty() && !ONLY.contains(name)) return;
         try {
             String note = body.run();
-            System.out.println("PASS java " + name + (note == null ? "" : " (" + note + ")"));
+            System.out.println("PASS " + CLIENT + " " + name + (note == null ? "" : " (" + note + ")"));
         } catch (Throwable e) {
             failures++;
             String why = e.toString() + (e.getCause() == null ? "" : "; caused by " + e.getCause());
-            System.out.println("FAIL java " + name + " (" + why.replace('\n', ' ') + ")");
+            System.out.println("FAIL " + CLIENT + " " + name + " (" + why.replace('\n', ' ') + ")");
         }
+        System.out.flush();
+    }
+
+    /** A scenario this client cannot run: a SKIP line with the reason. */
+    static void skip(String name, String why) {
+        if (!ONLY.get(0).isEmpty() && !ONLY.contains(name)) return;
+        System.out.println("SKIP " + CLIENT + " " + name + " (" + why + ")");
         System.out.flush();
     }
 

@@ -1,6 +1,7 @@
 // The Java client's secured scenarios (one listener each, see scripts/compat): records
 // produced and read back through a consumer group over the listener, then a client with a
-// wrong password (or, for mTLS, no certificate) must fail with the broker's refusal, not wait.
+// wrong password (or, for mTLS, no certificate; for OAUTHBEARER, the unsecured login module's
+// token without the scope the listener requires) must fail with the broker's refusal, not wait.
 // PEM trust and key material as Kafka clients >= 2.7 take it (ssl.truststore.type=PEM, the
 // client key and chain inline in ssl.keystore.key / ssl.keystore.certificate.chain).
 import java.nio.file.*;
@@ -21,6 +22,7 @@ public class Secured extends Harness {
         SCENARIOS.put("sasl-ssl-scram-sha-512", "COMPAT_SCRAM_BS");
         SCENARIOS.put("ssl-mtls", "COMPAT_SSL_BS");
         SCENARIOS.put("sasl-plaintext-plain", "COMPAT_PLAIN_BS");
+        SCENARIOS.put("sasl-plaintext-oauthbearer", "COMPAT_OAUTH_BS");
     }
 
     static String file(String name) throws Exception {
@@ -42,6 +44,15 @@ public class Secured extends Harness {
                 p.put("ssl.keystore.key", file("client.key"));
                 p.put("ssl.keystore.certificate.chain", file("client.crt"));
             }
+        } else if (name.endsWith("oauthbearer")) {
+            // Kafka's default login callback handler for OAUTHBEARER writes an unsecured JWT
+            // (OAuthBearerUnsecuredLoginCallbackHandler); the wrong password drops the scope.
+            p.put("security.protocol", "SASL_PLAINTEXT");
+            p.put("sasl.mechanism", "OAUTHBEARER");
+            String scope = password.equals("wrong-password") ? ""
+                    : " unsecuredLoginListClaim_scope=\"|" + System.getenv("COMPAT_OAUTH_SCOPE") + "\"";
+            p.put("sasl.jaas.config", "org.apache.kafka.common.security.oauthbearer.OAuthBearerLoginModule required"
+                    + " unsecuredLoginStringClaim_sub=\"" + System.getenv("COMPAT_SASL_USER") + "\"" + scope + ";");
         } else {
             boolean scram = name.contains("scram");
             p.put("security.protocol", name.startsWith("sasl-ssl") ? "SASL_SSL" : "SASL_PLAINTEXT");

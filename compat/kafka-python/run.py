@@ -235,6 +235,30 @@ def group_split():
             p.wait()
 
 
+def groupless_subscribe():
+    """The sequence of a report against gregor (issue 15), ten times: an idempotent producer writes
+    100 records to a new auto-created topic, then a consumer without a group subscribes to it from
+    the earliest offset. Every run must receive all 100 (the report saw none within 30 s, 1 run in 3)."""
+    slowest = 0.0
+    for run in range(10):
+        name = f"kpy-groupless-{tag}-{run}"
+        p = KafkaProducer(bootstrap_servers=BS, enable_idempotence=True, acks="all")
+        for f in [p.send(name, key=f"k{i}".encode(), value=f"{run}-{i}".encode()) for i in range(100)]:
+            f.get(timeout=30)
+        p.close()
+        start = time.time()
+        c = KafkaConsumer(bootstrap_servers=BS, group_id=None, auto_offset_reset="earliest")
+        c.subscribe([name])
+        got = set()
+        while len(got) < 100 and time.time() - start < 30:
+            for msgs in c.poll(timeout_ms=200).values():
+                got.update(m.value for m in msgs)
+        c.close()
+        assert got == {f"{run}-{i}".encode() for i in range(100)}, f"run {run}: {len(got)} of 100 records within 30 s"
+        slowest = max(slowest, time.time() - start)
+    return f"10 runs, 100 of 100 records each; slowest {slowest:.2f} s"
+
+
 def idempotent():
     name = f"kpy-idem-{tag}"
     create(name, 2)
@@ -466,6 +490,7 @@ R.run("fetch-rotation", fetch_rotation)
 R.run("list-offsets", list_offsets)
 R.run("group-commit-resume", group_commit_resume)
 R.run("group-split", group_split)
+R.run("groupless-subscribe", groupless_subscribe)
 print("SKIP kafka-python group-consumer-protocol (kafka-python has no KIP-848 consumer protocol)", flush=True)
 R.run("idempotent-producer", idempotent)
 R.run("message-too-large", too_large)

@@ -1,13 +1,34 @@
 """kafka-python's secured scenarios (one listener each, see scripts/compat): records produced
 and read back through a consumer group over the listener, then a client with a wrong password
-(or, for mTLS, no certificate) must fail with the broker's refusal, not wait."""
+(or, for mTLS, no certificate; for OAUTHBEARER, an unsecured token without the scope the
+listener requires) must fail with the broker's refusal, not wait."""
 import logging
 import time
 
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer
 from kafka.errors import KafkaTimeoutError
 
-from harness import Secured
+from harness import Secured, unsecured_jwt
+
+try:
+    from kafka.net.sasl.oauth import AbstractTokenProvider
+except ImportError:  # kafka-python < 3
+    from kafka.sasl.oauth import AbstractTokenProvider
+
+
+class _Token(AbstractTokenProvider):
+    """kafka-python's OAUTHBEARER token provider (its `token()` is all the client calls):
+    an unsecured JWT for the scenario's user."""
+
+    def __init__(self, sub, scope):
+        super().__init__()
+        self.jwt = unsecured_jwt(sub, scope)
+
+    def token(self):
+        return self.jwt
+
+    def extensions(self):
+        return {}
 
 
 def conf(s, scenario, password=None, certificate=True):
@@ -16,6 +37,10 @@ def conf(s, scenario, password=None, certificate=True):
         c = {"security_protocol": "SSL", "ssl_cafile": s.ca}
         if certificate:
             c.update({"ssl_certfile": s.cert, "ssl_keyfile": s.key})
+    elif scenario.endswith("oauthbearer"):
+        # The wrong "password" drops the scope the listener requires.
+        c = {"security_protocol": "SASL_PLAINTEXT", "sasl_mechanism": "OAUTHBEARER",
+             "sasl_oauth_token_provider": _Token(s.user, None if password else s.scope)}
     else:
         tls = scenario.startswith("sasl-ssl")
         c = {"security_protocol": "SASL_SSL" if tls else "SASL_PLAINTEXT",
@@ -56,7 +81,7 @@ def refusal(s, scenario):
     # 3.0.12 drops a response that arrives in the same read as the close (its transport's
     # _sock_recv), so it often reports only the disconnection.
     want = ["certificate required"] if scenario == "ssl-mtls" else [
-        "Authentication failed: Invalid username or password", "socket disconnected"]
+        "insufficient_scope", "Authentication failed: Invalid username or password", "socket disconnected"]
     seen = [w for w in want if any(w in m for m in reasons.messages)]
     assert seen, f"no refusal logged: {reasons.messages[:3]}"
     return seen[0], time.time() - start

@@ -450,6 +450,7 @@ async function main() {
     check(after.configValue === before.configValue && after.configSource === before.configSource, `reverted: ${JSON.stringify(after)} vs ${JSON.stringify(before)}`);
   });
 
+  console.log('SKIP kafkajs groupless-subscribe (a kafkajs consumer always has a groupId)');
   console.log('SKIP kafkajs group-consumer-protocol (kafkajs has no KIP-848 consumer protocol)');
   console.log('SKIP kafkajs describe-log-dirs (kafkajs has no DescribeLogDirs API)');
   console.log('SKIP kafkajs elect-leaders (kafkajs has no ElectLeaders API)');

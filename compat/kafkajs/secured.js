@@ -1,6 +1,7 @@
 // kafkajs's secured scenarios (one listener each, see scripts/compat): records produced and
 // read back through a consumer group over the listener, then a client with a wrong password
-// (or, for mTLS, no certificate) must fail with the broker's refusal, not wait.
+// (or, for mTLS, no certificate; for OAUTHBEARER, a malformed token) must fail with the
+// broker's refusal, not wait.
 'use strict';
 const fs = require('fs');
 const { Kafka, logLevel } = require('kafkajs');
@@ -10,7 +11,17 @@ const SCENARIOS = {
   'sasl-ssl-scram-sha-512': 'COMPAT_SCRAM_BS',
   'ssl-mtls': 'COMPAT_SSL_BS',
   'sasl-plaintext-plain': 'COMPAT_PLAIN_BS',
+  'sasl-plaintext-oauthbearer': 'COMPAT_OAUTH_BS',
 };
+
+/** An unsigned JWT (`alg` `none`, empty signature) as Kafka's unsecured login module writes
+ * it: `sub`, `iat`, `exp` and, if given, `scope`. */
+function unsecuredJwt(sub, scope) {
+  const b64 = (o) => Buffer.from(JSON.stringify(o)).toString('base64url');
+  const now = Math.floor(Date.now() / 1000);
+  const claims = { sub, iat: now, exp: now + 3600, ...(scope ? { scope: [scope] } : {}) };
+  return `${b64({ alg: 'none' })}.${b64(claims)}.`;
+}
 
 /** The client options of a scenario; a wrong password or no certificate for the refusal. */
 function options(name, bs, { password, certificate = true } = {}) {
@@ -19,6 +30,13 @@ function options(name, bs, { password, certificate = true } = {}) {
   const o = { clientId: 'gregor-compat-secured', brokers: [bs], logLevel: logLevel.NOTHING };
   if (name === 'ssl-mtls') {
     o.ssl = certificate ? { ca: [file('ca.pem')], cert: file('client.crt'), key: file('client.key') } : { ca: [file('ca.pem')] };
+  } else if (name.endsWith('oauthbearer')) {
+    // kafkajs ignores the broker's JSON error challenge to a well-formed token it refuses (it
+    // neither answers it nor fails: against Kafka too, the connection then dies on its next
+    // request), so its bad token is one that is not a bearer token at all, which the broker
+    // refuses with SASL_AUTHENTICATION_FAILED at once.
+    const token = password ? 'not a token' : unsecuredJwt(env.COMPAT_SASL_USER, env.COMPAT_OAUTH_SCOPE);
+    o.sasl = { mechanism: 'oauthbearer', oauthBearerProvider: async () => ({ value: token }) };
   } else {
     if (name.startsWith('sasl-ssl')) o.ssl = { ca: [file('ca.pem')] };
     o.sasl = {
@@ -90,7 +108,7 @@ function secured(name, tag, waitUntil) {
   };
 }
 
-/** Runs the three secured scenarios with run.js's `scenario` and `waitUntil`. */
+/** Runs the secured scenarios with run.js's `scenario` and `waitUntil`. */
 async function runAll(scenario, tag, waitUntil) {
   for (const name of Object.keys(SCENARIOS)) await scenario(name, secured(name, tag, waitUntil));
 }

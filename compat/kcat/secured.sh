@@ -1,6 +1,7 @@
 # kcat's secured scenarios (one listener each, see scripts/compat), sourced by run.sh: records
 # produced and read back through a balanced consumer group over the listener, then a client
-# with a wrong password (or, for mTLS, no certificate) must report the broker's refusal.
+# with a wrong password (or, for mTLS, no certificate; for OAUTHBEARER, librdkafka's unsecured
+# token without the scope the listener requires) must report the broker's refusal.
 secured() { # scenario listener-variable refusal-pattern
     local name=$1 bs=${!2:-} pattern=$3 D=${COMPAT_SSL_DIR:-} t="kcat-$1-$TAG" ok bad got want
     wanted "$name" || return 0
@@ -9,6 +10,11 @@ secured() { # scenario listener-variable refusal-pattern
     ssl-mtls)
         bad=(-b "$bs" -X security.protocol=ssl -X ssl.ca.location="$D/ca.pem")
         ok=("${bad[@]}" -X ssl.certificate.location="$D/client.crt" -X ssl.key.location="$D/client.key") ;;
+    *oauthbearer)
+        bad=(-b "$bs" -X security.protocol=sasl_plaintext -X sasl.mechanisms=OAUTHBEARER
+            -X enable.sasl.oauthbearer.unsecure.jwt=true)
+        ok=("${bad[@]}" -X sasl.oauthbearer.config="principal=$COMPAT_SASL_USER scope=${COMPAT_OAUTH_SCOPE:-}")
+        bad+=(-X sasl.oauthbearer.config="principal=$COMPAT_SASL_USER") ;;
     *)
         local proto=sasl_plaintext mech=PLAIN
         [[ $name == sasl-ssl-* ]] && proto=sasl_ssl
@@ -40,3 +46,4 @@ secured() { # scenario listener-variable refusal-pattern
 secured sasl-ssl-scram-sha-512 COMPAT_SCRAM_BS "SASL authentication error: Authentication failed[^(]*"
 secured ssl-mtls COMPAT_SSL_BS "certificate required"
 secured sasl-plaintext-plain COMPAT_PLAIN_BS "SASL authentication error: Authentication failed[^(]*"
+secured sasl-plaintext-oauthbearer COMPAT_OAUTH_BS "SASL authentication error: [^(]*insufficient_scope[^(]*"

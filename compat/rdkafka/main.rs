@@ -525,6 +525,10 @@ fn main() -> Result<()> {
     }
     for (name, reason) in [
         (
+            "groupless-subscribe",
+            "subscribe() needs a group.id in librdkafka",
+        ),
+        (
             "describe-log-dirs",
             "the rdkafka crate has no DescribeLogDirs API",
         ),

@@ -1,6 +1,7 @@
 //! The rdkafka crate's secured scenarios (one listener each, see scripts/compat): records
 //! produced and read back through a consumer group over the listener, then a client with a
-//! wrong password (or, for mTLS, no certificate) must report the broker's refusal through its
+//! wrong password (or, for mTLS, no certificate; for OAUTHBEARER, librdkafka's unsecured token
+//! without the scope the listener requires) must report the broker's refusal through its
 //! error callback, not wait. (The crate is built with its `ssl` feature: librdkafka's TLS and
 //! SCRAM need OpenSSL.)
 
@@ -19,10 +20,11 @@ use rdkafka::message::Message;
 use rdkafka::producer::{FutureProducer, FutureRecord};
 
 /// Scenario → the variable holding its listener's address.
-const SCENARIOS: [(&str, &str); 3] = [
+const SCENARIOS: [(&str, &str); 4] = [
     ("sasl-ssl-scram-sha-512", "COMPAT_SCRAM_BS"),
     ("ssl-mtls", "COMPAT_SSL_BS"),
     ("sasl-plaintext-plain", "COMPAT_PLAIN_BS"),
+    ("sasl-plaintext-oauthbearer", "COMPAT_OAUTH_BS"),
 ];
 
 fn env(name: &str) -> String {
@@ -43,6 +45,16 @@ fn settings(name: &str, bs: &str, password: &str, certificate: bool) -> ClientCo
             c.set("ssl.certificate.location", format!("{dir}/client.crt"));
             c.set("ssl.key.location", format!("{dir}/client.key"));
         }
+    } else if name.ends_with("oauthbearer") {
+        // librdkafka's own unsecured JWT; the wrong password drops the required scope.
+        let mut claims = format!("principal={}", env("COMPAT_SASL_USER"));
+        if password != "wrong-password" {
+            claims += &format!(" scope={}", env("COMPAT_OAUTH_SCOPE"));
+        }
+        c.set("security.protocol", "SASL_PLAINTEXT")
+            .set("sasl.mechanisms", "OAUTHBEARER")
+            .set("enable.sasl.oauthbearer.unsecure.jwt", "true")
+            .set("sasl.oauthbearer.config", claims);
     } else {
         let tls = name.starts_with("sasl-ssl");
         c.set(

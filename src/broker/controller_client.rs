@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use kafka_protocol::protocol::Request;
 
-use crate::peer::{Peer, PeerError, PeerSettings};
+use crate::peer::{Connector, Peer, PeerError, PeerSettings};
 
 /// A client of the active controller (see the module doc).
 pub struct ControllerClient {
@@ -25,8 +25,13 @@ pub struct ControllerClient {
 
 impl ControllerClient {
     /// A client of `addrs` (`host:port`), its requests tagged with `client_id`.
-    pub fn new(addrs: Vec<String>, client_id: String) -> ControllerClient {
-        let mut settings = PeerSettings::for_node(0);
+    /// `connector`: how the controller listener is reached (TLS, SASL; `None`: plain TCP).
+    pub fn new(
+        addrs: Vec<String>,
+        client_id: String,
+        connector: Option<Arc<dyn Connector>>,
+    ) -> ControllerClient {
+        let mut settings = PeerSettings::for_node(0).with_connector(connector);
         settings.client_id = client_id;
         let settings = Arc::new(settings);
         ControllerClient {

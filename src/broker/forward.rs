@@ -44,7 +44,7 @@ use crate::config::ClusterConfig;
 use crate::controller::{Controller, NewTopic};
 use crate::error::{Error, ErrorCode, Result};
 use crate::metadata::records::MetadataRecord;
-use crate::peer::{PeerError, PeerPool, PeerSettings};
+use crate::peer::{Connector, PeerError, PeerPool, PeerSettings};
 use crate::quorum::Quorum;
 
 /// The private api key of the interim broker registration (see the module doc).
@@ -277,16 +277,18 @@ pub struct Forwarder {
 }
 
 impl Forwarder {
-    pub fn new(cluster: &ClusterConfig) -> Forwarder {
+    /// `connector`: how the controllers' listener is reached (TLS, SASL).
+    pub fn new(cluster: &ClusterConfig, connector: Option<Arc<dyn Connector>>) -> Forwarder {
         Forwarder {
             client: (!cluster.roles.controller && cluster.roles.broker).then(|| {
                 ControllerClient::new(
                     super::controller_client_addrs(cluster),
                     format!("gregor-broker-{}-forwarding", cluster.node_id),
+                    connector.clone(),
                 )
             }),
             node_id: cluster.node_id,
-            pool: PeerPool::new(PeerSettings::for_node(cluster.node_id)),
+            pool: PeerPool::new(PeerSettings::for_node(cluster.node_id).with_connector(connector)),
             controllers: cluster
                 .voters
                 .iter()

@@ -14,6 +14,7 @@ pub mod envelope;
 pub mod forward;
 pub mod lifecycle;
 pub mod markers;
+pub mod peer_security;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -44,6 +45,8 @@ pub struct Broker {
     pub config: BrokerConfig,
     /// Roles, listeners (with their bound ports), voters: validated at start-up.
     pub cluster: ClusterConfig,
+    /// How this node's peer clients secure their connections (`peer_security`).
+    pub peer_connectors: peer_security::PeerConnectors,
     pub metadata: Arc<Metadata>,
     pub controller: Arc<Controller>,
     pub replicas: Arc<ReplicaManager>,
@@ -71,6 +74,9 @@ pub struct Broker {
     /// The ACL checks' settings (`authorizer.class.name`, `super.users`,
     /// `allow.everyone.if.no.acl.found`); the ACLs themselves are in the image.
     pub authorizer: Authorizer,
+    /// Counters of SASL sessions re-authenticated and expired (KIP-368), shared by the
+    /// node's SASL listeners.
+    pub sasl_metrics: Arc<crate::security::sasl::SaslMetrics>,
 }
 
 /// A block of producer ids for this node, from the active controller (blocking).
@@ -131,6 +137,8 @@ impl Broker {
         cluster: ClusterConfig,
         rpc: Option<Arc<RpcServer>>,
     ) -> std::io::Result<Broker> {
+        let peer_connectors = peer_security::PeerConnectors::from_config(&config, &cluster)
+            .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
         let logs = LogManager::open(&config.data_dir)?;
         tracing::debug!(target: "gregor::start", "log manager open");
         // Several voters: only the lowest-id voter makes the cluster id, unless another voter
@@ -150,7 +158,11 @@ impl Broker {
                         .collect();
                     let timeout =
                         Duration::from_millis(cluster.replication.quorum_request_timeout_ms);
-                    r.identity().discover_or_create(&others, timeout)?
+                    r.identity().discover_or_create(
+                        &others,
+                        timeout,
+                        peer_connectors.controller.clone(),
+                    )?
                 } else {
                     r.identity().get().unwrap_or_default()
                 }
@@ -199,6 +211,7 @@ impl Broker {
                     voters,
                     rpc: rpc.clone(),
                     catch_up_timeout_ms: timings.initial_broker_registration_timeout_ms,
+                    connector: peer_connectors.controller.clone(),
                 },
                 metadata_log,
                 metadata.clone(),
@@ -228,11 +241,15 @@ impl Broker {
                 Some(Arc::new(observer)),
             )
         };
-        let forwarder = Arc::new(forward::Forwarder::new(&cluster));
+        let forwarder = Arc::new(forward::Forwarder::new(
+            &cluster,
+            peer_connectors.controller.clone(),
+        ));
         let controller_client = (!cluster.roles.controller).then(|| {
             Arc::new(ControllerClient::new(
                 controller_client_addrs(&cluster),
                 format!("gregor-broker-{}-metadata", config.node_id),
+                peer_connectors.controller.clone(),
             ))
         });
         // Only a node with the broker role registers as a broker (a controller-only node is
@@ -248,6 +265,7 @@ impl Broker {
                 Link::Remote(Arc::new(ControllerClient::new(
                     controller_client_addrs(&cluster),
                     format!("gregor-broker-{}-lifecycle", config.node_id),
+                    peer_connectors.controller.clone(),
                 )))
             };
             let ms = |v: u64| Duration::from_millis(v.max(1));
@@ -284,7 +302,10 @@ impl Broker {
             refuse_topic: config.fail_markers_for.clone(),
             node_id: config.node_id,
             inter_broker_listener: cluster.inter_broker_listener.clone(),
-            peers: crate::peer::PeerPool::new(crate::peer::PeerSettings::for_node(config.node_id)),
+            peers: crate::peer::PeerPool::new(
+                crate::peer::PeerSettings::for_node(config.node_id)
+                    .with_connector(peer_connectors.inter_broker.clone()),
+            ),
             timeout: Duration::from_millis(timings.offsets_commit_timeout_ms),
         });
         let txns = Arc::new(ShardSet::default());
@@ -293,6 +314,7 @@ impl Broker {
         ));
         Ok(Broker {
             cluster,
+            peer_connectors,
             metadata,
             controller,
             replicas,
@@ -307,6 +329,7 @@ impl Broker {
             forwarder,
             fetch_sessions,
             authorizer: Authorizer::from_config(&config),
+            sasl_metrics: Arc::default(),
             config,
         })
     }

@@ -43,6 +43,9 @@ pub struct BrokerConfig {
     pub sasl_server_max_receive_size: usize,
     /// `connection.failed.authentication.delay.ms`.
     pub connection_failed_authentication_delay_ms: u64,
+    /// `connections.max.reauth.ms` (KIP-368; per listener and mechanism:
+    /// [`BrokerConfig::listener_value`]); not positive: sessions do not expire.
+    pub connections_max_reauth_ms: i64,
     pub retention_check_interval_ms: u64,
     pub flush_scheduler_interval_ms: u64,
     pub flush_offset_checkpoint_interval_ms: u64,
@@ -180,6 +183,7 @@ impl BrokerConfig {
             connection_failed_authentication_delay_ms: p
                 .int("connection.failed.authentication.delay.ms")
                 .max(0) as u64,
+            connections_max_reauth_ms: p.long("connections.max.reauth.ms"),
             retention_check_interval_ms: p.long("log.retention.check.interval.ms").max(1) as u64,
             flush_scheduler_interval_ms: p.long("log.flush.scheduler.interval.ms").max(1) as u64,
             flush_offset_checkpoint_interval_ms: p

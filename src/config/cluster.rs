@@ -10,10 +10,9 @@
 //! its first advertised listener, with no CONTROLLER listener and no quorum traffic (what
 //! `gregor serve` has always been). Any quorum setting switches Kafka's full validation on.
 //!
-//! PLAINTEXT and SSL listeners are served (the TLS settings of each SSL listener are checked
-//! by `security::ssl`); SASL_* is refused here with a clear message, and so is a node-to-node
-//! listener (inter-broker, controller) that is not PLAINTEXT in a multi-node cluster, until the
-//! peer client speaks TLS. Messages of Kafka's `require(...)` checks are given
+//! Every protocol may carry every listener, node-to-node ones included (the TLS and SASL
+//! settings are checked by `security` when the node builds its listeners and its peer
+//! connector). Messages of Kafka's `require(...)` checks are given
 //! without Scala's "requirement failed: " prefix. A value; no interior mutability.
 
 use super::endpoints::{
@@ -74,6 +73,11 @@ pub struct ClusterConfig {
     pub advertised: Vec<Endpoint>,
     pub controller_listener_names: Vec<String>,
     pub inter_broker_listener: String,
+    /// The security protocol of `inter_broker_listener` (what other brokers are reached with).
+    pub inter_broker_protocol: SecurityProtocol,
+    /// The security protocol of the first of `controller.listener.names` (what the
+    /// controllers are reached with, as Kafka's controller channel); PLAINTEXT standalone.
+    pub controller_protocol: SecurityProtocol,
     /// Replication, quorum and lifecycle timings and factors.
     pub replication: ReplicationConfig,
 }
@@ -85,6 +89,43 @@ fn scala_set(ids: &[i32]) -> String {
     ids.dedup();
     let parts: Vec<String> = ids.iter().map(i32::to_string).collect();
     format!("Set({})", parts.join(", "))
+}
+
+/// Kafka's `GroupCoordinatorConfig` requires on the KIP-848 session timeout and heartbeat
+/// interval: each within its `min`/`max` keys, and the interval below the timeout.
+fn consumer_group_bounds(p: &Props) -> Checked<()> {
+    let key = |k: &str| format!("group.consumer.{k}");
+    let int = |k: &str| p.int(&key(k));
+    for (value, min, max) in [
+        (
+            "heartbeat.interval.ms",
+            "min.heartbeat.interval.ms",
+            "max.heartbeat.interval.ms",
+        ),
+        (
+            "session.timeout.ms",
+            "min.session.timeout.ms",
+            "max.session.timeout.ms",
+        ),
+    ] {
+        require(int(max) >= int(min), || {
+            format!("{} must be greater than or equal to {}", key(max), key(min))
+        })?;
+        require(int(value) >= int(min), || {
+            format!(
+                "{} must be greater than or equal to {}",
+                key(value),
+                key(min)
+            )
+        })?;
+        require(int(value) <= int(max), || {
+            format!("{} must be less than or equal to {}", key(value), key(max))
+        })?;
+    }
+    let (interval, session) = ("heartbeat.interval.ms", "session.timeout.ms");
+    require(int(interval) < int(session), || {
+        format!("{} must be less than {}", key(interval), key(session))
+    })
 }
 
 impl ClusterConfig {
@@ -236,6 +277,13 @@ impl ClusterConfig {
             }
         }
 
+        if p.set("inter.broker.listener.name").is_some()
+            && p.set("security.inter.broker.protocol").is_some()
+        {
+            return fail(
+                "Only one of inter.broker.listener.name and security.inter.broker.protocol should be set.",
+            );
+        }
         let inter_broker_listener = match p.set("inter.broker.listener.name") {
             Some(n) => {
                 let n = n.to_ascii_uppercase();
@@ -246,8 +294,28 @@ impl ClusterConfig {
                 })?;
                 n
             }
-            None => SecurityProtocol::Plaintext.name().to_string(),
+            // Kafka: the listener named after `security.inter.broker.protocol`.
+            None => match p.set("security.inter.broker.protocol") {
+                Some(v) => {
+                    let v = v.trim().to_ascii_uppercase();
+                    let protocol = SecurityProtocol::parse(&v).ok_or_else(|| {
+                        ClusterConfigError(format!(
+                            "Invalid value {v} for configuration security.inter.broker.protocol: String must be one of: PLAINTEXT, SSL, SASL_PLAINTEXT, SASL_SSL"
+                        ))
+                    })?;
+                    protocol.name().to_string()
+                }
+                None => SecurityProtocol::Plaintext.name().to_string(),
+            },
         };
+        let inter_broker_protocol = map
+            .get(&inter_broker_listener)
+            .copied()
+            .unwrap_or(SecurityProtocol::Plaintext);
+        let controller_protocol = controller_listener_names
+            .first()
+            .and_then(|n| map.get(n).copied())
+            .unwrap_or(SecurityProtocol::Plaintext);
         if roles.broker {
             let names: Vec<&str> = broker_advertised.iter().map(|e| e.name.as_str()).collect();
             require(!names.is_empty(), || {
@@ -274,48 +342,7 @@ impl ClusterConfig {
         require(wait <= p.long("replica.lag.time.max.ms"), || {
             "replica.fetch.wait.max.ms should always be less than or equal to replica.lag.time.max.ms to prevent frequent changes in ISR".to_string()
         })?;
-        // gregor's own limits: node-to-node traffic (inter-broker and controller listeners
-        // of a multi-node quorum) is plaintext until the peer client speaks TLS, and never
-        // SASL: the peer client does not authenticate.
-        let in_use = listeners
-            .iter()
-            .map(|e| (e.name.as_str(), e.protocol))
-            .chain(
-                controller_listener_names
-                    .iter()
-                    .filter_map(|n| Some((n.as_str(), *map.get(n)?))),
-            );
-        for (name, protocol) in in_use {
-            let sasl = matches!(
-                protocol,
-                SecurityProtocol::SaslPlaintext | SecurityProtocol::SaslSsl
-            );
-            let internal = is_controller_name(name) || name == inter_broker_listener;
-            require(!sasl || !internal, || {
-                format!(
-                    "Listener {name} uses security protocol {}, which gregor does not support yet for inter-broker or controller listeners (its node-to-node client does not authenticate)",
-                    protocol.name()
-                )
-            })?;
-        }
-        if !standalone {
-            let peer_listeners = controller_listener_names
-                .iter()
-                .chain(std::iter::once(&inter_broker_listener).filter(|_| roles.broker));
-            for name in peer_listeners {
-                let protocol = map.get(name).copied();
-                require(
-                    protocol.is_none_or(|p| p == SecurityProtocol::Plaintext),
-                    || {
-                        format!(
-                "Listener {name} carries node-to-node traffic (inter.broker.listener.name or controller.listener.names) with security protocol {}, which gregor's peer client does not speak yet: use a PLAINTEXT listener for it (client listeners may use SSL, SASL_PLAINTEXT and SASL_SSL)",
-                protocol.map_or("?", |p| p.name())
-            )
-                    },
-                )?;
-            }
-        }
-
+        consumer_group_bounds(&p)?;
         let mut advertised = broker_advertised;
         if roles.controller {
             advertised.extend(controller_advertised);
@@ -343,6 +370,8 @@ impl ClusterConfig {
             advertised,
             controller_listener_names,
             inter_broker_listener,
+            inter_broker_protocol,
+            controller_protocol,
             replication: ReplicationConfig::from_config(config),
         })
     }

@@ -324,7 +324,7 @@ fn listeners_parse_with_kafkas_messages() {
 }
 
 #[test]
-fn every_protocol_is_served_to_clients_sasl_not_between_nodes() {
+fn every_protocol_is_served_node_to_node_listeners_included() {
     let ok = cfg(&[
         ("listeners", "SSL://127.0.0.1:9093"),
         ("inter.broker.listener.name", "SSL"),
@@ -339,25 +339,52 @@ fn every_protocol_is_served_to_clients_sasl_not_between_nodes() {
         ("sasl.enabled.mechanisms", "PLAIN"),
     ]);
     assert!(ok.is_ok(), "{ok:?}");
-    let e = err(&[
+    let c = cfg(&[
         ("listeners", "SASL_PLAINTEXT://127.0.0.1:9093"),
         ("inter.broker.listener.name", "SASL_PLAINTEXT"),
-    ]);
-    assert_eq!(e, "Listener SASL_PLAINTEXT uses security protocol SASL_PLAINTEXT, which gregor does not support yet for inter-broker or controller listeners (its node-to-node client does not authenticate)");
-    // Node-to-node traffic stays plaintext until the peer client speaks TLS.
-    let e = err(&[
+    ])
+    .expect("SASL between brokers");
+    assert_eq!(c.inter_broker_protocol, SecurityProtocol::SaslPlaintext);
+    // A secured cluster: SSL between brokers, SASL_SSL to the controllers.
+    let c = cfg(&[
         ("process.roles", "broker,controller"),
         ("listeners", "SSL://127.0.0.1:1,CONTROLLER://127.0.0.1:2"),
         (
             "listener.security.protocol.map",
-            "SSL:SSL,CONTROLLER:PLAINTEXT",
+            "SSL:SSL,CONTROLLER:SASL_SSL",
         ),
         ("controller.listener.names", "CONTROLLER"),
         ("controller.quorum.voters", "1@127.0.0.1:2"),
         ("inter.broker.listener.name", "SSL"),
+    ])
+    .expect("secured node-to-node listeners");
+    assert_eq!(
+        (c.inter_broker_protocol, c.controller_protocol),
+        (SecurityProtocol::Ssl, SecurityProtocol::SaslSsl)
+    );
+}
+
+#[test]
+fn security_inter_broker_protocol_names_the_listener() {
+    let c = cfg(&[
+        ("listeners", "PLAINTEXT://127.0.0.1:1,SSL://127.0.0.1:2"),
+        ("security.inter.broker.protocol", "ssl"),
+    ])
+    .expect("valid");
+    assert_eq!(c.inter_broker_listener, "SSL");
+    assert_eq!(c.inter_broker_protocol, SecurityProtocol::Ssl);
+    let e = err(&[
+        ("listeners", "SSL://127.0.0.1:2"),
+        ("security.inter.broker.protocol", "SSL"),
+        ("inter.broker.listener.name", "SSL"),
     ]);
+    assert_eq!(
+        e,
+        "Only one of inter.broker.listener.name and security.inter.broker.protocol should be set."
+    );
+    let e = err(&[("security.inter.broker.protocol", "TLS")]);
     assert!(
-        e.starts_with("Listener SSL carries node-to-node traffic"),
+        e.starts_with("Invalid value TLS for configuration security.inter.broker.protocol"),
         "{e}"
     );
 }
@@ -440,4 +467,49 @@ fn flags_replace_one_listener() {
         set_listener("CONTROLLER://a:2", "PLAINTEXT", "b:3"),
         "PLAINTEXT://b:3,CONTROLLER://a:2"
     );
+}
+
+#[test]
+fn consumer_group_session_and_heartbeat_bounds() {
+    cfg(&[]).expect("Kafka's defaults pass");
+    let e = |pairs: &[(&str, &str)]| err(pairs);
+    assert_eq!(
+        e(&[("group.consumer.session.timeout.ms", "30000")]),
+        "group.consumer.session.timeout.ms must be greater than or equal to group.consumer.min.session.timeout.ms"
+    );
+    assert_eq!(
+        e(&[("group.consumer.session.timeout.ms", "90000")]),
+        "group.consumer.session.timeout.ms must be less than or equal to group.consumer.max.session.timeout.ms"
+    );
+    assert_eq!(
+        e(&[("group.consumer.max.session.timeout.ms", "40000")]),
+        "group.consumer.max.session.timeout.ms must be greater than or equal to group.consumer.min.session.timeout.ms"
+    );
+    assert_eq!(
+        e(&[("group.consumer.heartbeat.interval.ms", "1000")]),
+        "group.consumer.heartbeat.interval.ms must be greater than or equal to group.consumer.min.heartbeat.interval.ms"
+    );
+    assert_eq!(
+        e(&[("group.consumer.heartbeat.interval.ms", "20000")]),
+        "group.consumer.heartbeat.interval.ms must be less than or equal to group.consumer.max.heartbeat.interval.ms"
+    );
+    assert_eq!(
+        e(&[("group.consumer.min.heartbeat.interval.ms", "20000")]),
+        "group.consumer.max.heartbeat.interval.ms must be greater than or equal to group.consumer.min.heartbeat.interval.ms"
+    );
+    assert_eq!(
+        e(&[
+            ("group.consumer.min.session.timeout.ms", "1000"),
+            ("group.consumer.session.timeout.ms", "4000"),
+        ]),
+        "group.consumer.heartbeat.interval.ms must be less than group.consumer.session.timeout.ms"
+    );
+    // Short timings for tests stay possible, with the bounds moved along.
+    cfg(&[
+        ("group.consumer.min.session.timeout.ms", "1000"),
+        ("group.consumer.session.timeout.ms", "6000"),
+        ("group.consumer.min.heartbeat.interval.ms", "100"),
+        ("group.consumer.heartbeat.interval.ms", "500"),
+    ])
+    .expect("within the moved bounds");
 }

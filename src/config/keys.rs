@@ -157,8 +157,11 @@ pub const KEYS: &[ConfigKey] = &[
     // --- broker: server ---
     b("listeners", List, "PLAINTEXT://127.0.0.1:9092").kafka("PLAINTEXT://:9092").doc("`NAME://host:port,...`, one server socket each, names and ports unique (port 0: any free port); a missing host means all interfaces; `--listen HOST:PORT` replaces the PLAINTEXT entry"),
     b_null("advertised.listeners", List).doc("`NAME://host:port,...` given to clients per listener name (`--advertised` replaces the PLAINTEXT entry); null: each listener advertises its listen address, a wildcard host becoming 127.0.0.1; port 0: the bound port. When set, broker listeners not named here are not advertised (controller listeners fall back to `listeners`)"),
-    b("listener.security.protocol.map", String, "SASL_SSL:SASL_SSL,PLAINTEXT:PLAINTEXT,SSL:SSL,SASL_PLAINTEXT:SASL_PLAINTEXT").doc("`NAME:PROTOCOL,...`: each listener's security protocol; left unset, the controller listener names map to PLAINTEXT too (as in Kafka). PLAINTEXT, SSL, SASL_PLAINTEXT and SASL_SSL are served; TLS and SASL between nodes are not yet"),
-    b_null("inter.broker.listener.name", String).doc("listener other brokers use to reach this one; null: PLAINTEXT (Kafka's `security.inter.broker.protocol`). Must be an advertised broker listener"),
+    b("listener.security.protocol.map", String, "SASL_SSL:SASL_SSL,PLAINTEXT:PLAINTEXT,SSL:SSL,SASL_PLAINTEXT:SASL_PLAINTEXT").doc("`NAME:PROTOCOL,...`: each listener's security protocol; left unset, the controller listener names map to PLAINTEXT too (as in Kafka). PLAINTEXT, SSL, SASL_PLAINTEXT and SASL_SSL are served, node-to-node listeners included"),
+    b_null("inter.broker.listener.name", String).doc("listener other brokers use to reach this one (replica fetchers, transaction markers); null: the listener named after `security.inter.broker.protocol`. Must be an advertised broker listener; on SSL/SASL_SSL the node's own `listener.name.<l>.ssl.*` keystore and truststore are its client side, on SASL_* its `listener.name.<l>.<mechanism>.sasl.jaas.config` `username`/`password`"),
+    b("security.inter.broker.protocol", String, "PLAINTEXT").doc("the inter-broker listener, by protocol: the listener of that name (only one of this and `inter.broker.listener.name` may be set)"),
+    b("sasl.mechanism.inter.broker.protocol", String, "GSSAPI").doc("mechanism a node authenticates with on a SASL inter-broker listener: PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512 (GSSAPI, Kafka's default, is refused at start-up when used). The principal (`User:<username>`) must be in `super.users` when an authorizer is set"),
+    b("sasl.mechanism.controller.protocol", String, "GSSAPI").doc("mechanism brokers and voters authenticate with on a SASL controller listener (registration, heartbeats, forwarding, the quorum's Raft RPCs): PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512"),
     b("process.roles", List, "broker,controller").list_of(ROLES).kafka("(none: required)").doc("`broker`, `controller` or both. Kafka has no default; gregor without quorum settings is one node in both roles, its own single voter, with no controller listener"),
     b("controller.quorum.voters", List, "").doc("static quorum `id@host:port,...` (the voters' controller listeners); empty with no bootstrap servers: this node alone"),
     b("controller.quorum.bootstrap.servers", List, "").doc("`host:port,...` of controllers to find the quorum from (KIP-853)"),
@@ -210,6 +213,7 @@ pub const KEYS: &[ConfigKey] = &[
     b_null("sasl.jaas.config", Password).doc("JAAS login modules; PLAIN's users are the `user_<name>=\"<password>\"` options of `PlainLoginModule`, OAUTHBEARER's validator reads the `unsecuredValidator*` options (per listener: `listener.name.<l>.<mechanism>.sasl.jaas.config`)"),
     b("sasl.server.max.receive.size", Int, "524288").min(1).doc("largest request frame before authentication on a SASL listener; larger ones close the connection"),
     b("connection.failed.authentication.delay.ms", Int, "100").min(0).doc("a failed authentication is answered after this delay, then the connection closes"),
+    b("connections.max.reauth.ms", Long, "0").doc("KIP-368: a positive value bounds an authenticated SASL session (SaslAuthenticate v1+ answers the lifetime: this or the credential's, e.g. an OAUTHBEARER token's `exp`, whichever ends first); a client must re-authenticate before it ends, a later request closes the connection; 0: no bound (per listener and mechanism: `listener.name.<l>.<mechanism>.connections.max.reauth.ms`)"),
     // --- broker: log defaults for topics (see the topic keys' synonyms) ---
     b("message.max.bytes", Int, "1048588").min(0).doc("largest record batch accepted"),
     b("log.segment.bytes", Int, "1073741824").min(14).doc("roll a segment at this size"),
@@ -274,6 +278,10 @@ pub const KEYS: &[ConfigKey] = &[
     b("group.max.session.timeout.ms", Int, "1800000").doc("longest `session.timeout.ms` a consumer may ask for"),
     b("group.consumer.session.timeout.ms", Int, "45000").min(1).doc("KIP-848 consumer groups: a member that sends no ConsumerGroupHeartbeat for this long is fenced and its partitions reassigned"),
     b("group.consumer.heartbeat.interval.ms", Int, "5000").min(1).doc("KIP-848 consumer groups: the heartbeat interval the coordinator gives its members"),
+    b("group.consumer.min.session.timeout.ms", Int, "45000").min(1).doc("KIP-848 consumer groups: the smallest session timeout allowed (`group.consumer.session.timeout.ms` must be at least this)"),
+    b("group.consumer.max.session.timeout.ms", Int, "60000").min(1).doc("KIP-848 consumer groups: the largest session timeout allowed (`group.consumer.session.timeout.ms` must be at most this)"),
+    b("group.consumer.min.heartbeat.interval.ms", Int, "5000").min(1).doc("KIP-848 consumer groups: the smallest heartbeat interval allowed (`group.consumer.heartbeat.interval.ms` must be at least this)"),
+    b("group.consumer.max.heartbeat.interval.ms", Int, "15000").min(1).doc("KIP-848 consumer groups: the largest heartbeat interval allowed (`group.consumer.heartbeat.interval.ms` must be at most this)"),
     b("group.consumer.assignors", List, "uniform,range").list_of(CONSUMER_ASSIGNORS).kafka("org.apache.kafka.coordinator.group.assignor.UniformAssignor,org.apache.kafka.coordinator.group.assignor.RangeAssignor").doc("KIP-848 consumer groups: the server-side assignors a member may name (`uniform`, `range`); the first is the default"),
     b("group.consumer.max.size", Int, "2147483647").min(1).doc("KIP-848 consumer groups: most members in one group (GROUP_MAX_SIZE_REACHED beyond)"),
     b("offsets.retention.minutes", Int, "10080").min(1).doc("committed offsets of a group that has been empty this long are deleted"),
@@ -337,7 +345,7 @@ pub fn listener_key(name: &str) -> Option<&'static ConfigKey> {
         return None;
     }
     let key = match key.split_once('.') {
-        Some((mechanism, k)) if k == "sasl.jaas.config" && !mechanism.is_empty() => k,
+        Some((mechanism, k)) if MECHANISM_KEYS.contains(&k) && !mechanism.is_empty() => k,
         _ => key,
     };
     if !LISTENER_PREFIXES.iter().any(|p| key.starts_with(p)) {
@@ -347,7 +355,11 @@ pub fn listener_key(name: &str) -> Option<&'static ConfigKey> {
 }
 
 /// The key families that may be set per listener (`listener.name.<l>.<key>`).
-const LISTENER_PREFIXES: &[&str] = &["ssl.", "sasl."];
+const LISTENER_PREFIXES: &[&str] = &["ssl.", "sasl.", "connections.max.reauth.ms"];
+
+/// The keys that may also be set per listener and SASL mechanism
+/// (`listener.name.<l>.<mechanism>.<key>`).
+const MECHANISM_KEYS: &[&str] = &["sasl.jaas.config", "connections.max.reauth.ms"];
 
 /// The topic key of this name.
 pub fn topic_key(name: &str) -> Option<&'static ConfigKey> {

@@ -31,11 +31,17 @@ pub struct RequestContext {
     pub controller_listener: bool,
 }
 
-/// A handler's answer: a response, or nothing at all (Produce with acks=0).
+/// A handler's answer: a response, nothing at all (Produce with acks=0), or a response that
+/// only waits now — what the request does is done (an acks=all Produce's appends) and the
+/// future yields its response (see [`crate::protocol::codec::Answer`]).
 pub enum Reply<R> {
     Send(R),
     Silent,
+    Later(LaterReply<R>),
 }
+
+/// The response of a [`Reply::Later`], still to come.
+pub type LaterReply<R> = std::pin::Pin<Box<dyn std::future::Future<Output = R> + Send + 'static>>;
 
 impl<R> From<R> for Reply<R> {
     fn from(r: R) -> Self {

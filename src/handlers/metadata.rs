@@ -1,7 +1,8 @@
 //! Metadata: the registered brokers (each with its endpoint for the listener the request came
 //! in on, as Kafka answers; a broker without one is left out) and every requested topic with its id and partitions —
 //! leader, leader epoch, replicas and ISR — all read from the metadata image. Unknown topics
-//! are created when the request allows it and `auto.create.topics.enable` is on.
+//! are created when the request allows it and `auto.create.topics.enable` is on. A topic asked
+//! for by id (v12+) is looked up by its id whatever its name field holds (Kafka's rule).
 
 use std::sync::Arc;
 
@@ -95,6 +96,15 @@ pub async fn handle(ctx: &RequestContext, req: MetadataRequest) -> MetadataRespo
             for rt in list {
                 let found: Result<Arc<TopicImage>, (ErrorCode, Option<TopicName>)> =
                     match (&rt.name, rt.topic_id.is_nil()) {
+                        // A topic id names the topic whatever the name holds: Kafka looks
+                        // topics up by id once the request carries ids, and the Java admin's
+                        // describeTopics by id sends "" as the name (the field's default).
+                        // A topic id the client may not DESCRIBE is unknown to it (Kafka).
+                        (_, false) => b
+                            .metadata
+                            .topic_by_id(rt.topic_id)
+                            .filter(|t| ctx.topic_authorized(AclOperation::Describe, &t.name))
+                            .ok_or((ErrorCode::UnknownTopicId, None)),
                         (Some(name), _) if !ctx.topic_authorized(AclOperation::Describe, name) => {
                             Err((ErrorCode::TopicAuthorizationFailed, Some(name.clone())))
                         }
@@ -111,12 +121,6 @@ pub async fn handle(ctx: &RequestContext, req: MetadataRequest) -> MetadataRespo
                             .topic_or_create(name, allow_auto)
                             .await
                             .map_err(|e| (e.code(), Some(name.clone()))),
-                        // A topic id the client may not DESCRIBE is unknown to it (Kafka).
-                        (None, false) => b
-                            .metadata
-                            .topic_by_id(rt.topic_id)
-                            .filter(|t| ctx.topic_authorized(AclOperation::Describe, &t.name))
-                            .ok_or((ErrorCode::UnknownTopicId, None)),
                         (None, true) => Err((ErrorCode::InvalidRequest, None)),
                     };
                 out.push(match found {

@@ -16,11 +16,19 @@
 //! the response names topics by id.
 //! A partition refused with NOT_LEADER_OR_FOLLOWER or FENCED_LEADER_EPOCH names its current
 //! leader (v10+, KIP-951: [`super::leader_hints`]).
+//!
+//! acks=all: once every batch is appended, a request whose batches are not committed yet
+//! (below the high watermark) answers [`Reply::Later`]: the appends are done and only the
+//! response waits, so the connection may append the client's next Produce while this one's
+//! followers catch up (docs/design/replication.md, "Pipelined acks=all"). On a single node
+//! the high watermark moves with the append and the answer is immediate.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
 use futures_util::future::join_all;
+use futures_util::FutureExt;
 use kafka_protocol::messages::produce_response::{PartitionProduceResponse, TopicProduceResponse};
 use kafka_protocol::messages::{ProduceRequest, ProduceResponse};
 
@@ -29,6 +37,7 @@ use crate::handlers::message;
 use crate::handlers::{Reply, RequestContext};
 use crate::log::batch::{BatchHeader, BatchWalker};
 use crate::log::partition_log::AppendInfo;
+use crate::replica::Replica;
 use crate::security::acl::AclOperation;
 
 fn failed(index: i32, e: &Error) -> PartitionProduceResponse {
@@ -145,6 +154,71 @@ fn open_here(ctx: &RequestContext, producer_id: i64, topic: &str, index: i32) ->
         .unwrap_or(false)
 }
 
+/// One partition after its append: answered, or waiting for the high watermark to pass its
+/// batch (acks=all).
+enum Appended {
+    Done(PartitionProduceResponse),
+    Committing {
+        replica: Arc<Replica>,
+        info: AppendInfo,
+        epoch: i32,
+        topic: String,
+        index: i32,
+        timeout: Duration,
+    },
+}
+
+impl Appended {
+    /// The partition's response, once its batch is committed (acks=all: answered once it is
+    /// below the high watermark — a duplicate too: the original may still sit above the HW,
+    /// a retry that reached the leader before the followers did, and acknowledging it there
+    /// would acknowledge a batch a failover can truncate; Kafka's DelayedProduce waits on the
+    /// duplicate's last offset as well).
+    async fn committed(self) -> PartitionProduceResponse {
+        match self {
+            Appended::Done(r) => r,
+            Appended::Committing {
+                replica,
+                info,
+                epoch,
+                topic,
+                index,
+                timeout,
+            } => {
+                let waited = replica
+                    .wait_committed(info.last_offset, epoch, timeout)
+                    .await;
+                answered(&topic, index, waited.map(|()| info))
+            }
+        }
+    }
+}
+
+fn answered(
+    topic: &str,
+    index: i32,
+    result: Result<AppendInfo, Error>,
+) -> PartitionProduceResponse {
+    match result {
+        Ok(info) => PartitionProduceResponse::default()
+            .with_index(index)
+            .with_base_offset(info.base_offset)
+            .with_log_append_time_ms(info.log_append_time)
+            .with_log_start_offset(info.log_start_offset),
+        Err(e) => {
+            if e.is_broker_fault() {
+                tracing::error!("append to {topic}-{index} failed: {e}");
+            } else {
+                tracing::debug!("produce to {topic}-{index} refused: {e}");
+            }
+            failed(index, &e)
+        }
+    }
+}
+
+/// Validates and appends one partition's batch; with acks=all, the wait for the high
+/// watermark is left to [`Appended::committed`] unless the batch is committed already (a
+/// single replica, whose high watermark moves with the append).
 async fn produce_partition(
     ctx: &RequestContext,
     topic: &str,
@@ -153,8 +227,8 @@ async fn produce_partition(
     acks: i16,
     timeout: Duration,
     transactional_id: Option<&str>,
-) -> PartitionProduceResponse {
-    let result: Result<AppendInfo, Error> = async {
+) -> Appended {
+    let result: Result<(Arc<Replica>, AppendInfo, i32), Error> = async {
         ctx.authorize_topic(AclOperation::Write, topic)?;
         let batch = single_batch(records)?;
         // Kafka's Produce never creates a topic (only Metadata with
@@ -176,33 +250,30 @@ async fn produce_partition(
         let replica = ctx.broker.replicas.leader(&image, topic, index)?;
         let epoch = replica.leader_epoch();
         let info = replica.append_as_leader(batch, acks).await?;
-        // acks=all: answered once the batch is committed (below the high watermark) — a
-        // duplicate too: the original may still sit above the HW (a retry that reached the
-        // leader before the followers did), and acknowledging it there would acknowledge a
-        // batch a failover can truncate (Kafka's DelayedProduce waits on the duplicate's
-        // last offset as well).
-        if acks == -1 {
-            replica
-                .wait_committed(info.last_offset, epoch, timeout)
-                .await?;
-        }
-        Ok(info)
+        Ok((replica, info, epoch))
     }
     .await;
-    match result {
-        Ok(info) => PartitionProduceResponse::default()
-            .with_index(index)
-            .with_base_offset(info.base_offset)
-            .with_log_append_time_ms(info.log_append_time)
-            .with_log_start_offset(info.log_start_offset),
-        Err(e) => {
-            if e.is_broker_fault() {
-                tracing::error!("append to {topic}-{index} failed: {e}");
-            } else {
-                tracing::debug!("{}: produce to {topic}-{index} refused: {e}", ctx.peer);
-            }
-            failed(index, &e)
-        }
+    let (replica, info, epoch) = match result {
+        Ok(appended) => appended,
+        Err(e) => return Appended::Done(answered(topic, index, Err(e))),
+    };
+    if acks != -1 {
+        return Appended::Done(answered(topic, index, Ok(info)));
+    }
+    // Committed already (the HW moved with the append): answered now.
+    if let Some(done) = replica
+        .wait_committed(info.last_offset, epoch, timeout)
+        .now_or_never()
+    {
+        return Appended::Done(answered(topic, index, done.map(|()| info)));
+    }
+    Appended::Committing {
+        replica,
+        info,
+        epoch,
+        topic: topic.to_string(),
+        index,
+        timeout,
     }
 }
 
@@ -213,7 +284,7 @@ pub async fn handle(ctx: &RequestContext, req: ProduceRequest) -> Reply<ProduceR
     let txn_id = txn_id_owned.as_deref();
     // Kafka: a transactional id the client may not WRITE fails every partition.
     let txn_denied = txn_id.and_then(|id| ctx.authorize_txn_id(AclOperation::Write, id).err());
-    let mut responses = Vec::with_capacity(req.topic_data.len());
+    let mut appended = Vec::with_capacity(req.topic_data.len());
     let image = ctx.broker.metadata.image();
     for topic in req.topic_data {
         // v13+ names the topic by id (see the module doc).
@@ -231,7 +302,7 @@ pub async fn handle(ctx: &RequestContext, req: ProduceRequest) -> Reply<ProduceR
                 topic
                     .partition_data
                     .iter()
-                    .map(|p| failed(p.index, &e))
+                    .map(|p| Appended::Done(failed(p.index, &e)))
                     .collect()
             }
             Some(_) if !matches!(acks, -1..=1) || txn_denied.is_some() => {
@@ -247,7 +318,7 @@ pub async fn handle(ctx: &RequestContext, req: ProduceRequest) -> Reply<ProduceR
                 topic
                     .partition_data
                     .iter()
-                    .map(|p| failed(p.index, &e))
+                    .map(|p| Appended::Done(failed(p.index, &e)))
                     .collect()
             }
             Some(name) => {
@@ -263,13 +334,32 @@ pub async fn handle(ctx: &RequestContext, req: ProduceRequest) -> Reply<ProduceR
         } else {
             TopicProduceResponse::default().with_name(topic.name)
         };
-        responses.push(named.with_partition_responses(partitions));
+        appended.push((named, partitions));
     }
     if acks == 0 {
         return Reply::Silent;
     }
-    let mut resp = ProduceResponse::default().with_responses(responses);
-    let image = ctx.broker.metadata.image();
-    super::leader_hints::add_to_produce(&mut resp, &image, &ctx.listener, ctx.version);
-    Reply::Send(resp)
+    let waiting = appended
+        .iter()
+        .flat_map(|(_, ps)| ps)
+        .any(|p| matches!(p, Appended::Committing { .. }));
+    let (broker, listener, version) = (ctx.broker.clone(), ctx.listener.clone(), ctx.version);
+    let answer = async move {
+        let mut responses = Vec::with_capacity(appended.len());
+        for (named, partitions) in appended {
+            let partitions = join_all(partitions.into_iter().map(Appended::committed)).await;
+            responses.push(named.with_partition_responses(partitions));
+        }
+        let mut resp = ProduceResponse::default().with_responses(responses);
+        let image = broker.metadata.image();
+        super::leader_hints::add_to_produce(&mut resp, &image, &listener, version);
+        resp
+    };
+    // Appended, waiting for the high watermark only: the connection may append its next
+    // Produce meanwhile (see the module doc).
+    if waiting {
+        Reply::Later(Box::pin(answer))
+    } else {
+        Reply::Send(answer.await)
+    }
 }

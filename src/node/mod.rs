@@ -150,6 +150,9 @@ pub async fn start_with(config: BrokerConfig, embedding: Embedding) -> io::Resul
         let client = crate::broker::controller_client::ControllerClient::new(
             crate::broker::controller_client_addrs(&cluster),
             format!("gregor-broker-{}-join", config.node_id),
+            crate::broker::peer_security::PeerConnectors::from_config(&config, &cluster)
+                .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?
+                .controller,
         );
         let ms = |v: u64| std::time::Duration::from_millis(v.max(1));
         let id = crate::broker::lifecycle::discover_cluster_id(

@@ -35,7 +35,9 @@ pub async fn run_isr(broker: Arc<Broker>, mut stop: broadcast::Receiver<()>) {
         .iter()
         .map(|v| (v.id, format!("{}:{}", v.host, v.port)))
         .collect();
-    let pool = Arc::new(PeerPool::new(PeerSettings::for_node(node_id)));
+    let pool = Arc::new(PeerPool::new(
+        PeerSettings::for_node(node_id).with_connector(broker.peer_connectors.controller.clone()),
+    ));
     // A broker-only node has no quorum to ask for the leader: the sender rotates over the
     // voters.
     let quorum = broker.controller.quorum().cloned();
@@ -70,7 +72,9 @@ pub fn start_fetchers(broker: &Arc<Broker>) -> Arc<FetcherManager> {
     let node_id = broker.cluster.node_id;
     let repl = broker.cluster.replication.clone();
     let listener = broker.cluster.inter_broker_listener.clone();
-    let pool = Arc::new(PeerPool::new(PeerSettings::for_node(node_id)));
+    let pool = Arc::new(PeerPool::new(
+        PeerSettings::for_node(node_id).with_connector(broker.peer_connectors.inter_broker.clone()),
+    ));
     let metadata = broker.metadata.clone();
     let remote = RemoteSettings {
         replica_id: node_id,

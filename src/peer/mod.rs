@@ -14,12 +14,17 @@
 //! node), before anything is written on it. Responses are
 //! bounded by `max_frame` before anything is allocated. [`PeerPool`] shares peers by address.
 //!
-//! Framing lives in [`frame`], shared with the blocking tool client.
+//! Framing lives in [`frame`], shared with the blocking tool client. A [`Connector`] in the
+//! settings (TLS, SASL: [`transport`]) runs on every new connection before the first
+//! request; a connection it refuses counts as a failed connect (backoff, unreachable).
 //!
 //! Thread-safety: [`Peer`] and [`PeerPool`] are `Send + Sync`; a cancelled send (its future
 //! dropped mid-request) leaves the connection marked busy, and the next send replaces it.
 
 pub mod frame;
+pub mod transport;
+
+pub use transport::{Connector, PeerStream};
 
 use std::collections::HashMap;
 use std::fmt;
@@ -28,12 +33,13 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use kafka_protocol::protocol::Request;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 /// How a peer client behaves (see the module doc).
 #[derive(Debug, Clone)]
 pub struct PeerSettings {
+    /// Runs on each new connection (TLS, SASL); `None`: plain TCP.
+    pub connector: Option<Arc<dyn Connector>>,
     /// The request header's client id (`gregor-<node.id>`).
     pub client_id: String,
     pub connect_timeout: Duration,
@@ -41,6 +47,8 @@ pub struct PeerSettings {
     pub max_frame: usize,
     pub backoff_min: Duration,
     pub backoff_max: Duration,
+    /// How long a connector may take to secure a new connection (TLS handshake, SASL).
+    pub handshake_timeout: Duration,
 }
 
 impl PeerSettings {
@@ -48,12 +56,20 @@ impl PeerSettings {
     /// 100 MiB, backoff 50 ms → 1 s).
     pub fn for_node(node_id: i32) -> PeerSettings {
         PeerSettings {
+            connector: None,
             client_id: format!("gregor-{node_id}"),
             connect_timeout: Duration::from_secs(1),
             max_frame: 100 << 20,
             backoff_min: Duration::from_millis(50),
             backoff_max: Duration::from_secs(1),
+            handshake_timeout: Duration::from_secs(10),
         }
+    }
+
+    /// These settings with `connector` run on every new connection.
+    pub fn with_connector(mut self, connector: Option<Arc<dyn Connector>>) -> PeerSettings {
+        self.connector = connector;
+        self
     }
 }
 
@@ -82,20 +98,22 @@ impl std::error::Error for PeerError {}
 
 /// Whether an idle connection is still open: nothing to read (a read would block). End of
 /// stream (the other side closed it), bytes nobody asked for or an error all say no.
-fn idle_and_open(stream: &TcpStream) -> bool {
+fn idle_and_open(stream: &dyn PeerStream) -> bool {
     let mut byte = [0u8; 1];
-    matches!(stream.try_read(&mut byte), Err(e) if e.kind() == std::io::ErrorKind::WouldBlock)
+    matches!(stream.tcp().try_read(&mut byte), Err(e) if e.kind() == std::io::ErrorKind::WouldBlock)
 }
 
 /// Connection state of one peer.
 #[derive(Default)]
 struct State {
-    stream: Option<TcpStream>,
+    stream: Option<Box<dyn PeerStream>>,
     /// A request was sent on `stream` and its response not read (a cancelled send).
     busy: bool,
     correlation: i32,
     failures: u32,
     retry_at: Option<Instant>,
+    /// A connection being made and secured (with a connector), awaited by the next send.
+    connecting: Option<tokio::task::JoinHandle<Result<Box<dyn PeerStream>, String>>>,
 }
 
 /// One remote address (see the module doc).
@@ -151,7 +169,7 @@ impl Peer {
             st.stream = None;
             st.busy = false;
         }
-        if st.stream.as_ref().is_some_and(|s| !idle_and_open(s)) {
+        if st.stream.as_deref().is_some_and(|s| !idle_and_open(s)) {
             // The other side closed it while it was idle (the process restarted, or its
             // idle timeout): reconnect now rather than fail this request on it.
             st.stream = None;
@@ -171,7 +189,16 @@ impl Peer {
         .map_err(PeerError::Protocol)?;
         st.busy = true;
         let result = match st.stream.as_mut() {
-            Some(stream) => self.round_trip(stream, &request).await,
+            Some(stream) => {
+                transport::round_trip(stream.as_mut(), &request, self.settings.max_frame)
+                    .await
+                    .map_err(|e| match e {
+                        transport::RoundTripError::Io(e) => {
+                            PeerError::Io(format!("{}: {e}", self.addr))
+                        }
+                        transport::RoundTripError::Protocol(m) => PeerError::Protocol(m),
+                    })
+            }
             None => Err(PeerError::Io("not connected".into())),
         };
         st.busy = false;
@@ -200,17 +227,53 @@ impl Peer {
                 )));
             }
         }
-        let connect = TcpStream::connect(self.addr.as_str());
-        let failed = match tokio::time::timeout(self.settings.connect_timeout, connect).await {
-            Ok(Ok(stream)) => {
-                let _ = stream.set_nodelay(true);
-                st.stream = Some(stream);
-                st.failures = 0;
-                st.retry_at = None;
-                return Ok(());
+        let failed = match &self.settings.connector {
+            None => match self.open_tcp().await {
+                Ok(stream) => {
+                    st.stream = Some(Box::new(stream));
+                    st.failures = 0;
+                    st.retry_at = None;
+                    return Ok(());
+                }
+                Err(e) => e,
+            },
+            Some(connector) => {
+                // The handshake runs in a task of its own, so a request cancelled meanwhile
+                // (a Raft vote's short timeout) does not throw a half-made TLS/SASL session
+                // away: the next send awaits the same task.
+                let task = match st.connecting.take() {
+                    Some(t) => t,
+                    None => {
+                        let tcp = self.open_tcp();
+                        let (addr, connector, settings) =
+                            (self.addr.clone(), connector.clone(), self.settings.clone());
+                        let opening = async move {
+                            let stream = tcp.await?;
+                            let host = addr.rsplit_once(':').map_or(addr.as_str(), |(h, _)| h);
+                            let host = host.trim_start_matches('[').trim_end_matches(']');
+                            let secured = connector.connect(stream, host, &settings.client_id);
+                            match tokio::time::timeout(settings.handshake_timeout, secured).await {
+                                Ok(r) => r,
+                                Err(_) => Err("TLS/SASL handshake timed out".to_string()),
+                            }
+                        };
+                        tokio::spawn(opening)
+                    }
+                };
+                let task = st.connecting.insert(task);
+                let result = task.await;
+                st.connecting = None;
+                match result {
+                    Ok(Ok(stream)) => {
+                        st.stream = Some(stream);
+                        st.failures = 0;
+                        st.retry_at = None;
+                        return Ok(());
+                    }
+                    Ok(Err(e)) => e,
+                    Err(e) => format!("connection task failed: {e}"),
+                }
             }
-            Ok(Err(e)) => e.to_string(),
-            Err(_) => "connect timed out".to_string(),
         };
         st.failures = st.failures.saturating_add(1);
         let shift = st.failures.saturating_sub(1).min(16);
@@ -223,16 +286,19 @@ impl Peer {
         Err(PeerError::Unreachable(format!("{}: {failed}", self.addr)))
     }
 
-    async fn round_trip(&self, stream: &mut TcpStream, request: &[u8]) -> Result<Bytes, PeerError> {
-        let io = |e: std::io::Error| PeerError::Io(format!("{}: {e}", self.addr));
-        stream.write_all(request).await.map_err(io)?;
-        let mut prefix = [0u8; 4];
-        stream.read_exact(&mut prefix).await.map_err(io)?;
-        let size =
-            frame::checked_size(prefix, self.settings.max_frame).map_err(PeerError::Protocol)?;
-        let mut buf = vec![0u8; size];
-        stream.read_exact(&mut buf).await.map_err(io)?;
-        Ok(Bytes::from(buf))
+    /// A TCP connection to the peer within the connect timeout.
+    fn open_tcp(&self) -> impl std::future::Future<Output = Result<TcpStream, String>> + Send {
+        let (addr, limit) = (self.addr.clone(), self.settings.connect_timeout);
+        async move {
+            match tokio::time::timeout(limit, TcpStream::connect(addr.as_str())).await {
+                Ok(Ok(stream)) => {
+                    let _ = stream.set_nodelay(true);
+                    Ok(stream)
+                }
+                Ok(Err(e)) => Err(e.to_string()),
+                Err(_) => Err("connect timed out".to_string()),
+            }
+        }
     }
 }
 
@@ -268,6 +334,7 @@ impl PeerPool {
 mod tests {
     use super::*;
     use kafka_protocol::messages::{ApiVersionsRequest, MetadataRequest};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
     use tokio::net::TcpListener;
 
     fn settings() -> PeerSettings {
@@ -362,7 +429,7 @@ mod tests {
         let deadline = Instant::now() + Duration::from_secs(5);
         loop {
             let st = p.state.lock().await;
-            let open = st.stream.as_ref().is_some_and(idle_and_open);
+            let open = st.stream.as_deref().is_some_and(idle_and_open);
             drop(st);
             if !open || Instant::now() > deadline {
                 break;

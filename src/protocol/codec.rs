@@ -3,6 +3,9 @@
 //! A response frame is `size: i32` + response header (correlation id, plus an empty tagged
 //! field section for flexible versions) + body, encoded at the request's version.
 
+use std::future::Future;
+use std::pin::Pin;
+
 use bytes::{BufMut, Bytes, BytesMut};
 use kafka_protocol::messages::{ApiKey, ResponseHeader};
 use kafka_protocol::protocol::Encodable;
@@ -40,6 +43,35 @@ impl From<BytesMut> for Frame {
     }
 }
 
+/// A response frame still to come: the request's effects are done, only its answer waits.
+pub type LaterFrame =
+    Pin<Box<dyn Future<Output = Result<Option<Frame>, DispatchError>> + Send + 'static>>;
+
+/// What serving a request gives the connection: the response frame now (`None`: no response
+/// is due), or [`LaterFrame`] — an acks=all Produce whose batches are appended and which waits
+/// for the high watermark only, so the connection may append the next Produce meanwhile
+/// (docs/design/replication.md, "Pipelined acks=all").
+pub enum Answer {
+    Now(Option<Frame>),
+    Later(LaterFrame),
+}
+
+impl Answer {
+    /// The response frame, waiting for it if it comes later.
+    pub async fn resolve(self) -> Result<Option<Frame>, DispatchError> {
+        match self {
+            Answer::Now(frame) => Ok(frame),
+            Answer::Later(later) => later.await,
+        }
+    }
+}
+
+impl From<Option<Frame>> for Answer {
+    fn from(frame: Option<Frame>) -> Answer {
+        Answer::Now(frame)
+    }
+}
+
 /// Why a request could not be served; every variant closes the connection, as Kafka does.
 #[derive(Debug)]
 pub enum DispatchError {
@@ -56,6 +88,9 @@ pub enum DispatchError {
     Encode(String),
     /// A test's fault rule closes the connection (`router::faults`).
     Dropped,
+    /// The connection's authenticated session expired (KIP-368): Kafka closes it without an
+    /// answer, logging at debug level only.
+    SessionExpired,
 }
 
 impl std::fmt::Display for DispatchError {
@@ -71,6 +106,9 @@ impl std::fmt::Display for DispatchError {
             ),
             DispatchError::Decode(e) => write!(f, "undecodable request: {e}"),
             DispatchError::Dropped => f.write_str("dropped by a fault rule"),
+            DispatchError::SessionExpired => f.write_str(
+                "a request came after the authenticated session expired (connections.max.reauth.ms or the credential's lifetime)",
+            ),
             DispatchError::Encode(e) => write!(f, "response encoding failed: {e}"),
         }
     }

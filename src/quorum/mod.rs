@@ -129,6 +129,8 @@ pub struct QuorumConfig {
     /// quorum had committed (`initial.broker.registration.timeout.ms`; see
     /// [`Quorum::start`]).
     pub catch_up_timeout_ms: u64,
+    /// How the other voters' controller listener is reached (TLS, SASL; `None`: plain TCP).
+    pub connector: Option<Arc<dyn crate::peer::Connector>>,
 }
 
 /// DescribeQuorum's view of the quorum, in Kafka terms.
@@ -232,7 +234,10 @@ impl Quorum {
                             .collect(),
                     ),
                     identity: server.identity().clone(),
-                    settings: Arc::new(PeerSettings::for_node(config.node_id)),
+                    settings: Arc::new(
+                        PeerSettings::for_node(config.node_id)
+                            .with_connector(config.connector.clone()),
+                    ),
                     request_timeout: Duration::from_millis(config.request_timeout_ms.max(100)),
                     progress: progress.clone(),
                 };

@@ -83,12 +83,17 @@ impl ClusterIdentity {
     /// each within `timeout` — else a new one, made and written now. Asking first keeps a
     /// lowest-id voter that starts late, or on a wiped disk, from founding a second
     /// cluster next to the one the others formed.
-    pub fn discover_or_create(&self, others: &[String], timeout: Duration) -> io::Result<String> {
+    pub fn discover_or_create(
+        &self,
+        others: &[String],
+        timeout: Duration,
+        connector: Option<Arc<dyn crate::peer::Connector>>,
+    ) -> io::Result<String> {
         if let Some(id) = self.get() {
             return Ok(id);
         }
         if let Ok(handle) = tokio::runtime::Handle::try_current() {
-            let settings = Arc::new(PeerSettings::for_node(self.node_id));
+            let settings = Arc::new(PeerSettings::for_node(self.node_id).with_connector(connector));
             for addr in others {
                 let peer = Peer::new(addr.clone(), settings.clone());
                 // v1 with endpoint type 2: a controller listener answers only that (KIP-919).

@@ -31,14 +31,18 @@ use crate::broker::{forward, Broker};
 use crate::config::BrokerConfig;
 use crate::error::ErrorCode;
 use crate::handlers::RequestContext;
-use crate::protocol::codec::peek_header;
+use crate::protocol::codec::{peek_header, Answer};
 use crate::protocol::{legacy, DispatchError, Frame};
 use crate::quorum::rpc::{self, RpcServer};
+use crate::security::acl::{AclOperation, ResourceType, CLUSTER_NAME};
 use crate::security::sasl::ListenerSasl;
+use crate::security::Authorizer;
 
 use faults::{Faults, Verdict};
 pub use session::Session;
-pub use table::{dispatch, lookup, ApiRange, APIS, CONTROLLER_APIS, CONTROLLER_ONLY_APIS};
+pub use table::{
+    dispatch, dispatch_answer, lookup, ApiRange, APIS, CONTROLLER_APIS, CONTROLLER_ONLY_APIS,
+};
 
 /// The listener a router serves: its name and whether it is a controller listener
 /// (`controller.listener.names`), which serves [`CONTROLLER_APIS`] only.
@@ -90,6 +94,9 @@ pub struct Router {
     sasl: Option<Arc<ListenerSasl>>,
     /// A test node's fault rules (`None`: no injection, one `Option` check per request).
     faults: Option<Arc<Faults>>,
+    /// `authorizer.class.name` and `super.users` from the static configuration: who may send
+    /// the private node-to-node keys before the broker (and its ACLs) is open.
+    early_authorizer: Arc<Authorizer>,
 }
 
 impl Router {
@@ -117,6 +124,7 @@ impl Router {
             raft,
             sasl: None,
             faults: None,
+            early_authorizer: Arc::new(Authorizer::from_config(config)),
         }
     }
 
@@ -158,6 +166,11 @@ impl Router {
         }
     }
 
+    /// The broker if it is open already.
+    fn broker_now(&self) -> Option<Arc<Broker>> {
+        self.broker.borrow().clone()
+    }
+
     /// The broker, once it is open (the connection closes if start-up failed).
     async fn broker(&self) -> Result<Arc<Broker>, DispatchError> {
         let mut rx = self.broker.clone();
@@ -172,6 +185,7 @@ impl Router {
     /// internal broker registration (`None`: not a private key).
     async fn private(
         &self,
+        session: &Session,
         raw_key: i16,
         version: i16,
         correlation_id: i32,
@@ -180,6 +194,9 @@ impl Router {
         let internal = raw_key == forward::REGISTER_BROKER;
         if !self.listener.controller || !(rpc::is_raft_key(raw_key) || internal) {
             return None;
+        }
+        if let Err(e) = self.node_to_node_allowed(session) {
+            return Some(Err(e));
         }
         let mut body = frame.clone();
         if let Err(e) = RequestHeader::decode(&mut body, 1) {
@@ -203,6 +220,43 @@ impl Router {
         Some(Ok(Some(Frame::from(out))))
     }
 
+    /// Whether a connection may send the private node-to-node keys (Raft RPCs, the internal
+    /// registration): on a SASL listener only once authenticated, and with an authorizer only
+    /// a principal allowed CLUSTER_ACTION on the cluster — Kafka's check for its controller
+    /// RPCs (Vote, BeginQuorumEpoch, Fetch from voters). Before the broker and its ACLs are
+    /// open only super users pass, as Kafka's StandardAuthorizer before its first load. A
+    /// refusal closes the connection.
+    fn node_to_node_allowed(&self, session: &Session) -> Result<(), DispatchError> {
+        if self.sasl.is_some() && !session.authenticated() {
+            return Err(DispatchError::Decode(
+                "a node-to-node request before SASL authentication".into(),
+            ));
+        }
+        let allowed = match self.broker.borrow().as_ref() {
+            Some(b) => b.authorizer.authorize(
+                &b.metadata.image().acls,
+                &session.principal,
+                session.peer.ip(),
+                AclOperation::ClusterAction,
+                ResourceType::Cluster,
+                CLUSTER_NAME,
+            ),
+            None => self.early_authorizer.bypassed_by(&session.principal),
+        };
+        if allowed {
+            return Ok(());
+        }
+        tracing::warn!(
+            "listener {}: {} from {} may not send node-to-node requests (CLUSTER_ACTION on the cluster; add it to super.users)",
+            self.listener.name,
+            session.principal,
+            session.peer
+        );
+        Err(DispatchError::Decode(
+            "node-to-node request without CLUSTER_ACTION".into(),
+        ))
+    }
+
     /// A connection of this listener closed. On a controller listener the controller hears
     /// of it: if it carried a broker's heartbeats, that broker's liveness is probed at once.
     pub fn closed(&self, peer: SocketAddr) {
@@ -223,25 +277,35 @@ impl Router {
             .is_some_and(|a| a.long_poll)
     }
 
-    /// Serves one request frame (size prefix removed). `Ok(None)`: no response is due.
+    /// Serves one request frame (size prefix removed): its response frame now
+    /// (`Answer::Now(None)`: none is due), or later (an acks=all Produce: see [`Answer`]).
     pub async fn handle_frame(
         &self,
         session: &mut Session,
         frame: Bytes,
-    ) -> Result<Option<Frame>, DispatchError> {
+    ) -> Result<Answer, DispatchError> {
         let peer = session.peer;
         let (raw_key, version, correlation_id) = peek_header(&frame)
             .ok_or_else(|| DispatchError::Decode("request shorter than its header".into()))?;
-        if let Some(r) = self.private(raw_key, version, correlation_id, &frame).await {
-            return r;
+        if let Some(r) = self
+            .private(session, raw_key, version, correlation_id, &frame)
+            .await
+        {
+            return r.map(Answer::Now);
         }
         let key = ApiKey::try_from(raw_key).map_err(|_| DispatchError::UnknownApi(raw_key))?;
+        if self.sasl.is_some() && session.authenticated() {
+            sasl::check_session(self, session, key).await?;
+        }
         // A forwarded request (after authentication on a SASL listener): see `envelope`.
         if key == ApiKey::Envelope
             && self.listener.controller
             && (self.sasl.is_none() || session.authenticated())
         {
-            return self.envelope(session, version, correlation_id, frame).await;
+            return self
+                .envelope(session, version, correlation_id, frame)
+                .await
+                .map(Answer::Now);
         }
         let api = lookup(key).ok_or(DispatchError::UnknownApi(raw_key))?;
         if !self.listener.serves(key) {
@@ -249,7 +313,8 @@ impl Router {
         }
         if key == ApiKey::ApiVersions && version > api.max {
             let body = api_versions::body(ErrorCode::UnsupportedVersion, &self.listener);
-            return legacy::api_versions_unsupported(correlation_id, &body).map(|b| Some(b.into()));
+            return legacy::api_versions_unsupported(correlation_id, &body)
+                .map(|b| Answer::Now(Some(b.into())));
         }
         if key == ApiKey::SaslHandshake && version < api.min {
             return Err(DispatchError::Decode(
@@ -267,7 +332,8 @@ impl Router {
             if !session.authenticated() {
                 if let sasl::Gate::Sasl = sasl::gate(session, key)? {
                     return sasl::serve(self, s, session, key, version, correlation_id, frame)
-                        .await;
+                        .await
+                        .map(Answer::Now);
                 }
             }
         }
@@ -276,7 +342,7 @@ impl Router {
             .map_err(|e| DispatchError::Decode(format!("header: {e}")))?;
         if legacy_produce {
             return legacy::produce_unsupported(body, version, correlation_id)
-                .map(|r| r.map(Frame::from));
+                .map(|r| Answer::Now(r.map(Frame::from)));
         }
         let mut split = None;
         if let Some(f) = &self.faults {
@@ -291,7 +357,7 @@ impl Router {
                 .await?
             {
                 Verdict::Serve => {}
-                Verdict::Answer(frame) => return Ok(Some(frame)),
+                Verdict::Answer(frame) => return Ok(Answer::Now(Some(frame))),
                 Verdict::Drop => return Err(DispatchError::Dropped),
                 Verdict::Split(s) => {
                     body = s.body();
@@ -312,7 +378,7 @@ impl Router {
             listener: self.listener.name.clone(),
             controller_listener: self.listener.controller,
         };
-        let result = dispatch(&ctx, &mut body).await;
+        let result = dispatch_answer(&ctx, &mut body).await;
         if let Some(t) = started {
             tracing::trace!(
                 "{peer}: {key:?} v{version} (correlation {correlation_id}) served in {:?}",

@@ -9,12 +9,16 @@
 //! task, so it needs no lock. The socket layer asks the router for the frame limit before each
 //! frame ([`super::Router::max_frame`]: smaller until a SASL connection authenticated) and
 //! closes the connection once a response is written if [`Session::close_after_response`] is
-//! set (a failed authentication, as Kafka).
+//! set (a failed authentication, as Kafka). With KIP-368 (`connections.max.reauth.ms`, or a
+//! credential that expires) an authenticated session has an end ([`Session::expires`]): a
+//! SaslHandshake re-authenticates it ([`Reauth`]), any other request after the end closes the
+//! connection.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Instant;
 
-use crate::security::sasl::Authenticator;
+use crate::security::sasl::{Authenticator, Mechanism};
 use crate::security::KafkaPrincipal;
 
 /// Where a connection of a SASL listener is in Kafka's authentication sequence
@@ -28,6 +32,9 @@ pub enum SaslState {
     Handshake,
     /// Handshake done: SaslAuthenticate tokens of this exchange.
     Authenticate(Box<Authenticator>),
+    /// A re-authentication asked for another mechanism than the session's: Kafka answers the
+    /// handshake, then fails the next token by closing the connection (this is why).
+    ReauthBadMechanism(String),
     /// Authenticated (or a listener without SASL): every API is served.
     Complete,
 }
@@ -43,6 +50,21 @@ pub struct Session {
     pub sasl: SaslState,
     /// Close the connection once the response of this request is written.
     pub close_after_response: bool,
+    /// The mechanism the session authenticated with (a re-authentication must use it).
+    pub mechanism: Option<Mechanism>,
+    /// When the authenticated session ends (KIP-368); `None`: never.
+    pub expires: Option<Instant>,
+    /// A re-authentication under way.
+    pub reauth: Option<Reauth>,
+    /// When the last re-authentication began (Kafka allows one a second).
+    pub last_reauth_start: Option<Instant>,
+}
+
+/// What a re-authentication must keep of the session it renews (Kafka's `ReauthInfo`).
+#[derive(Debug)]
+pub struct Reauth {
+    /// The principal before: the new credential must name the same one.
+    pub principal: Arc<KafkaPrincipal>,
 }
 
 impl Session {
@@ -53,6 +75,10 @@ impl Session {
             principal: Arc::new(principal),
             sasl: SaslState::default(),
             close_after_response: false,
+            mechanism: None,
+            expires: None,
+            reauth: None,
+            last_reauth_start: None,
         }
     }
 

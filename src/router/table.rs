@@ -18,7 +18,13 @@ use kafka_protocol::messages::*;
 use kafka_protocol::protocol::{Decodable, Request};
 
 use crate::handlers::{self, Reply, RequestContext};
-use crate::protocol::codec::{encode_response, DispatchError, Frame};
+use crate::protocol::codec::{encode_response, Answer, DispatchError, Frame};
+
+/// What encoding a response that comes later needs of its request.
+struct Encoding {
+    correlation_id: i32,
+    version: i16,
+}
 
 /// One served API: the versions decoded and answered, and the lowest version advertised.
 #[derive(Debug, Clone, Copy)]
@@ -42,8 +48,15 @@ macro_rules! api_table {
         ];
 
         /// Decodes the body of a request whose version was checked against [`APIS`], runs its
-        /// handler and encodes the response frame (`None` when no response is due).
+        /// handler and encodes the response frame (`None` when no response is due), waiting
+        /// for a response that comes later.
         pub async fn dispatch(ctx: &RequestContext, body: &mut Bytes) -> Result<Option<Frame>, DispatchError> {
+            dispatch_answer(ctx, body).await?.resolve().await
+        }
+
+        /// [`dispatch`], but a response that comes later (an acks=all Produce waiting for the
+        /// high watermark) is handed back as [`Answer::Later`] instead of awaited.
+        pub async fn dispatch_answer(ctx: &RequestContext, body: &mut Bytes) -> Result<Answer, DispatchError> {
             let header_version = ctx.api_key.response_header_version(ctx.version);
             match ctx.api_key {
                 $( ApiKey::$key => {
@@ -52,8 +65,15 @@ macro_rules! api_table {
                     api_table!(@forward ctx, req, header_version $(, $fw)?);
                     let reply: Reply<<$req as Request>::Response> = $handler(ctx, req).await.into();
                     match reply {
-                        Reply::Send(resp) => api_table!(@encode ctx, header_version, resp $(, $enc)?).map(Some),
-                        Reply::Silent => Ok(None),
+                        Reply::Send(resp) => api_table!(@encode ctx, header_version, resp $(, $enc)?).map(|f| Answer::Now(Some(f))),
+                        Reply::Silent => Ok(Answer::Now(None)),
+                        Reply::Later(later) => {
+                            let to = Encoding { correlation_id: ctx.correlation_id, version: ctx.version };
+                            Ok(Answer::Later(Box::pin(async move {
+                                let resp = later.await;
+                                api_table!(@encode to, header_version, resp $(, $enc)?).map(Some)
+                            })))
+                        }
                     }
                 } )*
                 other => Err(DispatchError::UnknownApi(other as i16)),
@@ -74,8 +94,7 @@ macro_rules! api_table {
         let origin = crate::broker::envelope::Origin { principal: &$ctx.principal, host: $ctx.peer.ip() };
         if let Some(resp) = forwarder.maybe_forward(quorum, $ctx.controller_listener, origin, &$req, $ctx.version).await {
             return encode_response($ctx.correlation_id, $hv, &resp, $ctx.version)
-                .map(Frame::from)
-                .map(Some);
+                .map(|f| Answer::Now(Some(Frame::from(f))));
         }
     };
     (@lp) => { false };
@@ -174,6 +193,10 @@ pub const CONTROLLER_APIS: &[ApiKey] = &[
     ApiKey::AllocateProducerIds,
     ApiKey::AlterPartition,
     ApiKey::AlterUserScramCredentials,
+    // Brokers and voters authenticate to a SASL controller listener (Kafka lists both for
+    // the controller too).
+    ApiKey::SaslHandshake,
+    ApiKey::SaslAuthenticate,
 ];
 
 /// APIs served on controller listeners only (Kafka's `"listeners": ["controller"]`): a

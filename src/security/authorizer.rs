@@ -66,7 +66,7 @@ impl Authorizer {
 
     /// Whether no ACL applies to `principal` at all: authorization is off, or it is a super
     /// user.
-    fn bypassed_by(&self, principal: &KafkaPrincipal) -> bool {
+    pub fn bypassed_by(&self, principal: &KafkaPrincipal) -> bool {
         !self.enabled || self.super_users.contains(principal)
     }
 

@@ -2,7 +2,14 @@
 //! order to the [`Router`] (as Kafka does, so responses leave in request order), and writes
 //! the response frames. It knows frames only: what a frame means is the router's business.
 //!
-//! Responses to pipelined requests already buffered are coalesced into one write. A frame
+//! Responses to pipelined requests already buffered are coalesced into one write.
+//!
+//! Pipelined acks=all: a Produce whose batches are appended but not yet committed answers
+//! later ([`Answer::Later`]); the connection goes on to the next request if that is a Produce
+//! too (up to [`MAX_DUE`] answers due), so a client's pipelined acks=all requests are appended
+//! back to back and replicated together instead of one replication round trip each. Answers
+//! still leave in request order, and any other request is served only once every earlier
+//! one is answered — Kafka's order (docs/design/replication.md, "Pipelined acks=all"). A frame
 //! whose size is below 8 or above the router's limit for the session (`socket.request.max.bytes`,
 //! or `sasl.server.max.receive.size` before SASL authentication) closes the connection before
 //! anything is allocated for it; a partial frame never makes the buffer grow by more than
@@ -16,16 +23,24 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+use std::collections::VecDeque;
+
 use bytes::{Buf, Bytes, BytesMut};
+use futures_util::FutureExt;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::{broadcast, mpsc};
 
-use crate::protocol::codec::OWN_CHUNK_MIN;
+use crate::protocol::codec::{Answer, OWN_CHUNK_MIN};
 use crate::protocol::{DispatchError, Frame};
 use crate::router::{FrameLimits, Router, Session};
 
 /// How long a request in flight at shutdown may still take before it is cut short.
 const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// Answers due on one connection (Produce requests appended, waiting for their high
+/// watermark) before the next Produce waits for the oldest: Kafka's producer keeps at most 5
+/// requests in flight by default.
+const MAX_DUE: usize = 32;
 
 /// Bytes read from the socket at a time at most.
 const READ_CHUNK: usize = 64 * 1024;
@@ -130,12 +145,22 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Connection<S> {
         let idle = self.limits.idle;
         let mut buf = BytesMut::with_capacity(4096);
         let mut out = BytesMut::new();
+        // Answers not sent yet, in request order, behind a Produce still waiting for its
+        // high watermark (see the module doc).
+        let mut due: VecDeque<Answer> = VecDeque::new();
         loop {
             let need = loop {
                 // The limit is the session's: smaller until a SASL connection authenticated.
                 let max = self.router.max_frame(session);
                 match next_frame(&mut buf, max) {
                     Framed::Frame(frame) => {
+                        // Only a Produce is served while earlier answers are due (up to
+                        // MAX_DUE of them); anything else once every earlier one is out.
+                        let keep = if is_produce(&frame) { MAX_DUE - 1 } else { 0 };
+                        if !self.settle(&mut due, &mut out, keep).await {
+                            let _ = self.send(&mut out).await;
+                            return;
+                        }
                         // A fetch may long-poll: send what is ready before waiting.
                         if Router::may_long_poll(&frame) {
                             if let Err(e) = self.send(&mut out).await {
@@ -168,15 +193,22 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Connection<S> {
                             }
                         };
                         if stopping {
-                            // The signal is consumed: answer this request and close.
-                            if let Ok(Some(resp)) = handled {
-                                let _ = self.queue(&mut out, resp).await;
+                            // The signal is consumed: answer this request (and those due
+                            // before it, within the grace) and close.
+                            if let Ok(answer) = handled {
+                                due.push_back(answer);
+                                let _ = tokio::time::timeout(
+                                    SHUTDOWN_GRACE,
+                                    self.settle(&mut due, &mut out, 0),
+                                )
+                                .await;
                             }
                             let _ = self.send(&mut out).await;
                             return;
                         }
                         match handled {
-                            Ok(Some(resp)) => {
+                            Ok(Answer::Now(None)) => {}
+                            Ok(Answer::Now(Some(resp))) if due.is_empty() => {
                                 if let Err(e) = self.queue(&mut out, resp).await {
                                     tracing::debug!("{}: write failed: {e}", self.peer);
                                     return;
@@ -186,16 +218,17 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Connection<S> {
                                     return;
                                 }
                             }
-                            Ok(None) => {}
+                            Ok(answer) => due.push_back(answer),
                             Err(e) => {
-                                if let DispatchError::Encode(_) = e {
-                                    tracing::error!("{}: {e}; closing connection", self.peer);
-                                } else {
-                                    tracing::warn!("{}: {e}; closing connection", self.peer);
-                                }
+                                closing(self.peer, &e);
                                 let _ = self.send(&mut out).await;
                                 return;
                             }
+                        }
+                        // Answers that came meanwhile go out with the next write.
+                        if !self.deliver_ready(&mut due, &mut out).await {
+                            let _ = self.send(&mut out).await;
+                            return;
                         }
                     }
                     Framed::NeedMore(n) => break n,
@@ -209,31 +242,143 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Connection<S> {
                     }
                 }
             };
-            if let Err(e) = self.send(&mut out).await {
-                tracing::debug!("{}: write failed: {e}", self.peer);
-                return;
-            }
             buf.reserve(need.clamp(1, READ_CHUNK));
-            let read = tokio::select! {
-                r = tokio::time::timeout(idle, self.stream.read_buf(&mut buf)) => r,
-                _ = self.shutdown.recv() => return,
-            };
-            match read {
-                Ok(Ok(0)) => return,
-                Ok(Ok(_)) => {}
-                Ok(Err(e)) => {
-                    tracing::debug!("{}: read failed: {e}", self.peer);
+            // Wait for more bytes, sending each answer due as it comes.
+            loop {
+                if let Err(e) = self.send(&mut out).await {
+                    tracing::debug!("{}: write failed: {e}", self.peer);
                     return;
                 }
-                Err(_) => {
-                    tracing::info!(
-                        "{}: idle for {} ms; closing connection",
-                        self.peer,
-                        idle.as_millis()
-                    );
-                    return;
+                let event = tokio::select! {
+                    biased;
+                    _ = self.shutdown.recv() => Event::Shutdown,
+                    a = front(&mut due), if !due.is_empty() => Event::Answered(a),
+                    r = tokio::time::timeout(idle, self.stream.read_buf(&mut buf)) => Event::Read(r),
+                };
+                match event {
+                    Event::Shutdown => {
+                        let _ = tokio::time::timeout(
+                            SHUTDOWN_GRACE,
+                            self.settle(&mut due, &mut out, 0),
+                        )
+                        .await;
+                        let _ = self.send(&mut out).await;
+                        return;
+                    }
+                    Event::Answered(a) => {
+                        due.pop_front();
+                        if !self.deliver(&mut out, a).await
+                            || !self.deliver_ready(&mut due, &mut out).await
+                        {
+                            let _ = self.send(&mut out).await;
+                            return;
+                        }
+                    }
+                    Event::Read(Ok(Ok(0))) => return,
+                    Event::Read(Ok(Ok(_))) => break,
+                    Event::Read(Ok(Err(e))) => {
+                        tracing::debug!("{}: read failed: {e}", self.peer);
+                        return;
+                    }
+                    // Not idle while answers are due: they are what the client waits for.
+                    Event::Read(Err(_)) if !due.is_empty() => {}
+                    Event::Read(Err(_)) => {
+                        tracing::info!(
+                            "{}: idle for {} ms; closing connection",
+                            self.peer,
+                            idle.as_millis()
+                        );
+                        return;
+                    }
                 }
             }
         }
+    }
+
+    /// Waits for the answers due, oldest first, queuing each, until at most `keep` are left;
+    /// false when the connection must close.
+    async fn settle(
+        &mut self,
+        due: &mut VecDeque<Answer>,
+        out: &mut BytesMut,
+        keep: usize,
+    ) -> bool {
+        while due.len() > keep {
+            let a = front(due).await;
+            due.pop_front();
+            if !self.deliver(out, a).await {
+                return false;
+            }
+        }
+        true
+    }
+
+    /// Queues the answers due that are ready now, oldest first, up to the first still
+    /// waiting; false when the connection must close.
+    async fn deliver_ready(&mut self, due: &mut VecDeque<Answer>, out: &mut BytesMut) -> bool {
+        while !due.is_empty() {
+            let Some(a) = front(due).now_or_never() else {
+                return true;
+            };
+            due.pop_front();
+            if !self.deliver(out, a).await {
+                return false;
+            }
+        }
+        true
+    }
+
+    /// Queues one answer that came; false when the connection must close.
+    async fn deliver(
+        &mut self,
+        out: &mut BytesMut,
+        a: Result<Option<Frame>, DispatchError>,
+    ) -> bool {
+        match a {
+            Ok(Some(frame)) => match self.queue(out, frame).await {
+                Ok(()) => true,
+                Err(e) => {
+                    tracing::debug!("{}: write failed: {e}", self.peer);
+                    false
+                }
+            },
+            Ok(None) => true,
+            Err(e) => {
+                closing(self.peer, &e);
+                false
+            }
+        }
+    }
+}
+
+/// What the wait for more bytes ended with.
+enum Event {
+    Shutdown,
+    Answered(Result<Option<Frame>, DispatchError>),
+    Read(Result<std::io::Result<usize>, tokio::time::error::Elapsed>),
+}
+
+/// Logs why a request closes the connection.
+fn closing(peer: SocketAddr, e: &DispatchError) {
+    match e {
+        DispatchError::Encode(_) => tracing::error!("{peer}: {e}; closing connection"),
+        DispatchError::SessionExpired => tracing::debug!("{peer}: {e}; closing connection"),
+        _ => tracing::warn!("{peer}: {e}; closing connection"),
+    }
+}
+
+/// Whether the frame is a Produce request (api key 0): the only request served while
+/// earlier answers are due.
+fn is_produce(frame: &[u8]) -> bool {
+    frame.len() >= 2 && i16::from_be_bytes([frame[0], frame[1]]) == 0
+}
+
+/// Resolves with the oldest answer due (at once when it is ready); polls it in place, so it
+/// may be dropped and called again. Pending forever when none is due.
+async fn front(due: &mut VecDeque<Answer>) -> Result<Option<Frame>, DispatchError> {
+    match due.front_mut() {
+        Some(Answer::Now(frame)) => Ok(frame.take()),
+        Some(Answer::Later(later)) => later.await,
+        None => std::future::pending().await,
     }
 }

@@ -223,16 +223,22 @@ fn heartbeat(id: i32, epoch: i64, offset: i64, shut_down: bool) -> BrokerHeartbe
         .with_want_shut_down(shut_down)
 }
 
-#[test]
-fn registration_and_heartbeats_answer_kafkas_errors() {
-    let dir = tempfile::tempdir().unwrap();
-    let b = TestBroker::combined(dir.path());
-    let ctl = b.listener_addr("CONTROLLER").to_string();
+/// A combined node, its cluster id, and a raw client on its CONTROLLER listener: where
+/// registration and heartbeat tests talk as another broker would.
+fn combined_with_controller_client(dir: &std::path::Path) -> (TestBroker, String, RawClient) {
+    let b = TestBroker::combined(dir);
     let cluster_id = metadata(&b.bootstrap())
         .cluster_id
         .map(|c| c.to_string())
         .expect("cluster id");
-    let mut c = RawClient::connect(&ctl);
+    let c = RawClient::connect(&b.listener_addr("CONTROLLER").to_string());
+    (b, cluster_id, c)
+}
+
+#[test]
+fn registration_and_heartbeats_answer_kafkas_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let (b, cluster_id, mut c) = combined_with_controller_client(dir.path());
 
     // Wrong cluster id: 104.
     let r = c.call(&registration(7, "not-this-cluster", 1, 9999), 4);
@@ -511,13 +517,7 @@ fn a_broker_behind_the_log_start_copies_the_snapshot() {
 #[test]
 fn unregister_broker_takes_it_out_of_isrs_and_answers_kafkas_errors() {
     let dir = tempfile::tempdir().unwrap();
-    let b = TestBroker::combined(dir.path());
-    let ctl = b.listener_addr("CONTROLLER").to_string();
-    let cluster_id = metadata(&b.bootstrap())
-        .cluster_id
-        .map(|c| c.to_string())
-        .expect("cluster id");
-    let mut c = RawClient::connect(&ctl);
+    let (b, cluster_id, mut c) = combined_with_controller_client(dir.path());
     let r = c.call(&registration(7, &cluster_id, 1, 9999), 4);
     assert_eq!(r.error_code, 0);
     let epoch = r.broker_epoch;

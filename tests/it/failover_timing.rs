@@ -127,17 +127,7 @@ fn failover_under_producer(
     leader: i32,
     fault: impl FnOnce(&mut Cluster),
 ) -> Failover {
-    let producer = crate::support::clients::producer(
-        &c.bootstrap(),
-        &[
-            ("enable.idempotence", "true"),
-            ("acks", "all"),
-            ("message.timeout.ms", "60000"),
-            ("retry.backoff.ms", "50"),
-            ("retry.backoff.max.ms", "100"),
-            ("reconnect.backoff.max.ms", "100"),
-        ],
-    );
+    let producer = crate::support::clients::failover_producer(&c.bootstrap());
     let sent = values("f", RECORDS);
     let (tx, rx) = mpsc::channel();
     let stop = Arc::new(AtomicBool::new(false));

@@ -7,7 +7,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::Duration;
 
-use kafka_protocol::messages::{ConsumerGroupDescribeRequest, GroupId, ListGroupsRequest};
+use kafka_protocol::messages::{
+    ConsumerGroupDescribeRequest, ConsumerGroupHeartbeatRequest, GroupId, ListGroupsRequest,
+};
 use kafka_protocol::protocol::StrBytes;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 
@@ -17,9 +19,16 @@ use crate::support::{wait_for, RawClient, TestBroker};
 
 const CONSUMER: &[(&str, &str)] = &[("group.protocol", "consumer")];
 
-/// A broker whose consumer groups heartbeat every 300 ms, so rebalances take under a second.
+/// A broker whose consumer groups heartbeat every 300 ms, so rebalances take under a second
+/// (the lower bound moved too: Kafka's is 5 s).
 fn broker(dir: &std::path::Path) -> TestBroker {
-    TestBroker::start(dir, &[("group.consumer.heartbeat.interval.ms", "300")])
+    TestBroker::start(
+        dir,
+        &[
+            ("group.consumer.min.heartbeat.interval.ms", "300"),
+            ("group.consumer.heartbeat.interval.ms", "300"),
+        ],
+    )
 }
 
 /// Each worker's partition count, and how many distinct partitions they hold (0 if two
@@ -348,5 +357,57 @@ fn a_regex_subscription_is_resolved_by_the_broker_and_follows_new_topics() {
         values(&seen),
         expected,
         "the matching topics exactly once, other848 never"
+    );
+}
+
+/// Kafka 4's join rule: an empty list of topic names (or an empty regex) joins the group
+/// subscribed to nothing; only both null is INVALID_REQUEST. The Java client 4.x joins with
+/// `[]` while its `java.util.regex.Pattern` subscription has matched no topic yet, then sends
+/// the matched names; gregor used to refuse that first heartbeat.
+#[test]
+fn heartbeat_joins_with_an_empty_subscription() {
+    let dir = tempfile::tempdir().unwrap();
+    let b = broker(dir.path());
+    let mut c = RawClient::connect(&b.bootstrap());
+    assert_eq!(
+        crate::support::raw::create_topic(&mut c, "empty848", 2, &[]),
+        0
+    );
+    let s = |v: &str| StrBytes::from_string(v.to_string());
+    let join = ConsumerGroupHeartbeatRequest::default()
+        .with_group_id(GroupId(s("g-empty")))
+        .with_member_id(s("m-empty"))
+        .with_rebalance_timeout_ms(30_000)
+        .with_topic_partitions(Some(Vec::new()));
+    let neither = c.call(&join.clone().with_subscribed_topic_names(None), 1);
+    assert_eq!(neither.error_code, 42, "both null: INVALID_REQUEST");
+    let joined = c.call(&join.clone().with_subscribed_topic_names(Some(vec![])), 1);
+    assert_eq!((joined.error_code, joined.member_epoch), (0, 1));
+    let parts = |r: &kafka_protocol::messages::ConsumerGroupHeartbeatResponse| -> usize {
+        r.assignment.as_ref().map_or(0, |a| {
+            a.topic_partitions.iter().map(|t| t.partitions.len()).sum()
+        })
+    };
+    assert_eq!(parts(&joined), 0, "subscribed to nothing: {joined:?}");
+    // The names arrive in a later heartbeat: both partitions are assigned.
+    let mut epoch = joined.member_epoch;
+    let mut names = Some(vec![crate::support::raw::topic("empty848")]);
+    wait_for(
+        "the two partitions assigned",
+        Duration::from_secs(20),
+        || {
+            let r = c.call(
+                &join
+                    .clone()
+                    .with_member_epoch(epoch)
+                    .with_rebalance_timeout_ms(-1)
+                    .with_subscribed_topic_names(names.take())
+                    .with_topic_partitions(None),
+                1,
+            );
+            assert_eq!(r.error_code, 0, "{r:?}");
+            epoch = r.member_epoch;
+            (parts(&r) == 2).then_some(())
+        },
     );
 }

@@ -160,8 +160,16 @@ fn expired_token_gets_the_json_challenge_then_authentication_failed() {
     let mut c = RawClient::connect(&sasl);
     assert_eq!(handshake(&mut c, "OAUTHBEARER").error_code, 0);
     let live = jwt(&format!(r#"{{"sub":"alice","exp":{}}}"#, now_s + 600));
+    let sent = now_ms();
     let r = authenticate(&mut c, &initial_response(&live));
     assert_eq!((r.error_code, r.auth_bytes.len()), (0, 0));
+    // KIP-368: the token's `exp` bounds the session even with connections.max.reauth.ms off.
+    let left = (now_s + 600) * 1000 - sent;
+    assert!(
+        (left - 5_000..=left).contains(&r.session_lifetime_ms),
+        "session lifetime {} for a token with {left} ms left",
+        r.session_lifetime_ms
+    );
     assert_eq!(raw::create_topic(&mut c, "oauth-raw", 1, &[]), 0);
     let p = raw::produce(
         &mut c,

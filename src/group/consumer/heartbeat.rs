@@ -64,8 +64,18 @@ pub struct HeartbeatResult {
 impl HeartbeatResult {
     fn error(error: ErrorCode, message: impl Into<String>, p: &HeartbeatParams) -> Self {
         HeartbeatResult {
-            error,
             message: Some(message.into()),
+            error,
+            ..Self::left(p)
+        }
+    }
+
+    /// The answer to a leave (epoch −1 or −2, dynamic or static): the member's own id and
+    /// epoch echoed, no interval, no assignment.
+    fn left(p: &HeartbeatParams) -> Self {
+        HeartbeatResult {
+            error: ErrorCode::None,
+            message: None,
             member_id: p.member_id.clone(),
             member_epoch: p.member_epoch,
             heartbeat_interval_ms: 0,
@@ -114,18 +124,11 @@ fn validate(p: &HeartbeatParams, assignors: &[String]) -> Result<(), (ErrorCode,
             if p.owned.as_ref().is_none_or(|o| !o.is_empty()) {
                 return bad("TopicPartitions must be empty when (re-)joining.");
             }
-            let no_names = p
-                .subscribed_topic_names
-                .as_ref()
-                .is_none_or(|t| t.is_empty());
-            let no_regex = p
-                .subscribed_topic_regex
-                .as_deref()
-                .is_none_or(str::is_empty);
-            if no_names && no_regex {
-                return bad(
-                    "SubscribedTopicNames or SubscribedTopicRegex must be set in first request.",
-                );
+            // An empty list of names or an empty regex joins subscribed to nothing (Kafka
+            // 4's rule): the Java client 4.x joins with [] while its java.util.regex pattern
+            // has not matched a topic yet. Only both null is refused.
+            if p.subscribed_topic_names.is_none() && p.subscribed_topic_regex.is_none() {
+                return bad("Either SubscribedTopicNames or SubscribedTopicRegex must be non-null when (re-)joining.");
             }
         }
         -2 => {
@@ -173,12 +176,31 @@ impl GroupCoordinator {
         }
         let cfg = self.config.clone();
         let fallback = p.clone();
+        tracing::debug!(
+            "group {}: heartbeat of {} epoch {} owned {:?} topics {:?} rebalance timeout {}",
+            p.group_id,
+            p.member_id,
+            p.member_epoch,
+            p.owned,
+            p.subscribed_topic_names,
+            p.rebalance_timeout_ms
+        );
         match self
             .runtime
             .write(|s, now| heartbeat_op(s, p, topics, &cfg, now))
             .await
         {
-            Ok(r) => r,
+            Ok(r) => {
+                tracing::debug!(
+                    "group {}: heartbeat of {} answered {:?} epoch {} assignment {:?}",
+                    fallback.group_id,
+                    r.member_id,
+                    r.error,
+                    r.member_epoch,
+                    r.assignment
+                );
+                r
+            }
             Err(e) => {
                 tracing::warn!("group {}: heartbeat not written: {e}", fallback.group_id);
                 HeartbeatResult::error(write_error_code(&e), e.to_string(), &fallback)
@@ -217,16 +239,8 @@ fn heartbeat_op(
         }
     };
     if let (true, Some(instance)) = (p.member_epoch < 0, &p.instance_id) {
-        let r = HeartbeatResult {
-            error: ErrorCode::None,
-            message: None,
-            member_id: p.member_id.clone(),
-            member_epoch: p.member_epoch,
-            heartbeat_interval_ms: 0,
-            assignment: None,
-        };
         return match static_members::leave(&p.group_id, group, &p, instance) {
-            Ok(records) => CoordinatorResult::new(records, r),
+            Ok(records) => CoordinatorResult::new(records, HeartbeatResult::left(&p)),
             Err((code, msg)) => fail(code, msg),
         };
     }
@@ -246,15 +260,7 @@ fn heartbeat_op(
             p.member_id
         );
         let records = fence_records(&p.group_id, group, &p.member_id);
-        let r = HeartbeatResult {
-            error: ErrorCode::None,
-            message: None,
-            member_id: p.member_id.clone(),
-            member_epoch: p.member_epoch,
-            heartbeat_interval_ms: 0,
-            assignment: None,
-        };
-        return CoordinatorResult::new(records, r);
+        return CoordinatorResult::new(records, HeartbeatResult::left(&p));
     }
     let joining = p.member_epoch == 0;
     let replaced_group;

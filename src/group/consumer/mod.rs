@@ -24,3 +24,5 @@ pub mod timers;
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_librdkafka;

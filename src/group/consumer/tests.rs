@@ -18,10 +18,10 @@ use crate::group::api::{GroupConfig, JoinParams};
 use crate::group::coordinator::GroupCoordinator;
 use crate::group::OffsetValue;
 
-const GROUP: &str = "cg";
-const TOPIC: Uuid = Uuid::from_u128(0xabc);
+pub(super) const GROUP: &str = "cg";
+pub(super) const TOPIC: Uuid = Uuid::from_u128(0xabc);
 
-fn config() -> GroupConfig {
+pub(super) fn config() -> GroupConfig {
     GroupConfig {
         initial_rebalance_delay: Duration::ZERO,
         min_session_timeout_ms: 1_000,
@@ -37,7 +37,7 @@ fn config() -> GroupConfig {
 }
 
 /// One topic `t` of six partitions.
-struct OneTopic;
+pub(super) struct OneTopic;
 
 impl Topics for OneTopic {
     fn get(&self, name: &str) -> Option<(Uuid, i32)> {
@@ -49,7 +49,7 @@ impl Topics for OneTopic {
 }
 
 #[allow(non_upper_case_globals)]
-const topics: OneTopic = OneTopic;
+pub(super) const topics: OneTopic = OneTopic;
 
 /// A simulated KIP-848 consumer: it owns exactly what its last assignment said.
 struct Client {
@@ -98,7 +98,7 @@ impl Client {
     }
 }
 
-fn harness() -> (Arc<GroupCoordinator>, Arc<MemoryLog>, Arc<FakeClock>) {
+pub(super) fn harness() -> (Arc<GroupCoordinator>, Arc<MemoryLog>, Arc<FakeClock>) {
     let log = Arc::new(MemoryLog::new());
     let clock = Arc::new(FakeClock::new());
     let coord = GroupCoordinator::new(config(), log.clone(), clock.clone()).unwrap();
@@ -253,6 +253,20 @@ async fn epochs_and_requests_are_checked_as_kafka_does() {
     assert_eq!(
         c.consumer_heartbeat(bad.clone(), &topics).await.error,
         ErrorCode::InvalidRequest
+    );
+    // An empty list joins, subscribed to nothing (Kafka 4): no assignment yet.
+    let mut empty = Client::new("e").params();
+    empty.subscribed_topic_names = Some(vec![]);
+    let joined = c.consumer_heartbeat(empty, &topics).await;
+    assert_eq!(joined.error, ErrorCode::None);
+    let nothing = |a: &Assignment| a.values().all(BTreeSet::is_empty);
+    assert!(joined.assignment.as_ref().is_none_or(nothing), "{joined:?}");
+    let mut gone = Client::new("e").params();
+    gone.member_epoch = -1;
+    gone.subscribed_topic_names = None;
+    assert_eq!(
+        c.consumer_heartbeat(gone, &topics).await.error,
+        ErrorCode::None
     );
     bad.member_id = String::new();
     bad.subscribed_topic_names = Some(vec!["t".into()]);

@@ -11,8 +11,10 @@
 //! start-up, and a handshake asking for it (or any unknown mechanism) gets
 //! UNSUPPORTED_SASL_MECHANISM with the list gregor does enable.
 
+pub mod client;
 pub mod oauthbearer;
 pub mod plain;
+pub mod reauth;
 pub mod scram;
 pub mod scram_crypto;
 pub mod unsecured_jws;
@@ -23,6 +25,7 @@ use std::time::Duration;
 use crate::config::BrokerConfig;
 use crate::security::jaas;
 pub use oauthbearer::OAuthBearerServer;
+pub use reauth::SaslMetrics;
 pub use scram::{ScramClient, ScramServer, ScramStep};
 pub use scram_crypto::{ScramCredential, ScramMechanism};
 pub use unsecured_jws::ValidatorOptions;
@@ -68,6 +71,8 @@ pub struct ListenerSasl {
     pub max_receive_size: usize,
     /// `connection.failed.authentication.delay.ms`.
     pub failed_delay: Duration,
+    /// `connections.max.reauth.ms` of each enabled mechanism ([`reauth::max_reauth_ms`]).
+    max_reauth_ms: Vec<(Mechanism, i64)>,
 }
 
 impl std::fmt::Debug for ListenerSasl {
@@ -116,7 +121,12 @@ impl ListenerSasl {
                 }
             }
         }
+        let max_reauth_ms = enabled
+            .iter()
+            .map(|m| reauth::max_reauth_ms(listener, *m, config).map(|ms| (*m, ms)))
+            .collect::<Result<_, _>>()?;
         Ok(ListenerSasl {
+            max_reauth_ms,
             enabled,
             unsupported,
             plain_users,
@@ -131,6 +141,14 @@ impl ListenerSasl {
         self.enabled.iter().map(|m| m.name()).collect()
     }
 
+    /// `connections.max.reauth.ms` for sessions authenticated with `mechanism` (0: unbounded).
+    pub fn max_reauth_ms(&self, mechanism: Mechanism) -> i64 {
+        self.max_reauth_ms
+            .iter()
+            .find(|(m, _)| *m == mechanism)
+            .map_or(0, |(_, ms)| *ms)
+    }
+
     /// How many PLAIN users the configuration defines (start-up log).
     pub fn plain_user_count(&self) -> usize {
         self.plain_users.len()
@@ -139,7 +157,11 @@ impl ListenerSasl {
 
 /// The JAAS value for `mechanism` (lower case) on `listener`, with the key it came from:
 /// `listener.name.<listener>.<mechanism>.sasl.jaas.config`, else `sasl.jaas.config`.
-fn jaas_value(listener: &str, mechanism: &str, config: &BrokerConfig) -> Option<(String, String)> {
+pub(super) fn jaas_value(
+    listener: &str,
+    mechanism: &str,
+    config: &BrokerConfig,
+) -> Option<(String, String)> {
     let prefixed = format!("{mechanism}.sasl.jaas.config");
     match config.listener_value(listener, &prefixed) {
         Some(v) => Some((
@@ -158,8 +180,14 @@ fn jaas_value(listener: &str, mechanism: &str, config: &BrokerConfig) -> Option<
 pub enum Outcome {
     /// Send these bytes and wait for the next token.
     Challenge(Vec<u8>),
-    /// Authenticated as this user; send `token` (may be empty).
-    Success { user: String, token: Vec<u8> },
+    /// Authenticated as this user; send `token` (may be empty). `expires_ms`: when the
+    /// credential ends (an OAUTHBEARER token's `exp`, ms since the epoch), which bounds the
+    /// session (KIP-368).
+    Success {
+        user: String,
+        token: Vec<u8>,
+        expires_ms: Option<i64>,
+    },
     /// Refused: `message` goes to the client (Kafka's text), `reason` to the log.
     Failure { message: String, reason: String },
 }
@@ -214,6 +242,7 @@ impl Authenticator {
                 Ok(user) => Outcome::Success {
                     user,
                     token: Vec::new(),
+                    expires_ms: None,
                 },
                 Err(message) => Outcome::Failure {
                     reason: message.clone(),
@@ -233,6 +262,7 @@ impl Authenticator {
                     Ok(ScramStep::Done { user, server_final }) => Outcome::Success {
                         user,
                         token: server_final,
+                        expires_ms: None,
                     },
                     Err(e) => Outcome::Failure {
                         // Kafka's SaslServerAuthenticator answers a SaslException so.
@@ -250,7 +280,7 @@ impl Authenticator {
 
 /// The wall clock in ms since the epoch: what a token's `exp` and `iat` claims are checked
 /// against (security sits below the log layer, so it keeps its own).
-fn wall_clock_ms() -> i64 {
+pub fn wall_clock_ms() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_millis() as i64)

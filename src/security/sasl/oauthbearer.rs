@@ -166,6 +166,7 @@ impl OAuthBearerServer {
             Ok(token) => Outcome::Success {
                 user: token.principal,
                 token: Vec::new(),
+                expires_ms: Some(token.lifetime_ms),
             },
         }
     }

@@ -118,7 +118,7 @@ struct Pending {
 /// A server nonce of 32 random alphanumeric characters, as Kafka's (`secureRandomString`):
 /// no `=` or `,`, which some clients treat specially in attribute values (librdkafka 2.0
 /// refuses a base64 nonce ending in `=`).
-fn alphanumeric_nonce() -> Result<String, ScramError> {
+pub(super) fn alphanumeric_nonce() -> Result<String, ScramError> {
     const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
     let bytes = random_bytes(32).map_err(|reason| ScramError { reason })?;
     // 256 = 4 × 62 + 8: the bias of a modulo is negligible for a nonce, which needs

@@ -7,6 +7,7 @@
 //! certificate is), checked at start-up by `node` and `gregor serve`; `server` only runs the
 //! handshake on a socket with what this module built.
 
+pub mod client;
 pub mod dn;
 pub mod principal_mapper;
 pub mod server;

@@ -25,17 +25,7 @@ fn a_killed_leader_loses_and_duplicates_no_acknowledged_record_and_rejoins_ident
 
     // An idempotent acks=all producer sends paced records on one thread; this thread awaits
     // each delivery in order and kills the leader once a third of them are acknowledged.
-    let producer = clients::producer(
-        &c.bootstrap(),
-        &[
-            ("enable.idempotence", "true"),
-            ("acks", "all"),
-            ("message.timeout.ms", "60000"),
-            ("retry.backoff.ms", "50"),
-            ("retry.backoff.max.ms", "100"),
-            ("reconnect.backoff.max.ms", "100"),
-        ],
-    );
+    let producer = clients::failover_producer(&c.bootstrap());
     let sent = values("r", 600);
     let (tx, rx) = mpsc::channel();
     let sender = {

@@ -14,14 +14,21 @@
 //!   survives on all three replicas;
 //! - [`leader_hints`]: a follower refusing a Produce names the leader and its endpoint
 //!   (KIP-951);
+//! - [`pipelined`]: acks=all Produce requests pipelined on one connection are answered in
+//!   order, each once committed, and another request behind them only after them all;
 //! - [`restart`]: a node restarted after its leadership moved away answers Metadata and
 //!   Produce only from the caught-up image (a voter and a broker-only node).
+//! - [`secured`]: every listener SASL_SSL (PLAIN) or SSL with mTLS, or SCRAM between
+//!   brokers: replication, failover and the quorum over authenticated TLS; a wrong
+//!   inter-broker password keeps a node out.
 
 mod failover;
 mod isolation;
 mod isr;
 mod leader_hints;
+mod pipelined;
 mod restart;
+mod secured;
 
 use std::net::SocketAddr;
 use std::time::Duration;

@@ -32,6 +32,23 @@ pub fn producer(bootstrap: &str, extra: &[(&str, &str)]) -> FutureProducer {
     config(bootstrap, &base).create().expect("producer")
 }
 
+/// The producer failover tests run under: idempotent, acks=all, a minute to deliver, and
+/// retries/reconnects every 50–100 ms so that the time to fail over is the broker's, not a
+/// client backoff's.
+pub fn failover_producer(bootstrap: &str) -> FutureProducer {
+    producer(
+        bootstrap,
+        &[
+            ("enable.idempotence", "true"),
+            ("acks", "all"),
+            ("message.timeout.ms", "60000"),
+            ("retry.backoff.ms", "50"),
+            ("retry.backoff.max.ms", "100"),
+            ("reconnect.backoff.max.ms", "100"),
+        ],
+    )
+}
+
 pub fn consumer(bootstrap: &str) -> BaseConsumer {
     config(
         bootstrap,

@@ -64,7 +64,7 @@ impl TestPki {
         &self,
         sans: Vec<String>,
         dn: &[(DnType, &str)],
-        usage: ExtendedKeyUsagePurpose,
+        usages: Vec<ExtendedKeyUsagePurpose>,
     ) -> Issued {
         let key = KeyPair::generate().expect("key");
         let mut params = CertificateParams::new(sans).expect("params");
@@ -72,7 +72,7 @@ impl TestPki {
         for (t, v) in dn {
             params.distinguished_name.push(t.clone(), *v);
         }
-        params.extended_key_usages = vec![usage];
+        params.extended_key_usages = usages;
         let cert = params
             .signed_by(&key, &self.ca, &self.ca_key)
             .expect("sign");
@@ -87,7 +87,20 @@ impl TestPki {
         self.issue(
             vec!["localhost".into(), "127.0.0.1".into()],
             &[(DnType::CommonName, cn)],
-            ExtendedKeyUsagePurpose::ServerAuth,
+            vec![ExtendedKeyUsagePurpose::ServerAuth],
+        )
+    }
+
+    /// A node's certificate for `localhost` and 127.0.0.1, subject `CN=<cn>`, good as a
+    /// server and as a client certificate (a node's keystore is both for node-to-node TLS).
+    pub fn node(&self, cn: &str) -> Issued {
+        self.issue(
+            vec!["localhost".into(), "127.0.0.1".into()],
+            &[(DnType::CommonName, cn)],
+            vec![
+                ExtendedKeyUsagePurpose::ServerAuth,
+                ExtendedKeyUsagePurpose::ClientAuth,
+            ],
         )
     }
 
@@ -96,7 +109,7 @@ impl TestPki {
         self.issue(
             Vec::new(),
             &[(DnType::OrganizationName, org), (DnType::CommonName, cn)],
-            ExtendedKeyUsagePurpose::ClientAuth,
+            vec![ExtendedKeyUsagePurpose::ClientAuth],
         )
     }
 
