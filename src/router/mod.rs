@@ -386,7 +386,11 @@ impl Router {
             );
         }
         match split {
-            Some(s) => s.merge(result?, correlation_id),
+            // A split request's answer is completed first (an acks=all Produce's comes
+            // later), then merged: a fault rule's request is not pipelined.
+            Some(s) => s
+                .merge(result?.resolve().await?, correlation_id)
+                .map(Answer::Now),
             None => result,
         }
     }
