@@ -27,6 +27,9 @@ struct Args {
     /// Repetitions of the first-record measurement (the median is reported).
     #[arg(long, default_value_t = 7)]
     runs: usize,
+    /// Repetitions of the settle measurement, alternating the protocols (medians reported).
+    #[arg(long, default_value_t = 5)]
+    settle_runs: usize,
 }
 
 fn consumer(bs: &str, group: &str) -> Result<BaseConsumer> {
@@ -127,14 +130,27 @@ fn main() -> Result<()> {
         ms(g) / ms(b)
     );
 
-    let classic = settle_after_leave(&topic, || consumer(&a.bootstrap, &format!("{topic}-trio")))?;
-    let modern = settle_after_leave(&topic, || {
-        consumer_848(&a.bootstrap, &format!("{topic}-trio848"))
-    })?;
+    let (mut classic, mut modern) = (Vec::new(), Vec::new());
+    for run in 0..a.settle_runs.max(1) {
+        classic.push(settle_after_leave(&topic, || {
+            consumer(&a.bootstrap, &format!("{topic}-trio{run}"))
+        })?);
+        modern.push(settle_after_leave(&topic, || {
+            consumer_848(&a.bootstrap, &format!("{topic}-trio848-{run}"))
+        })?);
+    }
+    let each = |v: &[Duration]| {
+        v.iter()
+            .map(|d| format!("{:.1}", ms(*d)))
+            .collect::<Vec<_>>()
+    };
     println!(
-        "group of 3 settles after one member leaves: classic {:.1} ms, KIP-848 {:.1} ms",
-        ms(classic),
-        ms(modern)
+        "group of 3 settles after one member leaves (median of {}): classic {:.1} ms {:?}, KIP-848 {:.1} ms {:?}",
+        classic.len(),
+        ms(median(classic.clone())),
+        each(&classic),
+        ms(median(modern.clone())),
+        each(&modern)
     );
     Ok(())
 }
