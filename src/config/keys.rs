@@ -139,7 +139,7 @@ impl ConfigKey {
     }
 }
 
-use ConfigType::{Boolean, Double, Int, List, Long, Password, Short, String};
+use ConfigType::{Boolean, Class, Double, Int, List, Long, Password, Short, String};
 
 const HOUR_MS: i64 = 3_600_000;
 const MINUTE_MS: i64 = 60_000;
@@ -211,6 +211,7 @@ pub const KEYS: &[ConfigKey] = &[
     // --- broker: SASL (src/security/sasl; per listener: `listener.name.<listener>.<key>`) ---
     b("sasl.enabled.mechanisms", List, "GSSAPI").doc("mechanisms a SASL listener offers: PLAIN, SCRAM-SHA-256, SCRAM-SHA-512, OAUTHBEARER (GSSAPI, Kafka's default, is not supported: dropped with a warning)"),
     b_null("sasl.jaas.config", Password).doc("JAAS login modules; PLAIN's users are the `user_<name>=\"<password>\"` options of `PlainLoginModule`, OAUTHBEARER's validator reads the `unsecuredValidator*` options (per listener: `listener.name.<l>.<mechanism>.sasl.jaas.config`)"),
+    b_null("sasl.server.callback.handler.class", Class).doc("set per listener and mechanism (`listener.name.<l>.<mechanism>.sasl.server.callback.handler.class`): unset, empty or Kafka's built-in handler of the mechanism (OAUTHBEARER: `org.apache.kafka.common.security.oauthbearer.internals.unsecured.OAuthBearerUnsecuredValidatorCallbackHandler`, the unsecured-JWT validator) selects gregor's built-in; any other class refuses the start: a custom OAUTHBEARER validator is installed through the library API (README, \"A validator of your own\")"),
     b("sasl.server.max.receive.size", Int, "524288").min(1).doc("largest request frame before authentication on a SASL listener; larger ones close the connection"),
     b("connection.failed.authentication.delay.ms", Int, "100").min(0).doc("a failed authentication is answered after this delay, then the connection closes"),
     b("connections.max.reauth.ms", Long, "0").doc("KIP-368: a positive value bounds an authenticated SASL session (SaslAuthenticate v1+ answers the lifetime: this or the credential's, e.g. an OAUTHBEARER token's `exp`, whichever ends first); a client must re-authenticate before it ends, a later request closes the connection; 0: no bound (per listener and mechanism: `listener.name.<l>.<mechanism>.connections.max.reauth.ms`)"),
@@ -359,7 +360,11 @@ const LISTENER_PREFIXES: &[&str] = &["ssl.", "sasl.", "connections.max.reauth.ms
 
 /// The keys that may also be set per listener and SASL mechanism
 /// (`listener.name.<l>.<mechanism>.<key>`).
-const MECHANISM_KEYS: &[&str] = &["sasl.jaas.config", "connections.max.reauth.ms"];
+const MECHANISM_KEYS: &[&str] = &[
+    "sasl.jaas.config",
+    "connections.max.reauth.ms",
+    "sasl.server.callback.handler.class",
+];
 
 /// The topic key of this name.
 pub fn topic_key(name: &str) -> Option<&'static ConfigKey> {
@@ -425,7 +430,7 @@ impl ConfigKey {
                 None
             }
             Double => Some(v.parse::<f64>().map_err(|_| not_a("DOUBLE"))?),
-            String | List | Password => None,
+            String | List | Password | Class => None,
         };
         match (self.range, number) {
             (Range::AtLeast(min), Some(n)) if n < min as f64 => {

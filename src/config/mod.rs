@@ -54,6 +54,8 @@ pub enum ConfigType {
     Long = 5,
     Double = 6,
     List = 7,
+    /// A Java class name (Kafka's CLASS, type 8).
+    Class = 8,
     /// A secret (Kafka's PASSWORD, type 9): DescribeConfigs reports it sensitive, value null.
     Password = 9,
 }
@@ -69,6 +71,7 @@ impl ConfigType {
             ConfigType::Long => "long",
             ConfigType::Double => "double",
             ConfigType::List => "list",
+            ConfigType::Class => "class",
             ConfigType::Password => "password",
         }
     }

@@ -30,6 +30,10 @@ use crate::router::faults::Faults;
 use crate::router::{ListenerInfo, Router};
 use crate::server::listener;
 
+pub use crate::security::sasl::{
+    OAuthBearerValidator, OAuthBearerValidators, TokenRefusal, UnsecuredValidator, ValidatedToken,
+};
+
 /// A running server: its bound listeners and the means to stop it.
 pub struct ServerHandle {
     /// Every listener's name and bound address, in `listeners` order.
@@ -88,7 +92,8 @@ impl ServerHandle {
     }
 }
 
-/// What an embedding of the node (`crate::testing`) adds to it; the default adds nothing.
+/// What an embedding of the node (`crate::testing`, or a program running gregor in-process)
+/// adds to it; the default adds nothing.
 #[derive(Debug, Default)]
 pub struct Embedding {
     /// Fault rules every listener's router applies (see `router::faults`).
@@ -98,6 +103,50 @@ pub struct Embedding {
     /// start (the voters of a test cluster name each other's CONTROLLER ports), so no other
     /// program can take a port between its choice and its use.
     pub bound: Vec<(String, std::net::TcpListener)>,
+    /// OAUTHBEARER validators replacing Kafka's unsecured one (see
+    /// [`Embedding::oauthbearer_validator`]).
+    pub oauthbearer: OAuthBearerValidators,
+}
+
+impl Embedding {
+    /// Validates OAUTHBEARER tokens with `validator` on every SASL listener that enables
+    /// OAUTHBEARER and has no validator of its own, instead of Kafka's unsecured-JWT validator
+    /// (the `sasl.server.callback.handler.class` of a custom handler, for an embedded node).
+    ///
+    /// ```no_run
+    /// use gregor::node::{Embedding, OAuthBearerValidator, TokenRefusal, ValidatedToken};
+    ///
+    /// struct Introspected;
+    /// impl OAuthBearerValidator for Introspected {
+    ///     fn validate(&self, token: &str, now_ms: i64) -> Result<ValidatedToken, TokenRefusal> {
+    ///         Err(TokenRefusal::invalid_token(format!("unknown token of {} bytes", token.len())))
+    ///     }
+    /// }
+    ///
+    /// # async fn run(config: gregor::config::BrokerConfig) -> std::io::Result<()> {
+    /// let node = gregor::node::start_with(
+    ///     config,
+    ///     Embedding::default().oauthbearer_validator(Introspected),
+    /// )
+    /// .await?;
+    /// # node.shutdown().await }
+    /// ```
+    pub fn oauthbearer_validator(mut self, validator: impl OAuthBearerValidator) -> Embedding {
+        self.oauthbearer.set_all(Arc::new(validator));
+        self
+    }
+
+    /// As [`Embedding::oauthbearer_validator`], for listener `listener` only (its name in
+    /// `listeners`, e.g. `SASL_SSL`); it must be a SASL listener enabling OAUTHBEARER, else
+    /// the start fails.
+    pub fn listener_oauthbearer_validator(
+        mut self,
+        listener: &str,
+        validator: impl OAuthBearerValidator,
+    ) -> Embedding {
+        self.oauthbearer.set_listener(listener, Arc::new(validator));
+        self
+    }
 }
 
 /// Validates the cluster configuration, binds every listener, opens the data directory and
@@ -119,6 +168,8 @@ pub async fn start_with(config: BrokerConfig, embedding: Embedding) -> io::Resul
             .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
         tls.insert(l.name.clone(), t);
     }
+    // So are the SASL settings (JAAS values, handler classes, installed validators).
+    let mut sasl_settings = sasl::listener_sasl(&config, &cluster, &embedding.oauthbearer)?;
     let mut sockets = Vec::with_capacity(cluster.listeners.len());
     let mut embedding = embedding;
     for l in &cluster.listeners {
@@ -178,7 +229,6 @@ pub async fn start_with(config: BrokerConfig, embedding: Embedding) -> io::Resul
     let open = Arc::new(AtomicUsize::new(0));
     let addrs: Vec<(String, SocketAddr)> =
         sockets.iter().map(|(n, a, _)| (n.clone(), *a)).collect();
-    let mut sasl_settings = sasl::listener_sasl(&config, &cluster)?;
     let listeners: Vec<listener::Listener> = sockets
         .into_iter()
         .map(|(name, _, socket)| {

@@ -3,21 +3,26 @@
 //! Why at start-up: a JAAS value that does not parse, or a SASL listener with no mechanism
 //! gregor can serve (Kafka's default `sasl.enabled.mechanisms` is GSSAPI, which gregor does
 //! not do), would leave clients unable to authenticate; Kafka refuses to start then too, so
-//! gregor exits with a message naming the listener and the key (never a secret).
+//! gregor exits with a message naming the listener and the key (never a secret). The
+//! OAUTHBEARER validators an embedder installed replace the unsecured one here; one installed
+//! for a listener that is not a SASL listener enabling OAUTHBEARER is refused too (a typo
+//! would otherwise leave the unsecured validator in place).
 
 use std::collections::HashMap;
 use std::io;
 
 use crate::config::endpoints::SecurityProtocol;
 use crate::config::{BrokerConfig, ClusterConfig};
-use crate::security::sasl::{ListenerSasl, Mechanism};
+use crate::security::sasl::{ListenerSasl, Mechanism, OAuthBearerValidators};
 
 /// Listener name → its SASL settings, for the listeners whose protocol is SASL_*.
 pub fn listener_sasl(
     config: &BrokerConfig,
     cluster: &ClusterConfig,
+    validators: &OAuthBearerValidators,
 ) -> io::Result<HashMap<String, ListenerSasl>> {
     let mut out = HashMap::new();
+    let invalid = |m: String| io::Error::new(io::ErrorKind::InvalidInput, m);
     for l in &cluster.listeners {
         if !matches!(
             l.protocol,
@@ -25,7 +30,7 @@ pub fn listener_sasl(
         ) {
             continue;
         }
-        let sasl = ListenerSasl::from_config(&l.name, config).map_err(|e| {
+        let mut sasl = ListenerSasl::from_config(&l.name, config).map_err(|e| {
             io::Error::new(
                 io::ErrorKind::InvalidInput,
                 format!("listener {}: {e}", l.name),
@@ -48,7 +53,14 @@ pub fn listener_sasl(
                 ),
             ));
         }
-        if sasl.enabled.contains(&Mechanism::OAuthBearer) {
+        let oauth = sasl.enabled.contains(&Mechanism::OAuthBearer);
+        if let Some(v) = validators.for_listener(&l.name).filter(|_| oauth) {
+            sasl = sasl.with_validator(v);
+            tracing::info!(
+                "listener {}: OAUTHBEARER uses the validator installed by the embedding program",
+                l.name
+            );
+        } else if oauth {
             // Kafka's default OAUTHBEARER validator: any well-formed unsecured JWT is believed.
             tracing::warn!(
                 "listener {}: OAUTHBEARER uses Kafka's unsecured JWT validator (tokens are not signed: development only)",
@@ -62,6 +74,16 @@ pub fn listener_sasl(
             sasl.plain_user_count()
         );
         out.insert(l.name.clone(), sasl);
+    }
+    for name in validators.listener_names() {
+        let served = out.iter().any(|(l, s)| {
+            l.eq_ignore_ascii_case(name) && s.enabled.contains(&Mechanism::OAuthBearer)
+        });
+        if !served {
+            return Err(invalid(format!(
+                "an OAUTHBEARER validator is installed for listener {name}, which is not a SASL listener enabling OAUTHBEARER"
+            )));
+        }
     }
     Ok(out)
 }

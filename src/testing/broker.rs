@@ -4,6 +4,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use crate::node::{OAuthBearerValidator, OAuthBearerValidators};
 use crate::router::faults::Faults;
 
 use super::node::{resolve_key, Node};
@@ -26,6 +27,7 @@ pub struct TestBrokerBuilder {
     data_dir: Option<PathBuf>,
     storage: Storage,
     worker_threads: Option<usize>,
+    oauthbearer: OAuthBearerValidators,
 }
 
 impl TestBrokerBuilder {
@@ -68,6 +70,54 @@ impl TestBrokerBuilder {
         self
     }
 
+    /// Validates OAUTHBEARER tokens with `validator` instead of Kafka's unsecured-JWT
+    /// validator, on every SASL listener enabling OAUTHBEARER that has no validator of its
+    /// own (see [`super::OAuthBearerValidator`]; kept across restarts).
+    ///
+    /// ```
+    /// use gregor::testing::{OAuthBearerValidator, TestBroker, TokenRefusal, ValidatedToken};
+    ///
+    /// struct SharedSecret;
+    /// impl OAuthBearerValidator for SharedSecret {
+    ///     fn validate(&self, token: &str, now_ms: i64) -> Result<ValidatedToken, TokenRefusal> {
+    ///         match token.strip_prefix("secret-") {
+    ///             Some(user) => Ok(ValidatedToken::new(user, now_ms + 3_600_000)),
+    ///             None => Err(TokenRefusal::invalid_token("not a shared-secret token")),
+    ///         }
+    ///     }
+    /// }
+    ///
+    /// let broker = TestBroker::builder()
+    ///     .config("listeners", "PLAINTEXT://127.0.0.1:0,SASL_PLAINTEXT://127.0.0.1:0")
+    ///     .config(
+    ///         "listener.security.protocol.map",
+    ///         "PLAINTEXT:PLAINTEXT,SASL_PLAINTEXT:SASL_PLAINTEXT",
+    ///     )
+    ///     .config("sasl.enabled.mechanisms", "OAUTHBEARER")
+    ///     .oauthbearer_validator(SharedSecret)
+    ///     .start()
+    ///     .unwrap();
+    /// // Clients: security.protocol=SASL_PLAINTEXT, sasl.mechanisms=OAUTHBEARER and a token
+    /// // callback (rdkafka: `ClientContext::generate_oauth_token`) returning "secret-alice".
+    /// assert!(broker.listener_addr("SASL_PLAINTEXT").is_some());
+    /// ```
+    pub fn oauthbearer_validator(mut self, validator: impl OAuthBearerValidator) -> Self {
+        self.oauthbearer.set_all(std::sync::Arc::new(validator));
+        self
+    }
+
+    /// As [`TestBrokerBuilder::oauthbearer_validator`], for one listener (its name in
+    /// `listeners`); the start fails unless it is a SASL listener enabling OAUTHBEARER.
+    pub fn listener_oauthbearer_validator(
+        mut self,
+        listener: &str,
+        validator: impl OAuthBearerValidator,
+    ) -> Self {
+        self.oauthbearer
+            .set_listener(listener, std::sync::Arc::new(validator));
+        self
+    }
+
     /// Starts the broker and returns once it serves requests. Callable from plain and async
     /// tests (it blocks the calling thread for the few milliseconds a start takes).
     pub fn start(self) -> Result<TestBroker, Error> {
@@ -85,7 +135,7 @@ impl TestBrokerBuilder {
         };
         let faults = Arc::new(Faults::new());
         let threads = self.worker_threads.unwrap_or(1);
-        let node = Node::start(&props, dir.path(), &faults, threads)?;
+        let node = Node::start(&props, dir.path(), &faults, &self.oauthbearer, threads)?;
         let port = node.addr().port();
         Ok(TestBroker {
             node: Some(node),
@@ -94,6 +144,7 @@ impl TestBrokerBuilder {
             port,
             threads,
             faults,
+            oauthbearer: self.oauthbearer,
             dir,
         })
     }
@@ -121,6 +172,7 @@ pub struct TestBroker {
     port: u16,
     threads: usize,
     faults: Arc<Faults>,
+    oauthbearer: OAuthBearerValidators,
     // Declared last: removed after the node has stopped (see `Drop`).
     dir: DataDir,
 }
@@ -245,9 +297,18 @@ impl TestBroker {
                 format!("PLAINTEXT://127.0.0.1:{}", self.port),
             ));
         }
-        let started = match Node::start(&props, self.dir.path(), &self.faults, self.threads) {
+        let start = |props: &[(String, String)]| {
+            Node::start(
+                props,
+                self.dir.path(),
+                &self.faults,
+                &self.oauthbearer,
+                self.threads,
+            )
+        };
+        let started = match start(&props) {
             Err(Error::Io(e)) if same_port && e.kind() == std::io::ErrorKind::AddrInUse => {
-                Node::start(&self.props, self.dir.path(), &self.faults, self.threads)
+                start(&self.props)
             }
             other => other,
         }?;

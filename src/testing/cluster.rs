@@ -10,6 +10,7 @@
 
 use std::sync::Arc;
 
+use crate::node::{OAuthBearerValidator, OAuthBearerValidators};
 use crate::router::faults::Faults;
 
 use super::node::{resolve_key, Node};
@@ -36,6 +37,7 @@ pub struct TestClusterBuilder {
     nodes: usize,
     props: Vec<(String, String)>,
     storage: Storage,
+    oauthbearer: OAuthBearerValidators,
 }
 
 impl TestClusterBuilder {
@@ -55,6 +57,23 @@ impl TestClusterBuilder {
     /// [`super::TestBrokerBuilder::storage`] (default: in memory when there is room).
     pub fn storage(mut self, storage: Storage) -> Self {
         self.storage = storage;
+        self
+    }
+
+    /// An OAUTHBEARER validator for every node, as
+    /// [`super::TestBrokerBuilder::oauthbearer_validator`] (one instance shared by all).
+    pub fn oauthbearer_validator(mut self, validator: impl OAuthBearerValidator) -> Self {
+        self.oauthbearer.set_all(Arc::new(validator));
+        self
+    }
+
+    /// As [`TestClusterBuilder::oauthbearer_validator`], for one listener of every node.
+    pub fn listener_oauthbearer_validator(
+        mut self,
+        listener: &str,
+        validator: impl OAuthBearerValidator,
+    ) -> Self {
+        self.oauthbearer.set_listener(listener, Arc::new(validator));
         self
     }
 
@@ -107,6 +126,7 @@ impl TestClusterBuilder {
                 props,
                 dir: DataDir::temp(self.storage)?,
                 faults: Arc::new(Faults::new()),
+                oauthbearer: self.oauthbearer.clone(),
                 node: None,
             });
         }
@@ -127,7 +147,14 @@ impl TestClusterBuilder {
                 .zip(bound)
                 .map(|(slot, bound)| {
                     s.spawn(move || {
-                        Node::start_bound(&slot.props, slot.dir.path(), &slot.faults, 1, bound)
+                        Node::start_bound(
+                            &slot.props,
+                            slot.dir.path(),
+                            &slot.faults,
+                            &slot.oauthbearer,
+                            1,
+                            bound,
+                        )
                     })
                 })
                 .collect();
@@ -171,6 +198,7 @@ struct Slot {
     props: Vec<(String, String)>,
     dir: DataDir,
     faults: Arc<Faults>,
+    oauthbearer: OAuthBearerValidators,
     node: Option<Node>,
 }
 
@@ -200,6 +228,7 @@ impl TestCluster {
             nodes: 3,
             props: Vec::new(),
             storage: Storage::default(),
+            oauthbearer: OAuthBearerValidators::default(),
         }
     }
 
@@ -326,7 +355,13 @@ impl TestCluster {
     pub fn restart(&mut self, i: usize) -> Result<(), Error> {
         self.kill(i)?;
         let slot = self.slot(i)?;
-        let node = Node::start(&slot.props, slot.dir.path(), &slot.faults, 1)?;
+        let node = Node::start(
+            &slot.props,
+            slot.dir.path(),
+            &slot.faults,
+            &slot.oauthbearer,
+            1,
+        )?;
         slot.node = Some(node);
         self.wait_for_brokers()
     }

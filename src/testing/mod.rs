@@ -93,6 +93,10 @@
 //! assert_eq!(broker.faults().calls(api::PRODUCE), 2); // the refused one and the retry
 //! ```
 //!
+//! OAUTHBEARER: a broker's SASL listeners validate bearer tokens with Kafka's unsecured-JWT
+//! validator unless the test installs its own [`OAuthBearerValidator`]
+//! ([`TestBrokerBuilder::oauthbearer_validator`]).
+//!
 //! Runtime: each node runs on a multi-threaded tokio runtime of its own (one worker by
 //! default), so the API is synchronous and callable from `#[test]` and `#[tokio::test]`
 //! alike. Logs go through `tracing`; install a subscriber to see them.
@@ -103,6 +107,7 @@ mod cluster;
 mod node;
 mod storage;
 
+pub use crate::node::{OAuthBearerValidator, TokenRefusal, UnsecuredValidator, ValidatedToken};
 pub use crate::router::faults::{Action, FaultError, Faults, Rule, RuleHandle};
 pub use broker::{TestBroker, TestBrokerBuilder};
 pub use cluster::{TestCluster, TestClusterBuilder, CLUSTER_TIMINGS};

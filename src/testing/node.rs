@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use crate::config::keys::{broker_key, listener_key, topic_key};
 use crate::config::BrokerConfig;
-use crate::node::{self, Embedding, ServerHandle};
+use crate::node::{self, Embedding, OAuthBearerValidators, ServerHandle};
 use crate::router::faults::Faults;
 
 use super::Error;
@@ -71,9 +71,17 @@ impl Node {
         props: &[(String, String)],
         data_dir: &std::path::Path,
         faults: &Arc<Faults>,
+        oauthbearer: &OAuthBearerValidators,
         worker_threads: usize,
     ) -> Result<Node, Error> {
-        Node::start_bound(props, data_dir, faults, worker_threads, Vec::new())
+        Node::start_bound(
+            props,
+            data_dir,
+            faults,
+            oauthbearer,
+            worker_threads,
+            Vec::new(),
+        )
     }
 
     /// As [`Node::start`], with listeners already bound (by name; see
@@ -82,6 +90,7 @@ impl Node {
         props: &[(String, String)],
         data_dir: &std::path::Path,
         faults: &Arc<Faults>,
+        oauthbearer: &OAuthBearerValidators,
         worker_threads: usize,
         bound: Vec<(String, std::net::TcpListener)>,
     ) -> Result<Node, Error> {
@@ -94,6 +103,7 @@ impl Node {
         }
         cfg.data_dir = data_dir.to_path_buf();
         let faults = faults.clone();
+        let oauthbearer = oauthbearer.clone();
         tracing::debug!(target: "gregor::start", "test node: building runtime");
         blocking(move || {
             let rt = tokio::runtime::Builder::new_multi_thread()
@@ -106,6 +116,7 @@ impl Node {
             let embedding = Embedding {
                 faults: Some(faults),
                 bound,
+                oauthbearer,
             };
             match rt.block_on(node::start_with(cfg, embedding)) {
                 Ok(handle) => Ok(Node { rt, handle }),

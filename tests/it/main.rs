@@ -53,6 +53,8 @@ mod log_txn_model;
 mod metadata_records;
 mod metadata_topic_ids;
 mod new_versions;
+#[cfg(feature = "testing")]
+mod oauthbearer_validator;
 mod power_loss;
 mod produce_versions;
 mod quorum;

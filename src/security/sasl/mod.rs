@@ -6,20 +6,24 @@
 //! Why here and not in the router: the mechanisms are pure functions of bytes, a
 //! configuration and the stored SCRAM credentials; the router owns the session, the Kafka
 //! framing and the ordering rules, and hands each token to this module. Supported: PLAIN,
-//! SCRAM-SHA-256, SCRAM-SHA-512, OAUTHBEARER (Kafka's default unsecured-JWT validator). GSSAPI (Kafka's default `sasl.enabled.mechanisms`) needs
+//! SCRAM-SHA-256, SCRAM-SHA-512, OAUTHBEARER (Kafka's default unsecured-JWT validator, or
+//! one an embedder installs: [`validator`]). GSSAPI (Kafka's default `sasl.enabled.mechanisms`) needs
 //! Kerberos, which gregor does not do: it is dropped from the enabled list with a warning at
 //! start-up, and a handshake asking for it (or any unknown mechanism) gets
 //! UNSUPPORTED_SASL_MECHANISM with the list gregor does enable.
 
 pub mod client;
+pub mod handler_class;
 pub mod oauthbearer;
 pub mod plain;
 pub mod reauth;
 pub mod scram;
 pub mod scram_crypto;
 pub mod unsecured_jws;
+pub mod validator;
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use crate::config::BrokerConfig;
@@ -29,6 +33,9 @@ pub use reauth::SaslMetrics;
 pub use scram::{ScramClient, ScramServer, ScramStep};
 pub use scram_crypto::{ScramCredential, ScramMechanism};
 pub use unsecured_jws::ValidatorOptions;
+pub use validator::{
+    OAuthBearerValidator, OAuthBearerValidators, TokenRefusal, UnsecuredValidator, ValidatedToken,
+};
 
 /// A mechanism gregor serves.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -65,8 +72,11 @@ pub struct ListenerSasl {
     pub unsupported: Vec<String>,
     /// PLAIN's users: name → password.
     plain_users: BTreeMap<String, String>,
-    /// OAUTHBEARER's `unsecuredValidator*` options.
-    pub oauth: ValidatorOptions,
+    /// OAUTHBEARER's validator: Kafka's unsecured one with the JAAS `unsecuredValidator*`
+    /// options, unless an embedder installed its own ([`ListenerSasl::with_validator`]).
+    pub oauth: Arc<dyn OAuthBearerValidator>,
+    /// Whether `oauth` is an embedder's (not the unsecured default).
+    pub oauth_custom: bool,
     /// `sasl.server.max.receive.size`: the frame limit before authentication.
     pub max_receive_size: usize,
     /// `connection.failed.authentication.delay.ms`.
@@ -91,6 +101,8 @@ impl ListenerSasl {
     /// A JAAS value that does not parse is an error naming the key, never quoting it.
     /// OAUTHBEARER's options are those of the value's first login module (Kafka's validator
     /// reads its single JAAS entry's options); without a value they take Kafka's defaults.
+    /// Each enabled mechanism's `sasl.server.callback.handler.class` must be Kafka's built-in
+    /// ([`handler_class::check`]).
     pub fn from_config(listener: &str, config: &BrokerConfig) -> Result<ListenerSasl, String> {
         let names = config
             .listener_value(listener, "sasl.enabled.mechanisms")
@@ -121,6 +133,9 @@ impl ListenerSasl {
                 }
             }
         }
+        for m in &enabled {
+            handler_class::check(listener, *m, config)?;
+        }
         let max_reauth_ms = enabled
             .iter()
             .map(|m| reauth::max_reauth_ms(listener, *m, config).map(|ms| (*m, ms)))
@@ -130,10 +145,18 @@ impl ListenerSasl {
             enabled,
             unsupported,
             plain_users,
-            oauth,
+            oauth: Arc::new(UnsecuredValidator::with_options(oauth)),
+            oauth_custom: false,
             max_receive_size: config.sasl_server_max_receive_size,
             failed_delay: Duration::from_millis(config.connection_failed_authentication_delay_ms),
         })
+    }
+
+    /// These settings with an embedder's OAUTHBEARER validator instead of the unsecured one.
+    pub fn with_validator(mut self, v: Arc<dyn OAuthBearerValidator>) -> ListenerSasl {
+        self.oauth = v;
+        self.oauth_custom = true;
+        self
     }
 
     /// The enabled mechanism names, as SaslHandshake answers them.
@@ -249,7 +272,7 @@ impl Authenticator {
                     message,
                 },
             },
-            Exchange::OAuthBearer(server) => server.step(token, &sasl.oauth, wall_clock_ms()),
+            Exchange::OAuthBearer(server) => server.step(token, &*sasl.oauth, wall_clock_ms()),
             Exchange::Scram(server) => {
                 let Mechanism::Scram(m) = self.mechanism else {
                     return Outcome::Failure {

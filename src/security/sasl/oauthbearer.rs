@@ -1,5 +1,6 @@
-//! SASL/OAUTHBEARER (RFC 7628) as Kafka's `OAuthBearerSaslServer` serves it with the default
-//! validator ([`super::unsecured_jws`]).
+//! SASL/OAUTHBEARER (RFC 7628) as Kafka's `OAuthBearerSaslServer` serves it, with the
+//! listener's validator ([`super::validator`]: Kafka's unsecured-JWT one,
+//! [`super::unsecured_jws`], unless an embedder installed its own).
 //!
 //! The client's one message is a GS2 header and `\x01`-separated key/value pairs:
 //! `n,[a=<authzid>],\x01auth=Bearer <token>\x01[<key>=<value>\x01...]\x01`. A message that
@@ -9,12 +10,13 @@
 //! the server fails the exchange with that JSON as the message (SASL_AUTHENTICATION_FAILED).
 //! An accepted token authenticates its principal claim as `User:<name>`; an authzid, if sent,
 //! must equal it. Extensions are accepted and ignored, as the unsecured validator does.
+//! The session lasts until the token's expiry (KIP-368, bounded by `connections.max.reauth.ms`).
 //!
 //! Why a state machine and not a function: the error challenge takes a round trip.
 
 use std::collections::BTreeMap;
 
-use super::unsecured_jws::{self, ValidatorOptions};
+use super::validator::{self, OAuthBearerValidator};
 use super::Outcome;
 
 /// Kafka's message for a client message that is not OAUTHBEARER (a `SaslException`).
@@ -128,7 +130,12 @@ pub struct OAuthBearerServer {
 
 impl OAuthBearerServer {
     /// Evaluates the client's next message at `now_ms`.
-    pub fn step(&mut self, msg: &[u8], options: &ValidatorOptions, now_ms: i64) -> Outcome {
+    pub fn step(
+        &mut self,
+        msg: &[u8],
+        validator: &dyn OAuthBearerValidator,
+        now_ms: i64,
+    ) -> Outcome {
         if msg == b"\x01" {
             if let Some(json) = self.error_sent.take() {
                 return Outcome::Failure {
@@ -147,27 +154,35 @@ impl OAuthBearerServer {
                 }
             }
         };
-        match unsecured_jws::validate(&response.token, options, now_ms) {
+        match validator::run(validator, &response.token, now_ms) {
             Err(rejection) => {
-                tracing::debug!("OAUTHBEARER token refused: {}", rejection.reason);
+                tracing::debug!("OAUTHBEARER token refused: {}", rejection.reason());
                 let json = rejection.json();
                 self.error_sent = Some(json.clone());
                 Outcome::Challenge(json.into_bytes())
             }
-            Ok(token) if !response.authzid.is_empty() && response.authzid != token.principal => {
+            Ok(token) if !response.authzid.is_empty() && response.authzid != token.principal() => {
                 Outcome::Failure {
                     message: format!(
                         "Authentication failed: Client requested an authorization id ({}) that is different from the token's principal name ({})",
-                        response.authzid, token.principal
+                        response.authzid,
+                        token.principal()
                     ),
                     reason: "authzid differs from the token's principal".into(),
                 }
             }
-            Ok(token) => Outcome::Success {
-                user: token.principal,
-                token: Vec::new(),
-                expires_ms: Some(token.lifetime_ms),
-            },
+            Ok(token) => {
+                tracing::debug!(
+                    "OAUTHBEARER token of {} accepted (scopes {:?})",
+                    token.principal(),
+                    token.scopes()
+                );
+                Outcome::Success {
+                    user: token.principal().to_string(),
+                    token: Vec::new(),
+                    expires_ms: Some(token.expires_ms()),
+                }
+            }
         }
     }
 }
@@ -210,7 +225,7 @@ mod tests {
     #[test]
     fn refused_token_is_a_challenge_then_a_failure() {
         let mut s = OAuthBearerServer::default();
-        let opts = ValidatorOptions::default();
+        let opts = super::super::UnsecuredValidator::default();
         let challenge = s.step(b"n,,\x01auth=Bearer x.y.\x01\x01", &opts, 0);
         assert_eq!(
             challenge,

@@ -9,7 +9,7 @@
 //! Why a module of its own: the checks are a pure function of the token, the JAAS options and
 //! the time, unit-tested here, while `oauthbearer.rs` owns the SASL framing. Nothing here
 //! proves who the client is — Kafka documents this validator as for development only, and so
-//! does gregor. Bad input is a [`Rejection`], never a panic: lengths are bounded before
+//! does gregor. Bad input is a `TokenRefusal`, never a panic: lengths are bounded before
 //! anything is decoded.
 
 use std::collections::BTreeMap;
@@ -18,6 +18,8 @@ use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig};
 use base64::engine::DecodePaddingMode;
 use base64::{alphabet, Engine};
 use serde_json::Value;
+
+use super::validator::{TokenRefusal as Rejection, ValidatedToken};
 
 /// The longest token decoded: the default `sasl.server.max.receive.size`, which already bounds
 /// the frame the token arrives in.
@@ -89,43 +91,6 @@ impl ValidatorOptions {
     }
 }
 
-/// An accepted token.
-#[derive(Debug, Clone, PartialEq)]
-pub struct ValidToken {
-    pub principal: String,
-    /// `exp` in milliseconds (Kafka's `lifetimeMs`).
-    pub lifetime_ms: i64,
-}
-
-/// A refused token: `status` (`invalid_token` or `insufficient_scope`) and `scope` go into
-/// the JSON challenge the client sees; `reason` is for the broker's log.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Rejection {
-    pub status: &'static str,
-    pub scope: Option<String>,
-    pub reason: String,
-}
-
-impl Rejection {
-    fn invalid(reason: impl Into<String>) -> Rejection {
-        Rejection {
-            status: "invalid_token",
-            scope: None,
-            reason: reason.into(),
-        }
-    }
-
-    /// Kafka's error challenge (`OAuthBearerSaslServer.jsonErrorResponse`), byte for byte.
-    pub fn json(&self) -> String {
-        let mut s = format!("{{\"status\":\"{}\"", self.status);
-        if let Some(scope) = &self.scope {
-            s.push_str(&format!(", \"scope\":\"{scope}\""));
-        }
-        s.push('}');
-        s
-    }
-}
-
 /// A claim as Kafka's `OAuthBearerUnsecuredJws.convert` keeps it: numbers stay numbers,
 /// arrays become lists of text, anything else becomes text.
 #[derive(Debug, Clone, PartialEq)]
@@ -169,10 +134,10 @@ fn segment(text: &str) -> Result<BTreeMap<String, Claim>, Rejection> {
     let bytes = GeneralPurpose::new(&alphabet::URL_SAFE, config)
         .decode(text)
         .or_else(|_| GeneralPurpose::new(&alphabet::STANDARD, config).decode(text))
-        .map_err(|_| Rejection::invalid("malformed Base64 URL encoded value"))?;
+        .map_err(|_| Rejection::invalid_token("malformed Base64 URL encoded value"))?;
     match serde_json::from_slice::<Value>(&bytes) {
         Ok(Value::Object(map)) => Ok(map.iter().map(|(k, v)| (k.clone(), convert(v))).collect()),
-        _ => Err(Rejection::invalid("malformed JSON")),
+        _ => Err(Rejection::invalid_token("malformed JSON")),
     }
 }
 
@@ -180,7 +145,7 @@ fn number(claims: &BTreeMap<String, Claim>, name: &str) -> Result<Option<f64>, R
     match claims.get(name) {
         None => Ok(None),
         Some(Claim::Number(n)) if n.is_finite() => Ok(Some(*n)),
-        Some(other) => Err(Rejection::invalid(format!(
+        Some(other) => Err(Rejection::invalid_token(format!(
             "The '{name}' claim was not of type Number: {}",
             type_name(other)
         ))),
@@ -193,21 +158,21 @@ pub fn validate(
     token: &str,
     options: &ValidatorOptions,
     now_ms: i64,
-) -> Result<ValidToken, Rejection> {
+) -> Result<ValidatedToken, Rejection> {
     if token.len() > MAX_TOKEN_LEN {
-        return Err(Rejection::invalid(format!(
+        return Err(Rejection::invalid_token(format!(
             "token of {} bytes is larger than {MAX_TOKEN_LEN}",
             token.len()
         )));
     }
     if token.contains("..") {
-        return Err(Rejection::invalid(
+        return Err(Rejection::invalid_token(
             "Malformed compact serialization contains '..'",
         ));
     }
     let parts: Vec<&str> = token.split('.').collect();
     let [header, claims, signature] = parts[..] else {
-        return Err(Rejection::invalid(
+        return Err(Rejection::invalid_token(
             "Unsecured JWS compact serializations must have 3 dot-separated Base64URL-encoded values",
         ));
     };
@@ -216,18 +181,18 @@ pub fn validate(
     match header.get("alg") {
         Some(Claim::Text(alg)) if alg == "none" => {}
         Some(_) => {
-            return Err(Rejection::invalid(
+            return Err(Rejection::invalid_token(
                 "Unsecured JWS must have 'none' for an algorithm",
             ))
         }
         None => {
-            return Err(Rejection::invalid(
+            return Err(Rejection::invalid_token(
                 "JWS header must have an Algorithm value",
             ))
         }
     }
     if !signature.is_empty() {
-        return Err(Rejection::invalid(
+        return Err(Rejection::invalid_token(
             "Unsecured JWS must not contain a digital signature",
         ));
     }
@@ -245,25 +210,25 @@ pub fn validate(
             .map(String::from)
             .collect(),
         Some(other) => {
-            return Err(Rejection::invalid(format!(
+            return Err(Rejection::invalid_token(format!(
                 "The '{}' claim was not of type List: {}",
                 options.scope_claim,
                 type_name(other)
             )))
         }
     };
-    let exp =
-        number(&claims, "exp")?.ok_or_else(|| Rejection::invalid("No expiration time in JWT"))?;
+    let exp = number(&claims, "exp")?
+        .ok_or_else(|| Rejection::invalid_token("No expiration time in JWT"))?;
     let principal = match claims.get(&options.principal_claim) {
         Some(Claim::Text(p)) if !p.trim().is_empty() => p.clone(),
         Some(Claim::Text(_)) | None => {
-            return Err(Rejection::invalid(format!(
+            return Err(Rejection::invalid_token(format!(
                 "No principal name in JWT claim: {}",
                 options.principal_claim
             )))
         }
         Some(other) => {
-            return Err(Rejection::invalid(format!(
+            return Err(Rejection::invalid_token(format!(
                 "The '{}' claim was not of type String: {}",
                 options.principal_claim,
                 type_name(other)
@@ -274,35 +239,29 @@ pub fn validate(
     let (now, skew) = (now_ms as f64, options.clock_skew_ms as f64);
     if let Some(iat) = iat {
         if 1000.0 * iat > now + skew {
-            return Err(Rejection::invalid(format!(
+            return Err(Rejection::invalid_token(format!(
                 "The Issued At value ({iat} seconds) was after the indicated time ({now_ms} ms) plus allowable clock skew ({skew} ms)"
             )));
         }
     }
     if now - skew >= 1000.0 * exp {
-        return Err(Rejection::invalid(format!(
+        return Err(Rejection::invalid_token(format!(
             "The indicated time ({now_ms} ms) minus allowable clock skew ({skew} ms) was on or after the Expiration Time value ({exp} seconds)"
         )));
     }
     if let Some(iat) = iat.filter(|iat| exp <= *iat) {
-        return Err(Rejection::invalid(format!(
+        return Err(Rejection::invalid_token(format!(
             "The Expiration Time time ({exp} seconds) was not after the Issued At time ({iat} seconds)"
         )));
     }
     if let Some(missing) = options.required_scope.iter().find(|r| !scope.contains(r)) {
-        return Err(Rejection {
-            status: "insufficient_scope",
+        return Err(Rejection::insufficient_scope(
             // Java's List.toString(), as Kafka puts it in the challenge.
-            scope: Some(format!("[{}]", options.required_scope.join(", "))),
-            reason: format!(
-                "The provided scope {scope:?} was missing a required scope ({missing})"
-            ),
-        });
+            format!("[{}]", options.required_scope.join(", ")),
+            format!("The provided scope {scope:?} was missing a required scope ({missing})"),
+        ));
     }
-    Ok(ValidToken {
-        principal,
-        lifetime_ms: (exp * 1000.0).round() as i64,
-    })
+    Ok(ValidatedToken::new(principal, (exp * 1000.0).round() as i64).with_scopes(scope))
 }
 
 #[cfg(test)]
