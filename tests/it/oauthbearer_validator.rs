@@ -16,7 +16,9 @@ use std::time::{Duration, Instant};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use futures::executor::block_on;
-use gregor::testing::{Error, OAuthBearerValidator, TestBroker, TokenRefusal, ValidatedToken};
+use gregor::testing::{
+    Error, OAuthBearerValidator, TestBroker, TestCluster, TokenRefusal, ValidatedToken,
+};
 use kafka_protocol::messages::create_acls_request::AclCreation;
 use kafka_protocol::messages::{
     CreateAclsRequest, SaslAuthenticateRequest, SaslAuthenticateResponse,
@@ -289,7 +291,7 @@ fn a_refused_token_fails_and_the_session_follows_the_validators_expiry() {
 }
 
 #[test]
-fn a_validator_for_a_listener_without_oauthbearer_refuses_the_start() {
+fn a_validator_for_a_listener_without_oauthbearer_refuses_the_start_of_a_broker_or_cluster() {
     let v = SharedSecret {
         lifetime_ms: 1,
         seen: Arc::default(),
@@ -300,6 +302,21 @@ fn a_validator_for_a_listener_without_oauthbearer_refuses_the_start() {
         .expect_err("no such listener");
     match err {
         Error::Config(m) => assert!(m.contains("listener SASL_SSL"), "{m}"),
+        other => panic!("{other:?}"),
+    }
+    // A cluster's nodes check theirs too: PLAINTEXT is no SASL listener.
+    let v = SharedSecret {
+        lifetime_ms: 1,
+        seen: Arc::default(),
+    };
+    let err = TestCluster::builder()
+        .nodes(1)
+        .listener_oauthbearer_validator("PLAINTEXT", v)
+        .start()
+        .map(|_| ())
+        .expect_err("not a SASL listener");
+    match err {
+        Error::Config(m) => assert!(m.contains("listener PLAINTEXT"), "{m}"),
         other => panic!("{other:?}"),
     }
 }
