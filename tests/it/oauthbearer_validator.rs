@@ -5,7 +5,8 @@
 //! TOPIC_AUTHORIZATION_FAILED, the validator saw both); a wrong token is refused with Kafka's
 //! JSON challenge, then SASL_AUTHENTICATION_FAILED; the session lifetime SaslAuthenticate
 //! answers is the validator's expiry when it ends before `connections.max.reauth.ms`, and that
-//! bound otherwise. `sasl.server.callback.handler.class`: `gregor serve` refuses a custom
+//! bound otherwise, and librdkafka renews such sessions while it produces.
+//! `sasl.server.callback.handler.class`: `gregor serve` refuses a custom
 //! class with a message naming the library API, and serves with Kafka's unsecured class.
 
 use std::collections::BTreeSet;
@@ -375,4 +376,35 @@ fn serve_refuses_a_custom_callback_handler_class_and_takes_kafkas_unsecured_one(
     assert_eq!(handshake(&mut c, "OAUTHBEARER").error_code, 0);
     let r = authenticate_v1(&mut c, &initial_response(&jwt));
     assert_eq!((r.error_code, r.auth_bytes.len()), (0, 0));
+}
+
+/// librdkafka renews sessions the validator bounds (2 s) with the token from its context, and
+/// delivers every record, in order, meanwhile.
+#[test]
+fn rdkafka_reauthenticates_when_the_validators_expiry_ends_the_session() {
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let v = SharedSecret {
+        lifetime_ms: 2_000,
+        seen: seen.clone(),
+    };
+    let b = secret_broker(v, &[]);
+    b.create_topic("renewed", 1, 1).expect("topic");
+    let addr = b.listener_addr("SASL_PLAINTEXT").expect("sasl").to_string();
+    let p = producer(&addr, "secret-alice");
+    let started = Instant::now();
+    let mut sent = 0i64;
+    // Several lifetimes: each renewal is one more validation of alice's token.
+    while seen.lock().unwrap().len() < 4 || started.elapsed() < Duration::from_secs(5) {
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "validations {:?} after {sent} records",
+            seen.lock().unwrap()
+        );
+        assert_eq!(
+            send(&p, "renewed", &format!("r{sent}")).expect("delivered"),
+            sent
+        );
+        sent += 1;
+    }
+    assert!(seen.lock().unwrap().iter().all(|u| u == "alice"));
 }
