@@ -20,11 +20,7 @@ use futures::executor::block_on;
 use gregor::testing::{
     Error, OAuthBearerValidator, TestBroker, TestCluster, TokenRefusal, ValidatedToken,
 };
-use kafka_protocol::messages::create_acls_request::AclCreation;
-use kafka_protocol::messages::{
-    CreateAclsRequest, SaslAuthenticateRequest, SaslAuthenticateResponse,
-};
-use kafka_protocol::protocol::StrBytes;
+use kafka_protocol::messages::{SaslAuthenticateRequest, SaslAuthenticateResponse};
 use rdkafka::client::{ClientContext, OAuthToken};
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext};
@@ -156,22 +152,7 @@ fn rdkafka_authenticates_through_a_custom_validator_as_its_principal() {
     );
     b.create_topic("secret-t", 1, 1).expect("topic");
     let mut admin = RawClient::connect(&b.bootstrap());
-    let grant = |resource_type: i8, name: &str| {
-        AclCreation::default()
-            .with_resource_type(resource_type)
-            .with_resource_name(StrBytes::from_string(name.into()))
-            .with_resource_pattern_type(3)
-            .with_principal(StrBytes::from_static_str("User:alice"))
-            .with_host(StrBytes::from_static_str("*"))
-            .with_operation(2)
-            .with_permission_type(3)
-    };
-    let resp = admin.call(
-        &CreateAclsRequest::default()
-            .with_creations(vec![grant(2, "secret-t"), grant(3, "secret-g")]),
-        3,
-    );
-    assert!(resp.results.iter().all(|r| r.error_code == 0));
+    crate::support::raw::grant_all(&mut admin, "User:alice", "secret-t", "secret-g");
     let addr = b.listener_addr("SASL_PLAINTEXT").expect("sasl").to_string();
 
     // Alice produces and group-consumes.

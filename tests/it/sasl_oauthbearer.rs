@@ -11,9 +11,6 @@ use std::time::Duration;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use futures::executor::block_on;
-use kafka_protocol::messages::create_acls_request::AclCreation;
-use kafka_protocol::messages::CreateAclsRequest;
-use kafka_protocol::protocol::StrBytes;
 use rdkafka::error::RDKafkaErrorCode;
 use rdkafka::producer::{FutureProducer, FutureRecord};
 
@@ -71,22 +68,7 @@ fn librdkafka_unsecured_jwt_principal_is_what_the_authorizer_checks() {
     let b = oauth_broker(dir.path(), true);
     let mut admin = RawClient::connect(&b.bootstrap());
     assert_eq!(raw::create_topic(&mut admin, "oauth-t", 1, &[]), 0);
-    let grant = |resource_type: i8, name: &str| {
-        AclCreation::default()
-            .with_resource_type(resource_type)
-            .with_resource_name(StrBytes::from_string(name.into()))
-            .with_resource_pattern_type(3)
-            .with_principal(StrBytes::from_static_str("User:alice"))
-            .with_host(StrBytes::from_static_str("*"))
-            .with_operation(2)
-            .with_permission_type(3)
-    };
-    let resp = admin.call(
-        &CreateAclsRequest::default()
-            .with_creations(vec![grant(2, "oauth-t"), grant(3, "oauth-t-g")]),
-        3,
-    );
-    assert!(resp.results.iter().all(|r| r.error_code == 0));
+    crate::support::raw::grant_all(&mut admin, "User:alice", "oauth-t", "oauth-t-g");
 
     let addr = b.listener_addr("SASL_PLAINTEXT").to_string();
     let as_principal = |name: &str| {

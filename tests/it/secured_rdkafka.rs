@@ -12,9 +12,6 @@ use std::time::{Duration, Instant};
 
 use futures::executor::block_on;
 use gregor::security::sasl::ScramMechanism;
-use kafka_protocol::messages::create_acls_request::AclCreation;
-use kafka_protocol::messages::CreateAclsRequest;
-use kafka_protocol::protocol::StrBytes;
 use rdkafka::client::ClientContext;
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext};
@@ -198,22 +195,7 @@ fn mtls_certificate_subject_is_the_principal_the_authorizer_checks() {
     // name `CN=Alice,O=Acme` maps to) everything on topic mtls-t and group mtls-t-g.
     let mut admin = RawClient::connect(&b.bootstrap());
     assert_eq!(raw::create_topic(&mut admin, "mtls-t", 1, &[]), 0);
-    let grant = |resource_type: i8, name: &str| {
-        AclCreation::default()
-            .with_resource_type(resource_type)
-            .with_resource_name(StrBytes::from_string(name.into()))
-            .with_resource_pattern_type(3)
-            .with_principal(StrBytes::from_static_str("User:alice"))
-            .with_host(StrBytes::from_static_str("*"))
-            .with_operation(2)
-            .with_permission_type(3)
-    };
-    let resp = admin.call(
-        &CreateAclsRequest::default()
-            .with_creations(vec![grant(2, "mtls-t"), grant(3, "mtls-t-g")]),
-        3,
-    );
-    assert!(resp.results.iter().all(|r| r.error_code == 0));
+    crate::support::raw::grant_all(&mut admin, "User:alice", "mtls-t", "mtls-t-g");
 
     let addr = b.listener_addr("SSL").to_string();
     let as_client = |cn: &str| {

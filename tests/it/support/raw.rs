@@ -395,3 +395,24 @@ pub fn incremental_alter_configs(
         r.error_message.as_ref().map(|m| m.to_string()),
     )
 }
+
+/// Grants `principal` ALL on the topic and the group (LITERAL ACLs, any host) through
+/// CreateAcls, asserting every creation succeeded: the secured tests' "this user may use
+/// these" set-up.
+pub fn grant_all(admin: &mut RawClient, principal: &str, topic: &str, group: &str) {
+    let grant = |resource_type: i8, name: &str| {
+        create_acls_request::AclCreation::default()
+            .with_resource_type(resource_type)
+            .with_resource_name(StrBytes::from_string(name.into()))
+            .with_resource_pattern_type(3)
+            .with_principal(StrBytes::from_string(principal.into()))
+            .with_host(StrBytes::from_static_str("*"))
+            .with_operation(2)
+            .with_permission_type(3)
+    };
+    let resp = admin.call(
+        &CreateAclsRequest::default().with_creations(vec![grant(2, topic), grant(3, group)]),
+        3,
+    );
+    assert!(resp.results.iter().all(|r| r.error_code == 0));
+}
