@@ -200,13 +200,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Connection<S> {
                             // before it, within the grace) and close.
                             if let Ok(answer) = handled {
                                 due.push_back(answer);
-                                let _ = tokio::time::timeout(
-                                    SHUTDOWN_GRACE,
-                                    self.settle(&mut due, &mut out, 0),
-                                )
-                                .await;
+                                self.finish(&mut due, &mut out).await;
+                            } else {
+                                let _ = self.send(&mut out).await;
                             }
-                            let _ = self.send(&mut out).await;
                             return;
                         }
                         match handled {
@@ -260,12 +257,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Connection<S> {
                 };
                 match event {
                     Event::Shutdown => {
-                        let _ = tokio::time::timeout(
-                            SHUTDOWN_GRACE,
-                            self.settle(&mut due, &mut out, 0),
-                        )
-                        .await;
-                        let _ = self.send(&mut out).await;
+                        self.finish(&mut due, &mut out).await;
                         return;
                     }
                     Event::Answered(a) => {
@@ -296,6 +288,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Connection<S> {
                 }
             }
         }
+    }
+
+    /// At shutdown: the answers due get SHUTDOWN_GRACE to arrive, then what is queued is sent.
+    async fn finish(&mut self, due: &mut VecDeque<Answer>, out: &mut BytesMut) {
+        let _ = tokio::time::timeout(SHUTDOWN_GRACE, self.settle(due, out, 0)).await;
+        let _ = self.send(out).await;
     }
 
     /// Waits for the answers due, oldest first, queuing each, until at most `keep` are left;

@@ -21,21 +21,29 @@ pub const JAAS: &str = r#"org.apache.kafka.common.security.plain.PlainLoginModul
 
 /// A node with a PLAINTEXT listener (first) and a SASL_PLAINTEXT one.
 pub fn sasl_broker(dir: &std::path::Path, mechanisms: &str) -> TestBroker {
-    TestBroker::start(
-        dir,
-        &[
-            (
-                "listeners",
-                "PLAINTEXT://127.0.0.1:0,SASL_PLAINTEXT://127.0.0.1:0",
-            ),
-            (
-                "listener.security.protocol.map",
-                "PLAINTEXT:PLAINTEXT,SASL_PLAINTEXT:SASL_PLAINTEXT",
-            ),
-            ("sasl.enabled.mechanisms", mechanisms),
-            ("listener.name.sasl_plaintext.plain.sasl.jaas.config", JAAS),
-        ],
-    )
+    sasl_broker_with(dir, mechanisms, &[])
+}
+
+/// As [`sasl_broker`], with `extra` keys.
+pub fn sasl_broker_with(
+    dir: &std::path::Path,
+    mechanisms: &str,
+    extra: &[(&str, &str)],
+) -> TestBroker {
+    let mut props = vec![
+        (
+            "listeners",
+            "PLAINTEXT://127.0.0.1:0,SASL_PLAINTEXT://127.0.0.1:0",
+        ),
+        (
+            "listener.security.protocol.map",
+            "PLAINTEXT:PLAINTEXT,SASL_PLAINTEXT:SASL_PLAINTEXT",
+        ),
+        ("sasl.enabled.mechanisms", mechanisms),
+        ("listener.name.sasl_plaintext.plain.sasl.jaas.config", JAAS),
+    ];
+    props.extend_from_slice(extra);
+    TestBroker::start(dir, &props)
 }
 
 fn sasl_config<'a>(user: &'a str, password: &'a str) -> Vec<(&'a str, &'a str)> {

@@ -16,7 +16,7 @@ use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::Message;
 use rdkafka::producer::{FutureProducer, FutureRecord};
 
-use crate::sasl::{authenticate, handshake, JAAS};
+use crate::sasl::{authenticate, handshake};
 use crate::support::raw::{self, RawClient};
 use crate::support::wait::poll;
 use crate::support::{clients, encode_batch, now_ms, TestBroker};
@@ -24,20 +24,7 @@ use crate::support::{clients, encode_batch, now_ms, TestBroker};
 /// A node with a PLAINTEXT listener (first) and a SASL_PLAINTEXT one enabling `mechanisms`,
 /// PLAIN's users alice and bob, and `extra` keys.
 fn reauth_broker(dir: &std::path::Path, mechanisms: &str, extra: &[(&str, &str)]) -> TestBroker {
-    let mut props = vec![
-        (
-            "listeners",
-            "PLAINTEXT://127.0.0.1:0,SASL_PLAINTEXT://127.0.0.1:0",
-        ),
-        (
-            "listener.security.protocol.map",
-            "PLAINTEXT:PLAINTEXT,SASL_PLAINTEXT:SASL_PLAINTEXT",
-        ),
-        ("sasl.enabled.mechanisms", mechanisms),
-        ("listener.name.sasl_plaintext.plain.sasl.jaas.config", JAAS),
-    ];
-    props.extend_from_slice(extra);
-    TestBroker::start(dir, &props)
+    crate::sasl::sasl_broker_with(dir, mechanisms, extra)
 }
 
 /// (successful re-authentications, failed ones, expired connections closed).
