@@ -48,6 +48,8 @@ pub use manager::LogManager;
 pub use partition::Partition;
 
 #[cfg(test)]
+mod partition_tests;
+#[cfg(test)]
 mod truncation_race_tests;
 #[cfg(test)]
 mod txn_tests;

@@ -2,14 +2,17 @@
 //! its log end offset. The high watermark is not kept here: it belongs to the replica layer
 //! ([`crate::replica::Replica`]), which decides what is committed.
 //!
-//! Thread-safety: `Partition` is `Send + Sync` and shared as `Arc<Partition>`. The log is only
-//! touched off the async workers ([`Partition::run`]: `block_in_place`, which first hands the
-//! worker's other tasks to another thread, or the blocking pool); reads plan
-//! a byte range under the lock and read the file after releasing it, so a slow reader never
-//! holds up producers.
+//! Thread-safety: `Partition` is `Send + Sync` and shared as `Arc<Partition>`. Work that may
+//! wait on the disk runs off the async workers ([`Partition::run`]: `block_in_place`, which
+//! first hands the worker's other tasks to another thread, or the blocking pool). The hot
+//! paths — an append that neither rolls nor fsyncs ([`Partition::run_short`]) and a read of
+//! the active segment's tail — run on the worker under the lock when it is free, as Kafka's
+//! request threads do: the hand-off cost more than the work (docs/design/replication.md §11).
+//! Reads plan a byte range under the lock and read the file after releasing it, so a slow
+//! reader never holds up producers.
 
 use std::sync::atomic::{AtomicI32, AtomicI64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, TryLockError};
 
 use bytes::Bytes;
 use tokio::sync::watch;
@@ -125,9 +128,47 @@ impl Partition {
         .await
     }
 
+    /// Runs a short change `f` on the log right here on the async worker when the lock is
+    /// free and `may_block` (asked under the lock) says `f` will not touch the disk beyond
+    /// writing to the page cache (no roll, no fsync); otherwise as [`run`](Self::run) does.
+    /// An append is a `pwrite` of one batch and a few index entries, shorter than the
+    /// hand-off of a worker `block_in_place` costs (docs/design/replication.md §11); Kafka's
+    /// request threads hold its log lock for as long. A held lock is not waited for here: its
+    /// holder may be doing something slow (a truncation, retention), so the work goes off the
+    /// worker then.
+    pub async fn run_short<T, F>(
+        self: &Arc<Self>,
+        may_block: impl FnOnce(&PartitionLog) -> bool,
+        f: F,
+    ) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut PartitionLog) -> Result<T> + Send + 'static,
+    {
+        match self.log.try_lock() {
+            Ok(mut log) if !may_block(&log) => {
+                let out = f(&mut log);
+                self.publish(&log);
+                return out;
+            }
+            Err(TryLockError::Poisoned(_)) => {
+                return Err(Error::internal(
+                    "partition log lock poisoned by an earlier panic",
+                ))
+            }
+            _ => {}
+        }
+        self.run(f).await
+    }
+
     /// Appends one producer batch.
     pub async fn append(self: &Arc<Self>, batch: Bytes) -> Result<AppendInfo> {
-        self.run(move |log| log.append(&batch, now_ms())).await
+        let len = batch.len();
+        self.run_short(
+            move |log| log.append_may_block(len, now_ms()),
+            move |log| log.append(&batch, now_ms()),
+        )
+        .await
     }
 
     /// Appends a transaction marker as the leader at `leader_epoch`
@@ -203,6 +244,9 @@ impl Partition {
         max_bytes: usize,
         whole_first: bool,
     ) -> Result<ReadResult> {
+        if let Some(hot) = self.read_hot(offset, max_offset, max_bytes, whole_first)? {
+            return Ok(hot);
+        }
         let me = self.clone();
         off_worker(move || loop {
             let (plan, hw, start) = {
@@ -229,6 +273,61 @@ impl Partition {
         .await
     }
 }
+
+impl Partition {
+    /// [`read_bounded`](Self::read_bounded) on the async worker when that is cheap: the lock
+    /// is free (see [`run_short`](Self::run_short)), the read starts in the active segment (in
+    /// the page cache: just written) and reads at most [`HOT_READ_MAX`] bytes — a tailing
+    /// follower's or consumer's read. `None`: go off the worker (also when a truncation raced
+    /// the read: the caller plans again there).
+    fn read_hot(
+        &self,
+        offset: i64,
+        max_offset: i64,
+        max_bytes: usize,
+        whole_first: bool,
+    ) -> Result<Option<ReadResult>> {
+        let (plan, leo, start) = {
+            let log = match self.log.try_lock() {
+                Ok(log) => log,
+                Err(TryLockError::WouldBlock) => return Ok(None),
+                Err(TryLockError::Poisoned(_)) => {
+                    return Err(Error::internal(
+                        "partition log lock poisoned by an earlier panic",
+                    ))
+                }
+            };
+            if !log.reads_from_active(offset) {
+                return Ok(None);
+            }
+            (
+                log.read_plan_bounded(offset, max_offset)?,
+                log.log_end_offset(),
+                log.log_start_offset(),
+            )
+        };
+        let records = match plan {
+            None => Bytes::new(),
+            Some(p) if p.read_len(max_bytes, whole_first) <= HOT_READ_MAX => {
+                match p.read_checked(max_bytes, whole_first)? {
+                    Some(records) => records,
+                    None => return Ok(None),
+                }
+            }
+            Some(_) => return Ok(None),
+        };
+        Ok(Some(ReadResult {
+            records,
+            high_watermark: leo,
+            log_start_offset: start,
+        }))
+    }
+}
+
+/// Most bytes a read done on the async worker copies or maps ([`Partition::read_bounded`]):
+/// Kafka's default `replica.fetch.max.bytes` and `max.partition.fetch.bytes`, so a tailing
+/// reader's whole read, and a bound on how long it keeps the worker.
+const HOT_READ_MAX: usize = 1 << 20;
 
 /// Runs blocking log work (file I/O, the partition lock) so that no async worker waits on it.
 /// On the broker's multi-threaded runtime, `block_in_place` hands this worker's queued tasks

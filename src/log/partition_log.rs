@@ -169,6 +169,13 @@ impl PartitionLog {
         self.read_plan_bounded(offset, i64::MAX)
     }
 
+    /// Whether a read from `offset` starts in the active segment, the part of the log just
+    /// written and so in the page cache ([`crate::log::Partition::read_bounded`] reads it on
+    /// the async worker).
+    pub fn reads_from_active(&self, offset: i64) -> bool {
+        offset >= self.active().base_offset()
+    }
+
     /// Plans a read starting at `offset` of the batches that end below `max_offset` (the high
     /// watermark or the last stable offset), as Kafka bounds a fetch: a batch whose last
     /// offset is at or past the bound is not returned, so a read starting inside such a batch

@@ -113,6 +113,19 @@ impl ReadPlan {
         self.generation.current() != self.planned_at
     }
 
+    /// How many bytes [`read`](Self::read) reads for these arguments (before cutting them
+    /// back to whole batches): 0 when the first batch is over `max_bytes` and not wanted whole.
+    pub fn read_len(&self, max_bytes: usize, whole_first: bool) -> usize {
+        if !whole_first && self.first_batch_size > max_bytes {
+            return 0;
+        }
+        let available = self.end.saturating_sub(self.start) as usize;
+        max_bytes
+            .min(MAX_READ)
+            .max(self.first_batch_size)
+            .min(available)
+    }
+
     /// Reads at most `max_bytes`, cut back to whole batches. With `whole_first` the first
     /// batch is returned even when it is larger (KIP-74); without it such a read is empty.
     /// Fails with `ErrorKind::Interrupted` when the log was truncated meanwhile (plan again);
@@ -133,14 +146,10 @@ impl ReadPlan {
         if self.is_stale() {
             return Ok(None);
         }
-        if !whole_first && self.first_batch_size > max_bytes {
+        let len = self.read_len(max_bytes, whole_first);
+        if len == 0 {
             return Ok(Some(Bytes::new()));
         }
-        let available = self.end.saturating_sub(self.start) as usize;
-        let len = max_bytes
-            .min(MAX_READ)
-            .max(self.first_batch_size)
-            .min(available);
         let read = if len >= MAP_READ_MIN {
             // SAFETY: memmap2 needs the mapped range to stay inside the file and unchanged
             // while mapped. `[start, start + len)` lay inside the segment's valid bytes when

@@ -66,8 +66,12 @@ impl Replica {
             }
         }
         let epoch = self.leader_epoch();
-        self.change(move |log| log.append_as_leader(&batch, epoch, now_ms()))
-            .await
+        let len = batch.len();
+        self.change_short(
+            move |log| log.append_may_block(len, now_ms()),
+            move |log| log.append_as_leader(&batch, epoch, now_ms()),
+        )
+        .await
     }
 
     /// Waits until the batch ending at `last_offset`, appended in leader epoch `epoch`, is

@@ -6,7 +6,9 @@
 //! leader's, capped at this log's end.
 //!
 //! Thread-safety: every write goes through [`Replica::change`] (the partition lock on a
-//! blocking thread), which refreshes the first unstable offset and the high watermark bound.
+//! blocking thread; an append that neither rolls nor fsyncs on the async worker,
+//! [`Replica::change_short`]), which refreshes the first unstable offset and the high
+//! watermark bound.
 
 use bytes::Bytes;
 
@@ -18,8 +20,12 @@ use crate::log::partition_log::AppendInfo;
 impl Replica {
     /// Appends the leader's batches (laid end to end) as a follower.
     pub async fn append_as_follower(&self, records: Bytes) -> Result<AppendInfo> {
-        self.change(move |log| log.append_as_follower(&records, now_ms()))
-            .await
+        let len = records.len();
+        self.change_short(
+            move |log| log.append_may_block(len, now_ms()),
+            move |log| log.append_as_follower(&records, now_ms()),
+        )
+        .await
     }
 
     /// Drops everything from `offset` on (a batch holding it goes whole).

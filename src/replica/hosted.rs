@@ -469,9 +469,23 @@ impl Replica {
         T: Send + 'static,
         F: FnOnce(&mut PartitionLog) -> Result<T> + Send + 'static,
     {
+        self.change_short(|_| true, f).await
+    }
+
+    /// [`change`](Self::change) for a short `f` (an append): run on the async worker when
+    /// `may_block` says it will not wait on the disk ([`Partition::run_short`]).
+    pub async fn change_short<T, F>(
+        &self,
+        may_block: impl FnOnce(&PartitionLog) -> bool,
+        f: F,
+    ) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut PartitionLog) -> Result<T> + Send + 'static,
+    {
         let out = self
             .log
-            .run(move |log| {
+            .run_short(may_block, move |log| {
                 let out = f(log);
                 Ok((out, first_unstable(log)))
             })

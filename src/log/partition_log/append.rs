@@ -132,6 +132,21 @@ impl PartitionLog {
         Ok(())
     }
 
+    /// Whether appending `len` bytes now may do more than write to the page cache: roll a
+    /// segment (new files, a producer snapshot) or fsync (`flush.messages`; a record is at
+    /// least a byte, so `len` bounds the count). [`crate::log::Partition::run_short`] sends
+    /// such an append off the async worker. A roll this cannot foresee (a follower's batch
+    /// more than `i32::MAX` offsets past the log end) only creates files: its fsync runs on
+    /// its own thread like every roll's.
+    pub fn append_may_block(&self, len: usize, now_ms: i64) -> bool {
+        let cfg = &self.config;
+        let active = self.active();
+        self.unflushed_messages.saturating_add(len as i64) >= cfg.flush_messages
+            || active.size() as u64 + len as u64 > cfg.segment_bytes as u64
+            || now_ms - active.created_ms() > cfg.segment_ms
+            || active.indexes_full()
+    }
+
     /// Kafka's `shouldRoll`: the batch (`base_offset..=last_offset`) would overflow
     /// `segment.bytes`, the segment is older than `segment.ms`, an index is full, or relative
     /// offsets would overflow. The new segment starts at the log end — or, when a follower's
