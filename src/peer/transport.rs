@@ -15,7 +15,7 @@ use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 
@@ -68,12 +68,16 @@ where
         .await
         .map_err(RoundTripError::Io)?;
     let size = frame::checked_size(prefix, max_frame).map_err(RoundTripError::Protocol)?;
-    let mut buf = vec![0u8; size];
-    stream
-        .read_exact(&mut buf)
-        .await
-        .map_err(RoundTripError::Io)?;
-    Ok(Bytes::from(buf))
+    // Read into uninitialised capacity: zeroing a follower's fetch response first cost
+    // about 2% of a replicating broker's CPU (docs/design/replication.md §11).
+    let mut buf = BytesMut::with_capacity(size);
+    let mut body = stream.take(size as u64);
+    while buf.len() < size {
+        if body.read_buf(&mut buf).await.map_err(RoundTripError::Io)? == 0 {
+            return Err(RoundTripError::Io(std::io::ErrorKind::UnexpectedEof.into()));
+        }
+    }
+    Ok(buf.freeze())
 }
 
 /// Why one [`round_trip`] failed.
