@@ -9,7 +9,12 @@
 //! goes on to the next request if that is a Produce too, so a client's pipelined acks=all requests are appended
 //! back to back and replicated together instead of one replication round trip each. Answers
 //! still leave in request order, and any other request is served only once every earlier
-//! one is answered — Kafka's order (docs/design/replication.md, "Pipelined acks=all"). A frame
+//! one is answered — Kafka's order (docs/design/replication.md, "Pipelined acks=all").
+//! Requests still buffered behind an answer that was awaited are dropped, not served, when the
+//! client closed or reset the connection meanwhile (Kafka would still serve the next one): an
+//! idempotent librdkafka producer that gave up on the earlier request counts them as "possibly
+//! persisted" and, after an epoch bump, sends their records again renumbered, which no broker
+//! can recognise as a retry (docs/design/replication.md §11). A frame
 //! whose size is below 8 or above the router's limit for the session (`socket.request.max.bytes`,
 //! or `sasl.server.max.receive.size` before SASL authentication) closes the connection before
 //! anything is allocated for it; a partial frame never makes the buffer grow by more than
@@ -40,13 +45,19 @@ const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(1);
 /// Answers due on one connection (Produce requests appended, waiting for their high
 /// watermark) before the next Produce waits for the oldest. 1 is Kafka's order: each request
 /// is answered before the next is served. Pipelining (32 measured RF=3 acks=all at 0.28–0.36×
-/// of RF=1 instead of 0.14–0.21×, docs/design/replication.md §11) is off until a 3-node
-/// Jepsen run that saw one value at two offsets with it on (an idempotent batch appended
-/// twice around a paused quorum leader, seed 9993812093434785461) is explained.
+/// of RF=1 instead of 0.14–0.21×, docs/design/replication.md §11) is off: it appends a
+/// client's later Produce requests while an earlier one waits, and when the client then gives
+/// up on the earlier one (librdkafka closes the connection at `request.timeout.ms`) those
+/// appended batches count as unanswered on its side — an idempotent librdkafka producer resends
+/// them renumbered after an epoch bump, and they are written twice (the 3-node Jepsen
+/// duplicate, seed 9993812093434785461; `replication::pipelined` tests it).
 const MAX_DUE: usize = 1;
 
 /// Bytes read from the socket at a time at most.
 const READ_CHUNK: usize = 64 * 1024;
+
+/// Room made for the read that checks the client is still there ([`Connection::peer_left`]).
+const PEEK_CHUNK: usize = 4096;
 
 /// The state of one connection (see the module doc).
 pub struct Connection<S> {
@@ -160,7 +171,18 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Connection<S> {
                         // Only a Produce is served while earlier answers are due (up to
                         // MAX_DUE of them); anything else once every earlier one is out.
                         let keep = if is_produce(&frame) { MAX_DUE - 1 } else { 0 };
+                        let waited = due.len() > keep;
                         if !self.settle(&mut due, &mut out, keep).await {
+                            let _ = self.send(&mut out).await;
+                            return;
+                        }
+                        // Buffered while an earlier answer was awaited, from a client that has
+                        // left meanwhile: dropped, not served (see the module doc).
+                        if waited && self.peer_left(&mut buf) {
+                            tracing::debug!(
+                                "{}: closed while an answer was awaited; buffered requests dropped",
+                                self.peer
+                            );
                             let _ = self.send(&mut out).await;
                             return;
                         }
@@ -287,6 +309,16 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Connection<S> {
                     }
                 }
             }
+        }
+    }
+
+    /// Whether the client has closed or reset the connection, as far as the bytes already
+    /// arrived tell (one read that does not wait; what it reads joins `buf`).
+    fn peer_left(&mut self, buf: &mut BytesMut) -> bool {
+        buf.reserve(PEEK_CHUNK);
+        match self.stream.read_buf(buf).now_or_never() {
+            Some(Ok(0)) | Some(Err(_)) => true,
+            Some(Ok(_)) | None => false,
         }
     }
 
