@@ -11,7 +11,7 @@
 //! still leave in request order, and any other request is served only once every earlier
 //! one is answered — Kafka's order (docs/design/replication.md, "Pipelined acks=all").
 //! Requests still buffered behind an answer that was awaited are dropped, not served, when the
-//! client closed or reset the connection meanwhile (Kafka would still serve the next one): an
+//! client closed or reset the connection meanwhile (Kafka may still serve the next one): an
 //! idempotent librdkafka producer that gave up on the earlier request counts them as "possibly
 //! persisted" and, after an epoch bump, sends their records again renumbered, which no broker
 //! can recognise as a retry (docs/design/replication.md §11). A frame
