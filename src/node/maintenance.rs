@@ -154,8 +154,17 @@ pub async fn run_broker_sessions(broker: Arc<Broker>, mut stop: broadcast::Recei
                     .await;
                 }
                 r = leads.changed() => {
-                    if r.is_err() || !*leads.borrow() {
+                    if r.is_err() || !*leads.borrow_and_update() {
                         break;
+                    }
+                    // The watch signals changes only: still leading means the leadership was
+                    // lost and won again meanwhile (a new term, while a fencing pass ran).
+                    // Heartbeats went elsewhere in between, so every session starts afresh,
+                    // as Kafka's controller does on each activation — else healthy brokers
+                    // would be fenced at once for the gap.
+                    tracing::info!("active controller again: broker sessions restarted");
+                    if let Err(e) = broker.controller.activate_sessions() {
+                        tracing::error!("restarting broker sessions: {e}");
                     }
                 }
                 _ = stop.recv() => return,

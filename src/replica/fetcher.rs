@@ -25,7 +25,11 @@
 //! still followed at the leader epoch and fetch offset the request was built from (Kafka's
 //! `AbstractFetcherThread` check): a response to a fetch sent before the image re-added the
 //! partition at a new epoch is stale and dropped (counted in [`Round::stale`]), so an old
-//! epoch's FENCED_LEADER_EPOCH cannot evict the partition followed at the new one.
+//! epoch's FENCED_LEADER_EPOCH cannot evict the partition followed at the new one. Since this
+//! node may become the partition's leader between that check and the write (the image reaches
+//! the replicas before the fetchers), every write names the fetch's epoch and is refused under
+//! the log lock once the log has a newer one ([`super::follower`]): FENCED_LEADER_EPOCH, nothing
+//! written, counted in [`Round::errors`].
 //!
 //! [`ReplicaFetcher::add`] (the image (re)adding a partition or changing its epoch) clears
 //! its backoff and wakes the fetcher at once, as Kafka's `addPartitions` resets the fetch
@@ -353,7 +357,7 @@ impl ReplicaFetcher {
             }
         }
         if let Some((div_epoch, div_end)) = p.diverging_epoch {
-            match self.truncate_diverging(r, div_epoch, div_end).await {
+            match self.truncate_diverging(r, epoch, div_epoch, div_end).await {
                 Ok(offset) => round.truncated.push((key.clone(), offset)),
                 Err(code) => {
                     self.delay(key);
@@ -364,7 +368,7 @@ impl ReplicaFetcher {
         }
         if !p.records.is_empty() {
             let batches = crate::log::batch::BatchWalker::new(&p.records).count();
-            if let Err(e) = r.append_as_follower(p.records).await {
+            if let Err(e) = r.append_as_follower(p.records, epoch).await {
                 tracing::warn!("{}-{}: follower append failed: {e}", key.0, key.1);
                 self.delay(key);
                 round.errors.push((key.clone(), e.code()));
@@ -379,6 +383,7 @@ impl ReplicaFetcher {
     async fn truncate_diverging(
         &self,
         r: &Replica,
+        fetch_epoch: i32,
         epoch: i32,
         leader_end: i64,
     ) -> Result<i64, ErrorCode> {
@@ -391,7 +396,9 @@ impl ReplicaFetcher {
         }
         .min(leo)
         .max(0);
-        r.truncate_to(target).await.map_err(|e| e.code())?;
+        r.truncate_to(target, fetch_epoch)
+            .await
+            .map_err(|e| e.code())?;
         Ok(target)
     }
 
@@ -406,11 +413,11 @@ impl ReplicaFetcher {
         let (start, end) = self.leader.log_range(key.0.clone(), key.1, epoch).await?;
         let leo = r.log_end_offset();
         if end < leo {
-            r.truncate_to(end).await.map_err(|e| e.code())?;
+            r.truncate_to(end, epoch).await.map_err(|e| e.code())?;
             return Ok(Some(end));
         }
         if start > leo || r.log_start_offset() > leo {
-            r.truncate_fully(start).await.map_err(|e| e.code())?;
+            r.truncate_fully(start, epoch).await.map_err(|e| e.code())?;
             return Ok(Some(start));
         }
         Ok(None)

@@ -3,7 +3,8 @@
 //! the image re-adds the partition at a new epoch is given up and the partition fetched at
 //! the new one, a FENCED_LEADER_EPOCH answer to an older epoch (already there when the re-add
 //! comes) is stale and keeps the partition followed at the newer one, and a new epoch is
-//! fetched at once, not after the backoff an old epoch's error started.
+//! fetched at once, not after the backoff an old epoch's error started; and an answer that
+//! comes after the follower became the leader writes nothing to its log.
 
 use super::fetcher::{
     FetchPartition, FetchedPartition, FetcherSettings, LeaderEndPoint, LocalLeader, ReplicaFetcher,
@@ -232,4 +233,40 @@ async fn a_new_epoch_is_fetched_at_once_not_after_the_old_epochs_backoff() {
     let _ = stop.send(());
     task.await.unwrap();
     assert_eq!(dump(&follower).await, dump(&leader).await);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_answer_coming_after_the_follower_became_leader_writes_nothing() {
+    let (da, db) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let (leader, follower) = pair(da.path(), db.path());
+    leader.append_as_leader(batch(2), 1).await.unwrap();
+    let (f, (mut entered, release)) = gated(&leader, Duration::from_millis(1));
+    f.add(follower.clone(), Uuid::nil(), 0);
+    let round = tokio::spawn({
+        let f = f.clone();
+        async move { f.fetch_once().await }
+    });
+    entered.recv().await.unwrap();
+    // While the epoch-0 fetch is out, the image makes the follower the leader of epoch 1; the
+    // fetcher hears of it only afterwards (the image is applied to the replicas first).
+    follower.apply(&part(B, 1));
+    assert_eq!(follower.epoch_start_offset(), Some(0));
+    release.add_permits(1);
+    let round = round.await.unwrap();
+    assert_eq!(
+        round.errors,
+        vec![(("t".to_string(), 0), ErrorCode::FencedLeaderEpoch)]
+    );
+    assert_eq!(round.appended_batches, 0);
+    // The new leader's log is what it had when its epoch began: empty, epoch 1 from 0.
+    assert_eq!(follower.log_end_offset(), 0);
+    let epochs: Vec<(i32, i64)> = follower
+        .log()
+        .lock()
+        .unwrap()
+        .epoch_entries()
+        .iter()
+        .map(|e| (e.epoch, e.start_offset))
+        .collect();
+    assert_eq!(epochs, vec![(1, 0)]);
 }

@@ -266,6 +266,22 @@ impl Replica {
             }
         }
         let lost = self.is_leader() && (!leader || self.leader_epoch() != epoch);
+        if new_leadership || lost {
+            tracing::debug!(
+                "{}-{}: {} in leader epoch {epoch} (leader {}, ISR {:?}) at log end {}, HW {}",
+                self.topic(),
+                self.index(),
+                if new_leadership {
+                    "leading"
+                } else {
+                    "no longer leading"
+                },
+                image.leader,
+                image.isr,
+                self.log_end_offset(),
+                self.high_watermark()
+            );
+        }
         self.leader_epoch.store(epoch, Ordering::Release);
         self.leader.store(leader, Ordering::Release);
         self.advance_high_watermark();

@@ -14,6 +14,7 @@
 pub mod api_versions;
 mod envelope;
 pub mod faults;
+pub mod pipeline;
 mod sasl;
 pub mod session;
 pub mod table;

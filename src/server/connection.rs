@@ -5,11 +5,17 @@
 //! Responses to pipelined requests already buffered are coalesced into one write.
 //!
 //! Pipelined acks=all: a Produce whose batches are appended but not yet committed answers
-//! later ([`Answer::Later`]); with [`MAX_DUE`] above 1 (off for now: see it) the connection
-//! goes on to the next request if that is a Produce too, so a client's pipelined acks=all requests are appended
+//! later ([`Answer::Later`]); the connection goes on to the next request if that is a Produce
+//! without idempotent or transactional batches too (up to [`MAX_DUE`] answers due), so a
+//! client's pipelined acks=all requests are appended
 //! back to back and replicated together instead of one replication round trip each. Answers
 //! still leave in request order, and any other request is served only once every earlier
-//! one is answered — Kafka's order (docs/design/replication.md, "Pipelined acks=all"). A frame
+//! one is answered — Kafka's order (docs/design/replication.md, "Pipelined acks=all").
+//! Requests still buffered behind an answer that was awaited are dropped, not served, when the
+//! client closed or reset the connection meanwhile (Kafka may still serve the next one): an
+//! idempotent librdkafka producer that gave up on the earlier request counts them as "possibly
+//! persisted" and, after an epoch bump, sends their records again renumbered, which no broker
+//! can recognise as a retry (docs/design/replication.md §11). A frame
 //! whose size is below 8 or above the router's limit for the session (`socket.request.max.bytes`,
 //! or `sasl.server.max.receive.size` before SASL authentication) closes the connection before
 //! anything is allocated for it; a partial frame never makes the buffer grow by more than
@@ -38,15 +44,21 @@ use crate::router::{FrameLimits, Router, Session};
 const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// Answers due on one connection (Produce requests appended, waiting for their high
-/// watermark) before the next Produce waits for the oldest. 1 is Kafka's order: each request
-/// is answered before the next is served. Pipelining (32 measured RF=3 acks=all at 0.28–0.36×
-/// of RF=1 instead of 0.14–0.21×, docs/design/replication.md §11) is off until a 3-node
-/// Jepsen run that saw one value at two offsets with it on (an idempotent batch appended
-/// twice around a paused quorum leader, seed 9993812093434785461) is explained.
-const MAX_DUE: usize = 1;
+/// watermark) before the next Produce waits for the oldest. Only Produce requests without
+/// idempotent or transactional batches are pipelined ([`crate::router::pipeline`]); every
+/// other request — an idempotent Produce included — is served once every earlier answer is
+/// out, Kafka's order. An idempotent Produce appended behind a waiting one could be written
+/// twice: when its client gives up on the earlier request (librdkafka closes the connection at
+/// `request.timeout.ms`), it counts the later ones as unanswered and, after an epoch bump,
+/// resends them renumbered (the 3-node Jepsen duplicate, seed 9993812093434785461;
+/// `replication::pipelined` tests it).
+const MAX_DUE: usize = 32;
 
 /// Bytes read from the socket at a time at most.
 const READ_CHUNK: usize = 64 * 1024;
+
+/// Room made for the read that checks the client is still there ([`Connection::peer_left`]).
+const PEEK_CHUNK: usize = 4096;
 
 /// The state of one connection (see the module doc).
 pub struct Connection<S> {
@@ -157,10 +169,25 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Connection<S> {
                 let max = self.router.max_frame(session);
                 match next_frame(&mut buf, max) {
                     Framed::Frame(frame) => {
-                        // Only a Produce is served while earlier answers are due (up to
-                        // MAX_DUE of them); anything else once every earlier one is out.
-                        let keep = if is_produce(&frame) { MAX_DUE - 1 } else { 0 };
+                        // Only a Produce without idempotent or transactional batches is
+                        // served while earlier answers are due (up to MAX_DUE of them);
+                        // anything else once every earlier one is out.
+                        let pipelined = !due.is_empty()
+                            && is_produce(&frame)
+                            && crate::router::pipeline::may_pipeline(&frame);
+                        let keep = if pipelined { MAX_DUE - 1 } else { 0 };
+                        let waited = due.len() > keep;
                         if !self.settle(&mut due, &mut out, keep).await {
+                            let _ = self.send(&mut out).await;
+                            return;
+                        }
+                        // Buffered while an earlier answer was awaited, from a client that has
+                        // left meanwhile: dropped, not served (see the module doc).
+                        if waited && self.peer_left(&mut buf) {
+                            tracing::debug!(
+                                "{}: closed while an answer was awaited; buffered requests dropped",
+                                self.peer
+                            );
                             let _ = self.send(&mut out).await;
                             return;
                         }
@@ -287,6 +314,16 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Connection<S> {
                     }
                 }
             }
+        }
+    }
+
+    /// Whether the client has closed or reset the connection, as far as the bytes already
+    /// arrived tell (one read that does not wait; what it reads joins `buf`).
+    fn peer_left(&mut self, buf: &mut BytesMut) -> bool {
+        buf.reserve(PEEK_CHUNK);
+        match self.stream.read_buf(buf).now_or_never() {
+            Some(Ok(0)) | Some(Err(_)) => true,
+            Some(Ok(_)) | None => false,
         }
     }
 

@@ -36,6 +36,16 @@ impl PartitionLog {
         self.check_leader_epoch(leader_epoch)?;
         let h = append_checks::check_producer_batch(bytes, &self.config, now_ms)?;
         if let SequenceCheck::Duplicate(m) = self.producers.check(&h)? {
+            tracing::debug!(
+                "{}: duplicate of producer {} epoch {} sequences {}..={} (at {}..={})",
+                self.dir.display(),
+                h.producer_id,
+                h.producer_epoch,
+                h.base_sequence,
+                h.last_sequence(),
+                m.first_offset,
+                m.last_offset
+            );
             return Ok(AppendInfo {
                 base_offset: m.first_offset,
                 last_offset: m.last_offset,
@@ -60,6 +70,17 @@ impl PartitionLog {
         let stored = BatchHeader::parse(&header)
             .ok_or_else(|| Error::kafka(ErrorCode::CorruptMessage, "short batch"))?;
         self.store(&header, rest, &stored, now_ms)?;
+        if stored.producer_id >= 0 {
+            tracing::trace!(
+                "{}: producer {} epoch {} sequences {}..={} at {base}..={} (leader epoch {leader_epoch})",
+                self.dir.display(),
+                stored.producer_id,
+                stored.producer_epoch,
+                stored.base_sequence,
+                stored.last_sequence(),
+                stored.last_offset()
+            );
+        }
         Ok(AppendInfo {
             base_offset: base,
             last_offset: stored.last_offset(),

@@ -32,6 +32,11 @@ impl PartitionLog {
         if offset >= self.log_end_offset() {
             return Ok(());
         }
+        tracing::debug!(
+            "{}: truncating from {} to {offset}",
+            self.dir.display(),
+            self.log_end_offset()
+        );
         self.truncations.bump();
         if offset <= self.log_start_offset {
             return Ok(self.truncate_fully_and_start_at(offset, now_ms)?);
@@ -67,6 +72,12 @@ impl PartitionLog {
                 format!("cannot restart the log at negative offset {offset}"),
             ));
         }
+        tracing::debug!(
+            "{}: restarting the log at {offset} (was {}..{})",
+            self.dir.display(),
+            self.log_start_offset,
+            self.log_end_offset()
+        );
         self.truncations.bump();
         Ok(self.truncate_fully_and_start_at(offset, now_ms)?)
     }

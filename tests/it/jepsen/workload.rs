@@ -134,7 +134,16 @@ pub fn start(c: &Clients, rec: &Arc<Recorder>) -> Running {
 /// Logs every delivery report.
 struct SendLog(Arc<Recorder>);
 
-impl ClientContext for SendLog {}
+impl ClientContext for SendLog {
+    /// librdkafka's own log (with `JEPSEN_CLIENT_DEBUG=eos` and the like: its debug contexts),
+    /// stamped with the wall clock to line up with the nodes' logs.
+    fn log(&self, level: rdkafka::config::RDKafkaLogLevel, fac: &str, log_message: &str) {
+        let ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis());
+        eprintln!("jepsen-client {ms} {level:?} {fac}: {log_message}");
+    }
+}
 
 impl ProducerContext for SendLog {
     type DeliveryOpaque = ();
@@ -180,7 +189,8 @@ fn new_producer(c: &Clients, rec: &Arc<Recorder>) -> ThreadedProducer<SendLog> {
     let request_timeout = (c.message_timeout.as_millis() / 2)
         .clamp(1000, 5000)
         .to_string();
-    clients::config(
+    let debug = std::env::var("JEPSEN_CLIENT_DEBUG").unwrap_or_default();
+    let mut cfg = clients::config(
         &c.bootstrap,
         &[
             ("acks", "all"),
@@ -193,9 +203,13 @@ fn new_producer(c: &Clients, rec: &Arc<Recorder>) -> ThreadedProducer<SendLog> {
             ("reconnect.backoff.max.ms", "200"),
             ("queue.buffering.max.messages", "100000"),
         ],
-    )
-    .create_with_context(SendLog(rec.clone()))
-    .expect("producer")
+    );
+    if !debug.is_empty() {
+        cfg.set("debug", &debug)
+            .set_log_level(rdkafka::config::RDKafkaLogLevel::Debug);
+    }
+    cfg.create_with_context(SendLog(rec.clone()))
+        .expect("producer")
 }
 
 fn produce(id: usize, c: &Clients, rec: &Arc<Recorder>, stop: &AtomicBool, fatal: &AtomicUsize) {
