@@ -207,7 +207,8 @@ def group_consumer_protocol():
     def commit(c, m):
         # Committed as consumed: a partition that moves while members join resumes after it
         # (without commits Kafka too serves it from the start). A heartbeat may bump the
-        # member's epoch while the commit is on its way: Kafka answers STALE_MEMBER_EPOCH
+        # member's epoch while the commit is on its way: Kafka before 4.3 answers
+        # STALE_MEMBER_EPOCH (4.3 and gregor accept it for partitions held since, KIP-1251)
         # and librdkafka does not retry manual commits; the partition is still this
         # member's (it is only given up in a poll), so commit again at the new epoch.
         deadline = time.time() + 10

@@ -177,6 +177,7 @@ fn commit_op(s: &GroupShard, c: Commit, _now: Now) -> Op<ErrorCode> {
                 &c.member_id,
                 c.generation,
                 c.version,
+                c.offsets.iter().map(|(t, p, _)| (t.as_str(), *p)),
             ) {
                 return answer(e);
             }

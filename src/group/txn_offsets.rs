@@ -138,6 +138,7 @@ fn check_txn_commit(s: &GroupShard, p: &TxnCommitParams) -> Option<ErrorCode> {
             &p.member_id,
             p.generation,
             i16::MAX,
+            p.offsets.iter().map(|(t, p, _)| (t.as_str(), *p)),
         );
     }
     if p.generation < 0 && g.is(GroupState::Empty) {

@@ -29,11 +29,18 @@ pub struct ConsumerGroupDescription {
 }
 
 /// OffsetCommit against a consumer group: `None` when the commit may go ahead.
-pub fn check_commit(
+///
+/// The member's current epoch always commits. An older epoch commits only partitions the
+/// member has held since that epoch (KIP-1251, Kafka 4.3): a commit sent while the heartbeat
+/// that bumped the epoch was still on its way back is no zombie. Anything else (a newer
+/// epoch, a partition gained or lost since, a topic the group does not know) is
+/// STALE_MEMBER_EPOCH for the whole request.
+pub fn check_commit<'a>(
     group: Option<&ConsumerGroup>,
     member_id: &str,
     epoch: i32,
     version: i16,
+    partitions: impl IntoIterator<Item = (&'a str, i32)>,
 ) -> Option<ErrorCode> {
     let group = group?;
     if epoch < 0 && group.members.is_empty() {
@@ -47,7 +54,18 @@ pub fn check_commit(
         // protocol".
         return Some(ErrorCode::UnsupportedVersion);
     }
-    (epoch != m.current.member_epoch).then_some(ErrorCode::StaleMemberEpoch)
+    if epoch == m.current.member_epoch {
+        return None;
+    }
+    let held_since = |(topic, partition): (&str, i32)| {
+        let id = group.subscription_meta.as_ref()?.get(topic)?.0;
+        m.assignment_epochs.get(&(id, partition)).copied()
+    };
+    let older = (0..m.current.member_epoch).contains(&epoch);
+    let all_held = partitions
+        .into_iter()
+        .all(|tp| held_since(tp).is_some_and(|since| since <= epoch));
+    (!(older && all_held)).then_some(ErrorCode::StaleMemberEpoch)
 }
 
 impl GroupCoordinator {

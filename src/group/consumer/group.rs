@@ -34,6 +34,12 @@ pub struct ConsumerMember {
     pub last_heartbeat: Instant,
     /// In memory: when a member asked to revoke partitions is fenced if it has not.
     pub revocation_deadline: Option<Instant>,
+    /// Derived by replay: the member epoch at which each assigned partition joined its
+    /// current assignment (KIP-1251's assignment epoch). A commit under an older member
+    /// epoch is accepted for partitions held since then. After a restart that replays a
+    /// compacted log only the last record is left, so every partition starts at the
+    /// record's epoch: stricter, never looser.
+    pub assignment_epochs: BTreeMap<(Uuid, i32), i32>,
 }
 
 impl ConsumerMember {
@@ -47,6 +53,7 @@ impl ConsumerMember {
             },
             last_heartbeat: now,
             revocation_deadline: None,
+            assignment_epochs: BTreeMap::new(),
         }
     }
 
@@ -54,6 +61,23 @@ impl ConsumerMember {
     pub fn reconciled_to(&self, target_epoch: i32) -> bool {
         self.current.member_epoch == target_epoch && self.current.state == STABLE
     }
+}
+
+/// The assignment epochs of `next`'s partitions: kept for those `m` already holds, the
+/// new member epoch for the others.
+fn assignment_epochs(m: &ConsumerMember, next: &CurrentAssignment) -> BTreeMap<(Uuid, i32), i32> {
+    let held = |t: &Uuid, p: &i32| m.current.assigned.get(t).is_some_and(|ps| ps.contains(p));
+    let mut epochs = BTreeMap::new();
+    for (t, ps) in &next.assigned {
+        for p in ps {
+            let since = match held(t, p) {
+                true => m.assignment_epochs.get(&(*t, *p)).copied(),
+                false => None,
+            };
+            epochs.insert((*t, *p), since.unwrap_or(next.member_epoch));
+        }
+    }
+    epochs
 }
 
 /// A consumer group (see the module doc).
@@ -127,6 +151,7 @@ impl ConsumerGroup {
                         .filter(|_| m.current.state == UNREVOKED_PARTITIONS)
                         .unwrap_or(now + Duration::from_millis(timeout))
                 });
+                m.assignment_epochs = assignment_epochs(m, &value);
                 m.current = value;
             }
         }

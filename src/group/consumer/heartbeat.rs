@@ -316,6 +316,7 @@ fn heartbeat_op(
                 },
                 last_heartbeat: now.instant,
                 revocation_deadline: None,
+                assignment_epochs: Default::default(),
             }
         }
         None => {

@@ -25,4 +25,6 @@ pub mod timers;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]
+mod tests_commit_epochs;
+#[cfg(test)]
 mod tests_librdkafka;

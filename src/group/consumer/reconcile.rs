@@ -128,6 +128,7 @@ mod tests {
             },
             last_heartbeat: Instant::now(),
             revocation_deadline: None,
+            assignment_epochs: Default::default(),
         }
     }
 

@@ -52,14 +52,14 @@ impl Topics for OneTopic {
 pub(super) const topics: OneTopic = OneTopic;
 
 /// A simulated KIP-848 consumer: it owns exactly what its last assignment said.
-struct Client {
-    id: String,
-    epoch: i32,
-    owned: Assignment,
+pub(super) struct Client {
+    pub(super) id: String,
+    pub(super) epoch: i32,
+    pub(super) owned: Assignment,
 }
 
 impl Client {
-    fn new(id: &str) -> Client {
+    pub(super) fn new(id: &str) -> Client {
         Client {
             id: id.into(),
             epoch: 0,
@@ -82,7 +82,7 @@ impl Client {
         }
     }
 
-    async fn heartbeat(&mut self, c: &GroupCoordinator) -> HeartbeatResult {
+    pub(super) async fn heartbeat(&mut self, c: &GroupCoordinator) -> HeartbeatResult {
         let r = c.consumer_heartbeat(self.params(), &topics).await;
         if r.error == ErrorCode::None {
             self.epoch = r.member_epoch;
@@ -106,7 +106,7 @@ pub(super) fn harness() -> (Arc<GroupCoordinator>, Arc<MemoryLog>, Arc<FakeClock
 }
 
 /// Heartbeats every client in turn until none of them changes (at most 10 rounds).
-async fn settle(c: &GroupCoordinator, clients: &mut [Client]) {
+pub(super) async fn settle(c: &GroupCoordinator, clients: &mut [Client]) {
     for _ in 0..10 {
         let before: Vec<(i32, Assignment)> =
             clients.iter().map(|c| (c.epoch, c.owned.clone())).collect();

@@ -1,0 +1,69 @@
+//! KIP-1251 on the fake clock: a commit sent under the member epoch a heartbeat has just
+//! replaced is accepted for the partitions the member held since that epoch, and refused
+//! (STALE_MEMBER_EPOCH) for anything it gained or lost since, or under a newer epoch.
+
+use super::tests::{harness, settle, Client, TOPIC};
+use crate::error::ErrorCode;
+use crate::group::OffsetValue;
+
+fn offset(partition: i32) -> Vec<(String, i32, OffsetValue)> {
+    vec![(
+        "t".to_string(),
+        partition,
+        OffsetValue {
+            offset: 7,
+            leader_epoch: -1,
+            metadata: String::new(),
+            commit_timestamp: 0,
+        },
+    )]
+}
+
+#[tokio::test]
+async fn a_commit_under_the_previous_epoch_keeps_the_partitions_held_since() {
+    let (c, _log, _clock) = harness();
+    let mut a = Client::new("a");
+    a.heartbeat(&c).await;
+    let first = a.epoch;
+    assert_eq!(a.owned[&TOPIC].len(), 6);
+    // b joins: a gives up three partitions and moves to the new epoch with the rest.
+    let mut clients = vec![a, Client::new("b")];
+    settle(&c, &mut clients).await;
+    let (a, b) = (&clients[0], &clients[1]);
+    assert!(a.epoch > first, "a moved to a newer epoch");
+    let kept: Vec<i32> = a.owned[&TOPIC].iter().copied().collect();
+    let gained: Vec<i32> = b.owned[&TOPIC].iter().copied().collect();
+    assert_eq!((kept.len(), gained.len()), (3, 3));
+
+    // The commit that raced a's heartbeat: its old epoch, a partition it still holds.
+    let commit = |epoch, member: &'static str, partition| {
+        let c = c.clone();
+        async move {
+            c.commit_at_version("cg", epoch, member, None, offset(partition), 9)
+                .await
+        }
+    };
+    assert_eq!(commit(first, "a", kept[0]).await, ErrorCode::None);
+    assert_eq!(commit(a.epoch, "a", kept[1]).await, ErrorCode::None);
+    // A partition a lost to b: a zombie commit under the old epoch is fenced.
+    assert_eq!(
+        commit(first, "a", gained[0]).await,
+        ErrorCode::StaleMemberEpoch
+    );
+    // b holds its partitions only since its current epoch.
+    assert_eq!(
+        commit(b.epoch - 1, "b", gained[0]).await,
+        ErrorCode::StaleMemberEpoch
+    );
+    assert_eq!(commit(b.epoch, "b", gained[0]).await, ErrorCode::None);
+    // An epoch the broker never gave out.
+    assert_eq!(
+        commit(a.epoch + 1, "a", kept[0]).await,
+        ErrorCode::StaleMemberEpoch
+    );
+    let fetched = c.fetch_offsets("cg", Some(vec![("t".into(), kept[..2].to_vec())]));
+    assert!(fetched[0]
+        .1
+        .iter()
+        .all(|(_, v)| v.as_ref().map(|v| v.offset) == Some(7)));
+}
