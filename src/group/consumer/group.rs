@@ -63,21 +63,17 @@ impl ConsumerMember {
     }
 }
 
-/// The assignment epochs of `next`'s partitions: kept for those `m` already holds, the
-/// new member epoch for the others.
+/// The assignment epochs of `next`'s partitions: kept for those `m` already holds (its
+/// epochs' keys are exactly its assigned partitions), the new member epoch for the others.
 fn assignment_epochs(m: &ConsumerMember, next: &CurrentAssignment) -> BTreeMap<(Uuid, i32), i32> {
-    let held = |t: &Uuid, p: &i32| m.current.assigned.get(t).is_some_and(|ps| ps.contains(p));
-    let mut epochs = BTreeMap::new();
-    for (t, ps) in &next.assigned {
-        for p in ps {
-            let since = match held(t, p) {
-                true => m.assignment_epochs.get(&(*t, *p)).copied(),
-                false => None,
-            };
-            epochs.insert((*t, *p), since.unwrap_or(next.member_epoch));
-        }
-    }
-    epochs
+    next.assigned
+        .iter()
+        .flat_map(|(t, ps)| ps.iter().map(move |p| (*t, *p)))
+        .map(|tp| {
+            let since = m.assignment_epochs.get(&tp).copied();
+            (tp, since.unwrap_or(next.member_epoch))
+        })
+        .collect()
 }
 
 /// A consumer group (see the module doc).

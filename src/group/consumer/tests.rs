@@ -98,6 +98,17 @@ impl Client {
     }
 }
 
+/// A commit of `offset` for partition `partition` of topic `t`.
+pub(super) fn commit_of(partition: i32, offset: i64) -> Vec<(String, i32, OffsetValue)> {
+    let value = OffsetValue {
+        offset,
+        leader_epoch: -1,
+        metadata: String::new(),
+        commit_timestamp: 0,
+    };
+    vec![("t".to_string(), partition, value)]
+}
+
 pub(super) fn harness() -> (Arc<GroupCoordinator>, Arc<MemoryLog>, Arc<FakeClock>) {
     let log = Arc::new(MemoryLog::new());
     let clock = Arc::new(FakeClock::new());
@@ -344,18 +355,7 @@ async fn offset_commits_carry_the_member_epoch() {
     let (c, _log, _clock) = harness();
     let mut a = Client::new("a");
     a.heartbeat(&c).await;
-    let offset = |n| {
-        vec![(
-            "t".to_string(),
-            0,
-            OffsetValue {
-                offset: n,
-                leader_epoch: -1,
-                metadata: String::new(),
-                commit_timestamp: 0,
-            },
-        )]
-    };
+    let offset = |n| commit_of(0, n);
     assert_eq!(
         c.commit_at_version(GROUP, a.epoch, "a", None, offset(5), 9)
             .await,

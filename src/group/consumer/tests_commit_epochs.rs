@@ -2,22 +2,8 @@
 //! replaced is accepted for the partitions the member held since that epoch, and refused
 //! (STALE_MEMBER_EPOCH) for anything it gained or lost since, or under a newer epoch.
 
-use super::tests::{harness, settle, Client, TOPIC};
+use super::tests::{commit_of, harness, settle, Client, TOPIC};
 use crate::error::ErrorCode;
-use crate::group::OffsetValue;
-
-fn offset(partition: i32) -> Vec<(String, i32, OffsetValue)> {
-    vec![(
-        "t".to_string(),
-        partition,
-        OffsetValue {
-            offset: 7,
-            leader_epoch: -1,
-            metadata: String::new(),
-            commit_timestamp: 0,
-        },
-    )]
-}
 
 #[tokio::test]
 async fn a_commit_under_the_previous_epoch_keeps_the_partitions_held_since() {
@@ -39,7 +25,7 @@ async fn a_commit_under_the_previous_epoch_keeps_the_partitions_held_since() {
     let commit = |epoch, member: &'static str, partition| {
         let c = c.clone();
         async move {
-            c.commit_at_version("cg", epoch, member, None, offset(partition), 9)
+            c.commit_at_version("cg", epoch, member, None, commit_of(partition, 7), 9)
                 .await
         }
     };

@@ -14,7 +14,6 @@ use super::records::Assignment;
 use super::tests::{harness, topics, GROUP, TOPIC};
 use crate::error::ErrorCode;
 use crate::group::coordinator::GroupCoordinator;
-use crate::group::OffsetValue;
 
 /// One request as librdkafka builds it: `full` carries the subscription and rebalance
 /// timeout; `owned` is `None` when the heartbeat acknowledges nothing.
@@ -119,19 +118,8 @@ async fn three_librdkafka_members_settle_on_two_partitions_each() {
         .iter()
         .find(|p| !b.contains(p))
         .expect("one partition gained");
-    let offset = |partition| {
-        vec![(
-            "t".to_string(),
-            partition,
-            OffsetValue {
-                offset: 7,
-                leader_epoch: -1,
-                metadata: String::new(),
-                commit_timestamp: 0,
-            },
-        )]
-    };
-    let commit = |epoch, p| c.commit_at_version(GROUP, epoch, "B", None, offset(p), 9);
+    let commit =
+        |epoch, p| c.commit_at_version(GROUP, epoch, "B", None, super::tests::commit_of(p, 7), 9);
     assert_eq!(commit(3, b[0]).await, ErrorCode::None);
     assert_eq!(commit(3, gained).await, ErrorCode::StaleMemberEpoch);
     assert_eq!(commit(4, gained).await, ErrorCode::None);
