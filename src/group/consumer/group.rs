@@ -65,12 +65,16 @@ impl ConsumerMember {
 
 /// The assignment epochs of `next`'s partitions: kept for those `m` already holds (its
 /// epochs' keys are exactly its assigned partitions), the new member epoch for the others.
+/// A member that rejoined with epoch 0 gave up everything: its record's previous epoch is
+/// not the epoch it had, and nothing is kept.
 fn assignment_epochs(m: &ConsumerMember, next: &CurrentAssignment) -> BTreeMap<(Uuid, i32), i32> {
+    let epoch = m.current.member_epoch;
+    let continued = next.member_epoch == epoch || next.previous_member_epoch == epoch;
     next.assigned
         .iter()
         .flat_map(|(t, ps)| ps.iter().map(move |p| (*t, *p)))
         .map(|tp| {
-            let since = m.assignment_epochs.get(&tp).copied();
+            let since = m.assignment_epochs.get(&tp).filter(|_| continued).copied();
             (tp, since.unwrap_or(next.member_epoch))
         })
         .collect()

@@ -53,3 +53,26 @@ async fn a_commit_under_the_previous_epoch_keeps_the_partitions_held_since() {
         .iter()
         .all(|(_, v)| v.as_ref().map(|v| v.offset) == Some(7)));
 }
+
+#[tokio::test]
+async fn a_member_that_rejoined_holds_nothing_from_before() {
+    let (c, _log, _clock) = harness();
+    let mut a = Client::new("a");
+    a.heartbeat(&c).await;
+    let mut clients = vec![a, Client::new("b")];
+    settle(&c, &mut clients).await;
+    let a = &mut clients[0];
+    let (before, kept) = (a.epoch, *a.owned[&TOPIC].first().expect("a partition"));
+    // a rejoins under its own id with epoch 0 (it gave everything up) and gets a newer epoch.
+    a.epoch = 0;
+    a.owned.clear();
+    a.heartbeat(&c).await;
+    assert!(a.epoch > before, "a rejoined at a newer epoch");
+    let p = *a.owned[&TOPIC].first().expect("a partition");
+    let commit =
+        |epoch, partition| c.commit_at_version("cg", epoch, "a", None, commit_of(partition, 7), 9);
+    // A commit of its earlier incarnation is a zombie, even for a partition it holds again.
+    assert_eq!(commit(before, p).await, ErrorCode::StaleMemberEpoch);
+    assert_eq!(commit(before, kept).await, ErrorCode::StaleMemberEpoch);
+    assert_eq!(commit(a.epoch, p).await, ErrorCode::None);
+}
