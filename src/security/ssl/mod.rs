@@ -1,6 +1,6 @@
 //! TLS for SSL and SASL_SSL listeners (and the peer client): Kafka's `ssl.*` settings resolved
 //! per listener ([`settings`]), the rustls server configuration with reload on keystore change
-//! ([`server`]), the client certificate's subject DN as Java prints it ([`dn`]) and Kafka's
+//! ([`server`]), encrypted PEM private keys (`ssl.key.password`, [`encrypted_key`]), the client certificate's subject DN as Java prints it ([`dn`]) and Kafka's
 //! `ssl.principal.mapping.rules` ([`principal_mapper`]).
 //!
 //! Why here and not in `server`: these are configuration and identity (what the principal of a
@@ -9,6 +9,7 @@
 
 pub mod client;
 pub mod dn;
+pub mod encrypted_key;
 pub mod principal_mapper;
 pub mod server;
 pub mod settings;

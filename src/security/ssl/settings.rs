@@ -4,9 +4,8 @@
 //!
 //! Why only PEM: rustls reads PEM/DER; JKS and PKCS12 would need a Java keystore or PKCS#12
 //! parser (with its legacy ciphers). `ssl.keystore.type` / `ssl.truststore.type` other than PEM
-//! are refused with a message saying how to convert. Encrypted private keys (`ssl.key.password`
-//! with an `ENCRYPTED PRIVATE KEY`) are refused the same way: no small, well-kept crate in the
-//! tree decrypts PKCS#8 PBES2 yet.
+//! are refused with a message saying how to convert. An encrypted PKCS#8 private key is read
+//! with `ssl.key.password` ([`super::encrypted_key`], Kafka's rules).
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -16,6 +15,9 @@ use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use rustls::{RootCertStore, SupportedProtocolVersion};
 
+use zeroize::Zeroizing;
+
+use super::encrypted_key::{self, KeyPassword};
 use super::principal_mapper::PrincipalMapper;
 use crate::config::keys::broker_key;
 use crate::config::BrokerConfig;
@@ -52,6 +54,8 @@ pub struct SslSettings {
     pub listener: String,
     /// Key and certificate chain: one PEM file, or the key and chain inline.
     pub keystore: Option<(PemSource, PemSource)>,
+    /// `ssl.key.password`: the keystore's key is an encrypted PKCS#8 key when set.
+    pub key_password: Option<KeyPassword>,
     pub truststore: Option<PemSource>,
     pub client_auth: ClientAuth,
     pub mapper: PrincipalMapper,
@@ -160,6 +164,7 @@ impl SslSettings {
         let settings = SslSettings {
             listener: listener.to_string(),
             keystore,
+            key_password: get("ssl.key.password").map(KeyPassword::new),
             truststore,
             client_auth,
             mapper,
@@ -226,19 +231,9 @@ impl SslSettings {
         let Some((key_src, chain_src)) = &self.keystore else {
             return Ok(None);
         };
-        let key_pem = key_src.read("keystore")?;
-        if contains(&key_pem, b"-----BEGIN ENCRYPTED PRIVATE KEY-----") {
-            return Err(format!(
-                "listener {}: the keystore's private key is encrypted (ssl.key.password), which gregor does not support yet: decrypt it with `openssl pkcs8 -topk8 -nocrypt -in key.pem -out plain.pem` and protect the file instead",
-                self.listener
-            ));
-        }
-        let key = PrivateKeyDer::from_pem_slice(&key_pem).map_err(|e| {
-            format!(
-                "listener {}: no usable private key in the keystore (PKCS#8, PKCS#1 or SEC1 PEM): {e}",
-                self.listener
-            )
-        })?;
+        let key_pem = Zeroizing::new(key_src.read("keystore")?);
+        let key = encrypted_key::private_key(&key_pem, self.key_password.as_ref())
+            .map_err(|e| format!("listener {}: {e}", self.listener))?;
         let chain = certificates(&chain_src.read("keystore")?)
             .map_err(|e| format!("listener {}: keystore: {e}", self.listener))?;
         if chain.is_empty() {
@@ -282,10 +277,6 @@ fn csv(v: &str) -> Vec<&str> {
         .map(str::trim)
         .filter(|e| !e.is_empty())
         .collect()
-}
-
-fn contains(hay: &[u8], needle: &[u8]) -> bool {
-    hay.windows(needle.len()).any(|w| w == needle)
 }
 
 fn certificates(pem: &[u8]) -> Result<Vec<CertificateDer<'static>>, String> {
@@ -370,7 +361,20 @@ mod tests {
         assert!(s
             .load_keystore()
             .expect_err("encrypted")
-            .contains("encrypted"));
+            .contains("listener SSL: the keystore's private key is encrypted (ENCRYPTED PRIVATE KEY) but ssl.key.password is not set"));
+        // Per-listener override of the password, as for every ssl.* key.
+        let s = resolve(&[
+            ("ssl.keystore.location", &enc.display().to_string()),
+            ("ssl.key.password", "base"),
+            ("listener.name.ssl.ssl.key.password", "mine"),
+        ])
+        .expect("resolves");
+        assert_eq!(s.key_password, Some(KeyPassword::new("mine".into())));
+        assert!(!format!("{s:?}").contains("mine"));
+        assert!(s
+            .load_keystore()
+            .expect_err("not a key")
+            .contains("listener SSL: the keystore's ENCRYPTED PRIVATE KEY is malformed"));
         let none = resolve(&[]).expect("resolves");
         assert!(none.load_keystore().expect("no keystore").is_none());
     }
