@@ -77,6 +77,7 @@ mod testing_api;
 #[cfg(feature = "testing")]
 mod testing_faults;
 mod tls;
+mod tls_encrypted_key;
 mod transactions;
 mod txn_crash;
 mod txn_hostile;

@@ -42,8 +42,7 @@ fn ssl_broker(dir: &Path, pki: &TestPki, extra: &[(&str, &str)]) -> TestBroker {
 fn ssl_listener_serves_the_protocol() {
     let dir = tempfile::tempdir().expect("tempdir");
     let pki = TestPki::new();
-    // A key password with an unencrypted key is unused, but must never be shown.
-    let broker = ssl_broker(dir.path(), &pki, &[("ssl.key.password", "secret")]);
+    let broker = ssl_broker(dir.path(), &pki, &[]);
     let addr = broker.listener_addr("SSL");
     let mut c = TlsClient::connect(addr, pki.client_config(None)).expect("handshake");
     let versions = c

@@ -9,7 +9,8 @@
 //!   on under the new leader and every record is read back; a fourth node whose inter-broker
 //!   password is wrong never registers and logs the refusal without the password.
 //! - SSL with `ssl.client.auth=required`: the certificate subject is the broker principal;
-//!   the topic's ISR fills with all three replicas and the records are read back.
+//!   the topic's ISR fills with all three replicas and the records are read back. The nodes'
+//!   key is encrypted PKCS#8 (`ssl.key.password`), read by the listeners and the node clients.
 //! - SCRAM-SHA-256 between brokers (PLAIN to the controllers): the ISR fills once the
 //!   brokers' credential exists.
 
@@ -44,6 +45,16 @@ fn jaas(password: &str) -> String {
 /// Writes the CA and one node keystore (good as server and client certificate).
 fn pki_files(dir: &Path) -> (String, String) {
     pki_and_files(dir).1
+}
+
+/// [`pki_files`] with the node key encrypted (PKCS#8, AES-256-CBC) with `password`.
+fn encrypted_pki_files(dir: &Path, password: &str) -> (String, String) {
+    let pki = TestPki::new();
+    let node = pki.node("broker").encrypted(password);
+    let ks = node.write_keystore(&dir.join("ks.pem"), &pki);
+    let ca = dir.join("ca.pem");
+    std::fs::write(&ca, pki.ca_pem()).expect("write ca");
+    (ks.display().to_string(), ca.display().to_string())
 }
 
 /// [`pki_files`], keeping the CA for the test's own TLS clients.
@@ -278,13 +289,16 @@ fn sasl_ssl_cluster_fails_over_and_refuses_a_wrong_inter_broker_password() {
 #[test]
 fn mtls_cluster_authenticates_nodes_by_certificate() {
     let dir = tempfile::tempdir().expect("dir");
-    let (keystore, ca) = pki_files(dir.path());
+    // The nodes' key is encrypted: each node decrypts it for its listeners and for the client
+    // certificate it presents to the other nodes.
+    let (keystore, ca) = encrypted_pki_files(dir.path(), "node-key-secret");
     let mut c = Cluster::new(3);
     secure_listeners(&mut c, "SSL");
     for (k, v) in [
         ("ssl.keystore.location", keystore.as_str()),
         ("ssl.truststore.location", ca.as_str()),
         ("ssl.client.auth", "required"),
+        ("ssl.key.password", "node-key-secret"),
         (
             "ssl.principal.mapping.rules",
             "RULE:^CN=([^,]*)$/$1/L,DEFAULT",
@@ -304,6 +318,7 @@ fn mtls_cluster_authenticates_nodes_by_certificate() {
             // the keystore file holds the key, the certificate and the CA.
             ("ssl.certificate.location", &keystore),
             ("ssl.key.location", &keystore),
+            ("ssl.key.password", "node-key-secret"),
         ],
     );
     let topic = "mtls-replicated";
@@ -311,6 +326,10 @@ fn mtls_cluster_authenticates_nodes_by_certificate() {
     let vals = values("mtls", 30);
     produce_all(&client, topic, &vals);
     assert_eq!(read_all(&client, topic, vals.len()), vals);
+    assert!(
+        (0..3).all(|i| !c.log(i).contains("node-key-secret")),
+        "a log holds the key password"
+    );
 }
 
 /// SCRAM-SHA-256 between brokers (PLAIN to the controllers, whose SCRAM credentials would be

@@ -1,11 +1,13 @@
 //! TLS for tests: a throw-away PKI generated at run time with rcgen (a CA, a server
 //! certificate for `localhost`/127.0.0.1, client certificates with a chosen subject; no
-//! private key is ever written to the repository), and [`TlsClient`], a blocking Kafka
+//! private key is ever written to the repository; encrypted keys come from the `openssl`
+//! command, fed on stdin), and [`TlsClient`], a blocking Kafka
 //! protocol client over rustls with the project's framing.
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -40,6 +42,56 @@ impl Issued {
         std::fs::write(&tmp, text).expect("write keystore");
         std::fs::rename(&tmp, path).expect("rename keystore");
         path.to_path_buf()
+    }
+}
+
+impl Issued {
+    /// The same certificate with its key encrypted by `openssl <args> -passout pass:<password>`
+    /// (the plain key goes in on stdin, never to a file).
+    pub fn encrypted_with(&self, args: &[&str], password: &str) -> Issued {
+        let pass = format!("pass:{password}");
+        let mut all: Vec<&str> = args.to_vec();
+        all.extend_from_slice(&["-passout", &pass]);
+        let mut child = Command::new("openssl")
+            .args(&all)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("openssl runs");
+        child
+            .stdin
+            .take()
+            .expect("stdin")
+            .write_all(self.key_pem.as_bytes())
+            .expect("key to openssl");
+        let out = child.wait_with_output().expect("openssl output");
+        assert!(
+            out.status.success(),
+            "openssl {all:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        Issued {
+            cert_pem: self.cert_pem.clone(),
+            key_pem: String::from_utf8(out.stdout).expect("PEM"),
+        }
+    }
+
+    /// The key as encrypted PKCS#8: AES-256-CBC, PBKDF2-HMAC-SHA256 (`ssl.key.password`).
+    pub fn encrypted(&self, password: &str) -> Issued {
+        let args = [
+            "pkcs8",
+            "-topk8",
+            "-v2",
+            "aes-256-cbc",
+            "-v2prf",
+            "hmacWithSHA256",
+        ];
+        let issued = self.encrypted_with(&args, password);
+        assert!(issued
+            .key_pem
+            .starts_with("-----BEGIN ENCRYPTED PRIVATE KEY-----"));
+        issued
     }
 }
 
