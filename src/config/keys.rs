@@ -193,9 +193,9 @@ pub const KEYS: &[ConfigKey] = &[
     b("allow.everyone.if.no.acl.found", Boolean, "false").doc("with an authorizer: allow an action on a resource that has no ACL at all"),
     // --- broker: TLS (SSL and SASL_SSL listeners; each may be set per listener as `listener.name.<name>.ssl.*`) ---
     b("ssl.keystore.type", String, "PEM").kafka("JKS").doc("format of the keystore; gregor reads PEM only (JKS and PKCS12 are refused at start-up: convert them with openssl/keytool)"),
-    b_null("ssl.keystore.location", String).doc("PEM file holding the listener's private key (unencrypted PKCS#8, PKCS#1 or SEC1) and its certificate chain, leaf first; re-read when the file changes"),
+    b_null("ssl.keystore.location", String).doc("PEM file holding the listener's private key (PKCS#8, PKCS#1 or SEC1; encrypted PKCS#8 with `ssl.key.password`) and its certificate chain, leaf first; re-read when the file changes"),
     b_null("ssl.keystore.password", Password).doc("must stay unset: a PEM keystore has no store password (Kafka's rule)"),
-    b_null("ssl.key.password", Password).doc("password of an encrypted private key; encrypted keys are not supported yet (refused at start-up with the openssl command that decrypts one)"),
+    b_null("ssl.key.password", Password).doc("password of the keystore's encrypted PKCS#8 private key (`ENCRYPTED PRIVATE KEY`: PBES2 with PBKDF2 or scrypt and AES-CBC, as `openssl pkcs8 -topk8 -v2 aes-256-cbc` writes); when set the key must be encrypted, when unset it must not be (Kafka's rule); legacy `Proc-Type: 4,ENCRYPTED` keys are refused"),
     b_null("ssl.keystore.key", Password).doc("the private key as inline PEM, instead of `ssl.keystore.location` (with `ssl.keystore.certificate.chain`)"),
     b_null("ssl.keystore.certificate.chain", Password).doc("the certificate chain as inline PEM, leaf first (with `ssl.keystore.key`)"),
     b("ssl.truststore.type", String, "PEM").kafka("JKS").doc("format of the truststore; PEM only"),

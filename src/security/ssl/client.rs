@@ -2,7 +2,8 @@
 //! uses to reach another node's SSL or SASL_SSL listener (inter-broker or controller), built
 //! from that listener's resolved [`SslSettings`] as Kafka's inter-broker channel builder uses
 //! the listener's `ssl.*` values: the truststore verifies the other node's certificate, the
-//! node's own keystore (if any) is its client certificate (mTLS), and
+//! node's own keystore (if any, its key decrypted with `ssl.key.password` as the server side
+//! does: the same `SslSettings::load_keystore`) is its client certificate (mTLS), and
 //! `ssl.endpoint.identification.algorithm=https` (the default) checks that the certificate
 //! names the host connected to; empty skips only that name check, never the chain.
 //!

@@ -264,6 +264,17 @@ mod tests {
         assert_eq!(format!("{:?}", pw("hunter2")), "KeyPassword([hidden])");
     }
 
+    proptest::proptest! {
+        /// Arbitrary bytes inside the PEM armour, or as the DER itself: an error, never a panic.
+        #[test]
+        fn garbage_is_an_error(bytes in proptest::collection::vec(proptest::num::u8::ANY, 0..600)) {
+            let b64 = base64::engine::general_purpose::STANDARD.encode(&bytes);
+            let pem = format!("{BEGIN}\n{b64}\n{END}\n");
+            proptest::prop_assert!(private_key(pem.as_bytes(), Some(&pw("x"))).is_err());
+            proptest::prop_assert!(decrypt(&bytes, &pw("x")).is_err());
+        }
+    }
+
     #[test]
     fn corrupted_ciphertext_is_an_error() {
         let plain = plain_key();
