@@ -116,13 +116,15 @@ fn encrypted_server_key_serves_librdkafka_over_ssl() {
     assert_eq!(got, want);
     // Closed while the broker is up (librdkafka's close talks to it).
     drop((c, p));
-    // DescribeConfigs: ssl.key.password is sensitive and has no value.
-    let describe = DescribeConfigsRequest::default().with_resources(vec![
-        describe_configs_request::DescribeConfigsResource::default()
-            .with_resource_type(4)
-            .with_resource_name("1".to_string().into())
-            .with_configuration_keys(Some(vec!["ssl.key.password".to_string().into()])),
-    ]);
+    // DescribeConfigs: ssl.key.password is sensitive and has no value, synonyms included.
+    let describe = DescribeConfigsRequest::default()
+        .with_include_synonyms(true)
+        .with_resources(vec![
+            describe_configs_request::DescribeConfigsResource::default()
+                .with_resource_type(4)
+                .with_resource_name("1".to_string().into())
+                .with_configuration_keys(Some(vec!["ssl.key.password".to_string().into()])),
+        ]);
     let configs = admin.call(&describe, 4);
     let entry = configs.results[0]
         .configs
@@ -130,6 +132,8 @@ fn encrypted_server_key_serves_librdkafka_over_ssl() {
         .find(|e| e.name.as_str() == "ssl.key.password")
         .expect("described");
     assert_eq!((entry.value.as_ref(), entry.is_sensitive), (None, true));
+    assert!(!entry.synonyms.is_empty(), "the set value is a synonym");
+    assert!(entry.synonyms.iter().all(|s| s.value.is_none()));
     b.stop();
 }
 
