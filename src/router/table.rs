@@ -142,7 +142,7 @@ api_table! {
     EndTxn(EndTxnRequest) 0..=4 => handlers::txn::end_txn;
     WriteTxnMarkers(WriteTxnMarkersRequest) 1..=1 => handlers::txn_admin::write_txn_markers;
     DescribeTransactions(DescribeTransactionsRequest) 0..=0 => handlers::txn_admin::describe_transactions;
-    ListTransactions(ListTransactionsRequest) 0..=1 => handlers::txn_admin::list_transactions;
+    ListTransactions(ListTransactionsRequest) 0..=2 => handlers::txn_admin::list_transactions;
     DescribeProducers(DescribeProducersRequest) 0..=0 => handlers::txn_admin::describe_producers;
     DescribeLogDirs(DescribeLogDirsRequest) 1..=4 => handlers::log_dirs::handle;
     ElectLeaders(ElectLeadersRequest) 0..=2 forward yes => handlers::elections::handle;
