@@ -63,6 +63,7 @@ mod quorum_cluster;
 #[cfg(feature = "testing")]
 mod rdkafka_roundtrip;
 mod reassignments;
+mod regex_acls;
 mod replica_fetcher;
 mod replication;
 mod resources;
