@@ -31,3 +31,5 @@ mod tests;
 mod tests_commit_epochs;
 #[cfg(test)]
 mod tests_librdkafka;
+#[cfg(test)]
+mod tests_regex;
