@@ -142,8 +142,8 @@ pub(super) fn tombstones(s: &GroupShard, g: &super::state::Group) -> Vec<GroupRe
             value: None,
         })
         .collect();
-    if g.consumer.is_some() {
-        let gone = super::consumer::group::ConsumerGroup::delete_records(&g.id);
+    if let Some(c) = &g.consumer {
+        let gone = c.delete_records(&g.id);
         records.extend(gone.into_iter().map(GroupRecord::Consumer));
     }
     records.push(GroupRecord::Group {

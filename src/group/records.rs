@@ -63,7 +63,7 @@ pub enum GroupRecord {
         group: String,
         value: Option<GroupValue>,
     },
-    /// A KIP-848 consumer group record (key versions 3 and 5–8).
+    /// A KIP-848 consumer group record (key versions 3, 5–8 and 16).
     Consumer(super::consumer::records::ConsumerRecord),
 }
 
@@ -202,8 +202,10 @@ impl GroupRecord {
                 };
                 Ok(GroupRecord::Group { group, value })
             }
-            v @ (3 | 5..=8) => super::consumer::records::ConsumerRecord::decode(v, &mut k, value)
-                .map(GroupRecord::Consumer),
+            v @ (3 | 5..=8 | 16) => {
+                super::consumer::records::ConsumerRecord::decode(v, &mut k, value)
+                    .map(GroupRecord::Consumer)
+            }
             v => Err(format!("unknown group record key version {v}")),
         }
     }

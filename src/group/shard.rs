@@ -150,6 +150,13 @@ impl GroupShard {
             }
             return;
         }
+        // A regex tombstone of a group already gone (deleted, or never a consumer group
+        // here) does not bring it back.
+        if let ConsumerRecord::Regex { value: None, .. } = r {
+            if self.groups.get(&id).is_none_or(|g| g.consumer.is_none()) {
+                return;
+            }
+        }
         let g = self
             .groups
             .entry(id.clone())

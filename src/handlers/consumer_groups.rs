@@ -18,23 +18,35 @@ use crate::group::consumer::subscription::Topics;
 use crate::handlers::RequestContext;
 use crate::security::acl::AclOperation;
 
-/// The metadata image as a consumer group sees it: topics by name, and the non-internal
-/// names a subscription regex may match.
-struct ImageTopics(std::sync::Arc<crate::metadata::image::MetadataImage>);
+/// The metadata image as a consumer group sees it: topics by name, the non-internal names
+/// a subscription regex may match, and which of them the heartbeating client may DESCRIBE
+/// (Kafka resolves a regex with the request context of the heartbeat that refreshes it).
+struct ImageTopics<'a> {
+    image: std::sync::Arc<crate::metadata::image::MetadataImage>,
+    ctx: &'a RequestContext,
+}
 
-impl Topics for ImageTopics {
+impl Topics for ImageTopics<'_> {
     fn get(&self, name: &str) -> Option<(uuid::Uuid, i32)> {
-        self.0
+        self.image
             .topic(name)
             .map(|t| (t.id, t.partitions.len() as i32))
     }
 
     fn names(&self) -> Vec<String> {
-        self.0
+        self.image
             .topics()
             .filter(|t| !t.name.starts_with("__"))
             .map(|t| t.name.clone())
             .collect()
+    }
+
+    fn describable(&self, name: &str) -> bool {
+        self.ctx.topic_authorized(AclOperation::Describe, name)
+    }
+
+    fn version(&self) -> i64 {
+        self.image.applied_offset
     }
 }
 
@@ -96,7 +108,10 @@ pub async fn heartbeat(
         Ok(g) => g,
         Err(code) => return error(code, None),
     };
-    let topics = ImageTopics(ctx.broker.metadata.image());
+    let topics = ImageTopics {
+        image: ctx.broker.metadata.image(),
+        ctx,
+    };
     let r = coordinator.consumer_heartbeat(params, &topics).await;
     if r.error != ErrorCode::None {
         return error(r.error, r.message);

@@ -38,6 +38,12 @@ pub async fn describe_groups(
     for id in req.groups {
         let described = match group(ctx, AclOperation::Describe, &id).await {
             Ok(g) => match g.describe_consumer_group(&id) {
+                // v6+ (KIP-1043): Kafka describes classic groups only, and says so.
+                Ok(_) if ctx.version >= 6 => {
+                    let message = format!("Group {} is not a classic group.", id.as_str());
+                    groups.push(group_id_not_found(id, message));
+                    continue;
+                }
                 Ok(c) => {
                     groups.push(consumer_group_as_described(ctx, id, c));
                     continue;
@@ -46,13 +52,18 @@ pub async fn describe_groups(
             },
             Err(code) => Err(code),
         };
+        if ctx.version >= 6 && matches!(described, Ok(None)) {
+            let message = format!("Group {} not found.", id.as_str());
+            groups.push(group_id_not_found(id, message));
+            continue;
+        }
         let ok = described.is_ok();
         let mut entry = match described {
             Err(code) => DescribedGroup::default()
                 .with_group_id(id)
                 .with_error_code(code.code())
                 .with_group_state(StrBytes::new()),
-            // Kafka (v0–5) describes an unknown group as Dead, without an error.
+            // Kafka (v0–5) describes an unknown group as Dead, without an error (v6: above).
             Ok(None) => DescribedGroup::default()
                 .with_group_id(id)
                 .with_group_state(StrBytes::from_static_str("Dead")),
@@ -91,7 +102,17 @@ pub async fn describe_groups(
     DescribeGroupsResponse::default().with_groups(groups)
 }
 
-/// A KIP-848 group in DescribeGroups: protocol type `consumer`, its state, its members
+/// DescribeGroups v6+'s answer for a group that is missing or not a classic group:
+/// GROUP_ID_NOT_FOUND with Kafka's message, state Dead (GroupMetadataManager.describeGroups).
+fn group_id_not_found(id: GroupId, message: String) -> DescribedGroup {
+    DescribedGroup::default()
+        .with_group_id(id)
+        .with_error_code(ErrorCode::GroupIdNotFound.code())
+        .with_error_message(Some(StrBytes::from_string(message)))
+        .with_group_state(StrBytes::from_static_str("Dead"))
+}
+
+/// A KIP-848 group in DescribeGroups v0–5: protocol type `consumer`, its state, its members
 /// without classic metadata or assignment bytes (ConsumerGroupDescribe has those).
 fn consumer_group_as_described(
     ctx: &RequestContext,

@@ -79,6 +79,18 @@ pub async fn list_transactions(
     ctx: &RequestContext,
     req: ListTransactionsRequest,
 ) -> ListTransactionsResponse {
+    // v2 (KIP-1152): a transactional id pattern, RE2 syntax matched against the whole id
+    // (RE2/J's `matches()`), ANDed with the other filters; empty or null filters nothing.
+    let pattern = match req.transactional_id_pattern.as_deref() {
+        Some(p) if ctx.version >= 2 && !p.is_empty() => match id_pattern(p) {
+            Some(re) => Some(re),
+            None => {
+                return ListTransactionsResponse::default()
+                    .with_error_code(ErrorCode::InvalidRegularExpression.code())
+            }
+        },
+        _ => None,
+    };
     let mut states = Vec::new();
     let mut unknown = Vec::new();
     for s in req.state_filters {
@@ -103,6 +115,11 @@ pub async fn list_transactions(
             .loaded()
             .into_iter()
             .flat_map(|(_, t)| t.list(&states, &pids, duration))
+            .filter(|t| {
+                pattern
+                    .as_ref()
+                    .is_none_or(|re| re.is_match(&t.transactional_id))
+            })
             // Only the ids the client may describe (Kafka's filter).
             .filter(|t| {
                 ctx.authorized(
@@ -125,6 +142,12 @@ pub async fn list_transactions(
     ListTransactionsResponse::default()
         .with_unknown_state_filters(unknown)
         .with_transaction_states(listed)
+}
+
+/// ListTransactions v2's pattern, anchored at both ends; `None` if it does not compile
+/// (INVALID_REGULAR_EXPRESSION). The `regex` crate bounds the compiled size itself.
+fn id_pattern(p: &str) -> Option<regex::Regex> {
+    regex::Regex::new(&format!("^(?:{p})$")).ok()
 }
 
 pub async fn write_txn_markers(

@@ -120,7 +120,7 @@ api_table! {
     Heartbeat(HeartbeatRequest) 0..=4 => handlers::groups::heartbeat;
     LeaveGroup(LeaveGroupRequest) 0..=5 => handlers::groups::leave_group;
     SyncGroup(SyncGroupRequest) 0..=5 => handlers::groups::sync_group;
-    DescribeGroups(DescribeGroupsRequest) 0..=5 => handlers::group_admin::describe_groups;
+    DescribeGroups(DescribeGroupsRequest) 0..=6 => handlers::group_admin::describe_groups;
     ListGroups(ListGroupsRequest) 0..=5 => handlers::group_admin::list_groups;
     DeleteGroups(DeleteGroupsRequest) 0..=2 => handlers::group_admin::delete_groups;
     ConsumerGroupHeartbeat(ConsumerGroupHeartbeatRequest) 0..=1 => handlers::consumer_groups::heartbeat;
@@ -142,7 +142,7 @@ api_table! {
     EndTxn(EndTxnRequest) 0..=4 => handlers::txn::end_txn;
     WriteTxnMarkers(WriteTxnMarkersRequest) 1..=1 => handlers::txn_admin::write_txn_markers;
     DescribeTransactions(DescribeTransactionsRequest) 0..=0 => handlers::txn_admin::describe_transactions;
-    ListTransactions(ListTransactionsRequest) 0..=1 => handlers::txn_admin::list_transactions;
+    ListTransactions(ListTransactionsRequest) 0..=2 => handlers::txn_admin::list_transactions;
     DescribeProducers(DescribeProducersRequest) 0..=0 => handlers::txn_admin::describe_producers;
     DescribeLogDirs(DescribeLogDirsRequest) 1..=4 => handlers::log_dirs::handle;
     ElectLeaders(ElectLeadersRequest) 0..=2 forward yes => handlers::elections::handle;

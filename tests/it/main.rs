@@ -52,6 +52,7 @@ mod log_model;
 mod log_txn_model;
 mod metadata_records;
 mod metadata_topic_ids;
+mod new_group_versions;
 mod new_versions;
 #[cfg(feature = "testing")]
 mod oauthbearer_validator;
@@ -62,6 +63,7 @@ mod quorum_cluster;
 #[cfg(feature = "testing")]
 mod rdkafka_roundtrip;
 mod reassignments;
+mod regex_acls;
 mod replica_fetcher;
 mod replication;
 mod resources;

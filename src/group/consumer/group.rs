@@ -17,7 +17,9 @@ use std::time::{Duration, Instant};
 use uuid::Uuid;
 
 use super::assignor::TopicsMeta;
-use super::records::{Assignment, ConsumerRecord, CurrentAssignment, MemberMetadata};
+use super::records::{
+    Assignment, ConsumerRecord, CurrentAssignment, MemberMetadata, ResolvedRegex,
+};
 
 /// Kafka's `MemberState` bytes (record 8).
 pub const UNREVOKED_PARTITIONS: i8 = 0;
@@ -43,7 +45,7 @@ pub struct ConsumerMember {
 }
 
 impl ConsumerMember {
-    fn new(id: &str, now: Instant) -> ConsumerMember {
+    pub(super) fn new(id: &str, now: Instant) -> ConsumerMember {
         ConsumerMember {
             id: id.to_string(),
             meta: MemberMetadata::default(),
@@ -89,6 +91,8 @@ pub struct ConsumerGroup {
     pub target: BTreeMap<String, Assignment>,
     /// In memory: the subscribed topics' metadata the current group epoch was computed with.
     pub subscription_meta: Option<TopicsMeta>,
+    /// The members' subscription regexes as last resolved (key 16), by regex.
+    pub resolved_regexes: BTreeMap<String, ResolvedRegex>,
 }
 
 /// The states Kafka reports for a consumer group.
@@ -134,6 +138,14 @@ impl ConsumerGroup {
                 }
                 None => {
                     self.target.remove(&member);
+                }
+            },
+            ConsumerRecord::Regex { regex, value, .. } => match value {
+                Some(r) => {
+                    self.resolved_regexes.insert(regex, r);
+                }
+                None => {
+                    self.resolved_regexes.remove(&regex);
                 }
             },
             ConsumerRecord::Current { member, value, .. } => {
@@ -208,17 +220,25 @@ impl ConsumerGroup {
         ]
     }
 
-    /// Records that delete an empty group: target epoch and group epoch tombstones.
-    pub fn delete_records(group: &str) -> Vec<ConsumerRecord> {
-        vec![
-            ConsumerRecord::TargetEpoch {
-                group: group.to_string(),
-                epoch: None,
-            },
-            ConsumerRecord::GroupEpoch {
-                group: group.to_string(),
-                epoch: None,
-            },
-        ]
+    /// Records that delete an empty group: its resolved regexes', target epoch and group
+    /// epoch tombstones.
+    pub fn delete_records(&self, group: &str) -> Vec<ConsumerRecord> {
+        let regexes = self.resolved_regexes.keys().map(|r| ConsumerRecord::Regex {
+            group: group.to_string(),
+            regex: r.clone(),
+            value: None,
+        });
+        regexes
+            .chain([
+                ConsumerRecord::TargetEpoch {
+                    group: group.to_string(),
+                    epoch: None,
+                },
+                ConsumerRecord::GroupEpoch {
+                    group: group.to_string(),
+                    epoch: None,
+                },
+            ])
+            .collect()
     }
 }

@@ -19,6 +19,7 @@ use super::assignor::{self, MemberSpec};
 use super::group::{ConsumerGroup, ConsumerMember, STABLE};
 use super::reconcile;
 use super::records::{Assignment, ConsumerRecord, CurrentAssignment, MemberMetadata};
+use super::regexes;
 use super::static_members;
 use super::subscription::{self, Topics};
 use crate::coordinator::clock::Now;
@@ -367,16 +368,25 @@ fn heartbeat_op(
         bump |= member.meta.subscribed_topic_names != old_meta.subscribed_topic_names
             || member.meta.subscribed_topic_regex != old_meta.subscribed_topic_regex;
     }
+    // The group's regexes, resolved again if due with this member's DESCRIBE rights.
+    let regexes = regexes::refresh(&gid, group, &member, topics, now.wall_ms);
+    bump |= regexes.changed;
+    records.extend(regexes.records);
     // Every member's topics (names and regex matches), and their union's metadata.
     let mut resolved: BTreeMap<String, Vec<String>> = group
         .members
         .values()
         .filter(|m| m.id != member.id)
-        .map(|m| (m.id.clone(), subscription::resolve(&m.meta, topics)))
+        .map(|m| {
+            (
+                m.id.clone(),
+                subscription::resolve(&m.meta, &regexes.resolved),
+            )
+        })
         .collect();
     resolved.insert(
         member.id.clone(),
-        subscription::resolve(&member.meta, topics),
+        subscription::resolve(&member.meta, &regexes.resolved),
     );
     let subscribed: Vec<String> = resolved
         .values()
@@ -521,6 +531,7 @@ fn preferred_assignor(
 /// tombstones, then a group epoch bump so the others are reassigned its partitions.
 pub(super) fn fence_records(gid: &str, group: &ConsumerGroup, member: &str) -> Vec<GroupRecord> {
     let mut records = ConsumerGroup::remove_member_records(gid, member);
+    records.extend(regexes::leave_records(gid, group, member));
     records.push(ConsumerRecord::GroupEpoch {
         group: gid.to_string(),
         epoch: Some(group.epoch + 1),

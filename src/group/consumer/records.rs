@@ -11,6 +11,7 @@
 //! | 6 | ConsumerGroupTargetAssignmentMetadata(group) | `assignment_epoch: i32` |
 //! | 7 | ConsumerGroupTargetAssignmentMember(group, member) | `[topic id: uuid, partitions: [i32]]` |
 //! | 8 | ConsumerGroupCurrentMemberAssignment(group, member) | member epoch, previous epoch, state: i8, assigned, pending revocation |
+//! | 16 | ConsumerGroupRegularExpression(group, regex) | `topics: [string], version: i64` (metadata offset), `timestamp: i64` (ms) |
 //!
 //! Key 4 (ConsumerGroupPartitionMetadata) is not written: Kafka 4.1 deprecated it, and gregor
 //! keeps the subscribed topics' metadata in memory (a restart recomputes the target once).
@@ -51,6 +52,16 @@ pub struct CurrentAssignment {
     pub pending_revocation: Assignment,
 }
 
+/// What a subscription regex resolved to (value of key 16): the matching topics the
+/// resolving member's principal may DESCRIBE, the metadata image's offset and the wall time
+/// of the resolution (Kafka's `ResolvedRegularExpression`).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ResolvedRegex {
+    pub topics: BTreeSet<String>,
+    pub version: i64,
+    pub timestamp_ms: i64,
+}
+
 /// A consumer group record (see the module doc); `None` values are tombstones.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ConsumerRecord {
@@ -76,6 +87,11 @@ pub enum ConsumerRecord {
         group: String,
         member: String,
         value: Option<CurrentAssignment>,
+    },
+    Regex {
+        group: String,
+        regex: String,
+        value: Option<ResolvedRegex>,
     },
 }
 
@@ -161,7 +177,8 @@ impl ConsumerRecord {
             | ConsumerRecord::Member { group, .. }
             | ConsumerRecord::TargetEpoch { group, .. }
             | ConsumerRecord::TargetMember { group, .. }
-            | ConsumerRecord::Current { group, .. } => group,
+            | ConsumerRecord::Current { group, .. }
+            | ConsumerRecord::Regex { group, .. } => group,
         }
     }
 
@@ -235,6 +252,24 @@ impl ConsumerRecord {
                     v.put_i8(c.state);
                     assignment(&mut v, &c.assigned);
                     assignment(&mut v, &c.pending_revocation);
+                }
+                value.is_some()
+            }
+            ConsumerRecord::Regex {
+                group,
+                regex,
+                value,
+            } => {
+                k.put_i16(16);
+                key_str(&mut k, group);
+                key_str(&mut k, regex);
+                if let Some(r) = value {
+                    uvarint(&mut v, r.topics.len() as u64 + 1);
+                    for t in &r.topics {
+                        compact_str(&mut v, Some(t));
+                    }
+                    v.put_i64(r.version);
+                    v.put_i64(r.timestamp_ms);
                 }
                 value.is_some()
             }
@@ -320,6 +355,29 @@ impl ConsumerRecord {
                     value,
                 }
             }
+            16 => {
+                let regex = k.str_or_empty()?;
+                let value = match v.as_mut() {
+                    None => None,
+                    Some(r) => Some(ResolvedRegex {
+                        topics: {
+                            let n = r.compact_len()?;
+                            let mut topics = BTreeSet::new();
+                            for _ in 0..r.count(n, 1)?.unwrap_or(0) {
+                                topics.insert(r.compact_str()?);
+                            }
+                            topics
+                        },
+                        version: r.i64()?,
+                        timestamp_ms: r.i64()?,
+                    }),
+                };
+                ConsumerRecord::Regex {
+                    group,
+                    regex,
+                    value,
+                }
+            }
             other => return Err(format!("unknown consumer group record key version {other}")),
         })
     }
@@ -375,6 +433,20 @@ mod tests {
             ConsumerRecord::Current {
                 group: "g".into(),
                 member: "m".into(),
+                value: None,
+            },
+            ConsumerRecord::Regex {
+                group: "g".into(),
+                regex: "t-.*".into(),
+                value: Some(ResolvedRegex {
+                    topics: ["t-1".to_string(), "t-2".to_string()].into(),
+                    version: 42,
+                    timestamp_ms: 1_700_000_000_000,
+                }),
+            },
+            ConsumerRecord::Regex {
+                group: "g".into(),
+                regex: "t-.*".into(),
                 value: None,
             },
         ];
