@@ -38,6 +38,7 @@ mod failover_timing;
 mod fetch;
 mod fetch_sessions;
 mod find_coordinator;
+mod groupless_subscribe;
 mod groups_consumer_protocol;
 mod groups_protocol;
 mod groups_rdkafka;
