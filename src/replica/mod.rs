@@ -60,6 +60,10 @@ use crate::metadata::{MetadataImage, MetadataPublisher, PartitionImage};
 
 type Key = (String, i32);
 
+/// Hosted replicas by topic name, then partition: a lookup by `&str` allocates nothing (every
+/// fetch looks up each of its partitions).
+type ReplicaMap = HashMap<String, HashMap<i32, Arc<Replica>>>;
+
 /// Every hosted replica (see the module doc).
 pub struct ReplicaManager {
     node_id: i32,
@@ -68,7 +72,7 @@ pub struct ReplicaManager {
     /// The configuration in force: static plus the image's dynamic broker configs.
     config: RwLock<Arc<BrokerConfig>>,
     logs: LogManager,
-    replicas: RwLock<HashMap<Key, Arc<Replica>>>,
+    replicas: RwLock<ReplicaMap>,
     /// The high watermarks checkpointed before this start, read once (see [`hw_checkpoint`]).
     checkpointed_hws: hw_checkpoint::HighWatermarks,
     /// Where hosted replicas announce ISR proposals, and its receiving end until the
@@ -144,17 +148,17 @@ impl ReplicaManager {
         &self.logs
     }
 
-    fn read(&self) -> std::sync::RwLockReadGuard<'_, HashMap<Key, Arc<Replica>>> {
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, ReplicaMap> {
         self.replicas.read().unwrap_or_else(|p| p.into_inner())
     }
 
-    fn write(&self) -> std::sync::RwLockWriteGuard<'_, HashMap<Key, Arc<Replica>>> {
+    fn write(&self) -> std::sync::RwLockWriteGuard<'_, ReplicaMap> {
         self.replicas.write().unwrap_or_else(|p| p.into_inner())
     }
 
     /// The hosted replica of a partition, whatever its role.
     pub fn get(&self, topic: &str, partition: i32) -> Option<Arc<Replica>> {
-        self.read().get(&(topic.to_string(), partition)).cloned()
+        self.read().get(topic)?.get(&partition).cloned()
     }
 
     /// The replica of a partition this node leads, or Kafka's answer for why not
@@ -234,12 +238,18 @@ impl ReplicaManager {
 
     /// Every hosted replica.
     pub fn all(&self) -> Vec<Arc<Replica>> {
-        self.read().values().cloned().collect()
+        self.read()
+            .values()
+            .flat_map(|t| t.values().cloned())
+            .collect()
     }
 
     /// Every hosted partition log (maintenance, checkpoints, shutdown).
     pub fn partition_logs(&self) -> Vec<Arc<Partition>> {
-        self.read().values().map(|r| r.log().clone()).collect()
+        self.read()
+            .values()
+            .flat_map(|t| t.values().map(|r| r.log().clone()))
+            .collect()
     }
 
     /// Opens the log of a partition assigned to this node: the existing directory when it
@@ -350,15 +360,25 @@ impl MetadataPublisher for ReplicaManager {
             let mut map = self.write();
             let keys: Vec<Key> = map
                 .iter()
+                .flat_map(|(t, parts)| parts.iter().map(move |(i, r)| ((t, i), r)))
                 .filter(|((t, i), r)| {
                     new.topic(t).is_none_or(|ti| ti.id != r.topic_id())
                         || new
-                            .partition(t, *i)
+                            .partition(t, **i)
                             .is_none_or(|p| !p.replicas.contains(&self.node_id))
                 })
-                .map(|(k, _)| k.clone())
+                .map(|((t, i), _)| (t.clone(), *i))
                 .collect();
-            keys.iter().filter_map(|k| map.remove(k)).collect()
+            let mut gone = Vec::with_capacity(keys.len());
+            for (t, i) in &keys {
+                if let Some(parts) = map.get_mut(t) {
+                    gone.extend(parts.remove(i));
+                    if parts.is_empty() {
+                        map.remove(t);
+                    }
+                }
+            }
+            gone
         };
         let mut first_error = None;
         for r in gone {
@@ -389,7 +409,7 @@ impl MetadataPublisher for ReplicaManager {
                 match self.host(&t.name, t.id, index, p, &t.overrides, &broker) {
                     Ok(r) => {
                         offline().remove(&key);
-                        self.write().insert(key, r);
+                        self.write().entry(key.0).or_default().insert(key.1, r);
                     }
                     Err(e) => {
                         tracing::error!("opening {}-{index} failed: {e}", t.name);
