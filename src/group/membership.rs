@@ -193,6 +193,9 @@ impl GroupCoordinator {
 }
 
 fn join_op(s: &GroupShard, p: JoinParams, now: Now) -> Op<Waiting<JoinResult>> {
+    if let Some(op) = super::conversion::join_empty_consumer_group(s, &p) {
+        return op;
+    }
     let Some((value, new_id)) = static_rejoin(s, &p, now) else {
         return CoordinatorResult::then(Vec::new(), move |s: &mut GroupShard, now| {
             join_in_memory(s, p, now)
@@ -264,7 +267,7 @@ fn start_or_join_rebalance(g: &mut Group, now: Now, delay: Duration) {
 }
 
 /// Every JoinGroup that changes only in-memory state.
-fn join_in_memory(s: &mut GroupShard, p: JoinParams, now: Now) -> Waiting<JoinResult> {
+pub(super) fn join_in_memory(s: &mut GroupShard, p: JoinParams, now: Now) -> Waiting<JoinResult> {
     use Waiting::Ready;
     let delay = s.config.initial_rebalance_delay;
     let (tx, rx) = oneshot::channel();
@@ -285,7 +288,13 @@ fn join_in_memory(s: &mut GroupShard, p: JoinParams, now: Now) -> Waiting<JoinRe
         ));
     }
     if g.consumer.is_some() {
-        // A KIP-848 consumer group takes no classic members.
+        // A consumer group with members (an empty one was converted by `join_op`). Kafka 4
+        // admits the classic member into the consumer group (`classicGroupJoinToConsumerGroup`,
+        // whatever `group.consumer.migration.policy` says — the policy only governs converting
+        // the group's type); Kafka 3.7, without mixed groups, answered GROUP_ID_NOT_FOUND.
+        // gregor has no classic members in consumer groups and answers
+        // INCONSISTENT_GROUP_PROTOCOL, Kafka's code for a classic join that does not fit the
+        // consumer group's protocol.
         return Ready(JoinResult::error(
             ErrorCode::InconsistentGroupProtocol,
             &p.member_id,

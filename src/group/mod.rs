@@ -6,6 +6,7 @@
 //! - [`state`]: one group's state machine;
 //! - [`consumer`]: KIP-848 consumer groups (ConsumerGroupHeartbeat, server-side assignors);
 //! - [`membership`]: JoinGroup, SyncGroup, Heartbeat, LeaveGroup;
+//! - [`conversion`]: a JoinGroup taking over an empty KIP-848 consumer group;
 //! - [`offsets`]: OffsetCommit, OffsetFetch, OffsetDelete;
 //! - [`txn_offsets`]: TxnOffsetCommit, transaction completion, OffsetFetch `require_stable`;
 //! - [`pending_offsets`]: offsets of open transactions, until their marker;
@@ -18,6 +19,7 @@
 pub mod admin;
 pub mod api;
 pub mod consumer;
+pub mod conversion;
 pub mod coordinator;
 pub mod expiry;
 pub mod membership;

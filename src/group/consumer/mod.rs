@@ -30,6 +30,8 @@ mod tests;
 #[cfg(test)]
 mod tests_commit_epochs;
 #[cfg(test)]
+mod tests_conversion;
+#[cfg(test)]
 mod tests_librdkafka;
 #[cfg(test)]
 mod tests_regex;
