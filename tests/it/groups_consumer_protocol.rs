@@ -1,7 +1,8 @@
 //! KIP-848 consumer groups with a real client: librdkafka 2.12 (rdkafka crate) with
 //! `group.protocol=consumer` — three members split six partitions, one leaves, every record is
 //! consumed exactly once and committed; a classic group and a consumer group side by side on
-//! the same topic, each listed with its type.
+//! the same topic, each listed with its type; a consumer group, once empty, taken over by a
+//! classic consumer that resumes from its committed offsets.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -65,7 +66,8 @@ fn assert_exactly_once(seen: &Seen, n: usize) {
     assert_eq!(values, expected, "every record exactly once");
 }
 
-fn committed_total(bs: &str, group: &str, topic: &str, partitions: i32) -> (i64, i64) {
+/// Each partition's committed offset for `group` (negative for none) and its end offset.
+fn positions(bs: &str, group: &str, topic: &str, partitions: i32) -> (Vec<i64>, Vec<i64>) {
     let mut tpl = rdkafka::TopicPartitionList::new();
     for p in 0..partitions {
         tpl.add_partition(topic, p);
@@ -75,11 +77,12 @@ fn committed_total(bs: &str, group: &str, topic: &str, partitions: i32) -> (i64,
         .unwrap()
         .committed_offsets(tpl, Duration::from_secs(10))
         .unwrap();
-    let total = committed
+    let mut by_partition: Vec<(i32, i64)> = committed
         .elements()
         .iter()
-        .map(|e| e.offset().to_raw().unwrap_or(0))
-        .sum();
+        .map(|e| (e.partition(), e.offset().to_raw().unwrap_or(-1)))
+        .collect();
+    by_partition.sort_unstable();
     let c = clients::consumer(bs);
     let end = (0..partitions)
         .map(|p| {
@@ -87,8 +90,13 @@ fn committed_total(bs: &str, group: &str, topic: &str, partitions: i32) -> (i64,
                 .unwrap()
                 .1
         })
-        .sum();
-    (total, end)
+        .collect();
+    (by_partition.into_iter().map(|(_, o)| o).collect(), end)
+}
+
+fn committed_total(bs: &str, group: &str, topic: &str, partitions: i32) -> (i64, i64) {
+    let (committed, end) = positions(bs, group, topic, partitions);
+    (committed.iter().map(|o| o.max(&0)).sum(), end.iter().sum())
 }
 
 fn describe(
@@ -410,4 +418,71 @@ fn heartbeat_joins_with_an_empty_subscription() {
             (parts(&r) == 2).then_some(())
         },
     );
+}
+
+#[test]
+fn a_classic_consumer_takes_over_an_empty_consumer_group_from_its_offsets() {
+    let dir = tempfile::tempdir().unwrap();
+    let broker = broker(dir.path());
+    let bs = broker.bootstrap();
+    clients::create_topic(&bs, "handover", 2, &[]);
+    produce(&bs, "handover", 0..200);
+
+    // A KIP-848 consumer reads and commits everything, then leaves: the group is empty.
+    let first: Seen = Arc::default();
+    let modern = Worker::start_with(&bs, "switch", "handover", first.clone(), CONSUMER);
+    wait_consumed(&first, 200);
+    modern.close();
+    assert_exactly_once(&first, 200);
+    let (committed, end) = positions(&bs, "switch", "handover", 2);
+    assert_eq!(committed, end, "the consumer group committed everything");
+    assert_eq!(end.iter().sum::<i64>(), 200);
+    wait_for(
+        "the consumer group to be empty",
+        Duration::from_secs(30),
+        || {
+            let d = describe(&bs, "switch");
+            (d.error_code == 0 && d.members.is_empty()).then_some(())
+        },
+    );
+
+    // A classic consumer of the same group id converts it and resumes at those offsets.
+    produce(&bs, "handover", 200..300);
+    let second: Seen = Arc::default();
+    let classic = Worker::start(
+        &bs,
+        "switch",
+        "handover",
+        second.clone(),
+        &[("group.protocol", "classic")],
+    );
+    wait_consumed(&second, 100);
+    let mut c = RawClient::connect(&bs);
+    let listed = c.call(&ListGroupsRequest::default(), 5).groups;
+    let switch = listed
+        .iter()
+        .find(|g| g.group_id.as_str() == "switch")
+        .expect("listed");
+    assert_eq!(
+        (switch.group_type.as_str(), switch.protocol_type.as_str()),
+        ("classic", "consumer")
+    );
+    assert_eq!(describe(&bs, "switch").error_code, 69, "GROUP_ID_NOT_FOUND");
+    classic.close();
+
+    let (after, end_after) = positions(&bs, "switch", "handover", 2);
+    assert_eq!(after, end_after, "the classic group committed everything");
+    let mut got: Vec<(i32, i64, String)> = second.lock().unwrap().clone();
+    got.sort();
+    let offsets: Vec<(i32, i64)> = got.iter().map(|(p, o, _)| (*p, *o)).collect();
+    let expected: Vec<(i32, i64)> = (0..2)
+        .flat_map(|p| (committed[p]..end_after[p]).map(move |o| (p as i32, o)))
+        .collect();
+    assert_eq!(
+        offsets, expected,
+        "exactly the records after the committed offsets"
+    );
+    let values: BTreeSet<String> = got.into_iter().map(|(_, _, v)| v).collect();
+    let wanted: BTreeSet<String> = (200..300).map(|i| format!("value-{i}")).collect();
+    assert_eq!(values, wanted);
 }
