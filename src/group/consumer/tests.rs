@@ -109,6 +109,22 @@ pub(super) fn commit_of(partition: i32, offset: i64) -> Vec<(String, i32, Offset
     vec![("t".to_string(), partition, value)]
 }
 
+/// A classic consumer's JoinGroup for [`GROUP`] (`member_id` empty: a new member).
+pub(super) fn classic_join(member_id: &str) -> JoinParams {
+    JoinParams {
+        group_id: GROUP.into(),
+        member_id: member_id.into(),
+        instance_id: None,
+        client_id: "classic".into(),
+        client_host: "/127.0.0.1".into(),
+        session_timeout_ms: 10_000,
+        rebalance_timeout_ms: 10_000,
+        protocol_type: "consumer".into(),
+        protocols: vec![("range".into(), Default::default())],
+        require_known_member_id: false,
+    }
+}
+
 pub(super) fn harness() -> (Arc<GroupCoordinator>, Arc<MemoryLog>, Arc<FakeClock>) {
     let log = Arc::new(MemoryLog::new());
     let clock = Arc::new(FakeClock::new());
@@ -307,18 +323,7 @@ async fn epochs_and_requests_are_checked_as_kafka_does() {
 async fn classic_and_consumer_groups_do_not_mix() {
     let (c, _log, _clock) = harness();
     Client::new("a").heartbeat(&c).await;
-    let join = JoinParams {
-        group_id: GROUP.into(),
-        member_id: String::new(),
-        instance_id: None,
-        client_id: "classic".into(),
-        client_host: "/127.0.0.1".into(),
-        session_timeout_ms: 10_000,
-        rebalance_timeout_ms: 10_000,
-        protocol_type: "consumer".into(),
-        protocols: vec![("range".into(), Default::default())],
-        require_known_member_id: false,
-    };
+    let join = classic_join("");
     assert_eq!(
         c.join(join.clone()).await.error,
         ErrorCode::InconsistentGroupProtocol

@@ -2,26 +2,10 @@
 //! converted (its records tombstoned, its offsets kept, the conversion surviving a replay),
 //! a non-empty one refuses the classic member.
 
-use super::tests::{commit_of, harness, Client, GROUP};
+use super::tests::{classic_join, commit_of, harness, Client, GROUP};
 use crate::coordinator::log::{CoordinatorLog, LogEntry, MemoryLog};
 use crate::error::ErrorCode;
-use crate::group::api::JoinParams;
 use crate::group::coordinator::GroupCoordinator;
-
-fn classic_join(member_id: &str) -> JoinParams {
-    JoinParams {
-        group_id: GROUP.into(),
-        member_id: member_id.into(),
-        instance_id: None,
-        client_id: "classic".into(),
-        client_host: "/127.0.0.1".into(),
-        session_timeout_ms: 10_000,
-        rebalance_timeout_ms: 10_000,
-        protocol_type: "consumer".into(),
-        protocols: vec![("range".into(), Default::default())],
-        require_known_member_id: false,
-    }
-}
 
 /// `(key version, is a tombstone)` of the records written since entry `from`.
 fn written_since(log: &MemoryLog, from: usize) -> Vec<(i16, bool)> {
