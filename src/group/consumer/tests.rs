@@ -125,6 +125,21 @@ pub(super) fn classic_join(member_id: &str) -> JoinParams {
     }
 }
 
+/// `(key version, is a tombstone)` of the records written since entry `from`.
+pub(super) fn written_since(log: &MemoryLog, from: usize) -> Vec<(i16, bool)> {
+    log.read_all()
+        .unwrap()
+        .into_iter()
+        .skip(from)
+        .filter_map(|e| match e {
+            LogEntry::Record { record: (k, v), .. } => {
+                Some((i16::from_be_bytes([k[0], k[1]]), v.is_none()))
+            }
+            _ => None,
+        })
+        .collect()
+}
+
 pub(super) fn harness() -> (Arc<GroupCoordinator>, Arc<MemoryLog>, Arc<FakeClock>) {
     let log = Arc::new(MemoryLog::new());
     let clock = Arc::new(FakeClock::new());

@@ -2,25 +2,9 @@
 //! converted (its records tombstoned, its offsets kept, the conversion surviving a replay),
 //! a non-empty one refuses the classic member.
 
-use super::tests::{classic_join, commit_of, harness, Client, GROUP};
-use crate::coordinator::log::{CoordinatorLog, LogEntry, MemoryLog};
+use super::tests::{classic_join, commit_of, harness, written_since, Client, GROUP};
 use crate::error::ErrorCode;
 use crate::group::coordinator::GroupCoordinator;
-
-/// `(key version, is a tombstone)` of the records written since entry `from`.
-fn written_since(log: &MemoryLog, from: usize) -> Vec<(i16, bool)> {
-    log.read_all()
-        .unwrap()
-        .into_iter()
-        .skip(from)
-        .filter_map(|e| match e {
-            LogEntry::Record { record: (k, v), .. } => {
-                Some((i16::from_be_bytes([k[0], k[1]]), v.is_none()))
-            }
-            _ => None,
-        })
-        .collect()
-}
 
 fn kind(c: &GroupCoordinator) -> Vec<(String, &'static str)> {
     c.list_typed()

@@ -6,8 +6,7 @@ use uuid::Uuid;
 
 use super::heartbeat::HeartbeatParams;
 use super::subscription::Topics;
-use super::tests::{harness, GROUP};
-use crate::coordinator::log::{CoordinatorLog, LogEntry, MemoryLog};
+use super::tests::{harness, written_since, GROUP};
 use crate::error::ErrorCode;
 use crate::group::coordinator::GroupCoordinator;
 
@@ -41,21 +40,6 @@ fn params(epoch: i32) -> HeartbeatParams {
         owned: Some(Default::default()),
         ..Default::default()
     }
-}
-
-/// (key version, tombstone) of the records written since `n`.
-fn written_since(log: &MemoryLog, n: usize) -> Vec<(i16, bool)> {
-    log.read_all()
-        .unwrap()
-        .into_iter()
-        .skip(n)
-        .filter_map(|e| match e {
-            LogEntry::Record { record: (k, v), .. } => {
-                Some((i16::from_be_bytes([k[0], k[1]]), v.is_none()))
-            }
-            _ => None,
-        })
-        .collect()
 }
 
 #[tokio::test]
